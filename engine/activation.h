@@ -1,0 +1,16 @@
+/* activation.h — ReLU and dropout of the FF hidden layer. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* y = dropout(relu(x)) over n values; y may alias x. The dropout mask is a hash of
+ * (seed, index), recomputed by the backward pass; p = 0 means no dropout. */
+void spn_relu_dropout_forward(float *y, const float *x, gsize n, float p, guint64 seed);
+/* y is the forward output; dx may alias dy. */
+void spn_relu_dropout_backward(float *dx, const float *dy, const float *y, gsize n, float p,
+                               guint64 seed);
+/* Keep-scale of dropout at (seed, a, b, c): 0 (dropped) or 1/(1-p). */
+float spn_dropout_scale(float p, guint64 seed, guint64 a, guint64 b, guint64 c);
+
+G_END_DECLS

@@ -1,0 +1,436 @@
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "activation.h"
+#include "parallel.h"
+
+int
+spn_attention_window(float z, int S, int R, gboolean adapt)
+{
+  if (!adapt)
+    return S;
+  int w = (int)ceilf(z * (float)S) + R + 1;
+  return CLAMP(w, 1, S);
+}
+
+float
+spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad)
+{
+  /* same operations and order as the reference: (template + z·S) / R + 1, template = 1 − δ */
+  float x = ((float)(1 - delta) + z * (float)S) / (float)R + 1.0f;
+  if (passes_grad)
+    *passes_grad = x >= 0.0f && x <= 1.0f; /* torch.clamp passes gradient at the bounds */
+  return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
+}
+
+/* Offsets of one head's state: band a (M×w), persistent a (M×N), normalisers (M). */
+static gsize
+head_state_size(const SpnAttnShape *sh, int h)
+{
+  return (gsize)sh->M * (sh->window[h] + sh->N + 1);
+}
+
+static gsize
+stream_state_size(const SpnAttnShape *sh)
+{
+  gsize s = 0;
+  for (int h = 0; h < sh->K; h++)
+    s += head_state_size(sh, h);
+  return s;
+}
+
+gsize
+spn_attention_state_size(const SpnAttnShape *sh)
+{
+  return (gsize)sh->B * stream_state_size(sh);
+}
+
+static gsize
+head_state_offset(const SpnAttnShape *sh, int b, int h)
+{
+  gsize off = (gsize)b * stream_state_size(sh);
+  for (int k = 0; k < h; k++)
+    off += head_state_size(sh, k);
+  return off;
+}
+
+/* Queries per tile of the banded products: a tile of T queries reads T + w − 1 keys, so tiles
+ * about as tall as the window keep the wasted half of the dense product small. */
+static int
+tile_rows(const SpnAttnShape *sh, int w)
+{
+  return MIN(sh->M, MAX(32, w));
+}
+
+static gsize
+scratch_floats(const SpnAttnShape *sh)
+{
+  int T = tile_rows(sh, sh->wmax);
+  /* dense tile, plus two M×(wmax+N) bands for the backward pass */
+  return (gsize)T * (T + sh->wmax) + 2 * (gsize)sh->M * (sh->wmax + sh->N) + 64;
+}
+
+typedef struct {
+  int b, h, w;
+  const float *qh, *kh, *vh; /* ld d, 2d, 2d */
+  const float *pe;           /* D×w slice of key_pe, ld S */
+  const float *pk, *pv;      /* D×N, N×D of this head */
+  float *a, *ap, *zn;        /* state */
+} Head;
+
+static Head
+head_at(const SpnAttnShape *sh, const float *q, const float *kv, const float *state, int b, int h)
+{
+  int nk = sh->wmax + sh->M;
+  Head hd = {.b = b, .h = h, .w = sh->window[h]};
+  if (q != NULL)
+    hd.qh = q + (gsize)b * sh->M * sh->d + h * sh->D;
+  if (kv != NULL) {
+    hd.kh = kv + (gsize)b * nk * 2 * sh->d + h * sh->D;
+    hd.vh = hd.kh + sh->d;
+  }
+  hd.pe = sh->key_pe + (sh->S - hd.w);
+  hd.pk = sh->pk ? sh->pk + (gsize)h * sh->D * sh->N : NULL;
+  hd.pv = sh->pv ? sh->pv + (gsize)h * sh->N * sh->D : NULL;
+  hd.a = (float *)state + head_state_offset(sh, b, h);
+  hd.ap = hd.a + (gsize)sh->M * hd.w;
+  hd.zn = hd.ap + (gsize)sh->M * sh->N;
+  return hd;
+}
+
+/* first pack row read by the tile starting at query i0 */
+static int
+tile_key_row(const SpnAttnShape *sh, const Head *hd, int i0)
+{
+  return sh->wmax - hd->w + i0;
+}
+
+static float
+drop_scale(const SpnAttnShape *sh, const Head *hd, int i, int col)
+{
+  return spn_dropout_scale(sh->dropout, sh->dropout_seed, (guint64)hd->b * sh->K + hd->h,
+                           (guint64)i, (guint64)col);
+}
+
+/* scores: band = q·pe (position) + q·k (content, through dense tiles); ap = q·pk·√D */
+static void
+head_scores(const SpnAttnShape *sh, const Head *hd, float *dense)
+{
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, T = tile_rows(sh, w);
+  spn_gemm1(FALSE, FALSE, M, w, D, 1.0f, hd->qh, d, hd->pe, sh->S, 0.0f, hd->a, w);
+  for (int i0 = 0; i0 < M; i0 += T) {
+    int tn = MIN(T, M - i0), ncol = tn + w - 1;
+    const float *k0 = hd->kh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    spn_gemm1(FALSE, TRUE, tn, ncol, D, 1.0f, hd->qh + (gsize)i0 * d, d, k0, 2 * d, 0.0f, dense, ncol);
+    for (int t = 0; t < tn; t++) {
+      float *row = hd->a + (gsize)(i0 + t) * w;
+      const float *src = dense + (gsize)t * ncol + t;
+      for (int c = 0; c < w; c++)
+        row[c] += src[c];
+    }
+  }
+  if (sh->N > 0)
+    spn_gemm1(FALSE, FALSE, M, sh->N, D, sqrtf((float)D), hd->qh, d, hd->pk, sh->N, 0.0f, hd->ap,
+              sh->N);
+}
+
+/* softmax over [band; persistent] of every query, in place, then the mask's normaliser */
+static void
+head_softmax(const SpnAttnShape *sh, const Head *hd)
+{
+  int w = hd->w, N = sh->N;
+  float sd = sqrtf((float)sh->D);
+  float z = sh->adapt ? sh->z[hd->h] : 0.0f;
+  for (int i = 0; i < sh->M; i++) {
+    float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * N;
+    float mx = -INFINITY;
+    for (int c = 0; c < w; c++)
+      mx = MAX(mx, a[c] / sd);
+    for (int n = 0; n < N; n++)
+      mx = MAX(mx, ap[n] / sd);
+    float sum = 0.0f;
+    for (int c = 0; c < w; c++)
+      sum += (a[c] = expf(a[c] / sd - mx));
+    for (int n = 0; n < N; n++)
+      sum += (ap[n] = expf(ap[n] / sd - mx));
+    for (int c = 0; c < w; c++)
+      a[c] /= sum;
+    for (int n = 0; n < N; n++)
+      ap[n] /= sum;
+    if (!sh->adapt) {
+      hd->zn[i] = 1.0f;
+      continue;
+    }
+    float masked = 0.0f, pers = 0.0f;
+    for (int c = 0; c < w; c++)
+      masked += a[c] * spn_span_mask(z, sh->S, sh->R, w - c, NULL);
+    for (int n = 0; n < N; n++)
+      pers += ap[n];
+    /* the context-only renormalisation carries an epsilon; the joint one (persistent memory
+     * always has mass) does not */
+    hd->zn[i] = N > 0 ? masked + pers : masked + 1e-8f;
+  }
+}
+
+/* weights b of query row i into bc (w) and bp (N), undropped */
+static void
+head_final_row(const SpnAttnShape *sh, const Head *hd, int i, float *bc, float *bp)
+{
+  int w = hd->w;
+  const float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * sh->N;
+  if (!sh->adapt) {
+    memcpy(bc, a, sizeof(float) * w);
+    if (bp)
+      memcpy(bp, ap, sizeof(float) * sh->N);
+    return;
+  }
+  float zn = hd->zn[i], z = sh->z[hd->h];
+  for (int c = 0; c < w; c++)
+    bc[c] = a[c] * spn_span_mask(z, sh->S, sh->R, w - c, NULL) / zn;
+  if (bp)
+    for (int n = 0; n < sh->N; n++)
+      bp[n] = ap[n] / zn;
+}
+
+/* the final weights as a band (M×w) and persistent block (M×N), dropout applied */
+static void
+head_final(const SpnAttnShape *sh, const Head *hd, float *band, float *pers)
+{
+  int w = hd->w;
+  for (int i = 0; i < sh->M; i++) {
+    float *bc = band + (gsize)i * w, *bp = pers + (gsize)i * sh->N;
+    head_final_row(sh, hd, i, bc, bp);
+    if (sh->dropout > 0.0f) {
+      for (int c = 0; c < w; c++)
+        bc[c] *= drop_scale(sh, hd, i, w - c);
+      for (int n = 0; n < sh->N; n++)
+        bp[n] *= drop_scale(sh, hd, i, sh->S + 1 + n);
+    }
+  }
+}
+
+/* Scatters rows i0..i0+tn of a band into a dense tile (tn × (tn + w − 1)). */
+static void
+band_to_dense(const float *band, int w, int i0, int tn, float *dense)
+{
+  int ncol = tn + w - 1;
+  memset(dense, 0, sizeof(float) * tn * ncol);
+  for (int t = 0; t < tn; t++)
+    memcpy(dense + (gsize)t * ncol + t, band + (gsize)(i0 + t) * w, sizeof(float) * w);
+}
+
+static void
+head_forward(const SpnAttnShape *sh, const Head *hd, float *out, float *scratch)
+{
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
+  float *dense = scratch, *band = dense + (gsize)T * (T + sh->wmax), *pers = band + (gsize)M * w;
+  head_scores(sh, hd, dense);
+  head_softmax(sh, hd);
+  head_final(sh, hd, band, pers);
+  float *oh = out + (gsize)hd->b * M * d + hd->h * D;
+  for (int i0 = 0; i0 < M; i0 += T) {
+    int tn = MIN(T, M - i0), ncol = tn + w - 1;
+    band_to_dense(band, w, i0, tn, dense);
+    const float *v0 = hd->vh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    spn_gemm1(FALSE, FALSE, tn, D, ncol, 1.0f, dense, ncol, v0, 2 * d, 0.0f, oh + (gsize)i0 * d, d);
+  }
+  if (N > 0)
+    spn_gemm1(FALSE, FALSE, M, D, N, sqrtf((float)N), pers, N, hd->pv, D, 1.0f, oh, d);
+}
+
+void
+spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
+                      float *out)
+{
+  int tasks = sh->B * sh->K;
+  gsize scratch_n = scratch_floats(sh);
+#pragma omp parallel
+  {
+    float *scratch = g_new(float, scratch_n);
+#pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < tasks; t++) {
+      Head hd = head_at(sh, q, kv, state, t / sh->K, t % sh->K);
+      head_forward(sh, &hd, out, scratch);
+    }
+    g_free(scratch);
+  }
+}
+
+/* Per-task gradient slots, summed in a fixed order after the parallel loop so the result does
+ * not depend on which thread finished first. */
+typedef struct {
+  float *pe;     /* D×w */
+  float *pk, *pv;/* D×N, N×D */
+  float z;
+} Slot;
+
+/* g (band, M×w) and gp (M×N): gradient w.r.t. the undropped final weights */
+static void
+head_grad_weights(const SpnAttnShape *sh, const Head *hd, const float *doh, float *g, float *gp,
+                  float *dense)
+{
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
+  for (int i0 = 0; i0 < M; i0 += T) {
+    int tn = MIN(T, M - i0), ncol = tn + w - 1;
+    const float *v0 = hd->vh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    spn_gemm1(FALSE, TRUE, tn, ncol, D, 1.0f, doh + (gsize)i0 * d, d, v0, 2 * d, 0.0f, dense, ncol);
+    for (int t = 0; t < tn; t++)
+      memcpy(g + (gsize)(i0 + t) * w, dense + (gsize)t * ncol + t, sizeof(float) * w);
+  }
+  if (N > 0)
+    spn_gemm1(FALSE, TRUE, M, N, D, sqrtf((float)N), doh, d, hd->pv, D, 0.0f, gp, N);
+  if (sh->dropout > 0.0f)
+    for (int i = 0; i < M; i++) {
+      for (int c = 0; c < w; c++)
+        g[(gsize)i * w + c] *= drop_scale(sh, hd, i, w - c);
+      for (int n = 0; n < N; n++)
+        gp[(gsize)i * N + n] *= drop_scale(sh, hd, i, sh->S + 1 + n);
+    }
+}
+
+/* Through the renormalisation and the mask into gradients of the softmax output, then through
+ * the softmax into gradients of the raw scores; g/gp are replaced by the score gradients. */
+static void
+head_grad_scores(const SpnAttnShape *sh, const Head *hd, float *g, float *gp, Slot *slot)
+{
+  int w = hd->w, N = sh->N;
+  float sd = sqrtf((float)sh->D);
+  float z = sh->adapt ? sh->z[hd->h] : 0.0f, dmdz = (float)sh->S / (float)sh->R;
+  for (int i = 0; i < sh->M; i++) {
+    const float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * N;
+    float *gi = g + (gsize)i * w, *gpi = gp + (gsize)i * N;
+    if (sh->adapt) {
+      float zn = hd->zn[i], gbar = 0.0f;
+      for (int c = 0; c < w; c++)
+        gbar += gi[c] * a[c] * spn_span_mask(z, sh->S, sh->R, w - c, NULL);
+      for (int n = 0; n < N; n++)
+        gbar += gpi[n] * ap[n];
+      gbar /= zn;
+      for (int c = 0; c < w; c++) {
+        gboolean pass;
+        float m = spn_span_mask(z, sh->S, sh->R, w - c, &pass);
+        float du = (gi[c] - gbar) / zn;
+        if (pass)
+          slot->z += a[c] * du * dmdz;
+        gi[c] = m * du;
+      }
+      for (int n = 0; n < N; n++)
+        gpi[n] = (gpi[n] - gbar) / zn;
+    }
+    float dot = 0.0f;
+    for (int c = 0; c < w; c++)
+      dot += a[c] * gi[c];
+    for (int n = 0; n < N; n++)
+      dot += ap[n] * gpi[n];
+    for (int c = 0; c < w; c++)
+      gi[c] = a[c] * (gi[c] - dot) / sd;
+    for (int n = 0; n < N; n++)
+      gpi[n] = ap[n] * (gpi[n] - dot) / sd;
+  }
+}
+
+static void
+head_backward(const SpnAttnShape *sh, const Head *hd, const float *dout, float *dq, float *dkv,
+              Slot *slot, float *scratch)
+{
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
+  float *dense = scratch, *g = dense + (gsize)T * (T + sh->wmax), *gp = g + (gsize)M * w;
+  const float *doh = dout + (gsize)hd->b * M * d + hd->h * D;
+  float *dqh = dq + (gsize)hd->b * M * d + hd->h * D;
+  float *dkh = dkv + (gsize)hd->b * (sh->wmax + M) * 2 * d + hd->h * D, *dvh = dkh + d;
+
+  /* values and persistent values: they saw the final (dropped-out) weights */
+  float *band = g, *pers = gp;
+  head_final(sh, hd, band, pers);
+  for (int i0 = 0; i0 < M; i0 += T) {
+    int tn = MIN(T, M - i0), ncol = tn + w - 1;
+    band_to_dense(band, w, i0, tn, dense);
+    float *dv0 = dvh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    spn_gemm1(TRUE, FALSE, ncol, D, tn, 1.0f, dense, ncol, doh + (gsize)i0 * d, d, 1.0f, dv0, 2 * d);
+  }
+  if (N > 0)
+    spn_gemm1(TRUE, FALSE, N, D, M, sqrtf((float)N), pers, N, doh, d, 0.0f, slot->pv, D);
+
+  head_grad_weights(sh, hd, doh, g, gp, dense);
+  head_grad_scores(sh, hd, g, gp, slot);
+
+  /* position table and queries through it */
+  spn_gemm1(TRUE, FALSE, D, w, M, 1.0f, hd->qh, d, g, w, 0.0f, slot->pe, w);
+  spn_gemm1(FALSE, TRUE, M, D, w, 1.0f, g, w, hd->pe, sh->S, 0.0f, dqh, d);
+  /* keys and queries through the content scores */
+  for (int i0 = 0; i0 < M; i0 += T) {
+    int tn = MIN(T, M - i0), ncol = tn + w - 1;
+    band_to_dense(g, w, i0, tn, dense);
+    gsize row = (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    spn_gemm1(FALSE, FALSE, tn, D, ncol, 1.0f, dense, ncol, hd->kh + row, 2 * d, 1.0f,
+              dqh + (gsize)i0 * d, d);
+    spn_gemm1(TRUE, FALSE, ncol, D, tn, 1.0f, dense, ncol, hd->qh + (gsize)i0 * d, d, 1.0f,
+              dkh + row, 2 * d);
+  }
+  if (N > 0) {
+    float sd = sqrtf((float)D);
+    spn_gemm1(FALSE, TRUE, M, D, N, sd, gp, N, hd->pk, N, 1.0f, dqh, d);
+    spn_gemm1(TRUE, FALSE, D, N, M, sd, hd->qh, d, gp, N, 0.0f, slot->pk, N);
+  }
+}
+
+void
+spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
+                       const float *state, const float *dout, float *dq, float *dkv,
+                       float *dkey_pe, float *dz, float *dpk, float *dpv)
+{
+  int tasks = sh->B * sh->K, D = sh->D, N = sh->N;
+  memset(dkv, 0, sizeof(float) * sh->B * (sh->wmax + sh->M) * 2 * sh->d);
+  Slot *slots = g_new0(Slot, tasks);
+  gsize per_head_total = 0;
+  for (int h = 0; h < sh->K; h++)
+    per_head_total += (gsize)D * sh->window[h] + 2 * (gsize)D * N;
+  float *slot_mem = g_new(float, per_head_total * sh->B), *p = slot_mem;
+  for (int t = 0; t < tasks; t++) {
+    int w = sh->window[t % sh->K];
+    slots[t].pe = p;
+    slots[t].pk = p + (gsize)D * w;
+    slots[t].pv = slots[t].pk + (gsize)D * N;
+    p = slots[t].pv + (gsize)N * D;
+  }
+  gsize scratch_n = scratch_floats(sh);
+#pragma omp parallel
+  {
+    float *scratch = g_new(float, scratch_n);
+#pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < tasks; t++) {
+      Head hd = head_at(sh, q, kv, state, t / sh->K, t % sh->K);
+      head_backward(sh, &hd, dout, dq, dkv, &slots[t], scratch);
+    }
+    g_free(scratch);
+  }
+  for (int t = 0; t < tasks; t++) {
+    int h = t % sh->K, w = sh->window[h];
+    for (int j = 0; j < D; j++)
+      for (int c = 0; c < w; c++)
+        dkey_pe[(gsize)j * sh->S + (sh->S - w) + c] += slots[t].pe[(gsize)j * w + c];
+    if (dz != NULL)
+      dz[h] += slots[t].z;
+    for (gsize k = 0; dpk != NULL && k < (gsize)D * N; k++) {
+      dpk[(gsize)h * D * N + k] += slots[t].pk[k];
+      dpv[(gsize)h * D * N + k] += slots[t].pv[k];
+    }
+  }
+  g_free(slot_mem);
+  g_free(slots);
+}
+
+void
+spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, int i,
+                      float *ctx, float *pers)
+{
+  Head hd = head_at(sh, NULL, NULL, state, b, h);
+  float *bc = g_new(float, hd.w);
+  head_final_row(sh, &hd, i, bc, pers);
+  memset(ctx, 0, sizeof(float) * sh->S);
+  for (int c = 0; c < hd.w; c++)
+    ctx[hd.w - c - 1] = bc[c];
+  g_free(bc);
+}

@@ -1,0 +1,60 @@
+/* attention.h — relative-position multi-head attention over the previous S positions, with
+ * the adaptive-span soft mask and persistent memory, forward and backward.
+ *
+ * Per head h with span parameter z the soft mask is m(δ) = clamp((R + zS − (δ−1))/R, 0, 1).
+ * Every distance beyond window(z) = min(S, ceil(zS) + R + 1) has m = 0 and no gradient, so the
+ * head computes scores, softmax and output over its own window only: its cost follows its own
+ * span (per-head trimming) and the result equals the untrimmed computation. (The distance
+ * ceil(zS)+R+1 is kept: when zS is an integer it sits exactly where the clamp starts, and the
+ * clamp passes the gradient of z there.)
+ *
+ * Keys and values come from a "pack" per stream: the last wmax cached layer inputs followed by
+ * the block, wmax = the largest window of the layer. Query i (0-based in the block) at
+ * distance δ reads pack row wmax + i − δ. The scores of one head are kept as a band M×w whose
+ * column c holds distance w − c — the key_pe layout, so the position table is a plain slice.
+ */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int B, M;            /* streams, queries per stream (the block, possibly shorter) */
+  int S, d, K, D, N, R;
+  gboolean adapt;
+  float dropout;       /* on the attention weights, training only */
+  guint64 dropout_seed;
+  const int *window;   /* K windows (distances 1..window[h]) */
+  int wmax;
+  /* weights */
+  const float *key_pe; /* D×S */
+  const float *z;      /* K, or NULL */
+  const float *pk, *pv;/* K×D×N, K×N×D, or NULL */
+} SpnAttnShape;
+
+/* Window of a head: the distances that can carry weight or gradient. */
+int spn_attention_window(float z, int S, int R, gboolean adapt);
+/* Soft mask value at distance delta, computed as the reference does (in float). */
+float spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad);
+/* Floats of attention state one layer keeps for the backward pass. */
+gsize spn_attention_state_size(const SpnAttnShape *sh);
+
+/* q: B·M×d; kv: B·(wmax+M)×2d (keys in columns 0..d−1, values d..2d−1);
+ * state: spn_attention_state_size floats (softmax weights and normalisers, used by backward and
+ * by spn_attention_weights); out: B·M×d, the concatenated heads. */
+void spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
+                           float *out);
+
+/* dout: B·M×d. dq (B·M×d) and dkv (B·(wmax+M)×2d) are overwritten. Gradients of key_pe (D×S),
+ * z (K), pk, pv are accumulated (NULL when the model has none). */
+void spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
+                            const float *state, const float *dout, float *dq, float *dkv,
+                            float *dkey_pe, float *dz, float *dpk, float *dpv);
+
+/* The final attention weights of stream b, head h, query i as the model used them (masked and
+ * renormalised): ctx[δ−1] for δ = 1..S (zeros beyond the window) and pers[n] (N values, may be
+ * NULL). */
+void spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, int i,
+                           float *ctx, float *pers);
+
+G_END_DECLS

@@ -1,0 +1,65 @@
+#include "layernorm.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "parallel.h"
+
+void
+spn_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *g,
+                      const float *b, int n, int d)
+{
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; i++) {
+    const float *xi = x + (gsize)i * d;
+    float *yi = y + (gsize)i * d;
+    float m = 0.0f, v = 0.0f;
+    for (int j = 0; j < d; j++)
+      m += xi[j];
+    m /= d;
+    for (int j = 0; j < d; j++)
+      v += (xi[j] - m) * (xi[j] - m);
+    v /= d;
+    float r = 1.0f / sqrtf(v + SPN_LN_EPS);
+    mean[i] = m;
+    rstd[i] = r;
+    for (int j = 0; j < d; j++)
+      yi[j] = (xi[j] - m) * r * g[j] + b[j];
+  }
+}
+
+void
+spn_layernorm_backward(float *dx, float *dg, float *db, const float *dy, const float *x,
+                       const float *mean, const float *rstd, const float *g, int n, int d)
+{
+  /* dg and db sum over rows: each thread sums a column range so no two threads share one */
+#pragma omp parallel for schedule(static)
+  for (int j = 0; j < d; j++) {
+    float sg = 0.0f, sb = 0.0f;
+    for (int i = 0; i < n; i++) {
+      float xh = (x[(gsize)i * d + j] - mean[i]) * rstd[i];
+      sg += dy[(gsize)i * d + j] * xh;
+      sb += dy[(gsize)i * d + j];
+    }
+    dg[j] += sg;
+    db[j] += sb;
+  }
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; i++) {
+    const float *xi = x + (gsize)i * d, *dyi = dy + (gsize)i * d;
+    float *dxi = dx + (gsize)i * d;
+    float m = mean[i], r = rstd[i];
+    float s1 = 0.0f, s2 = 0.0f; /* mean of dxhat and of dxhat·xhat */
+    for (int j = 0; j < d; j++) {
+      float dxh = dyi[j] * g[j];
+      s1 += dxh;
+      s2 += dxh * (xi[j] - m) * r;
+    }
+    s1 /= d;
+    s2 /= d;
+    for (int j = 0; j < d; j++) {
+      float xh = (xi[j] - m) * r;
+      dxi[j] = (dyi[j] * g[j] - s1 - xh * s2) * r;
+    }
+  }
+}

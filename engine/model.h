@@ -1,0 +1,72 @@
+/* model.h — the Transformer: parameters (SpnModel) and the machinery that runs it over blocks
+ * of B streams with per-layer caches (SpnRunner).
+ *
+ * A model owns the parameter and gradient arenas. A runner owns everything sized by B and the
+ * block length: the caches of layer inputs carried from block to block, the activations kept
+ * for the backward pass and the work arrays — allocated once. Training, evaluation and the
+ * probe each use their own runner over the same model.
+ */
+#pragma once
+#include <glib.h>
+
+#include "attention.h"
+#include "config.h"
+#include "params.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  SpnConfig cfg;
+  SpnLayout *layout;
+  float *params, *grads;
+  SpnWeights w, g;
+} SpnModel;
+
+/* cfg must be valid (spn_config_validate). Weights drawn from cfg->seed. */
+SpnModel *spn_model_new(const SpnConfig *cfg);
+void spn_model_free(SpnModel *m);
+void spn_model_zero_grad(SpnModel *m);
+/* λ·S·mean_h(z) summed over layers (0 without adaptive span). */
+double spn_model_span_loss(const SpnModel *m);
+/* Adds the span loss gradient to the z gradients. */
+void spn_model_span_loss_backward(SpnModel *m);
+/* Current span of (layer, head) in characters, z·S. */
+float spn_model_span(const SpnModel *m, int layer, int head);
+/* The reference's per-layer cache length: min(S, S − trim + 64) with the adaptive cache, else S. */
+int spn_model_cache_size(const SpnModel *m, int layer);
+
+typedef struct _SpnRunner SpnRunner;
+
+/* block: the largest number of positions one call processes. keep_grad_state: keep what
+ * spn_runner_backward needs. */
+SpnRunner *spn_runner_new(SpnModel *m, int batch, int block, gboolean keep_grad_state);
+void spn_runner_free(SpnRunner *r);
+/* Zeroes every cache, as at the start of the streams. */
+void spn_runner_reset_cache(SpnRunner *r);
+/* Replaces the model the runner reads (same configuration), e.g. a newer copy of the weights. */
+void spn_runner_set_model(SpnRunner *r, SpnModel *m);
+int spn_runner_batch(const SpnRunner *r);
+
+/* Runs the B×len tokens x (row b = stream b) through the model, len ≤ block, and advances the
+ * caches. With targets y (B×len) returns the mean NLL in nats and, if per_token is given, each
+ * position's NLL (B×len); without targets returns 0. training enables dropout. */
+double spn_runner_forward(SpnRunner *r, const gint32 *x, const gint32 *y, int len,
+                          gboolean training, float *per_token);
+/* Seed of the dropout masks of the next forward (training only). */
+void spn_runner_set_dropout_seed(SpnRunner *r, guint64 seed);
+/* Back-propagates the NLL of the last forward into the model's gradients (accumulated). */
+void spn_runner_backward(SpnRunner *r);
+
+/* After a forward: log-probabilities (B·len×V, row b·len + i). */
+const float *spn_runner_logprobs(const SpnRunner *r);
+/* After a forward: the weights that layer l, head h, stream b, query i gave to distances
+ * 1..S (ctx, S values) and to the persistent vectors (pers, N values, may be NULL). */
+void spn_runner_attention(const SpnRunner *r, int layer, int b, int h, int i, float *ctx,
+                          float *pers);
+
+/* Caches as a B×S×d array per layer, for checkpoints. */
+float *spn_runner_cache(SpnRunner *r, int layer);
+int spn_runner_cache_valid(const SpnRunner *r, int layer);
+void spn_runner_set_cache_valid(SpnRunner *r, int layer, int valid);
+
+G_END_DECLS

@@ -1,0 +1,21 @@
+/* parallel.h — one pool of threads (OpenMP) for everything; OpenBLAS runs single-threaded
+ * inside it so the two never compete for the cores. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* n <= 0: one thread per core. Returns the number of threads in use. */
+int spn_threads_init(int n);
+int spn_threads_count(void);
+
+/* Row-major C = alpha·op(A)·op(B) + beta·C, with op(X) = X or Xᵀ; C is m×n, the inner size k.
+ * Splits the larger side of C over the threads (each part is a single-threaded sgemm), so the
+ * result does not depend on the scheduling. Call from outside parallel regions. */
+void spn_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* The same, single-threaded, for use inside a parallel region. */
+void spn_gemm1(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
+               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+G_END_DECLS
