@@ -49,10 +49,13 @@ typedef struct {
   gboolean ref_format;
 } SpnCorpusOptions;
 
-/* Errors name the file, the byte offset and what was expected, e.g.
- * "corpus.txt: invalid UTF-8 at byte 1234 (expected a UTF-8 character; use --byte-mode for
- * binary data)", "valid.txt: file is empty", "test.txt line 7 (byte 402): token "300" is not in
- * the vocabulary of train.txt". */
+/* Errors name the file, the byte offset (counted from 0) and what was expected, e.g.
+ * "corpus.txt: invalid UTF-8 at byte 1234 (line 17): expected a UTF-8 character, found byte 0xff;
+ * use byte mode for binary data", "valid.txt: file is empty", "test.txt line 7 (byte 402): token
+ * "300" is not in the vocabulary of train.txt". Files named *.gz are gunzipped first (offsets
+ * then count bytes of the decompressed text). Empty files and splits are
+ * SPN_CORPUS_ERROR_TOO_SMALL, unreadable or missing files SPN_CORPUS_ERROR_IO, bad content
+ * SPN_CORPUS_ERROR_FORMAT. */
 SpnCorpus *spn_corpus_load(const char *path, const SpnCorpusOptions *opts, GError **error);
 void spn_corpus_free(SpnCorpus *corpus);
 
@@ -67,7 +70,9 @@ gboolean spn_corpus_check_split(const SpnCorpus *corpus, SpnSplit split, int bat
  * installed SPN_DATADIR. Returned string is owned by the library. */
 const char *spn_data_dir(void);
 
-/* Vocabulary on its own (checkpoints carry it, the probe encodes user text with it). */
+/* Vocabulary on its own (checkpoints carry it, the probe encodes user text with it).
+ * spn_vocab_new copies `tokens`; for SPN_VOCAB_BYTES with size 256 they may be NULL (the texts are
+ * fixed). A repeated text keeps the id of its first occurrence in lookups. */
 SpnVocab *spn_vocab_new(SpnVocabKind kind, int size, const char *const *tokens);
 void spn_vocab_free(SpnVocab *vocab);
 SpnVocab *spn_vocab_copy(const SpnVocab *vocab);
@@ -84,7 +89,9 @@ gint32 *spn_vocab_encode(const SpnVocab *vocab, const char *text, gssize len, gs
  * the raw bytes, REF the bytes of the decimal tokens with <eos> as '\n'. */
 char *spn_vocab_decode(const SpnVocab *vocab, const gint32 *ids, gsize n);
 
-/* Serialises the vocabulary as JSON: {"kind":"chars","tokens":[...]} and back. */
+/* Serialises the vocabulary as JSON: {"kind":"chars","tokens":[...]} ("chars", "bytes" or
+ * "ref") and back. from_json rejects other shapes, repeated tokens, a CHARS list not starting with
+ * "<unk>" or holding multi-character tokens, and BYTES lists other than the 256 fixed texts. */
 char *spn_vocab_to_json(const SpnVocab *vocab);
 SpnVocab *spn_vocab_from_json(const char *json, GError **error);
 

@@ -23,7 +23,8 @@ typedef struct {
   int ndim;
   gint64 shape[SPN_ST_MAX_DIMS];
   gsize n_elements;
-  const void *data;          /* points into the file's contents, suitably aligned copy */
+  const void *data;          /* points into the file's contents, suitably aligned copy;
+                                never NULL, even for zero elements */
 } SpnStTensor;
 
 typedef struct _SpnSafetensors SpnSafetensors;
@@ -37,6 +38,7 @@ typedef struct _SpnSafetensors SpnSafetensors;
 SpnSafetensors *spn_safetensors_read(const char *path, GError **error);
 void spn_safetensors_free(SpnSafetensors *st);
 const char *spn_safetensors_path(const SpnSafetensors *st);
+/* Tensors are numbered in data-offset order (insertion order for files spanscope wrote). */
 guint spn_safetensors_n_tensors(const SpnSafetensors *st);
 const SpnStTensor *spn_safetensors_nth(const SpnSafetensors *st, guint i);
 /* NULL if there is no such tensor. */
@@ -53,9 +55,14 @@ const void *spn_safetensors_expect(const SpnSafetensors *st, const char *name, S
 typedef struct _SpnStWriter SpnStWriter;
 SpnStWriter *spn_st_writer_new(void);
 /* data is borrowed: it must stay valid until spn_st_writer_write() returns. Tensors are written
- * in the order they were added. */
+ * in the order they were added. An invalid tensor (duplicate or reserved name, bad shape, NULL
+ * data with elements) makes spn_st_writer_write() fail with SPN_ST_ERROR_FORMAT. The format
+ * allows no gaps between tensors, so an I64 tensor added after an odd number of 4-byte elements
+ * lands at an offset that is not a multiple of 8; our reader copies it, but other readers (the
+ * Python package writes 8-byte dtypes first) may expect aligned offsets: add I64 tensors first. */
 void spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
                        const gint64 *shape, const void *data);
+/* Setting a key again replaces its value; "spanscope.sha256" is always computed by the writer. */
 void spn_st_writer_set_metadata(SpnStWriter *w, const char *key, const char *value);
 /* Writes to "<path>.tmp-XXXXXX" in the same directory, fsyncs and renames over path, so an
  * existing file is never left half-written. */
