@@ -1,0 +1,43 @@
+/* checkpoint.h — a model, its vocabulary and (optionally) its training state in one
+ * safetensors file.
+ *
+ * Tensors: the parameters under the reference's state-dict names (DESIGN.md), so PyTorch users
+ * can load them; with training state also `optimizer.<moment>.<name>` and `trainer.cache.<l>`
+ * (B×S×d, the layer inputs carried to the next block). __metadata__: "format"
+ * ("spanscope-checkpoint"), "version", "config", "vocab", "step", "optimizer", "trainer" and
+ * "history" (JSON strings).
+ */
+#pragma once
+#include <glib.h>
+
+#include "corpus.h"
+#include "model.h"
+#include "optim.h"
+
+G_BEGIN_DECLS
+
+#define SPN_CHECKPOINT_VERSION 1
+
+typedef struct {
+  SpnModel *model;
+  SpnVocab *vocab;
+  SpnOptim *optim;        /* NULL: model only */
+  char *trainer_json;     /* trainer state, NULL when absent */
+  char *history_json;     /* metrics history, NULL when absent */
+  int n_caches;           /* caches[l] is cache_batch×S×d */
+  float **caches;
+  int cache_batch;
+} SpnCheckpoint;
+
+/* Borrowed pointers only: saving neither takes nor frees anything. Written to a temporary file
+ * and renamed. */
+gboolean spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error);
+/* Everything in the returned struct is owned by it. Errors name the file and what is wrong:
+ * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation. */
+SpnCheckpoint *spn_checkpoint_load(const char *path, GError **error);
+void spn_checkpoint_free(SpnCheckpoint *ck);
+
+#define SPN_CHECKPOINT_ERROR (spn_checkpoint_error_quark())
+GQuark spn_checkpoint_error_quark(void);
+
+G_END_DECLS

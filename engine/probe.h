@@ -1,0 +1,36 @@
+/* probe.h — the model reading a text: per character its surprisal and, per layer and head,
+ * where it looked; and sampling new text. */
+#pragma once
+#include <glib.h>
+
+#include "corpus.h"
+#include "model.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int window;          /* distances 1..window are stored */
+  float *weights;      /* n×window: weight of query i on distance δ at [i·window + δ−1] */
+  float *before_start; /* n: mass on positions before the text (the zero cache) */
+  float *persistent;   /* n: mass on the persistent vectors (0 without them) */
+} SpnProbeHead;
+
+typedef struct {
+  int n;               /* tokens */
+  gint32 *tokens;
+  gsize *offsets;      /* byte offset of each token in the text */
+  float *surprisal;    /* n bits; NaN at 0 (nothing precedes it) */
+  int nlayers, nheads;
+  float *spans;        /* nlayers×nheads, z·S in characters */
+  SpnProbeHead *heads; /* nlayers×nheads */
+} SpnProbe;
+
+SpnProbe *spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **error);
+void spn_probe_free(SpnProbe *p);
+char *spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *text);
+
+/* Continues prompt by `length` tokens sampled at `temperature` (0: most likely token). */
+char *spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
+                   double temperature, guint64 seed, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,319 @@
+#include "trainer.h"
+
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "rng.h"
+
+struct _SpnTrainer {
+  SpnModel *model;
+  SpnOptim *optim;
+  SpnCorpus *corpus;
+  SpnRunner *runner;
+  SpnRng rng;
+  gsize pos;           /* read position inside every stream */
+  gsize stream_len;
+  gint32 *x, *y;
+  GPtrArray *history;  /* JSON strings */
+};
+
+G_DEFINE_QUARK(spn-trainer-error-quark, spn_trainer_error)
+
+static SpnTrainer *
+trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
+{
+  const SpnConfig *c = &model->cfg;
+  if (!spn_corpus_check_split(corpus, SPN_SPLIT_TRAIN, c->batch_sz, c->block_sz, error))
+    return NULL;
+  SpnTrainer *t = g_new0(SpnTrainer, 1);
+  t->model = model;
+  t->corpus = corpus;
+  t->runner = spn_runner_new(model, c->batch_sz, c->block_sz, TRUE);
+  t->stream_len = corpus->n_tokens[SPN_SPLIT_TRAIN] / c->batch_sz;
+  t->x = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
+  t->y = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
+  t->history = g_ptr_array_new_with_free_func(g_free);
+  /* the stream restarts draw from their own generator, seeded apart from the weights */
+  spn_rng_seed(&t->rng, c->seed ^ 0x5eed5eed5eed5eedull);
+  return t;
+}
+
+SpnTrainer *
+spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **error)
+{
+  SpnConfig c = *cfg;
+  c.vocab_size = corpus->vocab->size;
+  if (!spn_config_validate(&c, error)) {
+    spn_corpus_free(corpus);
+    return NULL;
+  }
+  SpnModel *m = spn_model_new(&c);
+  SpnTrainer *t = trainer_new(m, corpus, error);
+  if (t == NULL) {
+    spn_model_free(m);
+    spn_corpus_free(corpus);
+    return NULL;
+  }
+  t->optim = spn_optim_new(m);
+  return t;
+}
+
+static gboolean
+same_vocab(const SpnVocab *a, const SpnVocab *b)
+{
+  if (a->kind != b->kind || a->size != b->size)
+    return FALSE;
+  for (int i = 0; i < a->size; i++)
+    if (strcmp(a->tokens[i], b->tokens[i]) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error)
+{
+  const SpnConfig *c = &t->model->cfg;
+  g_autoptr(JsonParser) p = json_parser_new();
+  JsonObject *o = NULL;
+  if (ck->trainer_json && json_parser_load_from_data(p, ck->trainer_json, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    o = json_node_get_object(json_parser_get_root(p));
+  JsonArray *rng = o ? json_object_get_array_member(o, "rng") : NULL;
+  JsonArray *valid = o ? json_object_get_array_member(o, "cache_valid") : NULL;
+  if (o == NULL || rng == NULL || json_array_get_length(rng) != 4 || valid == NULL ||
+      (int)json_array_get_length(valid) != c->nlayers || ck->n_caches != c->nlayers ||
+      ck->cache_batch != c->batch_sz) {
+    g_set_error(error, spn_trainer_error_quark(), 0,
+                "%s: the training state is missing or incomplete; it holds a model only "
+                "(use it with eval, probe or generate)", path);
+    return FALSE;
+  }
+  t->pos = (gsize)json_object_get_int_member(o, "pos");
+  if (t->pos + c->block_sz + 1 > t->stream_len)
+    t->pos = 0;
+  for (int k = 0; k < 4; k++)
+    t->rng.s[k] = g_ascii_strtoull(json_array_get_string_element(rng, k), NULL, 16);
+  for (int l = 0; l < c->nlayers; l++) {
+    memcpy(spn_runner_cache(t->runner, l), ck->caches[l],
+           sizeof(float) * c->batch_sz * c->attn_span * c->hid_sz);
+    spn_runner_set_cache_valid(t->runner, l, (int)json_array_get_int_element(valid, l));
+  }
+  if (ck->history_json) {
+    g_autoptr(JsonParser) hp = json_parser_new();
+    if (json_parser_load_from_data(hp, ck->history_json, -1, NULL) &&
+        JSON_NODE_HOLDS_ARRAY(json_parser_get_root(hp))) {
+      JsonArray *h = json_node_get_array(json_parser_get_root(hp));
+      for (guint i = 0; i < json_array_get_length(h); i++)
+        g_ptr_array_add(t->history, json_to_string(json_array_get_element(h, i), FALSE));
+    }
+  }
+  return TRUE;
+}
+
+SpnTrainer *
+spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error)
+{
+  SpnCheckpoint *ck = spn_checkpoint_load(path, error);
+  if (ck == NULL) {
+    spn_corpus_free(corpus);
+    return NULL;
+  }
+  if (!same_vocab(ck->vocab, corpus->vocab)) {
+    g_set_error(error, spn_trainer_error_quark(), 0,
+                "%s was trained on a different vocabulary (%d tokens) than corpus %s (%d tokens); "
+                "resume it on the corpus it was trained on", path, ck->vocab->size,
+                corpus->source, corpus->vocab->size);
+    spn_checkpoint_free(ck);
+    spn_corpus_free(corpus);
+    return NULL;
+  }
+  SpnTrainer *t = trainer_new(ck->model, corpus, error);
+  if (t == NULL) {
+    spn_checkpoint_free(ck);
+    spn_corpus_free(corpus);
+    return NULL;
+  }
+  ck->model = NULL; /* now the trainer's */
+  t->optim = ck->optim ? ck->optim : spn_optim_new(t->model);
+  ck->optim = NULL;
+  gboolean ok = restore_state(t, ck, path, error);
+  spn_checkpoint_free(ck);
+  if (!ok) {
+    spn_trainer_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void
+spn_trainer_free(SpnTrainer *t)
+{
+  if (t == NULL)
+    return;
+  spn_runner_free(t->runner);
+  spn_optim_free(t->optim);
+  spn_model_free(t->model);
+  spn_corpus_free(t->corpus);
+  g_free(t->x);
+  g_free(t->y);
+  g_ptr_array_unref(t->history);
+  g_free(t);
+}
+
+SpnModel *
+spn_trainer_model(SpnTrainer *t)
+{
+  return t->model;
+}
+
+SpnCorpus *
+spn_trainer_corpus(SpnTrainer *t)
+{
+  return t->corpus;
+}
+
+gint64
+spn_trainer_step_count(const SpnTrainer *t)
+{
+  return t->optim->step;
+}
+
+void
+spn_trainer_append_history(SpnTrainer *t, const char *json_object)
+{
+  g_ptr_array_add(t->history, g_strdup(json_object));
+}
+
+/* block inputs and targets of every stream at pos */
+static void
+gather_block(const gint32 *tokens, gsize stream_len, int batch, int len, gsize pos, gint32 *x,
+             gint32 *y)
+{
+  for (int b = 0; b < batch; b++) {
+    const gint32 *s = tokens + (gsize)b * stream_len + pos;
+    memcpy(x + (gsize)b * len, s, sizeof(gint32) * len);
+    memcpy(y + (gsize)b * len, s + 1, sizeof(gint32) * len);
+  }
+}
+
+void
+spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
+{
+  const SpnConfig *c = &t->model->cfg;
+  gint64 t0 = g_get_monotonic_time();
+  gather_block(t->corpus->tokens[SPN_SPLIT_TRAIN], t->stream_len, c->batch_sz, c->block_sz,
+               t->pos, t->x, t->y);
+  spn_runner_set_dropout_seed(t->runner, c->seed + 0x100000000ull * (guint64)(t->optim->step + 1));
+  spn_model_zero_grad(t->model);
+  double nll = spn_runner_forward(t->runner, t->x, t->y, c->block_sz, TRUE, NULL);
+  double span = spn_model_span_loss(t->model);
+  spn_runner_backward(t->runner);
+  spn_model_span_loss_backward(t->model);
+  spn_optim_step(t->optim, t->model);
+  t->pos += c->block_sz;
+  if (t->pos + c->block_sz + 1 > t->stream_len) {
+    /* the streams are spent: start again at a random offset with empty caches */
+    t->pos = spn_rng_below(&t->rng, c->block_sz);
+    spn_runner_reset_cache(t->runner);
+  }
+  if (out) {
+    out->step = t->optim->step;
+    out->train_bpc = nll / G_LN2;
+    out->objective = nll + span;
+    out->lr = spn_optim_lr(t->optim, t->optim->step);
+    out->seconds = (g_get_monotonic_time() - t0) / 1e6;
+  }
+}
+
+gboolean
+spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
+             double *bpc, GError **error)
+{
+  int M = m->cfg.block_sz;
+  if (!spn_corpus_check_split(corpus, split, batch, 1, error))
+    return FALSE;
+  gsize stream_len = corpus->n_tokens[split] / batch;
+  SpnRunner *r = spn_runner_new(m, batch, M, FALSE);
+  gint32 *x = g_new(gint32, (gsize)batch * M), *y = g_new(gint32, (gsize)batch * M);
+  double total = 0.0;
+  gsize count = 0;
+  /* every position but the last of each stream predicts its successor; the final block may be
+   * shorter than M */
+  for (gsize pos = 0; pos + 1 < stream_len; pos += M) {
+    int len = (int)MIN((gsize)M, stream_len - 1 - pos);
+    gather_block(corpus->tokens[split], stream_len, batch, len, pos, x, y);
+    double nll = spn_runner_forward(r, x, y, len, FALSE, NULL);
+    total += nll * len * batch;
+    count += (gsize)len * batch;
+    if (max_tokens > 0 && count >= max_tokens)
+      break;
+  }
+  *bpc = total / count / G_LN2;
+  g_free(x);
+  g_free(y);
+  spn_runner_free(r);
+  return TRUE;
+}
+
+gboolean
+spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens, double *bpc,
+                     GError **error)
+{
+  return spn_evaluate(t->model, t->corpus, split, batch, max_tokens, bpc, error);
+}
+
+static char *
+trainer_state_json(SpnTrainer *t)
+{
+  const SpnConfig *c = &t->model->cfg;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "pos");
+  json_builder_add_int_value(b, (gint64)t->pos);
+  json_builder_set_member_name(b, "rng");
+  json_builder_begin_array(b);
+  for (int k = 0; k < 4; k++) {
+    char hex[32];
+    g_snprintf(hex, sizeof hex, "%016" G_GINT64_MODIFIER "x", t->rng.s[k]);
+    json_builder_add_string_value(b, hex);
+  }
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "cache_valid");
+  json_builder_begin_array(b);
+  for (int l = 0; l < c->nlayers; l++)
+    json_builder_add_int_value(b, spn_runner_cache_valid(t->runner, l));
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "corpus");
+  json_builder_add_string_value(b, t->corpus->source);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  return json_to_string(root, FALSE);
+}
+
+static char *
+history_json(SpnTrainer *t)
+{
+  GString *s = g_string_new("[");
+  for (guint i = 0; i < t->history->len; i++)
+    g_string_append_printf(s, "%s%s", i ? "," : "", (const char *)t->history->pdata[i]);
+  g_string_append_c(s, ']');
+  return g_string_free(s, FALSE);
+}
+
+gboolean
+spn_trainer_save(SpnTrainer *t, const char *path, GError **error)
+{
+  const SpnConfig *c = &t->model->cfg;
+  g_autofree char *state = trainer_state_json(t);
+  g_autofree char *history = history_json(t);
+  g_autofree float **caches = g_new(float *, c->nlayers);
+  for (int l = 0; l < c->nlayers; l++)
+    caches[l] = spn_runner_cache(t->runner, l);
+  SpnCheckpoint ck = {
+    .model = t->model, .vocab = t->corpus->vocab, .optim = t->optim, .trainer_json = state,
+    .history_json = history, .n_caches = c->nlayers, .caches = caches, .cache_batch = c->batch_sz,
+  };
+  return spn_checkpoint_save(&ck, path, error);
+}

@@ -1,0 +1,48 @@
+/* trainer.h — the training loop of the reference: B contiguous streams of the training split
+ * read block by block, caches carried across blocks and zeroed when the streams restart at a
+ * random offset; evaluation over a whole split; checkpoints that resume exactly. */
+#pragma once
+#include <glib.h>
+
+#include "corpus.h"
+#include "model.h"
+#include "optim.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gint64 step;
+  double train_bpc;      /* NLL of this step's block, bits per token */
+  double objective;      /* NLL + span loss, nats */
+  double lr;             /* learning rate of this step before clipping */
+  double seconds;        /* wall time of the step */
+} SpnStepResult;
+
+typedef struct _SpnTrainer SpnTrainer;
+
+/* Fresh model on corpus (taken over). cfg->vocab_size is set from the corpus. */
+SpnTrainer *spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **error);
+/* Resumes from a checkpoint; corpus (taken over) must have the checkpoint's vocabulary. */
+SpnTrainer *spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error);
+void spn_trainer_free(SpnTrainer *t);
+
+/* One optimizer step on the next block. */
+void spn_trainer_step(SpnTrainer *t, SpnStepResult *out);
+/* bpc over the split (all of it when max_tokens is 0), streamed in `batch` streams from their
+ * start with fresh caches, no gradient. */
+gboolean spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens,
+                              double *bpc, GError **error);
+/* Model, optimizer, caches, read position and random state: enough to continue bit for bit. */
+gboolean spn_trainer_save(SpnTrainer *t, const char *path, GError **error);
+
+SpnModel *spn_trainer_model(SpnTrainer *t);
+SpnCorpus *spn_trainer_corpus(SpnTrainer *t);
+gint64 spn_trainer_step_count(const SpnTrainer *t);
+/* Metrics history (one JSON object per evaluation/report) saved with checkpoints. */
+void spn_trainer_append_history(SpnTrainer *t, const char *json_object);
+
+/* bpc of the whole split of `corpus` for an arbitrary model (the `eval` command). */
+gboolean spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch,
+                      gsize max_tokens, double *bpc, GError **error);
+
+G_END_DECLS
