@@ -119,6 +119,7 @@ struct _SpnRunner {
   float *dh, *docat, *dq, *dkv, *du;
   guint64 dropout_seed;
   gboolean training;
+  gboolean full_windows;
 };
 
 static float *
@@ -218,6 +219,12 @@ spn_runner_set_model(SpnRunner *r, SpnModel *m)
   r->m = m;
 }
 
+void
+spn_runner_set_full_windows(SpnRunner *r, gboolean full)
+{
+  r->full_windows = full;
+}
+
 int
 spn_runner_batch(const SpnRunner *r)
 {
@@ -263,8 +270,9 @@ layer_shape(SpnRunner *r, int l)
   Layer *L = &r->layers[l];
   int wmax = 1;
   for (int h = 0; h < c->nheads; h++) {
-    L->window[h] = spn_attention_window(c->adapt_span ? lw->z[h] : 0.0f, c->attn_span,
-                                        c->adapt_span_ramp, c->adapt_span);
+    L->window[h] = r->full_windows ? c->attn_span
+                   : spn_attention_window(c->adapt_span ? lw->z[h] : 0.0f, c->attn_span,
+                                          c->adapt_span_ramp, c->adapt_span);
     wmax = MAX(wmax, L->window[h]);
   }
   L->sh = (SpnAttnShape){

@@ -46,6 +46,9 @@ void spn_runner_reset_cache(SpnRunner *r);
 /* Replaces the model the runner reads (same configuration), e.g. a newer copy of the weights. */
 void spn_runner_set_model(SpnRunner *r, SpnModel *m);
 int spn_runner_batch(const SpnRunner *r);
+/* Every head attends over all S distances (the mask still applies): the untrimmed
+ * computation, for checking that trimming changes nothing. */
+void spn_runner_set_full_windows(SpnRunner *r, gboolean full);
 
 /* Runs the B×len tokens x (row b = stream b) through the model, len ≤ block, and advances the
  * caches. With targets y (B×len) returns the mean NLL in nats and, if per_token is given, each

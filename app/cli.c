@@ -1,0 +1,500 @@
+/* spanscope-cli — train, evaluate, probe and sample from the command line. */
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "parallel.h"
+#include "probe.h"
+#include "trainer.h"
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void
+on_signal(int sig)
+{
+  (void)sig;
+  interrupted = 1;
+}
+
+typedef struct {
+  char *corpus;
+  gboolean byte_mode, ref_format;
+} CorpusArgs;
+
+static SpnCorpus *
+load_corpus(const CorpusArgs *a, GError **error)
+{
+  SpnCorpusOptions opts = {.byte_mode = a->byte_mode, .ref_format = a->ref_format};
+  return spn_corpus_load(a->corpus ? a->corpus : "bundled", &opts, error);
+}
+
+static GOptionEntry *
+corpus_entries(CorpusArgs *a)
+{
+  static GOptionEntry e[4];
+  GOptionEntry entries[] = {
+    {"corpus", 0, 0, G_OPTION_ARG_FILENAME, &a->corpus,
+     "Text file, folder with train/valid/test.txt, or \"bundled\" (default)", "PATH"},
+    {"byte-mode", 0, 0, G_OPTION_ARG_NONE, &a->byte_mode, "Every byte is a token (V = 256)", NULL},
+    {"ref-format", 0, 0, G_OPTION_ARG_NONE, &a->ref_format,
+     "Folder in the reference's enwik8/text8 format (space-separated byte values)", NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  memcpy(e, entries, sizeof entries);
+  return e;
+}
+
+static gboolean
+parse(GOptionContext *ctx, int *argc, char ***argv)
+{
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(ctx, argc, argv, &error)) {
+    g_printerr("spanscope-cli: %s\n", error->message);
+    return FALSE;
+  }
+  if (*argc > 1) {
+    g_printerr("spanscope-cli: unexpected argument \"%s\" (see --help)\n", (*argv)[1]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static int
+fail(GError *error)
+{
+  g_printerr("spanscope-cli: %s\n", error->message);
+  g_error_free(error);
+  return 1;
+}
+
+/* ---- train ---- */
+
+typedef struct {
+  SpnConfig cfg;
+  CorpusArgs corpus;
+  char *optim, *checkpoint;
+  double seed;
+  int steps, eval_every, eval_tokens, save_every, report_every;
+  gboolean json, no_adapt_span, no_adapt_cache;
+} TrainArgs;
+
+static char *
+metrics_json(SpnTrainer *t, const SpnStepResult *r, double val_bpc, double tokens_per_s)
+{
+  SpnModel *m = spn_trainer_model(t);
+  const SpnConfig *c = &m->cfg;
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "step");
+  json_builder_add_int_value(b, r->step);
+  json_builder_set_member_name(b, "train_bpc");
+  json_builder_add_double_value(b, r->train_bpc);
+  if (!isnan(val_bpc)) {
+    json_builder_set_member_name(b, "val_bpc");
+    json_builder_add_double_value(b, val_bpc);
+  }
+  json_builder_set_member_name(b, "tokens_per_s");
+  json_builder_add_double_value(b, tokens_per_s);
+  json_builder_set_member_name(b, "lr");
+  json_builder_add_double_value(b, r->lr);
+  double sum = 0.0, mx = 0.0;
+  json_builder_set_member_name(b, "spans");
+  json_builder_begin_array(b);
+  for (int l = 0; l < c->nlayers; l++) {
+    json_builder_begin_array(b);
+    for (int h = 0; h < c->nheads; h++) {
+      double s = spn_model_span(m, l, h);
+      sum += s;
+      mx = MAX(mx, s);
+      json_builder_add_double_value(b, s);
+    }
+    json_builder_end_array(b);
+  }
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "span_avg");
+  json_builder_add_double_value(b, sum / (c->nlayers * c->nheads));
+  json_builder_set_member_name(b, "span_max");
+  json_builder_add_double_value(b, mx);
+  json_builder_set_member_name(b, "batch_sz");
+  json_builder_add_int_value(b, c->batch_sz);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  return json_to_string(root, FALSE);
+}
+
+static void
+print_progress(SpnTrainer *t, const SpnStepResult *r, gint64 total, double val_bpc,
+               double tokens_per_s)
+{
+  SpnModel *m = spn_trainer_model(t);
+  const SpnConfig *c = &m->cfg;
+  double sum = 0.0, mx = 0.0;
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++) {
+      sum += spn_model_span(m, l, h);
+      mx = MAX(mx, spn_model_span(m, l, h));
+    }
+  g_autofree char *val = isnan(val_bpc) ? g_strdup("") : g_strdup_printf("  val %.3f bpc", val_bpc);
+  g_print("step %5" G_GINT64_FORMAT "/%" G_GINT64_FORMAT "  train %.3f bpc%s  %6.0f tok/s  "
+          "span avg %.1f max %.1f  lr %.4f\n",
+          r->step, total, r->train_bpc, val, tokens_per_s, sum / (c->nlayers * c->nheads), mx,
+          r->lr);
+}
+
+static SpnTrainer *
+open_trainer(TrainArgs *a, GError **error)
+{
+  SpnCorpus *corpus = load_corpus(&a->corpus, error);
+  if (corpus == NULL)
+    return NULL;
+  if (a->checkpoint && g_file_test(a->checkpoint, G_FILE_TEST_EXISTS)) {
+    SpnTrainer *t = spn_trainer_load(a->checkpoint, corpus, error);
+    if (t && !a->json)
+      g_print("resuming %s at step %" G_GINT64_FORMAT "\n", a->checkpoint,
+              spn_trainer_step_count(t));
+    return t;
+  }
+  return spn_trainer_new(&a->cfg, corpus, error);
+}
+
+static gboolean
+save(SpnTrainer *t, const char *path, gboolean json)
+{
+  g_autoptr(GError) error = NULL;
+  if (!spn_trainer_save(t, path, &error)) {
+    g_printerr("spanscope-cli: %s\n", error->message);
+    return FALSE;
+  }
+  if (!json)
+    g_print("saved %s at step %" G_GINT64_FORMAT "\n", path, spn_trainer_step_count(t));
+  return TRUE;
+}
+
+static double
+evaluate(SpnTrainer *t, gsize max_tokens)
+{
+  double bpc = NAN;
+  g_autoptr(GError) error = NULL;
+  const SpnConfig *c = &spn_trainer_model(t)->cfg;
+  if (!spn_trainer_evaluate(t, SPN_SPLIT_VALID, c->batch_sz, max_tokens, &bpc, &error))
+    g_printerr("spanscope-cli: evaluation skipped: %s\n", error->message);
+  return bpc;
+}
+
+static int
+train_loop(SpnTrainer *t, TrainArgs *a)
+{
+  const SpnConfig *c = &spn_trainer_model(t)->cfg;
+  double window_s = 0.0;
+  int window_steps = 0;
+  gboolean ok = TRUE;
+  while (spn_trainer_step_count(t) < a->steps && !interrupted) {
+    SpnStepResult r;
+    spn_trainer_step(t, &r);
+    window_s += r.seconds;
+    window_steps++;
+    gboolean last = r.step >= a->steps || interrupted;
+    gboolean do_eval = a->eval_every > 0 && (r.step % a->eval_every == 0 || last);
+    if (!do_eval && r.step % a->report_every != 0 && !last)
+      continue;
+    double val = do_eval ? evaluate(t, (gsize)a->eval_tokens) : NAN;
+    double tps = window_s > 0 ? window_steps * (double)c->batch_sz * c->block_sz / window_s : 0;
+    window_s = 0.0;
+    window_steps = 0;
+    g_autofree char *line = metrics_json(t, &r, val, tps);
+    spn_trainer_append_history(t, line);
+    if (a->json)
+      g_print("%s\n", line);
+    else
+      print_progress(t, &r, a->steps, val, tps);
+    if (a->checkpoint && a->save_every > 0 && r.step % a->save_every == 0 && !last)
+      ok = save(t, a->checkpoint, a->json) && ok;
+  }
+  if (a->checkpoint)
+    ok = save(t, a->checkpoint, a->json) && ok;
+  if (interrupted && !a->json)
+    g_print("interrupted at step %" G_GINT64_FORMAT "\n", spn_trainer_step_count(t));
+  return ok ? 0 : 1;
+}
+
+static int
+cmd_train(int argc, char **argv)
+{
+  TrainArgs a = {.steps = 1000, .eval_every = 100, .eval_tokens = 65536, .save_every = 500,
+                 .report_every = 10, .seed = 1};
+  spn_config_init_desktop(&a.cfg);
+  SpnConfig *c = &a.cfg;
+  double ramp = c->adapt_span_ramp;
+  GOptionEntry model[] = {
+    {"nlayers", 0, 0, G_OPTION_ARG_INT, &c->nlayers, "Layers (default 4)", "N"},
+    {"hid-sz", 0, 0, G_OPTION_ARG_INT, &c->hid_sz, "Model width d (default 128)", "D"},
+    {"inner-hid-sz", 0, 0, G_OPTION_ARG_INT, &c->inner_hid_sz, "FF width (default 512)", "F"},
+    {"nheads", 0, 0, G_OPTION_ARG_INT, &c->nheads, "Attention heads (default 4)", "K"},
+    {"attn-span", 0, 0, G_OPTION_ARG_INT, &c->attn_span, "Maximum span S (default 1024)", "S"},
+    {"block-sz", 0, 0, G_OPTION_ARG_INT, &c->block_sz, "Block length M (default 128)", "M"},
+    {"batch-sz", 0, 0, G_OPTION_ARG_INT, &c->batch_sz, "Streams B (default 16)", "B"},
+    {"pers-mem-size", 0, 0, G_OPTION_ARG_INT, &c->pers_mem_size,
+     "Persistent vectors per head; > 0 replaces the FF sublayer (default 0)", "N"},
+    {"dropout", 0, 0, G_OPTION_ARG_DOUBLE, &c->dropout, "Dropout (default 0)", "P"},
+    {"adapt-span", 0, 0, G_OPTION_ARG_NONE, &c->adapt_span, "Adaptive span (default on)", NULL},
+    {"no-adapt-span", 0, 0, G_OPTION_ARG_NONE, &a.no_adapt_span, "Attend to all S positions", NULL},
+    {"adapt-span-loss", 0, 0, G_OPTION_ARG_DOUBLE, &c->adapt_span_loss,
+     "Span loss coefficient λ (default 2e-6)", "L"},
+    {"adapt-span-ramp", 0, 0, G_OPTION_ARG_DOUBLE, &ramp, "Mask ramp R (default 32)", "R"},
+    {"adapt-span-init", 0, 0, G_OPTION_ARG_DOUBLE, &c->adapt_span_init,
+     "Initial span as a fraction of S (default 0)", "Z"},
+    {"adapt-span-cache", 0, 0, G_OPTION_ARG_NONE, &c->adapt_span_cache,
+     "Cache only what the spans need (default on)", NULL},
+    {"no-adapt-span-cache", 0, 0, G_OPTION_ARG_NONE, &a.no_adapt_cache, "Cache all S positions",
+     NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  GOptionEntry optim[] = {
+    {"optim", 0, 0, G_OPTION_ARG_STRING, &a.optim, "adagrad (default) or adam", "NAME"},
+    {"lr", 0, 0, G_OPTION_ARG_DOUBLE, &c->lr, "Learning rate (default 0.07)", "LR"},
+    {"lr-warmup", 0, 0, G_OPTION_ARG_INT, &c->lr_warmup, "Warm-up steps (default 100)", "N"},
+    {"grad-clip", 0, 0, G_OPTION_ARG_DOUBLE, &c->grad_clip,
+     "Per-tensor gradient norm clip, 0 = off (default 0.03)", "C"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  GOptionEntry run[] = {
+    {"steps", 0, 0, G_OPTION_ARG_INT, &a.steps, "Train until this step (default 1000)", "N"},
+    {"eval-every", 0, 0, G_OPTION_ARG_INT, &a.eval_every,
+     "Validation bpc every N steps and at the end, 0 = never (default 100)", "N"},
+    {"eval-tokens", 0, 0, G_OPTION_ARG_INT, &a.eval_tokens,
+     "Validation tokens per evaluation, 0 = the whole split (default 65536)", "N"},
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint,
+     "Resume from PATH if it exists; save to it periodically and at the end", "PATH"},
+    {"save-every", 0, 0, G_OPTION_ARG_INT, &a.save_every, "Save every N steps (default 500)", "N"},
+    {"report-every", 0, 0, G_OPTION_ARG_INT, &a.report_every, "Progress every N steps (default 10)", "N"},
+    {"seed", 0, 0, G_OPTION_ARG_DOUBLE, &a.seed, "Random seed (default 1)", "N"},
+    {"threads", 0, 0, G_OPTION_ARG_INT, &c->threads, "Threads, 0 = one per core (default 0)", "N"},
+    {"json", 0, 0, G_OPTION_ARG_NONE, &a.json, "One JSON object per progress line", NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- train a model");
+  g_option_context_set_summary(ctx, "Trains the adaptive-span Transformer on a corpus, showing "
+                                    "progress; option names follow the reference's.");
+  GOptionGroup *gm = g_option_group_new("model", "Model options:", "Show model options", NULL, NULL);
+  g_option_group_add_entries(gm, model);
+  g_option_context_add_group(ctx, gm);
+  GOptionGroup *go = g_option_group_new("optim", "Optimizer options:", "Show optimizer options", NULL, NULL);
+  g_option_group_add_entries(go, optim);
+  g_option_context_add_group(ctx, go);
+  g_option_context_add_main_entries(ctx, run, NULL);
+  g_option_context_add_main_entries(ctx, corpus_entries(&a.corpus), NULL);
+  if (!parse(ctx, &argc, &argv))
+    return 2;
+  c->adapt_span_ramp = (int)ramp;
+  c->seed = (guint64)a.seed;
+  if (a.no_adapt_span)
+    c->adapt_span = FALSE;
+  if (a.no_adapt_cache)
+    c->adapt_span_cache = FALSE;
+  if (a.optim && !g_str_equal(a.optim, "adagrad") && !g_str_equal(a.optim, "adam")) {
+    g_printerr("spanscope-cli: --optim %s: expected adagrad or adam\n", a.optim);
+    return 2;
+  }
+  c->optim = a.optim && g_str_equal(a.optim, "adam") ? SPN_OPTIM_ADAM : SPN_OPTIM_ADAGRAD;
+  if (ramp != floor(ramp) || a.steps < 0 || a.report_every < 1 || a.eval_tokens < 0) {
+    g_printerr("spanscope-cli: --adapt-span-ramp must be an integer; --steps, --eval-tokens "
+               ">= 0; --report-every >= 1\n");
+    return 2;
+  }
+  spn_threads_init(c->threads);
+  GError *error = NULL;
+  SpnTrainer *t = open_trainer(&a, &error);
+  if (t == NULL)
+    return fail(error);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  int rc = train_loop(t, &a);
+  spn_trainer_free(t);
+  return rc;
+}
+
+/* ---- eval, probe, generate ---- */
+
+static SpnCheckpoint *
+open_checkpoint(const char *path, GError **error)
+{
+  if (path == NULL) {
+    g_set_error(error, SPN_CHECKPOINT_ERROR, 0, "--checkpoint PATH is required");
+    return NULL;
+  }
+  return spn_checkpoint_load(path, error);
+}
+
+static int
+cmd_eval(int argc, char **argv)
+{
+  CorpusArgs ca = {0};
+  char *ckpt = NULL, *split = NULL;
+  int batch = 0, threads = 0;
+  GOptionEntry e[] = {
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model to evaluate", "PATH"},
+    {"split", 0, 0, G_OPTION_ARG_STRING, &split, "valid (default) or test", "NAME"},
+    {"batch-sz", 0, 0, G_OPTION_ARG_INT, &batch, "Streams (default: the model's)", "B"},
+    {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads, 0 = one per core", "N"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- bits per character over a whole split");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  g_option_context_add_main_entries(ctx, corpus_entries(&ca), NULL);
+  if (!parse(ctx, &argc, &argv))
+    return 2;
+  SpnSplit which = SPN_SPLIT_VALID;
+  if (split && g_str_equal(split, "test"))
+    which = SPN_SPLIT_TEST;
+  else if (split && !g_str_equal(split, "valid")) {
+    g_printerr("spanscope-cli: --split %s: expected valid or test\n", split);
+    return 2;
+  }
+  spn_threads_init(threads);
+  GError *error = NULL;
+  SpnCheckpoint *ck = open_checkpoint(ckpt, &error);
+  if (ck == NULL)
+    return fail(error);
+  SpnCorpus *corpus = load_corpus(&ca, &error);
+  int rc = 0;
+  double bpc = 0;
+  if (corpus == NULL)
+    rc = fail(error);
+  else if (corpus->vocab->size != ck->vocab->size) {
+    g_printerr("spanscope-cli: corpus %s has %d tokens in its vocabulary, the model %d\n",
+               corpus->source, corpus->vocab->size, ck->vocab->size);
+    rc = 1;
+  } else if (!spn_evaluate(ck->model, corpus, which, batch > 0 ? batch : ck->model->cfg.batch_sz,
+                           0, &bpc, &error))
+    rc = fail(error);
+  else
+    g_print("{\"split\":\"%s\",\"bpc\":%.6f,\"batch_sz\":%d,\"tokens\":%zu}\n",
+            which == SPN_SPLIT_TEST ? "test" : "valid", bpc,
+            batch > 0 ? batch : ck->model->cfg.batch_sz, (size_t)corpus->n_tokens[which]);
+  spn_corpus_free(corpus);
+  spn_checkpoint_free(ck);
+  return rc;
+}
+
+static int
+cmd_probe(int argc, char **argv)
+{
+  char *ckpt = NULL, *text = NULL, *file = NULL;
+  GOptionEntry e[] = {
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model", "PATH"},
+    {"text", 0, 0, G_OPTION_ARG_STRING, &text, "Text to read", "TEXT"},
+    {"text-file", 0, 0, G_OPTION_ARG_FILENAME, &file, "Read the text from a file", "PATH"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- attention and surprisal on a text, as JSON");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  if (!parse(ctx, &argc, &argv))
+    return 2;
+  spn_threads_init(0);
+  GError *error = NULL;
+  g_autofree char *contents = NULL;
+  if (file && !g_file_get_contents(file, &contents, NULL, &error))
+    return fail(error);
+  const char *input = contents ? contents : text;
+  if (input == NULL) {
+    g_printerr("spanscope-cli: give --text or --text-file\n");
+    return 2;
+  }
+  SpnCheckpoint *ck = open_checkpoint(ckpt, &error);
+  if (ck == NULL)
+    return fail(error);
+  SpnProbe *p = spn_probe_run(ck->model, ck->vocab, input, &error);
+  int rc = 0;
+  if (p == NULL)
+    rc = fail(error);
+  else {
+    g_autofree char *json = spn_probe_to_json(p, ck->vocab, input);
+    g_print("%s\n", json);
+  }
+  spn_probe_free(p);
+  spn_checkpoint_free(ck);
+  return rc;
+}
+
+static int
+cmd_generate(int argc, char **argv)
+{
+  char *ckpt = NULL, *prompt = NULL;
+  int length = 200;
+  double temperature = 0.8, seed = 1;
+  GOptionEntry e[] = {
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model", "PATH"},
+    {"prompt", 0, 0, G_OPTION_ARG_STRING, &prompt, "Text to continue", "TEXT"},
+    {"length", 0, 0, G_OPTION_ARG_INT, &length, "Tokens to sample (default 200)", "N"},
+    {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
+     "Sampling temperature; 0 = always the most likely (default 0.8)", "T"},
+    {"seed", 0, 0, G_OPTION_ARG_DOUBLE, &seed, "Random seed (default 1)", "N"},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- continue a prompt by sampling");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  if (!parse(ctx, &argc, &argv))
+    return 2;
+  if (length < 0 || length > 1000000 || temperature < 0) {
+    g_printerr("spanscope-cli: --length must be in [0, 1000000] and --temperature >= 0\n");
+    return 2;
+  }
+  spn_threads_init(0);
+  GError *error = NULL;
+  SpnCheckpoint *ck = open_checkpoint(ckpt, &error);
+  if (ck == NULL)
+    return fail(error);
+  char *out = spn_generate(ck->model, ck->vocab, prompt ? prompt : "\n", length, temperature,
+                           (guint64)seed, &error);
+  int rc = 0;
+  if (out == NULL)
+    rc = fail(error);
+  else
+    g_print("%s%s\n", prompt ? prompt : "", out);
+  g_free(out);
+  spn_checkpoint_free(ck);
+  return rc;
+}
+
+static void
+usage(void)
+{
+  g_print("Usage: spanscope-cli COMMAND [OPTION…]\n\n"
+          "Commands:\n"
+          "  train      train a model (progress as text or --json)\n"
+          "  eval       bits per character of a checkpoint over a whole split\n"
+          "  probe      attention and surprisal of a checkpoint on a text, as JSON\n"
+          "  generate   continue a prompt by sampling\n\n"
+          "spanscope-cli COMMAND --help shows the options of a command.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+  setlocale(LC_ALL, "");
+  if (argc < 2 || g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const char *cmd = argv[1];
+  /* the subcommand's own parser sees "spanscope-cli COMMAND" as its program name */
+  argv[1] = g_strdup_printf("%s %s", argv[0], cmd);
+  argc--;
+  argv++;
+  g_set_prgname(argv[0]);
+  if (g_str_equal(cmd, "train"))
+    return cmd_train(argc, argv);
+  if (g_str_equal(cmd, "eval"))
+    return cmd_eval(argc, argv);
+  if (g_str_equal(cmd, "probe"))
+    return cmd_probe(argc, argv);
+  if (g_str_equal(cmd, "generate"))
+    return cmd_generate(argc, argv);
+  g_printerr("spanscope-cli: unknown command \"%s\"\n\n", cmd);
+  usage();
+  return 2;
+}

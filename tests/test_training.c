@@ -1,0 +1,425 @@
+/* Training behaviour: trimming changes nothing, a resumed run equals an uninterrupted one,
+ * checkpoints and corpora that are wrong give errors, the probe and sampling work. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "parallel.h"
+#include "probe.h"
+#include "rng.h"
+#include "safetensors.h"
+#include "trainer.h"
+
+static char *tmpdir;
+
+static char *
+tmp_path(const char *name)
+{
+  return g_build_filename(tmpdir, name, NULL);
+}
+
+/* a small corpus with some structure, so losses move */
+static char *
+write_corpus(const char *name, gsize chars)
+{
+  GString *s = g_string_new(NULL);
+  const char *words[] = {"the ", "spans ", "grow ", "and ", "shrink ", "while ", "heads ", "look ",
+                         "back, ", "far ", "near. ", "\n"};
+  SpnRng rng;
+  spn_rng_seed(&rng, 3);
+  while (s->len < chars)
+    g_string_append(s, words[spn_rng_below(&rng, G_N_ELEMENTS(words))]);
+  char *path = tmp_path(name);
+  g_assert_true(g_file_set_contents(path, s->str, (gssize)s->len, NULL));
+  g_string_free(s, TRUE);
+  return path;
+}
+
+static void
+small_config(SpnConfig *c)
+{
+  spn_config_init_desktop(c);
+  c->nlayers = 2, c->hid_sz = 16, c->nheads = 2, c->inner_hid_sz = 32, c->attn_span = 64;
+  c->adapt_span_ramp = 8, c->block_sz = 16, c->batch_sz = 3, c->lr_warmup = 5, c->seed = 11;
+  c->adapt_span_loss = 1e-4;
+}
+
+/* ---- trimming ---- */
+
+static void
+run_steps(SpnModel *m, gboolean full, const gint32 *tokens, int steps, double *losses)
+{
+  const SpnConfig *c = &m->cfg;
+  int n = c->batch_sz * c->block_sz;
+  SpnRunner *r = spn_runner_new(m, c->batch_sz, c->block_sz, TRUE);
+  spn_runner_set_full_windows(r, full);
+  SpnOptim *o = spn_optim_new(m);
+  for (int s = 0; s < steps; s++) {
+    if (s == steps / 2)
+      spn_runner_reset_cache(r); /* a stream restart in the middle */
+    spn_model_zero_grad(m);
+    losses[s] = spn_runner_forward(r, tokens + (gsize)s * n, tokens + (gsize)s * n + 1,
+                                   c->block_sz, TRUE, NULL);
+    spn_runner_backward(r);
+    spn_model_span_loss_backward(m);
+    spn_optim_step(o, m);
+  }
+  spn_optim_free(o);
+  spn_runner_free(r);
+}
+
+static void
+trim_case(int pers)
+{
+  SpnConfig c;
+  small_config(&c);
+  c.vocab_size = 13, c.pers_mem_size = pers, c.attn_span = 256;
+  SpnConfig full_cfg = c;
+  full_cfg.adapt_span_cache = FALSE;
+  SpnModel *trimmed = spn_model_new(&c), *full = spn_model_new(&full_cfg);
+  /* windows 23, 86, 9 and 166 of S = 256: layer 0 keeps a 192-row cache */
+  const float zs[4] = {0.05f, 0.3f, 0.0f, 0.61f};
+  for (int l = 0; l < 2; l++)
+    for (int h = 0; h < 2; h++)
+      trimmed->w.layers[l].z[h] = zs[l * 2 + h];
+  memcpy(full->params, trimmed->params, sizeof(float) * trimmed->layout->total);
+  g_assert_cmpint(spn_model_cache_size(trimmed, 0), ==, 192);
+  /* 15 blocks of 16 per half: the streams outgrow the 192-row cache before the restart */
+  int steps = 30, n = c.batch_sz * c.block_sz;
+  gint32 *tokens = g_new(gint32, (gsize)steps * n + 1);
+  SpnRng rng;
+  spn_rng_seed(&rng, 9);
+  for (int i = 0; i < steps * n + 1; i++)
+    tokens[i] = (gint32)spn_rng_below(&rng, c.vocab_size);
+  double lt[30], lf[30];
+  run_steps(trimmed, FALSE, tokens, steps, lt);
+  run_steps(full, TRUE, tokens, steps, lf);
+  for (int s = 0; s < steps; s++)
+    if (fabs(lt[s] - lf[s]) > 1e-5 * fabs(lf[s]))
+      g_error("step %d: trimmed loss %.9g, untrimmed %.9g", s, lt[s], lf[s]);
+  /* parameters, except position columns no head can reach: there the untrimmed run applies
+   * round-off gradients and the trimmed one exact zeros */
+  int wmax = 0;
+  for (int l = 0; l < 2; l++)
+    for (int h = 0; h < 2; h++)
+      wmax = MAX(wmax, spn_attention_window(full->w.layers[l].z[h], c.attn_span, c.adapt_span_ramp, TRUE));
+  for (int t = 0; t < trimmed->layout->n_tensors; t++) {
+    const SpnTensorSpec *s = &trimmed->layout->tensors[t];
+    gboolean pe = g_str_equal(s->name, "key_pe");
+    for (gsize i = 0; i < s->numel; i++) {
+      if (pe && (int)(i % c.attn_span) < c.attn_span - wmax)
+        continue;
+      float a = trimmed->params[s->offset + i], b = full->params[s->offset + i];
+      if (fabsf(a - b) > 2e-4f)
+        g_error("%s[%zu]: trimmed %.7g, untrimmed %.7g", s->name, (size_t)i, a, b);
+    }
+  }
+  g_free(tokens);
+  spn_model_free(trimmed);
+  spn_model_free(full);
+}
+
+static void test_trim_ff(void) { trim_case(0); }
+static void test_trim_pers(void) { trim_case(4); }
+
+/* ---- resume ---- */
+
+static SpnCorpus *
+load(const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  SpnCorpusOptions opts = {0};
+  SpnCorpus *c = spn_corpus_load(path, &opts, &error);
+  g_assert_no_error(error);
+  return c;
+}
+
+static void
+test_resume(void)
+{
+  g_autofree char *corpus = write_corpus("resume.txt", 4000); /* streams restart every ~70 steps */
+  g_autofree char *ckpt = tmp_path("resume.safetensors");
+  SpnConfig c;
+  small_config(&c);
+  c.dropout = 0.1; /* the dropout masks must resume too */
+  g_autoptr(GError) error = NULL;
+  int total = 90, first = 50;
+  double straight[90], resumed[90];
+  SpnStepResult r;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_assert_no_error(error);
+  for (int s = 0; s < total; s++) {
+    spn_trainer_step(t, &r);
+    straight[s] = r.objective;
+  }
+  spn_trainer_free(t);
+  t = spn_trainer_new(&c, load(corpus), &error);
+  for (int s = 0; s < first; s++) {
+    spn_trainer_step(t, &r);
+    resumed[s] = r.objective;
+  }
+  double bpc_before;
+  g_assert_true(spn_trainer_evaluate(t, SPN_SPLIT_VALID, 2, 0, &bpc_before, &error));
+  g_assert_true(spn_trainer_save(t, ckpt, &error));
+  g_assert_no_error(error);
+  spn_trainer_free(t);
+  t = spn_trainer_load(ckpt, load(corpus), &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(spn_trainer_step_count(t), ==, first);
+  double bpc_after;
+  g_assert_true(spn_trainer_evaluate(t, SPN_SPLIT_VALID, 2, 0, &bpc_after, &error));
+  g_assert_cmpfloat(bpc_before, ==, bpc_after);
+  for (int s = first; s < total; s++) {
+    spn_trainer_step(t, &r);
+    resumed[s] = r.objective;
+  }
+  for (int s = 0; s < total; s++)
+    if (straight[s] != resumed[s])
+      g_error("step %d: uninterrupted %.17g, resumed %.17g", s + 1, straight[s], resumed[s]);
+  g_assert_cmpfloat(straight[total - 1], <, straight[0]);
+  spn_trainer_free(t);
+}
+
+/* ---- bad input ---- */
+
+static void
+expect_load_error(const char *path, const char *fragment)
+{
+  g_autoptr(GError) error = NULL;
+  SpnCheckpoint *ck = spn_checkpoint_load(path, &error);
+  g_assert_null(ck);
+  g_assert_nonnull(error);
+  if (strstr(error->message, fragment) == NULL)
+    g_error("error \"%s\" does not mention \"%s\"", error->message, fragment);
+  g_assert_nonnull(strstr(error->message, path));
+}
+
+static char *
+saved_checkpoint(void)
+{
+  g_autofree char *corpus = write_corpus("ck.txt", 3000);
+  char *ckpt = tmp_path("good.safetensors");
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_assert_no_error(error);
+  spn_trainer_step(t, NULL);
+  g_assert_true(spn_trainer_save(t, ckpt, &error));
+  spn_trainer_free(t);
+  return ckpt;
+}
+
+static void
+rewrite_with_metadata(const char *src, const char *dst, const char *key, const char *value)
+{
+  g_autoptr(GError) error = NULL;
+  SpnSafetensors *st = spn_safetensors_read(src, &error);
+  g_assert_no_error(error);
+  SpnStWriter *w = spn_st_writer_new();
+  for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
+    const SpnStTensor *t = spn_safetensors_nth(st, i);
+    spn_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
+  }
+  const char *keys[] = {"format", "version", "config", "vocab", "optimizer", "step", "trainer"};
+  for (gsize k = 0; k < G_N_ELEMENTS(keys); k++) {
+    const char *v = g_str_equal(keys[k], key) ? value : spn_safetensors_metadata(st, keys[k]);
+    if (v)
+      spn_st_writer_set_metadata(w, keys[k], v);
+  }
+  g_assert_true(spn_st_writer_write(w, dst, &error));
+  spn_st_writer_free(w);
+  spn_safetensors_free(st);
+}
+
+static void
+test_checkpoint_errors(void)
+{
+  g_autofree char *good = saved_checkpoint();
+  gchar *contents;
+  gsize len;
+  g_assert_true(g_file_get_contents(good, &contents, &len, NULL));
+
+  g_autofree char *missing = tmp_path("missing.safetensors");
+  expect_load_error(missing, "missing.safetensors");
+
+  g_autofree char *truncated = tmp_path("truncated.safetensors");
+  g_assert_true(g_file_set_contents(truncated, contents, (gssize)(len / 2), NULL));
+  expect_load_error(truncated, "truncated");
+
+  g_autofree char *flipped = tmp_path("flipped.safetensors");
+  contents[len - 100] ^= 0x10;
+  g_assert_true(g_file_set_contents(flipped, contents, (gssize)len, NULL));
+  expect_load_error(flipped, "corrupt");
+  g_free(contents);
+
+  g_autofree char *version = tmp_path("version.safetensors");
+  rewrite_with_metadata(good, version, "version", "99");
+  expect_load_error(version, "version 99 is not supported");
+
+  g_autofree char *foreign = tmp_path("foreign.safetensors");
+  rewrite_with_metadata(good, foreign, "format", "something-else");
+  expect_load_error(foreign, "not a spanscope checkpoint");
+
+  /* a configuration that disagrees with the tensors: every shape check must catch it */
+  SpnConfig c;
+  small_config(&c);
+  c.vocab_size = 0;
+  g_autoptr(GError) error = NULL;
+  SpnCheckpoint *ck = spn_checkpoint_load(good, &error);
+  g_assert_no_error(error);
+  c = ck->model->cfg;
+  c.hid_sz = 24, c.nheads = 3;
+  g_autofree char *cfg_json = spn_config_to_json(&c);
+  spn_checkpoint_free(ck);
+  g_autofree char *shape = tmp_path("shape.safetensors");
+  rewrite_with_metadata(good, shape, "config", cfg_json);
+  expect_load_error(shape, "expected [");
+
+  g_autofree char *garbage = tmp_path("garbage.safetensors");
+  g_assert_true(g_file_set_contents(garbage, "not a checkpoint at all", -1, NULL));
+  expect_load_error(garbage, "garbage.safetensors");
+}
+
+static void
+test_atomic_save(void)
+{
+  /* a save into a folder that does not exist fails without touching anything */
+  g_autofree char *corpus = write_corpus("atomic.txt", 3000);
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_autofree char *bad = tmp_path("no-such-dir/x.safetensors");
+  g_assert_false(spn_trainer_save(t, bad, &error));
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, "no-such-dir"));
+  g_clear_error(&error);
+  /* overwriting keeps a loadable file at every moment: the old one until the rename */
+  g_autofree char *path = tmp_path("atomic.safetensors");
+  g_assert_true(spn_trainer_save(t, path, &error));
+  spn_trainer_step(t, NULL);
+  g_assert_true(spn_trainer_save(t, path, &error));
+  SpnCheckpoint *ck = spn_checkpoint_load(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(ck->optim->step, ==, 1);
+  spn_checkpoint_free(ck);
+  g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
+  const char *name;
+  while ((name = g_dir_read_name(dir)) != NULL)
+    g_assert_null(strstr(name, ".tmp-"));
+  spn_trainer_free(t);
+}
+
+static void
+test_small_corpus(void)
+{
+  g_autofree char *corpus = write_corpus("tiny.txt", 400);
+  SpnConfig c;
+  small_config(&c);
+  c.batch_sz = 16, c.block_sz = 128;
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_assert_null(t);
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, "tiny.txt"));
+  g_assert_nonnull(strstr(error->message, "train"));
+}
+
+static void
+test_absurd_config(void)
+{
+  SpnConfig c;
+  small_config(&c);
+  c.vocab_size = 10;
+  c.hid_sz = 30, c.nheads = 4;
+  g_autoptr(GError) error = NULL;
+  g_assert_false(spn_config_validate(&c, &error));
+  g_assert_nonnull(strstr(error->message, "--nheads"));
+  g_clear_error(&error);
+  small_config(&c);
+  c.vocab_size = 10, c.adapt_span_init = 3;
+  g_assert_false(spn_config_validate(&c, &error));
+  g_assert_nonnull(strstr(error->message, "adapt-span-init"));
+  g_clear_error(&error);
+  small_config(&c);
+  c.vocab_size = 10, c.attn_span = 60000, c.batch_sz = 4096, c.block_sz = 4096;
+  g_assert_false(spn_config_validate(&c, &error));
+  g_assert_nonnull(strstr(error->message, "GB"));
+}
+
+/* ---- probe and sampling ---- */
+
+static void
+test_probe_generate(void)
+{
+  g_autofree char *corpus = write_corpus("probe.txt", 3000);
+  SpnConfig c;
+  small_config(&c);
+  c.pers_mem_size = 3;
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  for (int s = 0; s < 5; s++)
+    spn_trainer_step(t, NULL);
+  SpnModel *m = spn_trainer_model(t);
+  const SpnVocab *v = spn_trainer_corpus(t)->vocab;
+  /* longer than one probe chunk, so the cache carries between chunks */
+  GString *text = g_string_new(NULL);
+  while (text->len < 300)
+    g_string_append(text, "the spans grow and shrink ");
+  SpnProbe *p = spn_probe_run(m, v, text->str, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(p->n, ==, (int)text->len);
+  g_assert_true(isnan(p->surprisal[0]));
+  for (int i = 1; i < p->n; i++)
+    g_assert_cmpfloat(p->surprisal[i], >, 0.0f);
+  for (int k = 0; k < p->nlayers * p->nheads; k++) {
+    const SpnProbeHead *ph = &p->heads[k];
+    for (int i = 0; i < p->n; i += 37) {
+      double sum = ph->persistent[i];
+      for (int delta = 1; delta <= ph->window; delta++)
+        sum += ph->weights[(gsize)i * ph->window + delta - 1];
+      g_assert_cmpfloat(fabs(sum - 1.0), <, 1e-4); /* weights over everything sum to one */
+      g_assert_cmpfloat(ph->persistent[i], >, 0.0f);
+    }
+    g_assert_cmpfloat(ph->before_start[p->n - 1], ==, 0.0f); /* far from the start */
+  }
+  g_autofree char *json = spn_probe_to_json(p, v, text->str);
+  g_assert_nonnull(strstr(json, "\"surprisal_bits\":[null,"));
+  spn_probe_free(p);
+  g_string_free(text, TRUE);
+  g_autofree char *a = spn_generate(m, v, "the ", 40, 0.8, 7, &error);
+  g_autofree char *b = spn_generate(m, v, "the ", 40, 0.8, 7, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_utf8_strlen(a, -1), ==, 40);
+  g_assert_cmpstr(a, ==, b); /* seeded */
+  g_assert_null(spn_probe_run(m, v, "", &error));
+  g_assert_nonnull(error);
+  spn_trainer_free(t);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  spn_threads_init(2);
+  tmpdir = g_dir_make_tmp("spanscope-training-XXXXXX", NULL);
+  g_test_add_func("/training/trim-equals-untrimmed-ff", test_trim_ff);
+  g_test_add_func("/training/trim-equals-untrimmed-persistent", test_trim_pers);
+  g_test_add_func("/training/resume-equals-uninterrupted", test_resume);
+  g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);
+  g_test_add_func("/training/atomic-save", test_atomic_save);
+  g_test_add_func("/training/corpus-smaller-than-block", test_small_corpus);
+  g_test_add_func("/training/absurd-config", test_absurd_config);
+  g_test_add_func("/training/probe-generate", test_probe_generate);
+  int rc = g_test_run();
+  g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
+  const char *name;
+  while (dir && (name = g_dir_read_name(dir)) != NULL) {
+    g_autofree char *p = tmp_path(name);
+    g_unlink(p);
+  }
+  g_rmdir(tmpdir);
+  return rc;
+}
