@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""End-to-end checks of spanscope-cli: every subcommand, its --help, its JSON and its errors.
+
+Prints TAP so meson counts every check. Usage: cli_test.py PATH/TO/spanscope-cli
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CLI = sys.argv[1]
+results = []
+
+
+def run(*args, ok=True):
+    p = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600)
+    if ok and p.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    if not ok and p.returncode == 0:
+        raise AssertionError(f"{' '.join(args)} should have failed")
+    return p
+
+
+def check(name):
+    def wrap(fn):
+        try:
+            fn()
+            results.append((True, name, ""))
+        except Exception as e:  # noqa: BLE001 - every failure is reported as TAP
+            results.append((False, name, str(e)))
+        return fn
+    return wrap
+
+
+tmp = tempfile.mkdtemp(prefix="spanscope-cli-")
+corpus = os.path.join(tmp, "corpus.txt")
+with open(corpus, "w", encoding="utf-8") as f:
+    f.write(("In the beginning was the span, and the span was short. " * 400) + "Ωmega ünïcode.\n")
+ckpt = os.path.join(tmp, "model.safetensors")
+small = ["--corpus", corpus, "--nlayers", "2", "--hid-sz", "32", "--nheads", "2",
+         "--inner-hid-sz", "64", "--attn-span", "128", "--block-sz", "32", "--batch-sz", "4",
+         "--adapt-span-ramp", "16", "--lr-warmup", "10", "--threads", "2"]
+
+
+@check("help of every subcommand")
+def _():
+    for cmd in ["train", "eval", "probe", "generate"]:
+        out = run(cmd, "--help").stdout
+        assert "Usage" in out and "--" in out, out
+    out = run("train", "--help-all").stdout
+    for flag in ["--nlayers", "--hid-sz", "--inner-hid-sz", "--nheads", "--attn-span", "--block-sz",
+                 "--batch-sz", "--lr", "--optim", "--lr-warmup", "--grad-clip", "--dropout",
+                 "--adapt-span", "--adapt-span-loss", "--adapt-span-ramp", "--adapt-span-init",
+                 "--adapt-span-cache", "--pers-mem-size", "--corpus", "--steps", "--eval-every",
+                 "--checkpoint", "--seed", "--threads", "--json"]:
+        assert flag in out, flag
+
+
+@check("train --json reports the documented keys and saves a checkpoint")
+def _():
+    p = run("train", *small, "--steps", "20", "--eval-every", "10", "--report-every", "5",
+            "--json", "--checkpoint", ckpt)
+    lines = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [l["step"] for l in lines] == [5, 10, 15, 20], lines
+    for key in ["step", "train_bpc", "tokens_per_s", "span_avg", "span_max", "spans"]:
+        assert key in lines[-1], key
+    assert "val_bpc" in lines[1] and "val_bpc" in lines[3] and "val_bpc" not in lines[0]
+    assert len(lines[-1]["spans"]) == 2 and len(lines[-1]["spans"][0]) == 2
+    assert lines[-1]["train_bpc"] < lines[0]["train_bpc"]
+    assert os.path.exists(ckpt)
+
+
+@check("train resumes from its checkpoint")
+def _():
+    p = run("train", *small, "--steps", "25", "--report-every", "5", "--eval-every", "0",
+            "--checkpoint", ckpt)
+    assert "resuming" in p.stdout and "step    25/25" in p.stdout, p.stdout
+
+
+@check("eval gives bpc over the whole split")
+def _():
+    out = json.loads(run("eval", "--checkpoint", ckpt, "--corpus", corpus, "--split", "test").stdout)
+    assert out["split"] == "test" and 0 < out["bpc"] < 8 and out["batch_sz"] == 4, out
+
+
+@check("probe writes attention and surprisal")
+def _():
+    out = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span was short").stdout)
+    assert len(out["surprisal_bits"]) == 18 and out["surprisal_bits"][0] is None
+    heads = out["layers"][0]["heads"]
+    assert len(out["layers"]) == 2 and len(heads) == 2
+    att = heads[0]["attention"]
+    assert len(att[0]) == 0 and len(att[5]) == min(5, heads[0]["window"])
+    total = sum(att[17]) + out["layers"][0]["heads"][0]["before_start"][17]
+    assert abs(total - 1) < 1e-3, total
+
+
+@check("generate continues the prompt")
+def _():
+    out = run("generate", "--checkpoint", ckpt, "--prompt", "In the", "--length", "30").stdout
+    assert out.startswith("In the") and len(out.rstrip("\n")) >= 36, out
+
+
+@check("bad input gives clear errors")
+def _():
+    bad = os.path.join(tmp, "bad.txt")
+    with open(bad, "wb") as f:
+        f.write(b"valid text " * 50 + b"\xff\xfe broken")
+    err = run("train", "--corpus", bad, "--steps", "1", ok=False).stderr
+    assert "bad.txt" in err and "550" in err and "UTF-8" in err, err
+    err = run("train", "--corpus", os.path.join(tmp, "nope.txt"), ok=False).stderr
+    assert "nope.txt" in err, err
+    err = run("train", *small, "--nheads", "3", ok=False).stderr
+    assert "--nheads" in err, err
+    err = run("train", *small, "--batch-sz", "64", "--block-sz", "512", ok=False).stderr
+    assert "too few" in err or "split" in err, err
+    err = run("eval", "--checkpoint", corpus, ok=False).stderr
+    assert "corpus.txt" in err, err
+    err = run("probe", "--checkpoint", ckpt, ok=False).stderr
+    assert "--text" in err, err
+    err = run("frobnicate", ok=False).stderr
+    assert "unknown command" in err, err
+
+
+for i, (ok, name, msg) in enumerate(results, 1):
+    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
+    if msg:
+        print("# " + msg.replace("\n", "\n# "))
+print(f"1..{len(results)}")
+sys.exit(0 if all(r[0] for r in results) else 1)

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs what spanscope needs on Debian 12 / Ubuntu, then configures and builds it in build/.
+# Safe to run again: it installs only what is missing and rebuilds only what changed.
+set -e
+cd "$(dirname "$0")/.."
+
+PACKAGES="gcc meson ninja-build pkg-config libopenblas-dev libglib2.0-dev libjson-glib-dev \
+python3 python3-torch python3-numpy"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "spanscope: installing$missing"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release
+fi
+ninja -C build
