@@ -77,7 +77,7 @@ typedef struct {
   SpnConfig cfg;
   CorpusArgs corpus;
   char *optim, *checkpoint;
-  double seed;
+  gint64 seed;
   int steps, eval_every, eval_tokens, save_every, report_every;
   gboolean json, no_adapt_span, no_adapt_cache;
 } TrainArgs;
@@ -271,7 +271,7 @@ cmd_train(int argc, char **argv)
      "Resume from PATH if it exists; save to it periodically and at the end", "PATH"},
     {"save-every", 0, 0, G_OPTION_ARG_INT, &a.save_every, "Save every N steps (default 500)", "N"},
     {"report-every", 0, 0, G_OPTION_ARG_INT, &a.report_every, "Progress every N steps (default 10)", "N"},
-    {"seed", 0, 0, G_OPTION_ARG_DOUBLE, &a.seed, "Random seed (default 1)", "N"},
+    {"seed", 0, 0, G_OPTION_ARG_INT64, &a.seed, "Random seed (default 1)", "N"},
     {"threads", 0, 0, G_OPTION_ARG_INT, &c->threads, "Threads, 0 = one per core (default 0)", "N"},
     {"json", 0, 0, G_OPTION_ARG_NONE, &a.json, "One JSON object per progress line", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -425,14 +425,15 @@ cmd_generate(int argc, char **argv)
 {
   char *ckpt = NULL, *prompt = NULL;
   int length = 200;
-  double temperature = 0.8, seed = 1;
+  double temperature = 0.8;
+  gint64 seed = 1;
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model", "PATH"},
     {"prompt", 0, 0, G_OPTION_ARG_STRING, &prompt, "Text to continue", "TEXT"},
     {"length", 0, 0, G_OPTION_ARG_INT, &length, "Tokens to sample (default 200)", "N"},
     {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
      "Sampling temperature; 0 = always the most likely (default 0.8)", "T"},
-    {"seed", 0, 0, G_OPTION_ARG_DOUBLE, &seed, "Random seed (default 1)", "N"},
+    {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)", "N"},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- continue a prompt by sampling");

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Training throughput of spanscope against the PyTorch oracle: same configuration, same
+initial weights, same data (the bundled corpus's training split), 2 threads each, median step
+time after warm-up. The first block's loss of both sides is compared before any timing counts:
+if they differ, PyTorch is not running the same model and the ratio means nothing.
+
+Usage: bench/train_vs_torch.py [--build DIR] [--steps N] [--config NAME] [--json]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {
+    "desktop": {"nlayers": 4, "hid_sz": 128, "inner_hid_sz": 512, "nheads": 4, "attn_span": 1024,
+                "block_sz": 128, "batch_sz": 16, "adapt_span": True, "adapt_span_ramp": 32,
+                "adapt_span_loss": 2e-6, "adapt_span_cache": True, "span_init": 0,
+                "pers_mem_size": 0, "lr": 0.07, "lr_warmup": 100, "grad_clip": 0.03},
+}
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd[:2])} failed: {p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--warmup-steps", type=int, default=2)
+    ap.add_argument("--config", default="desktop", choices=sorted(CONFIGS))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    cfg = dict(CONFIGS[a.config])
+    with tempfile.TemporaryDirectory() as tmp:
+        init, tokens = os.path.join(tmp, "init.safetensors"), os.path.join(tmp, "train.i32")
+        ours = run([os.path.join(a.build, "bench", "train_speed"), "--config", json.dumps(cfg),
+                    "--steps", str(a.steps), "--warmup-steps", str(a.warmup_steps),
+                    "--threads", str(a.threads), "--init-out", init, "--tokens-out", tokens])
+        with open(init, "rb") as f:  # the vocabulary size comes from the corpus
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        cfg["vocab_size"] = json.loads(header["__metadata__"]["config"])["vocab_size"]
+        torch = run(["/usr/bin/python3", os.path.join(ROOT, "tools", "oracle", "bench_torch.py"),
+                     "--config", json.dumps(cfg), "--tokens", tokens, "--init", init,
+                     "--steps", str(a.steps), "--warmup-steps", str(a.warmup_steps),
+                     "--threads", str(a.threads)])
+    same = abs(ours["first_loss"] - torch["first_loss"]) <= 1e-4 * abs(torch["first_loss"])
+    ratio = ours["chars_per_s"] / torch["chars_per_s"]
+    result = {"config": a.config, "spanscope_chars_per_s": ours["chars_per_s"],
+              "torch_chars_per_s": torch["chars_per_s"], "ratio": ratio,
+              "first_loss_spanscope": ours["first_loss"], "first_loss_torch": torch["first_loss"],
+              "same_model": same, "threads": a.threads, "steps": a.steps}
+    if a.json:
+        print(json.dumps(result))
+    else:
+        print(f"{a.config}: spanscope {ours['chars_per_s']:.0f} chars/s, PyTorch "
+              f"{torch['chars_per_s']:.0f} chars/s, ratio {ratio:.2f}x "
+              f"({a.threads} threads each; first loss {ours['first_loss']:.6f} vs "
+              f"{torch['first_loss']:.6f}: {'same model' if same else 'MISMATCH'})")
+    sys.exit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main()
