@@ -136,13 +136,15 @@ load(const char *path)
 }
 
 static void
-test_resume(void)
+resume_case(SpnOptimKind optim)
 {
   g_autofree char *corpus = write_corpus("resume.txt", 4000); /* streams restart every ~70 steps */
   g_autofree char *ckpt = tmp_path("resume.safetensors");
   SpnConfig c;
   small_config(&c);
   c.dropout = 0.1; /* the dropout masks must resume too */
+  c.optim = optim;
+  c.lr = optim == SPN_OPTIM_ADAM ? 3e-3 : c.lr;
   g_autoptr(GError) error = NULL;
   int total = 90, first = 50;
   double straight[90], resumed[90];
@@ -180,6 +182,9 @@ test_resume(void)
   g_assert_cmpfloat(straight[total - 1], <, straight[0]);
   spn_trainer_free(t);
 }
+
+static void test_resume_adagrad(void) { resume_case(SPN_OPTIM_ADAGRAD); }
+static void test_resume_adam(void) { resume_case(SPN_OPTIM_ADAM); }
 
 /* ---- bad input ---- */
 
@@ -407,7 +412,8 @@ main(int argc, char **argv)
   tmpdir = g_dir_make_tmp("spanscope-training-XXXXXX", NULL);
   g_test_add_func("/training/trim-equals-untrimmed-ff", test_trim_ff);
   g_test_add_func("/training/trim-equals-untrimmed-persistent", test_trim_pers);
-  g_test_add_func("/training/resume-equals-uninterrupted", test_resume);
+  g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
+  g_test_add_func("/training/resume-equals-uninterrupted-adam", test_resume_adam);
   g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);
   g_test_add_func("/training/atomic-save", test_atomic_save);
   g_test_add_func("/training/corpus-smaller-than-block", test_small_corpus);
