@@ -279,12 +279,8 @@ cmd_train(int argc, char **argv)
   g_autoptr(GOptionContext) ctx = g_option_context_new("- train a model");
   g_option_context_set_summary(ctx, "Trains the adaptive-span Transformer on a corpus, showing "
                                     "progress; option names follow the reference's.");
-  GOptionGroup *gm = g_option_group_new("model", "Model options:", "Show model options", NULL, NULL);
-  g_option_group_add_entries(gm, model);
-  g_option_context_add_group(ctx, gm);
-  GOptionGroup *go = g_option_group_new("optim", "Optimizer options:", "Show optimizer options", NULL, NULL);
-  g_option_group_add_entries(go, optim);
-  g_option_context_add_group(ctx, go);
+  g_option_context_add_main_entries(ctx, model, NULL);
+  g_option_context_add_main_entries(ctx, optim, NULL);
   g_option_context_add_main_entries(ctx, run, NULL);
   g_option_context_add_main_entries(ctx, corpus_entries(&a.corpus), NULL);
   if (!parse(ctx, &argc, &argv))

@@ -48,7 +48,7 @@ def _():
     for cmd in ["train", "eval", "probe", "generate"]:
         out = run(cmd, "--help").stdout
         assert "Usage" in out and "--" in out, out
-    out = run("train", "--help-all").stdout
+    out = run("train", "--help").stdout
     for flag in ["--nlayers", "--hid-sz", "--inner-hid-sz", "--nheads", "--attn-span", "--block-sz",
                  "--batch-sz", "--lr", "--optim", "--lr-warmup", "--grad-clip", "--dropout",
                  "--adapt-span", "--adapt-span-loss", "--adapt-span-ramp", "--adapt-span-init",
