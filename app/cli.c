@@ -25,6 +25,13 @@ typedef struct {
   gboolean byte_mode, ref_format;
 } CorpusArgs;
 
+static void
+corpus_args_clear(CorpusArgs *a)
+{
+  g_clear_pointer(&a->corpus, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CorpusArgs, corpus_args_clear)
+
 static SpnCorpus *
 load_corpus(const CorpusArgs *a, GError **error)
 {
@@ -310,6 +317,9 @@ cmd_train(int argc, char **argv)
   signal(SIGTERM, on_signal);
   int rc = train_loop(t, &a);
   spn_trainer_free(t);
+  g_free(a.optim);
+  g_free(a.checkpoint);
+  g_free(a.corpus.corpus);
   return rc;
 }
 
@@ -328,8 +338,8 @@ open_checkpoint(const char *path, GError **error)
 static int
 cmd_eval(int argc, char **argv)
 {
-  CorpusArgs ca = {0};
-  char *ckpt = NULL, *split = NULL;
+  g_auto(CorpusArgs) ca = {0};
+  g_autofree char *ckpt = NULL, *split = NULL;
   int batch = 0, threads = 0;
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model to evaluate", "PATH"},
@@ -379,7 +389,7 @@ cmd_eval(int argc, char **argv)
 static int
 cmd_probe(int argc, char **argv)
 {
-  char *ckpt = NULL, *text = NULL, *file = NULL;
+  g_autofree char *ckpt = NULL, *text = NULL, *file = NULL;
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model", "PATH"},
     {"text", 0, 0, G_OPTION_ARG_STRING, &text, "Text to read", "TEXT"},
@@ -419,7 +429,7 @@ cmd_probe(int argc, char **argv)
 static int
 cmd_generate(int argc, char **argv)
 {
-  char *ckpt = NULL, *prompt = NULL;
+  g_autofree char *ckpt = NULL, *prompt = NULL;
   int length = 200;
   double temperature = 0.8;
   gint64 seed = 1;
@@ -479,7 +489,8 @@ main(int argc, char **argv)
   }
   const char *cmd = argv[1];
   /* the subcommand's own parser sees "spanscope-cli COMMAND" as its program name */
-  argv[1] = g_strdup_printf("%s %s", argv[0], cmd);
+  g_autofree char *prgname = g_strdup_printf("%s %s", argv[0], cmd);
+  argv[1] = prgname;
   argc--;
   argv++;
   g_set_prgname(argv[0]);

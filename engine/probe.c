@@ -117,8 +117,10 @@ add_float(JsonBuilder *b, float v)
 {
   if (isnan(v))
     json_builder_add_null_value(b);
-  else /* six significant digits keep files small without losing what a figure shows */
-    json_builder_add_double_value(b, strtod(g_strdup_printf("%.6g", v), NULL));
+  else { /* six significant digits keep files small without losing what a figure shows */
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    json_builder_add_double_value(b, g_ascii_strtod(g_ascii_formatd(buf, sizeof buf, "%.6g", v), NULL));
+  }
 }
 
 static void
