@@ -20,6 +20,10 @@ CONFIGS = {
                 "adapt_span_loss": 2e-6, "adapt_span_cache": True, "span_init": 0,
                 "pers_mem_size": 0, "lr": 0.07, "lr_warmup": 100, "grad_clip": 0.03},
 }
+# the reference's small enwik8 setting, and an all-attention model (persistent memory, no FF)
+CONFIGS["small"] = dict(CONFIGS["desktop"], nlayers=8, hid_sz=256, inner_hid_sz=1024,
+                        block_sz=256, batch_sz=64, lr_warmup=32000)
+CONFIGS["allattn"] = dict(CONFIGS["desktop"], pers_mem_size=256, inner_hid_sz=0)
 
 
 def run(cmd):

@@ -7,15 +7,13 @@
 
 G_DEFINE_QUARK(spn-checkpoint-error-quark, spn_checkpoint_error)
 
-static const char *const moment_names[2] = {"sum", "exp_avg_sq"};
-
 static const char *
 moment_name(SpnOptimKind kind, int k)
 {
   /* PyTorch's names for the state of each optimizer */
   if (kind == SPN_OPTIM_ADAM)
     return k == 0 ? "exp_avg" : "exp_avg_sq";
-  return moment_names[k];
+  return "sum";
 }
 
 static void
