@@ -207,9 +207,14 @@ void
 spn_runner_reset_cache(SpnRunner *r)
 {
   const SpnConfig *c = &r->m->cfg;
+  int S = c->attn_span, d = c->hid_sz;
   for (int l = 0; l < c->nlayers; l++) {
-    memset(r->layers[l].cache, 0, sizeof(float) * r->B * c->attn_span * c->hid_sz);
-    r->layers[l].valid = 0;
+    Layer *L = &r->layers[l];
+    /* rows older than `valid` are zero already; leaving them untouched keeps unused cache
+     * pages out of memory */
+    for (int b = 0; b < r->B; b++)
+      memset(L->cache + ((gsize)b * S + S - L->valid) * d, 0, sizeof(float) * L->valid * d);
+    L->valid = 0;
   }
 }
 
