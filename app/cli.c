@@ -39,10 +39,10 @@ load_corpus(const CorpusArgs *a, GError **error)
   return spn_corpus_load(a->corpus ? a->corpus : "bundled", &opts, error);
 }
 
-static GOptionEntry *
-corpus_entries(CorpusArgs *a)
+/* GLib copies the entries, so a local array will do */
+static void
+add_corpus_entries(GOptionContext *ctx, CorpusArgs *a)
 {
-  static GOptionEntry e[4];
   GOptionEntry entries[] = {
     {"corpus", 0, 0, G_OPTION_ARG_FILENAME, &a->corpus,
      "Text file, folder with train/valid/test.txt, or \"bundled\" (default)", "PATH"},
@@ -51,8 +51,7 @@ corpus_entries(CorpusArgs *a)
      "Folder in the reference's enwik8/text8 format (space-separated byte values)", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  memcpy(e, entries, sizeof entries);
-  return e;
+  g_option_context_add_main_entries(ctx, entries, NULL);
 }
 
 static gboolean
@@ -89,6 +88,21 @@ typedef struct {
   gboolean json, no_adapt_span, no_adapt_cache;
 } TrainArgs;
 
+/* the average and the longest span of all heads, in characters */
+static void
+span_stats(const SpnModel *m, double *avg, double *max)
+{
+  const SpnConfig *c = &m->cfg;
+  double sum = 0.0;
+  *max = 0.0;
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++) {
+      sum += spn_model_span(m, l, h);
+      *max = MAX(*max, spn_model_span(m, l, h));
+    }
+  *avg = sum / (c->nlayers * c->nheads);
+}
+
 static char *
 metrics_json(SpnTrainer *t, const SpnStepResult *r, double val_bpc, double tokens_per_s)
 {
@@ -108,22 +122,19 @@ metrics_json(SpnTrainer *t, const SpnStepResult *r, double val_bpc, double token
   json_builder_add_double_value(b, tokens_per_s);
   json_builder_set_member_name(b, "lr");
   json_builder_add_double_value(b, r->lr);
-  double sum = 0.0, mx = 0.0;
   json_builder_set_member_name(b, "spans");
   json_builder_begin_array(b);
   for (int l = 0; l < c->nlayers; l++) {
     json_builder_begin_array(b);
-    for (int h = 0; h < c->nheads; h++) {
-      double s = spn_model_span(m, l, h);
-      sum += s;
-      mx = MAX(mx, s);
-      json_builder_add_double_value(b, s);
-    }
+    for (int h = 0; h < c->nheads; h++)
+      json_builder_add_double_value(b, spn_model_span(m, l, h));
     json_builder_end_array(b);
   }
   json_builder_end_array(b);
+  double avg, mx;
+  span_stats(m, &avg, &mx);
   json_builder_set_member_name(b, "span_avg");
-  json_builder_add_double_value(b, sum / (c->nlayers * c->nheads));
+  json_builder_add_double_value(b, avg);
   json_builder_set_member_name(b, "span_max");
   json_builder_add_double_value(b, mx);
   json_builder_set_member_name(b, "batch_sz");
@@ -137,18 +148,12 @@ static void
 print_progress(SpnTrainer *t, const SpnStepResult *r, gint64 total, double val_bpc,
                double tokens_per_s)
 {
-  SpnModel *m = spn_trainer_model(t);
-  const SpnConfig *c = &m->cfg;
-  double sum = 0.0, mx = 0.0;
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++) {
-      sum += spn_model_span(m, l, h);
-      mx = MAX(mx, spn_model_span(m, l, h));
-    }
+  double avg, mx;
+  span_stats(spn_trainer_model(t), &avg, &mx);
   g_autofree char *val = isnan(val_bpc) ? g_strdup("") : g_strdup_printf("  val %.3f bpc", val_bpc);
   g_print("step %5" G_GINT64_FORMAT "/%" G_GINT64_FORMAT "  train %.3f bpc%s  %6.0f tok/s  "
           "span avg %.1f max %.1f  lr %.4f\n",
-          r->step, total, r->train_bpc, val, tokens_per_s, sum / (c->nlayers * c->nheads), mx,
+          r->step, total, r->train_bpc, val, tokens_per_s, avg, mx,
           r->lr);
 }
 
@@ -289,7 +294,7 @@ cmd_train(int argc, char **argv)
   g_option_context_add_main_entries(ctx, model, NULL);
   g_option_context_add_main_entries(ctx, optim, NULL);
   g_option_context_add_main_entries(ctx, run, NULL);
-  g_option_context_add_main_entries(ctx, corpus_entries(&a.corpus), NULL);
+  add_corpus_entries(ctx, &a.corpus);
   if (!parse(ctx, &argc, &argv))
     return 2;
   c->adapt_span_ramp = (int)ramp;
@@ -350,7 +355,7 @@ cmd_eval(int argc, char **argv)
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- bits per character over a whole split");
   g_option_context_add_main_entries(ctx, e, NULL);
-  g_option_context_add_main_entries(ctx, corpus_entries(&ca), NULL);
+  add_corpus_entries(ctx, &ca);
   if (!parse(ctx, &argc, &argv))
     return 2;
   SpnSplit which = SPN_SPLIT_VALID;

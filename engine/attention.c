@@ -240,24 +240,6 @@ head_forward(const SpnAttnShape *sh, const Head *hd, float *out, float *scratch)
     spn_gemm1(FALSE, FALSE, M, D, N, sqrtf((float)N), pers, N, hd->pv, D, 1.0f, oh, d);
 }
 
-void
-spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
-                      float *out)
-{
-  int tasks = sh->B * sh->K;
-  gsize scratch_n = scratch_floats(sh);
-#pragma omp parallel
-  {
-    float *scratch = g_new(float, scratch_n);
-#pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < tasks; t++) {
-      Head hd = head_at(sh, q, kv, state, t / sh->K, t % sh->K);
-      head_forward(sh, &hd, out, scratch);
-    }
-    g_free(scratch);
-  }
-}
-
 /* Per-task gradient slots, summed in a fixed order after the parallel loop so the result does
  * not depend on which thread finished first. */
 typedef struct {
@@ -265,6 +247,7 @@ typedef struct {
   float *pk, *pv;/* D×N, N×D */
   float z;
 } Slot;
+
 
 /* g (band, M×w) and gp (M×N): gradient w.r.t. the undropped final weights */
 static void
@@ -376,6 +359,43 @@ head_backward(const SpnAttnShape *sh, const Head *hd, const float *dout, float *
   }
 }
 
+typedef struct {
+  const float *q, *kv, *state;
+  float *out;                 /* forward: the heads' outputs */
+  const float *dout;          /* backward: their gradients ... */
+  float *dq, *dkv;
+  Slot *slots;
+} HeadTask;
+
+/* Every (stream, head) pair once, spread over the threads, each thread with its own scratch. */
+static void
+for_each_head(const SpnAttnShape *sh, const HeadTask *task, gboolean backward)
+{
+  int tasks = sh->B * sh->K;
+  gsize scratch_n = scratch_floats(sh);
+#pragma omp parallel
+  {
+    float *scratch = g_new(float, scratch_n);
+#pragma omp for schedule(dynamic, 1)
+    for (int t = 0; t < tasks; t++) {
+      Head hd = head_at(sh, task->q, task->kv, task->state, t / sh->K, t % sh->K);
+      if (backward)
+        head_backward(sh, &hd, task->dout, task->dq, task->dkv, &task->slots[t], scratch);
+      else
+        head_forward(sh, &hd, task->out, scratch);
+    }
+    g_free(scratch);
+  }
+}
+
+void
+spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
+                      float *out)
+{
+  HeadTask task = {.q = q, .kv = kv, .state = state, .out = out};
+  for_each_head(sh, &task, FALSE);
+}
+
 void
 spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
                        const float *state, const float *dout, float *dq, float *dkv,
@@ -395,17 +415,9 @@ spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
     slots[t].pv = slots[t].pk + (gsize)D * N;
     p = slots[t].pv + (gsize)N * D;
   }
-  gsize scratch_n = scratch_floats(sh);
-#pragma omp parallel
-  {
-    float *scratch = g_new(float, scratch_n);
-#pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < tasks; t++) {
-      Head hd = head_at(sh, q, kv, state, t / sh->K, t % sh->K);
-      head_backward(sh, &hd, dout, dq, dkv, &slots[t], scratch);
-    }
-    g_free(scratch);
-  }
+  HeadTask task = {.q = q, .kv = kv, .state = state, .dout = dout, .dq = dq, .dkv = dkv,
+                   .slots = slots};
+  for_each_head(sh, &task, TRUE);
   for (int t = 0; t < tasks; t++) {
     int h = t % sh->K, w = sh->window[h];
     for (int j = 0; j < D; j++)
@@ -427,10 +439,12 @@ spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, 
                       float *ctx, float *pers)
 {
   Head hd = head_at(sh, NULL, NULL, state, b, h);
-  float *bc = g_new(float, hd.w);
-  head_final_row(sh, &hd, i, bc, pers);
-  memset(ctx, 0, sizeof(float) * sh->S);
-  for (int c = 0; c < hd.w; c++)
-    ctx[hd.w - c - 1] = bc[c];
-  g_free(bc);
+  /* the band holds distance w − c at column c: computed into ctx, then put nearest first */
+  head_final_row(sh, &hd, i, ctx, pers);
+  for (int lo = 0, hi = hd.w - 1; lo < hi; lo++, hi--) {
+    float t = ctx[lo];
+    ctx[lo] = ctx[hi];
+    ctx[hi] = t;
+  }
+  memset(ctx + hd.w, 0, sizeof(float) * (sh->S - hd.w));
 }

@@ -28,7 +28,6 @@ spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error)
 {
   const SpnModel *m = ck->model;
   const SpnLayout *layout = m->layout;
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
   SpnStWriter *w = spn_st_writer_new();
   for (int i = 0; i < layout->n_tensors; i++)
     add_tensor(w, &layout->tensors[i], "", m->params);
@@ -54,8 +53,7 @@ spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error)
   }
   gint64 cache_shape[3] = {ck->cache_batch, m->cfg.attn_span, m->cfg.hid_sz};
   for (int l = 0; l < ck->n_caches; l++) {
-    char *name = g_strdup_printf("trainer.cache.%d", l);
-    g_ptr_array_add(names, name);
+    g_autofree char *name = g_strdup_printf("trainer.cache.%d", l);
     spn_st_writer_add(w, name, SPN_DTYPE_F32, 3, cache_shape, ck->caches[l]);
   }
   if (ck->trainer_json)

@@ -84,7 +84,8 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
     int len = MIN(PROBE_CHUNK, p->n - start);
     spn_runner_forward(r, tokens + start, NULL, len, FALSE, NULL);
     const float *logp = spn_runner_logprobs(r);
-    for (int i = 0; i + 1 < len || (i + 1 == len && start + len < p->n); i++)
+    /* the last position of a chunk predicts the first token of the next one */
+    for (int i = 0; i < len && start + i + 1 < p->n; i++)
       p->surprisal[start + i + 1] = -logp[(gsize)i * c->vocab_size + tokens[start + i + 1]] / G_LN2;
     probe_collect(p, m, r, start, len, ctx, pers);
   }
