@@ -27,6 +27,8 @@ typedef struct {
 
 SpnProbe *spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **error);
 void spn_probe_free(SpnProbe *p);
+/* Deep copy (the reader's result is published to other threads as a copy). */
+SpnProbe *spn_probe_copy(const SpnProbe *p);
 char *spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *text);
 
 /* Continues prompt by `length` tokens sampled at `temperature` (0: most likely token). */

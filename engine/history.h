@@ -1,0 +1,38 @@
+/* history.h — the metrics of a training run, one row per optimizer step: what the training
+ * curves and the span history draw, what checkpoints carry and what the CSV export writes. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int nlayers, nheads;   /* spans per row: nlayers × nheads */
+  int n, cap;            /* rows used, rows allocated */
+  gint64 *step;          /* optimizer step (1-based) */
+  float *train_bpc;      /* NLL of that step's block, bits per token */
+  float *val_bpc;        /* validation bpc measured after that step, NaN when not measured */
+  float *tokens_per_s;   /* training throughput around that step, NaN when unknown */
+  float *spans;          /* n × nlayers × nheads, z·S in characters after the step */
+} SpnHistory;
+
+SpnHistory *spn_history_new(int nlayers, int nheads);
+void spn_history_free(SpnHistory *h);
+SpnHistory *spn_history_copy(const SpnHistory *h);
+/* spans: nlayers × nheads values. val_bpc / tokens_per_s may be NaN. */
+void spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double val_bpc,
+                        double tokens_per_s, const float *spans);
+/* Sets the validation bpc of the last row (no-op when empty). */
+void spn_history_set_val(SpnHistory *h, double val_bpc);
+/* Mean and max over the heads of row i. */
+void spn_history_span_stats(const SpnHistory *h, int i, double *avg, double *max);
+
+/* JSON object {"nlayers","nheads","step":[],"train_bpc":[],"val_bpc":[null|x],
+ * "tokens_per_s":[], "spans":[[...L·K...],...]}, for checkpoint metadata. */
+char *spn_history_to_json(const SpnHistory *h);
+/* Errors say which member is missing or of the wrong length. */
+SpnHistory *spn_history_from_json(const char *json, GError **error);
+/* step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max,span_l0h0,... written to a temporary
+ * file and renamed. */
+gboolean spn_history_write_csv(const SpnHistory *h, const char *path, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,35 @@
+/* snapshot.h — an immutable picture of the engine for the figures: the configuration, the
+ * spans now, the metrics history and the model reading the probe text. Published by the worker
+ * threads, read by the main thread and the headless export; never changed once published.
+ * Reference counted so the window can keep the last one while a newer one is built. */
+#pragma once
+#include <glib.h>
+
+#include "config.h"
+#include "history.h"
+#include "probe.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  SpnConfig cfg;
+  gint64 step;
+  float *spans;          /* nlayers × nheads, z·S in characters (cfg.adapt_span off: S) */
+  SpnHistory *history;   /* owned; may be empty, never NULL */
+  char *corpus;          /* what the corpus is, for titles ("bundled", a path, "demo") */
+  char *text;            /* the probe text (UTF-8), NULL when no probe */
+  SpnProbe *probe;       /* the model reading `text`, NULL when none; token i is the text
+                            between probe->offsets[i] and the next offset (or the end) */
+} SpnSnapshot;
+
+/* Zeroed snapshot with an empty history for cfg (ref count 1); fill the fields, then publish. */
+SpnSnapshot *spn_snapshot_new(const SpnConfig *cfg);
+SpnSnapshot *spn_snapshot_ref(SpnSnapshot *s);
+void spn_snapshot_unref(SpnSnapshot *s);
+/* A new snapshot with everything of s copied but probe and text replaced (probe taken over,
+ * may be NULL). Combines the training state with the latest reading of the user's text. */
+SpnSnapshot *spn_snapshot_with_probe(const SpnSnapshot *s, const char *text, SpnProbe *probe);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnSnapshot, spn_snapshot_unref)
+
+G_END_DECLS

@@ -1,0 +1,75 @@
+/* worker.h — the engine behind the window: a training thread and a reading thread, driven by
+ * commands that never block the caller, reporting through immutable snapshots.
+ *
+ * The training thread owns the trainer (model, optimizer, corpus). While training it steps
+ * continuously and publishes a snapshot at most every `publish_interval` (default 200 ms) and
+ * after every command that changes the state. The reading thread owns a SpnReader over a copy
+ * of the latest weights and reads the probe text whenever the text or the weights change,
+ * coalescing requests so it always works on the newest. Callbacks run in the GMainContext given
+ * at creation (the window's), one pending dispatch at a time: a slow main loop receives the
+ * newest snapshot, never a backlog. */
+#pragma once
+#include <glib.h>
+
+#include "config.h"
+#include "corpus.h"
+#include "snapshot.h"
+
+G_BEGIN_DECLS
+
+typedef struct _SpnWorker SpnWorker;
+
+typedef enum {
+  SPN_WORKER_INFO,     /* e.g. "saved run.safetensors at step 1200" */
+  SPN_WORKER_ERROR,    /* a command failed; text says what and what to do */
+} SpnWorkerMessageKind;
+
+typedef struct {
+  gboolean ready;      /* a model exists */
+  gboolean training;   /* stepping continuously */
+  gint64 step;
+  double tokens_per_s; /* recent training throughput, 0 when idle */
+  char *checkpoint;    /* the file last opened or saved, NULL if none */
+} SpnWorkerStatus;
+
+/* snapshot: borrowed, ref it to keep it. Called in the main context. */
+typedef void (*SpnWorkerSnapshotFunc)(SpnSnapshot *snapshot, const SpnWorkerStatus *status,
+                                      gpointer user_data);
+typedef void (*SpnWorkerMessageFunc)(SpnWorkerMessageKind kind, const char *text,
+                                     gpointer user_data);
+
+SpnWorker *spn_worker_new(GMainContext *context, SpnWorkerSnapshotFunc on_snapshot,
+                          SpnWorkerMessageFunc on_message, gpointer user_data);
+/* Stops both threads (finishing the step in progress) and frees everything. */
+void spn_worker_free(SpnWorker *w);
+
+/* Commands: queued, executed in order by the training thread; they return at once. Errors come
+ * back as SPN_WORKER_ERROR messages. */
+/* corpus: "bundled", "demo", a UTF-8 file or a train/valid/test folder. */
+void spn_worker_new_model(SpnWorker *w, const SpnConfig *cfg, const char *corpus,
+                          const SpnCorpusOptions *opts);
+/* Loads a checkpoint with training state; its corpus is reloaded from where it was trained
+ * (corpus NULL) or from `corpus`. */
+void spn_worker_open(SpnWorker *w, const char *checkpoint, const char *corpus);
+void spn_worker_save(SpnWorker *w, const char *checkpoint);
+void spn_worker_train(SpnWorker *w);           /* step until paused */
+void spn_worker_pause(SpnWorker *w);
+void spn_worker_step(SpnWorker *w);            /* one optimizer step, then idle */
+/* Steps until the run reaches `steps` optimizer steps, then idles (the screenshot mode). */
+void spn_worker_train_until(SpnWorker *w, gint64 steps);
+/* Validation bpc on up to max_tokens tokens (0: all) is recorded in the history. Also run
+ * automatically every `eval_every` steps while training (default 200, 0: never). */
+void spn_worker_evaluate(SpnWorker *w, gsize max_tokens);
+void spn_worker_set_eval_every(SpnWorker *w, int steps);
+void spn_worker_set_publish_interval(SpnWorker *w, int milliseconds);
+/* The text the reading thread reads (copied); incremental when only its end changed. */
+void spn_worker_set_text(SpnWorker *w, const char *text);
+/* Metrics history as CSV (written by the training thread, temporary file + rename). */
+void spn_worker_export_csv(SpnWorker *w, const char *path);
+
+/* Blocks until every command queued so far has been executed and its snapshot dispatched
+ * to the context has been built (for tests and the headless screenshot; never from a
+ * callback). Returns FALSE on timeout. */
+gboolean spn_worker_sync(SpnWorker *w, int timeout_ms);
+
+G_END_DECLS
