@@ -218,7 +218,8 @@ train_loop(SpnTrainer *t, TrainArgs *a)
     window_s = 0.0;
     window_steps = 0;
     g_autofree char *line = metrics_json(t, &r, val, tps);
-    spn_trainer_append_history(t, line);
+    if (!isnan(val))
+      spn_trainer_record_validation(t, val);
     if (a->json)
       g_print("%s\n", line);
     else

@@ -26,9 +26,12 @@ typedef struct {
 SpnSnapshot *spn_snapshot_new(const SpnConfig *cfg);
 SpnSnapshot *spn_snapshot_ref(SpnSnapshot *s);
 void spn_snapshot_unref(SpnSnapshot *s);
-/* A new snapshot with everything of s copied but probe and text replaced (probe taken over,
- * may be NULL). Combines the training state with the latest reading of the user's text. */
+/* A new snapshot with the training state of s (its history shared, not copied) but probe and
+ * text replaced (probe taken over, may be NULL). Combines the training state with the latest reading of the user's text. */
 SpnSnapshot *spn_snapshot_with_probe(const SpnSnapshot *s, const char *text, SpnProbe *probe);
+/* The same, sharing from's probe and text (nothing large is copied). s and from must not be
+ * shared with another thread while this runs (the worker builds snapshots in one place). */
+SpnSnapshot *spn_snapshot_with_probe_of(const SpnSnapshot *s, const SpnSnapshot *from);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnSnapshot, spn_snapshot_unref)
 

@@ -16,7 +16,7 @@ struct _SpnTrainer {
   gsize pos;           /* read position inside every stream */
   gsize stream_len;
   gint32 *x, *y;
-  GPtrArray *history;  /* JSON strings */
+  SpnHistory *history; /* one row per step */
 };
 
 G_DEFINE_QUARK(spn-trainer-error-quark, spn_trainer_error)
@@ -34,7 +34,7 @@ trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
   t->stream_len = corpus->n_tokens[SPN_SPLIT_TRAIN] / c->batch_sz;
   t->x = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
   t->y = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
-  t->history = g_ptr_array_new_with_free_func(g_free);
+  t->history = spn_history_new(c->nlayers, c->nheads);
   /* the stream restarts draw from their own generator, seeded apart from the weights */
   spn_rng_seed(&t->rng, c->seed ^ 0x5eed5eed5eed5eedull);
   return t;
@@ -101,15 +101,45 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
     spn_runner_set_cache_valid(t->runner, l, (int)json_array_get_int_element(valid, l));
   }
   if (ck->history_json) {
-    g_autoptr(JsonParser) hp = json_parser_new();
-    if (json_parser_load_from_data(hp, ck->history_json, -1, NULL) &&
-        JSON_NODE_HOLDS_ARRAY(json_parser_get_root(hp))) {
-      JsonArray *h = json_node_get_array(json_parser_get_root(hp));
-      for (guint i = 0; i < json_array_get_length(h); i++)
-        g_ptr_array_add(t->history, json_to_string(json_array_get_element(h, i), FALSE));
+    SpnHistory *h = spn_history_from_json(ck->history_json, error);
+    if (h == NULL) {
+      g_prefix_error(error, "%s: ", path);
+      return FALSE;
     }
+    if (h->nlayers != c->nlayers || h->nheads != c->nheads) {
+      g_set_error(error, spn_trainer_error_quark(), 0,
+                  "%s: the metrics history is of another model shape", path);
+      spn_history_free(h);
+      return FALSE;
+    }
+    spn_history_free(t->history);
+    t->history = h;
   }
   return TRUE;
+}
+
+/* the corpus the checkpoint was trained on, as its trainer state names it */
+static SpnCorpus *
+recorded_corpus(const SpnCheckpoint *ck, const char *path, GError **error)
+{
+  g_autoptr(JsonParser) p = json_parser_new();
+  const char *source = NULL;
+  if (ck->trainer_json && json_parser_load_from_data(p, ck->trainer_json, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    source = json_object_get_string_member_with_default(
+        json_node_get_object(json_parser_get_root(p)), "corpus", NULL);
+  if (source == NULL) {
+    g_set_error(error, spn_trainer_error_quark(), 0,
+                "%s does not say which corpus it was trained on; choose the corpus to resume on",
+                path);
+    return NULL;
+  }
+  SpnCorpusOptions opts = {.byte_mode = ck->vocab->kind == SPN_VOCAB_BYTES,
+                           .ref_format = ck->vocab->kind == SPN_VOCAB_REF};
+  SpnCorpus *corpus = spn_corpus_load(source, &opts, error);
+  if (corpus == NULL)
+    g_prefix_error(error, "%s was trained on corpus %s, which cannot be read now: ", path, source);
+  return corpus;
 }
 
 SpnTrainer *
@@ -118,6 +148,12 @@ spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error)
   SpnCheckpoint *ck = spn_checkpoint_load(path, error);
   if (ck == NULL) {
     spn_corpus_free(corpus);
+    return NULL;
+  }
+  if (corpus == NULL)
+    corpus = recorded_corpus(ck, path, error);
+  if (corpus == NULL) {
+    spn_checkpoint_free(ck);
     return NULL;
   }
   if (!same_vocab(ck->vocab, corpus->vocab)) {
@@ -158,7 +194,7 @@ spn_trainer_free(SpnTrainer *t)
   spn_corpus_free(t->corpus);
   g_free(t->x);
   g_free(t->y);
-  g_ptr_array_unref(t->history);
+  spn_history_free(t->history);
   g_free(t);
 }
 
@@ -180,10 +216,28 @@ spn_trainer_step_count(const SpnTrainer *t)
   return t->optim->step;
 }
 
-void
-spn_trainer_append_history(SpnTrainer *t, const char *json_object)
+const SpnHistory *
+spn_trainer_history(const SpnTrainer *t)
 {
-  g_ptr_array_add(t->history, g_strdup(json_object));
+  return t->history;
+}
+
+void
+spn_trainer_record_validation(SpnTrainer *t, double bpc)
+{
+  spn_history_set_val(t->history, bpc);
+}
+
+static void
+record_step(SpnTrainer *t, double train_bpc, double seconds)
+{
+  const SpnConfig *c = &t->model->cfg;
+  g_autofree float *spans = g_new(float, c->nlayers * c->nheads);
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      spans[l * c->nheads + h] = spn_model_span(t->model, l, h);
+  double tps = seconds > 0 ? (double)c->batch_sz * c->block_sz / seconds : NAN;
+  spn_history_append(t->history, t->optim->step, train_bpc, NAN, tps, spans);
 }
 
 /* block inputs and targets of every stream at pos */
@@ -218,12 +272,14 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
     t->pos = spn_rng_below(&t->rng, c->block_sz);
     spn_runner_reset_cache(t->runner);
   }
+  double seconds = (g_get_monotonic_time() - t0) / 1e6;
+  record_step(t, nll / G_LN2, seconds);
   if (out) {
     out->step = t->optim->step;
     out->train_bpc = nll / G_LN2;
     out->objective = nll + span;
     out->lr = spn_optim_lr(t->optim, t->optim->step);
-    out->seconds = (g_get_monotonic_time() - t0) / 1e6;
+    out->seconds = seconds;
   }
 }
 
@@ -292,22 +348,12 @@ trainer_state_json(SpnTrainer *t)
   return json_to_string(root, FALSE);
 }
 
-static char *
-history_json(SpnTrainer *t)
-{
-  GString *s = g_string_new("[");
-  for (guint i = 0; i < t->history->len; i++)
-    g_string_append_printf(s, "%s%s", i ? "," : "", (const char *)t->history->pdata[i]);
-  g_string_append_c(s, ']');
-  return g_string_free(s, FALSE);
-}
-
 gboolean
 spn_trainer_save(SpnTrainer *t, const char *path, GError **error)
 {
   const SpnConfig *c = &t->model->cfg;
   g_autofree char *state = trainer_state_json(t);
-  g_autofree char *history = history_json(t);
+  g_autofree char *history = spn_history_to_json(t->history);
   g_autofree float **caches = g_new(float *, c->nlayers);
   for (int l = 0; l < c->nlayers; l++)
     caches[l] = spn_runner_cache(t->runner, l);

@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include "corpus.h"
+#include "history.h"
 #include "model.h"
 #include "optim.h"
 
@@ -22,7 +23,8 @@ typedef struct _SpnTrainer SpnTrainer;
 
 /* Fresh model on corpus (taken over). cfg->vocab_size is set from the corpus. */
 SpnTrainer *spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **error);
-/* Resumes from a checkpoint; corpus (taken over) must have the checkpoint's vocabulary. */
+/* Resumes from a checkpoint; corpus (taken over) must have the checkpoint's vocabulary. NULL:
+ * reload the corpus the checkpoint was trained on (its recorded source). */
 SpnTrainer *spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error);
 void spn_trainer_free(SpnTrainer *t);
 
@@ -38,8 +40,10 @@ gboolean spn_trainer_save(SpnTrainer *t, const char *path, GError **error);
 SpnModel *spn_trainer_model(SpnTrainer *t);
 SpnCorpus *spn_trainer_corpus(SpnTrainer *t);
 gint64 spn_trainer_step_count(const SpnTrainer *t);
-/* Metrics history (one JSON object per evaluation/report) saved with checkpoints. */
-void spn_trainer_append_history(SpnTrainer *t, const char *json_object);
+/* Metrics of every step so far (train bpc, throughput, spans), saved with checkpoints. */
+const SpnHistory *spn_trainer_history(const SpnTrainer *t);
+/* Records a validation bpc measured now on the latest step's row. */
+void spn_trainer_record_validation(SpnTrainer *t, double bpc);
 
 /* bpc of the whole split of `corpus` for an arbitrary model (the `eval` command). */
 gboolean spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch,

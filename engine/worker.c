@@ -1,0 +1,632 @@
+#include "worker.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "parallel.h"
+#include "reader.h"
+#include "trainer.h"
+
+/* validation while training reads this many tokens, so a check costs about a second */
+#define AUTO_EVAL_TOKENS 16384
+
+typedef enum {
+  CMD_NEW_MODEL,
+  CMD_OPEN,
+  CMD_SAVE,
+  CMD_TRAIN,
+  CMD_PAUSE,
+  CMD_STEP,
+  CMD_TRAIN_UNTIL,
+  CMD_EVALUATE,
+  CMD_EVAL_EVERY,
+  CMD_PUBLISH_INTERVAL,
+  CMD_EXPORT_CSV,
+  CMD_SYNC,
+  CMD_QUIT,
+} CommandKind;
+
+typedef struct {
+  CommandKind kind;
+  SpnConfig cfg;
+  SpnCorpusOptions opts;
+  char *path;      /* checkpoint, CSV */
+  char *corpus;
+  gint64 number;   /* steps, tokens, milliseconds */
+} Command;
+
+/* What the reading thread is asked to do; guarded by read_lock. */
+typedef struct {
+  char *text;          /* newest text requested */
+  gboolean text_dirty;
+  SpnModel *shadow;    /* newest weights, written by the training thread */
+  SpnVocab *vocab;     /* set with a new model */
+  gboolean weights_dirty, model_new;
+  gboolean busy, quit;
+} ReadRequest;
+
+struct _SpnWorker {
+  GMainContext *context;
+  SpnWorkerSnapshotFunc on_snapshot;
+  SpnWorkerMessageFunc on_message;
+  gpointer user_data;
+
+  GThread *train_thread, *read_thread;
+  GAsyncQueue *commands;
+
+  /* training thread only */
+  SpnTrainer *trainer;
+  gboolean training;
+  gint64 until;          /* stop training at this step, 0: never */
+  int eval_every;
+  int publish_ms;
+  gint64 last_publish;
+  double window_tokens, window_seconds, tokens_per_s;
+
+  /* the snapshot hand-off; guarded by lock */
+  GMutex lock;
+  GCond cond;
+  SpnSnapshot *state;    /* latest training state (no probe) */
+  SpnSnapshot *reading;  /* latest reading (probe and text), NULL before the first */
+  SpnSnapshot *pending;  /* combined, waiting for the main context */
+  SpnWorkerStatus status;
+  gboolean dispatch_queued;
+  guint64 sync_done;     /* SYNC commands executed */
+
+  GMutex read_lock;
+  GCond read_cond;
+  ReadRequest req;
+};
+
+/* ---- hand-off to the main context ---- */
+
+/* carries its own callback: a message may be dispatched after the worker is gone */
+typedef struct {
+  SpnWorkerMessageFunc func;
+  gpointer user_data;
+  SpnWorkerMessageKind kind;
+  char *text;
+} Message;
+
+static gboolean
+dispatch_message(gpointer data)
+{
+  Message *m = data;
+  if (m->func)
+    m->func(m->kind, m->text, m->user_data);
+  g_free(m->text);
+  g_free(m);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+post_message(SpnWorker *w, SpnWorkerMessageKind kind, const char *text)
+{
+  Message *m = g_new(Message, 1);
+  *m = (Message){w->on_message, w->user_data, kind, g_strdup(text)};
+  g_main_context_invoke(w->context, dispatch_message, m);
+}
+
+static void
+post_error(SpnWorker *w, const char *what, const GError *error)
+{
+  g_autofree char *text = g_strdup_printf("%s: %s", what, error->message);
+  post_message(w, SPN_WORKER_ERROR, text);
+}
+
+static void
+status_copy(SpnWorkerStatus *dst, const SpnWorkerStatus *src)
+{
+  *dst = *src;
+  dst->checkpoint = g_strdup(src->checkpoint);
+}
+
+static gboolean
+dispatch_snapshot(gpointer data)
+{
+  SpnWorker *w = data;
+  g_mutex_lock(&w->lock);
+  SpnSnapshot *s = w->pending;
+  w->pending = NULL;
+  w->dispatch_queued = FALSE;
+  SpnWorkerStatus status;
+  status_copy(&status, &w->status);
+  g_mutex_unlock(&w->lock);
+  if (s && w->on_snapshot)
+    w->on_snapshot(s, &status, w->user_data);
+  spn_snapshot_unref(s);
+  g_free(status.checkpoint);
+  return G_SOURCE_REMOVE;
+}
+
+/* Combines the latest state and reading and queues one dispatch; called with lock held. A
+ * dispatch already queued will carry the newer snapshot. */
+static void
+combine_locked(SpnWorker *w)
+{
+  if (w->state == NULL)
+    return;
+  spn_snapshot_unref(w->pending);
+  w->pending = w->reading ? spn_snapshot_with_probe_of(w->state, w->reading)
+                          : spn_snapshot_with_probe(w->state, NULL, NULL);
+  if (!w->dispatch_queued) {
+    w->dispatch_queued = TRUE;
+    GSource *src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_DEFAULT_IDLE);
+    g_source_set_callback(src, dispatch_snapshot, w, NULL);
+    g_source_attach(src, w->context);
+    g_source_unref(src);
+  }
+}
+
+/* ---- training thread ---- */
+
+static SpnSnapshot *
+state_snapshot(SpnWorker *w)
+{
+  SpnModel *m = spn_trainer_model(w->trainer);
+  const SpnConfig *c = &m->cfg;
+  SpnSnapshot *s = spn_snapshot_new(c);
+  s->step = spn_trainer_step_count(w->trainer);
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      s->spans[l * c->nheads + h] = spn_model_span(m, l, h);
+  spn_history_free(s->history);
+  s->history = spn_history_copy(spn_trainer_history(w->trainer));
+  s->corpus = g_strdup(spn_trainer_corpus(w->trainer)->source);
+  return s;
+}
+
+/* Hands the current weights to the reading thread (it copies them when it gets to them). */
+static void
+offer_weights(SpnWorker *w, gboolean new_model)
+{
+  SpnModel *m = spn_trainer_model(w->trainer);
+  g_mutex_lock(&w->read_lock);
+  if (new_model || w->req.shadow == NULL) {
+    spn_model_free(w->req.shadow);
+    w->req.shadow = spn_model_new(&m->cfg);
+    spn_vocab_free(w->req.vocab);
+    w->req.vocab = spn_vocab_copy(spn_trainer_corpus(w->trainer)->vocab);
+    w->req.model_new = TRUE;
+  }
+  memcpy(w->req.shadow->params, m->params, sizeof(float) * w->req.shadow->layout->total);
+  w->req.weights_dirty = TRUE;
+  g_cond_broadcast(&w->read_cond);
+  g_mutex_unlock(&w->read_lock);
+}
+
+static void
+publish(SpnWorker *w, gboolean weights_changed)
+{
+  SpnSnapshot *s = w->trainer ? state_snapshot(w) : NULL;
+  if (w->trainer && weights_changed)
+    offer_weights(w, FALSE);
+  g_mutex_lock(&w->lock);
+  if (s) {
+    spn_snapshot_unref(w->state);
+    w->state = s;
+  }
+  w->status.ready = w->trainer != NULL;
+  w->status.training = w->training;
+  w->status.step = w->trainer ? spn_trainer_step_count(w->trainer) : 0;
+  w->status.tokens_per_s = w->training ? w->tokens_per_s : 0.0;
+  combine_locked(w);
+  g_mutex_unlock(&w->lock);
+  w->last_publish = g_get_monotonic_time();
+}
+
+static void
+set_checkpoint(SpnWorker *w, const char *path)
+{
+  g_mutex_lock(&w->lock);
+  g_free(w->status.checkpoint);
+  w->status.checkpoint = g_strdup(path);
+  g_mutex_unlock(&w->lock);
+}
+
+static void
+adopt_trainer(SpnWorker *w, SpnTrainer *t, const char *checkpoint)
+{
+  spn_trainer_free(w->trainer);
+  w->trainer = t;
+  w->training = FALSE;
+  w->until = 0;
+  w->tokens_per_s = w->window_tokens = w->window_seconds = 0.0;
+  set_checkpoint(w, checkpoint);
+  g_mutex_lock(&w->lock);
+  /* the old reading belongs to another model */
+  spn_snapshot_unref(w->reading);
+  w->reading = NULL;
+  g_mutex_unlock(&w->lock);
+  offer_weights(w, TRUE);
+}
+
+static void
+do_new_model(SpnWorker *w, Command *c)
+{
+  g_autoptr(GError) error = NULL;
+  SpnCorpus *corpus = spn_corpus_load(c->corpus, &c->opts, &error);
+  spn_threads_init(c->cfg.threads);
+  SpnTrainer *t = corpus ? spn_trainer_new(&c->cfg, corpus, &error) : NULL;
+  if (t == NULL) {
+    post_error(w, "Cannot create the model", error);
+    return;
+  }
+  adopt_trainer(w, t, NULL);
+}
+
+static void
+do_open(SpnWorker *w, Command *c)
+{
+  g_autoptr(GError) error = NULL;
+  SpnCorpus *corpus = NULL;
+  if (c->corpus) {
+    SpnCorpusOptions opts = {0};
+    corpus = spn_corpus_load(c->corpus, &opts, &error);
+    if (corpus == NULL) {
+      post_error(w, "Cannot read the corpus", error);
+      return;
+    }
+  }
+  SpnTrainer *t = spn_trainer_load(c->path, corpus, &error);
+  if (t == NULL) {
+    post_error(w, "Cannot open the checkpoint", error);
+    return;
+  }
+  spn_threads_init(spn_trainer_model(t)->cfg.threads);
+  adopt_trainer(w, t, c->path);
+  g_autofree char *info = g_strdup_printf("Opened %s at step %" G_GINT64_FORMAT, c->path,
+                                          spn_trainer_step_count(t));
+  post_message(w, SPN_WORKER_INFO, info);
+}
+
+static void
+do_save(SpnWorker *w, Command *c)
+{
+  g_autoptr(GError) error = NULL;
+  if (!spn_trainer_save(w->trainer, c->path, &error)) {
+    post_error(w, "Cannot save the checkpoint (the previous file is unchanged)", error);
+    return;
+  }
+  set_checkpoint(w, c->path);
+  g_autofree char *info = g_strdup_printf("Saved %s at step %" G_GINT64_FORMAT, c->path,
+                                          spn_trainer_step_count(w->trainer));
+  post_message(w, SPN_WORKER_INFO, info);
+}
+
+static void
+evaluate(SpnWorker *w, gsize max_tokens)
+{
+  g_autoptr(GError) error = NULL;
+  const SpnConfig *c = &spn_trainer_model(w->trainer)->cfg;
+  double bpc;
+  if (spn_trainer_evaluate(w->trainer, SPN_SPLIT_VALID, c->batch_sz, max_tokens, &bpc, &error))
+    spn_trainer_record_validation(w->trainer, bpc);
+  else
+    post_error(w, "Validation skipped", error);
+}
+
+static void
+do_export_csv(SpnWorker *w, Command *c)
+{
+  g_autoptr(GError) error = NULL;
+  if (!spn_history_write_csv(spn_trainer_history(w->trainer), c->path, &error))
+    post_error(w, "Cannot export the metrics", error);
+  else {
+    g_autofree char *info = g_strdup_printf("Metrics written to %s", c->path);
+    post_message(w, SPN_WORKER_INFO, info);
+  }
+}
+
+static gboolean
+needs_model(SpnWorker *w, CommandKind kind)
+{
+  switch (kind) {
+  case CMD_SAVE:
+  case CMD_TRAIN:
+  case CMD_STEP:
+  case CMD_TRAIN_UNTIL:
+  case CMD_EVALUATE:
+  case CMD_EXPORT_CSV:
+    if (w->trainer)
+      return FALSE;
+    post_message(w, SPN_WORKER_ERROR, "There is no model yet: create one (New model…) or open a "
+                                      "checkpoint first");
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
+
+static void
+train_one(SpnWorker *w)
+{
+  SpnStepResult r;
+  spn_trainer_step(w->trainer, &r);
+  const SpnConfig *c = &spn_trainer_model(w->trainer)->cfg;
+  /* throughput over the last second or so of steps, so the display does not flicker */
+  w->window_tokens += (double)c->batch_sz * c->block_sz;
+  w->window_seconds += r.seconds;
+  if (w->window_seconds >= 1.0) {
+    w->tokens_per_s = w->window_tokens / w->window_seconds;
+    w->window_tokens = w->window_seconds = 0.0;
+  } else if (w->tokens_per_s == 0.0 && w->window_seconds > 0)
+    w->tokens_per_s = w->window_tokens / w->window_seconds;
+  if (w->eval_every > 0 && r.step % w->eval_every == 0)
+    evaluate(w, AUTO_EVAL_TOKENS);
+}
+
+/* Executes one command; returns FALSE on quit. */
+static gboolean
+execute(SpnWorker *w, Command *c)
+{
+  if (needs_model(w, c->kind))
+    return TRUE;
+  switch (c->kind) {
+  case CMD_NEW_MODEL: do_new_model(w, c); break;
+  case CMD_OPEN: do_open(w, c); break;
+  case CMD_SAVE: do_save(w, c); return TRUE;
+  case CMD_TRAIN: w->training = TRUE; w->until = 0; break;
+  case CMD_PAUSE: w->training = FALSE; break;
+  case CMD_STEP:
+    w->training = FALSE;
+    train_one(w);
+    break;
+  case CMD_TRAIN_UNTIL:
+    w->until = c->number;
+    w->training = spn_trainer_step_count(w->trainer) < c->number;
+    break;
+  case CMD_EVALUATE: evaluate(w, (gsize)c->number); break;
+  case CMD_EVAL_EVERY: w->eval_every = (int)c->number; return TRUE;
+  case CMD_PUBLISH_INTERVAL: w->publish_ms = (int)c->number; return TRUE;
+  case CMD_EXPORT_CSV: do_export_csv(w, c); return TRUE;
+  case CMD_SYNC:
+    g_mutex_lock(&w->lock);
+    w->sync_done++;
+    g_cond_broadcast(&w->cond);
+    g_mutex_unlock(&w->lock);
+    return TRUE;
+  case CMD_QUIT: return FALSE;
+  }
+  publish(w, TRUE);
+  return TRUE;
+}
+
+static void
+command_free(Command *c)
+{
+  g_free(c->path);
+  g_free(c->corpus);
+  g_free(c);
+}
+
+static gpointer
+train_thread(gpointer data)
+{
+  SpnWorker *w = data;
+  for (;;) {
+    Command *c = w->training ? g_async_queue_try_pop(w->commands) : g_async_queue_pop(w->commands);
+    if (c) {
+      gboolean go_on = execute(w, c);
+      command_free(c);
+      if (!go_on)
+        break;
+      continue;
+    }
+    train_one(w);
+    if (w->until > 0 && spn_trainer_step_count(w->trainer) >= w->until) {
+      w->training = FALSE;
+      w->until = 0;
+      publish(w, TRUE);
+    } else if (g_get_monotonic_time() - w->last_publish >= w->publish_ms * 1000)
+      publish(w, TRUE);
+  }
+  return NULL;
+}
+
+/* ---- reading thread ---- */
+
+static void
+publish_reading(SpnWorker *w, const char *text, SpnProbe *probe)
+{
+  g_mutex_lock(&w->lock);
+  if (w->state) {
+    SpnSnapshot *r = spn_snapshot_with_probe(w->state, text, probe);
+    spn_snapshot_unref(w->reading);
+    w->reading = r;
+    combine_locked(w);
+  } else
+    spn_probe_free(probe);
+  g_mutex_unlock(&w->lock);
+}
+
+static gpointer
+read_thread(gpointer data)
+{
+  SpnWorker *w = data;
+  SpnReader *reader = NULL;
+  for (;;) {
+    g_mutex_lock(&w->read_lock);
+    ReadRequest *q = &w->req;
+    q->busy = FALSE;
+    g_cond_broadcast(&w->read_cond);
+    while (!q->quit && !(q->text && q->shadow && (q->text_dirty || q->weights_dirty)))
+      g_cond_wait(&w->read_cond, &w->read_lock);
+    if (q->quit) {
+      g_mutex_unlock(&w->read_lock);
+      break;
+    }
+    q->busy = TRUE;
+    if (q->model_new || reader == NULL) {
+      spn_reader_free(reader);
+      reader = spn_reader_new(q->shadow, q->vocab);
+    } else if (q->weights_dirty)
+      spn_reader_set_weights(reader, q->shadow);
+    q->model_new = q->weights_dirty = q->text_dirty = FALSE;
+    g_autofree char *text = g_strdup(q->text);
+    g_mutex_unlock(&w->read_lock);
+
+    g_autoptr(GError) error = NULL;
+    if (spn_reader_read(reader, text, &error))
+      publish_reading(w, text, spn_probe_copy(spn_reader_probe(reader)));
+    else
+      post_error(w, "Cannot read the text", error);
+  }
+  spn_reader_free(reader);
+  return NULL;
+}
+
+/* ---- public ---- */
+
+SpnWorker *
+spn_worker_new(GMainContext *context, SpnWorkerSnapshotFunc on_snapshot,
+               SpnWorkerMessageFunc on_message, gpointer user_data)
+{
+  SpnWorker *w = g_new0(SpnWorker, 1);
+  w->context = g_main_context_ref(context ? context : g_main_context_default());
+  w->on_snapshot = on_snapshot;
+  w->on_message = on_message;
+  w->user_data = user_data;
+  w->eval_every = 200;
+  w->publish_ms = 200;
+  w->commands = g_async_queue_new();
+  g_mutex_init(&w->lock);
+  g_cond_init(&w->cond);
+  g_mutex_init(&w->read_lock);
+  g_cond_init(&w->read_cond);
+  w->train_thread = g_thread_new("spanscope-train", train_thread, w);
+  w->read_thread = g_thread_new("spanscope-read", read_thread, w);
+  return w;
+}
+
+static void
+push(SpnWorker *w, CommandKind kind, const char *path, gint64 number)
+{
+  Command *c = g_new0(Command, 1);
+  c->kind = kind;
+  c->path = g_strdup(path);
+  c->number = number;
+  g_async_queue_push(w->commands, c);
+}
+
+void
+spn_worker_free(SpnWorker *w)
+{
+  if (w == NULL)
+    return;
+  push(w, CMD_QUIT, NULL, 0);
+  g_thread_join(w->train_thread);
+  g_mutex_lock(&w->read_lock);
+  w->req.quit = TRUE;
+  g_cond_broadcast(&w->read_cond);
+  g_mutex_unlock(&w->read_lock);
+  g_thread_join(w->read_thread);
+  /* a dispatch still queued in the context must not run on freed memory */
+  while (g_main_context_find_source_by_user_data(w->context, w))
+    g_source_destroy(g_main_context_find_source_by_user_data(w->context, w));
+  Command *c;
+  while ((c = g_async_queue_try_pop(w->commands)))
+    command_free(c);
+  g_async_queue_unref(w->commands);
+  spn_trainer_free(w->trainer);
+  spn_snapshot_unref(w->state);
+  spn_snapshot_unref(w->reading);
+  spn_snapshot_unref(w->pending);
+  g_free(w->status.checkpoint);
+  g_free(w->req.text);
+  spn_model_free(w->req.shadow);
+  spn_vocab_free(w->req.vocab);
+  g_mutex_clear(&w->lock);
+  g_cond_clear(&w->cond);
+  g_mutex_clear(&w->read_lock);
+  g_cond_clear(&w->read_cond);
+  g_main_context_unref(w->context);
+  g_free(w);
+}
+
+void
+spn_worker_new_model(SpnWorker *w, const SpnConfig *cfg, const char *corpus,
+                     const SpnCorpusOptions *opts)
+{
+  Command *c = g_new0(Command, 1);
+  c->kind = CMD_NEW_MODEL;
+  c->cfg = *cfg;
+  c->corpus = g_strdup(corpus ? corpus : "bundled");
+  if (opts)
+    c->opts = *opts;
+  g_async_queue_push(w->commands, c);
+}
+
+void
+spn_worker_open(SpnWorker *w, const char *checkpoint, const char *corpus)
+{
+  Command *c = g_new0(Command, 1);
+  c->kind = CMD_OPEN;
+  c->path = g_strdup(checkpoint);
+  c->corpus = g_strdup(corpus);
+  g_async_queue_push(w->commands, c);
+}
+
+void spn_worker_save(SpnWorker *w, const char *checkpoint) { push(w, CMD_SAVE, checkpoint, 0); }
+void spn_worker_train(SpnWorker *w) { push(w, CMD_TRAIN, NULL, 0); }
+void spn_worker_pause(SpnWorker *w) { push(w, CMD_PAUSE, NULL, 0); }
+void spn_worker_step(SpnWorker *w) { push(w, CMD_STEP, NULL, 0); }
+void spn_worker_train_until(SpnWorker *w, gint64 steps) { push(w, CMD_TRAIN_UNTIL, NULL, steps); }
+
+void
+spn_worker_evaluate(SpnWorker *w, gsize max_tokens)
+{
+  push(w, CMD_EVALUATE, NULL, (gint64)max_tokens);
+}
+
+void spn_worker_set_eval_every(SpnWorker *w, int steps) { push(w, CMD_EVAL_EVERY, NULL, steps); }
+
+void
+spn_worker_set_publish_interval(SpnWorker *w, int milliseconds)
+{
+  push(w, CMD_PUBLISH_INTERVAL, NULL, MAX(10, milliseconds));
+}
+
+void spn_worker_export_csv(SpnWorker *w, const char *path) { push(w, CMD_EXPORT_CSV, path, 0); }
+
+void
+spn_worker_set_text(SpnWorker *w, const char *text)
+{
+  g_mutex_lock(&w->read_lock);
+  if (g_strcmp0(w->req.text, text) != 0) {
+    g_free(w->req.text);
+    w->req.text = g_strdup(text);
+    w->req.text_dirty = TRUE;
+    g_cond_broadcast(&w->read_cond);
+  }
+  g_mutex_unlock(&w->read_lock);
+}
+
+static gboolean
+reader_idle(SpnWorker *w, gint64 deadline)
+{
+  g_mutex_lock(&w->read_lock);
+  ReadRequest *q = &w->req;
+  gboolean ok = TRUE;
+  while (ok && (q->busy || (q->text && q->shadow && (q->text_dirty || q->weights_dirty))))
+    ok = g_cond_wait_until(&w->read_cond, &w->read_lock, deadline);
+  g_mutex_unlock(&w->read_lock);
+  return ok;
+}
+
+gboolean
+spn_worker_sync(SpnWorker *w, int timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  g_mutex_lock(&w->lock);
+  guint64 target = w->sync_done + 1;
+  g_mutex_unlock(&w->lock);
+  push(w, CMD_SYNC, NULL, 0);
+  gboolean ok = TRUE;
+  g_mutex_lock(&w->lock);
+  while (ok && w->sync_done < target)
+    ok = g_cond_wait_until(&w->cond, &w->lock, deadline);
+  g_mutex_unlock(&w->lock);
+  return ok && reader_idle(w, deadline);
+}

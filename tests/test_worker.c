@@ -1,0 +1,296 @@
+/* The worker behind the window: commands run in order in the training thread, snapshots and
+ * messages arrive in the caller's main context, the reading follows the text, history and
+ * checkpoints round-trip. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "history.h"
+#include "rng.h"
+#include "worker.h"
+
+static char *tmpdir;
+
+typedef struct {
+  GMainContext *ctx;
+  SpnWorker *w;
+  SpnSnapshot *last;
+  SpnWorkerStatus status;
+  int snapshots;
+  GPtrArray *errors, *infos;
+} Fixture;
+
+static void
+on_snapshot(SpnSnapshot *s, const SpnWorkerStatus *st, gpointer data)
+{
+  Fixture *f = data;
+  spn_snapshot_unref(f->last);
+  f->last = spn_snapshot_ref(s);
+  g_free(f->status.checkpoint);
+  f->status = *st;
+  f->status.checkpoint = g_strdup(st->checkpoint);
+  f->snapshots++;
+}
+
+static void
+on_message(SpnWorkerMessageKind kind, const char *text, gpointer data)
+{
+  Fixture *f = data;
+  g_ptr_array_add(kind == SPN_WORKER_ERROR ? f->errors : f->infos, g_strdup(text));
+}
+
+/* waits for the worker, then lets every queued dispatch run */
+static void
+settle(Fixture *f)
+{
+  g_assert_true(spn_worker_sync(f->w, 60000));
+  while (g_main_context_iteration(f->ctx, FALSE))
+    ;
+}
+
+static char *
+write_corpus(void)
+{
+  GString *s = g_string_new(NULL);
+  const char *words[] = {"the ", "spans ", "grow ", "and ", "shrink ", "heads ", "look ",
+                         "back, ", "far ", "near. ", "\n"};
+  SpnRng rng;
+  spn_rng_seed(&rng, 5);
+  while (s->len < 20000)
+    g_string_append(s, words[spn_rng_below(&rng, G_N_ELEMENTS(words))]);
+  char *path = g_build_filename(tmpdir, "corpus.txt", NULL);
+  g_assert_true(g_file_set_contents(path, s->str, (gssize)s->len, NULL));
+  g_string_free(s, TRUE);
+  return path;
+}
+
+static void
+tiny_config(SpnConfig *c)
+{
+  spn_config_init_desktop(c);
+  c->nlayers = 2, c->hid_sz = 16, c->nheads = 2, c->inner_hid_sz = 32, c->attn_span = 64;
+  c->adapt_span_ramp = 8, c->block_sz = 16, c->batch_sz = 3, c->lr_warmup = 5, c->seed = 2;
+  c->adapt_span_init = 0.3, c->threads = 1;
+}
+
+static void
+fixture_up(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  f->ctx = g_main_context_new();
+  f->errors = g_ptr_array_new_with_free_func(g_free);
+  f->infos = g_ptr_array_new_with_free_func(g_free);
+  f->w = spn_worker_new(f->ctx, on_snapshot, on_message, f);
+}
+
+static void
+fixture_down(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  spn_worker_free(f->w);
+  while (g_main_context_iteration(f->ctx, FALSE))
+    ;
+  spn_snapshot_unref(f->last);
+  g_free(f->status.checkpoint);
+  g_ptr_array_unref(f->errors);
+  g_ptr_array_unref(f->infos);
+  g_main_context_unref(f->ctx);
+}
+
+static void
+new_model(Fixture *f)
+{
+  SpnConfig c;
+  tiny_config(&c);
+  g_autofree char *corpus = write_corpus();
+  spn_worker_new_model(f->w, &c, corpus, NULL);
+  settle(f);
+  g_assert_cmpuint(f->errors->len, ==, 0);
+  g_assert_true(f->status.ready);
+}
+
+static void
+test_steps_and_history(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  new_model(f);
+  g_assert_cmpint(f->last->step, ==, 0);
+  spn_worker_step(f->w);
+  spn_worker_step(f->w);
+  settle(f);
+  g_assert_cmpint(f->last->step, ==, 2);
+  g_assert_false(f->status.training);
+  g_assert_cmpint(f->last->history->n, ==, 2);
+  g_assert_cmpint(f->last->history->step[1], ==, 2);
+  g_assert_true(isfinite(f->last->history->train_bpc[1]));
+  /* the snapshot's spans are the history's last row */
+  g_assert_cmpmem(f->last->spans, sizeof(float) * 4, f->last->history->spans + 4,
+                  sizeof(float) * 4);
+  spn_worker_train_until(f->w, 12);
+  /* train_until idles by itself once there: wait for it through snapshots */
+  gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+  while ((f->last->step < 12 || f->status.training) && g_get_monotonic_time() < deadline)
+    g_main_context_iteration(f->ctx, TRUE);
+  settle(f);
+  g_assert_cmpint(f->last->step, ==, 12);
+  g_assert_false(f->status.training);
+  spn_worker_evaluate(f->w, 300);
+  settle(f);
+  g_assert_true(isfinite(f->last->history->val_bpc[11]));
+  g_assert_true(isnan(f->last->history->val_bpc[10]));
+}
+
+static void
+test_train_pause(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  new_model(f);
+  spn_worker_set_publish_interval(f->w, 20);
+  spn_worker_train(f->w);
+  gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+  int before = f->snapshots;
+  /* several snapshots arrive while it trains, without asking */
+  while (f->snapshots < before + 3 && g_get_monotonic_time() < deadline)
+    g_main_context_iteration(f->ctx, TRUE);
+  g_assert_cmpint(f->snapshots, >=, before + 3);
+  g_assert_true(f->status.training);
+  spn_worker_pause(f->w);
+  settle(f);
+  g_assert_false(f->status.training);
+  gint64 paused_at = f->last->step;
+  g_assert_cmpint(paused_at, >, 0);
+  g_usleep(100000);
+  settle(f);
+  g_assert_cmpint(f->last->step, ==, paused_at);
+}
+
+static void
+test_reading_follows_text(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  new_model(f);
+  spn_worker_set_text(f->w, "the spans grow");
+  settle(f);
+  g_assert_nonnull(f->last->probe);
+  g_assert_cmpstr(f->last->text, ==, "the spans grow");
+  g_assert_cmpint(f->last->probe->n, ==, 14);
+  spn_worker_set_text(f->w, "the spans grow and");
+  settle(f);
+  g_assert_cmpint(f->last->probe->n, ==, 18);
+  /* a step changes the weights: the reading is redone and still matches the text */
+  float before = f->last->probe->surprisal[5];
+  spn_worker_step(f->w);
+  settle(f);
+  g_assert_cmpstr(f->last->text, ==, "the spans grow and");
+  g_assert_cmpint(f->last->step, ==, 1);
+  g_assert_cmpfloat(f->last->probe->surprisal[5], !=, before);
+}
+
+static void
+test_save_open_csv(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  new_model(f);
+  for (int i = 0; i < 3; i++)
+    spn_worker_step(f->w);
+  g_autofree char *ckpt = g_build_filename(tmpdir, "run.safetensors", NULL);
+  spn_worker_save(f->w, ckpt);
+  settle(f);
+  g_assert_cmpuint(f->errors->len, ==, 0);
+  g_assert_cmpstr(f->status.checkpoint, ==, ckpt);
+  spn_worker_step(f->w);
+  settle(f);
+  g_assert_cmpint(f->last->step, ==, 4);
+  /* reopening goes back to step 3 with its history and the corpus it names */
+  spn_worker_open(f->w, ckpt, NULL);
+  settle(f);
+  g_assert_cmpuint(f->errors->len, ==, 0);
+  g_assert_cmpint(f->last->step, ==, 3);
+  g_assert_cmpint(f->last->history->n, ==, 3);
+  g_autofree char *csv = g_build_filename(tmpdir, "metrics.csv", NULL);
+  spn_worker_export_csv(f->w, csv);
+  settle(f);
+  g_autofree char *contents = NULL;
+  g_assert_true(g_file_get_contents(csv, &contents, NULL, NULL));
+  g_auto(GStrv) lines = g_strsplit(contents, "\n", -1);
+  g_assert_true(g_str_has_prefix(lines[0], "step,train_bpc,val_bpc,tokens_per_s,span_avg"));
+  g_assert_true(g_str_has_prefix(lines[3], "3,"));
+  g_assert_cmpstr(lines[4], ==, "");
+}
+
+static void
+test_errors_reach_the_window(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  spn_worker_step(f->w);
+  settle(f);
+  g_assert_cmpuint(f->errors->len, ==, 1);
+  g_assert_nonnull(strstr(f->errors->pdata[0], "no model"));
+  g_autofree char *missing = g_build_filename(tmpdir, "missing.safetensors", NULL);
+  spn_worker_open(f->w, missing, NULL);
+  settle(f);
+  g_assert_cmpuint(f->errors->len, ==, 2);
+  g_assert_nonnull(strstr(f->errors->pdata[1], "missing.safetensors"));
+  SpnConfig c;
+  tiny_config(&c);
+  c.nheads = 3; /* 16 is not divisible by 3 */
+  spn_worker_new_model(f->w, &c, "bundled", NULL);
+  settle(f);
+  g_assert_cmpuint(f->errors->len, ==, 3);
+  g_assert_false(f->status.ready);
+}
+
+static void
+test_history_json_csv(void)
+{
+  SpnHistory *h = spn_history_new(1, 2);
+  float spans[2] = {3.5f, 700.0f};
+  spn_history_append(h, 1, 4.0, NAN, 1000.0, spans);
+  spans[0] = 4.0f;
+  spn_history_append(h, 2, 3.0, 2.5, NAN, spans);
+  g_autofree char *json = spn_history_to_json(h);
+  g_autoptr(GError) error = NULL;
+  SpnHistory *back = spn_history_from_json(json, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(back->n, ==, 2);
+  g_assert_cmpint(back->step[1], ==, 2);
+  g_assert_true(isnan(back->val_bpc[0]));
+  g_assert_cmpfloat(back->val_bpc[1], ==, 2.5f);
+  g_assert_true(isnan(back->tokens_per_s[1]));
+  g_assert_cmpfloat(back->spans[2], ==, 4.0f);
+  double avg, mx;
+  spn_history_span_stats(back, 1, &avg, &mx);
+  g_assert_cmpfloat(avg, ==, 352.0);
+  g_assert_cmpfloat(mx, ==, 700.0);
+  SpnHistory *bad = spn_history_from_json("{\"nlayers\":1,\"nheads\":2,\"step\":[1],"
+                                          "\"train_bpc\":[1],\"val_bpc\":[1],"
+                                          "\"tokens_per_s\":[1],\"spans\":[1]}", &error);
+  g_assert_null(bad);
+  g_assert_nonnull(strstr(error->message, "\"spans\" has 1 values, expected 2"));
+  spn_history_free(back);
+  spn_history_free(h);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  tmpdir = g_dir_make_tmp("spanscope-worker-XXXXXX", NULL);
+  g_test_add_func("/worker/history-json", test_history_json_csv);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_up, fn, fixture_down)
+  ADD("/worker/steps-and-history", test_steps_and_history);
+  ADD("/worker/train-pause", test_train_pause);
+  ADD("/worker/reading-follows-text", test_reading_follows_text);
+  ADD("/worker/save-open-csv", test_save_open_csv);
+  ADD("/worker/errors", test_errors_reach_the_window);
+  int rc = g_test_run();
+  GDir *dir = g_dir_open(tmpdir, 0, NULL);
+  for (const char *name; dir && (name = g_dir_read_name(dir));) {
+    g_autofree char *path = g_build_filename(tmpdir, name, NULL);
+    g_unlink(path);
+  }
+  if (dir)
+    g_dir_close(dir);
+  g_rmdir(tmpdir);
+  return rc;
+}
