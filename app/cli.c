@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "demo.h"
+#include "cli_export.h"
 #include "parallel.h"
 #include "probe.h"
 #include "trainer.h"
@@ -45,7 +47,9 @@ add_corpus_entries(GOptionContext *ctx, CorpusArgs *a)
 {
   GOptionEntry entries[] = {
     {"corpus", 0, 0, G_OPTION_ARG_FILENAME, &a->corpus,
-     "Text file, folder with train/valid/test.txt, or \"bundled\" (default)", "PATH"},
+     "Text file, folder with train/valid/test.txt, \"bundled\" (default) or \"demo\" (generated "
+     "text with passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later; a file "
+     "named demo is ./demo)", "PATH"},
     {"byte-mode", 0, 0, G_OPTION_ARG_NONE, &a->byte_mode, "Every byte is a token (V = 256)", NULL},
     {"ref-format", 0, 0, G_OPTION_ARG_NONE, &a->ref_format,
      "Folder in the reference's enwik8/text8 format (space-separated byte values)", NULL},
@@ -234,15 +238,55 @@ train_loop(SpnTrainer *t, TrainArgs *a)
   return ok ? 0 : 1;
 }
 
+/* The preset is read in a first pass so the other options, parsed after it, override it. */
+static gboolean
+init_preset(int argc, char **argv, SpnConfig *cfg)
+{
+  static const struct { const char *name; void (*init)(SpnConfig *); } presets[] = {
+    {"desktop", spn_config_init_desktop},
+    {"small", spn_config_init_reference_small},
+    {"allattn", spn_config_init_all_attention},
+    {"demo", spn_config_init_span_demo},
+  };
+  g_autofree char *name = NULL;
+  GOptionEntry e[] = {{"preset", 0, 0, G_OPTION_ARG_STRING, &name, NULL, NULL},
+                      {NULL, 0, 0, 0, NULL, NULL, NULL}};
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_help_enabled(ctx, FALSE);
+  g_option_context_set_ignore_unknown_options(ctx, TRUE);
+  g_option_context_add_main_entries(ctx, e, NULL);
+  g_auto(GStrv) args = g_new0(char *, argc + 1);
+  for (int i = 0; i < argc; i++)
+    args[i] = g_strdup(argv[i]);
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse_strv(ctx, &args, &error)) {
+    g_printerr("spanscope-cli: %s\n", error->message);
+    return FALSE;
+  }
+  for (gsize k = 0; k < G_N_ELEMENTS(presets); k++)
+    if (g_strcmp0(name ? name : "desktop", presets[k].name) == 0) {
+      presets[k].init(cfg);
+      return TRUE;
+    }
+  g_printerr("spanscope-cli: --preset %s: expected desktop, small, allattn or demo\n", name);
+  return FALSE;
+}
+
 static int
 cmd_train(int argc, char **argv)
 {
   TrainArgs a = {.steps = 1000, .eval_every = 100, .eval_tokens = 65536, .save_every = 500,
                  .report_every = 10, .seed = 1};
-  spn_config_init_desktop(&a.cfg);
+  if (!init_preset(argc, argv, &a.cfg))
+    return 2;
   SpnConfig *c = &a.cfg;
+  g_autofree char *preset = NULL;
   double ramp = c->adapt_span_ramp;
   GOptionEntry model[] = {
+    {"preset", 0, 0, G_OPTION_ARG_STRING, &preset,
+     "Starting settings that the other options override: desktop (default; the defaults below), "
+     "small (the reference's small enwik8 setting), allattn (desktop with 256 persistent "
+     "vectors, no FF) or demo (for --corpus demo: spans start wide, strong span loss)", "NAME"},
     {"nlayers", 0, 0, G_OPTION_ARG_INT, &c->nlayers, "Layers (default 4)", "N"},
     {"hid-sz", 0, 0, G_OPTION_ARG_INT, &c->hid_sz, "Model width d (default 128)", "D"},
     {"inner-hid-sz", 0, 0, G_OPTION_ARG_INT, &c->inner_hid_sz, "FF width (default 512)", "F"},
@@ -481,7 +525,8 @@ usage(void)
           "  train      train a model (progress as text or --json)\n"
           "  eval       bits per character of a checkpoint over a whole split\n"
           "  probe      attention and surprisal of a checkpoint on a text, as JSON\n"
-          "  generate   continue a prompt by sampling\n\n"
+          "  generate   continue a prompt by sampling\n"
+          "  export     draw figures of a checkpoint into a PNG, SVG or PDF file\n\n"
           "spanscope-cli COMMAND --help shows the options of a command.\n");
 }
 
@@ -508,6 +553,8 @@ main(int argc, char **argv)
     return cmd_probe(argc, argv);
   if (g_str_equal(cmd, "generate"))
     return cmd_generate(argc, argv);
+  if (g_str_equal(cmd, "export"))
+    return spn_cli_export(argc, argv);
   g_printerr("spanscope-cli: unknown command \"%s\"\n\n", cmd);
   usage();
   return 2;

@@ -4,20 +4,25 @@
  * weights (--init-out) and the training split as raw int32 tokens (--tokens-out) so the PyTorch
  * oracle can train the very same model on the very same data, then times `steps` optimizer steps
  * after `warmup` untimed ones and prints one JSON line:
- *   {"chars_per_s": B·M / median step, "step_ms_median", "first_loss", "losses", "threads"} */
+ *   {"chars_per_s": B·M / median step, "step_ms_median", "cpu_ms_median" (CPU time of the
+ *    process per step, all threads: steadier than wall time on a busy machine), "first_loss",
+ *    "losses", "threads"} */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "bench_common.h"
 #include "checkpoint.h"
 #include "parallel.h"
 #include "trainer.h"
 
-static int
-compare_double(const void *a, const void *b)
+static double
+cpu_seconds(void)
 {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int
@@ -75,25 +80,29 @@ main(int argc, char **argv)
     }
   }
   const SpnConfig *c = &spn_trainer_model(t)->cfg;
-  double *ms = g_new(double, steps);
+  double *ms = g_new(double, steps), *cpu_ms = g_new(double, steps);
   GString *losses = g_string_new("[");
   for (int s = 0; s < warmup + steps; s++) {
     SpnStepResult r;
+    double cpu0 = cpu_seconds();
     spn_trainer_step(t, &r);
+    double cpu = cpu_seconds() - cpu0;
     g_string_append_printf(losses, "%s%.7f", s ? ", " : "", r.train_bpc * G_LN2);
-    if (s >= warmup)
+    if (s >= warmup) {
       ms[s - warmup] = r.seconds * 1e3;
+      cpu_ms[s - warmup] = cpu * 1e3;
+    }
   }
   g_string_append_c(losses, ']');
-  qsort(ms, steps, sizeof(double), compare_double);
-  double median = steps % 2 ? ms[steps / 2] : (ms[steps / 2 - 1] + ms[steps / 2]) / 2;
+  double median = bench_median(ms, steps), cpu_median = bench_median(cpu_ms, steps);
   const char *first = losses->str + 1;
-  printf("{\"chars_per_s\": %.1f, \"step_ms_median\": %.2f, \"first_loss\": %.*s, "
-         "\"losses\": %s, \"threads\": %d}\n",
-         c->batch_sz * c->block_sz / (median / 1e3), median, (int)strcspn(first, ",]"), first,
-         losses->str, threads);
+  printf("{\"chars_per_s\": %.1f, \"step_ms_median\": %.2f, \"cpu_ms_median\": %.2f, "
+         "\"first_loss\": %.*s, \"losses\": %s, \"threads\": %d}\n",
+         c->batch_sz * c->block_sz / (median / 1e3), median, cpu_median,
+         (int)strcspn(first, ",]"), first, losses->str, threads);
   g_string_free(losses, TRUE);
   g_free(ms);
+  g_free(cpu_ms);
   spn_trainer_free(t);
   return 0;
 }

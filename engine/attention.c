@@ -64,12 +64,29 @@ tile_rows(const SpnAttnShape *sh, int w)
   return MIN(sh->M, MAX(32, w));
 }
 
-static gsize
-scratch_floats(const SpnAttnShape *sh)
+/* One thread's work arrays, sized for the layer's longest window. */
+typedef struct {
+  float *dense;       /* T×(T + wmax): one tile of a banded product */
+  float *band, *pers; /* M×wmax, M×N: final weights (forward) or their gradients (backward) */
+  float *mask;        /* wmax: the head's soft mask by band column */
+  guint8 *pass;       /* wmax: where the mask passes the gradient of z */
+  float *own;         /* M×(wmax+N+1): the head's state when the caller keeps none, or NULL */
+  float *mem;
+} Scratch;
+
+static void
+scratch_init(Scratch *sc, const SpnAttnShape *sh, gboolean own_state)
 {
-  int T = tile_rows(sh, sh->wmax);
-  /* dense tile, plus two M×(wmax+N) bands for the backward pass */
-  return (gsize)T * (T + sh->wmax) + 2 * (gsize)sh->M * (sh->wmax + sh->N) + 64;
+  int T = tile_rows(sh, sh->wmax), M = sh->M, w = sh->wmax, N = sh->N;
+  gsize dense = (gsize)T * (T + w), band = (gsize)M * w, pers = (gsize)M * N;
+  gsize own = own_state ? (gsize)M * (w + N + 1) : 0;
+  sc->mem = g_new(float, dense + band + pers + w + own + w / sizeof(float) + 1);
+  sc->dense = sc->mem;
+  sc->band = sc->dense + dense;
+  sc->pers = sc->band + band;
+  sc->mask = sc->pers + pers;
+  sc->own = own_state ? sc->mask + w : NULL;
+  sc->pass = (guint8 *)(sc->mask + w + own);
 }
 
 typedef struct {
@@ -78,10 +95,28 @@ typedef struct {
   const float *pe;           /* D×w slice of key_pe, ld S */
   const float *pk, *pv;      /* D×N, N×D of this head */
   float *a, *ap, *zn;        /* state */
+  const float *mask;         /* w: the soft mask at band column c (distance w − c) */
+  const guint8 *pass;        /* w, or NULL when not needed */
 } Head;
 
+/* The soft mask of head h by band column, and where it passes the gradient of z (pass may be
+ * NULL): computed once per head instead of once per score. */
+static void
+head_mask(const SpnAttnShape *sh, int h, int w, float *mask, guint8 *pass)
+{
+  float z = sh->adapt ? sh->z[h] : 0.0f;
+  for (int c = 0; c < w; c++) {
+    gboolean p = TRUE;
+    mask[c] = sh->adapt ? spn_span_mask(z, sh->S, sh->R, w - c, &p) : 1.0f;
+    if (pass != NULL)
+      pass[c] = (guint8)p;
+  }
+}
+
+/* own: the head's state when the caller keeps none (NULL otherwise) */
 static Head
-head_at(const SpnAttnShape *sh, const float *q, const float *kv, const float *state, int b, int h)
+head_at(const SpnAttnShape *sh, const float *q, const float *kv, const float *state, int b, int h,
+        float *own)
 {
   int nk = sh->wmax + sh->M;
   Head hd = {.b = b, .h = h, .w = sh->window[h]};
@@ -94,7 +129,7 @@ head_at(const SpnAttnShape *sh, const float *q, const float *kv, const float *st
   hd.pe = sh->key_pe + (sh->S - hd.w);
   hd.pk = sh->pk ? sh->pk + (gsize)h * sh->D * sh->N : NULL;
   hd.pv = sh->pv ? sh->pv + (gsize)h * sh->N * sh->D : NULL;
-  hd.a = (float *)state + head_state_offset(sh, b, h);
+  hd.a = own != NULL ? own : (float *)state + head_state_offset(sh, b, h);
   hd.ap = hd.a + (gsize)sh->M * hd.w;
   hd.zn = hd.ap + (gsize)sh->M * sh->N;
   return hd;
@@ -142,7 +177,6 @@ head_softmax(const SpnAttnShape *sh, const Head *hd)
 {
   int w = hd->w, N = sh->N;
   float sd = sqrtf((float)sh->D);
-  float z = sh->adapt ? sh->z[hd->h] : 0.0f;
   for (int i = 0; i < sh->M; i++) {
     float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * N;
     float mx = -INFINITY;
@@ -165,7 +199,7 @@ head_softmax(const SpnAttnShape *sh, const Head *hd)
     }
     float masked = 0.0f, pers = 0.0f;
     for (int c = 0; c < w; c++)
-      masked += a[c] * spn_span_mask(z, sh->S, sh->R, w - c, NULL);
+      masked += a[c] * hd->mask[c];
     for (int n = 0; n < N; n++)
       pers += ap[n];
     /* the context-only renormalisation carries an epsilon; the joint one (persistent memory
@@ -186,9 +220,9 @@ head_final_row(const SpnAttnShape *sh, const Head *hd, int i, float *bc, float *
       memcpy(bp, ap, sizeof(float) * sh->N);
     return;
   }
-  float zn = hd->zn[i], z = sh->z[hd->h];
+  float zn = hd->zn[i];
   for (int c = 0; c < w; c++)
-    bc[c] = a[c] * spn_span_mask(z, sh->S, sh->R, w - c, NULL) / zn;
+    bc[c] = a[c] * hd->mask[c] / zn;
   if (bp)
     for (int n = 0; n < sh->N; n++)
       bp[n] = ap[n] / zn;
@@ -222,10 +256,10 @@ band_to_dense(const float *band, int w, int i0, int tn, float *dense)
 }
 
 static void
-head_forward(const SpnAttnShape *sh, const Head *hd, float *out, float *scratch)
+head_forward(const SpnAttnShape *sh, const Head *hd, float *out, const Scratch *sc)
 {
   int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
-  float *dense = scratch, *band = dense + (gsize)T * (T + sh->wmax), *pers = band + (gsize)M * w;
+  float *dense = sc->dense, *band = sc->band, *pers = sc->pers;
   head_scores(sh, hd, dense);
   head_softmax(sh, hd);
   head_final(sh, hd, band, pers);
@@ -280,22 +314,21 @@ head_grad_scores(const SpnAttnShape *sh, const Head *hd, float *g, float *gp, Sl
 {
   int w = hd->w, N = sh->N;
   float sd = sqrtf((float)sh->D);
-  float z = sh->adapt ? sh->z[hd->h] : 0.0f, dmdz = (float)sh->S / (float)sh->R;
+  float dmdz = (float)sh->S / (float)sh->R;
   for (int i = 0; i < sh->M; i++) {
     const float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * N;
     float *gi = g + (gsize)i * w, *gpi = gp + (gsize)i * N;
     if (sh->adapt) {
       float zn = hd->zn[i], gbar = 0.0f;
       for (int c = 0; c < w; c++)
-        gbar += gi[c] * a[c] * spn_span_mask(z, sh->S, sh->R, w - c, NULL);
+        gbar += gi[c] * a[c] * hd->mask[c];
       for (int n = 0; n < N; n++)
         gbar += gpi[n] * ap[n];
       gbar /= zn;
       for (int c = 0; c < w; c++) {
-        gboolean pass;
-        float m = spn_span_mask(z, sh->S, sh->R, w - c, &pass);
+        float m = hd->mask[c];
         float du = (gi[c] - gbar) / zn;
-        if (pass)
+        if (hd->pass[c])
           slot->z += a[c] * du * dmdz;
         gi[c] = m * du;
       }
@@ -316,13 +349,17 @@ head_grad_scores(const SpnAttnShape *sh, const Head *hd, float *g, float *gp, Sl
 
 static void
 head_backward(const SpnAttnShape *sh, const Head *hd, const float *dout, float *dq, float *dkv,
-              Slot *slot, float *scratch)
+              Slot *slot, const Scratch *sc)
 {
   int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
-  float *dense = scratch, *g = dense + (gsize)T * (T + sh->wmax), *gp = g + (gsize)M * w;
+  float *dense = sc->dense, *g = sc->band, *gp = sc->pers;
   const float *doh = dout + (gsize)hd->b * M * d + hd->h * D;
   float *dqh = dq + (gsize)hd->b * M * d + hd->h * D;
   float *dkh = dkv + (gsize)hd->b * (sh->wmax + M) * 2 * d + hd->h * D, *dvh = dkh + d;
+  for (int row = sh->wmax - w; row < sh->wmax + M; row++) {
+    memset(dkh + (gsize)row * 2 * d, 0, sizeof(float) * D);
+    memset(dvh + (gsize)row * 2 * d, 0, sizeof(float) * D);
+  }
 
   /* values and persistent values: they saw the final (dropped-out) weights */
   float *band = g, *pers = gp;
@@ -367,24 +404,28 @@ typedef struct {
   Slot *slots;
 } HeadTask;
 
-/* Every (stream, head) pair once, spread over the threads, each thread with its own scratch. */
+/* Every (stream, head) pair once, spread over the threads, each thread with its own scratch
+ * (and its own state when the caller keeps none). */
 static void
 for_each_head(const SpnAttnShape *sh, const HeadTask *task, gboolean backward)
 {
   int tasks = sh->B * sh->K;
-  gsize scratch_n = scratch_floats(sh);
 #pragma omp parallel
   {
-    float *scratch = g_new(float, scratch_n);
+    Scratch sc;
+    scratch_init(&sc, sh, task->state == NULL);
 #pragma omp for schedule(dynamic, 1)
     for (int t = 0; t < tasks; t++) {
-      Head hd = head_at(sh, task->q, task->kv, task->state, t / sh->K, t % sh->K);
+      Head hd = head_at(sh, task->q, task->kv, task->state, t / sh->K, t % sh->K, sc.own);
+      head_mask(sh, hd.h, hd.w, sc.mask, backward ? sc.pass : NULL);
+      hd.mask = sc.mask;
+      hd.pass = sc.pass;
       if (backward)
-        head_backward(sh, &hd, task->dout, task->dq, task->dkv, &task->slots[t], scratch);
+        head_backward(sh, &hd, task->dout, task->dq, task->dkv, &task->slots[t], &sc);
       else
-        head_forward(sh, &hd, task->out, scratch);
+        head_forward(sh, &hd, task->out, &sc);
     }
-    g_free(scratch);
+    g_free(sc.mem);
   }
 }
 
@@ -402,7 +443,8 @@ spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
                        float *dkey_pe, float *dz, float *dpk, float *dpv)
 {
   int tasks = sh->B * sh->K, D = sh->D, N = sh->N;
-  memset(dkv, 0, sizeof(float) * sh->B * (sh->wmax + sh->M) * 2 * sh->d);
+  if (!sh->sparse_dkv)
+    memset(dkv, 0, sizeof(float) * sh->B * (sh->wmax + sh->M) * 2 * sh->d);
   Slot *slots = g_new0(Slot, tasks);
   gsize per_head_total = 0;
   for (int h = 0; h < sh->K; h++)
@@ -438,8 +480,10 @@ void
 spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, int i,
                       float *ctx, float *pers)
 {
-  Head hd = head_at(sh, NULL, NULL, state, b, h);
+  Head hd = head_at(sh, NULL, NULL, state, b, h, NULL);
   /* the band holds distance w − c at column c: computed into ctx, then put nearest first */
+  head_mask(sh, h, hd.w, ctx, NULL); /* row c of the mask is read just before c is written */
+  hd.mask = ctx;
   head_final_row(sh, &hd, i, ctx, pers);
   for (int lo = 0, hi = hd.w - 1; lo < hi; lo++, hi--) {
     float t = ctx[lo];

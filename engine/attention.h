@@ -10,8 +10,10 @@
  *
  * Keys and values come from a "pack" per stream: the last wmax cached layer inputs followed by
  * the block, wmax = the largest window of the layer. Query i (0-based in the block) at
- * distance δ reads pack row wmax + i − δ. The scores of one head are kept as a band M×w whose
- * column c holds distance w − c — the key_pe layout, so the position table is a plain slice.
+ * distance δ reads pack row wmax + i − δ, so head h reads only rows wmax − w_h … wmax+M−1 of
+ * its own columns: the caller need project only those (per-head projection). The scores of one
+ * head are kept as a band M×w whose column c holds distance w − c — the key_pe layout, so the
+ * position table is a plain slice.
  */
 #pragma once
 #include <glib.h>
@@ -30,6 +32,9 @@ typedef struct {
   const float *key_pe; /* D×S */
   const float *z;      /* K, or NULL */
   const float *pk, *pv;/* K×D×N, K×N×D, or NULL */
+  /* backward writes dkv only where a head reads kv (its columns, its rows); otherwise dkv is
+   * overwritten whole, zero where no head reads */
+  gboolean sparse_dkv;
 } SpnAttnShape;
 
 /* Window of a head: the distances that can carry weight or gradient. */
@@ -39,14 +44,15 @@ float spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad);
 /* Floats of attention state one layer keeps for the backward pass. */
 gsize spn_attention_state_size(const SpnAttnShape *sh);
 
-/* q: B·M×d; kv: B·(wmax+M)×2d (keys in columns 0..d−1, values d..2d−1);
- * state: spn_attention_state_size floats (softmax weights and normalisers, used by backward and
- * by spn_attention_weights); out: B·M×d, the concatenated heads. */
+/* q: B·M×d; kv: B·(wmax+M)×2d (keys in columns 0..d−1, values d..2d−1), read only where a head
+ * reaches; state: spn_attention_state_size floats (softmax weights and normalisers, used by
+ * backward and by spn_attention_weights), or NULL when neither follows (each thread then
+ * works in a band of its own); out: B·M×d, the concatenated heads. */
 void spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
                            float *out);
 
-/* dout: B·M×d. dq (B·M×d) and dkv (B·(wmax+M)×2d) are overwritten. Gradients of key_pe (D×S),
- * z (K), pk, pv are accumulated (NULL when the model has none). */
+/* dout: B·M×d. dq (B·M×d) and dkv (B·(wmax+M)×2d, see sparse_dkv) are overwritten. Gradients
+ * of key_pe (D×S), z (K), pk, pv are accumulated (NULL when the model has none). */
 void spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
                             const float *state, const float *dout, float *dq, float *dkv,
                             float *dkey_pe, float *dz, float *dpk, float *dpv);

@@ -29,6 +29,22 @@ spn_config_init_reference_small(SpnConfig *cfg)
   cfg->lr_warmup = 32000;
 }
 
+void
+spn_config_init_all_attention(SpnConfig *cfg)
+{
+  spn_config_init_desktop(cfg);
+  cfg->pers_mem_size = 256;
+  cfg->inner_hid_sz = 0;
+}
+
+void
+spn_config_init_span_demo(SpnConfig *cfg)
+{
+  spn_config_init_desktop(cfg);
+  cfg->adapt_span_init = 0.5;
+  cfg->adapt_span_loss = 2e-4;
+}
+
 const char *
 spn_optim_name(SpnOptimKind kind)
 {

@@ -40,6 +40,14 @@ void spn_config_init_desktop(SpnConfig *cfg);
  * block 256, batch 64). */
 void spn_config_init_reference_small(SpnConfig *cfg);
 
+/* The all-attention model: the desktop model with N = 256 persistent vectors per head and no FF
+ * sublayer. */
+void spn_config_init_all_attention(SpnConfig *cfg);
+/* For the generated "demo" corpus (demo.h): spans start wide and the span loss is strong, so
+ * within minutes most heads shrink to a few characters while a head that copies planted passages
+ * keeps a span reaching the planted distance. */
+void spn_config_init_span_demo(SpnConfig *cfg);
+
 /* Refuses absurd or inconsistent settings with a reason naming the option. */
 gboolean spn_config_validate(const SpnConfig *cfg, GError **error);
 

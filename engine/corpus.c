@@ -3,6 +3,7 @@
  * Every input is read whole into memory: the corpora this tool trains on are a few megabytes
  * (enwik8, the largest, is 100 MB), and one contiguous buffer keeps tokenizing a single pass. */
 #include "corpus.h"
+#include "demo.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -337,6 +338,23 @@ static SpnVocab *spn_chars_tokenize(gint32 *const splits[3], const gsize n[3])
   return spn_vocab_adopt(SPN_VOCAB_CHARS, tokens, NULL);
 }
 
+/* Text into code points (CHARS) or byte values (BYTES), not yet mapped to ids; `name` is what
+ * an error message calls the text. */
+static gint32 *spn_units_from_data(const char *name, const guchar *data, gsize len,
+                                   gboolean byte_mode, gsize *n, GError **error)
+{
+  gint32 *units = NULL;
+  if (byte_mode) {
+    units = spn_bytes_to_ids(data, len);
+    *n = len;
+  } else if (spn_check_utf8(name, data, len, "; use byte mode for binary data", error)) {
+    units = g_new(gint32, len);
+    *n = spn_decode_utf8(data, len, units);
+    units = g_renew(gint32, units, *n); /* multi-byte text decodes to fewer units than bytes */
+  }
+  return units;
+}
+
 /* Reads one file into code points (CHARS) or byte values (BYTES), not yet mapped to ids. */
 static gint32 *spn_read_units(const char *path, gboolean byte_mode, gsize *n, GError **error)
 {
@@ -344,15 +362,7 @@ static gint32 *spn_read_units(const char *path, gboolean byte_mode, gsize *n, GE
   guchar *data = spn_read_file(path, &len, error);
   if (data == NULL)
     return NULL;
-  gint32 *units = NULL;
-  if (byte_mode) {
-    units = spn_bytes_to_ids(data, len);
-    *n = len;
-  } else if (spn_check_utf8(path, data, len, "; use byte mode for binary data", error)) {
-    units = g_new(gint32, len);
-    *n = spn_decode_utf8(data, len, units);
-    units = g_renew(gint32, units, *n); /* multi-byte text decodes to fewer units than bytes */
-  }
+  gint32 *units = spn_units_from_data(path, data, len, byte_mode, n, error);
   g_free(data);
   return units;
 }
@@ -370,15 +380,10 @@ static gint32 *spn_slice(const gint32 *units, gsize from, gsize to)
   return copy;
 }
 
-/* One file, split by position: first 90 % train, next 5 % valid, last 5 % test. */
-static gboolean spn_load_file(SpnCorpus *corpus, const char *path, gboolean byte_mode,
-                              GError **error)
+/* One text, split by position: first 90 % train, next 5 % valid, last 5 % test. Takes `units`. */
+static gboolean spn_split_units(SpnCorpus *corpus, const char *path, gint32 *units, gsize n,
+                                gboolean byte_mode, GError **error)
 {
-  gsize n;
-  gint32 *units = spn_read_units(path, byte_mode, &n, error);
-  if (units == NULL)
-    return FALSE;
-
   gsize ends[3] = {(gsize)((guint64)n * SPN_TRAIN_END_PCT / 100),
                    (gsize)((guint64)n * SPN_VALID_END_PCT / 100), n};
   for (int s = 0; s < 3; s++) {
@@ -402,6 +407,14 @@ static gboolean spn_load_file(SpnCorpus *corpus, const char *path, gboolean byte
   corpus->n_tokens[SPN_SPLIT_TEST] = ends[2] - ends[1];
   spn_corpus_finish_units(corpus, byte_mode);
   return TRUE;
+}
+
+static gboolean spn_load_file(SpnCorpus *corpus, const char *path, gboolean byte_mode,
+                              GError **error)
+{
+  gsize n;
+  gint32 *units = spn_read_units(path, byte_mode, &n, error);
+  return units != NULL && spn_split_units(corpus, path, units, n, byte_mode, error);
 }
 
 /* Fails before reading anything when one of the three files is missing. */
@@ -623,11 +636,41 @@ SpnCorpus *spn_corpus_load(const char *path, const SpnCorpusOptions *opts, GErro
     return NULL;
   }
 
+  if (strcmp(source, SPN_DEMO_SOURCE) == 0)
+    return spn_demo_corpus(SPN_DEMO_SEED, SPN_DEMO_CHARS, SPN_DEMO_DISTANCE, opts, error);
+
   SpnCorpus *corpus = g_new0(SpnCorpus, 1);
   corpus->source = g_strdup(source);
   gboolean ok = strcmp(source, SPN_BUNDLED) == 0 ? spn_load_bundled(corpus, opts, error)
                                                  : spn_load_path(corpus, source, opts, error);
   if (!ok) {
+    spn_corpus_free(corpus);
+    return NULL;
+  }
+  return corpus;
+}
+
+SpnCorpus *spn_corpus_from_text(const char *source, const char *text, gsize len,
+                                 const SpnCorpusOptions *opts, GError **error)
+{
+  g_return_val_if_fail(source != NULL, NULL);
+  g_return_val_if_fail(text != NULL || len == 0, NULL);
+  gboolean byte_mode = opts != NULL && opts->byte_mode;
+  if (opts != NULL && opts->ref_format) {
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
+                "%s: the text is plain, not in the reference format", source);
+    return NULL;
+  }
+  if (len == 0) {
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_TOO_SMALL, "%s: the text is empty",
+                source);
+    return NULL;
+  }
+  SpnCorpus *corpus = g_new0(SpnCorpus, 1);
+  corpus->source = g_strdup(source);
+  gsize n;
+  gint32 *units = spn_units_from_data(source, (const guchar *)text, len, byte_mode, &n, error);
+  if (units == NULL || !spn_split_units(corpus, source, units, n, byte_mode, error)) {
     spn_corpus_free(corpus);
     return NULL;
   }

@@ -40,6 +40,8 @@ typedef struct {
 
 /* How to read the corpus named by `path`:
  *  - "bundled" (or NULL): the King James Bible shipped in data/ (kjv.txt.gz), CHARS, 90/5/5 split;
+ *  - "demo": the generated span-demo text of demo.h (passages recurring at a planted distance),
+ *    90/5/5 split; a file or folder named demo is reached as "./demo";
  *  - a regular file: UTF-8 text, CHARS (or BYTES when byte_mode), split 90/5/5 by position
  *    (first 90 % train, next 5 % valid, last 5 % test; CHARS split at character boundaries);
  *  - a directory with train.txt, valid.txt, test.txt: each file one split;
@@ -57,6 +59,10 @@ typedef struct {
  * SPN_CORPUS_ERROR_TOO_SMALL, unreadable or missing files SPN_CORPUS_ERROR_IO, bad content
  * SPN_CORPUS_ERROR_FORMAT. */
 SpnCorpus *spn_corpus_load(const char *path, const SpnCorpusOptions *opts, GError **error);
+/* A text in memory (`len` bytes, UTF-8 unless byte mode) as a corpus split 90/5/5 like a file;
+ * `source` names it in the corpus and in error messages. The reference format is refused. */
+SpnCorpus *spn_corpus_from_text(const char *source, const char *text, gsize len,
+                                const SpnCorpusOptions *opts, GError **error);
 void spn_corpus_free(SpnCorpus *corpus);
 
 /* Checks that `split` can feed `batch` streams of blocks of `block` tokens (each stream needs at

@@ -32,17 +32,27 @@ void
 spn_layernorm_backward(float *dx, float *dg, float *db, const float *dy, const float *x,
                        const float *mean, const float *rstd, const float *g, int n, int d)
 {
-  /* dg and db sum over rows: each thread sums a column range so no two threads share one */
+  /* dg and db sum over rows: a band of columns per task, read row by row (contiguous loads),
+   * each column summed in row order whatever the number of threads */
+  enum { BAND = 64 };
+  int bands = (d + BAND - 1) / BAND;
 #pragma omp parallel for schedule(static)
-  for (int j = 0; j < d; j++) {
-    float sg = 0.0f, sb = 0.0f;
+  for (int k = 0; k < bands; k++) {
+    int lo = k * BAND, w = MIN(BAND, d - lo);
+    float sg[BAND] = {0}, sb[BAND] = {0};
     for (int i = 0; i < n; i++) {
-      float xh = (x[(gsize)i * d + j] - mean[i]) * rstd[i];
-      sg += dy[(gsize)i * d + j] * xh;
-      sb += dy[(gsize)i * d + j];
+      const float *xi = x + (gsize)i * d + lo, *dyi = dy + (gsize)i * d + lo;
+      float m = mean[i], r = rstd[i];
+      for (int j = 0; j < w; j++) {
+        float xh = (xi[j] - m) * r;
+        sg[j] += dyi[j] * xh;
+        sb[j] += dyi[j];
+      }
     }
-    dg[j] += sg;
-    db[j] += sb;
+    for (int j = 0; j < w; j++) {
+      dg[lo + j] += sg[j];
+      db[lo + j] += sb[j];
+    }
   }
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; i++) {

@@ -11,5 +11,7 @@ void spn_linear_forward(float *y, const float *x, const float *w, const float *b
  * db: out are accumulated. */
 void spn_linear_backward(float *dx, gboolean accumulate, float *dw, float *db, const float *dy,
                          const float *x, const float *w, int n, int in, int out);
+/* sum (m) += the column sums of x (n×m), each column summed in row order. */
+void spn_column_sums(float *sum, const float *x, int n, int m);
 
 G_END_DECLS

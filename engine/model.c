@@ -98,83 +98,149 @@ spn_model_cache_size(const SpnModel *m, int layer)
 
 /* ---- runner ---- */
 
+/* What a runner keeps between its calls. Training keeps every layer's activations for the
+ * backward pass. Without a backward pass the layers run one after another over shared work
+ * arrays (only the hand-over between two layers needs two buffers); inspection still keeps
+ * every layer's attention weights for spn_runner_attention, scoring keeps nothing but the
+ * caches. */
+typedef enum { RUN_INSPECT, RUN_TRAIN, RUN_SCORE } RunMode;
+
 typedef struct {
   float *cache; /* B×S×d, rows older than `valid` are zero */
   int valid;
   int *window;
   SpnAttnShape sh;
-  int nk;       /* pack rows per stream: wmax + len */
+  int nk;       /* key/value rows per stream: wmax + len */
   const float *hin;
-  float *xp, *q, *kv, *state, *ocat, *r1, *h1, *mean1, *rstd1, *u, *r2, *h2, *mean2, *rstd2;
+  float *past;  /* training: B×wmax×d, the cached inputs the block read (for the weight
+                   gradients of keys and values; the cache itself moves on in the forward) */
+  float *q, *kv, *state, *ocat, *r1, *h1, *mean1, *rstd1, *u, *r2, *h2, *mean2, *rstd2;
 } Layer;
 
 struct _SpnRunner {
   SpnModel *m;
   int B, M, len;
-  gboolean grad;
+  RunMode mode;
+  GPtrArray *arrays; /* every float array below, each once */
   gint32 *x, *y;
   float *h0, *logits;
   Layer *layers;
   /* backward work arrays */
-  float *dh, *docat, *dq, *dkv, *du;
+  float *dh, *docat, *dq, *dkv, *dkv_block, *du;
   guint64 dropout_seed;
   gboolean training;
   gboolean full_windows;
 };
 
 static float *
-alloc_floats(gsize n)
+runner_alloc(SpnRunner *r, gsize n, gboolean zeroed)
 {
   /* untouched pages are never resident, so sizing for the longest span costs no memory until
    * spans grow */
-  return g_new(float, MAX(n, 1));
+  float *p = zeroed ? g_new0(float, MAX(n, 1)) : g_new(float, MAX(n, 1));
+  g_ptr_array_add(r->arrays, p);
+  return p;
+}
+
+static float **
+layer_output_slot(SpnRunner *r, Layer *L)
+{
+  return r->m->cfg.pers_mem_size > 0 ? &L->h1 : &L->h2;
+}
+
+static void
+layer_alloc_work(SpnRunner *r, Layer *L)
+{
+  const SpnConfig *c = &r->m->cfg;
+  int d = c->hid_sz, S = c->attn_span, F = c->inner_hid_sz, K = c->nheads, N = c->pers_mem_size;
+  gsize rows = (gsize)r->B * r->M;
+  if (r->mode == RUN_TRAIN)
+    L->past = runner_alloc(r, (gsize)r->B * S * d, FALSE);
+  L->q = runner_alloc(r, rows * d, FALSE);
+  L->kv = runner_alloc(r, (gsize)r->B * (S + r->M) * 2 * d, FALSE);
+  if (r->mode != RUN_SCORE)
+    L->state = runner_alloc(r, rows * K * (S + N + 1), FALSE);
+  L->ocat = runner_alloc(r, rows * d, FALSE);
+  L->r1 = runner_alloc(r, rows * d, FALSE);
+  L->h1 = runner_alloc(r, rows * d, FALSE);
+  L->mean1 = runner_alloc(r, rows, FALSE);
+  L->rstd1 = runner_alloc(r, rows, FALSE);
+  if (N == 0) {
+    L->u = runner_alloc(r, rows * F, FALSE);
+    L->r2 = runner_alloc(r, rows * d, FALSE);
+    L->h2 = runner_alloc(r, rows * d, FALSE);
+    L->mean2 = runner_alloc(r, rows, FALSE);
+    L->rstd2 = runner_alloc(r, rows, FALSE);
+  }
+}
+
+/* Layer l ≥ 1 of a runner without backward pass: the work arrays of layer l − 2 (layer 0 for
+ * l = 1, with an output of its own), so a layer never writes the input it reads. */
+static void
+layer_share_work(SpnRunner *r, int l)
+{
+  const SpnConfig *c = &r->m->cfg;
+  Layer *L = &r->layers[l];
+  float *cache = L->cache;
+  int *window = L->window;
+  *L = r->layers[l >= 2 ? l - 2 : 0];
+  L->cache = cache;
+  L->window = window;
+  L->valid = 0;
+  gsize rows = (gsize)r->B * r->M;
+  if (l == 1)
+    *layer_output_slot(r, L) = runner_alloc(r, rows * c->hid_sz, FALSE);
+  if (r->mode == RUN_INSPECT)
+    L->state = runner_alloc(r, rows * c->nheads * (c->attn_span + c->pers_mem_size + 1), FALSE);
+}
+
+static SpnRunner *
+runner_new(SpnModel *m, int batch, int block, RunMode mode)
+{
+  const SpnConfig *c = &m->cfg;
+  int d = c->hid_sz, S = c->attn_span, F = c->inner_hid_sz, K = c->nheads;
+  gsize rows = (gsize)batch * block;
+  SpnRunner *r = g_new0(SpnRunner, 1);
+  r->m = m;
+  r->B = batch;
+  r->M = block;
+  r->mode = mode;
+  r->arrays = g_ptr_array_new_with_free_func(g_free);
+  r->x = g_new(gint32, rows);
+  r->y = g_new(gint32, rows);
+  r->h0 = runner_alloc(r, rows * d, FALSE);
+  r->logits = runner_alloc(r, rows * c->vocab_size, FALSE);
+  r->layers = g_new0(Layer, c->nlayers);
+  for (int l = 0; l < c->nlayers; l++) {
+    Layer *L = &r->layers[l];
+    L->cache = runner_alloc(r, (gsize)batch * S * d, TRUE);
+    L->window = g_new0(int, K);
+    if (mode == RUN_TRAIN || l == 0)
+      layer_alloc_work(r, L);
+    else
+      layer_share_work(r, l);
+  }
+  if (mode == RUN_TRAIN) {
+    r->dh = runner_alloc(r, rows * d, FALSE);
+    r->docat = runner_alloc(r, rows * d, FALSE);
+    r->dq = runner_alloc(r, rows * d, FALSE);
+    r->dkv = runner_alloc(r, (gsize)batch * (S + block) * 2 * d, FALSE);
+    r->dkv_block = runner_alloc(r, rows * 2 * d, FALSE);
+    r->du = runner_alloc(r, rows * MAX(F, 1), FALSE);
+  }
+  return r;
 }
 
 SpnRunner *
 spn_runner_new(SpnModel *m, int batch, int block, gboolean keep_grad_state)
 {
-  const SpnConfig *c = &m->cfg;
-  int d = c->hid_sz, S = c->attn_span, F = c->inner_hid_sz, K = c->nheads, N = c->pers_mem_size;
-  gsize rows = (gsize)batch * block, pack = (gsize)batch * (S + block);
-  SpnRunner *r = g_new0(SpnRunner, 1);
-  r->m = m;
-  r->B = batch;
-  r->M = block;
-  r->grad = keep_grad_state;
-  r->x = g_new(gint32, rows);
-  r->y = g_new(gint32, rows);
-  r->h0 = alloc_floats(rows * d);
-  r->logits = alloc_floats(rows * c->vocab_size);
-  r->layers = g_new0(Layer, c->nlayers);
-  for (int l = 0; l < c->nlayers; l++) {
-    Layer *L = &r->layers[l];
-    L->cache = g_new0(float, (gsize)batch * S * d);
-    L->window = g_new0(int, K);
-    L->xp = alloc_floats(pack * d);
-    L->q = alloc_floats(rows * d);
-    L->kv = alloc_floats(pack * 2 * d);
-    L->state = alloc_floats(rows * K * (S + N + 1));
-    L->ocat = alloc_floats(rows * d);
-    L->r1 = alloc_floats(rows * d);
-    L->h1 = alloc_floats(rows * d);
-    L->mean1 = alloc_floats(rows);
-    L->rstd1 = alloc_floats(rows);
-    if (N == 0) {
-      L->u = alloc_floats(rows * F);
-      L->r2 = alloc_floats(rows * d);
-      L->h2 = alloc_floats(rows * d);
-      L->mean2 = alloc_floats(rows);
-      L->rstd2 = alloc_floats(rows);
-    }
-  }
-  if (keep_grad_state) {
-    r->dh = alloc_floats(rows * d);
-    r->docat = alloc_floats(rows * d);
-    r->dq = alloc_floats(rows * d);
-    r->dkv = alloc_floats(pack * 2 * d);
-    r->du = alloc_floats(rows * MAX(F, 1));
-  }
-  return r;
+  return runner_new(m, batch, block, keep_grad_state ? RUN_TRAIN : RUN_INSPECT);
+}
+
+SpnRunner *
+spn_runner_new_eval(SpnModel *m, int batch, int block)
+{
+  return runner_new(m, batch, block, RUN_SCORE);
 }
 
 void
@@ -182,24 +248,12 @@ spn_runner_free(SpnRunner *r)
 {
   if (r == NULL)
     return;
-  for (int l = 0; l < r->m->cfg.nlayers; l++) {
-    Layer *L = &r->layers[l];
-    float **bufs[] = {&L->cache, &L->xp, &L->q, &L->kv, &L->state, &L->ocat, &L->r1, &L->h1,
-                      &L->mean1, &L->rstd1, &L->u, &L->r2, &L->h2, &L->mean2, &L->rstd2};
-    for (gsize k = 0; k < G_N_ELEMENTS(bufs); k++)
-      g_clear_pointer(bufs[k], g_free);
-    g_free(L->window);
-  }
+  for (int l = 0; l < r->m->cfg.nlayers; l++)
+    g_free(r->layers[l].window);
   g_free(r->layers);
+  g_ptr_array_unref(r->arrays);
   g_free(r->x);
   g_free(r->y);
-  g_free(r->h0);
-  g_free(r->logits);
-  g_free(r->dh);
-  g_free(r->docat);
-  g_free(r->dq);
-  g_free(r->dkv);
-  g_free(r->du);
   g_free(r);
 }
 
@@ -286,22 +340,48 @@ layer_shape(SpnRunner *r, int l)
     .adapt = c->adapt_span, .dropout = r->training ? (float)c->dropout : 0.0f,
     .dropout_seed = r->dropout_seed ^ ((guint64)l * 0x9e3779b97f4a7c15ull),
     .window = L->window, .wmax = wmax, .key_pe = r->m->w.key_pe, .z = lw->z, .pk = lw->pk,
-    .pv = lw->pv,
+    .pv = lw->pv, .sparse_dkv = TRUE,
   };
   L->nk = wmax + r->len;
 }
 
-/* the last wmax cached inputs, then the block, per stream */
+/* Keys and values of the rows each head reaches (attention.h): the block's rows for all heads
+ * in one product per stream, the cached rows head by head, only as many as the head's window,
+ * so a long head does not make its neighbours pay. Reads the cache before it moves on. */
 static void
-layer_pack(SpnRunner *r, Layer *L)
+layer_project_kv(SpnRunner *r, Layer *L, const float *wkv)
 {
-  int d = r->m->cfg.hid_sz, S = r->m->cfg.attn_span, wmax = L->sh.wmax, len = r->len;
-#pragma omp parallel for schedule(static)
-  for (int b = 0; b < r->B; b++) {
-    float *dst = L->xp + (gsize)b * L->nk * d;
-    memcpy(dst, L->cache + ((gsize)b * S + S - wmax) * d, sizeof(float) * wmax * d);
-    memcpy(dst + (gsize)wmax * d, L->hin + (gsize)b * len * d, sizeof(float) * len * d);
+  const SpnConfig *c = &r->m->cfg;
+  int d = c->hid_sz, S = c->attn_span, K = c->nheads, D = d / K, len = r->len, wmax = L->sh.wmax;
+  int tasks = r->B * (K + 1);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int t = 0; t < tasks; t++) {
+    int b = t / (K + 1), h = t % (K + 1) - 1;
+    float *kv = L->kv + (gsize)b * L->nk * 2 * d;
+    if (h < 0) {
+      spn_gemm1(FALSE, TRUE, len, 2 * d, d, 1.0f, L->hin + (gsize)b * len * d, d, wkv, d, 0.0f,
+                kv + (gsize)wmax * 2 * d, 2 * d);
+      continue;
+    }
+    int w = L->window[h];
+    const float *x = L->cache + ((gsize)b * S + S - w) * d;
+    float *row = kv + (gsize)(wmax - w) * 2 * d;
+    spn_gemm1(FALSE, TRUE, w, D, d, 1.0f, x, d, wkv + (gsize)h * D * d, d, 0.0f, row + h * D,
+              2 * d);
+    spn_gemm1(FALSE, TRUE, w, D, d, 1.0f, x, d, wkv + (gsize)(d + h * D) * d, d, 0.0f,
+              row + d + h * D, 2 * d);
   }
+}
+
+/* training: the last wmax cached inputs, which the backward pass needs after the cache moved */
+static void
+layer_save_past(SpnRunner *r, Layer *L)
+{
+  int d = r->m->cfg.hid_sz, S = r->m->cfg.attn_span, wmax = L->sh.wmax;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < r->B; b++)
+    memcpy(L->past + (gsize)b * wmax * d, L->cache + ((gsize)b * S + S - wmax) * d,
+           sizeof(float) * wmax * d);
 }
 
 /* The cache becomes the last S inputs; only the newest `keep` stay, older rows become zero as
@@ -338,10 +418,12 @@ layer_forward(SpnRunner *r, int l)
   L->hin = l == 0 ? r->h0 : layer_output(r, l - 1);
   int keep = spn_model_cache_size(r->m, l); /* decided by the spans the block starts with */
   layer_shape(r, l);
-  layer_pack(r, L);
   spn_linear_forward(L->q, L->hin, lw->wq, NULL, n, d, d);
   /* proj_key and proj_val are adjacent in the arena: one 2d×d weight */
-  spn_linear_forward(L->kv, L->xp, lw->wk, NULL, r->B * L->nk, d, 2 * d);
+  layer_project_kv(r, L, lw->wk);
+  if (r->mode == RUN_TRAIN)
+    layer_save_past(r, L);
+  layer_update_cache(r, L, keep);
   spn_attention_forward(&L->sh, L->q, L->kv, L->state, L->ocat);
   spn_linear_forward(L->r1, L->ocat, lw->wo, NULL, n, d, d);
 #pragma omp parallel for schedule(static)
@@ -358,7 +440,6 @@ layer_forward(SpnRunner *r, int l)
       L->r2[i] += L->h1[i];
     spn_layernorm_forward(L->h2, L->mean2, L->rstd2, L->r2, lw->ln2_g, lw->ln2_b, n, d);
   }
-  layer_update_cache(r, L, keep);
 }
 
 double
@@ -392,16 +473,45 @@ spn_runner_set_dropout_seed(SpnRunner *r, guint64 seed)
   r->dropout_seed = seed;
 }
 
+/* Heads (and keys before values) by decreasing window: with dynamic scheduling the threads
+ * finish together even when one head is much longer than the others. */
 static void
-add_block_rows(SpnRunner *r, Layer *L, const float *wkv)
+kv_tasks_by_window(const Layer *L, int K, int *order)
 {
-  /* gradient of the layer input through keys and values: only the block's rows, the cached
-   * rows are detached */
-  int d = r->m->cfg.hid_sz, len = r->len, wmax = L->sh.wmax;
+  for (int t = 0; t < 2 * K; t++) {
+    int j = t;
+    for (; j > 0 && L->window[order[j - 1] / 2] < L->window[t / 2]; j--)
+      order[j] = order[j - 1];
+    order[j] = t;
+  }
+}
+
+/* Gradients through the keys and values: of the weights over every row a head read, of the
+ * layer input over the block's rows only (the cached rows are detached). */
+static void
+layer_backward_kv(SpnRunner *r, Layer *L, const float *wkv, float *dwkv)
+{
+  const SpnConfig *c = &r->m->cfg;
+  int d = c->hid_sz, K = c->nheads, D = d / K, len = r->len, wmax = L->sh.wmax, n = r->B * len;
+  /* the block's rows of every head, gathered beside the layer input: two large products */
 #pragma omp parallel for schedule(static)
   for (int b = 0; b < r->B; b++)
-    spn_gemm1(FALSE, FALSE, len, d, 2 * d, 1.0f, r->dkv + ((gsize)b * L->nk + wmax) * 2 * d, 2 * d,
-              wkv, d, 1.0f, r->dh + (gsize)b * len * d, d);
+    memcpy(r->dkv_block + (gsize)b * len * 2 * d, r->dkv + ((gsize)b * L->nk + wmax) * 2 * d,
+           sizeof(float) * len * 2 * d);
+  spn_gemm(TRUE, FALSE, 2 * d, d, n, 1.0f, r->dkv_block, 2 * d, L->hin, d, 1.0f, dwkv, d);
+  spn_gemm(FALSE, FALSE, n, d, 2 * d, 1.0f, r->dkv_block, 2 * d, wkv, d, 1.0f, r->dh, d);
+  /* the cached rows, head by head over its own window; every task owns D rows of the weight
+   * gradient and sums the streams in order */
+  int *order = g_newa(int, 2 * K);
+  kv_tasks_by_window(L, K, order);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int j = 0; j < 2 * K; j++) {
+    int h = order[j] / 2, col = (order[j] % 2) * d + h * D, w = L->window[h];
+    for (int b = 0; b < r->B; b++)
+      spn_gemm1(TRUE, FALSE, D, d, w, 1.0f, r->dkv + ((gsize)b * L->nk + wmax - w) * 2 * d + col,
+                2 * d, L->past + ((gsize)b * wmax + wmax - w) * d, d, 1.0f, dwkv + (gsize)col * d,
+                d);
+  }
 }
 
 static void
@@ -427,15 +537,14 @@ layer_backward(SpnRunner *r, int l)
   spn_attention_backward(&L->sh, L->q, L->kv, L->state, r->docat, r->dq, r->dkv, r->m->g.key_pe,
                          lg->z, lg->pk, lg->pv);
   spn_linear_backward(r->dh, TRUE, lg->wq, NULL, r->dq, L->hin, lw->wq, n, d, d);
-  spn_linear_backward(NULL, FALSE, lg->wk, NULL, r->dkv, L->xp, lw->wk, r->B * L->nk, d, 2 * d);
-  add_block_rows(r, L, lw->wk);
+  layer_backward_kv(r, L, lw->wk, lg->wk);
 }
 
 void
 spn_runner_backward(SpnRunner *r)
 {
   const SpnConfig *c = &r->m->cfg;
-  g_return_if_fail(r->grad);
+  g_return_if_fail(r->mode == RUN_TRAIN);
   int n = r->B * r->len;
   spn_nll_backward(r->logits, r->y, n, c->vocab_size);
   spn_linear_backward(r->dh, FALSE, r->m->g.out_w, r->m->g.out_b, r->logits,
@@ -449,6 +558,7 @@ spn_runner_backward(SpnRunner *r)
 void
 spn_runner_attention(const SpnRunner *r, int layer, int b, int h, int i, float *ctx, float *pers)
 {
+  g_return_if_fail(r->mode != RUN_SCORE);
   const Layer *L = &r->layers[layer];
   spn_attention_weights(&L->sh, L->state, b, h, i, ctx, pers);
 }

@@ -38,8 +38,13 @@ int spn_model_cache_size(const SpnModel *m, int layer);
 typedef struct _SpnRunner SpnRunner;
 
 /* block: the largest number of positions one call processes. keep_grad_state: keep what
- * spn_runner_backward needs. */
+ * spn_runner_backward needs; without it the runner keeps the attention weights of every layer
+ * (spn_runner_attention) and no other activation. */
 SpnRunner *spn_runner_new(SpnModel *m, int batch, int block, gboolean keep_grad_state);
+/* A runner for scoring only (evaluation): it keeps the caches and nothing else between calls,
+ * its layers share their work arrays; spn_runner_backward and spn_runner_attention do not
+ * apply. */
+SpnRunner *spn_runner_new_eval(SpnModel *m, int batch, int block);
 void spn_runner_free(SpnRunner *r);
 /* Zeroes every cache, as at the start of the streams. */
 void spn_runner_reset_cache(SpnRunner *r);

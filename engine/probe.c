@@ -246,3 +246,37 @@ spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
   spn_runner_free(r);
   return text;
 }
+
+/* never NULL, even for an empty reading, so a copy can be used like the original */
+static gpointer
+dup_array(gconstpointer src, gsize bytes)
+{
+  gpointer dst = g_malloc(MAX(bytes, 1));
+  if (bytes > 0)
+    memcpy(dst, src, bytes);
+  return dst;
+}
+
+SpnProbe *
+spn_probe_copy(const SpnProbe *p)
+{
+  gsize n = (gsize)p->n, nh = (gsize)p->nlayers * p->nheads;
+  SpnProbe *c = g_new0(SpnProbe, 1);
+  c->n = p->n;
+  c->nlayers = p->nlayers;
+  c->nheads = p->nheads;
+  c->tokens = dup_array(p->tokens, sizeof(gint32) * n);
+  c->offsets = dup_array(p->offsets, sizeof(gsize) * n);
+  c->surprisal = dup_array(p->surprisal, sizeof(float) * n);
+  c->spans = dup_array(p->spans, sizeof(float) * nh);
+  c->heads = g_new0(SpnProbeHead, nh);
+  for (gsize k = 0; k < nh; k++) {
+    const SpnProbeHead *src = &p->heads[k];
+    SpnProbeHead *dst = &c->heads[k];
+    dst->window = src->window;
+    dst->weights = dup_array(src->weights, sizeof(float) * n * src->window);
+    dst->before_start = dup_array(src->before_start, sizeof(float) * n);
+    dst->persistent = dup_array(src->persistent, sizeof(float) * n);
+  }
+  return c;
+}

@@ -291,7 +291,7 @@ spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gs
   if (!spn_corpus_check_split(corpus, split, batch, 1, error))
     return FALSE;
   gsize stream_len = corpus->n_tokens[split] / batch;
-  SpnRunner *r = spn_runner_new(m, batch, M, FALSE);
+  SpnRunner *r = spn_runner_new_eval(m, batch, M);
   gint32 *x = g_new(gint32, (gsize)batch * M), *y = g_new(gint32, (gsize)batch * M);
   double total = 0.0;
   gsize count = 0;

@@ -102,6 +102,49 @@ def _():
     assert out.startswith("In the") and len(out.rstrip("\n")) >= 36, out
 
 
+@check("export draws figures into PNG, SVG and PDF files")
+def _():
+    import struct
+    out = run("export", "--help").stdout
+    for flag in ["--checkpoint", "--figure", "--text", "--text-file", "--layer", "--head", "--log",
+                 "--log-color", "--colormap", "--dark", "--output", "--width", "--height", "--scale"]:
+        assert flag in out, flag
+    png = os.path.join(tmp, "spans.png")
+    run("export", "--checkpoint", ckpt, "--figure", "spans", "--output", png, "--width", "320",
+        "--height", "200", "--scale", "2")
+    with open(png, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    assert struct.unpack(">II", head[16:24]) == (640, 400), struct.unpack(">II", head[16:24])
+    svg = os.path.join(tmp, "att.svg")
+    run("export", "--checkpoint", ckpt, "--figure", "attention,masks", "--text",
+        "the span was short", "--head", "1", "--log-color", "--colormap", "cividis", "--output", svg)
+    with open(svg, encoding="utf-8") as f:
+        text = f.read()
+    assert text.startswith("<?xml") and "<svg" in text and "<path" in text and "<image" in text
+    pdf = os.path.join(tmp, "curves.pdf")
+    run("export", "--checkpoint", ckpt, "--figure", "curves, history", "--log", "--dark",
+        "--output", pdf)
+    with open(pdf, "rb") as f:
+        assert f.read(5) == b"%PDF-"
+    assert sorted(n for n in os.listdir(tmp) if n.startswith(("spans.", "att.", "curves."))) == \
+        ["att.svg", "curves.pdf", "spans.png"], os.listdir(tmp)
+    # this corpus lacks letters of the default passage, so attention needs a text
+    err = run("export", "--checkpoint", ckpt, "--figure", "attention", "--output", png,
+              ok=False).stderr
+    assert "--text" in err, err
+    err = run("export", "--checkpoint", ckpt, "--figure", "masks", "--layer", "5", "--text", "ab",
+              "--output", png, ok=False).stderr
+    assert "--layer 5" in err and "0 to 1" in err, err
+    err = run("export", "--checkpoint", ckpt, "--figure", "spans", "--output",
+              os.path.join(tmp, "fig.bmp"), ok=False).stderr
+    assert "fig.bmp" in err and ".png" in err and ".pdf" in err, err
+    assert not os.path.exists(os.path.join(tmp, "fig.bmp"))
+    err = run("export", "--checkpoint", ckpt, "--figure", "heat", "--output", png,
+              ok=False).stderr
+    assert "heat" in err and "attention" in err, err
+
+
 @check("bad input gives clear errors")
 def _():
     bad = os.path.join(tmp, "bad.txt")

@@ -69,23 +69,19 @@ run_steps(SpnModel *m, gboolean full, const gint32 *tokens, int steps, double *l
   spn_runner_free(r);
 }
 
+/* Trains a model with spans zs (nlayers × nheads) trimmed and untrimmed (all heads over all S
+ * distances, full cache) on the same tokens: the losses and parameters must agree. */
 static void
-trim_case(int pers)
+trim_compare(const SpnConfig *cfg, const float *zs)
 {
-  SpnConfig c;
-  small_config(&c);
-  c.vocab_size = 13, c.pers_mem_size = pers, c.attn_span = 256;
+  SpnConfig c = *cfg;
   SpnConfig full_cfg = c;
   full_cfg.adapt_span_cache = FALSE;
   SpnModel *trimmed = spn_model_new(&c), *full = spn_model_new(&full_cfg);
-  /* windows 23, 86, 9 and 166 of S = 256: layer 0 keeps a 192-row cache */
-  const float zs[4] = {0.05f, 0.3f, 0.0f, 0.61f};
-  for (int l = 0; l < 2; l++)
-    for (int h = 0; h < 2; h++)
-      trimmed->w.layers[l].z[h] = zs[l * 2 + h];
+  for (int l = 0; l < c.nlayers; l++)
+    for (int h = 0; h < c.nheads; h++)
+      trimmed->w.layers[l].z[h] = zs[l * c.nheads + h];
   memcpy(full->params, trimmed->params, sizeof(float) * trimmed->layout->total);
-  g_assert_cmpint(spn_model_cache_size(trimmed, 0), ==, 192);
-  /* 15 blocks of 16 per half: the streams outgrow the 192-row cache before the restart */
   int steps = 30, n = c.batch_sz * c.block_sz;
   gint32 *tokens = g_new(gint32, (gsize)steps * n + 1);
   SpnRng rng;
@@ -101,8 +97,8 @@ trim_case(int pers)
   /* parameters, except position columns no head can reach: there the untrimmed run applies
    * round-off gradients and the trimmed one exact zeros */
   int wmax = 0;
-  for (int l = 0; l < 2; l++)
-    for (int h = 0; h < 2; h++)
+  for (int l = 0; l < c.nlayers; l++)
+    for (int h = 0; h < c.nheads; h++)
       wmax = MAX(wmax, spn_attention_window(full->w.layers[l].z[h], c.attn_span, c.adapt_span_ramp, TRUE));
   for (int t = 0; t < trimmed->layout->n_tensors; t++) {
     const SpnTensorSpec *s = &trimmed->layout->tensors[t];
@@ -120,8 +116,38 @@ trim_case(int pers)
   spn_model_free(full);
 }
 
+static void
+trim_case(int pers)
+{
+  SpnConfig c;
+  small_config(&c);
+  c.vocab_size = 13, c.pers_mem_size = pers, c.attn_span = 256;
+  /* windows 23, 86, 9 and 166 of S = 256: layer 0 keeps a 192-row cache; 15 blocks of 16 per
+   * half: the streams outgrow it before the restart */
+  const float zs[4] = {0.05f, 0.3f, 0.0f, 0.61f};
+  SpnModel *m = spn_model_new(&c);
+  for (int k = 0; k < 4; k++)
+    m->w.layers[k / 2].z[k % 2] = zs[k];
+  g_assert_cmpint(spn_model_cache_size(m, 0), ==, 192);
+  spn_model_free(m);
+  trim_compare(&c, zs);
+}
+
 static void test_trim_ff(void) { trim_case(0); }
 static void test_trim_pers(void) { trim_case(4); }
+
+/* Per-head projections: one long head beside short ones in the same layer, so the layer's
+ * cache and key rows are sized by one head while the others read only their own windows. */
+static void
+test_trim_per_head(void)
+{
+  SpnConfig c;
+  small_config(&c);
+  c.vocab_size = 13, c.nheads = 4, c.attn_span = 512, c.pers_mem_size = 2;
+  /* windows at the start: 9, 470, 15 and 9 in layer 0; 265, 9, 9 and 512 (all of S) in layer 1 */
+  const float zs[8] = {0.0f, 0.9f, 0.01f, 0.0f, 0.5f, 0.0f, 0.0f, 1.0f};
+  trim_compare(&c, zs);
+}
 
 /* ---- resume ---- */
 
@@ -412,6 +438,7 @@ main(int argc, char **argv)
   tmpdir = g_dir_make_tmp("spanscope-training-XXXXXX", NULL);
   g_test_add_func("/training/trim-equals-untrimmed-ff", test_trim_ff);
   g_test_add_func("/training/trim-equals-untrimmed-persistent", test_trim_pers);
+  g_test_add_func("/training/trim-equals-untrimmed-per-head", test_trim_per_head);
   g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
   g_test_add_func("/training/resume-equals-uninterrupted-adam", test_resume_adam);
   g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);

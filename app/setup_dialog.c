@@ -1,0 +1,685 @@
+/* setup_dialog.c — the New model dialog: one row per engine option, described by a table so
+ * that filling, reading and validating stay one loop each. */
+#include "setup_dialog.h"
+
+#include "demo.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/* ---- presets ---- */
+
+static const struct {
+  const char *name, *title, *corpus;
+} presets[SPN_PRESET_COUNT] = {
+  [SPN_PRESET_DESKTOP] = {"desktop", "Desktop", NULL},
+  [SPN_PRESET_REFERENCE_SMALL] = {"small", "Reference small", NULL},
+  [SPN_PRESET_ALL_ATTENTION] = {"allattn", "All-attention", NULL},
+  [SPN_PRESET_SPAN_DEMO] = {"demo", "Span demo", "demo"},
+};
+
+const char *
+spn_preset_name(SpnPreset p)
+{
+  return presets[p].name;
+}
+
+const char *
+spn_preset_title(SpnPreset p)
+{
+  return presets[p].title;
+}
+
+const char *
+spn_preset_corpus(SpnPreset p)
+{
+  return presets[p].corpus;
+}
+
+gboolean
+spn_preset_from_name(const char *name, SpnPreset *p)
+{
+  for (int i = 0; i < SPN_PRESET_COUNT; i++)
+    if (g_strcmp0(name, presets[i].name) == 0) {
+      *p = i;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+void
+spn_preset_init(SpnPreset p, SpnConfig *cfg)
+{
+  switch (p) {
+  case SPN_PRESET_REFERENCE_SMALL: spn_config_init_reference_small(cfg); break;
+  case SPN_PRESET_ALL_ATTENTION: spn_config_init_all_attention(cfg); break;
+  case SPN_PRESET_SPAN_DEMO: spn_config_init_span_demo(cfg); break;
+  case SPN_PRESET_DESKTOP:
+  case SPN_PRESET_COUNT: spn_config_init_desktop(cfg); break;
+  }
+}
+
+/* ---- the option table ---- */
+
+typedef enum { KIND_INT, KIND_DOUBLE, KIND_SEED, KIND_SWITCH, KIND_OPTIM } FieldKind;
+typedef enum { GROUP_MODEL, GROUP_SPAN, GROUP_TRAINING, GROUP_RUN, GROUP_COUNT } FieldGroup;
+
+typedef struct {
+  FieldGroup group;
+  FieldKind kind;
+  gsize offset;          /* into SpnConfig */
+  const char *title;
+  const char *option;    /* the engine's name, which its error messages use */
+  const char *tooltip;
+  double max;            /* upper end of an integer spin button; validation says what is sensible */
+  gboolean span_only;    /* meaningful only with the adaptive span */
+} Field;
+
+#define AT(member) offsetof(SpnConfig, member)
+
+static const Field fields[] = {
+  {GROUP_MODEL, KIND_INT, AT(nlayers), "Layers", "nlayers", "Number of Transformer layers", 1e4, FALSE},
+  {GROUP_MODEL, KIND_INT, AT(hid_sz), "Width d", "hid-sz", "Model width; must be divisible by the number of heads", 1e6, FALSE},
+  {GROUP_MODEL, KIND_INT, AT(nheads), "Heads", "nheads", "Attention heads per layer", 1e4, FALSE},
+  {GROUP_MODEL, KIND_INT, AT(inner_hid_sz), "Feed-forward size F", "inner-hid-sz", "Hidden size of the feed-forward sublayer (unused with persistent memory)", 1e6, FALSE},
+  {GROUP_MODEL, KIND_INT, AT(pers_mem_size), "Persistent memory N", "pers-mem-size", "Learned key/value vectors per head; above 0 they replace the feed-forward sublayer (all-attention)", 1e6, FALSE},
+  {GROUP_MODEL, KIND_DOUBLE, AT(dropout), "Dropout", "dropout", "Dropout on attention weights and feed-forward activations while training (0 to 0.99)", 0, FALSE},
+  {GROUP_SPAN, KIND_SWITCH, AT(adapt_span), "Adaptive span", "adapt-span", "Each head learns its own context length through a soft mask", 0, FALSE},
+  {GROUP_SPAN, KIND_INT, AT(attn_span), "Maximum span S", "attn-span", "How many previous characters a head can attend to at most", 1e6, FALSE},
+  {GROUP_SPAN, KIND_INT, AT(adapt_span_ramp), "Ramp R", "adapt-span-ramp", "Length of the linear fall of the soft mask, in characters", 1e6, TRUE},
+  {GROUP_SPAN, KIND_DOUBLE, AT(adapt_span_loss), "Span loss λ", "adapt-span-loss", "Weight of the span penalty added to the training objective (e.g. 2e-6)", 0, TRUE},
+  {GROUP_SPAN, KIND_DOUBLE, AT(adapt_span_init), "Initial span z₀", "adapt-span-init", "Starting span of every head as a fraction of S (0 to 1)", 0, TRUE},
+  {GROUP_SPAN, KIND_SWITCH, AT(adapt_span_cache), "Adaptive cache", "adapt-span-cache", "Keep only as many past positions as the longest span of the layer needs", 0, TRUE},
+  {GROUP_TRAINING, KIND_INT, AT(block_sz), "Block M", "block-sz", "Characters per stream and optimizer step", 1e6, FALSE},
+  {GROUP_TRAINING, KIND_INT, AT(batch_sz), "Batch B", "batch-sz", "Parallel streams of the training text", 1e6, FALSE},
+  {GROUP_TRAINING, KIND_OPTIM, AT(optim), "Optimizer", "optim", "Adagrad with per-tensor clipping is the reference's optimizer", 0, FALSE},
+  {GROUP_TRAINING, KIND_DOUBLE, AT(lr), "Learning rate", "lr", "Step size after warm-up (reference: 0.07 with Adagrad)", 0, FALSE},
+  {GROUP_TRAINING, KIND_INT, AT(lr_warmup), "Warm-up steps", "lr-warmup", "Steps over which the learning rate rises linearly from 0", 1e9, FALSE},
+  {GROUP_TRAINING, KIND_DOUBLE, AT(grad_clip), "Gradient clip", "grad-clip", "Largest gradient norm per parameter tensor; 0 turns clipping off", 0, FALSE},
+  {GROUP_RUN, KIND_SEED, AT(seed), "Seed", "seed", "Random seed of the initial weights and the reading order", 0, FALSE},
+  {GROUP_RUN, KIND_INT, AT(threads), "Threads", "threads", "Worker threads for the numerics; 0 uses every core", 1024, FALSE},
+};
+
+static const char *group_titles[GROUP_COUNT] = {"Model", "Attention span", "Training", "Run"};
+
+typedef enum { CORPUS_BUNDLED, CORPUS_DEMO, CORPUS_FILE, CORPUS_FOLDER } CorpusKind;
+
+struct _SpnSetupDialog {
+  AdwWindow parent;
+  GtkWidget *inputs[G_N_ELEMENTS(fields)];
+  GtkWidget *rows[G_N_ELEMENTS(fields)];
+  AdwComboRow *preset_row, *corpus_row;
+  AdwActionRow *location_row;
+  GtkWidget *byte_switch;
+  GtkWidget *problem_label;
+  GtkWidget *create_button;
+  char *paths[CORPUS_FOLDER + 1];   /* the chosen file and folder, by CorpusKind */
+  char *problem;
+  gboolean filling;                 /* set_config in progress: validate once at the end */
+};
+
+G_DEFINE_FINAL_TYPE(SpnSetupDialog, spn_setup_dialog, ADW_TYPE_WINDOW)
+
+enum { SIGNAL_CREATE, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void revalidate(SpnSetupDialog *d);
+
+static void
+set_accessible_label(GtkWidget *w, const char *label)
+{
+  gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+}
+
+/* ---- reading and writing one field ---- */
+
+static void
+field_write(SpnSetupDialog *d, guint i, const SpnConfig *cfg)
+{
+  const Field *f = &fields[i];
+  const guint8 *base = (const guint8 *)cfg + f->offset;
+  GtkWidget *w = d->inputs[i];
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  switch (f->kind) {
+  case KIND_INT: gtk_spin_button_set_value(GTK_SPIN_BUTTON(w), *(const int *)base); break;
+  case KIND_DOUBLE:
+    gtk_editable_set_text(GTK_EDITABLE(w), g_ascii_formatd(buf, sizeof buf, "%g",
+                                                           *(const double *)base));
+    break;
+  case KIND_SEED:
+    g_snprintf(buf, sizeof buf, "%" G_GUINT64_FORMAT, *(const guint64 *)base);
+    gtk_editable_set_text(GTK_EDITABLE(w), buf);
+    break;
+  case KIND_SWITCH: gtk_switch_set_active(GTK_SWITCH(w), *(const gboolean *)base); break;
+  case KIND_OPTIM:
+    adw_combo_row_set_selected(ADW_COMBO_ROW(w), *(const SpnOptimKind *)base);
+    break;
+  }
+}
+
+static gboolean
+parse_int(const Field *f, const char *text, int *out, GError **error)
+{
+  gint64 v;
+  g_autofree char *t = g_strstrip(g_strdup(text));
+  if (!g_ascii_string_to_signed(t, 10, G_MININT, G_MAXINT, &v, NULL)) {
+    g_set_error(error, SPN_CONFIG_ERROR, 0, "%s (--%s): “%s” is not a whole number", f->title,
+                f->option, t);
+    return FALSE;
+  }
+  *out = (int)v;
+  return TRUE;
+}
+
+static gboolean
+parse_double(const Field *f, const char *text, double *out, GError **error)
+{
+  g_autofree char *t = g_strstrip(g_strdup(text));
+  char *end = NULL;
+  double v = g_ascii_strtod(t, &end);
+  if (*t == '\0' || end == NULL || *end != '\0' || !isfinite(v)) {
+    g_set_error(error, SPN_CONFIG_ERROR, 0, "%s (--%s): “%s” is not a number (e.g. 0.07 or 2e-6)",
+                f->title, f->option, t);
+    return FALSE;
+  }
+  *out = v;
+  return TRUE;
+}
+
+static gboolean
+parse_seed(const Field *f, const char *text, guint64 *out, GError **error)
+{
+  g_autofree char *t = g_strstrip(g_strdup(text));
+  if (!g_ascii_string_to_unsigned(t, 10, 0, G_MAXUINT64, out, NULL)) {
+    g_set_error(error, SPN_CONFIG_ERROR, 0, "%s (--%s): “%s” is not a whole number from 0 up",
+                f->title, f->option, t);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+field_read(SpnSetupDialog *d, guint i, SpnConfig *cfg, GError **error)
+{
+  const Field *f = &fields[i];
+  guint8 *base = (guint8 *)cfg + f->offset;
+  GtkWidget *w = d->inputs[i];
+  switch (f->kind) {
+  case KIND_INT: return parse_int(f, gtk_editable_get_text(GTK_EDITABLE(w)), (int *)base, error);
+  case KIND_DOUBLE:
+    return parse_double(f, gtk_editable_get_text(GTK_EDITABLE(w)), (double *)base, error);
+  case KIND_SEED:
+    return parse_seed(f, gtk_editable_get_text(GTK_EDITABLE(w)), (guint64 *)base, error);
+  case KIND_SWITCH: *(gboolean *)base = gtk_switch_get_active(GTK_SWITCH(w)); return TRUE;
+  case KIND_OPTIM:
+    *(SpnOptimKind *)base = adw_combo_row_get_selected(ADW_COMBO_ROW(w)) == 1 ? SPN_OPTIM_ADAM
+                                                                              : SPN_OPTIM_ADAGRAD;
+    return TRUE;
+  }
+  return TRUE;
+}
+
+/* ---- building the rows ---- */
+
+static GtkWidget *
+make_input(SpnSetupDialog *d, const Field *f)
+{
+  GtkWidget *w;
+  switch (f->kind) {
+  case KIND_INT:
+    w = gtk_spin_button_new_with_range(0, f->max, 1);
+    /* the typed text is read and judged as it is typed, not clamped on focus-out */
+    gtk_spin_button_set_update_policy(GTK_SPIN_BUTTON(w), GTK_UPDATE_IF_VALID);
+    gtk_editable_set_width_chars(GTK_EDITABLE(w), 7);
+    g_signal_connect_swapped(w, "changed", G_CALLBACK(revalidate), d);
+    break;
+  case KIND_DOUBLE:
+  case KIND_SEED:
+    w = gtk_entry_new();
+    gtk_editable_set_width_chars(GTK_EDITABLE(w), 10);
+    gtk_editable_set_alignment(GTK_EDITABLE(w), 1.0);
+    gtk_entry_set_input_purpose(GTK_ENTRY(w), f->kind == KIND_SEED ? GTK_INPUT_PURPOSE_DIGITS
+                                                                   : GTK_INPUT_PURPOSE_NUMBER);
+    g_signal_connect_swapped(w, "changed", G_CALLBACK(revalidate), d);
+    break;
+  case KIND_SWITCH:
+    w = gtk_switch_new();
+    g_signal_connect_swapped(w, "notify::active", G_CALLBACK(revalidate), d);
+    break;
+  case KIND_OPTIM:
+  default:
+    return NULL;
+  }
+  gtk_widget_set_valign(w, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text(w, f->tooltip);
+  set_accessible_label(w, f->title);
+  return w;
+}
+
+static GtkWidget *
+make_optim_row(SpnSetupDialog *d, const Field *f)
+{
+  const char *names[] = {"Adagrad (reference)", "Adam", NULL};
+  AdwComboRow *row = ADW_COMBO_ROW(adw_combo_row_new());
+  adw_combo_row_set_model(row, G_LIST_MODEL(gtk_string_list_new(names)));
+  g_signal_connect_swapped(row, "notify::selected", G_CALLBACK(revalidate), d);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(row), f->tooltip);
+  set_accessible_label(GTK_WIDGET(row), f->title);
+  return GTK_WIDGET(row);
+}
+
+static GtkWidget *
+make_row(SpnSetupDialog *d, guint i)
+{
+  const Field *f = &fields[i];
+  g_autofree char *subtitle = g_strconcat("--", f->option, NULL);
+  GtkWidget *row;
+  if (f->kind == KIND_OPTIM) {
+    row = make_optim_row(d, f);
+    d->inputs[i] = row;
+  } else {
+    row = adw_action_row_new();
+    d->inputs[i] = make_input(d, f);
+    adw_action_row_add_suffix(ADW_ACTION_ROW(row), d->inputs[i]);
+    adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), d->inputs[i]);
+    gtk_widget_set_tooltip_text(row, f->tooltip);
+  }
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), f->title);
+  /* the option's name, because the engine's reasons name options that way */
+  adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
+  return row;
+}
+
+static GtkWidget *
+make_option_groups(SpnSetupDialog *d, AdwPreferencesPage *page)
+{
+  AdwPreferencesGroup *groups[GROUP_COUNT];
+  for (int g = 0; g < GROUP_COUNT; g++) {
+    groups[g] = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
+    adw_preferences_group_set_title(groups[g], group_titles[g]);
+    adw_preferences_page_add(page, groups[g]);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    d->rows[i] = make_row(d, i);
+    adw_preferences_group_add(groups[fields[i].group], d->rows[i]);
+  }
+  return GTK_WIDGET(page);
+}
+
+/* ---- corpus ---- */
+
+static CorpusKind
+corpus_kind(SpnSetupDialog *d)
+{
+  return (CorpusKind)adw_combo_row_get_selected(d->corpus_row);
+}
+
+static void
+update_location_row(SpnSetupDialog *d)
+{
+  static const char *about[] = {
+    [CORPUS_BUNDLED] = "bundled with spanscope; spans stay short on it",
+    [CORPUS_DEMO] = "generated; passages recur " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later",
+    [CORPUS_FILE] = "a UTF-8 text file, split 90/5/5 into train/valid/test",
+    [CORPUS_FOLDER] = "a folder with train.txt, valid.txt and test.txt",
+  };
+  CorpusKind k = corpus_kind(d);
+  adw_action_row_set_subtitle(ADW_ACTION_ROW(d->corpus_row), about[k]);
+  gboolean needs_path = k == CORPUS_FILE || k == CORPUS_FOLDER;
+  gtk_widget_set_visible(GTK_WIDGET(d->location_row), needs_path);
+  const char *path = needs_path ? d->paths[k] : NULL;
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->location_row),
+                                k == CORPUS_FOLDER ? "Folder" : "Text file");
+  adw_action_row_set_subtitle(d->location_row, path ? path : "none chosen yet");
+}
+
+static void
+on_corpus_chosen(GtkNativeDialog *native, int response, gpointer data)
+{
+  SpnSetupDialog *d = data;
+  if (response == GTK_RESPONSE_ACCEPT) {
+    g_autoptr(GFile) file = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(native));
+    CorpusKind k = corpus_kind(d);
+    if (file && (k == CORPUS_FILE || k == CORPUS_FOLDER)) {
+      g_free(d->paths[k]);
+      d->paths[k] = g_file_get_path(file);
+    }
+  }
+  g_object_unref(native);
+  update_location_row(d);
+  revalidate(d);
+  g_object_unref(d);
+}
+
+static void
+choose_corpus_location(SpnSetupDialog *d)
+{
+  gboolean folder = corpus_kind(d) == CORPUS_FOLDER;
+  GtkFileChooserNative *native = gtk_file_chooser_native_new(
+      folder ? "Folder with train.txt, valid.txt and test.txt" : "Corpus text file",
+      GTK_WINDOW(d), folder ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER : GTK_FILE_CHOOSER_ACTION_OPEN,
+      "_Choose", "_Cancel");
+  gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(native), TRUE);
+  g_signal_connect(native, "response", G_CALLBACK(on_corpus_chosen), g_object_ref(d));
+  gtk_native_dialog_show(GTK_NATIVE_DIALOG(native));
+}
+
+static void
+on_corpus_selected(SpnSetupDialog *d)
+{
+  CorpusKind k = corpus_kind(d);
+  update_location_row(d);
+  revalidate(d);
+  /* choosing "Text file…" means choosing a file: ask for it right away */
+  if (!d->filling && (k == CORPUS_FILE || k == CORPUS_FOLDER) && d->paths[k] == NULL)
+    choose_corpus_location(d);
+}
+
+static GtkWidget *
+make_corpus_group(SpnSetupDialog *d)
+{
+  const char *kinds[] = {"King James Bible", "Demonstration", "Text file…", "Folder…", NULL};
+  AdwPreferencesGroup *group = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
+  adw_preferences_group_set_title(group, "Corpus");
+
+  d->corpus_row = ADW_COMBO_ROW(adw_combo_row_new());
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->corpus_row), "Text");
+  adw_combo_row_set_model(d->corpus_row, G_LIST_MODEL(gtk_string_list_new(kinds)));
+  gtk_widget_set_tooltip_text(GTK_WIDGET(d->corpus_row), "The text the model learns from");
+  set_accessible_label(GTK_WIDGET(d->corpus_row), "Corpus");
+  g_signal_connect_swapped(d->corpus_row, "notify::selected", G_CALLBACK(on_corpus_selected), d);
+  adw_preferences_group_add(group, GTK_WIDGET(d->corpus_row));
+
+  d->location_row = ADW_ACTION_ROW(adw_action_row_new());
+  GtkWidget *choose = gtk_button_new_with_mnemonic("C_hoose…");
+  gtk_widget_set_valign(choose, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text(choose, "Pick the corpus file or folder");
+  set_accessible_label(choose, "Choose the corpus location");
+  g_signal_connect_swapped(choose, "clicked", G_CALLBACK(choose_corpus_location), d);
+  adw_action_row_add_suffix(d->location_row, choose);
+  adw_preferences_group_add(group, GTK_WIDGET(d->location_row));
+
+  AdwActionRow *byte_row = ADW_ACTION_ROW(adw_action_row_new());
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(byte_row), "Byte mode");
+  adw_action_row_set_subtitle(byte_row, "every byte is a token (V = 256), for enwik8-style data");
+  d->byte_switch = gtk_switch_new();
+  gtk_widget_set_valign(d->byte_switch, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text(d->byte_switch, "Read the corpus as raw bytes instead of characters");
+  set_accessible_label(d->byte_switch, "Byte mode");
+  adw_action_row_add_suffix(byte_row, d->byte_switch);
+  adw_action_row_set_activatable_widget(byte_row, d->byte_switch);
+  adw_preferences_group_add(group, GTK_WIDGET(byte_row));
+  update_location_row(d);
+  return GTK_WIDGET(group);
+}
+
+/* ---- presets row ---- */
+
+static void
+on_preset_selected(SpnSetupDialog *d)
+{
+  SpnPreset p = (SpnPreset)adw_combo_row_get_selected(d->preset_row);
+  SpnConfig cfg;
+  spn_preset_init(p, &cfg);
+  spn_setup_dialog_set_config(d, &cfg);
+  if (spn_preset_corpus(p))
+    spn_setup_dialog_set_corpus(d, spn_preset_corpus(p), FALSE);
+}
+
+static GtkWidget *
+make_preset_group(SpnSetupDialog *d)
+{
+  const char *titles[SPN_PRESET_COUNT + 1];
+  for (int i = 0; i < SPN_PRESET_COUNT; i++)
+    titles[i] = spn_preset_title(i);
+  titles[SPN_PRESET_COUNT] = NULL;
+  AdwPreferencesGroup *group = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
+  adw_preferences_group_set_description(
+      group, "A preset fills every field below; change any of them before creating the model.");
+  d->preset_row = ADW_COMBO_ROW(adw_combo_row_new());
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->preset_row), "Preset");
+  adw_combo_row_set_model(d->preset_row, G_LIST_MODEL(gtk_string_list_new(titles)));
+  gtk_widget_set_tooltip_text(GTK_WIDGET(d->preset_row),
+                              "Desktop: learns within minutes on two cores. Reference small: the "
+                              "paper's 8-layer enwik8 setting. All-attention: persistent memory "
+                              "instead of feed-forward. Span demo: wide spans on the "
+                              "demonstration corpus");
+  set_accessible_label(GTK_WIDGET(d->preset_row), "Preset");
+  g_signal_connect_swapped(d->preset_row, "notify::selected", G_CALLBACK(on_preset_selected), d);
+  adw_preferences_group_add(group, GTK_WIDGET(d->preset_row));
+  return GTK_WIDGET(group);
+}
+
+/* ---- validation ---- */
+
+static gboolean
+check_corpus(SpnSetupDialog *d, GError **error)
+{
+  CorpusKind k = corpus_kind(d);
+  if ((k == CORPUS_FILE || k == CORPUS_FOLDER) && d->paths[k] == NULL) {
+    g_set_error(error, SPN_CONFIG_ERROR, 0, "Choose the corpus %s (or pick another corpus)",
+                k == CORPUS_FILE ? "text file" : "folder");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+switch_on(SpnSetupDialog *d, gsize offset)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    if (fields[i].offset == offset)
+      return gtk_switch_get_active(GTK_SWITCH(d->inputs[i]));
+  return FALSE;
+}
+
+/* Rows that mean nothing in the current settings are greyed out: the span options without the
+ * adaptive span, the feed-forward size with persistent memory. */
+static void
+update_dependent_rows(SpnSetupDialog *d)
+{
+  gboolean adaptive = switch_on(d, AT(adapt_span));
+  gboolean persistent = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    if (fields[i].offset == AT(pers_mem_size)) {
+      gint64 n = 0;
+      g_ascii_string_to_signed(gtk_editable_get_text(GTK_EDITABLE(d->inputs[i])), 10, 0,
+                               G_MAXINT, &n, NULL);
+      persistent = n > 0;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    gboolean meaningful = !(fields[i].span_only && !adaptive) &&
+                          !(fields[i].offset == AT(inner_hid_sz) && persistent);
+    gtk_widget_set_sensitive(d->rows[i], meaningful);
+  }
+}
+
+static void
+revalidate(SpnSetupDialog *d)
+{
+  if (d->filling || d->create_button == NULL)
+    return;
+  update_dependent_rows(d);
+  g_autoptr(GError) error = NULL;
+  SpnConfig cfg;
+  g_clear_pointer(&d->problem, g_free);
+  if (!spn_setup_dialog_get_config(d, &cfg, &error) || !check_corpus(d, &error))
+    d->problem = g_strdup(error->message);
+  gtk_label_set_text(GTK_LABEL(d->problem_label), d->problem ? d->problem : "");
+  gtk_widget_set_visible(d->problem_label, d->problem != NULL);
+  gtk_widget_set_sensitive(d->create_button, d->problem == NULL);
+}
+
+/* ---- the window ---- */
+
+static void
+on_create_clicked(SpnSetupDialog *d)
+{
+  revalidate(d);
+  if (d->problem == NULL)
+    g_signal_emit(d, signals[SIGNAL_CREATE], 0);
+}
+
+static GtkWidget *
+make_header(SpnSetupDialog *d)
+{
+  GtkWidget *header = adw_header_bar_new();
+  adw_header_bar_set_show_end_title_buttons(ADW_HEADER_BAR(header), FALSE);
+  adw_header_bar_set_title_widget(ADW_HEADER_BAR(header),
+                                  adw_window_title_new("New Model", "replaces the current run"));
+  GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
+  gtk_widget_set_tooltip_text(cancel, "Close without changing the current model");
+  set_accessible_label(cancel, "Cancel");
+  g_signal_connect_swapped(cancel, "clicked", G_CALLBACK(gtk_window_close), d);
+  adw_header_bar_pack_start(ADW_HEADER_BAR(header), cancel);
+  d->create_button = gtk_button_new_with_mnemonic("C_reate");
+  gtk_widget_add_css_class(d->create_button, "suggested-action");
+  gtk_widget_set_tooltip_text(d->create_button, "Create this model and make it ready to train");
+  set_accessible_label(d->create_button, "Create the model");
+  g_signal_connect_swapped(d->create_button, "clicked", G_CALLBACK(on_create_clicked), d);
+  adw_header_bar_pack_end(ADW_HEADER_BAR(header), d->create_button);
+  return header;
+}
+
+static GtkWidget *
+make_problem_label(SpnSetupDialog *d)
+{
+  d->problem_label = gtk_label_new(NULL);
+  gtk_label_set_wrap(GTK_LABEL(d->problem_label), TRUE);
+  gtk_label_set_xalign(GTK_LABEL(d->problem_label), 0.0);
+  gtk_widget_add_css_class(d->problem_label, "error");
+  gtk_widget_set_margin_start(d->problem_label, 18);
+  gtk_widget_set_margin_end(d->problem_label, 18);
+  gtk_widget_set_margin_top(d->problem_label, 8);
+  gtk_widget_set_margin_bottom(d->problem_label, 8);
+  gtk_widget_set_visible(d->problem_label, FALSE);
+  return d->problem_label;
+}
+
+static void
+add_escape_closes(GtkWidget *window)
+{
+  GtkEventController *keys = gtk_shortcut_controller_new();
+  gtk_shortcut_controller_add_shortcut(
+      GTK_SHORTCUT_CONTROLLER(keys),
+      gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_Escape, 0),
+                       gtk_named_action_new("window.close")));
+  gtk_widget_add_controller(window, keys);
+}
+
+static void
+spn_setup_dialog_init(SpnSetupDialog *d)
+{
+  gtk_window_set_title(GTK_WINDOW(d), "New Model");
+  gtk_window_set_default_size(GTK_WINDOW(d), 560, 720);
+  gtk_window_set_modal(GTK_WINDOW(d), TRUE);
+  gtk_window_set_destroy_with_parent(GTK_WINDOW(d), TRUE);
+  GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *header = make_header(d);
+  gtk_box_append(GTK_BOX(box), header);
+  gtk_box_append(GTK_BOX(box), make_problem_label(d));
+  AdwPreferencesPage *page = ADW_PREFERENCES_PAGE(adw_preferences_page_new());
+  gtk_widget_set_vexpand(GTK_WIDGET(page), TRUE);
+  adw_preferences_page_add(page, ADW_PREFERENCES_GROUP(make_preset_group(d)));
+  adw_preferences_page_add(page, ADW_PREFERENCES_GROUP(make_corpus_group(d)));
+  make_option_groups(d, page);
+  gtk_box_append(GTK_BOX(box), GTK_WIDGET(page));
+  adw_window_set_content(ADW_WINDOW(d), box);
+  add_escape_closes(GTK_WIDGET(d));
+  on_preset_selected(d);
+}
+
+static void
+spn_setup_dialog_finalize(GObject *object)
+{
+  SpnSetupDialog *d = SPN_SETUP_DIALOG(object);
+  for (guint i = 0; i < G_N_ELEMENTS(d->paths); i++)
+    g_free(d->paths[i]);
+  g_free(d->problem);
+  G_OBJECT_CLASS(spn_setup_dialog_parent_class)->finalize(object);
+}
+
+static void
+spn_setup_dialog_class_init(SpnSetupDialogClass *klass)
+{
+  G_OBJECT_CLASS(klass)->finalize = spn_setup_dialog_finalize;
+  signals[SIGNAL_CREATE] = g_signal_new("create", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                        NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+/* ---- public ---- */
+
+SpnSetupDialog *
+spn_setup_dialog_new(GtkWindow *parent)
+{
+  return g_object_new(SPN_TYPE_SETUP_DIALOG, "transient-for", parent, NULL);
+}
+
+void
+spn_setup_dialog_set_config(SpnSetupDialog *d, const SpnConfig *cfg)
+{
+  d->filling = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    field_write(d, i, cfg);
+  d->filling = FALSE;
+  revalidate(d);
+}
+
+void
+spn_setup_dialog_set_corpus(SpnSetupDialog *d, const char *corpus, gboolean byte_mode)
+{
+  CorpusKind k = CORPUS_BUNDLED;
+  if (g_strcmp0(corpus, "demo") == 0)
+    k = CORPUS_DEMO;
+  else if (corpus && g_strcmp0(corpus, "bundled") != 0) {
+    k = g_file_test(corpus, G_FILE_TEST_IS_DIR) ? CORPUS_FOLDER : CORPUS_FILE;
+    g_free(d->paths[k]);
+    d->paths[k] = g_strdup(corpus);
+  }
+  d->filling = TRUE;
+  adw_combo_row_set_selected(d->corpus_row, k);
+  gtk_switch_set_active(GTK_SWITCH(d->byte_switch), byte_mode);
+  d->filling = FALSE;
+  update_location_row(d);
+  revalidate(d);
+}
+
+gboolean
+spn_setup_dialog_get_config(SpnSetupDialog *d, SpnConfig *cfg, GError **error)
+{
+  spn_config_init_desktop(cfg);
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    if (!field_read(d, i, cfg, error))
+      return FALSE;
+  /* The corpus sets the vocabulary when the model is made; a size in range lets every other
+   * check run now. */
+  cfg->vocab_size = 256;
+  gboolean ok = spn_config_validate(cfg, error);
+  cfg->vocab_size = 0;
+  return ok;
+}
+
+const char *
+spn_setup_dialog_get_corpus(SpnSetupDialog *d)
+{
+  CorpusKind k = corpus_kind(d);
+  switch (k) {
+  case CORPUS_DEMO: return "demo";
+  case CORPUS_FILE:
+  case CORPUS_FOLDER: return d->paths[k] ? d->paths[k] : "bundled";
+  case CORPUS_BUNDLED:
+  default: return "bundled";
+  }
+}
+
+void
+spn_setup_dialog_get_corpus_options(SpnSetupDialog *d, SpnCorpusOptions *opts)
+{
+  *opts = (SpnCorpusOptions){.byte_mode = gtk_switch_get_active(GTK_SWITCH(d->byte_switch))};
+}
+
+const char *
+spn_setup_dialog_get_problem(SpnSetupDialog *d)
+{
+  return d->problem;
+}

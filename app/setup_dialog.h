@@ -1,0 +1,47 @@
+/* setup_dialog.h — "New model…": every engine option, presets and the corpus, refusing invalid
+ * values with the reason before anything reaches the engine. */
+#pragma once
+#include <adwaita.h>
+
+#include "config.h"
+#include "corpus.h"
+
+G_BEGIN_DECLS
+
+/* The named starting points of the dialog and of `spanscope --preset`. */
+typedef enum {
+  SPN_PRESET_DESKTOP,
+  SPN_PRESET_REFERENCE_SMALL,
+  SPN_PRESET_ALL_ATTENTION,
+  SPN_PRESET_SPAN_DEMO,
+  SPN_PRESET_COUNT
+} SpnPreset;
+
+const char *spn_preset_name(SpnPreset p);   /* "desktop", "small", "allattn", "demo" */
+const char *spn_preset_title(SpnPreset p);  /* "Desktop", "Reference small", ... */
+gboolean spn_preset_from_name(const char *name, SpnPreset *p);
+void spn_preset_init(SpnPreset p, SpnConfig *cfg);
+/* The corpus a preset is made for ("demo" for the span demo), NULL when any will do. */
+const char *spn_preset_corpus(SpnPreset p);
+
+#define SPN_TYPE_SETUP_DIALOG (spn_setup_dialog_get_type())
+G_DECLARE_FINAL_TYPE(SpnSetupDialog, spn_setup_dialog, SPN, SETUP_DIALOG, AdwWindow)
+
+/* Modal over parent, filled with the desktop preset on the bundled corpus.
+ * Signal "create" (no arguments): the user pressed Create on valid settings; read them with the
+ * getters, then close the dialog. */
+SpnSetupDialog *spn_setup_dialog_new(GtkWindow *parent);
+
+/* Fills every field (as choosing a preset does); the corpus is left as it is. */
+void spn_setup_dialog_set_config(SpnSetupDialog *d, const SpnConfig *cfg);
+/* corpus: "bundled", "demo", or a path (a file, or a folder with train/valid/test). */
+void spn_setup_dialog_set_corpus(SpnSetupDialog *d, const char *corpus, gboolean byte_mode);
+
+/* The settings as typed; FALSE with the reason (the text the dialog shows) when invalid. */
+gboolean spn_setup_dialog_get_config(SpnSetupDialog *d, SpnConfig *cfg, GError **error);
+const char *spn_setup_dialog_get_corpus(SpnSetupDialog *d);
+void spn_setup_dialog_get_corpus_options(SpnSetupDialog *d, SpnCorpusOptions *opts);
+/* The reason shown in the dialog, NULL when the settings are valid (Create is sensitive). */
+const char *spn_setup_dialog_get_problem(SpnSetupDialog *d);
+
+G_END_DECLS

@@ -1,0 +1,41 @@
+/* window.h — SpnWindow: the five figure panels and the text inspector around one engine worker.
+ *
+ * Everything the window does is an action of the "win" group, so menus, shortcuts, the
+ * headless modes and the UI test drive it the same way:
+ *   train (boolean state, Space)    step                      train-until (x)
+ *   new-model (Ctrl+N)              open (Ctrl+O)             open-file (s: path)
+ *   save (Ctrl+S)                   save-as (Ctrl+Shift+S)    save-to (s: path)
+ *   export (Ctrl+E)                 export-to ((sasddd): path, figure names, width, height,
+ *                                              PNG scale)
+ *   export-csv                      export-csv-to (s: path)
+ *   layer (i state)                 head (i state, -1: all heads of the layer)
+ *   probe-text (s: the inspector's text)          maximize (s: figure name, "" restores)
+ *   status (a{sv} state, read only): ready, training, step, tokens_per_s, probe (the inspector's
+ *     text has been read by the current model), nlayers, nheads, checkpoint (the user's file).
+ */
+#pragma once
+#include <adwaita.h>
+
+G_BEGIN_DECLS
+
+#define SPN_TYPE_WINDOW (spn_window_get_type())
+G_DECLARE_FINAL_TYPE(SpnWindow, spn_window, SPN, WINDOW, AdwApplicationWindow)
+
+typedef struct {
+  const char *corpus;       /* first model: "bundled", "demo" or a path */
+  const char *preset;       /* "desktop", "small", "allattn", "demo" */
+  const char *checkpoint;   /* open this instead of making a model, or NULL */
+  const char *text;         /* probe text; NULL: a passage of the corpus */
+  gboolean autosave;        /* offer the autosave back, write it every 5 minutes and on close */
+} SpnWindowStart;
+
+/* Starts the worker and the first model (or the offer to resume the autosave). */
+SpnWindow *spn_window_new(GtkApplication *app, const SpnWindowStart *start);
+
+/* $XDG_STATE_HOME/spanscope/autosave.safetensors (g_free). */
+char *spn_window_autosave_path(void);
+
+/* Signal "worker-error" (const gchar *message): the engine refused a command; the window shows
+ * it as a toast, the headless modes stop on it. */
+
+G_END_DECLS

@@ -1,0 +1,132 @@
+/* mfu — model FLOP utilisation of desktop training.
+ *
+ * Measures the sgemm peak of this machine with the same threads (large square products, both
+ * through spanscope's pool of single-threaded sgemms and through OpenBLAS's own threads; the
+ * better counts), then times desktop training steps and counts the FLOPs the model needs per
+ * step: every matrix product (forward, input and weight gradients), the keys and values over
+ * the rows each head reads, and the attention each head computes over its own window (scores,
+ * position terms, weighted values, persistent memory) — not the work the engine wastes in its
+ * dense tiles. Prints
+ *   sgemm_peak_gflops, model_gflop_per_step, step_ms_median, model_gflops, mfu_desktop (%). */
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attention.h"
+#include "bench_common.h"
+#include "parallel.h"
+#include "trainer.h"
+
+/* the best of a few 2048³ products, in GFLOP/s */
+static double
+sgemm_peak(int threads)
+{
+  const int n = 2048;
+  float *a = g_new(float, (gsize)n * n), *b = g_new(float, (gsize)n * n), *c = g_new(float, (gsize)n * n);
+  for (gsize i = 0; i < (gsize)n * n; i++) {
+    a[i] = (float)(i % 7) * 0.1f;
+    b[i] = (float)(i % 5) * 0.1f;
+  }
+  double best = 0.0;
+  for (int pool = 0; pool < 2; pool++)
+    for (int rep = 0; rep < 4; rep++) {
+      double t0 = bench_now();
+      if (pool == 0) {
+        spn_gemm(FALSE, FALSE, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+      } else {
+        openblas_set_num_threads(threads);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        openblas_set_num_threads(1);
+      }
+      best = MAX(best, 2.0 * n * n * n / (bench_now() - t0) / 1e9);
+    }
+  g_free(a);
+  g_free(b);
+  g_free(c);
+  return best;
+}
+
+/* Model FLOPs of one training step with the spans the model has now. A product of m×k by
+ * k×n counts 2mkn forward and twice that backward (input and weight gradients). */
+static double
+step_flops(const SpnModel *m)
+{
+  const SpnConfig *c = &m->cfg;
+  double n = (double)c->batch_sz * c->block_sz, d = c->hid_sz, F = c->inner_hid_sz;
+  double D = spn_config_head_dim(c), N = c->pers_mem_size;
+  double total = 3 * 2 * n * d * c->vocab_size;
+  for (int l = 0; l < c->nlayers; l++) {
+    double lin = 2 * n * d * d + (N == 0 ? 2 * n * d * F : 0); /* queries, output; FF */
+    total += 3 * 2 * lin;
+    total += 2 * n * 2 * d * d; /* gradient of the block's inputs through keys and values */
+    for (int h = 0; h < c->nheads; h++) {
+      float z = c->adapt_span ? m->w.layers[l].z[h] : 0.0f;
+      double w = spn_attention_window(z, c->attn_span, c->adapt_span_ramp, c->adapt_span);
+      double kv_rows = (double)c->batch_sz * (w + c->block_sz);
+      total += 2 * 2 * kv_rows * d * 2 * D;     /* keys and values of the rows read, and dW */
+      total += 3 * 3 * 2 * n * w * D;           /* scores, position terms, weighted values */
+      total += 3 * 2 * 2 * n * N * D;           /* persistent keys and values */
+    }
+  }
+  return total;
+}
+
+int
+main(int argc, char **argv)
+{
+  int steps = 10, warmup = 2, threads = 2;
+  gboolean json = FALSE;
+  GOptionEntry e[] = {
+    {"steps", 0, 0, G_OPTION_ARG_INT, &steps, "Timed steps (default 10)", "N"},
+    {"warmup-steps", 0, 0, G_OPTION_ARG_INT, &warmup, "Untimed steps first (default 2)", "N"},
+    {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N"},
+    {"json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object", NULL},
+    {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- model FLOP utilisation of training");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &error) || steps < 1 || warmup < 0) {
+    fprintf(stderr, "mfu: %s\n", error ? error->message : "--steps must be >= 1");
+    return 2;
+  }
+  spn_threads_init(threads);
+  SpnConfig cfg;
+  spn_config_init_desktop(&cfg);
+  cfg.threads = threads;
+  SpnCorpusOptions opts = {0};
+  SpnCorpus *corpus = spn_corpus_load("bundled", &opts, &error);
+  SpnTrainer *t = corpus ? spn_trainer_new(&cfg, corpus, &error) : NULL;
+  if (t == NULL) {
+    fprintf(stderr, "mfu: %s\n", error->message);
+    return 1;
+  }
+  /* the peak before and after the steps: on a shared machine the better one is the peak */
+  double peak = sgemm_peak(threads);
+  double *rate = g_new(double, steps), *ms = g_new(double, steps), *flop = g_new(double, steps);
+  for (int s = 0; s < warmup + steps; s++) {
+    double f = step_flops(spn_trainer_model(t));
+    SpnStepResult r;
+    spn_trainer_step(t, &r);
+    if (s >= warmup) {
+      rate[s - warmup] = f / r.seconds / 1e9;
+      ms[s - warmup] = r.seconds * 1e3;
+      flop[s - warmup] = f / 1e9;
+    }
+  }
+  peak = MAX(peak, sgemm_peak(threads));
+  double gflops = bench_median(rate, steps), step_ms = bench_median(ms, steps);
+  double gflop = bench_median(flop, steps), mfu = 100.0 * gflops / peak;
+  if (json)
+    printf("{\"sgemm_peak_gflops\": %.1f, \"model_gflop_per_step\": %.3f, \"step_ms_median\": %.2f, "
+           "\"model_gflops\": %.1f, \"mfu_desktop\": %.1f, \"threads\": %d}\n",
+           peak, gflop, step_ms, gflops, mfu, threads);
+  else
+    printf("sgemm_peak_gflops %.1f\nmodel_gflop_per_step %.3f\nstep_ms_median %.2f\n"
+           "model_gflops %.1f\nmfu_desktop %.1f\n", peak, gflop, step_ms, gflops, mfu);
+  g_free(rate);
+  g_free(ms);
+  g_free(flop);
+  spn_trainer_free(t);
+  return 0;
+}

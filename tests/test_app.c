@@ -1,0 +1,660 @@
+/* test_app.c — the desktop application driven through its actions, as menus and shortcuts
+ * drive it: train, pause, step, type text, pick layer and head, export every format, save and
+ * reopen a checkpoint, autosave on quit; and the --screenshot mode of the real program.
+ * Runs under xvfb-run; without a display every test is skipped. */
+#include <glib/gstdio.h>
+#include <gtk/gtk.h>
+#include <string.h>
+
+#include "application.h"
+#include "figure_view.h"
+#include "inspector.h"
+#include "panel.h"
+#include "setup_dialog.h"
+
+#define MODEL_TIMEOUT_S 300.0   /* loading the corpus and building the model, on a busy machine */
+#define STEP_TIMEOUT_S 120.0
+
+static SpnApplication *app;
+static GtkWidget *win;
+static char *tmpdir;
+
+/* ---- helpers ---- */
+
+typedef gboolean (*Condition)(gpointer data);
+
+/* Runs the main loop until cond holds or the time is up. */
+static gboolean
+wait_until(Condition cond, gpointer data, double seconds)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * G_USEC_PER_SEC);
+  while (!cond(data)) {
+    if (g_get_monotonic_time() > deadline)
+      return FALSE;
+    if (!g_main_context_iteration(NULL, FALSE))
+      g_usleep(5000);
+  }
+  return TRUE;
+}
+
+static gboolean
+never(gpointer data)
+{
+  (void)data;
+  return FALSE;
+}
+
+static void
+spin_main_loop(double seconds)
+{
+  wait_until(never, NULL, seconds);
+}
+
+typedef struct {
+  gboolean ready, training, probe;
+  gint64 step;
+  int nlayers, nheads;
+  char *checkpoint;
+} Status;
+
+static Status
+status(void)
+{
+  Status s = {0};
+  g_autoptr(GVariant) v = g_action_group_get_action_state(G_ACTION_GROUP(win), "status");
+  GVariantDict d;
+  g_variant_dict_init(&d, v);
+  g_variant_dict_lookup(&d, "ready", "b", &s.ready);
+  g_variant_dict_lookup(&d, "training", "b", &s.training);
+  g_variant_dict_lookup(&d, "probe", "b", &s.probe);
+  g_variant_dict_lookup(&d, "step", "x", &s.step);
+  g_variant_dict_lookup(&d, "nlayers", "i", &s.nlayers);
+  g_variant_dict_lookup(&d, "nheads", "i", &s.nheads);
+  g_variant_dict_lookup(&d, "checkpoint", "s", &s.checkpoint);
+  g_variant_dict_clear(&d);
+  return s;
+}
+
+static void
+status_clear(Status *s)
+{
+  g_free(s->checkpoint);
+}
+
+static gboolean
+is_ready(gpointer data)
+{
+  (void)data;
+  Status s = status();
+  status_clear(&s);
+  return s.ready && s.nlayers > 0;
+}
+
+/* idle at exactly *data steps */
+static gboolean
+idle_at_step(gpointer data)
+{
+  Status s = status();
+  status_clear(&s);
+  return !s.training && s.step == *(gint64 *)data;
+}
+
+static gboolean
+training_past(gpointer data)
+{
+  Status s = status();
+  status_clear(&s);
+  return s.training && s.step >= *(gint64 *)data;
+}
+
+static gboolean
+is_idle(gpointer data)
+{
+  (void)data;
+  Status s = status();
+  status_clear(&s);
+  return !s.training;
+}
+
+static gboolean
+probe_current(gpointer data)
+{
+  (void)data;
+  Status s = status();
+  status_clear(&s);
+  return s.probe;
+}
+
+static gboolean
+file_exists(gpointer path)
+{
+  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+}
+
+static void
+activate(const char *name, GVariant *parameter)
+{
+  g_action_group_activate_action(G_ACTION_GROUP(win), name, parameter);
+}
+
+static gint64
+current_step(void)
+{
+  Status s = status();
+  status_clear(&s);
+  return s.step;
+}
+
+/* Depth-first search for widgets of a type. */
+static void
+collect(GtkWidget *w, GType type, GPtrArray *out)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
+    g_ptr_array_add(out, w);
+  for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c))
+    collect(c, type, out);
+}
+
+static GtkWidget *
+find_one(GtkWidget *root, GType type)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new();
+  collect(root, type, found);
+  g_assert_cmpuint(found->len, >=, 1);
+  return found->pdata[0];
+}
+
+static char *
+tmp_path(const char *name)
+{
+  return g_build_filename(tmpdir, name, NULL);
+}
+
+static gboolean
+need_window(void)
+{
+  if (win == NULL) {
+    g_test_skip("no display: the window could not be created");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- file checks ---- */
+
+static guint32
+be32(const guint8 *p)
+{
+  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
+/* A PNG of exactly width × height pixels. */
+static void
+assert_png(const char *path, guint32 width, guint32 height)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+  g_assert_cmpuint(len, >, 33);
+  g_assert_cmpmem(data, 8, "\x89PNG\r\n\x1a\n", 8);
+  g_assert_cmpmem(data + 12, 4, "IHDR", 4);
+  g_assert_cmpuint(be32((const guint8 *)data + 16), ==, width);
+  g_assert_cmpuint(be32((const guint8 *)data + 20), ==, height);
+}
+
+static void
+count_paths(GMarkupParseContext *ctx, const char *element, const char **names,
+            const char **values, gpointer data, GError **error)
+{
+  (void)ctx, (void)names, (void)values, (void)error;
+  if (strcmp(element, "path") == 0)
+    (*(int *)data)++;
+}
+
+/* Well-formed XML with an <svg> root and vector paths. */
+static void
+assert_svg(const char *path)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+  g_assert_nonnull(strstr(data, "<svg"));
+  int paths = 0;
+  GMarkupParser parser = {.start_element = count_paths};
+  GMarkupParseContext *ctx = g_markup_parse_context_new(&parser, 0, &paths, NULL);
+  g_autoptr(GError) error = NULL;
+  gboolean ok = g_markup_parse_context_parse(ctx, data, len, &error) &&
+                g_markup_parse_context_end_parse(ctx, &error);
+  g_markup_parse_context_free(ctx);
+  g_assert_no_error(error);
+  g_assert_true(ok);
+  g_assert_cmpint(paths, >, 10);
+}
+
+static void
+assert_pdf(const char *path)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+  g_assert_cmpuint(len, >, 1000);
+  g_assert_cmpmem(data, 5, "%PDF-", 5);
+}
+
+/* ---- tests ---- */
+
+static void
+test_start(void)
+{
+  if (!need_window())
+    return;
+  g_assert_true(wait_until(is_ready, NULL, MODEL_TIMEOUT_S));
+  Status s = status();
+  g_assert_cmpint(s.nlayers, >=, 1);
+  g_assert_cmpint(s.nheads, >=, 1);
+  g_assert_false(s.training);
+  status_clear(&s);
+  /* all five panels and the inspector are on screen at once */
+  g_autoptr(GPtrArray) panels = g_ptr_array_new();
+  collect(win, SPN_TYPE_PANEL, panels);
+  g_assert_cmpuint(panels->len, ==, SPN_FIGURE_COUNT);
+  for (guint i = 0; i < panels->len; i++)
+    g_assert_true(gtk_widget_get_mapped(panels->pdata[i]));
+  g_assert_true(gtk_widget_get_mapped(find_one(win, SPN_TYPE_INSPECTOR)));
+  /* the icon comes with the program, installed or not */
+  GtkIconTheme *theme = gtk_icon_theme_get_for_display(gtk_widget_get_display(win));
+  g_assert_true(gtk_icon_theme_has_icon(theme, SPN_APPLICATION_ID));
+}
+
+static void
+test_step(void)
+{
+  if (!need_window())
+    return;
+  gint64 target = current_step() + 2;
+  activate("step", NULL);
+  activate("step", NULL);
+  g_assert_true(wait_until(idle_at_step, &target, STEP_TIMEOUT_S));
+}
+
+static void
+test_train_pause(void)
+{
+  if (!need_window())
+    return;
+  gint64 past = current_step() + 2;
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "train", g_variant_new_boolean(TRUE));
+  g_assert_true(wait_until(training_past, &past, STEP_TIMEOUT_S));
+  /* the toggle action (Space, the header button) pauses */
+  activate("train", NULL);
+  g_assert_true(wait_until(is_idle, NULL, STEP_TIMEOUT_S));
+  spin_main_loop(0.5);
+  gint64 paused_at = current_step();
+  spin_main_loop(1.5);
+  g_assert_cmpint(current_step(), ==, paused_at);
+}
+
+static gboolean
+probe_has_text(gpointer text)
+{
+  GtkWidget *inspector = find_one(win, SPN_TYPE_INSPECTOR);
+  g_autofree char *now = spn_inspector_get_text(SPN_INSPECTOR(inspector));
+  return probe_current(NULL) && g_strcmp0(now, text) == 0;
+}
+
+static void
+test_type_text(void)
+{
+  if (!need_window())
+    return;
+  const char *first = "In the beginning God created the heaven and the earth.";
+  activate("probe-text", g_variant_new_string(first));
+  g_assert_true(wait_until(probe_has_text, (gpointer)first, STEP_TIMEOUT_S));
+  /* typing: insert at the end of the inspector's text view */
+  GtkWidget *inspector = find_one(win, SPN_TYPE_INSPECTOR);
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(GTK_TEXT_VIEW(find_one(inspector, GTK_TYPE_TEXT_VIEW)));
+  GtkTextIter end;
+  gtk_text_buffer_get_end_iter(buffer, &end);
+  gtk_text_buffer_insert(buffer, &end, " And the earth was without form", -1);
+  g_autofree char *typed = g_strconcat(first, " And the earth was without form", NULL);
+  g_assert_true(wait_until(probe_has_text, typed, STEP_TIMEOUT_S));
+  /* the heatmap and the masks draw the reading of that text */
+  g_autoptr(GPtrArray) views = g_ptr_array_new();
+  collect(win, SPN_TYPE_FIGURE_VIEW, views);
+  for (guint i = 0; i < views->len; i++) {
+    SpnSnapshot *shown = spn_figure_view_get_snapshot(views->pdata[i]);
+    g_assert_nonnull(shown);
+    g_assert_cmpstr(shown->text, ==, typed);
+    g_assert_nonnull(shown->probe);
+  }
+}
+
+static void
+assert_views(int layer, int head)
+{
+  g_autoptr(GPtrArray) views = g_ptr_array_new();
+  collect(win, SPN_TYPE_FIGURE_VIEW, views);
+  g_assert_cmpuint(views->len, ==, SPN_FIGURE_COUNT);
+  for (guint i = 0; i < views->len; i++) {
+    const SpnFigureOptions *o = spn_figure_view_get_options(views->pdata[i]);
+    g_assert_cmpint(o->layer, ==, layer);
+    g_assert_cmpint(o->head, ==, head);
+  }
+}
+
+static void
+test_select_layer_head(void)
+{
+  if (!need_window())
+    return;
+  Status s = status();
+  status_clear(&s);
+  int layer = s.nlayers - 1, head = s.nheads - 1;
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(layer));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(head));
+  assert_views(layer, head);
+  /* out of range is refused */
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "layer",
+                                     g_variant_new_int32(s.nlayers));
+  assert_views(layer, head);
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(-1));
+  assert_views(layer, -1);
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(0));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(0));
+  assert_views(0, 0);
+}
+
+static void
+export_to(const char *path, const char *const *names, double w, double h, double scale)
+{
+  activate("export-to", g_variant_new("(s^asddd)", path, names, w, h, scale));
+}
+
+static void
+test_export(void)
+{
+  if (!need_window())
+    return;
+  const char *one[] = {"attention", NULL};
+  const char *several[] = {"spans", "history", "masks", "attention", "curves", NULL};
+  g_autofree char *png = tmp_path("attention.png");
+  g_autofree char *png2 = tmp_path("all.png");
+  g_autofree char *svg = tmp_path("attention.svg");
+  g_autofree char *svg2 = tmp_path("all.svg");
+  g_autofree char *pdf = tmp_path("all.pdf");
+  export_to(png, one, 400, 300, 2.0);
+  assert_png(png, 800, 600);
+  export_to(png2, several, 900, 600, 1.0);
+  assert_png(png2, 900, 600);
+  export_to(svg, one, 500, 400, 1.0);
+  assert_svg(svg);
+  export_to(svg2, several, 900, 600, 1.0);
+  assert_svg(svg2);
+  export_to(pdf, several, 900, 600, 1.0);
+  assert_pdf(pdf);
+}
+
+static void
+test_export_csv(void)
+{
+  if (!need_window())
+    return;
+  g_autofree char *csv = tmp_path("metrics.csv");
+  activate("export-csv-to", g_variant_new_string(csv));
+  g_assert_true(wait_until(file_exists, csv, STEP_TIMEOUT_S));
+  g_autofree char *data = NULL;
+  g_assert_true(g_file_get_contents(csv, &data, NULL, NULL));
+  g_assert_true(g_str_has_prefix(data, "step,train_bpc"));
+  g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+  /* a header and one row per step so far */
+  g_assert_cmpint(g_strv_length(lines), >=, (guint)current_step() + 1);
+}
+
+typedef struct {
+  const char *path;
+  gint64 step;
+} Opened;
+
+static gboolean
+reopened(gpointer data)
+{
+  Opened *o = data;
+  Status s = status();
+  gboolean ok = s.ready && !s.training && s.step == o->step &&
+                g_strcmp0(s.checkpoint, o->path) == 0;
+  status_clear(&s);
+  return ok;
+}
+
+static void
+test_save_reopen(void)
+{
+  if (!need_window())
+    return;
+  g_autofree char *path = tmp_path("run.safetensors");
+  gint64 saved = current_step();
+  activate("save-to", g_variant_new_string(path));
+  g_assert_true(wait_until(file_exists, path, STEP_TIMEOUT_S));
+  gint64 next = saved + 1;
+  activate("step", NULL);
+  g_assert_true(wait_until(idle_at_step, &next, STEP_TIMEOUT_S));
+  activate("open-file", g_variant_new_string(path));
+  Opened o = {path, saved};
+  g_assert_true(wait_until(reopened, &o, MODEL_TIMEOUT_S));
+  /* a reopened run trains on */
+  activate("step", NULL);
+  g_assert_true(wait_until(idle_at_step, &next, STEP_TIMEOUT_S));
+}
+
+static void
+test_maximize(void)
+{
+  if (!need_window())
+    return;
+  g_autoptr(GPtrArray) panels = g_ptr_array_new();
+  collect(win, SPN_TYPE_PANEL, panels);
+  activate("maximize", g_variant_new_string("curves"));
+  for (guint i = 0; i < panels->len; i++) {
+    SpnPanel *p = panels->pdata[i];
+    gboolean curves = spn_figure_view_get_kind(spn_panel_get_view(p)) == SPN_FIGURE_CURVES;
+    g_assert_cmpint(gtk_widget_is_visible(GTK_WIDGET(p)), ==, curves);
+    g_assert_cmpint(spn_panel_get_maximized(p), ==, curves);
+  }
+  g_assert_false(gtk_widget_is_visible(find_one(win, SPN_TYPE_INSPECTOR)));
+  activate("maximize", g_variant_new_string(""));
+  for (guint i = 0; i < panels->len; i++)
+    g_assert_true(gtk_widget_is_visible(panels->pdata[i]));
+  g_assert_true(gtk_widget_is_visible(find_one(win, SPN_TYPE_INSPECTOR)));
+}
+
+static void
+test_setup_dialog(void)
+{
+  if (!need_window())
+    return;
+  SpnSetupDialog *d = spn_setup_dialog_new(GTK_WINDOW(win));
+  g_assert_null(spn_setup_dialog_get_problem(d));
+  SpnConfig cfg;
+  g_assert_true(spn_setup_dialog_get_config(d, &cfg, NULL));
+  SpnConfig desktop;
+  spn_config_init_desktop(&desktop);
+  g_assert_cmpint(cfg.nlayers, ==, desktop.nlayers);
+  g_assert_cmpint(cfg.hid_sz, ==, desktop.hid_sz);
+  g_assert_cmpstr(spn_setup_dialog_get_corpus(d), ==, "bundled");
+
+  cfg.hid_sz = 130;   /* not divisible by 4 heads */
+  spn_setup_dialog_set_config(d, &cfg);
+  g_assert_nonnull(spn_setup_dialog_get_problem(d));
+  g_assert_nonnull(strstr(spn_setup_dialog_get_problem(d), "divisible"));
+  cfg.hid_sz = desktop.hid_sz;
+  cfg.dropout = 1.5;
+  spn_setup_dialog_set_config(d, &cfg);
+  g_assert_nonnull(strstr(spn_setup_dialog_get_problem(d), "dropout"));
+  cfg.dropout = 0.1;
+  spn_setup_dialog_set_config(d, &cfg);
+  g_assert_null(spn_setup_dialog_get_problem(d));
+  spn_setup_dialog_set_corpus(d, "demo", FALSE);
+  g_assert_cmpstr(spn_setup_dialog_get_corpus(d), ==, "demo");
+  gtk_window_destroy(GTK_WINDOW(d));
+}
+
+static void
+test_presets(void)
+{
+  for (int p = 0; p < SPN_PRESET_COUNT; p++) {
+    SpnPreset back;
+    g_assert_true(spn_preset_from_name(spn_preset_name(p), &back));
+    g_assert_cmpint(back, ==, p);
+    SpnConfig cfg;
+    spn_preset_init(p, &cfg);
+    cfg.vocab_size = 256;
+    g_autoptr(GError) error = NULL;
+    g_assert_true(spn_config_validate(&cfg, &error));
+  }
+  SpnConfig cfg;
+  spn_preset_init(SPN_PRESET_ALL_ATTENTION, &cfg);
+  g_assert_cmpint(cfg.pers_mem_size, >, 0);
+}
+
+static gboolean
+window_gone(gpointer data)
+{
+  (void)data;
+  return gtk_application_get_windows(GTK_APPLICATION(app)) == NULL;
+}
+
+/* Quitting writes the session to the autosave and waits for it. */
+static void
+test_autosave_on_quit(void)
+{
+  if (!need_window())
+    return;
+  g_autofree char *autosave = g_build_filename(tmpdir, "state", "spanscope",
+                                               "autosave.safetensors", NULL);
+  g_assert_false(g_file_test(autosave, G_FILE_TEST_EXISTS));
+  g_action_group_activate_action(G_ACTION_GROUP(app), "quit", NULL);
+  g_assert_true(wait_until(window_gone, NULL, STEP_TIMEOUT_S));
+  win = NULL;
+  g_assert_true(g_file_test(autosave, G_FILE_TEST_IS_REGULAR));
+}
+
+/* ---- the program ---- */
+
+static void
+test_screenshot(void)
+{
+  const char *bin = g_getenv("SPANSCOPE_BIN");
+  if (bin == NULL || g_getenv("DISPLAY") == NULL) {
+    g_test_skip("needs SPANSCOPE_BIN and a display");
+    return;
+  }
+  g_autofree char *png = tmp_path("window.png");
+  const char *argv[] = {bin, "--screenshot", png, "--train-steps", "2", "--size", "900x640",
+                        "--text", "And God said, Let there be light: and there was light.", NULL};
+  int wait_status = 0;
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                             &wait_status, &error));
+  g_assert_no_error(error);
+  if (!g_spawn_check_wait_status(wait_status, NULL))
+    g_printerr("%s%s", out, err);
+  g_assert_true(g_spawn_check_wait_status(wait_status, NULL));
+  assert_png(png, 900, 640);
+}
+
+static void
+test_bad_option(void)
+{
+  const char *bin = g_getenv("SPANSCOPE_BIN");
+  if (bin == NULL) {
+    g_test_skip("needs SPANSCOPE_BIN");
+    return;
+  }
+  const char *argv[] = {bin, "--screenshot", "x.png", "--size", "large", NULL};
+  int wait_status = 0;
+  g_autofree char *err = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                             NULL, &err, &wait_status, NULL));
+  g_assert_false(g_spawn_check_wait_status(wait_status, NULL));
+  g_assert_nonnull(strstr(err, "--size"));
+}
+
+/* ---- setup ---- */
+
+static void
+isolate_environment(void)
+{
+  tmpdir = g_dir_make_tmp("spanscope-test-app-XXXXXX", NULL);
+  g_assert_nonnull(tmpdir);
+  const char *dirs[][2] = {{"XDG_STATE_HOME", "state"}, {"XDG_DATA_HOME", "data"},
+                           {"XDG_CONFIG_HOME", "config"}, {"XDG_CACHE_HOME", "cache"}};
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+    g_autofree char *d = g_build_filename(tmpdir, dirs[i][1], NULL);
+    g_mkdir_with_parents(d, 0700);
+    g_setenv(dirs[i][0], d, TRUE);
+  }
+  g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
+  /* without a session bus the accessibility bridge can only complain */
+  if (g_getenv("DBUS_SESSION_BUS_ADDRESS") == NULL)
+    g_setenv("GTK_A11Y", "none", TRUE);
+}
+
+static void
+start_application(void)
+{
+  if (!gtk_init_check())
+    return;
+  app = spn_application_new();
+  g_application_set_flags(G_APPLICATION(app), G_APPLICATION_NON_UNIQUE);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(g_application_register(G_APPLICATION(app), NULL, &error));
+  g_assert_no_error(error);
+  g_application_activate(G_APPLICATION(app));
+  GList *windows = gtk_application_get_windows(GTK_APPLICATION(app));
+  win = windows ? windows->data : NULL;
+}
+
+static void
+remove_tree(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    GDir *dir = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (dir && (name = g_dir_read_name(dir))) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      remove_tree(child);
+    }
+    if (dir)
+      g_dir_close(dir);
+  }
+  g_remove(path);
+}
+
+int
+main(int argc, char **argv)
+{
+  isolate_environment();
+  g_set_application_name("spanscope");
+  g_test_init(&argc, &argv, NULL);
+  start_application();
+  g_test_add_func("/app/presets", test_presets);
+  g_test_add_func("/app/start", test_start);
+  g_test_add_func("/app/step", test_step);
+  g_test_add_func("/app/train-pause", test_train_pause);
+  g_test_add_func("/app/type-text", test_type_text);
+  g_test_add_func("/app/select-layer-head", test_select_layer_head);
+  g_test_add_func("/app/maximize", test_maximize);
+  g_test_add_func("/app/export", test_export);
+  g_test_add_func("/app/export-csv", test_export_csv);
+  g_test_add_func("/app/save-reopen", test_save_reopen);
+  g_test_add_func("/app/setup-dialog", test_setup_dialog);
+  g_test_add_func("/app/autosave-on-quit", test_autosave_on_quit);
+  g_test_add_func("/app/screenshot", test_screenshot);
+  g_test_add_func("/app/bad-option", test_bad_option);
+  int result = g_test_run();
+  g_clear_object(&app);
+  remove_tree(tmpdir);
+  g_free(tmpdir);
+  return result;
+}

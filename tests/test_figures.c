@@ -1,0 +1,796 @@
+/* Figures drawn from hand-made snapshots into image surfaces, checked by their pixels: bars as
+ * tall as their spans, heatmap cells in the colour map's colour for their weight, mask curves
+ * flat at 1 up to z·S + 1 and at 0 from z·S + R + 1 on, colour maps equal to the published
+ * tables, and the exported files of every format. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "figures.h"
+#include "snapshot.h"
+
+#define W 600
+#define H 350
+
+/* ---- snapshots ---- */
+
+static SpnSnapshot *
+snapshot_new(int nlayers, int nheads, int span, int ramp, const float *spans)
+{
+  SpnConfig cfg;
+  spn_config_init_desktop(&cfg);
+  cfg.nlayers = nlayers;
+  cfg.nheads = nheads;
+  cfg.attn_span = span;
+  cfg.adapt_span_ramp = ramp;
+  cfg.adapt_span = TRUE;
+  SpnSnapshot *s = spn_snapshot_new(&cfg);
+  memcpy(s->spans, spans, sizeof(float) * nlayers * nheads);
+  s->step = 1234;
+  s->corpus = g_strdup("test");
+  return s;
+}
+
+/* a probe of the ASCII text with every weight 0, one layer of `nheads` heads */
+static void
+attach_probe(SpnSnapshot *s, const char *text, int window, int pers)
+{
+  int n = (int)strlen(text);
+  SpnProbe *p = g_new0(SpnProbe, 1);
+  p->n = n;
+  p->nlayers = s->cfg.nlayers;
+  p->nheads = s->cfg.nheads;
+  p->tokens = g_new0(gint32, n);
+  p->offsets = g_new(gsize, n);
+  p->surprisal = g_new0(float, n);
+  for (int i = 0; i < n; i++)
+    p->offsets[i] = i;
+  p->spans = g_memdup2(s->spans, sizeof(float) * p->nlayers * p->nheads);
+  p->heads = g_new0(SpnProbeHead, p->nlayers * p->nheads);
+  for (int k = 0; k < p->nlayers * p->nheads; k++) {
+    p->heads[k].window = window;
+    p->heads[k].weights = g_new0(float, (gsize)n * window);
+    p->heads[k].before_start = g_new0(float, n);
+    p->heads[k].persistent = g_new0(float, n);
+  }
+  s->cfg.pers_mem_size = pers;
+  s->probe = p;
+  s->text = g_strdup(text);
+}
+
+static void
+set_weight(SpnSnapshot *s, int head, int query, int key, float w)
+{
+  SpnProbeHead *ph = &s->probe->heads[head];
+  ph->weights[(gsize)query * ph->window + (query - key) - 1] = w;
+}
+
+/* ---- pixels ---- */
+
+static cairo_surface_t *
+draw(SpnFigureKind kind, const SpnSnapshot *s, const SpnFigureOptions *o)
+{
+  cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+  cairo_t *cr = cairo_create(img);
+  spn_figure_draw(kind, cr, W, H, s, o);
+  g_assert_cmpint(cairo_status(cr), ==, CAIRO_STATUS_SUCCESS);
+  cairo_destroy(cr);
+  cairo_surface_flush(img);
+  return img;
+}
+
+static void
+pixel(cairo_surface_t *img, int x, int y, int rgb[3])
+{
+  const guint32 *row = (const guint32 *)(cairo_image_surface_get_data(img) +
+                                         (gsize)y * cairo_image_surface_get_stride(img));
+  guint32 v = row[x];
+  rgb[0] = (v >> 16) & 255;
+  rgb[1] = (v >> 8) & 255;
+  rgb[2] = v & 255;
+}
+
+static int
+distance(const int a[3], const int b[3])
+{
+  return MAX(abs(a[0] - b[0]), MAX(abs(a[1] - b[1]), abs(a[2] - b[2])));
+}
+
+static void
+hex_rgb(const char *hex, int rgb[3])
+{
+  unsigned v = 0;
+  g_assert_cmpint(sscanf(hex, "#%6x", &v), ==, 1);
+  rgb[0] = (v >> 16) & 255;
+  rgb[1] = (v >> 8) & 255;
+  rgb[2] = v & 255;
+}
+
+static void
+map_rgb(SpnColormap map, double t, int rgb[3])
+{
+  double c[3];
+  spn_colormap_rgb(map, t, c);
+  for (int i = 0; i < 3; i++)
+    rgb[i] = (int)lround(c[i] * 255);
+}
+
+/* ---- colour maps ---- */
+
+/* matplotlib's viridis and cividis (matplotlib 3.6, cm.<name>(t) as 8-bit hex): the ends and
+ * three points between; between table entries spn_colormap_rgb interpolates, so allow 2 levels */
+static void
+test_colormap_published(void)
+{
+  static const struct {
+    SpnColormap map;
+    double t;
+    const char *hex;
+  } ref[] = {
+    {SPN_COLORMAP_VIRIDIS, 0.0, "#440154"},  {SPN_COLORMAP_VIRIDIS, 0.25, "#3b528b"},
+    {SPN_COLORMAP_VIRIDIS, 0.5, "#21918c"},  {SPN_COLORMAP_VIRIDIS, 0.75, "#5ec962"},
+    {SPN_COLORMAP_VIRIDIS, 1.0, "#fde725"},  {SPN_COLORMAP_CIVIDIS, 0.0, "#00224e"},
+    {SPN_COLORMAP_CIVIDIS, 0.25, "#434e6c"}, {SPN_COLORMAP_CIVIDIS, 0.5, "#7d7c78"},
+    {SPN_COLORMAP_CIVIDIS, 0.75, "#bcae6c"}, {SPN_COLORMAP_CIVIDIS, 1.0, "#fee838"},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(ref); i++) {
+    int want[3], got[3];
+    hex_rgb(ref[i].hex, want);
+    map_rgb(ref[i].map, ref[i].t, got);
+    int tol = ref[i].t == 0.0 || ref[i].t == 1.0 ? 0 : 2;
+    if (distance(want, got) > tol)
+      g_error("colour map %d at %.2f is #%02x%02x%02x, published %s", ref[i].map, ref[i].t, got[0],
+              got[1], got[2], ref[i].hex);
+  }
+  /* out of range and NaN clamp to the ends */
+  int a[3], b[3];
+  map_rgb(SPN_COLORMAP_VIRIDIS, -3, a);
+  map_rgb(SPN_COLORMAP_VIRIDIS, NAN, b);
+  g_assert_cmpint(distance(a, b), ==, 0);
+  map_rgb(SPN_COLORMAP_VIRIDIS, 7, a);
+  hex_rgb("#fde725", b);
+  g_assert_cmpint(distance(a, b), ==, 0);
+}
+
+/* ---- spans ---- */
+
+typedef struct {
+  int x0, x1;   /* columns */
+} Run;
+
+/* vertical extent of the pixels within tol of rgb in column x */
+static int
+column_count(cairo_surface_t *img, int x, const int rgb[3], int tol, int *top, int *bottom)
+{
+  int count = 0;
+  *top = H;
+  *bottom = -1;
+  for (int y = 0; y < H; y++) {
+    int c[3];
+    pixel(img, x, y, c);
+    if (distance(c, rgb) <= tol) {
+      count++;
+      *top = MIN(*top, y);
+      *bottom = MAX(*bottom, y);
+    }
+  }
+  return count;
+}
+
+/* the column ranges holding a vertical run of at least 3 pixels of colour rgb */
+static int
+find_runs(cairo_surface_t *img, const int rgb[3], Run *runs, int max)
+{
+  int n = 0, top, bottom;
+  gboolean in = FALSE;
+  for (int x = 0; x < W; x++) {
+    gboolean hit = column_count(img, x, rgb, 2, &top, &bottom) >= 3;
+    if (hit && !in) {
+      if (n == max)
+        return n + 1;
+      runs[n++] = (Run){x, W};
+    } else if (!hit && in) {
+      runs[n - 1].x1 = x;
+    }
+    in = hit;
+  }
+  return n;
+}
+
+/* layer 0 bars are Tableau blue #4e79a7; the ramp is that colour at 32 % over white */
+static void
+test_spans_bar_heights(void)
+{
+  const float spans[] = {500.0f, 1000.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(1, 2, 1000, 32, spans);
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  cairo_surface_t *img = draw(SPN_FIGURE_SPANS, s, &o);
+  int blue[3] = {0x4e, 0x79, 0xa7}, ramp[3];
+  for (int c = 0; c < 3; c++)
+    ramp[c] = (int)lround(blue[c] * 0.32 + 255 * 0.68);
+  Run runs[4];
+  g_assert_cmpint(find_runs(img, blue, runs, 4), ==, 2);
+  int top[2], bottom[2];
+  for (int b = 0; b < 2; b++) {
+    int mid = (runs[b].x0 + runs[b].x1) / 2;
+    column_count(img, mid, blue, 2, &top[b], &bottom[b]);
+  }
+  /* both bars stand on the same axis; head 0 (z = 0.5) is half as tall as head 1 (z = 1) */
+  g_assert_cmpint(abs(bottom[0] - bottom[1]), <=, 1);
+  double h0 = bottom[0] - top[0] + 1, h1 = bottom[1] - top[1] + 1;
+  g_assert_cmpfloat(h1, >, 150);
+  g_assert_cmpfloat(fabs(h0 / h1 - 0.5), <, 1.5 / h1);
+  /* above head 0 the ramp: R = 32 characters, lighter, right on top of the bar */
+  int mid = (runs[0].x0 + runs[0].x1) / 2, rtop, rbottom;
+  int rn = column_count(img, mid, ramp, 3, &rtop, &rbottom);
+  g_assert_cmpfloat(fabs(rn - h1 * 32 / 1000), <=, 1.5);
+  g_assert_cmpint(abs(rbottom + 1 - top[0]), <=, 1);
+  /* head 1 reaches S: no ramp above it */
+  int mid1 = (runs[1].x0 + runs[1].x1) / 2;
+  g_assert_cmpint(column_count(img, mid1, ramp, 3, &rtop, &rbottom), ==, 0);
+  /* hover names the head under the pointer and its span */
+  g_autofree char *d = spn_figure_describe(SPN_FIGURE_SPANS, W, H, s, &o, mid, bottom[0] - 5);
+  g_assert_nonnull(d);
+  g_assert_true(strstr(d, "layer 0 head 0") && strstr(d, "span 500.0") && strstr(d, "z = 0.5"));
+  cairo_surface_destroy(img);
+}
+
+/* ---- attention ---- */
+
+/* the centre of the first cell (query, key) found, from line scans (each probe of the geometry
+ * lays the figure out again, so a scan of every pixel would take minutes) */
+static gboolean
+cell_centre(const SpnSnapshot *s, const SpnFigureOptions *o, int query, int key, int *cx, int *cy)
+{
+  for (int xi = 1; xi < 8; xi++) {
+    int x = W * xi / 8, y0 = -1, y1 = -1;
+    for (int y = 0; y < H; y++) {
+      int q, k;
+      gboolean in = spn_figure_attention_cell(W, H, s, o, x + 0.5, y + 0.5, &q, &k) && q == query;
+      if (in && y0 < 0)
+        y0 = y;
+      if (in)
+        y1 = y;
+      if (!in && y0 >= 0)
+        break;
+    }
+    if (y0 < 0)
+      continue;
+    *cy = (y0 + y1) / 2;
+    int x0 = -1, x1 = -1;
+    for (int xx = 0; xx < W; xx++) {
+      int q, k;
+      gboolean in = spn_figure_attention_cell(W, H, s, o, xx + 0.5, *cy + 0.5, &q, &k) &&
+                    q == query && k == key;
+      if (in && x0 < 0)
+        x0 = xx;
+      if (in)
+        x1 = xx;
+      if (!in && x0 >= 0)
+        break;
+    }
+    if (x0 >= 0) {
+      *cx = (x0 + x1) / 2;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+static SpnSnapshot *
+attention_snapshot(void)
+{
+  const float spans[] = {3.0f};
+  SpnSnapshot *s = snapshot_new(1, 1, 16, 2, spans);
+  attach_probe(s, "ab cd\nef", 6, 0);
+  set_weight(s, 0, 4, 1, 0.3f);   /* 'd' looks 3 back at 'b' */
+  set_weight(s, 0, 4, 3, 0.1f);
+  set_weight(s, 0, 7, 6, 0.6f);   /* the largest weight: the top of the scale */
+  set_weight(s, 0, 7, 5, 0.0003f);
+  return s;
+}
+
+static void
+check_cell_colour(cairo_surface_t *img, const SpnSnapshot *s, const SpnFigureOptions *o, int q,
+                  int k, double t)
+{
+  int cx, cy, got[3], want[3];
+  g_assert_true(cell_centre(s, o, q, k, &cx, &cy));
+  pixel(img, cx, cy, got);
+  map_rgb(o->colormap, t, want);
+  if (distance(got, want) > 2)
+    g_error("cell (%d, %d) at (%d, %d) is %d,%d,%d, expected %d,%d,%d (t = %.3f)", q, k, cx, cy,
+            got[0], got[1], got[2], want[0], want[1], want[2], t);
+}
+
+static void
+test_attention_cell_colours(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  o.head = 0;
+  for (int map = 0; map < 2; map++) {
+    o.colormap = map;
+    cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, s, &o);
+    /* linear scale from 0 to the largest visible weight */
+    check_cell_colour(img, s, &o, 4, 1, 0.3 / 0.6);
+    check_cell_colour(img, s, &o, 4, 3, 0.1 / 0.6);
+    check_cell_colour(img, s, &o, 7, 6, 1.0);
+    check_cell_colour(img, s, &o, 4, 0, 0.0);   /* inside the window, weight 0 */
+    check_cell_colour(img, s, &o, 7, 0, 0.0);   /* beyond the window: masked, weight 0 */
+    /* a key after its query cannot be attended: not a colour of the map */
+    int cx, cy, got[3], zero[3];
+    g_assert_true(cell_centre(s, &o, 2, 5, &cx, &cy));
+    pixel(img, cx, cy, got);
+    map_rgb(o.colormap, 0.0, zero);
+    g_assert_cmpint(distance(got, zero), >, 30);
+    cairo_surface_destroy(img);
+  }
+  /* logarithmic: three decades below the largest weight */
+  o.colormap = SPN_COLORMAP_VIRIDIS;
+  o.log_color = TRUE;
+  cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, s, &o);
+  check_cell_colour(img, s, &o, 4, 1, log10(0.3 / 0.6e-3) / 3);
+  check_cell_colour(img, s, &o, 7, 5, 0.0);   /* 3e-4 is below 6e-4 */
+  cairo_surface_destroy(img);
+}
+
+static void
+test_attention_describe(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  o.head = 0;
+  int cx, cy;
+  g_assert_true(cell_centre(s, &o, 4, 1, &cx, &cy));
+  g_autofree char *d = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, cx, cy);
+  g_assert_cmpstr(d, ==, "query 'd' #4 \u2192 key 'b' #1, distance 3, weight 0.3000");
+  /* a space and a newline are shown as visible signs */
+  g_assert_true(cell_centre(s, &o, 6, 2, &cx, &cy));
+  g_autofree char *d2 = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, cx, cy);
+  g_assert_cmpstr(d2, ==, "query 'e' #6 \u2192 key '\u2423' #2, distance 4, weight 0.0000");
+  g_assert_true(cell_centre(s, &o, 7, 5, &cx, &cy));
+  g_autofree char *d3 = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, cx, cy);
+  g_assert_true(g_str_has_prefix(d3, "query 'f' #7 \u2192 key '\u23ce' #5, distance 2"));
+  /* outside the cells: nothing */
+  g_assert_null(spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, 2, 2));
+  int q, k;
+  g_assert_false(spn_figure_attention_cell(W, H, s, &o, 2, 2, &q, &k));
+}
+
+/* zoomed in, the cells grow and keep their mapping; the grid of all heads maps every panel */
+static void
+test_attention_zoom_and_grid(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  o.head = 0;
+  int cx_all, cy_all, cx, cy;
+  g_assert_true(cell_centre(s, &o, 4, 1, &cx_all, &cy_all));
+  o.q0 = 3;
+  o.q1 = 6;
+  o.k0 = 0;
+  o.k1 = 3;
+  g_assert_true(cell_centre(s, &o, 4, 1, &cx, &cy));
+  g_assert_false(cell_centre(s, &o, 7, 6, &cx_all, &cy_all));   /* scrolled out of view */
+  cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, s, &o);
+  check_cell_colour(img, s, &o, 4, 1, 1.0);   /* now the largest visible weight */
+  cairo_surface_destroy(img);
+
+  const float spans[] = {3.0f, 3.0f, 3.0f};
+  g_autoptr(SpnSnapshot) g = snapshot_new(1, 3, 16, 2, spans);
+  attach_probe(g, "abcdefgh", 6, 4);
+  set_weight(g, 2, 5, 2, 0.25f);
+  g->probe->heads[1].persistent[6] = 0.5f;
+  spn_figure_options_init(&o);
+  g_assert_true(cell_centre(g, &o, 5, 2, &cx, &cy));
+  /* three panels, each naming its head; the hover of row 6 crosses them all and, right of
+   * each, the persistent column */
+  int found = 0, pers_x0 = -1, pers_x1 = -1;
+  g_assert_true(cell_centre(g, &o, 6, 0, &cx, &cy));
+  for (int x = 0; x < W; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, g, &o, x + 0.5, cy + 0.5);
+    for (int h = 0; h < 3 && d; h++) {
+      g_autofree char *prefix = g_strdup_printf("head %d \u00b7 query 'g' #6 \u2192 ", h);
+      if (g_str_has_prefix(d, prefix))
+        found |= 1 << h;
+    }
+    if (d && g_str_has_prefix(d, "head 1 \u00b7 query 'g' #6 \u2192 persistent memory, weight "
+                                 "0.5000")) {
+      pers_x0 = pers_x0 < 0 ? x : pers_x0;
+      pers_x1 = x;
+    }
+  }
+  g_assert_cmpint(found, ==, 7);
+  g_assert_true(cell_centre(g, &o, 5, 2, &cx, &cy));
+  g_autofree char *d2 = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, g, &o, cx, cy);
+  g_assert_true(g_str_has_prefix(d2, "head 0 \u00b7 query 'f' #5 \u2192 key 'c' #2, distance 3"));
+  /* the persistent mass 0.5 is the largest value shown: the top of the scale */
+  g_assert_cmpint(pers_x0, >=, 0);
+  img = draw(SPN_FIGURE_ATTENTION, g, &o);
+  int got[3], want[3];
+  g_assert_true(cell_centre(g, &o, 6, 0, &cx, &cy));
+  pixel(img, (pers_x0 + pers_x1) / 2, cy, got);
+  map_rgb(SPN_COLORMAP_VIRIDIS, 1.0, want);
+  g_assert_cmpint(distance(got, want), <=, 2);
+  cairo_surface_destroy(img);
+}
+
+static void
+test_attention_without_probe(void)
+{
+  const float spans[] = {3.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 16, 2, spans);
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, s, &o);
+  /* an explanation in muted ink, and no colour-map pixels anywhere */
+  int dark = 0, viridis = 0, zero[3];
+  map_rgb(SPN_COLORMAP_VIRIDIS, 0.0, zero);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      int c[3];
+      pixel(img, x, y, c);
+      dark += c[0] < 128;
+      viridis += distance(c, zero) <= 2;
+    }
+  g_assert_cmpint(dark, >, 100);
+  g_assert_cmpint(viridis, ==, 0);
+  g_assert_null(spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, W / 2.0, H / 2.0));
+  cairo_surface_destroy(img);
+}
+
+/* ---- masks ---- */
+
+/* like column_count, between rows y0 and y1, for a line's anti-aliased pixels too */
+static int
+area_column(cairo_surface_t *img, int x, int y0, int y1, const int rgb[3], int *top, int *bottom)
+{
+  int count = 0;
+  *top = H;
+  *bottom = -1;
+  for (int y = y0; y <= y1; y++) {
+    int c[3];
+    pixel(img, x, y, c);
+    if (distance(c, rgb) <= 40) {
+      count++;
+      *top = MIN(*top, y);
+      *bottom = MAX(*bottom, y);
+    }
+  }
+  return count;
+}
+
+/* z·S = 50, R = 20: m(δ) = 1 for δ ≤ 51, falls linearly, 0 from δ = 71 on (DESIGN.md) */
+static double
+mask_formula(double delta)
+{
+  return CLAMP((20 + 50 - (delta - 1)) / 20, 0.0, 1.0);
+}
+
+static void
+test_masks_curve(void)
+{
+  const float spans[] = {50.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 400, 20, spans);
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  cairo_surface_t *img = draw(SPN_FIGURE_MASKS, s, &o);
+  int blue[3] = {0x4e, 0x79, 0xa7};
+  /* rows of the plotting area (the legend above it has a blue swatch too) */
+  int area_top = -1, area_bottom = -1;
+  for (int y = 0; y < H; y++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_MASKS, W, H, s, &o, W / 2.0, y + 0.5);
+    if (d && area_top < 0)
+      area_top = y;
+    if (d)
+      area_bottom = y;
+  }
+  g_assert_cmpint(area_top, >, 0);
+  int top = -1, bottom = -1, flat_hi = 0, flat_lo = 0, ramp = 0;
+  double last_ramp_y = -1;
+  for (int x = 0; x < W; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_MASKS, W, H, s, &o, x + 0.5, H / 2.0);
+    int delta;
+    if (d == NULL || sscanf(d, "distance %d", &delta) != 1)
+      continue;
+    int t, b;
+    if (area_column(img, x, area_top, area_bottom, blue, &t, &b) == 0)
+      continue;
+    double y = (t + b) / 2.0;
+    if (delta <= 50) {
+      if (top < 0)
+        top = (int)lround(y);
+      g_assert_cmpfloat(fabs(y - top), <=, 1.0);
+      flat_hi++;
+    } else if (delta >= 73) {
+      if (bottom < 0)
+        bottom = (int)lround(y);
+      g_assert_cmpfloat(fabs(y - bottom), <=, 1.0);
+      flat_lo++;
+    } else if (delta >= 53 && delta <= 69) {
+      /* falling, strictly between the two levels */
+      g_assert_cmpfloat(y, >, top + 2);
+      g_assert_cmpfloat(y, >=, last_ramp_y - 0.5);
+      last_ramp_y = y;
+      ramp++;
+    }
+  }
+  g_assert_cmpint(flat_hi, >, 20);
+  g_assert_cmpint(flat_lo, >, 20);
+  g_assert_cmpint(ramp, >, 10);
+  g_assert_cmpint(bottom - top, >, 150);
+  g_assert_cmpfloat(last_ramp_y, <, bottom - 2);
+  /* hover reads m(δ) off the formula */
+  for (int x = 0; x < W; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_MASKS, W, H, s, &o, x + 0.5, H / 2.0);
+    int delta;
+    double m;
+    if (d == NULL || sscanf(d, "distance %d \u00b7 head 0 (span 50.0): m = %lf", &delta, &m) != 2)
+      continue;
+    g_assert_cmpfloat(fabs(m - mask_formula(delta)), <, 6e-4);
+  }
+  cairo_surface_destroy(img);
+}
+
+/* with a probe, the mean weight per distance is reported next to the mask */
+static void
+test_masks_measured(void)
+{
+  const float spans[] = {2.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 64, 4, spans);
+  attach_probe(s, "abcd", 7, 0);
+  /* distance 1: queries 1, 2, 3 give 0.5, 0.7, 0.9; query 0 looks before the text (0.2) */
+  set_weight(s, 0, 1, 0, 0.5f);
+  set_weight(s, 0, 2, 1, 0.7f);
+  set_weight(s, 0, 3, 2, 0.9f);
+  s->probe->heads[0].weights[0] = 0.2f;
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  gboolean seen = FALSE;
+  for (int x = 0; x < W && !seen; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_MASKS, W, H, s, &o, x + 0.5, H / 2.0);
+    if (d && g_str_has_prefix(d, "distance 1 ")) {
+      g_assert_nonnull(strstr(d, "mean weight 0.5750"));
+      seen = TRUE;
+    }
+  }
+  g_assert_true(seen);
+}
+
+/* ---- history and curves ---- */
+
+static SpnSnapshot *
+history_snapshot(void)
+{
+  const float spans[] = {10.0f, 200.0f};
+  SpnSnapshot *s = snapshot_new(1, 2, 256, 8, spans);
+  for (int i = 1; i <= 300; i++) {
+    float row[2] = {10.0f, (float)(i * 200.0 / 300)};
+    spn_history_append(s->history, i, 4.0 - i / 100.0, i % 50 == 0 ? 3.9 - i / 100.0 : NAN,
+                       1000.0 + i, row);
+  }
+  s->step = 300;
+  return s;
+}
+
+static void
+test_history_and_curves(void)
+{
+  g_autoptr(SpnSnapshot) s = history_snapshot();
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  o.smoothing = 0;
+  /* head 1 grows linearly: at the plot's right edge it is near 200, head 0 stays at 10 */
+  gboolean head1 = FALSE, head0 = FALSE;
+  for (int y = 0; y < H; y += 2) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_HISTORY, W, H, s, &o, W - 40, y);
+    if (d == NULL)
+      continue;
+    gint64 step;
+    double span;
+    int head;
+    g_assert_cmpint(sscanf(d, "step %" G_GINT64_FORMAT " \u00b7 layer 0 head %d: span %lf", &step,
+                           &head, &span), ==, 3);
+    g_assert_cmpint(step, >, 250);
+    if (head == 1) {
+      g_assert_cmpfloat(fabs(span - step * 200.0 / 300), <=, 0.05 + 1e-9);  /* printed to 0.1 */
+      head1 = TRUE;
+    } else {
+      g_assert_cmpfloat(span, ==, 10.0);
+      head0 = TRUE;
+    }
+  }
+  g_assert_true(head0 && head1);
+  /* curves: one line per step under the pointer, with the validation where measured */
+  gboolean valid = FALSE;
+  for (int x = 0; x < W; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_CURVES, W, H, s, &o, x, H * 0.3);
+    if (d == NULL)
+      continue;
+    gint64 step;
+    double bpc;
+    g_assert_cmpint(sscanf(d, "step %" G_GINT64_FORMAT " \u00b7 train %lf bpc", &step, &bpc), ==,
+                    2);
+    g_assert_cmpfloat(fabs(bpc - (4.0 - step / 100.0)), <, 1e-3);
+    g_assert_nonnull(strstr(d, "tokens/s"));
+    if (step == 150) {
+      g_assert_nonnull(strstr(d, "valid 2.400"));
+      valid = TRUE;
+    }
+  }
+  g_assert_true(valid);
+  for (int k = 0; k < SPN_FIGURE_COUNT; k++)
+    for (int dark = 0; dark < 2; dark++) {
+      o.dark = dark;
+      o.log_axis = dark;
+      cairo_surface_t *img = draw(k, s, &o);
+      int c[3];
+      pixel(img, 1, 1, c);
+      g_assert_true(dark ? c[0] < 128 : c[0] > 128);
+      cairo_surface_destroy(img);
+    }
+}
+
+static void
+test_empty_history(void)
+{
+  const float spans[] = {10.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 64, 8, spans);
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  cairo_surface_destroy(draw(SPN_FIGURE_HISTORY, s, &o));
+  cairo_surface_destroy(draw(SPN_FIGURE_CURVES, s, &o));
+  g_assert_null(spn_figure_describe(SPN_FIGURE_CURVES, W, H, s, &o, W / 2.0, H / 2.0));
+  g_assert_null(spn_figure_describe(SPN_FIGURE_HISTORY, W, H, s, &o, W / 2.0, H / 2.0));
+}
+
+/* ---- export ---- */
+
+typedef struct {
+  int paths, glyph_symbols, uses;
+} SvgCount;
+
+static void
+svg_start(GMarkupParseContext *ctx, const char *name, const char **attr_names,
+          const char **attr_values, gpointer data, GError **error)
+{
+  (void)ctx;
+  (void)error;
+  SvgCount *c = data;
+  c->paths += g_str_equal(name, "path");
+  c->uses += g_str_equal(name, "use");
+  for (int i = 0; attr_names[i]; i++)
+    if (g_str_equal(name, "symbol") && g_str_equal(attr_names[i], "id") &&
+        g_str_has_prefix(attr_values[i], "glyph"))
+      c->glyph_symbols++;
+}
+
+static char *
+tmp_path(const char *dir, const char *name)
+{
+  return g_build_filename(dir, name, NULL);
+}
+
+static void
+test_export_formats(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  spn_history_append(s->history, 1, 4.0, 4.1, 100, s->spans);
+  spn_history_append(s->history, 2, 3.5, NAN, 100, s->spans);
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  g_autofree char *dir = g_dir_make_tmp("spanscope-figures-XXXXXX", NULL);
+  g_assert_nonnull(dir);
+  SpnFigureKind all[] = {SPN_FIGURE_SPANS, SPN_FIGURE_HISTORY, SPN_FIGURE_MASKS,
+                         SPN_FIGURE_ATTENTION, SPN_FIGURE_CURVES};
+  g_autoptr(GError) error = NULL;
+
+  g_autofree char *png = tmp_path(dir, "fig.png");
+  g_assert_true(spn_figure_export(png, all, 5, 300, 200, 2.0, s, &o, &error));
+  g_assert_no_error(error);
+  cairo_surface_t *img = cairo_image_surface_create_from_png(png);
+  g_assert_cmpint(cairo_surface_status(img), ==, CAIRO_STATUS_SUCCESS);
+  g_assert_cmpint(cairo_image_surface_get_width(img), ==, 600);
+  g_assert_cmpint(cairo_image_surface_get_height(img), ==, 400);
+  cairo_surface_destroy(img);
+
+  g_autofree char *svg = tmp_path(dir, "fig.SVG");
+  g_assert_true(spn_figure_export(svg, all, 5, 900, 600, 1.0, s, &o, &error));
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(svg, &text, &len, NULL));
+  SvgCount count = {0};
+  GMarkupParser parser = {.start_element = svg_start};
+  GMarkupParseContext *ctx = g_markup_parse_context_new(&parser, 0, &count, NULL);
+  g_assert_true(g_markup_parse_context_parse(ctx, text, (gssize)len, &error));
+  g_assert_true(g_markup_parse_context_end_parse(ctx, &error));
+  g_assert_no_error(error);
+  g_markup_parse_context_free(ctx);
+  g_assert_cmpint(count.paths, >, 20);
+  /* cairo writes text as glyph outlines (<symbol id="glyph…">) placed with <use> */
+  g_assert_cmpint(count.glyph_symbols, >, 10);
+  g_assert_cmpint(count.uses, >, 50);
+
+  g_autofree char *pdf = tmp_path(dir, "fig.pdf");
+  g_assert_true(spn_figure_export(pdf, all + 3, 1, 500, 300, 1.0, s, &o, &error));
+  g_autofree char *pdf_text = NULL;
+  g_assert_true(g_file_get_contents(pdf, &pdf_text, &len, NULL));
+  g_assert_true(len > 1000 && g_str_has_prefix(pdf_text, "%PDF-"));
+  g_assert_nonnull(memmem(pdf_text, len, "/Font", 5));   /* the text stays text */
+
+  /* nothing but the three files: no temporary left behind */
+  GDir *d = g_dir_open(dir, 0, NULL);
+  int files = 0;
+  for (const char *name; (name = g_dir_read_name(d));)
+    files++;
+  g_dir_close(d);
+  g_assert_cmpint(files, ==, 3);
+  g_unlink(png);
+  g_unlink(svg);
+  g_unlink(pdf);
+  g_rmdir(dir);
+}
+
+static void
+test_export_errors(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  SpnFigureKind k = SPN_FIGURE_SPANS;
+  g_autofree char *dir = g_dir_make_tmp("spanscope-figures-XXXXXX", NULL);
+  g_autofree char *bmp = tmp_path(dir, "fig.bmp");
+  GError *error = NULL;
+  g_assert_false(spn_figure_export(bmp, &k, 1, 300, 200, 1, s, &o, &error));
+  g_assert_nonnull(error);
+  g_assert_true(strstr(error->message, bmp) && strstr(error->message, ".png") &&
+                strstr(error->message, ".svg") && strstr(error->message, ".pdf") &&
+                strstr(error->message, ".bmp"));
+  g_clear_error(&error);
+  g_assert_false(g_file_test(bmp, G_FILE_TEST_EXISTS));
+  g_autofree char *missing = g_build_filename(dir, "no-such-dir", "fig.png", NULL);
+  g_assert_false(spn_figure_export(missing, &k, 1, 300, 200, 1, s, &o, &error));
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, missing));
+  g_clear_error(&error);
+  g_rmdir(dir);
+}
+
+static void
+test_names(void)
+{
+  for (int k = 0; k < SPN_FIGURE_COUNT; k++) {
+    SpnFigureKind back;
+    g_assert_true(spn_figure_from_name(spn_figure_name(k), &back));
+    g_assert_cmpint(back, ==, k);
+    g_assert_nonnull(spn_figure_title(k));
+  }
+  SpnFigureKind none;
+  g_assert_false(spn_figure_from_name("heat", &none));
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/figures/colormap-published", test_colormap_published);
+  g_test_add_func("/figures/names", test_names);
+  g_test_add_func("/figures/spans-bar-heights", test_spans_bar_heights);
+  g_test_add_func("/figures/attention-cell-colours", test_attention_cell_colours);
+  g_test_add_func("/figures/attention-describe", test_attention_describe);
+  g_test_add_func("/figures/attention-zoom-and-grid", test_attention_zoom_and_grid);
+  g_test_add_func("/figures/attention-without-probe", test_attention_without_probe);
+  g_test_add_func("/figures/masks-curve", test_masks_curve);
+  g_test_add_func("/figures/masks-measured", test_masks_measured);
+  g_test_add_func("/figures/history-and-curves", test_history_and_curves);
+  g_test_add_func("/figures/empty-history", test_empty_history);
+  g_test_add_func("/figures/export-formats", test_export_formats);
+  g_test_add_func("/figures/export-errors", test_export_errors);
+  return g_test_run();
+}

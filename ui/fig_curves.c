@@ -1,0 +1,251 @@
+/* fig_curves.c — the training run at a glance, three panels over one step axis: bits per
+ * character (each step's block, raw and smoothed, and validation), throughput, and the mean and
+ * longest span. */
+#include <math.h>
+#include <stdio.h>
+
+#include "figure-private.h"
+#include "lines.h"
+
+enum { PANEL_BPC, PANEL_SPEED, PANEL_SPAN, N_PANELS };
+
+typedef struct {
+  SpnChart chart[N_PANELS];
+} CurvesLayout;
+
+typedef struct {
+  float *smooth, *span_mean, *span_max;
+} Derived;
+
+/* series colours (spn_plot_series_rgb indices) */
+enum { C_TRAIN = 0, C_VALID = 1, C_SPAN_MAX = 2, C_SPEED = 4, C_SPAN_MEAN = 6 };
+
+static gboolean
+has_history(const SpnSnapshot *s)
+{
+  return s->history && s->history->n > 0;
+}
+
+static void
+derive(const SpnHistory *h, double smoothing, Derived *d)
+{
+  d->smooth = g_new(float, h->n);
+  d->span_mean = g_new(float, h->n);
+  d->span_max = g_new(float, h->n);
+  double a = CLAMP(smoothing, 0.0, 0.999), ema = NAN;
+  int per_row = h->nlayers * h->nheads;
+  for (int i = 0; i < h->n; i++) {
+    double x = h->train_bpc[i];
+    if (isfinite(x))
+      ema = isfinite(ema) ? a * ema + (1 - a) * x : x;
+    d->smooth[i] = (float)ema;
+    double sum = 0, mx = NAN;
+    int count = 0;
+    for (int k = 0; h->spans && k < per_row; k++) {
+      double v = h->spans[(gsize)i * per_row + k];
+      if (!isfinite(v))
+        continue;
+      sum += v;
+      mx = isfinite(mx) ? MAX(mx, v) : v;
+      count++;
+    }
+    d->span_mean[i] = count ? (float)(sum / count) : NAN;
+    d->span_max[i] = (float)mx;
+  }
+}
+
+static void
+derived_clear(Derived *d)
+{
+  g_free(d->smooth);
+  g_free(d->span_mean);
+  g_free(d->span_max);
+}
+
+static SpnRect
+curves_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
+{
+  g_autofree char *base = spn_fig_title_with_step(spn_figure_title(SPN_FIGURE_CURVES), s);
+  g_autofree char *title = g_strdup_printf("%s \u00b7 %d streams", base, s->cfg.batch_sz);
+  r = spn_plot_title(p, r, title);
+  if (!has_history(s))
+    return r;
+  SpnLegendItem items[] = {
+    {"train (each step)", {0}, SPN_LEGEND_LINE, 0.3},
+    {"train (smoothed)", {0}, SPN_LEGEND_LINE, 1.0},
+    {"valid", {0}, SPN_LEGEND_DOT, 1.0},
+    {"tokens/s", {0}, SPN_LEGEND_LINE, 1.0},
+    {"span mean", {0}, SPN_LEGEND_LINE, 1.0},
+    {"span max", {0}, SPN_LEGEND_LINE, 1.0},
+  };
+  static const int colors[] = {C_TRAIN, C_TRAIN, C_VALID, C_SPEED, C_SPAN_MEAN, C_SPAN_MAX};
+  for (guint i = 0; i < G_N_ELEMENTS(items); i++)
+    spn_plot_series_rgb(p, colors[i], items[i].rgb);
+  return spn_plot_legend(p, r, items, G_N_ELEMENTS(items));
+}
+
+static void
+value_range(const float *a, const float *b, gsize n, gboolean log, gboolean from_zero, double *lo,
+            double *hi)
+{
+  double l0, h0, l1 = NAN, h1 = NAN;
+  spn_range_finite(a, n, 1, &l0, &h0);
+  if (b)
+    spn_range_finite(b, n, 1, &l1, &h1);
+  *lo = isfinite(l1) && !(l0 <= l1) ? l1 : l0;
+  *hi = isfinite(h1) && !(h0 >= h1) ? h1 : h0;
+  if (log && isfinite(*lo) && *lo <= 0)
+    *lo = NAN;
+  spn_range_pad(lo, hi, log, from_zero);
+}
+
+static void
+curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+              const Derived *d, CurvesLayout *L)
+{
+  const SpnHistory *h = s->history;
+  double x0 = (double)h->step[0], x1 = (double)h->step[h->n - 1];
+  if (x1 <= x0) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  static const double share[N_PANELS] = {0.54, 0.2, 0.26};
+  static const char *const ylabel[N_PANELS] = {"bpc", "tokens/s", "span"};
+  double y = r.y;
+  for (int i = 0; i < N_PANELS; i++) {
+    SpnChartSpec spec = {
+      .xlabel = "step",
+      .ylabel = ylabel[i],
+      .x0 = x0, .x1 = x1,
+      .no_xlabels = i != N_PANELS - 1,
+    };
+    if (i == PANEL_BPC) {
+      spec.ylog = o->log_axis;
+      value_range(h->train_bpc, h->val_bpc, h->n, o->log_axis, FALSE, &spec.y0, &spec.y1);
+    } else if (i == PANEL_SPEED) {
+      value_range(h->tokens_per_s, NULL, h->n, FALSE, TRUE, &spec.y0, &spec.y1);
+    } else {
+      value_range(d->span_max, d->span_mean, h->n, FALSE, TRUE, &spec.y0, &spec.y1);
+    }
+    double ph = r.h * share[i];
+    SpnRect outer = {r.x, y, r.w, ph};
+    spn_chart_layout(p, outer, &spec, &L->chart[i]);
+    y += ph;
+  }
+  SpnChart *charts[N_PANELS] = {&L->chart[0], &L->chart[1], &L->chart[2]};
+  spn_chart_align_x(p, charts, N_PANELS);
+}
+
+static void
+add_series(SpnPlot *p, SpnLines *lines, const SpnChart *c, const gint64 *step, const float *v,
+           gsize n, int color, double alpha, double width)
+{
+  double rgb[3];
+  spn_plot_series_rgb(p, color, rgb);
+  spn_lines_add(lines, &c->x, &c->y, step, v, n, 1, rgb, alpha, width, 0, 0);
+}
+
+static void
+draw_valid(SpnPlot *p, const SpnChart *c, const SpnHistory *h)
+{
+  cairo_t *cr = p->cr;
+  double rgb[3];
+  spn_plot_series_rgb(p, C_VALID, rgb);
+  spn_plot_set_rgb(p, rgb, 1.0);
+  gboolean pen = FALSE;
+  int count = 0;
+  for (int i = 0; i < h->n; i++)
+    if (isfinite(h->val_bpc[i])) {
+      double x = spn_axis_px(&c->x, h->step[i]), y = spn_axis_px(&c->y, h->val_bpc[i]);
+      pen ? cairo_line_to(cr, x, y) : cairo_move_to(cr, x, y);
+      pen = TRUE;
+      count++;
+    }
+  cairo_set_line_width(cr, 1.5);
+  cairo_stroke(cr);
+  /* dots only while they stay apart */
+  if (count == 0 || c->area.w / count < 4.0)
+    return;
+  for (int i = 0; i < h->n; i++)
+    if (isfinite(h->val_bpc[i])) {
+      cairo_new_sub_path(cr);
+      cairo_arc(cr, spn_axis_px(&c->x, h->step[i]), spn_axis_px(&c->y, h->val_bpc[i]),
+                0.28 * p->fs, 0, 2 * G_PI);
+    }
+  cairo_fill(cr);
+}
+
+void
+spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o)
+{
+  r = curves_header(p, r, s);
+  if (!has_history(s)) {
+    spn_plot_message(p, r, "No training history yet: bits per character, throughput and spans "
+                           "appear here as the model trains.");
+    return;
+  }
+  const SpnHistory *h = s->history;
+  Derived d;
+  derive(h, o->smoothing, &d);
+  CurvesLayout L;
+  curves_layout(p, r, s, o, &d, &L);
+  cairo_set_line_join(p->cr, CAIRO_LINE_JOIN_ROUND);
+  for (int i = 0; i < N_PANELS; i++) {
+    const SpnChart *c = &L.chart[i];
+    spn_chart_draw_grid(p, c);
+    spn_chart_clip(p, c);
+    SpnLines *lines = spn_lines_begin(p, &c->area);
+    if (i == PANEL_BPC) {
+      /* the raw values faint: their spread is the noise of single blocks */
+      add_series(p, lines, c, h->step, h->train_bpc, h->n, C_TRAIN, 0.3, 1.0);
+      if (o->smoothing > 0)
+        add_series(p, lines, c, h->step, d.smooth, h->n, C_TRAIN, 1.0, 2.0);
+    } else if (i == PANEL_SPEED) {
+      add_series(p, lines, c, h->step, h->tokens_per_s, h->n, C_SPEED, 1.0, 1.5);
+    } else {
+      add_series(p, lines, c, h->step, d.span_max, h->n, C_SPAN_MAX, 1.0, 1.5);
+      add_series(p, lines, c, h->step, d.span_mean, h->n, C_SPAN_MEAN, 1.0, 2.0);
+    }
+    spn_lines_end(lines);
+    if (i == PANEL_BPC)
+      draw_valid(p, c, h);
+    cairo_restore(p->cr);
+    spn_chart_draw_axes(p, c);
+  }
+  derived_clear(&d);
+}
+
+char *
+spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+                        double x, double y)
+{
+  r = curves_header(p, r, s);
+  if (!has_history(s))
+    return NULL;
+  const SpnHistory *h = s->history;
+  Derived d;
+  derive(h, o->smoothing, &d);
+  CurvesLayout L;
+  curves_layout(p, r, s, o, &d, &L);
+  char *text = NULL;
+  for (int c = 0; c < N_PANELS && text == NULL; c++) {
+    if (!spn_rect_contains(&L.chart[c].area, x, y))
+      continue;
+    int i = spn_fig_history_nearest(h, spn_axis_value(&L.chart[c].x, x));
+    GString *t = g_string_new(NULL);
+    g_string_append_printf(t, "step %" G_GINT64_FORMAT " \u00b7 train %.3f bpc", h->step[i],
+                           h->train_bpc[i]);
+    if (o->smoothing > 0)
+      g_string_append_printf(t, " (smoothed %.3f)", d.smooth[i]);
+    if (isfinite(h->val_bpc[i]))
+      g_string_append_printf(t, " \u00b7 valid %.3f", h->val_bpc[i]);
+    if (isfinite(h->tokens_per_s[i]))
+      g_string_append_printf(t, " \u00b7 %.0f tokens/s", h->tokens_per_s[i]);
+    if (isfinite(d.span_mean[i]))
+      g_string_append_printf(t, " \u00b7 span mean %.1f, max %.1f", d.span_mean[i],
+                             d.span_max[i]);
+    text = g_string_free(t, FALSE);
+  }
+  derived_clear(&d);
+  return text;
+}

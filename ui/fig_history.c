@@ -1,0 +1,130 @@
+/* fig_history.c — every head's span against the training step, one line per head, coloured by
+ * layer: how the spans grow or shrink while the model learns. */
+#include <math.h>
+#include <stdio.h>
+
+#include "figure-private.h"
+#include "lines.h"
+
+typedef struct {
+  SpnChart chart;
+  int nheads_total;
+} HistoryLayout;
+
+static gboolean
+has_history(const SpnSnapshot *s)
+{
+  const SpnHistory *h = s->history;
+  return h && h->n > 0 && h->nlayers > 0 && h->nheads > 0 && h->spans;
+}
+
+static SpnRect
+history_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
+{
+  g_autofree char *title = spn_fig_title_with_step(spn_figure_title(SPN_FIGURE_HISTORY), s);
+  r = spn_plot_title(p, r, title);
+  if (!has_history(s))
+    return r;
+  int nl = s->history->nlayers;
+  SpnLegendItem items[64];
+  char labels[64][24];
+  int n = MIN(nl, 64);
+  for (int l = 0; l < n; l++) {
+    snprintf(labels[l], sizeof labels[l], "layer %d", l);
+    items[l] = (SpnLegendItem){.label = labels[l], .mark = SPN_LEGEND_LINE};
+    spn_plot_series_rgb(p, l, items[l].rgb);
+  }
+  return spn_plot_legend(p, r, items, n);
+}
+
+static void
+history_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+               HistoryLayout *L)
+{
+  const SpnHistory *h = s->history;
+  int per_row = h->nlayers * h->nheads;
+  double lo, hi;
+  spn_range_finite(h->spans, (gsize)h->n * per_row, 1, &lo, &hi);
+  if (o->log_axis) {
+    /* spans start at 0; the log axis starts at one character */
+    lo = MAX(isfinite(lo) ? lo : 1.0, 1.0);
+    hi = MAX(isfinite(hi) ? hi : 10.0, lo * 10.0);
+  } else {
+    lo = 0.0;
+    hi = MAX(isfinite(hi) ? hi : 1.0, 1.0);
+  }
+  spn_range_pad(&lo, &hi, o->log_axis, TRUE);
+  double x0 = (double)h->step[0], x1 = (double)h->step[h->n - 1];
+  if (x1 <= x0) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  SpnChartSpec spec = {
+    .xlabel = "step",
+    .ylabel = "span (characters)",
+    .x0 = x0, .x1 = x1,
+    .y0 = lo, .y1 = hi,
+    .ylog = o->log_axis,
+  };
+  spn_chart_layout(p, r, &spec, &L->chart);
+  L->nheads_total = per_row;
+}
+
+void
+spn_fig_history_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o)
+{
+  r = history_header(p, r, s);
+  if (!has_history(s)) {
+    spn_plot_message(p, r, "No training history yet: the spans of every head appear here as the "
+                           "model trains.");
+    return;
+  }
+  HistoryLayout L;
+  history_layout(p, r, s, o, &L);
+  const SpnHistory *h = s->history;
+  cairo_t *cr = p->cr;
+  spn_chart_draw_grid(p, &L.chart);
+  spn_chart_clip(p, &L.chart);
+  SpnLines *lines = spn_lines_begin(p, &L.chart.area);
+  for (int k = 0; k < L.nheads_total; k++) {
+    double rgb[3];
+    spn_plot_series_rgb(p, k / h->nheads, rgb);
+    spn_lines_add(lines, &L.chart.x, &L.chart.y, h->step, h->spans + k, (gsize)h->n,
+                  (gsize)L.nheads_total, rgb, 0.9, 1.5, 0, 0);
+  }
+  spn_lines_end(lines);
+  cairo_restore(cr);
+  spn_chart_draw_axes(p, &L.chart);
+}
+
+char *
+spn_fig_history_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+                         double x, double y)
+{
+  r = history_header(p, r, s);
+  if (!has_history(s))
+    return NULL;
+  HistoryLayout L;
+  history_layout(p, r, s, o, &L);
+  if (!spn_rect_contains(&L.chart.area, x, y))
+    return NULL;
+  const SpnHistory *h = s->history;
+  int i = spn_fig_history_nearest(h, spn_axis_value(&L.chart.x, x));
+  const float *row = h->spans + (gsize)i * L.nheads_total;
+  int best = -1;
+  double best_d = G_MAXDOUBLE;
+  for (int k = 0; k < L.nheads_total; k++) {
+    if (!isfinite(row[k]))
+      continue;
+    double v = o->log_axis ? MAX(row[k], L.chart.y.v0) : row[k];
+    double d = fabs(spn_axis_px(&L.chart.y, v) - y);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  if (best < 0)
+    return g_strdup_printf("step %" G_GINT64_FORMAT, h->step[i]);
+  return g_strdup_printf("step %" G_GINT64_FORMAT " \u00b7 layer %d head %d: span %.1f",
+                         h->step[i], best / h->nheads, best % h->nheads, row[best]);
+}

@@ -1,0 +1,52 @@
+/* figure-private.h — what the figure files share behind figures.h: each figure's draw and
+ * describe functions (the same layout code serves both) and snapshot helpers. */
+#pragma once
+#include "figures.h"
+#include "plot.h"
+
+G_BEGIN_DECLS
+
+void spn_fig_spans_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
+char *spn_fig_spans_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                             const SpnFigureOptions *o, double x, double y);
+
+void spn_fig_history_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
+char *spn_fig_history_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                               const SpnFigureOptions *o, double x, double y);
+
+void spn_fig_masks_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
+char *spn_fig_masks_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                             const SpnFigureOptions *o, double x, double y);
+
+void spn_fig_attention_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                            const SpnFigureOptions *o);
+char *spn_fig_attention_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                                 const SpnFigureOptions *o, double x, double y);
+gboolean spn_fig_attention_cell(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                                const SpnFigureOptions *o, double x, double y, int *query,
+                                int *key, int *head);
+
+void spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
+char *spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                              const SpnFigureOptions *o, double x, double y);
+
+/* Token i of the probe text as something visible: a space as "␣", a newline as "⏎", a tab as
+ * "⇥", other control characters as "·". */
+char *spn_fig_token_label(const SpnSnapshot *s, int i);
+
+/* "step 1,234"-style step text and the figure title with the step appended. */
+char *spn_fig_title_with_step(const char *title, const SpnSnapshot *s);
+
+/* The probe head of (layer, head), NULL without a probe or out of range. */
+const SpnProbeHead *spn_fig_probe_head(const SpnSnapshot *s, int layer, int head);
+
+/* Index of the history row whose step is nearest to `step` (rows sorted by step), -1 if empty. */
+int spn_fig_history_nearest(const SpnHistory *h, double step);
+
+/* Appends to the current path the line through (step[i], v[i·stride]) for i < n with one point
+ * per pixel column (the mean of the values falling in it): a stroke over thousands of points
+ * that double back costs cairo far more than the eye can see. NaN values break the line. */
+void spn_fig_polyline(SpnPlot *p, const SpnAxis *x, const SpnAxis *y, const gint64 *step,
+                      const float *v, gsize n, gsize stride);
+
+G_END_DECLS

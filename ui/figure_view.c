@@ -1,0 +1,589 @@
+/* figure_view.c — SpnFigureView: draws one figure of the snapshot it holds and, for the
+ * attention heatmap, turns scrolls, drags and clicks into a visible token range and a query.
+ *
+ * The figure owns its layout; the view never copies its margins. Where the view needs pixel
+ * geometry (zoom about the pointer, drag distances) it asks spn_figure_attention_cell and
+ * bisects for the edges of the cells under the pointer. */
+#include "figure_view.h"
+
+#include <math.h>
+
+#define SPN_ZOOM_STEP 1.25   /* one wheel notch or one key press */
+#define SPN_PAN_STEP 0.1     /* one wheel notch or arrow key: a tenth of the visible range */
+#define SPN_MIN_EXTENT 8.0   /* zooming stops at this many tokens per axis */
+#define SPN_EDGE_STEPS 14    /* bisection steps: a third of a pixel on a 4K-wide window */
+
+/* The visible part of the heatmap in token positions: rows [q0, q1) × columns [k0, k1). */
+typedef struct {
+  double q0, q1, k0, k1;
+} SpnRange;
+
+/* Pixel edges of the heatmap cells under the pointer (keys grow rightwards, queries
+ * downwards, as figures.h draws them). */
+typedef struct {
+  double x0, x1, y0, y1;
+} SpnTile;
+
+struct _SpnFigureView {
+  GtkWidget parent_instance;
+  SpnFigureKind kind;
+  SpnSnapshot *snapshot;
+  SpnFigureOptions options;
+  double pointer_x, pointer_y;  /* last pointer position, for zooming about it */
+  gboolean pointer_inside;
+  SpnRange drag_start;          /* the view when the drag began */
+  double drag_kpp, drag_qpp;    /* tokens per pixel along x and y when the drag began */
+  gboolean dragged;             /* moved past the drag threshold: the release is no click */
+  SpnTile tile;                 /* the cells found last, and the widget size they were found at */
+  int tile_width, tile_height;
+  gboolean tile_known;
+};
+
+enum { SIGNAL_QUERY_SELECTED, SIGNAL_OPTIONS_CHANGED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE(SpnFigureView, spn_figure_view, GTK_TYPE_WIDGET)
+
+/* ---- view range ---- */
+
+static int
+token_count(SpnFigureView *self)
+{
+  return self->snapshot && self->snapshot->probe ? self->snapshot->probe->n : 0;
+}
+
+static SpnRange
+visible_range(SpnFigureView *self)
+{
+  const SpnFigureOptions *o = &self->options;
+  int n = token_count(self);
+  if (o->q1 <= o->q0)
+    return (SpnRange){0, n, 0, n};
+  return (SpnRange){o->q0, o->q1, o->k0, o->k1};
+}
+
+/* Keeps [*a0, *a1) inside [0, n) and at least SPN_MIN_EXTENT long; a range that had to grow
+ * grows about its centre so zooming in never jumps. */
+static void
+clamp_axis(double *a0, double *a1, int n)
+{
+  double min_extent = MIN(SPN_MIN_EXTENT, (double)n);
+  double extent = *a1 - *a0;
+  if (extent < min_extent) {
+    double centre = (*a0 + *a1) / 2;
+    extent = min_extent;
+    *a0 = centre - extent / 2;
+  }
+  extent = MIN(extent, (double)n);
+  *a0 = CLAMP(*a0, 0.0, n - extent);
+  *a1 = *a0 + extent;
+}
+
+static void
+options_changed(SpnFigureView *self)
+{
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  g_signal_emit(self, signals[SIGNAL_OPTIONS_CHANGED], 0);
+}
+
+/* Sets the visible range, clamped to the text; the whole text is stored as "all" so that a
+ * growing text stays fully visible until the user zooms. */
+static void
+set_range(SpnFigureView *self, SpnRange r)
+{
+  int n = token_count(self);
+  SpnFigureOptions *o = &self->options;
+  if (n <= 0)
+    return;
+  clamp_axis(&r.q0, &r.q1, n);
+  clamp_axis(&r.k0, &r.k1, n);
+  if (r.q1 - r.q0 >= n && r.k1 - r.k0 >= n)
+    r = (SpnRange){0, 0, 0, 0};
+  if (r.q0 == o->q0 && r.q1 == o->q1 && r.k0 == o->k0 && r.k1 == o->k1)
+    return;
+  o->q0 = r.q0;
+  o->q1 = r.q1;
+  o->k0 = r.k0;
+  o->k1 = r.k1;
+  options_changed(self);
+}
+
+static void
+reset_range(SpnFigureView *self)
+{
+  set_range(self, (SpnRange){0, token_count(self), 0, token_count(self)});
+}
+
+static void
+zoom_about(SpnFigureView *self, double factor, double q, double k)
+{
+  SpnRange r = visible_range(self);
+  r.q0 = q - (q - r.q0) * factor;
+  r.q1 = q + (r.q1 - q) * factor;
+  r.k0 = k - (k - r.k0) * factor;
+  r.k1 = k + (r.k1 - k) * factor;
+  set_range(self, r);
+}
+
+static void
+pan_by(SpnFigureView *self, double dq, double dk)
+{
+  SpnRange r = visible_range(self);
+  set_range(self, (SpnRange){r.q0 + dq, r.q1 + dq, r.k0 + dk, r.k1 + dk});
+}
+
+/* ---- geometry, asked of the figure ---- */
+
+static gboolean
+cell_at(SpnFigureView *self, double x, double y, int *q, int *k)
+{
+  GtkWidget *w = GTK_WIDGET(self);
+  if (!self->snapshot || self->kind != SPN_FIGURE_ATTENTION)
+    return FALSE;
+  return spn_figure_attention_cell(gtk_widget_get_width(w), gtk_widget_get_height(w),
+                                   self->snapshot, &self->options, x, y, q, k);
+}
+
+/* Whether (q, k) can lie in the same tile as (q0, k0) when seen from it in direction (dx, dy). */
+static gboolean
+same_tile(int q0, int k0, int q, int k, double dx, double dy)
+{
+  if (dy == 0)
+    return q == q0 && (dx > 0 ? k >= k0 : k <= k0);
+  return k == k0 && (dy > 0 ? q >= q0 : q <= q0);
+}
+
+/* Bisects between (x, y), on a cell, and (fx, fy), off the cells, for where the cells end. In
+ * the all-heads grid a point counts only while it stays on the start's row (or column) with
+ * positions moving the right way: that rules out most of a neighbouring head's tile, though a
+ * probe may still land in it by chance, and then zoom and drag are off by a little there. */
+static double
+find_edge(SpnFigureView *self, double x, double y, double fx, double fy)
+{
+  int q0, k0, q, k;
+  double in = 0, out = 1;
+  gboolean horizontal = fy == y;
+  cell_at(self, x, y, &q0, &k0);
+  for (int i = 0; i < SPN_EDGE_STEPS; i++) {
+    double t = (in + out) / 2;
+    gboolean on = cell_at(self, x + t * (fx - x), y + t * (fy - y), &q, &k) &&
+                  (self->options.head >= 0 || same_tile(q0, k0, q, k, fx - x, fy - y));
+    if (on)
+      in = t;
+    else
+      out = t;
+  }
+  return horizontal ? x + out * (fx - x) : y + out * (fy - y);
+}
+
+static gboolean
+on_cells(SpnFigureView *self, double x, double y)
+{
+  int q, k;
+  return cell_at(self, x, y, &q, &k);
+}
+
+/* A lookup lays the figure out (some 0.2 ms), and bisecting for a tile takes about 60; but the
+ * layout moves only when labels change width, so the tile found last usually still holds, and
+ * checking its four edges takes 8. */
+static gboolean
+known_tile_holds(SpnFigureView *self, double x, double y)
+{
+  const SpnTile *t = &self->tile;
+  GtkWidget *w = GTK_WIDGET(self);
+  if (!self->tile_known || self->tile_width != gtk_widget_get_width(w) ||
+      self->tile_height != gtk_widget_get_height(w) || x < t->x0 || x >= t->x1 || y < t->y0 ||
+      y >= t->y1)
+    return FALSE;
+  return on_cells(self, t->x0 + 0.5, y) && !on_cells(self, t->x0 - 0.5, y) &&
+         on_cells(self, t->x1 - 0.5, y) && !on_cells(self, t->x1 + 0.5, y) &&
+         on_cells(self, x, t->y0 + 0.5) && !on_cells(self, x, t->y0 - 0.5) &&
+         on_cells(self, x, t->y1 - 0.5) && !on_cells(self, x, t->y1 + 0.5);
+}
+
+static gboolean
+tile_at(SpnFigureView *self, double x, double y, SpnTile *t)
+{
+  GtkWidget *w = GTK_WIDGET(self);
+  if (!on_cells(self, x, y))
+    return FALSE;
+  if (!known_tile_holds(self, x, y)) {
+    SpnTile found = {
+        find_edge(self, x, y, -1, y),
+        find_edge(self, x, y, gtk_widget_get_width(w) + 1, y),
+        find_edge(self, x, y, x, -1),
+        find_edge(self, x, y, x, gtk_widget_get_height(w) + 1),
+    };
+    if (found.x1 - found.x0 < 1 || found.y1 - found.y0 < 1)
+      return FALSE;
+    self->tile = found;
+    self->tile_width = gtk_widget_get_width(w);
+    self->tile_height = gtk_widget_get_height(w);
+    self->tile_known = TRUE;
+  }
+  *t = self->tile;
+  return TRUE;
+}
+
+/* The fractional token position under (x, y) of tile t. */
+static void
+tile_position(const SpnTile *t, SpnRange r, double x, double y, double *q, double *k)
+{
+  *k = r.k0 + (x - t->x0) / (t->x1 - t->x0) * (r.k1 - r.k0);
+  *q = r.q0 + (y - t->y0) / (t->y1 - t->y0) * (r.q1 - r.q0);
+}
+
+/* Tokens per pixel along x and y; without a tile under the point, the widget's size stands in
+ * for the tile's. */
+static void
+tokens_per_pixel(SpnFigureView *self, double x, double y, double *kpp, double *qpp)
+{
+  GtkWidget *w = GTK_WIDGET(self);
+  SpnRange r = visible_range(self);
+  SpnTile t;
+  if (tile_at(self, x, y, &t)) {
+    *kpp = (r.k1 - r.k0) / (t.x1 - t.x0);
+    *qpp = (r.q1 - r.q0) / (t.y1 - t.y0);
+  } else {
+    *kpp = (r.k1 - r.k0) / MAX(1, gtk_widget_get_width(w));
+    *qpp = (r.q1 - r.q0) / MAX(1, gtk_widget_get_height(w));
+  }
+}
+
+/* Zooms about the token under the pointer, or about the centre of the view when the pointer is
+ * not over the cells (keyboard, axis labels). */
+static void
+zoom_at_pointer(SpnFigureView *self, double factor, gboolean use_pointer)
+{
+  SpnRange r = visible_range(self);
+  double q = (r.q0 + r.q1) / 2, k = (r.k0 + r.k1) / 2;
+  SpnTile t;
+  if (use_pointer && self->pointer_inside &&
+      tile_at(self, self->pointer_x, self->pointer_y, &t))
+    tile_position(&t, r, self->pointer_x, self->pointer_y, &q, &k);
+  zoom_about(self, factor, q, k);
+}
+
+/* ---- input ---- */
+
+static void
+on_motion(GtkEventControllerMotion *c, double x, double y, SpnFigureView *self)
+{
+  (void)c;
+  self->pointer_x = x;
+  self->pointer_y = y;
+  self->pointer_inside = TRUE;
+}
+
+static void
+on_leave(GtkEventControllerMotion *c, SpnFigureView *self)
+{
+  (void)c;
+  self->pointer_inside = FALSE;
+}
+
+static gboolean
+on_scroll(GtkEventControllerScroll *c, double dx, double dy, SpnFigureView *self)
+{
+  GdkModifierType mods = gtk_event_controller_get_current_event_state(GTK_EVENT_CONTROLLER(c));
+  gboolean wheel = gtk_event_controller_scroll_get_unit(c) == GDK_SCROLL_UNIT_WHEEL;
+  SpnRange before = visible_range(self);
+  if (token_count(self) <= 0)
+    return FALSE;
+  if (mods & GDK_CONTROL_MASK) {
+    zoom_at_pointer(self, wheel ? pow(SPN_ZOOM_STEP, dy) : exp(dy * 0.01), TRUE);
+    return TRUE;
+  }
+  if ((mods & GDK_SHIFT_MASK) && dx == 0) {  /* Shift+wheel: sideways, as in other views */
+    dx = dy;
+    dy = 0;
+  }
+  if (wheel) {
+    pan_by(self, dy * SPN_PAN_STEP * (before.q1 - before.q0),
+           dx * SPN_PAN_STEP * (before.k1 - before.k0));
+  } else {
+    double kpp, qpp;
+    tokens_per_pixel(self, self->pointer_x, self->pointer_y, &kpp, &qpp);
+    pan_by(self, dy * qpp, dx * kpp);
+  }
+  /* Nothing moved (whole text visible): let an enclosing scrolled window have the scroll. */
+  SpnRange after = visible_range(self);
+  return after.q0 != before.q0 || after.k0 != before.k0;
+}
+
+static void
+on_drag_begin(GtkGestureDrag *g, double x, double y, SpnFigureView *self)
+{
+  (void)g;
+  self->dragged = FALSE;
+  self->drag_start = visible_range(self);
+  tokens_per_pixel(self, x, y, &self->drag_kpp, &self->drag_qpp);
+}
+
+static void
+on_drag_update(GtkGestureDrag *g, double ox, double oy, SpnFigureView *self)
+{
+  SpnRange r = self->drag_start;
+  if (!self->dragged) {
+    if (!gtk_drag_check_threshold(GTK_WIDGET(self), 0, 0, (int)ox, (int)oy))
+      return;
+    self->dragged = TRUE;
+    gtk_gesture_set_state(GTK_GESTURE(g), GTK_EVENT_SEQUENCE_CLAIMED);
+    gtk_widget_set_cursor_from_name(GTK_WIDGET(self), "grabbing");
+  }
+  double dk = -ox * self->drag_kpp, dq = -oy * self->drag_qpp;
+  set_range(self, (SpnRange){r.q0 + dq, r.q1 + dq, r.k0 + dk, r.k1 + dk});
+}
+
+static void
+on_drag_end(GtkGestureDrag *g, double ox, double oy, SpnFigureView *self)
+{
+  (void)g, (void)ox, (void)oy;
+  if (self->dragged)
+    gtk_widget_set_cursor_from_name(GTK_WIDGET(self), "crosshair");
+}
+
+static void
+on_click_pressed(GtkGestureClick *g, int n_press, double x, double y, SpnFigureView *self)
+{
+  (void)g, (void)x, (void)y;
+  if (n_press == 2)
+    reset_range(self);
+  gtk_widget_grab_focus(GTK_WIDGET(self));
+}
+
+static void
+on_click_released(GtkGestureClick *g, int n_press, double x, double y, SpnFigureView *self)
+{
+  (void)g;
+  int q, k;
+  if (n_press != 1 || self->dragged || !cell_at(self, x, y, &q, &k))
+    return;
+  self->options.query = q;
+  options_changed(self);
+  g_signal_emit(self, signals[SIGNAL_QUERY_SELECTED], 0, q);
+}
+
+static gboolean
+on_key_pressed(GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state,
+               SpnFigureView *self)
+{
+  (void)c, (void)keycode, (void)state;
+  SpnRange r = visible_range(self);
+  double dq = SPN_PAN_STEP * (r.q1 - r.q0), dk = SPN_PAN_STEP * (r.k1 - r.k0);
+  switch (keyval) {
+  case GDK_KEY_Left: pan_by(self, 0, -dk); return TRUE;
+  case GDK_KEY_Right: pan_by(self, 0, dk); return TRUE;
+  case GDK_KEY_Up: pan_by(self, -dq, 0); return TRUE;
+  case GDK_KEY_Down: pan_by(self, dq, 0); return TRUE;
+  case GDK_KEY_plus: case GDK_KEY_equal: case GDK_KEY_KP_Add:
+    zoom_at_pointer(self, 1 / SPN_ZOOM_STEP, FALSE);
+    return TRUE;
+  case GDK_KEY_minus: case GDK_KEY_KP_Subtract:
+    zoom_at_pointer(self, SPN_ZOOM_STEP, FALSE);
+    return TRUE;
+  case GDK_KEY_0: case GDK_KEY_KP_0: case GDK_KEY_Home:
+    reset_range(self);
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
+
+/* Only the heatmap is interactive; other figures let scrolls and clicks pass to their parent. */
+static void
+add_heatmap_controllers(SpnFigureView *self)
+{
+  GtkWidget *w = GTK_WIDGET(self);
+  GtkEventController *motion = gtk_event_controller_motion_new();
+  g_signal_connect(motion, "motion", G_CALLBACK(on_motion), self);
+  g_signal_connect(motion, "leave", G_CALLBACK(on_leave), self);
+  gtk_widget_add_controller(w, motion);
+
+  GtkEventController *scroll =
+      gtk_event_controller_scroll_new(GTK_EVENT_CONTROLLER_SCROLL_BOTH_AXES);
+  g_signal_connect(scroll, "scroll", G_CALLBACK(on_scroll), self);
+  gtk_widget_add_controller(w, scroll);
+
+  GtkGesture *drag = gtk_gesture_drag_new();
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(drag), GDK_BUTTON_PRIMARY);
+  g_signal_connect(drag, "drag-begin", G_CALLBACK(on_drag_begin), self);
+  g_signal_connect(drag, "drag-update", G_CALLBACK(on_drag_update), self);
+  g_signal_connect(drag, "drag-end", G_CALLBACK(on_drag_end), self);
+  gtk_widget_add_controller(w, GTK_EVENT_CONTROLLER(drag));
+
+  GtkGesture *click = gtk_gesture_click_new();
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(click), GDK_BUTTON_PRIMARY);
+  g_signal_connect(click, "pressed", G_CALLBACK(on_click_pressed), self);
+  g_signal_connect(click, "released", G_CALLBACK(on_click_released), self);
+  gtk_widget_add_controller(w, GTK_EVENT_CONTROLLER(click));
+
+  GtkEventController *keys = gtk_event_controller_key_new();
+  g_signal_connect(keys, "key-pressed", G_CALLBACK(on_key_pressed), self);
+  gtk_widget_add_controller(w, keys);
+
+  gtk_widget_set_focusable(w, TRUE);
+  gtk_widget_set_cursor_from_name(w, "crosshair");
+  gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
+                                 "Scroll or drag to pan, Control and scroll or plus and minus "
+                                 "to zoom, double-click or Home to show everything, click a "
+                                 "row to select its query",
+                                 -1);
+}
+
+/* ---- drawing ---- */
+
+/* The theme is dark when its text is light: this follows libadwaita's style manager, the
+ * GTK theme setting and high contrast alike. */
+static gboolean
+is_dark(GtkWidget *w)
+{
+  GdkRGBA fg;
+  gtk_style_context_get_color(gtk_widget_get_style_context(w), &fg);
+  return 0.2126 * fg.red + 0.7152 * fg.green + 0.0722 * fg.blue > 0.5;
+}
+
+static void
+spn_figure_view_snapshot(GtkWidget *w, GtkSnapshot *snapshot)
+{
+  SpnFigureView *self = SPN_FIGURE_VIEW(w);
+  int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
+  if (width <= 0 || height <= 0 || !self->snapshot)
+    return;
+  SpnFigureOptions o = self->options;
+  o.dark = is_dark(w);
+  cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
+  spn_figure_draw(self->kind, cr, width, height, self->snapshot, &o);
+  cairo_destroy(cr);
+}
+
+static void
+spn_figure_view_css_changed(GtkWidget *w, GtkCssStyleChange *change)
+{
+  GTK_WIDGET_CLASS(spn_figure_view_parent_class)->css_changed(w, change);
+  gtk_widget_queue_draw(w);  /* the palette follows the theme's colours */
+}
+
+static gboolean
+spn_figure_view_query_tooltip(GtkWidget *w, int x, int y, gboolean keyboard, GtkTooltip *tip)
+{
+  SpnFigureView *self = SPN_FIGURE_VIEW(w);
+  if (keyboard || !self->snapshot)
+    return FALSE;
+  char *text = spn_figure_describe(self->kind, gtk_widget_get_width(w),
+                                   gtk_widget_get_height(w), self->snapshot, &self->options, x,
+                                   y);
+  if (!text)
+    return FALSE;
+  gtk_tooltip_set_text(tip, text);
+  g_free(text);
+  return TRUE;
+}
+
+static void
+spn_figure_view_measure(GtkWidget *w, GtkOrientation orientation, int for_size, int *minimum,
+                        int *natural, int *minimum_baseline, int *natural_baseline)
+{
+  (void)w, (void)for_size;
+  gboolean horizontal = orientation == GTK_ORIENTATION_HORIZONTAL;
+  *minimum = horizontal ? 160 : 100;
+  *natural = horizontal ? 420 : 260;
+  *minimum_baseline = *natural_baseline = -1;
+}
+
+/* ---- object ---- */
+
+static void
+spn_figure_view_dispose(GObject *object)
+{
+  SpnFigureView *self = SPN_FIGURE_VIEW(object);
+  g_clear_pointer(&self->snapshot, spn_snapshot_unref);
+  G_OBJECT_CLASS(spn_figure_view_parent_class)->dispose(object);
+}
+
+static void
+spn_figure_view_class_init(SpnFigureViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+  object_class->dispose = spn_figure_view_dispose;
+  widget_class->snapshot = spn_figure_view_snapshot;
+  widget_class->css_changed = spn_figure_view_css_changed;
+  widget_class->query_tooltip = spn_figure_view_query_tooltip;
+  widget_class->measure = spn_figure_view_measure;
+  gtk_widget_class_set_css_name(widget_class, "spnfigureview");
+  gtk_widget_class_set_accessible_role(widget_class, GTK_ACCESSIBLE_ROLE_IMG);
+
+  signals[SIGNAL_QUERY_SELECTED] =
+      g_signal_new("query-selected", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                   NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+  signals[SIGNAL_OPTIONS_CHANGED] =
+      g_signal_new("options-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                   NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+spn_figure_view_init(SpnFigureView *self)
+{
+  spn_figure_options_init(&self->options);
+  gtk_widget_set_has_tooltip(GTK_WIDGET(self), TRUE);
+  gtk_widget_set_hexpand(GTK_WIDGET(self), TRUE);
+  gtk_widget_set_vexpand(GTK_WIDGET(self), TRUE);
+}
+
+GtkWidget *
+spn_figure_view_new(SpnFigureKind kind)
+{
+  g_return_val_if_fail(kind >= 0 && kind < SPN_FIGURE_COUNT, NULL);
+  SpnFigureView *self = g_object_new(SPN_TYPE_FIGURE_VIEW, NULL);
+  self->kind = kind;
+  gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                 spn_figure_title(kind), -1);
+  if (kind == SPN_FIGURE_ATTENTION)
+    add_heatmap_controllers(self);
+  return GTK_WIDGET(self);
+}
+
+SpnFigureKind
+spn_figure_view_get_kind(SpnFigureView *v)
+{
+  g_return_val_if_fail(SPN_IS_FIGURE_VIEW(v), SPN_FIGURE_SPANS);
+  return v->kind;
+}
+
+void
+spn_figure_view_set_snapshot(SpnFigureView *v, SpnSnapshot *s)
+{
+  g_return_if_fail(SPN_IS_FIGURE_VIEW(v));
+  if (s)
+    spn_snapshot_ref(s);
+  g_clear_pointer(&v->snapshot, spn_snapshot_unref);
+  v->snapshot = s;
+  /* A shorter text may leave a zoomed view past its end. */
+  if (v->options.q1 > v->options.q0)
+    set_range(v, visible_range(v));
+  gtk_widget_queue_draw(GTK_WIDGET(v));
+}
+
+SpnSnapshot *
+spn_figure_view_get_snapshot(SpnFigureView *v)
+{
+  g_return_val_if_fail(SPN_IS_FIGURE_VIEW(v), NULL);
+  return v->snapshot;
+}
+
+void
+spn_figure_view_set_options(SpnFigureView *v, const SpnFigureOptions *o)
+{
+  g_return_if_fail(SPN_IS_FIGURE_VIEW(v));
+  g_return_if_fail(o != NULL);
+  v->options = *o;
+  options_changed(v);
+}
+
+const SpnFigureOptions *
+spn_figure_view_get_options(SpnFigureView *v)
+{
+  g_return_val_if_fail(SPN_IS_FIGURE_VIEW(v), NULL);
+  return &v->options;
+}

@@ -1,0 +1,234 @@
+/* figures.c — the figure kinds, their options, and the dispatch of drawing and hover to the
+ * file of each figure; snapshot helpers the figures share. */
+#include "figures.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "figure-private.h"
+
+static const struct {
+  const char *name, *title;
+} kinds[SPN_FIGURE_COUNT] = {
+  [SPN_FIGURE_SPANS] = {"spans", "Learned spans"},
+  [SPN_FIGURE_HISTORY] = {"history", "Span history"},
+  [SPN_FIGURE_MASKS] = {"masks", "Soft masks"},
+  [SPN_FIGURE_ATTENTION] = {"attention", "Attention"},
+  [SPN_FIGURE_CURVES] = {"curves", "Training curves"},
+};
+
+void
+spn_figure_options_init(SpnFigureOptions *o)
+{
+  memset(o, 0, sizeof *o);
+  o->font_size = 11.0;
+  o->layer = 0;
+  o->head = -1;
+  o->colormap = SPN_COLORMAP_VIRIDIS;
+  o->query = -1;
+  o->smoothing = 0.9;
+}
+
+const char *
+spn_figure_name(SpnFigureKind kind)
+{
+  return kind >= 0 && kind < SPN_FIGURE_COUNT ? kinds[kind].name : NULL;
+}
+
+const char *
+spn_figure_title(SpnFigureKind kind)
+{
+  return kind >= 0 && kind < SPN_FIGURE_COUNT ? kinds[kind].title : NULL;
+}
+
+gboolean
+spn_figure_from_name(const char *name, SpnFigureKind *kind)
+{
+  for (int k = 0; k < SPN_FIGURE_COUNT; k++)
+    if (g_strcmp0(name, kinds[k].name) == 0) {
+      *kind = (SpnFigureKind)k;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+void
+spn_figure_draw(SpnFigureKind kind, cairo_t *cr, double width, double height,
+                const SpnSnapshot *s, const SpnFigureOptions *o)
+{
+  SpnPlot p;
+  cairo_save(cr);
+  spn_plot_init(&p, cr, o);
+  cairo_rectangle(cr, 0, 0, width, height);
+  cairo_clip(cr);
+  spn_plot_fill_background(&p, width, height);
+  SpnRect r = {0, 0, width, height};
+  switch (kind) {
+  case SPN_FIGURE_SPANS:
+    spn_fig_spans_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_HISTORY:
+    spn_fig_history_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_MASKS:
+    spn_fig_masks_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_ATTENTION:
+    spn_fig_attention_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_CURVES:
+    spn_fig_curves_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_COUNT:
+    break;
+  }
+  spn_plot_clear(&p);
+  cairo_restore(cr);
+}
+
+char *
+spn_figure_describe(SpnFigureKind kind, double width, double height, const SpnSnapshot *s,
+                    const SpnFigureOptions *o, double x, double y)
+{
+  SpnPlot p;
+  spn_plot_init(&p, NULL, o);
+  SpnRect r = {0, 0, width, height};
+  char *text = NULL;
+  switch (kind) {
+  case SPN_FIGURE_SPANS:
+    text = spn_fig_spans_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_HISTORY:
+    text = spn_fig_history_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_MASKS:
+    text = spn_fig_masks_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_ATTENTION:
+    text = spn_fig_attention_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_CURVES:
+    text = spn_fig_curves_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_COUNT:
+    break;
+  }
+  spn_plot_clear(&p);
+  return text;
+}
+
+gboolean
+spn_figure_attention_cell(double width, double height, const SpnSnapshot *s,
+                          const SpnFigureOptions *o, double x, double y, int *query, int *key)
+{
+  SpnPlot p;
+  spn_plot_init(&p, NULL, o);
+  SpnRect r = {0, 0, width, height};
+  int q = -1, k = -1, h = -1;
+  gboolean inside = spn_fig_attention_cell(&p, r, s, o, x, y, &q, &k, &h);
+  spn_plot_clear(&p);
+  if (inside && k < 0)
+    inside = FALSE;  /* the persistent column is no key position */
+  if (query)
+    *query = inside ? q : -1;
+  if (key)
+    *key = inside ? k : -1;
+  return inside;
+}
+
+/* ---- shared helpers ---- */
+
+char *
+spn_fig_token_label(const SpnSnapshot *s, int i)
+{
+  if (s->probe == NULL || s->text == NULL || i < 0 || i >= s->probe->n)
+    return g_strdup("?");
+  gsize len = strlen(s->text);
+  gsize a = MIN(s->probe->offsets[i], len);
+  gsize b = i + 1 < s->probe->n ? MIN(s->probe->offsets[i + 1], len) : len;
+  g_autofree char *raw = g_utf8_make_valid(s->text + a, (gssize)(b - a));
+  GString *out = g_string_new(NULL);
+  for (const char *c = raw; *c; c = g_utf8_next_char(c)) {
+    gunichar u = g_utf8_get_char(c);
+    if (u == ' ')
+      g_string_append(out, "\u2423");
+    else if (u == '\n')
+      g_string_append(out, "\u23ce");
+    else if (u == '\t')
+      g_string_append(out, "\u21e5");
+    else if (g_unichar_iscntrl(u))
+      g_string_append(out, "\u00b7");
+    else
+      g_string_append_unichar(out, u);
+  }
+  if (out->len == 0)
+    g_string_append(out, "\u00b7");
+  return g_string_free(out, FALSE);
+}
+
+char *
+spn_fig_title_with_step(const char *title, const SpnSnapshot *s)
+{
+  return g_strdup_printf("%s \u00b7 step %" G_GINT64_FORMAT, title, s->step);
+}
+
+const SpnProbeHead *
+spn_fig_probe_head(const SpnSnapshot *s, int layer, int head)
+{
+  const SpnProbe *pr = s->probe;
+  if (pr == NULL || layer < 0 || layer >= pr->nlayers || head < 0 || head >= pr->nheads)
+    return NULL;
+  return &pr->heads[layer * pr->nheads + head];
+}
+
+int
+spn_fig_history_nearest(const SpnHistory *h, double step)
+{
+  if (h == NULL || h->n == 0)
+    return -1;
+  int lo = 0, hi = h->n - 1;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (h->step[mid] < step)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo > 0 && fabs(h->step[lo - 1] - step) <= fabs(h->step[lo] - step))
+    lo--;
+  return lo;
+}
+
+void
+spn_fig_polyline(SpnPlot *p, const SpnAxis *x, const SpnAxis *y, const gint64 *step,
+                 const float *v, gsize n, gsize stride)
+{
+  if (p->cr == NULL)
+    return;
+  double floor_value = y->log ? MIN(y->v0, y->v1) * 1e-3 : -G_MAXDOUBLE;
+  double col = NAN, xsum = 0, ysum = 0;
+  int count = 0;
+  gboolean pen_down = FALSE;
+  /* i == n flushes the last column */
+  for (gsize i = 0; i <= n; i++) {
+    double val = i < n ? v[i * stride] : NAN;
+    double px = i < n ? spn_axis_px(x, (double)step[i]) : NAN;
+    gboolean same_column = isfinite(val) && count > 0 && floor(px) == col;
+    if (!same_column && count > 0) {
+      (pen_down ? cairo_line_to : cairo_move_to)(p->cr, xsum / count, ysum / count);
+      pen_down = TRUE;
+      count = 0;
+    }
+    if (!isfinite(val)) {
+      pen_down = FALSE;
+      continue;
+    }
+    if (count == 0) {
+      col = floor(px);
+      xsum = ysum = 0;
+    }
+    xsum += px;
+    ysum += spn_axis_px(y, MAX(val, floor_value));
+    count++;
+  }
+}
