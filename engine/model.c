@@ -143,7 +143,7 @@ runner_alloc(SpnRunner *r, gsize n, gboolean zeroed)
 }
 
 static float **
-layer_output_slot(SpnRunner *r, Layer *L)
+layer_output_slot(const SpnRunner *r, Layer *L)
 {
   return r->m->cfg.pers_mem_size > 0 ? &L->h1 : &L->h2;
 }
@@ -174,6 +174,18 @@ layer_alloc_work(SpnRunner *r, Layer *L)
   }
 }
 
+/* Points the work arrays of L at those of `from` (caches, windows and shapes stay L's own). */
+static void
+layer_use_work(Layer *L, const Layer *from)
+{
+  float *cache = L->cache;
+  int *window = L->window;
+  *L = *from;
+  L->cache = cache;
+  L->window = window;
+  L->valid = 0;
+}
+
 /* Layer l ≥ 1 of a runner without backward pass: the work arrays of layer l − 2 (layer 0 for
  * l = 1, with an output of its own), so a layer never writes the input it reads. */
 static void
@@ -181,12 +193,7 @@ layer_share_work(SpnRunner *r, int l)
 {
   const SpnConfig *c = &r->m->cfg;
   Layer *L = &r->layers[l];
-  float *cache = L->cache;
-  int *window = L->window;
-  *L = r->layers[l >= 2 ? l - 2 : 0];
-  L->cache = cache;
-  L->window = window;
-  L->valid = 0;
+  layer_use_work(L, &r->layers[l - 1]);
   gsize rows = (gsize)r->B * r->M;
   if (l == 1)
     *layer_output_slot(r, L) = runner_alloc(r, rows * c->hid_sz, FALSE);
@@ -194,8 +201,26 @@ layer_share_work(SpnRunner *r, int l)
     L->state = runner_alloc(r, rows * c->nheads * (c->attn_span + c->pers_mem_size + 1), FALSE);
 }
 
+/* A scoring runner working in the arrays of a training runner (layers 0 and 1 of the donor
+ * hold everything two consecutive layers need); the attention keeps no state. */
+static void
+runner_borrow_work(SpnRunner *r, const SpnRunner *donor)
+{
+  const SpnConfig *c = &r->m->cfg;
+  r->h0 = donor->h0;
+  r->logits = donor->logits;
+  for (int l = 0; l < c->nlayers; l++) {
+    Layer *L = &r->layers[l];
+    layer_use_work(L, &donor->layers[0]);
+    if (l % 2 == 1)
+      *layer_output_slot(r, L) = *layer_output_slot(donor, &donor->layers[1]);
+    L->past = NULL;
+    L->state = NULL;
+  }
+}
+
 static SpnRunner *
-runner_new(SpnModel *m, int batch, int block, RunMode mode)
+runner_new(SpnModel *m, int batch, int block, RunMode mode, const SpnRunner *donor)
 {
   const SpnConfig *c = &m->cfg;
   int d = c->hid_sz, S = c->attn_span, F = c->inner_hid_sz, K = c->nheads;
@@ -208,15 +233,20 @@ runner_new(SpnModel *m, int batch, int block, RunMode mode)
   r->arrays = g_ptr_array_new_with_free_func(g_free);
   r->x = g_new(gint32, rows);
   r->y = g_new(gint32, rows);
-  r->h0 = runner_alloc(r, rows * d, FALSE);
-  r->logits = runner_alloc(r, rows * c->vocab_size, FALSE);
   r->layers = g_new0(Layer, c->nlayers);
   for (int l = 0; l < c->nlayers; l++) {
-    Layer *L = &r->layers[l];
-    L->cache = runner_alloc(r, (gsize)batch * S * d, TRUE);
-    L->window = g_new0(int, K);
+    r->layers[l].cache = runner_alloc(r, (gsize)batch * S * d, TRUE);
+    r->layers[l].window = g_new0(int, K);
+  }
+  if (donor != NULL) {
+    runner_borrow_work(r, donor);
+    return r;
+  }
+  r->h0 = runner_alloc(r, rows * d, FALSE);
+  r->logits = runner_alloc(r, rows * c->vocab_size, FALSE);
+  for (int l = 0; l < c->nlayers; l++) {
     if (mode == RUN_TRAIN || l == 0)
-      layer_alloc_work(r, L);
+      layer_alloc_work(r, &r->layers[l]);
     else
       layer_share_work(r, l);
   }
@@ -234,13 +264,16 @@ runner_new(SpnModel *m, int batch, int block, RunMode mode)
 SpnRunner *
 spn_runner_new(SpnModel *m, int batch, int block, gboolean keep_grad_state)
 {
-  return runner_new(m, batch, block, keep_grad_state ? RUN_TRAIN : RUN_INSPECT);
+  return runner_new(m, batch, block, keep_grad_state ? RUN_TRAIN : RUN_INSPECT, NULL);
 }
 
 SpnRunner *
-spn_runner_new_eval(SpnModel *m, int batch, int block)
+spn_runner_new_eval(SpnModel *m, int batch, int block, SpnRunner *donor)
 {
-  return runner_new(m, batch, block, RUN_SCORE);
+  /* the donor's arrays are sized by its streams and block: a larger evaluation needs its own */
+  gboolean fits = donor != NULL && donor->mode == RUN_TRAIN && donor->m->cfg.nlayers >= 2 &&
+                  batch <= donor->B && block <= donor->M;
+  return runner_new(m, batch, block, RUN_SCORE, fits ? donor : NULL);
 }
 
 void

@@ -43,8 +43,12 @@ typedef struct _SpnRunner SpnRunner;
 SpnRunner *spn_runner_new(SpnModel *m, int batch, int block, gboolean keep_grad_state);
 /* A runner for scoring only (evaluation): it keeps the caches and nothing else between calls,
  * its layers share their work arrays; spn_runner_backward and spn_runner_attention do not
- * apply. */
-SpnRunner *spn_runner_new_eval(SpnModel *m, int batch, int block);
+ * apply. With a training runner `donor` (same configuration, at least `batch` streams and
+ * `block` positions; otherwise ignored) the work arrays are the donor's, so evaluating between
+ * two training steps costs little more memory than the evaluation's caches. The donor must
+ * outlive the runner, and its activations are overwritten: it needs a new forward before its
+ * next backward. */
+SpnRunner *spn_runner_new_eval(SpnModel *m, int batch, int block, SpnRunner *donor);
 void spn_runner_free(SpnRunner *r);
 /* Zeroes every cache, as at the start of the streams. */
 void spn_runner_reset_cache(SpnRunner *r);

@@ -283,15 +283,16 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
   }
 }
 
-gboolean
-spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
-             double *bpc, GError **error)
+/* donor: a training runner whose work arrays the evaluation may use, or NULL */
+static gboolean
+evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
+         SpnRunner *donor, double *bpc, GError **error)
 {
   int M = m->cfg.block_sz;
   if (!spn_corpus_check_split(corpus, split, batch, 1, error))
     return FALSE;
   gsize stream_len = corpus->n_tokens[split] / batch;
-  SpnRunner *r = spn_runner_new_eval(m, batch, M);
+  SpnRunner *r = spn_runner_new_eval(m, batch, M, donor);
   gint32 *x = g_new(gint32, (gsize)batch * M), *y = g_new(gint32, (gsize)batch * M);
   double total = 0.0;
   gsize count = 0;
@@ -314,10 +315,18 @@ spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gs
 }
 
 gboolean
+spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
+             double *bpc, GError **error)
+{
+  return evaluate(m, corpus, split, batch, max_tokens, NULL, bpc, error);
+}
+
+gboolean
 spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens, double *bpc,
                      GError **error)
 {
-  return spn_evaluate(t->model, t->corpus, split, batch, max_tokens, bpc, error);
+  /* between two steps the training activations are dead: the evaluation works in them */
+  return evaluate(t->model, t->corpus, split, batch, max_tokens, t->runner, bpc, error);
 }
 
 static char *

@@ -149,6 +149,64 @@ test_trim_per_head(void)
   trim_compare(&c, zs);
 }
 
+/* ---- every kind of runner computes the same ---- */
+
+/* Two blocks through a training runner, a probe runner, an evaluation runner with arrays of its
+ * own and one working in the arrays of a training runner that trains in between: the same
+ * log-probabilities, bit for bit, and the same attention for the two that keep it. Three
+ * layers, so runners that share their arrays between layers hand over through both buffers. */
+static void
+runners_case(int pers)
+{
+  SpnConfig c;
+  small_config(&c);
+  c.nlayers = 3, c.vocab_size = 11, c.pers_mem_size = pers, c.adapt_span_init = 0.2;
+  SpnModel *m = spn_model_new(&c);
+  int B = c.batch_sz, M = c.block_sz, n = B * M, S = c.attn_span;
+  gint32 *x = g_new(gint32, 2 * n + 1);
+  SpnRng rng;
+  spn_rng_seed(&rng, 4);
+  for (int i = 0; i < 2 * n + 1; i++)
+    x[i] = (gint32)spn_rng_below(&rng, c.vocab_size);
+  SpnRunner *donor = spn_runner_new(m, B, M, TRUE);
+  SpnRunner *all[4] = {spn_runner_new(m, B, M, TRUE), spn_runner_new(m, B, M, FALSE),
+                       spn_runner_new_eval(m, B, M, NULL), spn_runner_new_eval(m, B, M, donor)};
+  float *ctx[2] = {g_new(float, S), g_new(float, S)}, *pm[2] = {g_new(float, 4), g_new(float, 4)};
+  for (int j = 0; j < 2; j++) {
+    const gint32 *xj = x + (gsize)j * n, *yj = xj + 1;
+    double loss[4];
+    for (int k = 0; k < 4; k++)
+      loss[k] = spn_runner_forward(all[k], xj, yj, M, FALSE, NULL);
+    for (int k = 1; k < 4; k++) {
+      g_assert_cmpfloat(loss[k], ==, loss[0]);
+      g_assert_cmpmem(spn_runner_logprobs(all[k]), sizeof(float) * n * c.vocab_size,
+                      spn_runner_logprobs(all[0]), sizeof(float) * n * c.vocab_size);
+    }
+    for (int l = 0; l < c.nlayers; l++)
+      for (int i = 0; i < M; i += 5)
+        for (int k = 0; k < 2; k++) {
+          spn_runner_attention(all[k], l, B - 1, l % c.nheads, i, ctx[k], pers ? pm[k] : NULL);
+          if (k == 1) {
+            g_assert_cmpmem(ctx[0], sizeof(float) * S, ctx[1], sizeof(float) * S);
+            g_assert_cmpmem(pm[0], sizeof(float) * pers, pm[1], sizeof(float) * pers);
+          }
+        }
+    /* the donor trains between two evaluation blocks: only the caches must carry over */
+    spn_runner_forward(donor, x + (gsize)(1 - j) * n, x + (gsize)(1 - j) * n + 1, M, TRUE, NULL);
+    spn_runner_backward(donor);
+  }
+  for (int k = 0; k < 4; k++)
+    spn_runner_free(all[k]);
+  spn_runner_free(donor);
+  for (int k = 0; k < 2; k++)
+    g_free(ctx[k]), g_free(pm[k]);
+  g_free(x);
+  spn_model_free(m);
+}
+
+static void test_runners_ff(void) { runners_case(0); }
+static void test_runners_pers(void) { runners_case(3); }
+
 /* ---- resume ---- */
 
 static SpnCorpus *
@@ -439,6 +497,8 @@ main(int argc, char **argv)
   g_test_add_func("/training/trim-equals-untrimmed-ff", test_trim_ff);
   g_test_add_func("/training/trim-equals-untrimmed-persistent", test_trim_pers);
   g_test_add_func("/training/trim-equals-untrimmed-per-head", test_trim_per_head);
+  g_test_add_func("/training/runners-agree-ff", test_runners_ff);
+  g_test_add_func("/training/runners-agree-persistent", test_runners_pers);
   g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
   g_test_add_func("/training/resume-equals-uninterrupted-adam", test_resume_adam);
   g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);
