@@ -274,13 +274,41 @@ head_forward(const SpnAttnShape *sh, const Head *hd, float *out, const Scratch *
     spn_gemm1(FALSE, FALSE, M, D, N, sqrtf((float)N), pers, N, hd->pv, D, 1.0f, oh, d);
 }
 
-/* Per-task gradient slots, summed in a fixed order after the parallel loop so the result does
- * not depend on which thread finished first. */
+/* The gradient slot of one (stream, head): its share of the gradients of the shared
+ * parameters, summed over all pairs in a fixed order by spn_attention_reduce_team so the result
+ * does not depend on which thread finished first. */
 typedef struct {
   float *pe;     /* D×w */
   float *pk, *pv;/* D×N, N×D */
   float z;
 } Slot;
+
+static gsize
+slot_floats(const SpnAttnShape *sh, int h)
+{
+  return (gsize)sh->D * sh->window[h] + 2 * (gsize)sh->D * sh->N;
+}
+
+gsize
+spn_attention_slots_size(const SpnAttnShape *sh)
+{
+  gsize per_stream = 0;
+  for (int h = 0; h < sh->K; h++)
+    per_stream += slot_floats(sh, h);
+  return per_stream * sh->B;
+}
+
+static Slot
+slot_at(const SpnAttnShape *sh, const SpnAttnSlots *slots, int b, int h)
+{
+  gsize off = spn_attention_slots_size(sh) / sh->B * b;
+  for (int k = 0; k < h; k++)
+    off += slot_floats(sh, k);
+  Slot sl = {.pe = slots->mem + off};
+  sl.pk = sl.pe + (gsize)sh->D * sh->window[h];
+  sl.pv = sl.pk + (gsize)sh->D * sh->N;
+  return sl;
+}
 
 
 /* g (band, M×w) and gp (M×N): gradient w.r.t. the undropped final weights */
@@ -401,40 +429,94 @@ typedef struct {
   float *out;                 /* forward: the heads' outputs */
   const float *dout;          /* backward: their gradients ... */
   float *dq, *dkv;
-  Slot *slots;
+  SpnAttnSlots *slots;
 } HeadTask;
 
-/* Every (stream, head) pair once, spread over the threads, each thread with its own scratch
- * (and its own state when the caller keeps none). */
+/* Every (stream, head) pair of streams b0..b1−1 once, spread over the threads of a new region
+ * (or run in turn when the caller is a thread of a region already), each thread with its own
+ * scratch (and its own state when the caller keeps none). */
 static void
-for_each_head(const SpnAttnShape *sh, const HeadTask *task, gboolean backward)
+for_each_head(const SpnAttnShape *sh, const HeadTask *task, gboolean backward, int b0, int b1)
 {
-  int tasks = sh->B * sh->K;
+  int t0 = b0 * sh->K, t1 = b1 * sh->K;
 #pragma omp parallel
   {
     Scratch sc;
     scratch_init(&sc, sh, task->state == NULL);
 #pragma omp for schedule(dynamic, 1)
-    for (int t = 0; t < tasks; t++) {
+    for (int t = t0; t < t1; t++) {
       Head hd = head_at(sh, task->q, task->kv, task->state, t / sh->K, t % sh->K, sc.own);
       head_mask(sh, hd.h, hd.w, sc.mask, backward ? sc.pass : NULL);
       hd.mask = sc.mask;
       hd.pass = sc.pass;
-      if (backward)
-        head_backward(sh, &hd, task->dout, task->dq, task->dkv, &task->slots[t], &sc);
-      else
+      if (backward) {
+        Slot slot = slot_at(sh, task->slots, hd.b, hd.h);
+        head_backward(sh, &hd, task->dout, task->dq, task->dkv, &slot, &sc);
+        task->slots->z[t] = slot.z;
+      } else {
         head_forward(sh, &hd, task->out, &sc);
+      }
     }
     g_free(sc.mem);
   }
 }
 
 void
+spn_attention_forward_streams(const SpnAttnShape *sh, int b0, int b1, const float *q,
+                              const float *kv, float *state, float *out)
+{
+  HeadTask task = {.q = q, .kv = kv, .state = state, .out = out};
+  for_each_head(sh, &task, FALSE, b0, b1);
+}
+
+void
 spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
                       float *out)
 {
-  HeadTask task = {.q = q, .kv = kv, .state = state, .out = out};
-  for_each_head(sh, &task, FALSE);
+  spn_attention_forward_streams(sh, 0, sh->B, q, kv, state, out);
+}
+
+void
+spn_attention_backward_streams(const SpnAttnShape *sh, int b0, int b1, const float *q,
+                               const float *kv, const float *state, const float *dout, float *dq,
+                               float *dkv, SpnAttnSlots *slots)
+{
+  HeadTask task = {.q = q, .kv = kv, .state = state, .dout = dout, .dq = dq, .dkv = dkv,
+                   .slots = slots};
+  for_each_head(sh, &task, TRUE, b0, b1);
+}
+
+void
+spn_attention_reduce_team(const SpnAttnShape *sh, const SpnAttnSlots *slots, float *dkey_pe,
+                          float *dz, float *dpk, float *dpv)
+{
+  int D = sh->D, N = sh->N, S = sh->S;
+  /* each output element sums its slots in (stream, head) order, whatever thread owns it */
+#pragma omp for schedule(static) nowait
+  for (int j = 0; j < D; j++)
+    for (int t = 0; t < sh->B * sh->K; t++) {
+      int h = t % sh->K, w = sh->window[h];
+      const float *pe = slot_at(sh, slots, t / sh->K, h).pe + (gsize)j * w;
+      float *dst = dkey_pe + (gsize)j * S + (S - w);
+      for (int c = 0; c < w; c++)
+        dst[c] += pe[c];
+    }
+  if (dz != NULL) {
+#pragma omp single nowait
+    for (int t = 0; t < sh->B * sh->K; t++)
+      dz[t % sh->K] += slots->z[t];
+  }
+  if (dpk == NULL)
+    return;
+#pragma omp for schedule(static) nowait
+  for (int h = 0; h < sh->K; h++)
+    for (int b = 0; b < sh->B; b++) {
+      Slot sl = slot_at(sh, slots, b, h);
+      for (gsize k = 0; k < (gsize)D * N; k++) {
+        dpk[(gsize)h * D * N + k] += sl.pk[k];
+        dpv[(gsize)h * D * N + k] += sl.pv[k];
+      }
+    }
 }
 
 void
@@ -442,38 +524,15 @@ spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
                        const float *state, const float *dout, float *dq, float *dkv,
                        float *dkey_pe, float *dz, float *dpk, float *dpv)
 {
-  int tasks = sh->B * sh->K, D = sh->D, N = sh->N;
   if (!sh->sparse_dkv)
     memset(dkv, 0, sizeof(float) * sh->B * (sh->wmax + sh->M) * 2 * sh->d);
-  Slot *slots = g_new0(Slot, tasks);
-  gsize per_head_total = 0;
-  for (int h = 0; h < sh->K; h++)
-    per_head_total += (gsize)D * sh->window[h] + 2 * (gsize)D * N;
-  float *slot_mem = g_new(float, per_head_total * sh->B), *p = slot_mem;
-  for (int t = 0; t < tasks; t++) {
-    int w = sh->window[t % sh->K];
-    slots[t].pe = p;
-    slots[t].pk = p + (gsize)D * w;
-    slots[t].pv = slots[t].pk + (gsize)D * N;
-    p = slots[t].pv + (gsize)N * D;
-  }
-  HeadTask task = {.q = q, .kv = kv, .state = state, .dout = dout, .dq = dq, .dkv = dkv,
-                   .slots = slots};
-  for_each_head(sh, &task, TRUE);
-  for (int t = 0; t < tasks; t++) {
-    int h = t % sh->K, w = sh->window[h];
-    for (int j = 0; j < D; j++)
-      for (int c = 0; c < w; c++)
-        dkey_pe[(gsize)j * sh->S + (sh->S - w) + c] += slots[t].pe[(gsize)j * w + c];
-    if (dz != NULL)
-      dz[h] += slots[t].z;
-    for (gsize k = 0; dpk != NULL && k < (gsize)D * N; k++) {
-      dpk[(gsize)h * D * N + k] += slots[t].pk[k];
-      dpv[(gsize)h * D * N + k] += slots[t].pv[k];
-    }
-  }
-  g_free(slot_mem);
-  g_free(slots);
+  SpnAttnSlots slots = {.mem = g_new(float, spn_attention_slots_size(sh) + 1),
+                        .z = g_new(float, sh->B * sh->K)};
+  spn_attention_backward_streams(sh, 0, sh->B, q, kv, state, dout, dq, dkv, &slots);
+#pragma omp parallel
+  spn_attention_reduce_team(sh, &slots, dkey_pe, dz, dpk, dpv);
+  g_free(slots.mem);
+  g_free(slots.z);
 }
 
 void

@@ -57,6 +57,28 @@ void spn_attention_backward(const SpnAttnShape *sh, const float *q, const float 
                             const float *state, const float *dout, float *dq, float *dkv,
                             float *dkey_pe, float *dz, float *dpk, float *dpv);
 
+/* Gradient slots of one backward pass: the share of every (stream, head) in the gradients of
+ * the parameters all share (key_pe, z, persistent memory), summed in a fixed order. */
+typedef struct {
+  float *mem; /* spn_attention_slots_size floats */
+  float *z;   /* B·K */
+} SpnAttnSlots;
+
+gsize spn_attention_slots_size(const SpnAttnShape *sh);
+
+/* For callers that share the streams among their own threads: forward and backward of streams
+ * b0..b1−1 only (inside a parallel region they run on the calling thread), the backward
+ * filling those streams' slots; then spn_attention_reduce_team, called by every thread of a
+ * region (each sums its own part of the outputs, without waiting) or from outside one, adds
+ * the slots to dkey_pe, dz, dpk and dpv as spn_attention_backward does. */
+void spn_attention_forward_streams(const SpnAttnShape *sh, int b0, int b1, const float *q,
+                                   const float *kv, float *state, float *out);
+void spn_attention_backward_streams(const SpnAttnShape *sh, int b0, int b1, const float *q,
+                                    const float *kv, const float *state, const float *dout,
+                                    float *dq, float *dkv, SpnAttnSlots *slots);
+void spn_attention_reduce_team(const SpnAttnShape *sh, const SpnAttnSlots *slots,
+                               float *dkey_pe, float *dz, float *dpk, float *dpv);
+
 /* The final attention weights of stream b, head h, query i as the model used them (masked and
  * renormalised): ctx[δ−1] for δ = 1..S (zeros beyond the window) and pers[n] (N values, may be
  * NULL). */

@@ -3,9 +3,18 @@
 #include <math.h>
 
 double
+spn_nll_mean(const float *nll, int n)
+{
+  /* a fixed order: the loss must not depend on thread timing */
+  double total = 0.0;
+  for (int i = 0; i < n; i++)
+    total += nll[i];
+  return total / n;
+}
+
+double
 spn_nll_forward(float *logits, const gint32 *targets, int n, int v, float *per_token)
 {
-  /* summed afterwards in a fixed order: the loss must not depend on thread timing */
   float *nlls = per_token != NULL ? per_token : g_new(float, n);
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; i++) {
@@ -21,23 +30,27 @@ spn_nll_forward(float *logits, const gint32 *targets, int n, int v, float *per_t
       row[j] -= lse;
     nlls[i] = -row[targets[i]];
   }
-  double total = 0.0;
-  for (int i = 0; i < n; i++)
-    total += nlls[i];
+  double mean = spn_nll_mean(nlls, n);
   if (nlls != per_token)
     g_free(nlls);
-  return total / n;
+  return mean;
 }
 
 void
-spn_nll_backward(float *logp, const gint32 *targets, int n, int v)
+spn_nll_backward_rows(float *logp, const gint32 *targets, int rows, int v, int n)
 {
   float inv = 1.0f / n;
 #pragma omp parallel for schedule(static)
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < rows; i++) {
     float *row = logp + (gsize)i * v;
     for (int j = 0; j < v; j++)
       row[j] = expf(row[j]) * inv;
     row[targets[i]] -= inv;
   }
+}
+
+void
+spn_nll_backward(float *logp, const gint32 *targets, int n, int v)
+{
+  spn_nll_backward_rows(logp, targets, n, v, n);
 }

@@ -5,6 +5,12 @@
  * block length: the caches of layer inputs carried from block to block, the activations kept
  * for the backward pass and the work arrays — allocated once. Training, evaluation and the
  * probe each use their own runner over the same model.
+ *
+ * A forward pass is one parallel region in which every thread runs its own share of the
+ * streams through all layers; the backward pass waits for all threads only where parameter
+ * gradients sum over every row (twice per layer). Few waits keep the threads busy on a
+ * machine shared with other programs, where each wait can cost a time slice. Results do not
+ * depend on the number of threads.
  */
 #pragma once
 #include <glib.h>

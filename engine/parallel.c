@@ -39,33 +39,61 @@ spn_gemm1(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha, 
               m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* How many threads share a product: none of the overhead for small ones. */
+static int
+gemm_parts(int m, int n, int k, int threads)
+{
+  if (threads <= 1 || (gint64)m * n * (k > 0 ? k : 1) < 32768)
+    return 1;
+  return MIN(threads, MAX(m, n));
+}
+
+SpnSlice
+spn_gemm_part(int part, int parts, gboolean trans_a, gboolean trans_b, int m, int n, int k,
+              float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+              int ldc)
+{
+  gboolean split_rows = m >= n;
+  int total = split_rows ? m : n;
+  /* multiples of 16 keep the OpenBLAS kernels on full panels */
+  int chunk = ((total + parts - 1) / parts + 15) / 16 * 16;
+  SpnSlice sl = {.rows = split_rows, .lo = MIN(total, part * chunk)};
+  sl.hi = MIN(total, sl.lo + chunk);
+  if (sl.lo >= sl.hi)
+    return sl;
+  if (split_rows) {
+    const float *ap = trans_a ? a + sl.lo : a + (gsize)sl.lo * lda;
+    spn_gemm1(trans_a, trans_b, sl.hi - sl.lo, n, k, alpha, ap, lda, b, ldb, beta,
+              c + (gsize)sl.lo * ldc, ldc);
+  } else {
+    const float *bp = trans_b ? b + (gsize)sl.lo * ldb : b + sl.lo;
+    spn_gemm1(trans_a, trans_b, m, sl.hi - sl.lo, k, alpha, a, lda, bp, ldb, beta, c + sl.lo, ldc);
+  }
+  return sl;
+}
+
+SpnSlice
+spn_gemm_team(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+  int parts = gemm_parts(m, n, k, omp_get_num_threads()), part = omp_get_thread_num();
+  if (part >= parts)
+    return (SpnSlice){.rows = TRUE, .lo = 0, .hi = 0};
+  return spn_gemm_part(part, parts, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                       ldc);
+}
+
 void
 spn_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha, const float *a,
          int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
-  int parts = n_threads;
-  if (parts <= 1 || (gint64)m * n * (k > 0 ? k : 1) < 32768) {
+  /* inside a region the calling thread does it all: the region's threads are busy already */
+  int parts = omp_in_parallel() ? 1 : gemm_parts(m, n, k, n_threads);
+  if (parts <= 1) {
     spn_gemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  gboolean split_rows = m >= n;
-  int total = split_rows ? m : n;
-  if (parts > total)
-    parts = total;
 #pragma omp parallel for num_threads(parts) schedule(static, 1)
-  for (int p = 0; p < parts; p++) {
-    /* multiples of 16 keep the OpenBLAS kernels on full panels */
-    int chunk = ((total + parts - 1) / parts + 15) / 16 * 16;
-    int lo = p * chunk, hi = MIN(total, lo + chunk);
-    if (lo >= hi)
-      continue;
-    if (split_rows) {
-      const float *ap = trans_a ? a + lo : a + (gsize)lo * lda;
-      spn_gemm1(trans_a, trans_b, hi - lo, n, k, alpha, ap, lda, b, ldb, beta,
-                c + (gsize)lo * ldc, ldc);
-    } else {
-      const float *bp = trans_b ? b + (gsize)lo * ldb : b + lo;
-      spn_gemm1(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
-    }
-  }
+  for (int p = 0; p < parts; p++)
+    spn_gemm_part(p, parts, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

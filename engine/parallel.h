@@ -11,9 +11,27 @@ int spn_threads_count(void);
 
 /* Row-major C = alpha·op(A)·op(B) + beta·C, with op(X) = X or Xᵀ; C is m×n, the inner size k.
  * Splits the larger side of C over the threads (each part is a single-threaded sgemm), so the
- * result does not depend on the scheduling. Call from outside parallel regions. */
+ * result does not depend on the scheduling. Inside a parallel region the calling thread
+ * computes all of it. */
 void spn_gemm(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* A part of C: rows lo..hi−1 (rows) or columns lo..hi−1 (!rows); empty when lo == hi. */
+typedef struct {
+  gboolean rows;
+  int lo, hi;
+} SpnSlice;
+
+/* Part `part` of `parts` of the spn_gemm product; returns the part of C it wrote. */
+SpnSlice spn_gemm_part(int part, int parts, gboolean trans_a, gboolean trans_b, int m, int n,
+                       int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                       float beta, float *c, int ldc);
+/* Called by every thread of a parallel region: each computes its own part of the spn_gemm
+ * product, without waiting for the others (so several products, or a product and an
+ * epilogue on the part returned, share one region and one barrier). */
+SpnSlice spn_gemm_team(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                       int ldc);
 /* The same, single-threaded, for use inside a parallel region. */
 void spn_gemm1(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);

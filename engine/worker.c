@@ -2,6 +2,11 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "parallel.h"
 #include "reader.h"
@@ -157,6 +162,19 @@ combine_locked(SpnWorker *w)
     g_source_attach(src, w->context);
     g_source_unref(src);
   }
+}
+
+/* The window's thread must win every contest for a core, and the reading of the user's text
+ * should beat training: the engine's threads (and the OpenMP threads they start, which inherit
+ * it) run at lower priorities. On Linux nice values are per thread. */
+static void
+lower_thread_priority(int nice)
+{
+#ifdef __linux__
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+#else
+  (void)nice;
+#endif
 }
 
 /* ---- training thread ---- */
@@ -405,6 +423,7 @@ static gpointer
 train_thread(gpointer data)
 {
   SpnWorker *w = data;
+  lower_thread_priority(10);
   for (;;) {
     Command *c = w->training ? g_async_queue_try_pop(w->commands) : g_async_queue_pop(w->commands);
     if (c) {
@@ -446,6 +465,7 @@ read_thread(gpointer data)
 {
   SpnWorker *w = data;
   SpnReader *reader = NULL;
+  lower_thread_priority(4);
   for (;;) {
     g_mutex_lock(&w->read_lock);
     ReadRequest *q = &w->req;

@@ -154,7 +154,7 @@ test_trim_per_head(void)
 /* Two blocks through a training runner, a probe runner, an evaluation runner with arrays of its
  * own and one working in the arrays of a training runner that trains in between: the same
  * log-probabilities, bit for bit, and the same attention for the two that keep it. Three
- * layers, so runners that share their arrays between layers hand over through both buffers. */
+ * layers, so the runners whose layers share one set of arrays hand over more than once. */
 static void
 runners_case(int pers)
 {

@@ -3,8 +3,9 @@
 
 Trains the oracle model (fast path: heads batched in bmm, skew/unskew for the relative
 positions, the reference's trimming + adaptive cache unless --no-trim) and prints one JSON line:
-  {"chars_per_s": B*M / median step time, "step_ms_median": ..., "first_loss": NLL of the first
-   block before any update, "losses": [NLL of every step, warm-up steps included], "threads": T}
+  {"chars_per_s": B*M / median step time, "step_ms_median": ..., "cpu_ms_median": CPU time of
+   the process per step (all threads), "first_loss": NLL of the first block before any update,
+   "losses": [NLL of every step, warm-up steps included], "threads": T}
 A step is forward + backward + Adagrad update (+ clamping z); it is timed with perf_counter.
 
 Streams: B contiguous streams of floor(n/B) tokens; blocks are read consecutively from
@@ -89,7 +90,7 @@ def main():
     opt = Adagrad(model.named_parameters(), cfg.lr, cfg.lr_warmup, cfg.grad_clip)
     caches = model.init_caches(B)
     pos = 0
-    losses, times = [], []
+    losses, times, cpu_times = [], [], []
     for step in range(a.warmup_steps + a.steps):
         if pos + M + 1 > L:
             pos = 0
@@ -97,15 +98,17 @@ def main():
         x = data[:, pos: pos + M]
         y = data[:, pos + 1: pos + M + 1]
         pos += M
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss, caches = train_step(model, opt, x, y, caches, mode="fast", trim=a.trim)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         losses.append(loss)
         if step >= a.warmup_steps:
             times.append(dt)
+            cpu_times.append(dc)
     med = statistics.median(times) if times else float("nan")
     print(json.dumps({"chars_per_s": B * M / med if times else None,
                       "step_ms_median": med * 1e3 if times else None,
+                      "cpu_ms_median": statistics.median(cpu_times) * 1e3 if times else None,
                       "first_loss": losses[0] if losses else None,
                       "losses": losses, "threads": a.threads}))
 
