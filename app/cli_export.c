@@ -21,7 +21,7 @@ static const char default_text[] =
 typedef struct {
   char *checkpoint, *figure, *text, *text_file, *colormap, *output;
   int layer, head, max_chars;
-  gboolean log, log_color, dark;
+  gboolean log, linear_color, dark;
   double width, height, scale, font_size;
 } ExportArgs;
 
@@ -215,8 +215,8 @@ export_context(ExportArgs *a)
      "Attention head, -1 for a grid of all heads (default); masks: the head emphasised", "H"},
     {"log", 0, 0, G_OPTION_ARG_NONE, &a->log, "Logarithmic value axes (spans, history, bpc, distance)",
      NULL},
-    {"log-color", 0, 0, G_OPTION_ARG_NONE, &a->log_color, "Logarithmic colour scale (attention)",
-     NULL},
+    {"linear-color", 0, 0, G_OPTION_ARG_NONE, &a->linear_color,
+     "Linear colour scale for attention (default logarithmic, like the window)", NULL},
     {"colormap", 0, 0, G_OPTION_ARG_STRING, &a->colormap, "viridis (default) or cividis", "NAME"},
     {"dark", 0, 0, G_OPTION_ARG_NONE, &a->dark, "Light ink on a dark background", NULL},
     {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->output, "File to write: .png, .svg or .pdf",
@@ -303,7 +303,7 @@ spn_cli_export(int argc, char **argv)
   spn_checkpoint_free(ck);
   o.dark = a.dark;
   o.log_axis = a.log;
-  o.log_color = a.log_color;
+  o.log_color = !a.linear_color;
   o.layer = a.layer;
   o.head = a.head;
   o.font_size = a.font_size;

@@ -107,7 +107,7 @@ def _():
     import struct
     out = run("export", "--help").stdout
     for flag in ["--checkpoint", "--figure", "--text", "--text-file", "--layer", "--head", "--log",
-                 "--log-color", "--colormap", "--dark", "--output", "--width", "--height", "--scale"]:
+                 "--linear-color", "--colormap", "--dark", "--output", "--width", "--height", "--scale"]:
         assert flag in out, flag
     png = os.path.join(tmp, "spans.png")
     run("export", "--checkpoint", ckpt, "--figure", "spans", "--output", png, "--width", "320",
@@ -118,7 +118,7 @@ def _():
     assert struct.unpack(">II", head[16:24]) == (640, 400), struct.unpack(">II", head[16:24])
     svg = os.path.join(tmp, "att.svg")
     run("export", "--checkpoint", ckpt, "--figure", "attention,masks", "--text",
-        "the span was short", "--head", "1", "--log-color", "--colormap", "cividis", "--output", svg)
+        "the span was short", "--head", "1", "--linear-color", "--colormap", "cividis", "--output", svg)
     with open(svg, encoding="utf-8") as f:
         text = f.read()
     assert text.startswith("<?xml") and "<svg" in text and "<path" in text and "<image" in text

@@ -312,6 +312,7 @@ test_attention_cell_colours(void)
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   o.head = 0;
+  o.log_color = FALSE;  /* the default is logarithmic */
   for (int map = 0; map < 2; map++) {
     o.colormap = map;
     cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, s, &o);

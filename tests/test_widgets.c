@@ -120,6 +120,28 @@ show(GtkWidget *child, int width, int height)
   return win;
 }
 
+/* Figures are drawn in render threads: runs the main loop until the view shows an image of its
+ * current snapshot, options and size. */
+static void
+wait_rendered(SpnFigureView *v)
+{
+  gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  while (!spn_figure_view_is_current(v)) {
+    g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+    if (!g_main_context_iteration(NULL, FALSE))
+      g_usleep(1000);
+  }
+}
+
+static void
+wait_rendered_all(GtkWidget *w)
+{
+  if (SPN_IS_FIGURE_VIEW(w))
+    wait_rendered(SPN_FIGURE_VIEW(w));
+  for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c))
+    wait_rendered_all(c);
+}
+
 /* Lets idle work finish (the inspector retints in slices of main-loop time). */
 static void
 settle(void)
@@ -334,6 +356,7 @@ test_view_zoom_drag(void)
   g_assert_cmpfloat_with_epsilon(o->q1 - o->q0, n / pow(1.25, 4), 1e-6);
   g_assert_cmpfloat_with_epsilon((o->q0 + o->q1) / 2, n / 2.0, 1e-6);  /* about the centre */
   g_assert_cmpint(changed, ==, 4);
+  wait_rendered(v);  /* the drag measures the cells of the image shown */
 
   double x, y;
   int q, k, q2, k2;
@@ -349,6 +372,45 @@ test_view_zoom_drag(void)
 
   key(view, GDK_KEY_Home);
   g_assert_cmpfloat(o->q1, <=, o->q0);  /* everything visible again, stored as "all" */
+  gtk_window_destroy(GTK_WINDOW(win));
+  spn_snapshot_unref(s);
+}
+
+/* Drawing is asynchronous: the image shown lags the options until its render comes, clicks
+ * hit what is shown meanwhile, and changes made while nothing was drawn cost one render. */
+static void
+test_view_async(void)
+{
+  SpnSnapshot *s = make_snapshot(TEXT);
+  GtkWidget *view = attention_view(s, 1);
+  GtkWidget *win = show(view, 640, 480);
+  SpnFigureView *v = SPN_FIGURE_VIEW(view);
+  int rendered = 0, got = -2;
+  g_signal_connect(view, "rendered", G_CALLBACK(count), &rendered);
+  g_signal_connect(view, "query-selected", G_CALLBACK(record_int), &got);
+  for (int i = 0; i < 3; i++)
+    key(view, GDK_KEY_plus);
+  wait_rendered(v);
+  double x, y;
+  int q, k;
+  find_cell(v, &x, &y, &q, &k);
+
+  key(view, GDK_KEY_Down);  /* the rows move up by a tenth of the visible range */
+  g_assert_false(spn_figure_view_is_current(v));
+  GtkEventController *click = find_controller(view, GTK_TYPE_GESTURE_CLICK);
+  g_signal_emit_by_name(click, "released", 1, x, y);
+  g_assert_cmpint(got, ==, q);  /* the row of the image on screen, not of the panned view */
+
+  rendered = 0;
+  wait_rendered(v);
+  g_assert_cmpint(rendered, >=, 1);
+  g_assert_cmpint(rendered, <=, 2);  /* one render in flight, then the newest state */
+  int q2, k2;
+  g_assert_true(spn_figure_attention_cell(gtk_widget_get_width(view), gtk_widget_get_height(view),
+                                          s, spn_figure_view_get_options(v), x, y, &q2, &k2));
+  g_assert_cmpint(q2, >, q);
+  g_signal_emit_by_name(click, "released", 1, x, y);
+  g_assert_cmpint(got, ==, q2);
   gtk_window_destroy(GTK_WINDOW(win));
   spn_snapshot_unref(s);
 }
@@ -532,6 +594,7 @@ test_render(void)
   spn_inspector_select_query(SPN_INSPECTOR(insp), hot_index(TEXT));
   gtk_grid_attach(GTK_GRID(grid), insp, 2, 0, 1, 2);
   GtkWidget *win = show(grid, 1366, 768);
+  wait_rendered_all(grid);
   gtk_test_widget_wait_for_draw(grid);
 
   GdkTexture *texture = render(grid);
@@ -567,6 +630,7 @@ main(int argc, char **argv)
   gtk_test_init(&argc, &argv, NULL);
   g_test_add_func("/widgets/figure-view/click", test_view_click);
   g_test_add_func("/widgets/figure-view/zoom-drag", test_view_zoom_drag);
+  g_test_add_func("/widgets/figure-view/async", test_view_async);
   g_test_add_func("/widgets/panel", test_panel);
   g_test_add_func("/widgets/inspector", test_inspector);
   g_test_add_func("/widgets/render", test_render);

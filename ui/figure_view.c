@@ -1,12 +1,23 @@
 /* figure_view.c — SpnFigureView: draws one figure of the snapshot it holds and, for the
  * attention heatmap, turns scrolls, drags and clicks into a visible token range and a query.
  *
+ * The figure is drawn off the main thread: a few render threads shared by all views draw it into
+ * an image at the widget's size, and the view shows the newest image it has. At most one render
+ * per view is in flight; changes meanwhile wait for it, and then the newest state is drawn, so a
+ * view never falls behind by more than one image however fast snapshots or scrolls come. Hover
+ * and clicks describe the image shown, not the one being drawn.
+ *
  * The figure owns its layout; the view never copies its margins. Where the view needs pixel
  * geometry (zoom about the pointer, drag distances) it asks spn_figure_attention_cell and
  * bisects for the edges of the cells under the pointer. */
 #include "figure_view.h"
 
 #include <math.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #define SPN_ZOOM_STEP 1.25   /* one wheel notch or one key press */
 #define SPN_PAN_STEP 0.1     /* one wheel notch or arrow key: a tenth of the visible range */
@@ -24,11 +35,24 @@ typedef struct {
   double x0, x1, y0, y1;
 } SpnTile;
 
+/* What an image is drawn from: the snapshot (a reference), the options (with the theme's
+ * darkness) and the size in user units and device pixels per unit. */
+typedef struct {
+  SpnSnapshot *snapshot;
+  SpnFigureOptions options;
+  int width, height, scale;
+} SpnFrame;
+
 struct _SpnFigureView {
   GtkWidget parent_instance;
   SpnFigureKind kind;
   SpnSnapshot *snapshot;
   SpnFigureOptions options;
+  SpnFrame shown;               /* what `image` shows; snapshot NULL until the first image */
+  cairo_surface_t *image;
+  SpnFrame requested;           /* what the last render was asked to draw */
+  gboolean rendering;           /* a render is in flight: the next waits for it */
+  gboolean disposed;            /* a render finishing now has nobody to show it to */
   double pointer_x, pointer_y;  /* last pointer position, for zooming about it */
   gboolean pointer_inside;
   SpnRange drag_start;          /* the view when the drag began */
@@ -39,7 +63,7 @@ struct _SpnFigureView {
   gboolean tile_known;
 };
 
-enum { SIGNAL_QUERY_SELECTED, SIGNAL_OPTIONS_CHANGED, N_SIGNALS };
+enum { SIGNAL_QUERY_SELECTED, SIGNAL_OPTIONS_CHANGED, SIGNAL_RENDERED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE(SpnFigureView, spn_figure_view, GTK_TYPE_WIDGET)
@@ -134,14 +158,31 @@ pan_by(SpnFigureView *self, double dq, double dk)
 
 /* ---- geometry, asked of the figure ---- */
 
+/* The frame the user sees: the image's, or before the first image the one it will show
+ * (borrowed). Points in widget coordinates map into it as the image is stretched over the
+ * widget. */
+static void
+seen_frame(SpnFigureView *self, SpnFrame *f, double *x, double *y)
+{
+  GtkWidget *w = GTK_WIDGET(self);
+  int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
+  if (self->shown.snapshot && width > 0 && height > 0) {
+    *f = self->shown;
+    *x *= (double)f->width / width;
+    *y *= (double)f->height / height;
+    return;
+  }
+  *f = (SpnFrame){self->snapshot, self->options, width, height, 1};
+}
+
 static gboolean
 cell_at(SpnFigureView *self, double x, double y, int *q, int *k)
 {
-  GtkWidget *w = GTK_WIDGET(self);
-  if (!self->snapshot || self->kind != SPN_FIGURE_ATTENTION)
+  SpnFrame f;
+  seen_frame(self, &f, &x, &y);
+  if (!f.snapshot || self->kind != SPN_FIGURE_ATTENTION)
     return FALSE;
-  return spn_figure_attention_cell(gtk_widget_get_width(w), gtk_widget_get_height(w),
-                                   self->snapshot, &self->options, x, y, q, k);
+  return spn_figure_attention_cell(f.width, f.height, f.snapshot, &f.options, x, y, q, k);
 }
 
 /* Whether (q, k) can lie in the same tile as (q0, k0) when seen from it in direction (dx, dy). */
@@ -431,6 +472,152 @@ add_heatmap_controllers(SpnFigureView *self)
                                  -1);
 }
 
+/* ---- rendering, off the main thread ---- */
+
+/* Enough to keep a heatmap that is being zoomed from waiting behind a round of snapshot renders,
+ * few enough to leave the cores to training. */
+#define SPN_RENDER_THREADS 2
+/* Render threads yield to the main thread, which must win every contest for a core; the engine's
+ * threads run lower still (engine/worker.c). */
+#define SPN_RENDER_NICE 2
+
+typedef struct {
+  SpnFigureView *view;  /* a reference, given back on the main thread */
+  SpnFigureKind kind;
+  SpnFrame frame;       /* its own snapshot reference: snapshots are immutable */
+  cairo_surface_t *surface;
+} SpnRender;
+
+static void
+frame_clear(SpnFrame *f)
+{
+  g_clear_pointer(&f->snapshot, spn_snapshot_unref);
+}
+
+static void
+frame_set(SpnFrame *dst, const SpnFrame *src)
+{
+  if (src->snapshot)
+    spn_snapshot_ref(src->snapshot);
+  frame_clear(dst);
+  *dst = *src;
+}
+
+/* Field by field: the options have padding, whose bytes copies need not keep. An option added
+ * to SpnFigureOptions must be added here, or changing it alone would not redraw. */
+static gboolean
+options_equal(const SpnFigureOptions *a, const SpnFigureOptions *b)
+{
+  return a->dark == b->dark && a->font_size == b->font_size && a->log_axis == b->log_axis &&
+         a->layer == b->layer && a->head == b->head && a->colormap == b->colormap &&
+         a->log_color == b->log_color && a->q0 == b->q0 && a->q1 == b->q1 && a->k0 == b->k0 &&
+         a->k1 == b->k1 && a->query == b->query && a->smoothing == b->smoothing;
+}
+
+static gboolean
+frame_equal(const SpnFrame *a, const SpnFrame *b)
+{
+  return a->snapshot == b->snapshot && a->width == b->width && a->height == b->height &&
+         a->scale == b->scale && options_equal(&a->options, &b->options);
+}
+
+static void
+render_free(SpnRender *r)
+{
+  frame_clear(&r->frame);
+  g_clear_pointer(&r->surface, cairo_surface_destroy);
+  g_object_unref(r->view);
+  g_free(r);
+}
+
+/* Main thread: shows the image and, if the view changed meanwhile, lets the next snapshot()
+ * start the render of its newest state. */
+static gboolean
+on_render_done(gpointer data)
+{
+  SpnRender *r = data;
+  SpnFigureView *self = r->view;
+  self->rendering = FALSE;
+  if (self->disposed) {
+    render_free(r);
+    return G_SOURCE_REMOVE;
+  }
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  /* a failed surface (a size past cairo's limits) leaves the last image up */
+  if (cairo_surface_status(r->surface) == CAIRO_STATUS_SUCCESS) {
+    g_clear_pointer(&self->image, cairo_surface_destroy);
+    self->image = g_steal_pointer(&r->surface);
+    frame_set(&self->shown, &r->frame);
+    g_signal_emit(self, signals[SIGNAL_RENDERED], 0);
+  }
+  render_free(r);
+  return G_SOURCE_REMOVE;
+}
+
+/* Nice values are per thread on Linux; the pool's threads start at the main thread's. */
+static void
+lower_render_priority(void)
+{
+#ifdef __linux__
+  static _Thread_local gboolean lowered;
+  if (!lowered)
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SPN_RENDER_NICE);
+  lowered = TRUE;
+#endif
+}
+
+/* A render thread. Pango is used from several threads only through pangocairo's default font
+ * map, which has been per thread since Pango 1.32.6: each thread lays out text with its own font
+ * map and context, and nothing of Pango is shared with the main thread. Cairo image surfaces
+ * need no more than being used by one thread at a time. */
+static void
+render_in_thread(gpointer data, gpointer pool_data)
+{
+  (void)pool_data;
+  SpnRender *r = data;
+  const SpnFrame *f = &r->frame;
+  lower_render_priority();
+  /* opaque: every figure fills its background, and an opaque image is painted as a copy */
+  r->surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, f->width * f->scale,
+                                          f->height * f->scale);
+  cairo_surface_set_device_scale(r->surface, f->scale, f->scale);
+  cairo_t *cr = cairo_create(r->surface);
+  spn_figure_draw(r->kind, cr, f->width, f->height, f->snapshot, &f->options);
+  cairo_destroy(cr);
+  cairo_surface_flush(r->surface);
+  g_idle_add_full(G_PRIORITY_DEFAULT, on_render_done, r, NULL);
+}
+
+/* Long-lived threads, started once for the process: each keeps its font map warm between
+ * renders (a new thread would load its fonts again). */
+static GThreadPool *
+render_pool(void)
+{
+  static GThreadPool *pool;
+  if (g_once_init_enter(&pool)) {
+    GError *error = NULL;
+    GThreadPool *p = g_thread_pool_new(render_in_thread, NULL,
+                                       MIN(SPN_RENDER_THREADS, (int)g_get_num_processors()),
+                                       TRUE, &error);
+    if (p == NULL)  /* as g_thread_new does when the system has no thread left to give */
+      g_error("cannot start the figure render threads: %s", error->message);
+    g_once_init_leave(&pool, p);
+  }
+  return pool;
+}
+
+static void
+start_render(SpnFigureView *self, const SpnFrame *frame)
+{
+  SpnRender *r = g_new0(SpnRender, 1);
+  r->view = g_object_ref(self);
+  r->kind = self->kind;
+  frame_set(&r->frame, frame);
+  frame_set(&self->requested, frame);
+  self->rendering = TRUE;
+  g_thread_pool_push(render_pool(), r, NULL);
+}
+
 /* ---- drawing ---- */
 
 /* The theme is dark when its text is light: this follows libadwaita's style manager, the
@@ -443,18 +630,54 @@ is_dark(GtkWidget *w)
   return 0.2126 * fg.red + 0.7152 * fg.green + 0.0722 * fg.blue > 0.5;
 }
 
+/* What the widget should show now. Borrows the snapshot. */
+static SpnFrame
+current_frame(SpnFigureView *self)
+{
+  GtkWidget *w = GTK_WIDGET(self);
+  SpnFrame f = {self->snapshot, self->options, gtk_widget_get_width(w), gtk_widget_get_height(w),
+                gtk_widget_get_scale_factor(w)};
+  f.options.dark = is_dark(w);
+  return f;
+}
+
+/* Asks for an image of the current state unless one is shown or on its way; while a render is
+ * in flight the request waits for it (on_render_done redraws, which comes back here). */
+static void
+request_image(SpnFigureView *self, const SpnFrame *f)
+{
+  if (self->rendering || frame_equal(f, &self->requested) ||
+      (self->image && frame_equal(f, &self->shown)))
+    return;
+  start_render(self, f);
+}
+
+/* The image as a cairo node that paints it, not as a texture: GTK 4.8's cairo renderer
+ * converts a texture's pixels through floats on every frame it draws it (several ms for the five
+ * figures), where painting a surface is a plain blit; the GL renderer uploads either once. The
+ * recording keeps a copy-on-write reference to the image, which is never written again. */
+static void
+append_image(SpnFigureView *self, GtkSnapshot *snapshot, int width, int height)
+{
+  cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
+  cairo_scale(cr, (double)width / self->shown.width, (double)height / self->shown.height);
+  cairo_set_source_surface(cr, self->image, 0, 0);
+  cairo_paint(cr);
+  cairo_destroy(cr);
+}
+
+/* Only a drawn widget renders: a panel hidden behind a maximized one costs nothing. The image
+ * shown is the newest there is, stretched over the widget while one of a new size is drawn. */
 static void
 spn_figure_view_snapshot(GtkWidget *w, GtkSnapshot *snapshot)
 {
   SpnFigureView *self = SPN_FIGURE_VIEW(w);
-  int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
-  if (width <= 0 || height <= 0 || !self->snapshot)
+  SpnFrame f = current_frame(self);
+  if (f.width <= 0 || f.height <= 0 || !f.snapshot)
     return;
-  SpnFigureOptions o = self->options;
-  o.dark = is_dark(w);
-  cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
-  spn_figure_draw(self->kind, cr, width, height, self->snapshot, &o);
-  cairo_destroy(cr);
+  request_image(self, &f);
+  if (self->image)
+    append_image(self, snapshot, f.width, f.height);
 }
 
 static void
@@ -468,11 +691,12 @@ static gboolean
 spn_figure_view_query_tooltip(GtkWidget *w, int x, int y, gboolean keyboard, GtkTooltip *tip)
 {
   SpnFigureView *self = SPN_FIGURE_VIEW(w);
-  if (keyboard || !self->snapshot)
+  double fx = x, fy = y;
+  SpnFrame f;
+  seen_frame(self, &f, &fx, &fy);
+  if (keyboard || !f.snapshot)
     return FALSE;
-  char *text = spn_figure_describe(self->kind, gtk_widget_get_width(w),
-                                   gtk_widget_get_height(w), self->snapshot, &self->options, x,
-                                   y);
+  char *text = spn_figure_describe(self->kind, f.width, f.height, f.snapshot, &f.options, fx, fy);
   if (!text)
     return FALSE;
   gtk_tooltip_set_text(tip, text);
@@ -497,7 +721,11 @@ static void
 spn_figure_view_dispose(GObject *object)
 {
   SpnFigureView *self = SPN_FIGURE_VIEW(object);
+  self->disposed = TRUE;
   g_clear_pointer(&self->snapshot, spn_snapshot_unref);
+  frame_clear(&self->shown);
+  frame_clear(&self->requested);
+  g_clear_pointer(&self->image, cairo_surface_destroy);
   G_OBJECT_CLASS(spn_figure_view_parent_class)->dispose(object);
 }
 
@@ -520,6 +748,8 @@ spn_figure_view_class_init(SpnFigureViewClass *klass)
   signals[SIGNAL_OPTIONS_CHANGED] =
       g_signal_new("options-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                    NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_RENDERED] = g_signal_new("rendered", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -586,4 +816,14 @@ spn_figure_view_get_options(SpnFigureView *v)
 {
   g_return_val_if_fail(SPN_IS_FIGURE_VIEW(v), NULL);
   return &v->options;
+}
+
+gboolean
+spn_figure_view_is_current(SpnFigureView *v)
+{
+  g_return_val_if_fail(SPN_IS_FIGURE_VIEW(v), FALSE);
+  SpnFrame f = current_frame(v);
+  if (!gtk_widget_is_drawable(GTK_WIDGET(v)) || f.width <= 0 || f.height <= 0 || !f.snapshot)
+    return TRUE;
+  return v->image && frame_equal(&f, &v->shown);
 }

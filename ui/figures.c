@@ -25,6 +25,9 @@ spn_figure_options_init(SpnFigureOptions *o)
   o->layer = 0;
   o->head = -1;
   o->colormap = SPN_COLORMAP_VIRIDIS;
+  /* a trained head's weights span orders of magnitude: on a linear scale all but the strongest
+   * cells are dark */
+  o->log_color = TRUE;
   o->query = -1;
   o->smoothing = 0.9;
 }

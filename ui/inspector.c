@@ -5,7 +5,8 @@
  * (kept in step with every insertion and deletion), so a new reading retints only the
  * characters whose level changed, in slices of main-loop time, the visible ones first.
  * A reading is used only when its text equals the buffer's: until the reading catches up with
- * the typing, the old tint stays (tags move with the text they are on). */
+ * the typing, the old tint stays (tags move with the text they are on). Newer readings of the
+ * same text, which training brings five times a second, are taken up once a second. */
 #include "inspector.h"
 
 #include <math.h>
@@ -101,6 +102,9 @@ struct _SpnInspector {
   int *token_char;        /* per token of the snapshot's probe: the character it starts in */
   gboolean matched;       /* token_char describes the buffer's text */
   gboolean weights_shown; /* a query's weights shown, surprisal tint hidden */
+  gboolean surprisal_hidden; /* the surprisal tags' backgrounds are switched off */
+  gint64 tinted_at;       /* when a reading was last taken up (monotonic µs) */
+  guint deferred;         /* takes up the newest reading once SPN_READING_INTERVAL_US passed */
   int layer, head, query; /* query: a token, −1 none */
   gboolean pending_click; /* a primary press without modifiers, not yet released */
   double press_x, press_y;
@@ -358,9 +362,14 @@ query_valid(SpnInspector *self)
          selected_head(self) != NULL;
 }
 
+/* Touches the tags only on a change: setting a tag property, even to the value it has, makes
+ * the text view redisplay all the text (about 1 ms of main thread per snapshot in training). */
 static void
 set_surprisal_visible(SpnInspector *self, gboolean visible)
 {
+  if (self->surprisal_hidden == !visible)
+    return;
+  self->surprisal_hidden = !visible;
   for (int l = 1; l < SPN_LEVELS; l++)
     g_object_set(self->surprisal.tag[l], "background-set", visible, NULL);
 }
@@ -526,14 +535,50 @@ static void
 refresh(SpnInspector *self)
 {
   const SpnSnapshot *s = self->snapshot;
+  g_clear_handle_id(&self->deferred, g_source_remove);
   self->matched = s && s->probe && s->text && g_str_equal(s->text, self->text);
   if (self->matched) {
+    self->tinted_at = g_get_monotonic_time();
     map_tokens(self);
     tint_surprisal(self);
     show_weights(self);
   }
   update_status(self);
   update_legend(self);
+}
+
+/* While training, a new reading of the same text comes five times a second and moves hundreds
+ * of characters by a tint level, and each retint costs the main thread tag changes and a new
+ * layout of the text it touches. Such readings are taken up at most this often; a reading of
+ * new text, a head or a query is shown at once. */
+#define SPN_READING_INTERVAL_US (G_USEC_PER_SEC)
+
+static gboolean
+on_deferred_reading(gpointer data)
+{
+  SpnInspector *self = data;
+  self->deferred = 0;
+  refresh(self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Whether s is a newer reading of the text already shown tinted. */
+static gboolean
+rereads_shown_text(SpnInspector *self, const SpnSnapshot *s)
+{
+  return self->matched && s && s->probe && s->text && g_str_equal(s->text, self->text);
+}
+
+static void
+take_reading(SpnInspector *self)
+{
+  gint64 wait = self->tinted_at + SPN_READING_INTERVAL_US - g_get_monotonic_time();
+  if (!rereads_shown_text(self, self->snapshot) || wait <= 0) {
+    refresh(self);
+    return;
+  }
+  if (self->deferred == 0)
+    self->deferred = g_timeout_add((guint)(wait / 1000) + 1, on_deferred_reading, self);
 }
 
 /* ---- buffer changes ---- */
@@ -785,6 +830,7 @@ spn_inspector_dispose(GObject *object)
   GtkWidget *child;
   tint_stop(&self->surprisal);
   tint_stop(&self->weights);
+  g_clear_handle_id(&self->deferred, g_source_remove);
   if (self->buffer)
     g_signal_handlers_disconnect_by_data(self->buffer, self);
   while ((child = gtk_widget_get_first_child(GTK_WIDGET(self))))
@@ -896,9 +942,18 @@ spn_inspector_set_snapshot(SpnInspector *i, SpnSnapshot *s)
   g_return_if_fail(SPN_IS_INSPECTOR(i));
   if (s)
     spn_snapshot_ref(s);
+  /* a deferred reading of the same text keeps the token map of the tinted one: same text,
+   * same tokens */
   g_clear_pointer(&i->snapshot, spn_snapshot_unref);
   i->snapshot = s;
-  refresh(i);
+  take_reading(i);
+}
+
+gboolean
+spn_inspector_is_current(SpnInspector *i)
+{
+  g_return_val_if_fail(SPN_IS_INSPECTOR(i), TRUE);
+  return i->deferred == 0 && i->surprisal.want == NULL && i->weights.want == NULL;
 }
 
 void

@@ -18,8 +18,12 @@ void spn_inspector_set_text(SpnInspector *i, const char *text);
 /* The buffer's text; g_free it. */
 char *spn_inspector_get_text(SpnInspector *i);
 /* Takes a reference (s may be NULL). Tints from s->probe only when s->text equals the buffer's
- * text: the reading lags the typing, and until it catches up the last tint stays. */
+ * text: the reading lags the typing, and until it catches up the last tint stays. A newer
+ * reading of the text already tinted (training goes on) is taken up at most once a second. */
 void spn_inspector_set_snapshot(SpnInspector *i, SpnSnapshot *s);
+/* Whether the tint shows the newest reading given, with no retint still under way (a
+ * screenshot waits for this). */
+gboolean spn_inspector_is_current(SpnInspector *i);
 /* The head whose weights the selected query shows (head < 0: head 0). */
 void spn_inspector_set_head(SpnInspector *i, int layer, int head);
 /* Selects token `query` (−1: none) and scrolls to it; does not emit "query-selected". */
