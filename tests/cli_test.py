@@ -145,6 +145,18 @@ def _():
     assert "heat" in err and "attention" in err, err
 
 
+@check("the span demo preset trains on the demonstration corpus, options override it")
+def _():
+    out = run("train", "--preset", "demo", "--corpus", "demo", "--steps", "1", "--batch-sz", "2",
+              "--block-sz", "16", "--eval-every", "0", "--json").stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    spans = [s for layer in rows[-1]["spans"] for s in layer]
+    # the preset starts every head at 0.75·S = 768 characters, past the planted distance 256
+    assert len(spans) == 16 and all(700 < s <= 768 for s in spans), spans
+    err = run("train", "--preset", "nope", ok=False).stderr
+    assert "nope" in err and "demo" in err, err
+
+
 @check("bad input gives clear errors")
 def _():
     bad = os.path.join(tmp, "bad.txt")
