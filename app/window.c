@@ -59,6 +59,8 @@ struct _SpnWindow {
   gboolean autosave;
   char *autosave_path;
   guint autosave_source;
+  gboolean closing;        /* errors now mean the closing autosave failed */
+  char *close_error;       /* that failure, shown before a second close discards the session */
 
   GtkWidget *panels[SPN_FIGURE_COUNT];
   GtkWidget *inspector;
@@ -575,7 +577,11 @@ on_message(SpnWorkerMessageKind kind, const char *text, gpointer data)
   SpnWindow *win = ((WorkerLink *)data)->win;
   if (win == NULL)
     return;
-  if (kind == SPN_WORKER_ERROR)
+  if (kind == SPN_WORKER_INFO && g_str_has_prefix(text, "Saved "))
+    g_clear_pointer(&win->close_error, g_free); /* saved after all: closing autosaves again */
+  if (kind == SPN_WORKER_ERROR && win->closing && win->close_error == NULL)
+    win->close_error = g_strdup(text);
+  else if (kind == SPN_WORKER_ERROR)
     report_error(win, text);
   else if (win->autosave_path == NULL || strstr(text, win->autosave_path) == NULL)
     toast(win, text, FALSE);   /* the periodic autosave stays silent */
@@ -1252,11 +1258,24 @@ static gboolean
 on_close_request(GtkWindow *window)
 {
   SpnWindow *win = SPN_WINDOW(window);
-  if (win->autosave && win->ready && win->worker) {
+  if (win->autosave && win->ready && win->worker && win->close_error == NULL) {
     spn_worker_pause(win->worker);
+    win->closing = TRUE;
     write_autosave(win);
     if (!spn_worker_sync(win->worker, CLOSE_SAVE_TIMEOUT_MS))
       g_warning("the autosave did not finish within %d s", CLOSE_SAVE_TIMEOUT_MS / 1000);
+    /* the save's outcome is a message waiting in the main context */
+    while (g_main_context_iteration(NULL, FALSE))
+      ;
+    win->closing = FALSE;
+    if (win->close_error) {
+      /* keep the window: closing now would lose the session without a word */
+      g_autofree char *text = g_strdup_printf("%s. Save the run elsewhere (Ctrl+Shift+S), or "
+                                              "close again to quit without it.",
+                                              win->close_error);
+      report_error(win, text);
+      return TRUE;
+    }
   }
   GtkWindowClass *parent = GTK_WINDOW_CLASS(spn_window_parent_class);
   return parent->close_request ? parent->close_request(window) : FALSE;
@@ -1327,6 +1346,7 @@ spn_window_finalize(GObject *object)
   g_free(win->preset);
   g_free(win->checkpoint_arg);
   g_free(win->autosave_path);
+  g_free(win->close_error);
   g_free(win->seen_checkpoint);
   g_free(win->user_file);
   g_free(win->text);

@@ -47,6 +47,7 @@ typedef struct {
   SpnModel *shadow;    /* newest weights, written by the training thread */
   SpnVocab *vocab;     /* set with a new model */
   gboolean weights_dirty, model_new;
+  guint64 generation;  /* of the model in shadow, counted by new models */
   gboolean busy, quit;
 } ReadRequest;
 
@@ -76,7 +77,8 @@ struct _SpnWorker {
   SpnSnapshot *pending;  /* combined, waiting for the main context */
   SpnWorkerStatus status;
   gboolean dispatch_queued;
-  guint64 sync_done;     /* SYNC commands executed */
+  guint64 generation;    /* of the model in `state`: a reading of another is dropped */
+  guint64 sync_pushed, sync_done; /* SYNC commands queued, executed */
 
   GMutex read_lock;
   GCond read_cond;
@@ -207,6 +209,7 @@ offer_weights(SpnWorker *w, gboolean new_model)
     spn_vocab_free(w->req.vocab);
     w->req.vocab = spn_vocab_copy(spn_trainer_corpus(w->trainer)->vocab);
     w->req.model_new = TRUE;
+    w->req.generation++;
   }
   memcpy(w->req.shadow->params, m->params, sizeof(float) * w->req.shadow->layout->total);
   w->req.weights_dirty = TRUE;
@@ -252,12 +255,16 @@ adopt_trainer(SpnWorker *w, SpnTrainer *t, const char *checkpoint)
   w->until = 0;
   w->tokens_per_s = w->window_tokens = w->window_seconds = 0.0;
   set_checkpoint(w, checkpoint);
+  offer_weights(w, TRUE);
+  g_mutex_lock(&w->read_lock);
+  guint64 generation = w->req.generation;
+  g_mutex_unlock(&w->read_lock);
   g_mutex_lock(&w->lock);
-  /* the old reading belongs to another model */
+  /* the old reading belongs to another model, and so would any reading still in progress */
   spn_snapshot_unref(w->reading);
   w->reading = NULL;
+  w->generation = generation;
   g_mutex_unlock(&w->lock);
-  offer_weights(w, TRUE);
 }
 
 static void
@@ -447,10 +454,13 @@ train_thread(gpointer data)
 /* ---- reading thread ---- */
 
 static void
-publish_reading(SpnWorker *w, const char *text, SpnProbe *probe)
+publish_reading(SpnWorker *w, guint64 generation, const char *text, SpnProbe *probe)
 {
   g_mutex_lock(&w->lock);
-  if (w->state) {
+  /* the state must be of the model that was read (a new model may have come meanwhile, or
+   * its first state may not be published yet) */
+  if (w->state && generation == w->generation && w->state->cfg.nlayers == probe->nlayers &&
+      w->state->cfg.nheads == probe->nheads) {
     SpnSnapshot *r = spn_snapshot_with_probe(w->state, text, probe);
     spn_snapshot_unref(w->reading);
     w->reading = r;
@@ -484,12 +494,13 @@ read_thread(gpointer data)
     } else if (q->weights_dirty)
       spn_reader_set_weights(reader, q->shadow);
     q->model_new = q->weights_dirty = q->text_dirty = FALSE;
+    guint64 generation = q->generation;
     g_autofree char *text = g_strdup(q->text);
     g_mutex_unlock(&w->read_lock);
 
     g_autoptr(GError) error = NULL;
     if (spn_reader_read(reader, text, &error))
-      publish_reading(w, text, spn_probe_copy(spn_reader_probe(reader)));
+      publish_reading(w, generation, text, spn_probe_copy(spn_reader_probe(reader)));
     else
       post_error(w, "Cannot read the text", error);
   }
@@ -639,10 +650,11 @@ gboolean
 spn_worker_sync(SpnWorker *w, int timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  /* counted at the push, so a SYNC left queued by an earlier timeout cannot satisfy this one */
   g_mutex_lock(&w->lock);
-  guint64 target = w->sync_done + 1;
-  g_mutex_unlock(&w->lock);
+  guint64 target = ++w->sync_pushed;
   push(w, CMD_SYNC, NULL, 0);
+  g_mutex_unlock(&w->lock);
   gboolean ok = TRUE;
   g_mutex_lock(&w->lock);
   while (ok && w->sync_done < target)

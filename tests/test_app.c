@@ -523,7 +523,21 @@ window_gone(gpointer data)
   return gtk_application_get_windows(GTK_APPLICATION(app)) == NULL;
 }
 
-/* Quitting writes the session to the autosave and waits for it. */
+static void
+count_error(GtkWidget *w, const char *text, gpointer data)
+{
+  (void)w, (void)text;
+  (*(int *)data)++;
+}
+
+static gboolean
+positive(gpointer data)
+{
+  return *(int *)data > 0;
+}
+
+/* Quitting writes the session to the autosave and waits for it; when that fails the window
+ * stays open and says so, until the run is saved elsewhere. */
 static void
 test_autosave_on_quit(void)
 {
@@ -532,6 +546,19 @@ test_autosave_on_quit(void)
   g_autofree char *autosave = g_build_filename(tmpdir, "state", "spanscope",
                                                "autosave.safetensors", NULL);
   g_assert_false(g_file_test(autosave, G_FILE_TEST_EXISTS));
+  /* a directory where the file should go: renaming over it fails, even for root */
+  g_assert_cmpint(g_mkdir_with_parents(autosave, 0700), ==, 0);
+  int errors = 0;
+  gulong id = g_signal_connect(win, "worker-error", G_CALLBACK(count_error), &errors);
+  g_action_group_activate_action(G_ACTION_GROUP(app), "quit", NULL);
+  g_assert_true(wait_until(positive, &errors, STEP_TIMEOUT_S));
+  g_assert_false(window_gone(NULL));
+  g_signal_handler_disconnect(win, id);
+  g_assert_cmpint(g_rmdir(autosave), ==, 0);
+  g_autofree char *elsewhere = tmp_path("elsewhere.safetensors");
+  activate("save-to", g_variant_new_string(elsewhere));
+  g_assert_true(wait_until(file_exists, elsewhere, STEP_TIMEOUT_S));
+  wait_until(window_gone, NULL, 0.5); /* lets the "saved" message arrive */
   g_action_group_activate_action(G_ACTION_GROUP(app), "quit", NULL);
   g_assert_true(wait_until(window_gone, NULL, STEP_TIMEOUT_S));
   win = NULL;
