@@ -162,9 +162,7 @@ build_snapshot(SpnCheckpoint *ck, const char *path, char *text, SpnProbe *probe)
 {
   const SpnConfig *c = &ck->model->cfg;
   SpnSnapshot *s = spn_snapshot_new(c);
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++)
-      s->spans[l * c->nheads + h] = spn_model_span(ck->model, l, h);
+  spn_model_spans(ck->model, s->spans);
   if (ck->history_json) {
     g_autoptr(GError) error = NULL;
     SpnHistory *h = spn_history_from_json(ck->history_json, &error);

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "accessible.h"
+
 static const char *extensions[SPN_EXPORT_COUNT] = {"png", "svg", "pdf"};
 
 const char *
@@ -40,12 +42,6 @@ G_DEFINE_FINAL_TYPE(SpnExportDialog, spn_export_dialog, ADW_TYPE_WINDOW)
 
 enum { SIGNAL_EXPORT, N_SIGNALS };
 static guint signals[N_SIGNALS];
-
-static void
-set_accessible_label(GtkWidget *w, const char *label)
-{
-  gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
-}
 
 static SpnExportFormat
 current_format(SpnExportDialog *d)
@@ -90,7 +86,7 @@ make_figures_group(SpnExportDialog *d, const gboolean selected[SPN_FIGURE_COUNT]
     gtk_check_button_set_active(GTK_CHECK_BUTTON(d->checks[k]), !any || selected[k]);
     g_autofree char *tip = g_strdup_printf("Include the %s figure", spn_figure_title(k));
     gtk_widget_set_tooltip_text(d->checks[k], tip);
-    set_accessible_label(d->checks[k], spn_figure_title(k));
+    spn_set_accessible_label(d->checks[k], spn_figure_title(k));
     g_signal_connect_swapped(d->checks[k], "toggled", G_CALLBACK(update), d);
     adw_action_row_add_prefix(ADW_ACTION_ROW(row), d->checks[k]);
     adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), d->checks[k]);
@@ -114,7 +110,7 @@ spin_row(AdwPreferencesGroup *group, const char *title, const char *subtitle,
   gtk_widget_set_valign(*spin, GTK_ALIGN_CENTER);
   gtk_widget_set_tooltip_text(*spin, tooltip);
   gtk_widget_set_tooltip_text(row, tooltip);
-  set_accessible_label(*spin, title);
+  spn_set_accessible_label(*spin, title);
   adw_action_row_add_suffix(ADW_ACTION_ROW(row), *spin);
   adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), *spin);
   adw_preferences_group_add(group, row);
@@ -133,7 +129,7 @@ make_output_group(SpnExportDialog *d, gboolean several)
   gtk_widget_set_tooltip_text(GTK_WIDGET(d->format_row),
                               "PNG is a picture; SVG and PDF keep lines and text as vectors. A "
                               "file name ending in .png, .svg or .pdf decides it too");
-  set_accessible_label(GTK_WIDGET(d->format_row), "Format");
+  spn_set_accessible_label(GTK_WIDGET(d->format_row), "Format");
   g_signal_connect_swapped(d->format_row, "notify::selected", G_CALLBACK(update), d);
   adw_preferences_group_add(group, GTK_WIDGET(d->format_row));
 
@@ -232,13 +228,13 @@ make_header(SpnExportDialog *d)
   adw_header_bar_set_show_end_title_buttons(ADW_HEADER_BAR(header), FALSE);
   GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
   gtk_widget_set_tooltip_text(cancel, "Close without exporting");
-  set_accessible_label(cancel, "Cancel");
+  spn_set_accessible_label(cancel, "Cancel");
   g_signal_connect_swapped(cancel, "clicked", G_CALLBACK(gtk_window_close), d);
   adw_header_bar_pack_start(ADW_HEADER_BAR(header), cancel);
   d->export_button = gtk_button_new_with_mnemonic("_Export…");
   gtk_widget_add_css_class(d->export_button, "suggested-action");
   gtk_widget_set_tooltip_text(d->export_button, "Choose the file to write");
-  set_accessible_label(d->export_button, "Export to a file");
+  spn_set_accessible_label(d->export_button, "Export to a file");
   g_signal_connect_swapped(d->export_button, "clicked", G_CALLBACK(choose_file), d);
   adw_header_bar_pack_end(ADW_HEADER_BAR(header), d->export_button);
   return header;

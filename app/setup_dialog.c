@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "accessible.h"
+
 /* ---- presets ---- */
 
 static const struct {
@@ -124,12 +126,6 @@ enum { SIGNAL_CREATE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void revalidate(SpnSetupDialog *d);
-
-static void
-set_accessible_label(GtkWidget *w, const char *label)
-{
-  gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
-}
 
 /* ---- reading and writing one field ---- */
 
@@ -252,7 +248,7 @@ make_input(SpnSetupDialog *d, const Field *f)
   }
   gtk_widget_set_valign(w, GTK_ALIGN_CENTER);
   gtk_widget_set_tooltip_text(w, f->tooltip);
-  set_accessible_label(w, f->title);
+  spn_set_accessible_label(w, f->title);
   return w;
 }
 
@@ -264,7 +260,7 @@ make_optim_row(SpnSetupDialog *d, const Field *f)
   adw_combo_row_set_model(row, G_LIST_MODEL(gtk_string_list_new(names)));
   g_signal_connect_swapped(row, "notify::selected", G_CALLBACK(revalidate), d);
   gtk_widget_set_tooltip_text(GTK_WIDGET(row), f->tooltip);
-  set_accessible_label(GTK_WIDGET(row), f->title);
+  spn_set_accessible_label(GTK_WIDGET(row), f->title);
   return GTK_WIDGET(row);
 }
 
@@ -386,7 +382,7 @@ make_corpus_group(SpnSetupDialog *d)
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->corpus_row), "Text");
   adw_combo_row_set_model(d->corpus_row, G_LIST_MODEL(gtk_string_list_new(kinds)));
   gtk_widget_set_tooltip_text(GTK_WIDGET(d->corpus_row), "The text the model learns from");
-  set_accessible_label(GTK_WIDGET(d->corpus_row), "Corpus");
+  spn_set_accessible_label(GTK_WIDGET(d->corpus_row), "Corpus");
   g_signal_connect_swapped(d->corpus_row, "notify::selected", G_CALLBACK(on_corpus_selected), d);
   adw_preferences_group_add(group, GTK_WIDGET(d->corpus_row));
 
@@ -394,7 +390,7 @@ make_corpus_group(SpnSetupDialog *d)
   GtkWidget *choose = gtk_button_new_with_mnemonic("C_hoose…");
   gtk_widget_set_valign(choose, GTK_ALIGN_CENTER);
   gtk_widget_set_tooltip_text(choose, "Pick the corpus file or folder");
-  set_accessible_label(choose, "Choose the corpus location");
+  spn_set_accessible_label(choose, "Choose the corpus location");
   g_signal_connect_swapped(choose, "clicked", G_CALLBACK(choose_corpus_location), d);
   adw_action_row_add_suffix(d->location_row, choose);
   adw_preferences_group_add(group, GTK_WIDGET(d->location_row));
@@ -405,7 +401,7 @@ make_corpus_group(SpnSetupDialog *d)
   d->byte_switch = gtk_switch_new();
   gtk_widget_set_valign(d->byte_switch, GTK_ALIGN_CENTER);
   gtk_widget_set_tooltip_text(d->byte_switch, "Read the corpus as raw bytes instead of characters");
-  set_accessible_label(d->byte_switch, "Byte mode");
+  spn_set_accessible_label(d->byte_switch, "Byte mode");
   adw_action_row_add_suffix(byte_row, d->byte_switch);
   adw_action_row_set_activatable_widget(byte_row, d->byte_switch);
   adw_preferences_group_add(group, GTK_WIDGET(byte_row));
@@ -444,7 +440,7 @@ make_preset_group(SpnSetupDialog *d)
                               "paper's 8-layer enwik8 setting. All-attention: persistent memory "
                               "instead of feed-forward. Span demo: wide spans on the "
                               "demonstration corpus");
-  set_accessible_label(GTK_WIDGET(d->preset_row), "Preset");
+  spn_set_accessible_label(GTK_WIDGET(d->preset_row), "Preset");
   g_signal_connect_swapped(d->preset_row, "notify::selected", G_CALLBACK(on_preset_selected), d);
   adw_preferences_group_add(group, GTK_WIDGET(d->preset_row));
   return GTK_WIDGET(group);
@@ -529,13 +525,13 @@ make_header(SpnSetupDialog *d)
                                   adw_window_title_new("New Model", "replaces the current run"));
   GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
   gtk_widget_set_tooltip_text(cancel, "Close without changing the current model");
-  set_accessible_label(cancel, "Cancel");
+  spn_set_accessible_label(cancel, "Cancel");
   g_signal_connect_swapped(cancel, "clicked", G_CALLBACK(gtk_window_close), d);
   adw_header_bar_pack_start(ADW_HEADER_BAR(header), cancel);
   d->create_button = gtk_button_new_with_mnemonic("C_reate");
   gtk_widget_add_css_class(d->create_button, "suggested-action");
   gtk_widget_set_tooltip_text(d->create_button, "Create this model and make it ready to train");
-  set_accessible_label(d->create_button, "Create the model");
+  spn_set_accessible_label(d->create_button, "Create the model");
   g_signal_connect_swapped(d->create_button, "clicked", G_CALLBACK(on_create_clicked), d);
   adw_header_bar_pack_end(ADW_HEADER_BAR(header), d->create_button);
   return header;

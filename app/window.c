@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "accessible.h"
 #include "demo.h"
 #include "export_dialog.h"
 #include "figure_view.h"
@@ -92,12 +93,6 @@ static guint signals[N_SIGNALS];
 
 static void set_query(SpnWindow *win, int query);
 static void publish_status(SpnWindow *win);
-
-static void
-set_accessible_label(GtkWidget *w, const char *label)
-{
-  gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
-}
 
 static SpnFigureView *
 view_of(SpnWindow *win, SpnFigureKind kind)
@@ -1044,7 +1039,7 @@ labelled_button(const char *icon, const char *label, const char *action_name,
   gtk_button_set_child(GTK_BUTTON(button), c);
   gtk_actionable_set_action_name(GTK_ACTIONABLE(button), action_name);
   gtk_widget_set_tooltip_text(button, tooltip);
-  set_accessible_label(button, accessible);
+  spn_set_accessible_label(button, accessible);
   if (content)
     *content = ADW_BUTTON_CONTENT(c);
   return button;
@@ -1055,7 +1050,7 @@ selector(const char *tooltip, const char *accessible, GCallback on_selected, Spn
 {
   GtkDropDown *drop = GTK_DROP_DOWN(gtk_drop_down_new(NULL, NULL));
   gtk_widget_set_tooltip_text(GTK_WIDGET(drop), tooltip);
-  set_accessible_label(GTK_WIDGET(drop), accessible);
+  spn_set_accessible_label(GTK_WIDGET(drop), accessible);
   g_signal_connect(drop, "notify::selected", on_selected, win);
   return drop;
 }
@@ -1083,7 +1078,7 @@ make_header(SpnWindow *win)
   g_autoptr(GMenuModel) model = primary_menu(win);
   gtk_menu_button_set_menu_model(GTK_MENU_BUTTON(menu), model);
   gtk_widget_set_tooltip_text(menu, "Main menu: models, files, export (F10)");
-  set_accessible_label(menu, "Main menu");
+  spn_set_accessible_label(menu, "Main menu");
   adw_header_bar_pack_end(ADW_HEADER_BAR(header), menu);
 
   win->head_drop = selector("Attention head shown by the heatmap, the soft-mask curves and the "

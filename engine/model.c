@@ -82,6 +82,15 @@ spn_model_span(const SpnModel *m, int layer, int head)
   return c->adapt_span ? m->w.layers[layer].z[head] * c->attn_span : (float)c->attn_span;
 }
 
+void
+spn_model_spans(const SpnModel *m, float *spans)
+{
+  const SpnConfig *c = &m->cfg;
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      spans[l * c->nheads + h] = spn_model_span(m, l, h);
+}
+
 int
 spn_model_cache_size(const SpnModel *m, int layer)
 {

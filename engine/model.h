@@ -38,6 +38,8 @@ double spn_model_span_loss(const SpnModel *m);
 void spn_model_span_loss_backward(SpnModel *m);
 /* Current span of (layer, head) in characters, z·S. */
 float spn_model_span(const SpnModel *m, int layer, int head);
+/* Every head's span, layer-major: nlayers × nheads values. */
+void spn_model_spans(const SpnModel *m, float *spans);
 /* The reference's per-layer cache length: min(S, S − trim + 64) with the adaptive cache, else S. */
 int spn_model_cache_size(const SpnModel *m, int layer);
 

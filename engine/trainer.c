@@ -233,9 +233,7 @@ record_step(SpnTrainer *t, double train_bpc, double seconds)
 {
   const SpnConfig *c = &t->model->cfg;
   g_autofree float *spans = g_new(float, c->nlayers * c->nheads);
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++)
-      spans[l * c->nheads + h] = spn_model_span(t->model, l, h);
+  spn_model_spans(t->model, spans);
   double tps = seconds > 0 ? (double)c->batch_sz * c->block_sz / seconds : NAN;
   spn_history_append(t->history, t->optim->step, train_bpc, NAN, tps, spans);
 }

@@ -188,9 +188,7 @@ state_snapshot(SpnWorker *w)
   const SpnConfig *c = &m->cfg;
   SpnSnapshot *s = spn_snapshot_new(c);
   s->step = spn_trainer_step_count(w->trainer);
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++)
-      s->spans[l * c->nheads + h] = spn_model_span(m, l, h);
+  spn_model_spans(m, s->spans);
   spn_history_free(s->history);
   s->history = spn_history_copy(spn_trainer_history(w->trainer));
   s->corpus = g_strdup(spn_trainer_corpus(w->trainer)->source);

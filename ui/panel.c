@@ -3,6 +3,8 @@
  * "options-changed", so whoever changes the options, the header shows them. */
 #include "panel.h"
 
+#include "accessible.h"
+
 /* Keeps the header one compact row so several panels fit on a 1366×768 screen. Scoped to the
  * panel's own node name, so it changes nothing else; the application's CSS still wins. */
 static const char panel_css[] =
@@ -54,7 +56,7 @@ static void
 describe(GtkWidget *w, const char *tooltip, const char *label)
 {
   gtk_widget_set_tooltip_text(w, tooltip);
-  gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, label, -1);
+  spn_set_accessible_label(w, label);
 }
 
 /* ---- controls → options ---- */
