@@ -1,8 +1,8 @@
 /* window.c — SpnWindow: header bar, the panel layout, the worker hand-off and the actions.
  *
  * The main thread never waits on the engine: commands go to the worker and return at once, and
- * the worker hands back immutable snapshots which the window passes to every view. The only
- * wait is at close, for the autosave to reach the disk. */
+ * the worker hands back immutable snapshots which the window passes to every view. Closing
+ * does not wait either: the window goes once the worker reports the autosave written. */
 #include "window.h"
 
 #include <math.h>
@@ -19,7 +19,6 @@
 #include "worker.h"
 
 #define AUTOSAVE_SECONDS (5 * 60)
-#define CLOSE_SAVE_TIMEOUT_MS 120000
 #define RECENT_MAX 8
 
 /* The probe text of the bundled corpus: 1 Corinthians 13:1-8 as the corpus has it. It lies at
@@ -45,23 +44,15 @@ static const char kjv_passage[] =
     "whether there be tongues, they shall cease; whether there be knowledge, it\n"
     "shall vanish away.\n";
 
-/* The worker's callbacks reach the window through this link. A message posted just before the
- * worker stopped can still be waiting in the main context after the window is gone: the link
- * outlives the window and tells such late callbacks to do nothing. */
-typedef struct {
-  SpnWindow *win;
-} WorkerLink;
-
 struct _SpnWindow {
   AdwApplicationWindow parent;
   SpnWorker *worker;
-  WorkerLink *link;
   char *corpus, *preset, *checkpoint_arg;   /* how the first model is made */
   gboolean autosave;
   char *autosave_path;
   guint autosave_source;
-  gboolean closing;        /* errors now mean the closing autosave failed */
-  char *close_error;       /* that failure, shown before a second close discards the session */
+  gboolean closing;        /* the closing autosave is under way: the window goes once it is saved */
+  char *close_error;       /* why it failed: a second close then quits without it */
 
   GtkWidget *panels[SPN_FIGURE_COUNT];
   GtkWidget *inspector;
@@ -92,6 +83,7 @@ enum { SIGNAL_WORKER_ERROR, SIGNAL_SNAPSHOT_DISPATCHED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void set_query(SpnWindow *win, int query);
+static void close_failed(SpnWindow *win, const char *error);
 static void publish_status(SpnWindow *win);
 
 static SpnFigureView *
@@ -548,9 +540,7 @@ apply_status(SpnWindow *win, const SpnWorkerStatus *status)
 static void
 on_snapshot(SpnSnapshot *snapshot, const SpnWorkerStatus *status, gpointer data)
 {
-  SpnWindow *win = ((WorkerLink *)data)->win;
-  if (win == NULL)
-    return;
+  SpnWindow *win = data;
   gint64 start = g_get_monotonic_time();
   g_clear_pointer(&win->snapshot, spn_snapshot_unref);
   win->snapshot = spn_snapshot_ref(snapshot);
@@ -566,20 +556,23 @@ on_snapshot(SpnSnapshot *snapshot, const SpnWorkerStatus *status, gpointer data)
                 (g_get_monotonic_time() - start) / 1000.0);
 }
 
+/* Files the user opens or saves are announced; the autosave comes and goes silently, and the
+ * one written at close lets the window go. */
 static void
-on_message(SpnWorkerMessageKind kind, const char *text, gpointer data)
+on_message(const SpnWorkerMessage *m, gpointer data)
 {
-  SpnWindow *win = ((WorkerLink *)data)->win;
-  if (win == NULL)
-    return;
-  if (kind == SPN_WORKER_INFO && g_str_has_prefix(text, "Saved "))
+  SpnWindow *win = data;
+  gboolean autosave = is_autosave(win, m->path);
+  if (m->kind == SPN_WORKER_SAVED)
     g_clear_pointer(&win->close_error, g_free); /* saved after all: closing autosaves again */
-  if (kind == SPN_WORKER_ERROR && win->closing && win->close_error == NULL)
-    win->close_error = g_strdup(text);
-  else if (kind == SPN_WORKER_ERROR)
-    report_error(win, text);
-  else if (win->autosave_path == NULL || strstr(text, win->autosave_path) == NULL)
-    toast(win, text, FALSE);   /* the periodic autosave stays silent */
+  if (m->kind == SPN_WORKER_FAILED && m->task == SPN_WORKER_TASK_SAVE && autosave && win->closing)
+    close_failed(win, m->text);
+  else if (m->kind == SPN_WORKER_FAILED)
+    report_error(win, m->text);
+  else if (m->kind == SPN_WORKER_SAVED && autosave && win->closing)
+    gtk_window_destroy(GTK_WINDOW(win));
+  else if (!autosave)
+    toast(win, m->text, FALSE);
 }
 
 /* ---- models and files ---- */
@@ -1247,30 +1240,33 @@ start_first_model(SpnWindow *win)
     new_model_from(win, win->preset, win->corpus);
 }
 
-/* Closing saves the session first (when autosaving) and waits for the file: the only time the
- * main thread waits on the engine. */
+/* The closing autosave failed: the window stays, saying so; closing now would lose the
+ * session without a word. */
+static void
+close_failed(SpnWindow *win, const char *error)
+{
+  win->closing = FALSE;
+  g_free(win->close_error);
+  win->close_error = g_strdup(error);
+  g_autofree char *text = g_strdup_printf("%s. Save the run elsewhere (Ctrl+Shift+S), or close "
+                                          "again to quit without it.", error);
+  report_error(win, text);
+}
+
+/* Closing saves the session first (when autosaving): the window stays until the worker reports
+ * the file written (then it goes) or failed (then it stays and says so). The main thread never
+ * waits for it. */
 static gboolean
 on_close_request(GtkWindow *window)
 {
   SpnWindow *win = SPN_WINDOW(window);
-  if (win->autosave && win->ready && win->worker && win->close_error == NULL) {
+  if (win->closing)
+    return TRUE;
+  if (win->autosave && win->ready && win->close_error == NULL) {
     spn_worker_pause(win->worker);
     win->closing = TRUE;
     write_autosave(win);
-    if (!spn_worker_sync(win->worker, CLOSE_SAVE_TIMEOUT_MS))
-      g_warning("the autosave did not finish within %d s", CLOSE_SAVE_TIMEOUT_MS / 1000);
-    /* the save's outcome is a message waiting in the main context */
-    while (g_main_context_iteration(NULL, FALSE))
-      ;
-    win->closing = FALSE;
-    if (win->close_error) {
-      /* keep the window: closing now would lose the session without a word */
-      g_autofree char *text = g_strdup_printf("%s. Save the run elsewhere (Ctrl+Shift+S), or "
-                                              "close again to quit without it.",
-                                              win->close_error);
-      report_error(win, text);
-      return TRUE;
-    }
+    return TRUE;
   }
   GtkWindowClass *parent = GTK_WINDOW_CLASS(spn_window_parent_class);
   return parent->close_request ? parent->close_request(window) : FALSE;
@@ -1303,18 +1299,9 @@ spn_window_init(SpnWindow *win)
   g_signal_connect_object(gtk_recent_manager_get_default(), "changed",
                           G_CALLBACK(rebuild_recent_menu), win, G_CONNECT_SWAPPED);
 
-  win->link = g_new0(WorkerLink, 1);
-  win->link->win = win;
-  win->worker = spn_worker_new(NULL, on_snapshot, on_message, win->link);
+  win->worker = spn_worker_new(NULL, on_snapshot, on_message, win);
   g_simple_action_set_enabled(action(win, "train"), FALSE);
   show_training(win, FALSE);
-}
-
-static gboolean
-free_link(gpointer link)
-{
-  g_free(link);
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1322,13 +1309,7 @@ spn_window_dispose(GObject *object)
 {
   SpnWindow *win = SPN_WINDOW(object);
   g_clear_handle_id(&win->autosave_source, g_source_remove);
-  if (win->worker) {
-    g_clear_pointer(&win->worker, spn_worker_free);
-    win->link->win = NULL;
-    /* freed after any message the worker queued before it stopped */
-    g_idle_add_full(G_PRIORITY_LOW, free_link, win->link, NULL);
-    win->link = NULL;
-  }
+  g_clear_pointer(&win->worker, spn_worker_free);
   g_clear_pointer(&win->snapshot, spn_snapshot_unref);
   G_OBJECT_CLASS(spn_window_parent_class)->dispose(object);
 }

@@ -52,6 +52,7 @@ typedef struct {
 } ReadRequest;
 
 struct _SpnWorker {
+  gatomicrefcount ref;   /* the owner's, and one per source attached to the context */
   GMainContext *context;
   SpnWorkerSnapshotFunc on_snapshot;
   SpnWorkerMessageFunc on_message;
@@ -76,7 +77,10 @@ struct _SpnWorker {
   SpnSnapshot *reading;  /* latest reading (probe and text), NULL before the first */
   SpnSnapshot *pending;  /* combined, waiting for the main context */
   SpnWorkerStatus status;
-  gboolean dispatch_queued;
+  GSource *snapshot_source; /* the dispatch queued in the context, NULL if none */
+  GQueue messages;          /* SpnWorkerMessage, oldest first, waiting for message_source */
+  GSource *message_source;
+  gboolean stopped;         /* spn_worker_free was called: dispatch nothing more */
   guint64 generation;    /* of the model in `state`: a reading of another is dropped */
   guint64 sync_pushed, sync_done; /* SYNC commands queued, executed */
 
@@ -87,38 +91,92 @@ struct _SpnWorker {
 
 /* ---- hand-off to the main context ---- */
 
-/* carries its own callback: a message may be dispatched after the worker is gone */
-typedef struct {
-  SpnWorkerMessageFunc func;
-  gpointer user_data;
-  SpnWorkerMessageKind kind;
-  char *text;
-} Message;
+G_DEFINE_QUARK(spn-worker-error-quark, spn_worker_error)
 
-static gboolean
-dispatch_message(gpointer data)
+static SpnWorker *
+worker_ref(SpnWorker *w)
 {
-  Message *m = data;
-  if (m->func)
-    m->func(m->kind, m->text, m->user_data);
-  g_free(m->text);
+  g_atomic_ref_count_inc(&w->ref);
+  return w;
+}
+
+static void
+worker_unref(gpointer data)
+{
+  SpnWorker *w = data;
+  if (!g_atomic_ref_count_dec(&w->ref))
+    return;
+  g_mutex_clear(&w->lock);
+  g_cond_clear(&w->cond);
+  g_mutex_clear(&w->read_lock);
+  g_cond_clear(&w->read_cond);
+  g_main_context_unref(w->context);
+  g_free(w);
+}
+
+/* Attaches an idle source running func on w in the worker's context; the source holds a
+ * reference, so a callback that frees the worker does not free it under the dispatch. */
+static GSource *
+attach(SpnWorker *w, GSourceFunc func, int priority)
+{
+  GSource *src = g_idle_source_new();
+  g_source_set_priority(src, priority);
+  g_source_set_callback(src, func, worker_ref(w), worker_unref);
+  g_source_attach(src, w->context);
+  return src;
+}
+
+/* A queued message owns its path, error and text. */
+static void
+message_free(SpnWorkerMessage *m)
+{
+  g_free((char *)m->path);
+  g_clear_error((GError **)&m->error);
+  g_free((char *)m->text);
   g_free(m);
-  return G_SOURCE_REMOVE;
 }
 
-static void
-post_message(SpnWorker *w, SpnWorkerMessageKind kind, const char *text)
+/* Delivers the queued messages one at a time, oldest first, until none is left or the worker
+ * is freed (possibly by a callback). */
+static gboolean
+dispatch_messages(gpointer data)
 {
-  Message *m = g_new(Message, 1);
-  *m = (Message){w->on_message, w->user_data, kind, g_strdup(text)};
-  g_main_context_invoke(w->context, dispatch_message, m);
+  SpnWorker *w = data;
+  for (;;) {
+    g_mutex_lock(&w->lock);
+    SpnWorkerMessage *m = w->stopped ? NULL : g_queue_pop_head(&w->messages);
+    if (m == NULL)
+      g_clear_pointer(&w->message_source, g_source_unref);
+    g_mutex_unlock(&w->lock);
+    if (m == NULL)
+      return G_SOURCE_REMOVE;
+    if (w->on_message)
+      w->on_message(m, w->user_data);
+    message_free(m);
+  }
 }
 
+/* Queues a message (taking error) for the context, in order with the others. */
 static void
-post_error(SpnWorker *w, const char *what, const GError *error)
+post(SpnWorker *w, SpnWorkerMessageKind kind, SpnWorkerTask task, const char *path, gint64 step,
+     GError *error, const char *text)
+{
+  SpnWorkerMessage *m = g_new(SpnWorkerMessage, 1);
+  *m = (SpnWorkerMessage){kind, task, g_strdup(path), step, error, g_strdup(text)};
+  g_mutex_lock(&w->lock);
+  g_queue_push_tail(&w->messages, m);
+  if (w->message_source == NULL)
+    w->message_source = attach(w, dispatch_messages, G_PRIORITY_DEFAULT);
+  g_mutex_unlock(&w->lock);
+}
+
+/* "what: why" as a FAILED message of task about path. */
+static void
+post_error(SpnWorker *w, SpnWorkerTask task, const char *path, const char *what,
+           const GError *error)
 {
   g_autofree char *text = g_strdup_printf("%s: %s", what, error->message);
-  post_message(w, SPN_WORKER_ERROR, text);
+  post(w, SPN_WORKER_FAILED, task, path, 0, g_error_copy(error), text);
 }
 
 static void
@@ -133,9 +191,10 @@ dispatch_snapshot(gpointer data)
 {
   SpnWorker *w = data;
   g_mutex_lock(&w->lock);
-  SpnSnapshot *s = w->pending;
-  w->pending = NULL;
-  w->dispatch_queued = FALSE;
+  SpnSnapshot *s = w->stopped ? NULL : w->pending;
+  if (s)
+    w->pending = NULL;
+  g_clear_pointer(&w->snapshot_source, g_source_unref);
   SpnWorkerStatus status;
   status_copy(&status, &w->status);
   g_mutex_unlock(&w->lock);
@@ -156,14 +215,8 @@ combine_locked(SpnWorker *w)
   spn_snapshot_unref(w->pending);
   w->pending = w->reading ? spn_snapshot_with_probe_of(w->state, w->reading)
                           : spn_snapshot_with_probe(w->state, NULL, NULL);
-  if (!w->dispatch_queued) {
-    w->dispatch_queued = TRUE;
-    GSource *src = g_idle_source_new();
-    g_source_set_priority(src, G_PRIORITY_DEFAULT_IDLE);
-    g_source_set_callback(src, dispatch_snapshot, w, NULL);
-    g_source_attach(src, w->context);
-    g_source_unref(src);
-  }
+  if (w->snapshot_source == NULL)
+    w->snapshot_source = attach(w, dispatch_snapshot, G_PRIORITY_DEFAULT_IDLE);
 }
 
 /* The window's thread must win every contest for a core, and the reading of the user's text
@@ -273,7 +326,7 @@ do_new_model(SpnWorker *w, Command *c)
   spn_threads_init(c->cfg.threads);
   SpnTrainer *t = corpus ? spn_trainer_new(&c->cfg, corpus, &error) : NULL;
   if (t == NULL) {
-    post_error(w, "Cannot create the model", error);
+    post_error(w, SPN_WORKER_TASK_NEW_MODEL, NULL, "Cannot create the model", error);
     return;
   }
   adopt_trainer(w, t, NULL);
@@ -288,20 +341,20 @@ do_open(SpnWorker *w, Command *c)
     SpnCorpusOptions opts = {0};
     corpus = spn_corpus_load(c->corpus, &opts, &error);
     if (corpus == NULL) {
-      post_error(w, "Cannot read the corpus", error);
+      post_error(w, SPN_WORKER_TASK_OPEN, c->path, "Cannot read the corpus", error);
       return;
     }
   }
   SpnTrainer *t = spn_trainer_load(c->path, corpus, &error);
   if (t == NULL) {
-    post_error(w, "Cannot open the checkpoint", error);
+    post_error(w, SPN_WORKER_TASK_OPEN, c->path, "Cannot open the checkpoint", error);
     return;
   }
   spn_threads_init(spn_trainer_model(t)->cfg.threads);
   adopt_trainer(w, t, c->path);
-  g_autofree char *info = g_strdup_printf("Opened %s at step %" G_GINT64_FORMAT, c->path,
-                                          spn_trainer_step_count(t));
-  post_message(w, SPN_WORKER_INFO, info);
+  gint64 step = spn_trainer_step_count(t);
+  g_autofree char *info = g_strdup_printf("Opened %s at step %" G_GINT64_FORMAT, c->path, step);
+  post(w, SPN_WORKER_OPENED, SPN_WORKER_TASK_OPEN, c->path, step, NULL, info);
 }
 
 static void
@@ -309,13 +362,14 @@ do_save(SpnWorker *w, Command *c)
 {
   g_autoptr(GError) error = NULL;
   if (!spn_trainer_save(w->trainer, c->path, &error)) {
-    post_error(w, "Cannot save the checkpoint (the previous file is unchanged)", error);
+    post_error(w, SPN_WORKER_TASK_SAVE, c->path,
+               "Cannot save the checkpoint (the previous file is unchanged)", error);
     return;
   }
   set_checkpoint(w, c->path);
-  g_autofree char *info = g_strdup_printf("Saved %s at step %" G_GINT64_FORMAT, c->path,
-                                          spn_trainer_step_count(w->trainer));
-  post_message(w, SPN_WORKER_INFO, info);
+  gint64 step = spn_trainer_step_count(w->trainer);
+  g_autofree char *info = g_strdup_printf("Saved %s at step %" G_GINT64_FORMAT, c->path, step);
+  post(w, SPN_WORKER_SAVED, SPN_WORKER_TASK_SAVE, c->path, step, NULL, info);
 }
 
 static void
@@ -327,7 +381,7 @@ evaluate(SpnWorker *w, gsize max_tokens)
   if (spn_trainer_evaluate(w->trainer, SPN_SPLIT_VALID, c->batch_sz, max_tokens, &bpc, &error))
     spn_trainer_record_validation(w->trainer, bpc);
   else
-    post_error(w, "Validation skipped", error);
+    post_error(w, SPN_WORKER_TASK_EVALUATE, NULL, "Validation skipped", error);
 }
 
 static void
@@ -335,31 +389,40 @@ do_export_csv(SpnWorker *w, Command *c)
 {
   g_autoptr(GError) error = NULL;
   if (!spn_history_write_csv(spn_trainer_history(w->trainer), c->path, &error))
-    post_error(w, "Cannot export the metrics", error);
+    post_error(w, SPN_WORKER_TASK_EXPORT_CSV, c->path, "Cannot export the metrics", error);
   else {
     g_autofree char *info = g_strdup_printf("Metrics written to %s", c->path);
-    post_message(w, SPN_WORKER_INFO, info);
+    post(w, SPN_WORKER_METRICS_WRITTEN, SPN_WORKER_TASK_EXPORT_CSV, c->path, 0, NULL, info);
   }
 }
 
+/* The task a command that needs a model belongs to; FALSE for the others. */
 static gboolean
-needs_model(SpnWorker *w, CommandKind kind)
+model_task(CommandKind kind, SpnWorkerTask *task)
 {
   switch (kind) {
-  case CMD_SAVE:
+  case CMD_SAVE: *task = SPN_WORKER_TASK_SAVE; return TRUE;
   case CMD_TRAIN:
   case CMD_STEP:
-  case CMD_TRAIN_UNTIL:
-  case CMD_EVALUATE:
-  case CMD_EXPORT_CSV:
-    if (w->trainer)
-      return FALSE;
-    post_message(w, SPN_WORKER_ERROR, "There is no model yet: create one (New model…) or open a "
-                                      "checkpoint first");
-    return TRUE;
-  default:
-    return FALSE;
+  case CMD_TRAIN_UNTIL: *task = SPN_WORKER_TASK_TRAIN; return TRUE;
+  case CMD_EVALUATE: *task = SPN_WORKER_TASK_EVALUATE; return TRUE;
+  case CMD_EXPORT_CSV: *task = SPN_WORKER_TASK_EXPORT_CSV; return TRUE;
+  default: return FALSE;
   }
+}
+
+/* Refuses, with a message, a command that needs a model when there is none. */
+static gboolean
+needs_model(SpnWorker *w, const Command *c)
+{
+  SpnWorkerTask task;
+  if (w->trainer || !model_task(c->kind, &task))
+    return FALSE;
+  GError *error = g_error_new_literal(SPN_WORKER_ERROR, SPN_WORKER_ERROR_NO_MODEL,
+                                      "There is no model yet: create one (New model…) or open a "
+                                      "checkpoint first");
+  post(w, SPN_WORKER_FAILED, task, c->path, 0, error, error->message);
+  return TRUE;
 }
 
 static void
@@ -384,7 +447,7 @@ train_one(SpnWorker *w)
 static gboolean
 execute(SpnWorker *w, Command *c)
 {
-  if (needs_model(w, c->kind))
+  if (needs_model(w, c))
     return TRUE;
   switch (c->kind) {
   case CMD_NEW_MODEL: do_new_model(w, c); break;
@@ -500,7 +563,7 @@ read_thread(gpointer data)
     if (spn_reader_read(reader, text, &error))
       publish_reading(w, generation, text, spn_probe_copy(spn_reader_probe(reader)));
     else
-      post_error(w, "Cannot read the text", error);
+      post_error(w, SPN_WORKER_TASK_READ, NULL, "Cannot read the text", error);
   }
   spn_reader_free(reader);
   return NULL;
@@ -513,6 +576,7 @@ spn_worker_new(GMainContext *context, SpnWorkerSnapshotFunc on_snapshot,
                SpnWorkerMessageFunc on_message, gpointer user_data)
 {
   SpnWorker *w = g_new0(SpnWorker, 1);
+  g_atomic_ref_count_init(&w->ref);
   w->context = g_main_context_ref(context ? context : g_main_context_default());
   w->on_snapshot = on_snapshot;
   w->on_message = on_message;
@@ -551,9 +615,17 @@ spn_worker_free(SpnWorker *w)
   g_cond_broadcast(&w->read_cond);
   g_mutex_unlock(&w->read_lock);
   g_thread_join(w->read_thread);
-  /* a dispatch still queued in the context must not run on freed memory */
-  while (g_main_context_find_source_by_user_data(w->context, w))
-    g_source_destroy(g_main_context_find_source_by_user_data(w->context, w));
+  /* what is still queued for the context is dropped: the callbacks' data may go with us */
+  g_mutex_lock(&w->lock);
+  w->stopped = TRUE;
+  if (w->snapshot_source)
+    g_source_destroy(w->snapshot_source);
+  if (w->message_source)
+    g_source_destroy(w->message_source);
+  g_clear_pointer(&w->snapshot_source, g_source_unref);
+  g_clear_pointer(&w->message_source, g_source_unref);
+  g_queue_clear_full(&w->messages, (GDestroyNotify)message_free);
+  g_mutex_unlock(&w->lock);
   Command *c;
   while ((c = g_async_queue_try_pop(w->commands)))
     command_free(c);
@@ -566,12 +638,7 @@ spn_worker_free(SpnWorker *w)
   g_free(w->req.text);
   spn_model_free(w->req.shadow);
   spn_vocab_free(w->req.vocab);
-  g_mutex_clear(&w->lock);
-  g_cond_clear(&w->cond);
-  g_mutex_clear(&w->read_lock);
-  g_cond_clear(&w->read_cond);
-  g_main_context_unref(w->context);
-  g_free(w);
+  worker_unref(w);   /* freed now, or when a dispatch under way returns */
 }
 
 void

@@ -19,10 +19,41 @@ G_BEGIN_DECLS
 
 typedef struct _SpnWorker SpnWorker;
 
+/* What a message reports. The window acts on the kind, the path and the error's domain and
+ * code, and shows the text; it never reads the text for meaning. */
 typedef enum {
-  SPN_WORKER_INFO,     /* e.g. "saved run.safetensors at step 1200" */
-  SPN_WORKER_ERROR,    /* a command failed; text says what and what to do */
+  SPN_WORKER_OPENED,           /* path: the checkpoint opened, at step */
+  SPN_WORKER_SAVED,            /* path: the checkpoint written, at step */
+  SPN_WORKER_METRICS_WRITTEN,  /* path: the metrics CSV written */
+  SPN_WORKER_FAILED,           /* task failed; error says why, path names its file if any */
 } SpnWorkerMessageKind;
+
+/* The command a message is about. */
+typedef enum {
+  SPN_WORKER_TASK_NEW_MODEL,
+  SPN_WORKER_TASK_OPEN,
+  SPN_WORKER_TASK_SAVE,
+  SPN_WORKER_TASK_TRAIN,        /* train, step, train-until */
+  SPN_WORKER_TASK_EVALUATE,
+  SPN_WORKER_TASK_EXPORT_CSV,
+  SPN_WORKER_TASK_READ,         /* the reading thread's reading of the text */
+} SpnWorkerTask;
+
+typedef struct {
+  SpnWorkerMessageKind kind;
+  SpnWorkerTask task;
+  const char *path;      /* the checkpoint or CSV concerned, NULL if none */
+  gint64 step;           /* OPENED, SAVED: the run's step */
+  const GError *error;   /* FAILED: the cause (its domain and code), NULL otherwise */
+  const char *text;      /* one sentence for the user: what happened and, on failure, what to do */
+} SpnWorkerMessage;
+
+/* Errors of the worker itself (the others keep the domain of the part that failed). */
+#define SPN_WORKER_ERROR (spn_worker_error_quark())
+GQuark spn_worker_error_quark(void);
+typedef enum {
+  SPN_WORKER_ERROR_NO_MODEL,   /* the command needs a model and there is none yet */
+} SpnWorkerError;
 
 typedef struct {
   gboolean ready;      /* a model exists */
@@ -32,19 +63,22 @@ typedef struct {
   char *checkpoint;    /* the file last opened or saved, NULL if none */
 } SpnWorkerStatus;
 
-/* snapshot: borrowed, ref it to keep it. Called in the main context. */
+/* Both callbacks run in the main context; their arguments are borrowed (ref the snapshot to
+ * keep it). Nothing is dispatched once spn_worker_free has been called, so the callbacks'
+ * user_data need not outlive the worker. */
 typedef void (*SpnWorkerSnapshotFunc)(SpnSnapshot *snapshot, const SpnWorkerStatus *status,
                                       gpointer user_data);
-typedef void (*SpnWorkerMessageFunc)(SpnWorkerMessageKind kind, const char *text,
-                                     gpointer user_data);
+typedef void (*SpnWorkerMessageFunc)(const SpnWorkerMessage *message, gpointer user_data);
 
 SpnWorker *spn_worker_new(GMainContext *context, SpnWorkerSnapshotFunc on_snapshot,
                           SpnWorkerMessageFunc on_message, gpointer user_data);
-/* Stops both threads (finishing the step in progress) and frees everything. */
+/* Stops both threads (finishing the step in progress and any command queued before), drops
+ * the snapshots and messages not yet dispatched, and frees everything. May be called from one
+ * of the worker's own callbacks. */
 void spn_worker_free(SpnWorker *w);
 
 /* Commands: queued, executed in order by the training thread; they return at once. Errors come
- * back as SPN_WORKER_ERROR messages. */
+ * back as SPN_WORKER_FAILED messages. */
 /* corpus: "bundled", "demo", a UTF-8 file or a train/valid/test folder. */
 void spn_worker_new_model(SpnWorker *w, const SpnConfig *cfg, const char *corpus,
                           const SpnCorpusOptions *opts);

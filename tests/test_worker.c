@@ -17,8 +17,19 @@ typedef struct {
   SpnSnapshot *last;
   SpnWorkerStatus status;
   int snapshots;
-  GPtrArray *errors, *infos;
+  GPtrArray *errors, *infos;   /* the messages' texts */
+  GPtrArray *messages;         /* every message, with its path and error (text NULL) */
+  gboolean free_on_message;    /* the message callback frees the worker */
 } Fixture;
+
+static void
+kept_message_free(gpointer data)
+{
+  SpnWorkerMessage *m = data;
+  g_free((char *)m->path);
+  g_clear_error((GError **)&m->error);
+  g_free(m);
+}
 
 static void
 on_snapshot(SpnSnapshot *s, const SpnWorkerStatus *st, gpointer data)
@@ -33,10 +44,18 @@ on_snapshot(SpnSnapshot *s, const SpnWorkerStatus *st, gpointer data)
 }
 
 static void
-on_message(SpnWorkerMessageKind kind, const char *text, gpointer data)
+on_message(const SpnWorkerMessage *m, gpointer data)
 {
   Fixture *f = data;
-  g_ptr_array_add(kind == SPN_WORKER_ERROR ? f->errors : f->infos, g_strdup(text));
+  g_assert_true((m->kind == SPN_WORKER_FAILED) == (m->error != NULL));
+  g_ptr_array_add(m->kind == SPN_WORKER_FAILED ? f->errors : f->infos, g_strdup(m->text));
+  g_ptr_array_add(f->messages, g_memdup2(m, sizeof *m));
+  SpnWorkerMessage *kept = f->messages->pdata[f->messages->len - 1];
+  kept->path = g_strdup(m->path);
+  kept->error = m->error ? g_error_copy(m->error) : NULL;
+  kept->text = NULL;
+  if (f->free_on_message)
+    g_clear_pointer(&f->w, spn_worker_free);
 }
 
 /* waits for the worker, then lets every queued dispatch run */
@@ -80,6 +99,7 @@ fixture_up(Fixture *f, gconstpointer data)
   f->ctx = g_main_context_new();
   f->errors = g_ptr_array_new_with_free_func(g_free);
   f->infos = g_ptr_array_new_with_free_func(g_free);
+  f->messages = g_ptr_array_new_with_free_func(kept_message_free);
   f->w = spn_worker_new(f->ctx, on_snapshot, on_message, f);
 }
 
@@ -94,6 +114,7 @@ fixture_down(Fixture *f, gconstpointer data)
   g_free(f->status.checkpoint);
   g_ptr_array_unref(f->errors);
   g_ptr_array_unref(f->infos);
+  g_ptr_array_unref(f->messages);
   g_main_context_unref(f->ctx);
 }
 
@@ -240,6 +261,89 @@ test_errors_reach_the_window(Fixture *f, gconstpointer data)
   g_assert_false(f->status.ready);
 }
 
+static const SpnWorkerMessage *
+message(Fixture *f, guint i)
+{
+  g_assert_cmpuint(i, <, f->messages->len);
+  return f->messages->pdata[i];
+}
+
+/* Each message says what happened to which file, and a failure carries its cause's domain and
+ * code: the window needs no text to tell a save from an autosave or a refusal from a crash. */
+static void
+test_typed_messages(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  spn_worker_save(f->w, "early.safetensors");
+  settle(f);
+  const SpnWorkerMessage *m = message(f, 0);
+  g_assert_cmpint(m->kind, ==, SPN_WORKER_FAILED);
+  g_assert_cmpint(m->task, ==, SPN_WORKER_TASK_SAVE);
+  g_assert_cmpstr(m->path, ==, "early.safetensors");
+  g_assert_error(m->error, SPN_WORKER_ERROR, SPN_WORKER_ERROR_NO_MODEL);
+  g_ptr_array_set_size(f->errors, 0);
+  new_model(f);
+  spn_worker_step(f->w);
+  g_autofree char *ckpt = g_build_filename(tmpdir, "typed.safetensors", NULL);
+  spn_worker_save(f->w, ckpt);
+  /* a folder where the file should go: renaming over it fails */
+  g_autofree char *folder = g_build_filename(tmpdir, "typed-folder.safetensors", NULL);
+  g_assert_cmpint(g_mkdir(folder, 0700), ==, 0);
+  spn_worker_save(f->w, folder);
+  spn_worker_open(f->w, ckpt, NULL);
+  g_autofree char *csv = g_build_filename(tmpdir, "typed.csv", NULL);
+  spn_worker_export_csv(f->w, csv);
+  settle(f);
+  g_assert_cmpint(g_rmdir(folder), ==, 0);
+  g_assert_cmpuint(f->messages->len, ==, 5);
+  m = message(f, 1);
+  g_assert_cmpint(m->kind, ==, SPN_WORKER_SAVED);
+  g_assert_cmpstr(m->path, ==, ckpt);
+  g_assert_cmpint(m->step, ==, 1);
+  m = message(f, 2);
+  g_assert_cmpint(m->kind, ==, SPN_WORKER_FAILED);
+  g_assert_cmpint(m->task, ==, SPN_WORKER_TASK_SAVE);
+  g_assert_cmpstr(m->path, ==, folder);
+  g_assert_nonnull(m->error);
+  g_assert_cmpint(m->error->domain, !=, SPN_WORKER_ERROR);
+  m = message(f, 3);
+  g_assert_cmpint(m->kind, ==, SPN_WORKER_OPENED);
+  g_assert_cmpstr(m->path, ==, ckpt);
+  g_assert_cmpint(m->step, ==, 1);
+  m = message(f, 4);
+  g_assert_cmpint(m->kind, ==, SPN_WORKER_METRICS_WRITTEN);
+  g_assert_cmpstr(m->path, ==, csv);
+}
+
+/* Freeing the worker drops what it had queued for the context, so a callback never runs for a
+ * window that is gone; freeing it from its own callback is safe and stops the rest. */
+static void
+test_free_drops_pending(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  new_model(f);
+  int snapshots = f->snapshots;
+  guint messages = f->messages->len;
+  spn_worker_step(f->w);
+  spn_worker_export_csv(f->w, "/nonexistent-folder/metrics.csv");
+  g_assert_true(spn_worker_sync(f->w, 60000));
+  g_clear_pointer(&f->w, spn_worker_free);
+  while (g_main_context_iteration(f->ctx, FALSE))
+    ;
+  g_assert_cmpint(f->snapshots, ==, snapshots);
+  g_assert_cmpuint(f->messages->len, ==, messages);
+
+  f->w = spn_worker_new(f->ctx, on_snapshot, on_message, f);
+  spn_worker_step(f->w);   /* refused: no model */
+  spn_worker_step(f->w);
+  g_assert_true(spn_worker_sync(f->w, 60000));
+  f->free_on_message = TRUE;
+  while (g_main_context_iteration(f->ctx, FALSE))
+    ;
+  g_assert_null(f->w);
+  g_assert_cmpuint(f->messages->len, ==, messages + 1);
+}
+
 static void
 test_history_json_csv(void)
 {
@@ -283,6 +387,8 @@ main(int argc, char **argv)
   ADD("/worker/reading-follows-text", test_reading_follows_text);
   ADD("/worker/save-open-csv", test_save_open_csv);
   ADD("/worker/errors", test_errors_reach_the_window);
+  ADD("/worker/typed-messages", test_typed_messages);
+  ADD("/worker/free-drops-pending", test_free_drops_pending);
   int rc = g_test_run();
   GDir *dir = g_dir_open(tmpdir, 0, NULL);
   for (const char *name; dir && (name = g_dir_read_name(dir));) {
