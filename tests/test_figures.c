@@ -422,6 +422,67 @@ test_attention_zoom_and_grid(void)
   cairo_surface_destroy(img);
 }
 
+/* Every pixel of a tile maps to the cell the figure finds there, through the tile's edges and
+ * token range alone; just outside a tile's edges lies no cell of it. */
+static void
+check_tiles(const SpnSnapshot *s, const SpnFigureOptions *o, int nheads)
+{
+  int heads = 0, checked = 0;
+  for (int y = 0; y < H; y += 11)
+    for (int x = 0; x < W; x += 13) {
+      SpnAttentionTile t;
+      int q, k;
+      double px = x + 0.5, py = y + 0.5;
+      gboolean in_tile = spn_figure_attention_tile(W, H, s, o, px, py, &t);
+      gboolean on_cell = spn_figure_attention_cell(W, H, s, o, px, py, &q, &k);
+      g_assert_cmpint(in_tile, ==, on_cell);
+      if (!in_tile)
+        continue;
+      heads |= 1 << t.head;
+      g_assert_true(px >= t.x0 && px < t.x1 && py >= t.y0 && py < t.y1);
+      double kk = t.k0 + (px - t.x0) / (t.x1 - t.x0) * (t.k1 - t.k0);
+      double qq = t.q0 + (py - t.y0) / (t.y1 - t.y0) * (t.q1 - t.q0);
+      if (fabs(kk - round(kk)) < 1e-6 || fabs(qq - round(qq)) < 1e-6)
+        continue;   /* on a cell edge: either side is right */
+      g_assert_cmpint(k, ==, (int)floor(kk));
+      g_assert_cmpint(q, ==, (int)floor(qq));
+      checked++;
+      /* half a pixel outside the tile: no cell of the same head */
+      SpnAttentionTile u;
+      if (spn_figure_attention_tile(W, H, s, o, t.x0 - 0.5, py, &u))
+        g_assert_cmpint(u.head, !=, t.head);
+      if (spn_figure_attention_tile(W, H, s, o, px, t.y1 + 0.5, &u))
+        g_assert_cmpint(u.head, !=, t.head);
+    }
+  g_assert_cmpint(checked, >, 100);
+  g_assert_cmpint(heads, ==, (1 << nheads) - 1);
+}
+
+static void
+test_attention_tiles(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  o.head = 0;
+  check_tiles(s, &o, 1);
+  o.q0 = 2.3, o.q1 = 6.8, o.k0 = 0.6, o.k1 = 4.1;   /* zoomed in, edges mid-cell */
+  check_tiles(s, &o, 1);
+  SpnAttentionTile t;
+  int cx, cy;
+  g_assert_true(cell_centre(s, &o, 4, 1, &cx, &cy));
+  g_assert_true(spn_figure_attention_tile(W, H, s, &o, cx, cy, &t));
+  g_assert_cmpfloat(t.k0, ==, 0.6);
+  g_assert_cmpfloat(t.q1, ==, 6.8);
+  g_assert_cmpint(t.head, ==, 0);
+
+  const float spans[] = {3.0f, 3.0f, 3.0f};
+  g_autoptr(SpnSnapshot) g = snapshot_new(1, 3, 16, 2, spans);
+  attach_probe(g, "abcdefgh", 6, 4);
+  spn_figure_options_init(&o);
+  check_tiles(g, &o, 3);
+}
+
 static void
 test_attention_without_probe(void)
 {
@@ -786,6 +847,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/attention-cell-colours", test_attention_cell_colours);
   g_test_add_func("/figures/attention-describe", test_attention_describe);
   g_test_add_func("/figures/attention-zoom-and-grid", test_attention_zoom_and_grid);
+  g_test_add_func("/figures/attention-tiles", test_attention_tiles);
   g_test_add_func("/figures/attention-without-probe", test_attention_without_probe);
   g_test_add_func("/figures/masks-curve", test_masks_curve);
   g_test_add_func("/figures/masks-measured", test_masks_measured);

@@ -543,20 +543,48 @@ spn_fig_attention_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
   draw_colorbar(p, &L, &cs, o);
 }
 
-gboolean
-spn_fig_attention_cell(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
-                       double x, double y, int *query, int *key, int *head)
+/* The layout at r, FALSE when there is nothing to lay out (no probe, no such head). */
+static gboolean
+layout_for_lookup(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+                  AttnLayout *L)
 {
   r = attention_header(p, r, s, o);
   if (!probe_ok(s, o))
     return FALSE;
+  attention_layout(p, r, s, o, L);
+  return TRUE;
+}
+
+gboolean
+spn_fig_attention_cell(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+                       double x, double y, int *query, int *key, int *head)
+{
   AttnLayout L;
-  attention_layout(p, r, s, o, &L);
   int panel;
-  if (!panel_hit(&L, x, y, &panel, query, key))
+  if (!layout_for_lookup(p, r, s, o, &L) || !panel_hit(&L, x, y, &panel, query, key))
     return FALSE;
   *head = L.panel[panel].head;
   return TRUE;
+}
+
+gboolean
+spn_fig_attention_tile(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o,
+                       double x, double y, SpnAttentionTile *tile)
+{
+  AttnLayout L;
+  if (!layout_for_lookup(p, r, s, o, &L))
+    return FALSE;
+  for (int i = 0; i < L.npanels; i++) {
+    const SpnRect *a = &L.panel[i].chart.area;
+    if (!spn_rect_contains(a, x, y))
+      continue;
+    /* the chart's axes run from k0 − ½ to k1 − ½ (cell k is centred on k): its edges are the
+     * cell edges at k0 and k1 */
+    *tile = (SpnAttentionTile){a->x, a->x + a->w, a->y, a->y + a->h,
+                               L.k0, L.k1, L.q0, L.q1, L.panel[i].head};
+    return TRUE;
+  }
+  return FALSE;
 }
 
 char *

@@ -25,6 +25,9 @@ char *spn_fig_attention_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
 gboolean spn_fig_attention_cell(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
                                 const SpnFigureOptions *o, double x, double y, int *query,
                                 int *key, int *head);
+gboolean spn_fig_attention_tile(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                                const SpnFigureOptions *o, double x, double y,
+                                SpnAttentionTile *tile);
 
 void spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
 char *spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,

@@ -8,8 +8,8 @@
  * and clicks describe the image shown, not the one being drawn.
  *
  * The figure owns its layout; the view never copies its margins. Where the view needs pixel
- * geometry (zoom about the pointer, drag distances) it asks spn_figure_attention_cell and
- * bisects for the edges of the cells under the pointer. */
+ * geometry (zoom about the pointer, drag distances) it asks the figure for the tile of cells
+ * under the pointer (spn_figure_attention_tile). */
 #include "figure_view.h"
 
 #include <math.h>
@@ -22,18 +22,11 @@
 #define SPN_ZOOM_STEP 1.25   /* one wheel notch or one key press */
 #define SPN_PAN_STEP 0.1     /* one wheel notch or arrow key: a tenth of the visible range */
 #define SPN_MIN_EXTENT 8.0   /* zooming stops at this many tokens per axis */
-#define SPN_EDGE_STEPS 14    /* bisection steps: a third of a pixel on a 4K-wide window */
 
 /* The visible part of the heatmap in token positions: rows [q0, q1) × columns [k0, k1). */
 typedef struct {
   double q0, q1, k0, k1;
 } SpnRange;
-
-/* Pixel edges of the heatmap cells under the pointer (keys grow rightwards, queries
- * downwards, as figures.h draws them). */
-typedef struct {
-  double x0, x1, y0, y1;
-} SpnTile;
 
 /* What an image is drawn from: the snapshot (a reference), the options (with the theme's
  * darkness) and the size in user units and device pixels per unit. */
@@ -58,9 +51,6 @@ struct _SpnFigureView {
   SpnRange drag_start;          /* the view when the drag began */
   double drag_kpp, drag_qpp;    /* tokens per pixel along x and y when the drag began */
   gboolean dragged;             /* moved past the drag threshold: the release is no click */
-  SpnTile tile;                 /* the cells found last, and the widget size they were found at */
-  int tile_width, tile_height;
-  gboolean tile_known;
 };
 
 enum { SIGNAL_QUERY_SELECTED, SIGNAL_OPTIONS_CHANGED, SIGNAL_RENDERED, N_SIGNALS };
@@ -185,93 +175,30 @@ cell_at(SpnFigureView *self, double x, double y, int *q, int *k)
   return spn_figure_attention_cell(f.width, f.height, f.snapshot, &f.options, x, y, q, k);
 }
 
-/* Whether (q, k) can lie in the same tile as (q0, k0) when seen from it in direction (dx, dy). */
+/* The tile of cells under (x, y) in widget coordinates, its pixel edges mapped back from the
+ * image to the widget. */
 static gboolean
-same_tile(int q0, int k0, int q, int k, double dx, double dy)
+tile_at(SpnFigureView *self, double x, double y, SpnAttentionTile *t)
 {
-  if (dy == 0)
-    return q == q0 && (dx > 0 ? k >= k0 : k <= k0);
-  return k == k0 && (dy > 0 ? q >= q0 : q <= q0);
-}
-
-/* Bisects between (x, y), on a cell, and (fx, fy), off the cells, for where the cells end. In
- * the all-heads grid a point counts only while it stays on the start's row (or column) with
- * positions moving the right way: that rules out most of a neighbouring head's tile, though a
- * probe may still land in it by chance, and then zoom and drag are off by a little there. */
-static double
-find_edge(SpnFigureView *self, double x, double y, double fx, double fy)
-{
-  int q0, k0, q, k;
-  double in = 0, out = 1;
-  gboolean horizontal = fy == y;
-  cell_at(self, x, y, &q0, &k0);
-  for (int i = 0; i < SPN_EDGE_STEPS; i++) {
-    double t = (in + out) / 2;
-    gboolean on = cell_at(self, x + t * (fx - x), y + t * (fy - y), &q, &k) &&
-                  (self->options.head >= 0 || same_tile(q0, k0, q, k, fx - x, fy - y));
-    if (on)
-      in = t;
-    else
-      out = t;
-  }
-  return horizontal ? x + out * (fx - x) : y + out * (fy - y);
-}
-
-static gboolean
-on_cells(SpnFigureView *self, double x, double y)
-{
-  int q, k;
-  return cell_at(self, x, y, &q, &k);
-}
-
-/* A lookup lays the figure out (some 0.2 ms), and bisecting for a tile takes about 60; but the
- * layout moves only when labels change width, so the tile found last usually still holds, and
- * checking its four edges takes 8. */
-static gboolean
-known_tile_holds(SpnFigureView *self, double x, double y)
-{
-  const SpnTile *t = &self->tile;
-  GtkWidget *w = GTK_WIDGET(self);
-  if (!self->tile_known || self->tile_width != gtk_widget_get_width(w) ||
-      self->tile_height != gtk_widget_get_height(w) || x < t->x0 || x >= t->x1 || y < t->y0 ||
-      y >= t->y1)
+  SpnFrame f;
+  double fx = x, fy = y;
+  seen_frame(self, &f, &fx, &fy);
+  if (!f.snapshot || self->kind != SPN_FIGURE_ATTENTION ||
+      !spn_figure_attention_tile(f.width, f.height, f.snapshot, &f.options, fx, fy, t))
     return FALSE;
-  return on_cells(self, t->x0 + 0.5, y) && !on_cells(self, t->x0 - 0.5, y) &&
-         on_cells(self, t->x1 - 0.5, y) && !on_cells(self, t->x1 + 0.5, y) &&
-         on_cells(self, x, t->y0 + 0.5) && !on_cells(self, x, t->y0 - 0.5) &&
-         on_cells(self, x, t->y1 - 0.5) && !on_cells(self, x, t->y1 + 0.5);
-}
-
-static gboolean
-tile_at(SpnFigureView *self, double x, double y, SpnTile *t)
-{
   GtkWidget *w = GTK_WIDGET(self);
-  if (!on_cells(self, x, y))
-    return FALSE;
-  if (!known_tile_holds(self, x, y)) {
-    SpnTile found = {
-        find_edge(self, x, y, -1, y),
-        find_edge(self, x, y, gtk_widget_get_width(w) + 1, y),
-        find_edge(self, x, y, x, -1),
-        find_edge(self, x, y, x, gtk_widget_get_height(w) + 1),
-    };
-    if (found.x1 - found.x0 < 1 || found.y1 - found.y0 < 1)
-      return FALSE;
-    self->tile = found;
-    self->tile_width = gtk_widget_get_width(w);
-    self->tile_height = gtk_widget_get_height(w);
-    self->tile_known = TRUE;
-  }
-  *t = self->tile;
-  return TRUE;
+  double sx = (double)gtk_widget_get_width(w) / MAX(f.width, 1);
+  double sy = (double)gtk_widget_get_height(w) / MAX(f.height, 1);
+  t->x0 *= sx, t->x1 *= sx, t->y0 *= sy, t->y1 *= sy;
+  return t->x1 - t->x0 >= 1 && t->y1 - t->y0 >= 1;
 }
 
 /* The fractional token position under (x, y) of tile t. */
 static void
-tile_position(const SpnTile *t, SpnRange r, double x, double y, double *q, double *k)
+tile_position(const SpnAttentionTile *t, double x, double y, double *q, double *k)
 {
-  *k = r.k0 + (x - t->x0) / (t->x1 - t->x0) * (r.k1 - r.k0);
-  *q = r.q0 + (y - t->y0) / (t->y1 - t->y0) * (r.q1 - r.q0);
+  *k = t->k0 + (x - t->x0) / (t->x1 - t->x0) * (t->k1 - t->k0);
+  *q = t->q0 + (y - t->y0) / (t->y1 - t->y0) * (t->q1 - t->q0);
 }
 
 /* Tokens per pixel along x and y; without a tile under the point, the widget's size stands in
@@ -281,10 +208,10 @@ tokens_per_pixel(SpnFigureView *self, double x, double y, double *kpp, double *q
 {
   GtkWidget *w = GTK_WIDGET(self);
   SpnRange r = visible_range(self);
-  SpnTile t;
+  SpnAttentionTile t;
   if (tile_at(self, x, y, &t)) {
-    *kpp = (r.k1 - r.k0) / (t.x1 - t.x0);
-    *qpp = (r.q1 - r.q0) / (t.y1 - t.y0);
+    *kpp = (t.k1 - t.k0) / (t.x1 - t.x0);
+    *qpp = (t.q1 - t.q0) / (t.y1 - t.y0);
   } else {
     *kpp = (r.k1 - r.k0) / MAX(1, gtk_widget_get_width(w));
     *qpp = (r.q1 - r.q0) / MAX(1, gtk_widget_get_height(w));
@@ -298,10 +225,10 @@ zoom_at_pointer(SpnFigureView *self, double factor, gboolean use_pointer)
 {
   SpnRange r = visible_range(self);
   double q = (r.q0 + r.q1) / 2, k = (r.k0 + r.k1) / 2;
-  SpnTile t;
+  SpnAttentionTile t;
   if (use_pointer && self->pointer_inside &&
       tile_at(self, self->pointer_x, self->pointer_y, &t))
-    tile_position(&t, r, self->pointer_x, self->pointer_y, &q, &k);
+    tile_position(&t, self->pointer_x, self->pointer_y, &q, &k);
   zoom_about(self, factor, q, k);
 }
 

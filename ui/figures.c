@@ -139,6 +139,17 @@ spn_figure_attention_cell(double width, double height, const SpnSnapshot *s,
   return inside;
 }
 
+gboolean
+spn_figure_attention_tile(double width, double height, const SpnSnapshot *s,
+                          const SpnFigureOptions *o, double x, double y, SpnAttentionTile *tile)
+{
+  SpnPlot p;
+  spn_plot_init(&p, NULL, o);
+  gboolean inside = spn_fig_attention_tile(&p, (SpnRect){0, 0, width, height}, s, o, x, y, tile);
+  spn_plot_clear(&p);
+  return inside;
+}
+
 /* ---- shared helpers ---- */
 
 char *

@@ -58,6 +58,21 @@ gboolean spn_figure_attention_cell(double width, double height, const SpnSnapsho
                                    const SpnFigureOptions *o, double x, double y, int *query,
                                    int *key);
 
+/* One head's block of heatmap cells, as laid out at a given size: its pixel edges and the token
+ * positions at them (cell k spans [k, k+1) in token units; keys grow rightwards, queries
+ * downwards). Zooming about the pointer and dragging convert pixels to tokens with it. */
+typedef struct {
+  double x0, x1, y0, y1;   /* pixel edges of the visible cells */
+  double k0, k1, q0, q1;   /* the key and query positions at x0, x1 and y0, y1 */
+  int head;
+} SpnAttentionTile;
+
+/* The tile whose cells contain (x, y); FALSE elsewhere (between tiles, on labels, on the
+ * persistent-memory column). */
+gboolean spn_figure_attention_tile(double width, double height, const SpnSnapshot *s,
+                                   const SpnFigureOptions *o, double x, double y,
+                                   SpnAttentionTile *tile);
+
 /* Writes one figure, or several side by side in a grid (n > 1), to path: .png (width × height
  * user units at `scale` pixels per unit), .svg or .pdf (vector, size in points). Written to a
  * temporary file and renamed. */
