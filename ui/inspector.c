@@ -1,10 +1,7 @@
 /* inspector.c — SpnInspector: a text view tinted by the model's reading of its text.
  *
- * Two tints, surprisal and the query's attention weights, each a fixed set of tags (SPN_LEVELS
- * levels), never one tag per character. Each tint keeps, per character, the level it applied
- * (kept in step with every insertion and deletion), so a new reading retints only the
- * characters whose level changed, in slices of main-loop time, the visible ones first.
- * A reading is used only when its text equals the buffer's: until the reading catches up with
+ * Two tints (tint.h), surprisal and the query's attention weights, each retinting only the
+ * characters whose level changed, the visible ones first. A reading is used only when its text equals the buffer's: until the reading catches up with
  * the typing, the old tint stays (tags move with the text they are on). Newer readings of the
  * same text, which training brings five times a second, are taken up once a second. */
 #include "inspector.h"
@@ -13,10 +10,10 @@
 #include <string.h>
 
 #include "figures.h"
+#include "tint.h"
 
-#define SPN_LEVELS 16           /* tint levels per scale; level 0 is no tint */
+#define SPN_LEVELS SPN_TINT_LEVELS
 #define SPN_SURPRISAL_MAX 8.0   /* bits at the strongest tint */
-#define SPN_UNKNOWN 0xff        /* `applied` of inserted text: it may have inherited any tag */
 #define SPN_OPAQUE_LEVEL 8      /* weight levels from here on are opaque, with a chosen ink */
 
 /* ---- the text view, which outlines the query character ---- */
@@ -77,26 +74,13 @@ set_outline(SpnInspectorText *view, int offset)
 
 /* ---- the inspector ---- */
 
-/* One colour scale over the text: its tags and, per character, the level applied and the
- * level a pending retint brings it to. */
-typedef struct {
-  SpnInspector *owner;
-  GtkTextTag *tag[SPN_LEVELS];  /* [0] unused: no tint */
-  GdkRGBA rgba[SPN_LEVELS];
-  GArray *applied;              /* guint8 per character */
-  guint8 *want;                 /* NULL when no retint is pending */
-  int segments[3][2];           /* the retint's ranges of characters, in order */
-  int segment, pos;             /* where the retint goes on */
-  guint source;
-} SpnTint;
-
 struct _SpnInspector {
   GtkWidget parent_instance;
   SpnInspectorText *view;
   GtkTextBuffer *buffer;
   GtkTextMark *query_mark;
   GtkWidget *legend_caption, *legend_low, *legend_bar, *legend_high, *status;
-  SpnTint surprisal, weights;  /* weight tags are created last: they win where both apply */
+  SpnTint *surprisal, *weights;  /* weight tags are created last: they win where both apply */
   SpnSnapshot *snapshot;  /* the latest, even when it read an older text */
   char *text;             /* the buffer's text, kept on every change */
   int *token_char;        /* per token of the snapshot's probe: the character it starts in */
@@ -144,130 +128,9 @@ weight_color(int level, GdkRGBA *bg, GdkRGBA *ink, gboolean *has_ink)
   *has_ink = opaque;
 }
 
-/* Adds a scale's tags to the buffer; colors(level, background, ink, has_ink). */
-static void
-tint_init(SpnTint *t, SpnInspector *owner,
-          void (*colors)(int, GdkRGBA *, GdkRGBA *, gboolean *))
-{
-  GtkTextTagTable *table = gtk_text_buffer_get_tag_table(owner->buffer);
-  t->owner = owner;
-  t->applied = g_array_new(FALSE, TRUE, sizeof(guint8));
-  for (int l = 1; l < SPN_LEVELS; l++) {
-    GdkRGBA ink;
-    gboolean has_ink;
-    colors(l, &t->rgba[l], &ink, &has_ink);
-    t->tag[l] = gtk_text_tag_new(NULL);
-    g_object_set(t->tag[l], "background-rgba", &t->rgba[l], NULL);
-    if (has_ink)
-      g_object_set(t->tag[l], "foreground-rgba", &ink, NULL);
-    gtk_text_tag_table_add(table, t->tag[l]);
-    g_object_unref(t->tag[l]);  /* the table holds it */
-  }
-}
-
-static void
-apply_range(GtkTextBuffer *buffer, GtkTextTag *tag, gboolean apply, int from, int to)
-{
-  GtkTextIter a, b;
-  gtk_text_buffer_get_iter_at_offset(buffer, &a, from);
-  gtk_text_buffer_get_iter_at_offset(buffer, &b, to);
-  if (apply)
-    gtk_text_buffer_apply_tag(buffer, tag, &a, &b);
-  else
-    gtk_text_buffer_remove_tag(buffer, tag, &a, &b);
-}
-
-/* ---- retints: jobs bringing a tint's applied levels to the wanted ones ---- */
-
-/* A reading during training moves every value a little. A character keeps its level while its
- * value stays within this many levels of it (rounding alone would allow 0.5), which spares
- * most characters a retint; the tint is then off by less than one level of the scale. */
-#define SPN_HYSTERESIS 0.8
-/* Tag changes cost tens of microseconds each, so a retint of thousands of characters is spread
- * over main-loop turns of this many microseconds, the visible characters first. */
-#define SPN_SLICE_US 4000
-#define SPN_RUN_MAX 16  /* characters retinted between two looks at the clock */
-
-/* The level for a value x (in levels, 0 … SPN_LEVELS − 1) of a character tinted `applied`. */
-static guint8
-wanted_level(double x, guint8 applied)
-{
-  x = isfinite(x) ? CLAMP(x, 0, SPN_LEVELS - 1) : 0;
-  if (applied != SPN_UNKNOWN && fabs(x - applied) < SPN_HYSTERESIS)
-    return applied;
-  return (guint8)(x + 0.5);
-}
-
-/* Retints [start, end), whose characters all differ from their wanted level: the run loses
- * only the tags it carries, then gets the wanted ones, one call per run of equal level. */
-static void
-retint_run(SpnTint *t, int start, int end)
-{
-  GtkTextBuffer *buffer = t->owner->buffer;
-  guint8 *applied = (guint8 *)t->applied->data;
-  guint32 carried = 0;  /* bit l: some character of the run carries level l */
-  for (int c = start; c < end; c++)
-    carried |= applied[c] == SPN_UNKNOWN ? 0xffffu : 1u << applied[c];
-  for (int l = 1; l < SPN_LEVELS; l++)
-    if (carried & (1u << l))
-      apply_range(buffer, t->tag[l], FALSE, start, end);
-  for (int c = start; c < end;) {
-    int from = c, level = t->want[c];
-    while (c < end && t->want[c] == level)
-      c++;
-    if (level > 0)
-      apply_range(buffer, t->tag[level], TRUE, from, c);
-  }
-  memcpy(applied + start, t->want + start, end - start);
-}
-
-static void
-tint_stop(SpnTint *t)
-{
-  g_clear_handle_id(&t->source, g_source_remove);
-  g_clear_pointer(&t->want, g_free);
-}
-
-/* Works on the pending retint for at most budget µs; TRUE when it is done. */
-static gboolean
-tint_some(SpnTint *t, gint64 budget)
-{
-  gint64 deadline = g_get_monotonic_time() + budget;
-  const guint8 *applied = (const guint8 *)t->applied->data;
-  for (; t->segment < 3; t->segment++, t->pos = 0) {
-    int c = MAX(t->pos, t->segments[t->segment][0]), end = t->segments[t->segment][1];
-    while (c < end) {
-      if (applied[c] == t->want[c]) {
-        c++;
-        continue;
-      }
-      int start = c;
-      while (c < end && c - start < SPN_RUN_MAX && applied[c] != t->want[c])
-        c++;
-      retint_run(t, start, c);
-      if (g_get_monotonic_time() > deadline) {
-        t->pos = c;
-        return FALSE;
-      }
-    }
-  }
-  g_clear_pointer(&t->want, g_free);
-  return TRUE;
-}
-
-static gboolean
-on_tint_idle(gpointer data)
-{
-  SpnTint *t = data;
-  if (!tint_some(t, SPN_SLICE_US))
-    return G_SOURCE_CONTINUE;
-  t->source = 0;
-  return G_SOURCE_REMOVE;
-}
-
 /* The characters on screen, as offsets [*from, *to). */
 static void
-visible_chars(SpnInspector *self, int nchars, int *from, int *to)
+visible_chars(SpnInspector *self, int *from, int *to)
 {
   GtkTextView *view = GTK_TEXT_VIEW(self->view);
   GdkRectangle r;
@@ -277,48 +140,16 @@ visible_chars(SpnInspector *self, int nchars, int *from, int *to)
   gtk_text_view_get_line_at_y(view, &a, r.y, &top);
   gtk_text_view_get_line_at_y(view, &b, r.y + r.height, &top);
   gtk_text_iter_forward_line(&b);
-  *from = MIN(gtk_text_iter_get_offset(&a), nchars);
-  *to = CLAMP(gtk_text_iter_get_offset(&b), *from, nchars);
+  *from = gtk_text_iter_get_offset(&a);
+  *to = gtk_text_iter_get_offset(&b);
 }
 
-/* Starts bringing the tint to `want` (nchars levels, taken): the visible characters, then those
- * below, then those above; a first slice right away. */
 static void
-tint_start(SpnTint *t, guint8 *want, int nchars)
+retint(SpnInspector *self, SpnTint *t, guint8 *want, int nchars)
 {
   int from, to;
-  tint_stop(t);
-  if ((int)t->applied->len != nchars) {  /* never expected; start over rather than mis-tint */
-    g_array_set_size(t->applied, nchars);
-    memset(t->applied->data, SPN_UNKNOWN, nchars);
-  }
-  t->want = want;
-  visible_chars(t->owner, nchars, &from, &to);
-  int segments[3][2] = {{from, to}, {to, nchars}, {0, from}};
-  memcpy(t->segments, segments, sizeof segments);
-  t->segment = 0;
-  t->pos = 0;
-  if (!tint_some(t, SPN_SLICE_US))
-    t->source = g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, on_tint_idle, t, NULL);
-}
-
-/* An edit leaves a pending retint's levels misaligned: it stops, and the next reading of the
- * new text starts another. Inserted text may inherit any tag: its level is unknown. */
-static void
-tint_insert(SpnTint *t, int offset, int n)
-{
-  tint_stop(t);
-  guint8 *unknown = g_malloc(MAX(n, 1));
-  memset(unknown, SPN_UNKNOWN, n);
-  g_array_insert_vals(t->applied, offset, unknown, n);
-  g_free(unknown);
-}
-
-static void
-tint_delete(SpnTint *t, int offset, int n)
-{
-  tint_stop(t);
-  g_array_remove_range(t->applied, offset, n);
+  visible_chars(self, &from, &to);
+  spn_tint_start(t, want, nchars, from, to);
 }
 
 /* ---- surprisal ---- */
@@ -329,18 +160,16 @@ tint_surprisal(SpnInspector *self)
 {
   const SpnProbe *p = self->snapshot->probe;
   int nchars = gtk_text_buffer_get_char_count(self->buffer);
-  const guint8 *applied = (const guint8 *)self->surprisal.applied->data;
   double *bits = g_new0(double, MAX(nchars, 1));
   guint8 *want = g_new0(guint8, MAX(nchars, 1));
   for (int i = 0; i < p->n; i++)
     if (self->token_char[i] < nchars && isfinite(p->surprisal[i]))
       bits[self->token_char[i]] += p->surprisal[i];
-  gboolean aligned = (int)self->surprisal.applied->len == nchars;
   for (int c = 0; c < nchars; c++)
-    want[c] = wanted_level(bits[c] / SPN_SURPRISAL_MAX * (SPN_LEVELS - 1),
-                           aligned ? applied[c] : SPN_UNKNOWN);
+    want[c] = spn_tint_wanted(self->surprisal, nchars, c,
+                              bits[c] / SPN_SURPRISAL_MAX * (SPN_LEVELS - 1));
   g_free(bits);
-  tint_start(&self->surprisal, want, nchars);
+  retint(self, self->surprisal, want, nchars);
 }
 
 /* ---- attention weights of the query ---- */
@@ -371,7 +200,7 @@ set_surprisal_visible(SpnInspector *self, gboolean visible)
     return;
   self->surprisal_hidden = !visible;
   for (int l = 1; l < SPN_LEVELS; l++)
-    g_object_set(self->surprisal.tag[l], "background-set", visible, NULL);
+    g_object_set(spn_tint_tag(self->surprisal, l), "background-set", visible, NULL);
 }
 
 /* The wanted weight levels of the characters before the query: the head's weight on each,
@@ -381,8 +210,6 @@ weight_levels(SpnInspector *self, guint8 *want, int nchars)
 {
   const SpnProbeHead *hd = selected_head(self);
   const float *row = hd->weights + (gsize)self->query * hd->window;
-  const guint8 *applied = (const guint8 *)self->weights.applied->data;
-  gboolean aligned = (int)self->weights.applied->len == nchars;
   int back = MIN(self->query, hd->window);
   int first = self->token_char[self->query - back], last = self->token_char[self->query];
   double *w = g_new0(double, last - first + 1), wmax = 0;
@@ -392,8 +219,7 @@ weight_levels(SpnInspector *self, guint8 *want, int nchars)
     wmax = MAX(wmax, w[c - first]);
   /* the query itself is never attended: it stays untinted, outlined */
   for (int c = first; c < last && wmax > 0; c++)
-    want[c] = wanted_level(w[c - first] / wmax * (SPN_LEVELS - 1),
-                           aligned ? applied[c] : SPN_UNKNOWN);
+    want[c] = spn_tint_wanted(self->weights, nchars, c, w[c - first] / wmax * (SPN_LEVELS - 1));
   g_free(w);
   return last;
 }
@@ -411,7 +237,7 @@ show_weights(SpnInspector *self)
     outline = weight_levels(self, want, nchars);
   set_surprisal_visible(self, !self->weights_shown);
   set_outline(self->view, outline);
-  tint_start(&self->weights, want, nchars);
+  retint(self, self->weights, want, nchars);
 }
 
 /* ---- status line ---- */
@@ -584,26 +410,6 @@ take_reading(SpnInspector *self)
 /* ---- buffer changes ---- */
 
 static void
-on_insert_text(GtkTextBuffer *buffer, GtkTextIter *at, const char *text, int len,
-               SpnInspector *self)
-{
-  (void)buffer;
-  int offset = gtk_text_iter_get_offset(at), n = (int)g_utf8_strlen(text, len);
-  tint_insert(&self->surprisal, offset, n);
-  tint_insert(&self->weights, offset, n);
-}
-
-static void
-on_delete_range(GtkTextBuffer *buffer, GtkTextIter *start, GtkTextIter *end,
-                SpnInspector *self)
-{
-  (void)buffer;
-  int a = gtk_text_iter_get_offset(start), b = gtk_text_iter_get_offset(end);
-  tint_delete(&self->surprisal, MIN(a, b), ABS(b - a));
-  tint_delete(&self->weights, MIN(a, b), ABS(b - a));
-}
-
-static void
 on_buffer_changed(GtkTextBuffer *buffer, SpnInspector *self)
 {
   GtkTextIter a, b;
@@ -738,10 +544,10 @@ draw_legend_bar(GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoint
 {
   (void)area;
   SpnInspector *self = data;
-  const GdkRGBA *rgba = self->weights_shown ? self->weights.rgba : self->surprisal.rgba;
+  const SpnTint *tint = self->weights_shown ? self->weights : self->surprisal;
   double cell = (double)width / (SPN_LEVELS - 1);
   for (int l = 1; l < SPN_LEVELS; l++) {
-    gdk_cairo_set_source_rgba(cr, &rgba[l]);
+    gdk_cairo_set_source_rgba(cr, spn_tint_rgba(tint, l));
     cairo_rectangle(cr, (l - 1) * cell, 0, cell + 0.5, height);
     cairo_fill(cr);
   }
@@ -828,8 +634,8 @@ spn_inspector_dispose(GObject *object)
 {
   SpnInspector *self = SPN_INSPECTOR(object);
   GtkWidget *child;
-  tint_stop(&self->surprisal);
-  tint_stop(&self->weights);
+  g_clear_pointer(&self->surprisal, spn_tint_free);
+  g_clear_pointer(&self->weights, spn_tint_free);
   g_clear_handle_id(&self->deferred, g_source_remove);
   if (self->buffer)
     g_signal_handlers_disconnect_by_data(self->buffer, self);
@@ -845,8 +651,6 @@ spn_inspector_finalize(GObject *object)
   SpnInspector *self = SPN_INSPECTOR(object);
   g_free(self->text);
   g_free(self->token_char);
-  g_array_unref(self->surprisal.applied);
-  g_array_unref(self->weights.applied);
   G_OBJECT_CLASS(spn_inspector_parent_class)->finalize(object);
 }
 
@@ -879,10 +683,8 @@ spn_inspector_init(SpnInspector *self)
   GtkTextIter start;
   gtk_text_buffer_get_start_iter(self->buffer, &start);
   self->query_mark = gtk_text_buffer_create_mark(self->buffer, NULL, &start, TRUE);
-  tint_init(&self->surprisal, self, surprisal_color);
-  tint_init(&self->weights, self, weight_color);
-  g_signal_connect(self->buffer, "insert-text", G_CALLBACK(on_insert_text), self);
-  g_signal_connect(self->buffer, "delete-range", G_CALLBACK(on_delete_range), self);
+  self->surprisal = spn_tint_new(self->buffer, surprisal_color);
+  self->weights = spn_tint_new(self->buffer, weight_color);
   g_signal_connect(self->buffer, "changed", G_CALLBACK(on_buffer_changed), self);
   add_text_controllers(self);
 
@@ -923,8 +725,8 @@ spn_inspector_set_text(SpnInspector *i, const char *text)
   gtk_text_buffer_set_text(i->buffer, text ? text : "", -1);
   i->setting_text = FALSE;
   /* text inserted into an empty buffer carries no tag at all */
-  memset(i->surprisal.applied->data, 0, i->surprisal.applied->len);
-  memset(i->weights.applied->data, 0, i->weights.applied->len);
+  spn_tint_forget(i->surprisal);
+  spn_tint_forget(i->weights);
   refresh(i);
   g_signal_emit(i, signals[SIGNAL_TEXT_CHANGED], 0, i->text);
 }
@@ -953,7 +755,7 @@ gboolean
 spn_inspector_is_current(SpnInspector *i)
 {
   g_return_val_if_fail(SPN_IS_INSPECTOR(i), TRUE);
-  return i->deferred == 0 && i->surprisal.want == NULL && i->weights.want == NULL;
+  return i->deferred == 0 && !spn_tint_busy(i->surprisal) && !spn_tint_busy(i->weights);
 }
 
 void
