@@ -22,7 +22,4 @@ SpnApplication *spn_application_new(void);
 /* What the headless modes report: 0 on success (and when they did not run), else non-zero. */
 int spn_application_get_exit_status(SpnApplication *app);
 
-/* Renders the whole window, as it is on screen, into a PNG of its size. */
-gboolean spn_application_save_window_png(GtkWidget *window, const char *path, GError **error);
-
 G_END_DECLS

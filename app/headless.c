@@ -1,0 +1,458 @@
+/* headless.c — the two modes that drive a real window through its actions, as a user would,
+ * and exit: the screenshot (--screenshot) and the frame-cost benchmark (--bench-frames). */
+#include "headless.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "figure_view.h"
+#include "inspector.h"
+
+#define HEADLESS_TIMEOUT_S 900
+#define SETTLE_FRAMES 2    /* frames painted after the last snapshot before the screenshot */
+
+typedef struct Bench Bench;  /* the frame benchmark's measurements */
+
+struct _SpnHeadless {
+  GApplication *app;
+  SpnWindow *win;          /* NULL once finished */
+  char *screenshot;
+  gint64 train_steps;
+  int width, height;
+  int bench_frames;
+  gboolean capturing, resized, started;
+  int settle;
+  Bench *bench;
+  guint timeout;
+  int exit_status;
+};
+
+/* ---- rendering the window ---- */
+
+static gboolean
+save_window_png(GtkWidget *window, const char *path, GError **error)
+{
+  int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
+  GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(window));
+  if (w <= 0 || h <= 0 || renderer == NULL) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                "the window is not on screen yet, there is nothing to render");
+    return FALSE;
+  }
+  GdkPaintable *paintable = gtk_widget_paintable_new(window);
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  gdk_paintable_snapshot(paintable, snapshot, w, h);
+  g_object_unref(paintable);
+  GskRenderNode *node = gtk_snapshot_free_to_node(snapshot);
+  if (node == NULL) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the window drew nothing");
+    return FALSE;
+  }
+  GdkTexture *texture = gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
+  gsk_render_node_unref(node);
+  gboolean ok = gdk_texture_save_to_png(texture, path);
+  g_object_unref(texture);
+  if (!ok)
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                "cannot write %s: check that its folder exists and is writable", path);
+  return ok;
+}
+
+/* ---- headless: common ---- */
+
+static void
+finish(SpnHeadless *self, int status)
+{
+  self->exit_status = status;
+  g_clear_handle_id(&self->timeout, g_source_remove);
+  if (self->win)
+    gtk_window_destroy(GTK_WINDOW(self->win));
+  self->win = NULL;
+  g_application_quit(self->app);
+}
+
+static void
+fail(SpnHeadless *self, const char *message)
+{
+  g_printerr("spanscope: %s\n", message);
+  finish(self, 1);
+}
+
+static void
+on_headless_error(SpnWindow *win, const char *message, SpnHeadless *self)
+{
+  (void)win;
+  fail(self, message);
+}
+
+static gboolean
+on_headless_timeout(gpointer data)
+{
+  SpnHeadless *self = data;
+  self->timeout = 0;
+  g_autofree char *m = g_strdup_printf("gave up after %d s: training or reading the text did not "
+                                       "finish; try fewer --train-steps", HEADLESS_TIMEOUT_S);
+  fail(self, m);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  gboolean ready, training, probe;
+  gint64 step;
+} Status;
+
+static Status
+window_status(SpnWindow *win)
+{
+  Status s = {0};
+  g_autoptr(GVariant) v = g_action_group_get_action_state(G_ACTION_GROUP(win), "status");
+  if (v) {
+    GVariantDict d;
+    g_variant_dict_init(&d, v);
+    g_variant_dict_lookup(&d, "ready", "b", &s.ready);
+    g_variant_dict_lookup(&d, "training", "b", &s.training);
+    g_variant_dict_lookup(&d, "probe", "b", &s.probe);
+    g_variant_dict_lookup(&d, "step", "x", &s.step);
+    g_variant_dict_clear(&d);
+  }
+  return s;
+}
+
+/* ---- headless: screenshot ---- */
+
+/* The window's default size counts the invisible resize borders of client-side decorations;
+ * the picture is of the window itself. Grows the default size once by the difference, so the
+ * picture has the size that was asked for. */
+static gboolean
+fit_requested_size(SpnHeadless *self, GtkWidget *window)
+{
+  int dw = self->width - gtk_widget_get_width(window);
+  int dh = self->height - gtk_widget_get_height(window);
+  if (self->width <= 0 || self->resized || (dw == 0 && dh == 0))
+    return FALSE;
+  self->resized = TRUE;
+  self->settle = SETTLE_FRAMES;
+  int w, h;
+  gtk_window_get_default_size(GTK_WINDOW(window), &w, &h);
+  gtk_window_set_default_size(GTK_WINDOW(window), w + dw, h + dh);
+  return TRUE;
+}
+
+/* The figures are drawn in render threads and the inspector takes up readings at its own pace:
+ * TRUE once every view shows an image of what it holds, at its size, and the inspector's tint
+ * the newest reading. */
+static gboolean
+views_current(GtkWidget *w)
+{
+  if (SPN_IS_FIGURE_VIEW(w) && !spn_figure_view_is_current(SPN_FIGURE_VIEW(w)))
+    return FALSE;
+  if (SPN_IS_INSPECTOR(w) && !spn_inspector_is_current(SPN_INSPECTOR(w)))
+    return FALSE;
+  for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c))
+    if (!views_current(c))
+      return FALSE;
+  return TRUE;
+}
+
+/* Runs after the frame clock painted the window: its render nodes are fresh then, while
+ * before the paint any redraw queued in the frame would have dropped them. */
+static void
+capture_after_paint(GdkFrameClock *clock, gpointer data)
+{
+  SpnHeadless *self = data;
+  GtkWidget *window = GTK_WIDGET(self->win);
+  if (window == NULL)
+    return;
+  if (--self->settle > 0 || fit_requested_size(self, window)) {
+    gtk_widget_queue_draw(window);
+    return;
+  }
+  if (!views_current(window)) {
+    gtk_widget_queue_draw(window);  /* look again at the next frame */
+    return;
+  }
+  g_signal_handlers_disconnect_by_func(clock, capture_after_paint, self);
+  g_autoptr(GError) error = NULL;
+  if (!save_window_png(window, self->screenshot, &error)) {
+    fail(self, error->message);
+    return;
+  }
+  g_print("spanscope: wrote %s (%d×%d)\n", self->screenshot, gtk_widget_get_width(window),
+          gtk_widget_get_height(window));
+  finish(self, 0);
+}
+
+/* Runs once nothing else is pending in the main loop (it has the lowest priority): work the
+ * views spread over idle time, such as the inspector's tinting, is done by then. */
+static gboolean
+start_capture(gpointer data)
+{
+  SpnHeadless *self = data;
+  if (self->win == NULL)
+    return G_SOURCE_REMOVE;
+  GtkWidget *window = GTK_WIDGET(self->win);
+  GdkFrameClock *clock = gtk_widget_get_frame_clock(window);
+  if (clock == NULL) {
+    fail(self, "the window is not on screen: is there a display (DISPLAY or WAYLAND_DISPLAY)?");
+    return G_SOURCE_REMOVE;
+  }
+  self->settle = SETTLE_FRAMES;
+  g_signal_connect(clock, "after-paint", G_CALLBACK(capture_after_paint), self);
+  /* the views redraw on their own only when something changes: make sure frames come */
+  gtk_widget_queue_draw(window);
+  return G_SOURCE_REMOVE;
+}
+
+/* Trained far enough and the text read: let the views draw it, then take the picture. */
+static void
+on_screenshot_status(GActionGroup *group, const char *name, GVariant *value, gpointer data)
+{
+  SpnHeadless *self = data;
+  (void)name, (void)value;
+  Status s = window_status(SPN_WINDOW(group));
+  if (self->capturing || !s.ready || s.training || s.step < self->train_steps || !s.probe)
+    return;
+  self->capturing = TRUE;
+  g_idle_add_full(G_PRIORITY_LOW, start_capture, self, NULL);
+}
+
+static void
+start_screenshot(SpnHeadless *self, SpnWindow *win)
+{
+  g_signal_connect(win, "action-state-changed::status", G_CALLBACK(on_screenshot_status), self);
+  if (self->train_steps > 0)
+    g_action_group_activate_action(G_ACTION_GROUP(win), "train-until",
+                                   g_variant_new_int64(self->train_steps));
+}
+
+/* ---- headless: frame-cost benchmark ----
+ *
+ * Trains the model and measures, while training and while its snapshots (about 5 a second) reach
+ * every view and the inspector, what the window costs the main thread:
+ *  - frame: for each frame that painted, the wall time from the frame clock's "before-paint" to
+ *    its "after-paint": tick callbacks, layout, every widget's snapshot() and the GSK render of
+ *    the window. Not the interval between frames: at 60 Hz that is 16.67 ms however cheap the
+ *    frame. frame_cpu is the main thread's CPU time over the same span; the wall time also
+ *    counts waiting for a core on a shared machine and, with the GL renderer, for the GL driver
+ *    (without a GPU, as under Xvfb, Mesa's llvmpipe threads rasterize every frame).
+ *  - dispatch: each hand-off of a snapshot to the views and the inspector, outside any frame (the
+ *    window's "snapshot-dispatched").
+ *  - loop: every main-loop iteration's time away from polling: frames, hand-offs, idle work (the
+ *    inspector's retints, finished figure renders) and anything else the main thread ran. Its
+ *    maximum is the longest the window could not have answered input.
+ * Nothing forces redraws: frames come when something changed, as in use. It stops after N
+ * painted frames. */
+
+/* The poll function cannot carry data: the one benchmark of the process, while it runs. */
+static SpnHeadless *bench_owner;
+static GPollFunc bench_next_poll;
+
+struct Bench {
+  GArray *frame_ms, *frame_cpu_ms, *dispatch_ms, *loop_ms;
+  gint64 frame_start, frame_cpu_start, poll_end;
+  gboolean painted, measuring;
+};
+
+static int
+compare_double(gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* p95, median, max and count of one series, as "name_p95_ms X" lines. */
+static void
+report_series(const char *name, GArray *ms)
+{
+  if (ms->len == 0) {
+    g_print("%s_count 0\n", name);
+    return;
+  }
+  g_array_sort(ms, compare_double);
+  guint i = (guint)MAX(0.0, ceil(0.95 * ms->len) - 1);
+  g_print("%s_p95_ms %.2f\n", name, g_array_index(ms, double, i));
+  g_print("%s_median_ms %.2f\n", name, g_array_index(ms, double, ms->len / 2));
+  g_print("%s_max_ms %.2f\n", name, g_array_index(ms, double, ms->len - 1));
+  g_print("%s_count %u\n", name, ms->len);
+}
+
+static void
+report_bench(Bench *b)
+{
+  report_series("frame", b->frame_ms);
+  report_series("frame_cpu", b->frame_cpu_ms);
+  report_series("dispatch", b->dispatch_ms);
+  guint over = 0;
+  for (guint i = 0; i < b->loop_ms->len; i++)
+    over += g_array_index(b->loop_ms, double, i) > 16.0;
+  g_array_sort(b->loop_ms, compare_double);
+  g_print("loop_max_ms %.2f\n",
+          b->loop_ms->len ? g_array_index(b->loop_ms, double, b->loop_ms->len - 1) : 0.0);
+  g_print("loop_over_16ms %u\n", over);
+  fflush(stdout);
+}
+
+static void
+record(GArray *a, double ms)
+{
+  g_array_append_val(a, ms);
+}
+
+/* Around the real poll: the time since the last poll returned is one iteration's work. */
+static gint
+bench_poll(GPollFD *fds, guint nfds, gint timeout)
+{
+  Bench *b = bench_owner ? bench_owner->bench : NULL;
+  gint64 now = g_get_monotonic_time();
+  if (b && b->measuring && b->poll_end > 0)
+    record(b->loop_ms, (now - b->poll_end) / 1000.0);
+  gint n = bench_next_poll(fds, nfds, timeout);
+  if (b)
+    b->poll_end = g_get_monotonic_time();
+  return n;
+}
+
+/* CPU time of the calling thread: on a machine shared with the training threads (and whatever
+ * else runs), the wall time of a frame also counts the time the main thread waited for a core
+ * or for the GL driver's threads. */
+static gint64
+thread_cpu_us(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (gint64)t.tv_sec * G_USEC_PER_SEC + t.tv_nsec / 1000;
+}
+
+static void
+on_before_paint(GdkFrameClock *clock, SpnHeadless *self)
+{
+  (void)clock;
+  self->bench->frame_start = g_get_monotonic_time();
+  self->bench->frame_cpu_start = thread_cpu_us();
+  self->bench->painted = FALSE;
+}
+
+static void
+on_paint(GdkFrameClock *clock, SpnHeadless *self)
+{
+  (void)clock;
+  self->bench->painted = TRUE;
+}
+
+static void
+on_after_paint(GdkFrameClock *clock, SpnHeadless *self)
+{
+  Bench *b = self->bench;
+  if (!b->measuring || !b->painted || b->frame_start == 0)
+    return;
+  record(b->frame_ms, (g_get_monotonic_time() - b->frame_start) / 1000.0);
+  record(b->frame_cpu_ms, (thread_cpu_us() - b->frame_cpu_start) / 1000.0);
+  if ((int)b->frame_ms->len < self->bench_frames)
+    return;
+  g_signal_handlers_disconnect_by_data(clock, self);
+  report_bench(b);
+  finish(self, 0);
+}
+
+static void
+on_dispatched(SpnWindow *win, double ms, SpnHeadless *self)
+{
+  (void)win;
+  if (self->bench->measuring)
+    record(self->bench->dispatch_ms, ms);
+}
+
+/* Starts training once the model is ready, and measures once it trains. */
+static void
+on_bench_status(GActionGroup *group, const char *name, GVariant *value, SpnHeadless *self)
+{
+  (void)name, (void)value;
+  Status s = window_status(SPN_WINDOW(group));
+  if (!self->started && s.ready) {
+    self->started = TRUE;
+    g_action_group_change_action_state(group, "train", g_variant_new_boolean(TRUE));
+  }
+  self->bench->measuring = s.training && s.step > 0;
+}
+
+/* The frame clock exists once the window is realized. */
+static void
+on_bench_realize(GtkWidget *window, SpnHeadless *self)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock(window);
+  g_signal_connect(clock, "before-paint", G_CALLBACK(on_before_paint), self);
+  g_signal_connect(clock, "paint", G_CALLBACK(on_paint), self);
+  g_signal_connect(clock, "after-paint", G_CALLBACK(on_after_paint), self);
+}
+
+static void
+start_bench(SpnHeadless *self, SpnWindow *win)
+{
+  self->bench = g_new0(Bench, 1);
+  self->bench->frame_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  self->bench->frame_cpu_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  self->bench->dispatch_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  self->bench->loop_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  bench_owner = self;
+  bench_next_poll = g_main_context_get_poll_func(NULL);
+  g_main_context_set_poll_func(NULL, bench_poll);
+  g_signal_connect(win, "realize", G_CALLBACK(on_bench_realize), self);
+  g_signal_connect(win, "snapshot-dispatched", G_CALLBACK(on_dispatched), self);
+  g_signal_connect(win, "action-state-changed::status", G_CALLBACK(on_bench_status), self);
+}
+
+static void
+free_bench(Bench *b)
+{
+  g_array_unref(b->frame_ms);
+  g_array_unref(b->frame_cpu_ms);
+  g_array_unref(b->dispatch_ms);
+  g_array_unref(b->loop_ms);
+  g_free(b);
+}
+
+/* ---- public ---- */
+
+SpnHeadless *
+spn_headless_start(GApplication *app, SpnWindow *win, const SpnHeadlessOptions *o)
+{
+  SpnHeadless *self = g_new0(SpnHeadless, 1);
+  self->app = app;
+  self->win = win;
+  self->screenshot = g_strdup(o->screenshot);
+  self->train_steps = o->train_steps;
+  self->width = o->width;
+  self->height = o->height;
+  self->bench_frames = o->bench_frames;
+  g_signal_connect(win, "worker-error", G_CALLBACK(on_headless_error), self);
+  self->timeout = g_timeout_add_seconds(HEADLESS_TIMEOUT_S, on_headless_timeout, self);
+  if (self->screenshot)
+    start_screenshot(self, win);
+  else
+    start_bench(self, win);
+  return self;
+}
+
+int
+spn_headless_get_exit_status(SpnHeadless *h)
+{
+  return h->exit_status;
+}
+
+void
+spn_headless_free(SpnHeadless *h)
+{
+  if (h == NULL)
+    return;
+  g_clear_handle_id(&h->timeout, g_source_remove);
+  if (h->win)
+    g_signal_handlers_disconnect_by_data(h->win, h);
+  if (h->bench) {
+    g_main_context_set_poll_func(NULL, bench_next_poll);
+    bench_owner = NULL;
+    g_clear_pointer(&h->bench, free_bench);
+  }
+  g_free(h->screenshot);
+  g_free(h);
+}
