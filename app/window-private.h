@@ -1,0 +1,100 @@
+/* window-private.h — what the files of SpnWindow share: its state and the functions each file
+ * offers the others.
+ *
+ *   window.c          the object, its template (data/ui/window.ui: header bar, menu, toast
+ *                     overlay, shortcuts), the worker's snapshots and messages, the view state
+ *                     (layer, head, query, probe text) and the title and status line
+ *   window-actions.c  the "win" actions: train, files, export, view
+ *   window-layout.c   the panes of panels and the inspector, maximizing one panel
+ *   session.c         the first model, the offer to resume the autosave, the periodic
+ *                     autosave and the asynchronous save at close
+ *   recent.c          recently used checkpoints (GtkRecentManager) as a menu */
+#pragma once
+#include "figure_view.h"
+#include "figures.h"
+#include "window.h"
+#include "worker.h"
+
+G_BEGIN_DECLS
+
+struct _SpnWindow {
+  AdwApplicationWindow parent;
+  SpnWorker *worker;
+
+  /* session.c */
+  char *corpus, *preset, *checkpoint_arg;   /* how the first model is made */
+  gboolean autosave;
+  char *autosave_path;
+  guint autosave_source;
+  gboolean closing;        /* the closing autosave is under way: the window goes once it is saved */
+  char *close_error;       /* why it failed: a second close then quits without it */
+
+  /* from the template */
+  AdwToastOverlay *toasts;
+  AdwWindowTitle *title;
+  AdwButtonContent *train_content;
+  GtkDropDown *layer_drop, *head_drop;
+  GMenu *recent_menu;
+
+  /* window-layout.c */
+  GtkWidget *panels[SPN_FIGURE_COUNT];
+  GtkWidget *inspector;
+  GtkWidget *layout;
+  int maximized;           /* SpnFigureKind shown alone, -1 for the full layout */
+
+  gboolean updating_selectors;   /* the window, not the user, is changing a drop-down */
+  SpnSnapshot *snapshot;
+  gboolean ready, training;
+  gint64 step;
+  double tokens_per_s;
+  char *seen_checkpoint;   /* the worker's last reported checkpoint */
+  char *user_file;         /* where Save writes: the file last opened or saved by the user */
+  char *text;              /* the inspector's text, as last sent to the worker */
+  char *text_corpus;       /* the corpus whose default passage the inspector shows; NULL once
+                              the user has typed */
+  int nlayers, nheads, layer, head, query;
+};
+
+/* window.c */
+SpnFigureView *spn_window_view(SpnWindow *win, SpnFigureKind kind);
+GSimpleAction *spn_window_action(SpnWindow *win, const char *name);
+void spn_window_toast(SpnWindow *win, const char *text);
+/* A toast that stays long enough to read, and the "worker-error" signal. */
+void spn_window_report_error(SpnWindow *win, const char *text);
+void spn_window_update_title(SpnWindow *win);
+void spn_window_show_training(SpnWindow *win, gboolean training);
+/* Selections refused when out of the model's range (head −1: all heads). */
+gboolean spn_window_select_layer(SpnWindow *win, int layer);
+gboolean spn_window_select_head(SpnWindow *win, int head);
+void spn_window_set_probe_text(SpnWindow *win, const char *text);
+/* The passage the inspector starts with on a corpus ("bundled", "demo" or a path). */
+const char *spn_window_default_text(const char *corpus);
+
+/* window-actions.c */
+void spn_window_add_actions(SpnWindow *win);
+/* A fresh model of the named preset on corpus. */
+void spn_window_new_model(SpnWindow *win, const char *preset, const char *corpus);
+void spn_window_open(SpnWindow *win, const char *path);
+void spn_window_show_export_dialog(SpnWindow *win, const gboolean selected[SPN_FIGURE_COUNT]);
+
+/* window-layout.c */
+/* Builds the panes of panels and the inspector into win->layout, win->panels, win->inspector. */
+GtkWidget *spn_window_build_layout(SpnWindow *win);
+/* Shows panel `kind` alone, or everything when kind < 0. */
+void spn_window_set_maximized(SpnWindow *win, int kind);
+
+/* session.c */
+void spn_session_start(SpnWindow *win);
+void spn_session_stop(SpnWindow *win);
+gboolean spn_session_is_autosave(SpnWindow *win, const char *path);
+/* Takes the messages about the autosave; FALSE for the others. */
+gboolean spn_session_take_message(SpnWindow *win, const SpnWorkerMessage *m);
+/* TRUE keeps the window open (its autosave is under way, or failed and said so). */
+gboolean spn_session_close_request(SpnWindow *win);
+
+/* recent.c */
+void spn_recent_add(const char *path);
+/* Keeps menu listing the recent checkpoints still on disk, newest first, as win.open-file. */
+void spn_recent_follow(GMenu *menu);
+
+G_END_DECLS
