@@ -1,16 +1,20 @@
 /* test_app.c — the desktop application driven through its actions, as menus and shortcuts
- * drive it: train, pause, step, type text, pick layer and head, export every format, save and
- * reopen a checkpoint, autosave on quit; and the --screenshot mode of the real program.
- * Runs under xvfb-run; without a display every test is skipped. */
+ * drive it: train, pause, step, type text, pick layer and head, export every format (through
+ * the export dialog too), save and reopen a checkpoint, autosave on quit; and the --screenshot
+ * mode of the real program. The window opens a tiny model (a checkpoint written here, on a
+ * small corpus), so training steps take milliseconds. Runs under xvfb-run (with the cairo
+ * renderer); without a display every test is skipped. */
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <string.h>
 
 #include "application.h"
+#include "export_dialog.h"
 #include "figure_view.h"
 #include "inspector.h"
 #include "panel.h"
 #include "setup_dialog.h"
+#include "trainer.h"
 
 #define MODEL_TIMEOUT_S 300.0   /* loading the corpus and building the model, on a busy machine */
 #define STEP_TIMEOUT_S 120.0
@@ -18,6 +22,7 @@
 static SpnApplication *app;
 static GtkWidget *win;
 static char *tmpdir;
+static char *tiny_checkpoint;   /* the model the window opens */
 
 /* ---- helpers ---- */
 
@@ -394,6 +399,99 @@ test_export(void)
   assert_pdf(pdf);
 }
 
+static SpnExportDialog *
+find_export_dialog(void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels();   /* not ours */
+  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item(toplevels, i);
+    if (SPN_IS_EXPORT_DIALOG(w))
+      return SPN_EXPORT_DIALOG(w);
+  }
+  return NULL;
+}
+
+static GtkWidget *
+button_labelled(GtkWidget *root, const char *label)
+{
+  g_autoptr(GPtrArray) buttons = g_ptr_array_new();
+  collect(root, GTK_TYPE_BUTTON, buttons);
+  for (guint i = 0; i < buttons->len; i++)
+    if (g_strcmp0(gtk_button_get_label(buttons->pdata[i]), label) == 0)
+      return buttons->pdata[i];
+  return NULL;
+}
+
+/* The export dialog opened by the window: the maximized panel ticked, the figures, size and
+ * format read back as the user sets them, and the file the window then draws. */
+static void
+test_export_dialog(void)
+{
+  if (!need_window())
+    return;
+  SpnExportFormat f;
+  g_assert_true(spn_export_format_from_path("a/b.PNG", &f) && f == SPN_EXPORT_PNG);
+  g_assert_true(spn_export_format_from_path("b.svg", &f) && f == SPN_EXPORT_SVG);
+  g_assert_true(spn_export_format_from_path("b.pdf", &f) && f == SPN_EXPORT_PDF);
+  g_assert_false(spn_export_format_from_path("b", &f));
+  g_assert_false(spn_export_format_from_path("a.svg/b", &f));
+
+  activate("maximize", g_variant_new_string("attention"));
+  activate("export", NULL);
+  SpnExportDialog *d = find_export_dialog();
+  g_assert_nonnull(d);
+  SpnFigureKind kinds[SPN_FIGURE_COUNT];
+  g_assert_cmpint(spn_export_dialog_get_kinds(d, kinds), ==, 1);
+  g_assert_cmpint(kinds[0], ==, SPN_FIGURE_ATTENTION);
+  double w, h, scale;
+  spn_export_dialog_get_size(d, &w, &h, &scale);   /* one figure: a panel's proportions */
+  g_assert_cmpfloat(w, ==, 900);
+  g_assert_cmpfloat(h, ==, 560);
+  g_assert_cmpfloat(scale, ==, 2);
+
+  /* the checks in display order; none ticked, nothing to export */
+  g_autoptr(GPtrArray) checks = g_ptr_array_new();
+  collect(GTK_WIDGET(d), GTK_TYPE_CHECK_BUTTON, checks);
+  g_assert_cmpuint(checks->len, ==, SPN_FIGURE_COUNT);
+  gtk_check_button_set_active(checks->pdata[SPN_FIGURE_SPANS], TRUE);
+  g_assert_cmpint(spn_export_dialog_get_kinds(d, kinds), ==, 2);
+  g_assert_cmpint(kinds[0], ==, SPN_FIGURE_SPANS);
+  g_assert_cmpint(kinds[1], ==, SPN_FIGURE_ATTENTION);
+  GtkWidget *export = button_labelled(GTK_WIDGET(d), "_Export…");
+  g_assert_nonnull(export);
+  for (guint i = 0; i < checks->len; i++)
+    gtk_check_button_set_active(checks->pdata[i], FALSE);
+  g_assert_cmpint(spn_export_dialog_get_kinds(d, kinds), ==, 0);
+  g_assert_false(gtk_widget_get_sensitive(export));
+  gtk_check_button_set_active(checks->pdata[SPN_FIGURE_CURVES], TRUE);
+  g_assert_true(gtk_widget_get_sensitive(export));
+
+  /* width, height and PNG scale; the scale only for PNG */
+  g_autoptr(GPtrArray) spins = g_ptr_array_new();
+  collect(GTK_WIDGET(d), GTK_TYPE_SPIN_BUTTON, spins);
+  g_assert_cmpuint(spins->len, ==, 3);
+  gtk_spin_button_set_value(spins->pdata[0], 300);
+  gtk_spin_button_set_value(spins->pdata[1], 200);
+  gtk_spin_button_set_value(spins->pdata[2], 1.5);
+  spn_export_dialog_get_size(d, &w, &h, &scale);
+  g_assert_cmpfloat(w, ==, 300);
+  g_assert_cmpfloat(h, ==, 200);
+  g_assert_cmpfloat(scale, ==, 1.5);
+  AdwComboRow *format = ADW_COMBO_ROW(find_one(GTK_WIDGET(d), ADW_TYPE_COMBO_ROW));
+  GtkWidget *scale_row = gtk_widget_get_ancestor(spins->pdata[2], ADW_TYPE_ACTION_ROW);
+  adw_combo_row_set_selected(format, SPN_EXPORT_SVG);
+  g_assert_false(gtk_widget_get_visible(scale_row));
+  adw_combo_row_set_selected(format, SPN_EXPORT_PNG);
+  g_assert_true(gtk_widget_get_visible(scale_row));
+
+  /* the user chose a file: the window draws the ticked figure at that size */
+  g_autofree char *png = tmp_path("from-dialog.png");
+  g_signal_emit_by_name(d, "export", png);
+  assert_png(png, 450, 300);
+  gtk_window_destroy(GTK_WINDOW(d));
+  activate("restore", NULL);
+}
+
 static void
 test_export_csv(void)
 {
@@ -577,7 +675,8 @@ test_screenshot(void)
   }
   g_autofree char *png = tmp_path("window.png");
   const char *argv[] = {bin, "--screenshot", png, "--train-steps", "2", "--size", "900x640",
-                        "--text", "And God said, Let there be light: and there was light.", NULL};
+                        "--text", "And God said, Let there be light: and there was light.",
+                        tiny_checkpoint, NULL};
   int wait_status = 0;
   g_autofree char *out = NULL, *err = NULL;
   g_autoptr(GError) error = NULL;
@@ -627,17 +726,49 @@ isolate_environment(void)
     g_setenv("GTK_A11Y", "none", TRUE);
 }
 
+/* A model of two small layers on a 20 kB corpus of a few words, written as a checkpoint. */
+static char *
+write_tiny_checkpoint(void)
+{
+  static const char *words[] = {"the ", "spans ", "grow ", "and ", "shrink, ", "heads ",
+                                "look ", "back ", "far ", "near. ", "\n"};
+  GString *text = g_string_new(NULL);
+  for (guint i = 0; text->len < 20000; i = (i * 7 + 3) % 97)
+    g_string_append(text, words[i % G_N_ELEMENTS(words)]);
+  g_autofree char *corpus_path = tmp_path("corpus.txt");
+  g_assert_true(g_file_set_contents(corpus_path, text->str, (gssize)text->len, NULL));
+  g_string_free(text, TRUE);
+  SpnConfig c;
+  spn_config_init_desktop(&c);
+  c.nlayers = 2, c.hid_sz = 16, c.nheads = 2, c.inner_hid_sz = 32, c.attn_span = 64;
+  c.adapt_span_ramp = 8, c.block_sz = 32, c.batch_sz = 4, c.lr_warmup = 5, c.threads = 1;
+  g_autoptr(GError) error = NULL;
+  SpnCorpusOptions opts = {0};
+  SpnCorpus *corpus = spn_corpus_load(corpus_path, &opts, &error);
+  g_assert_no_error(error);
+  SpnTrainer *t = spn_trainer_new(&c, corpus, &error);
+  g_assert_no_error(error);
+  char *path = tmp_path("tiny.safetensors");
+  g_assert_true(spn_trainer_save(t, path, &error));
+  g_assert_no_error(error);
+  spn_trainer_free(t);
+  return path;
+}
+
 static void
 start_application(void)
 {
+  tiny_checkpoint = write_tiny_checkpoint();
   if (!gtk_init_check())
     return;
   app = spn_application_new();
-  g_application_set_flags(G_APPLICATION(app), G_APPLICATION_NON_UNIQUE);
+  g_application_set_flags(G_APPLICATION(app),
+                          g_application_get_flags(G_APPLICATION(app)) | G_APPLICATION_NON_UNIQUE);
   g_autoptr(GError) error = NULL;
   g_assert_true(g_application_register(G_APPLICATION(app), NULL, &error));
   g_assert_no_error(error);
-  g_application_activate(G_APPLICATION(app));
+  g_autoptr(GFile) model = g_file_new_for_path(tiny_checkpoint);
+  g_application_open(G_APPLICATION(app), &model, 1, "");
   GList *windows = gtk_application_get_windows(GTK_APPLICATION(app));
   win = windows ? windows->data : NULL;
 }
@@ -673,6 +804,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/select-layer-head", test_select_layer_head);
   g_test_add_func("/app/maximize", test_maximize);
   g_test_add_func("/app/export", test_export);
+  g_test_add_func("/app/export-dialog", test_export_dialog);
   g_test_add_func("/app/export-csv", test_export_csv);
   g_test_add_func("/app/save-reopen", test_save_reopen);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
@@ -683,5 +815,6 @@ main(int argc, char **argv)
   g_clear_object(&app);
   remove_tree(tmpdir);
   g_free(tmpdir);
+  g_free(tiny_checkpoint);
   return result;
 }
