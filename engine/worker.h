@@ -102,8 +102,7 @@ void spn_worker_set_text(SpnWorker *w, const char *text);
 void spn_worker_export_csv(SpnWorker *w, const char *path);
 
 /* Blocks until every command queued so far has been executed and its snapshot dispatched
- * to the context has been built (for tests and the headless screenshot; never from a
- * callback). Returns FALSE on timeout. */
+ * to the context has been built (for tests; never from a callback). Returns FALSE on timeout. */
 gboolean spn_worker_sync(SpnWorker *w, int timeout_ms);
 
 G_END_DECLS
