@@ -1,4 +1,6 @@
-/* export_dialog.c — choosing what to export and where; drawing is the window's job. */
+/* export_dialog.c — choosing what to export and where; drawing is the window's job. The frame
+ * and the output rows are a template (data/ui/export-dialog.ui); the figure rows, one per
+ * figure, are made here. */
 #include "export_dialog.h"
 
 #include <math.h>
@@ -31,6 +33,8 @@ spn_export_format_from_path(const char *path, SpnExportFormat *f)
 struct _SpnExportDialog {
   AdwWindow parent;
   GtkWidget *checks[SPN_FIGURE_COUNT];
+  /* from the template */
+  AdwPreferencesGroup *figures_group;
   AdwComboRow *format_row;
   GtkWidget *width_spin, *height_spin, *scale_spin;
   GtkWidget *scale_row;
@@ -68,17 +72,14 @@ update(SpnExportDialog *d)
   gtk_widget_set_sensitive(d->export_button, n > 0);
 }
 
-/* ---- rows ---- */
+/* ---- figure rows ---- */
 
-static GtkWidget *
-make_figures_group(SpnExportDialog *d, const gboolean selected[SPN_FIGURE_COUNT])
+static void
+add_figure_rows(SpnExportDialog *d, const gboolean selected[SPN_FIGURE_COUNT])
 {
   gboolean any = FALSE;
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)
     any = any || selected[k];
-  AdwPreferencesGroup *group = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
-  adw_preferences_group_set_title(group, "Figures");
-  adw_preferences_group_set_description(group, "Several figures are laid out side by side in one file.");
   for (int k = 0; k < SPN_FIGURE_COUNT; k++) {
     GtkWidget *row = adw_action_row_new();
     adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), spn_figure_title(k));
@@ -90,64 +91,8 @@ make_figures_group(SpnExportDialog *d, const gboolean selected[SPN_FIGURE_COUNT]
     g_signal_connect_swapped(d->checks[k], "toggled", G_CALLBACK(update), d);
     adw_action_row_add_prefix(ADW_ACTION_ROW(row), d->checks[k]);
     adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), d->checks[k]);
-    adw_preferences_group_add(group, row);
+    adw_preferences_group_add(d->figures_group, row);
   }
-  return GTK_WIDGET(group);
-}
-
-static GtkWidget *
-spin_row(AdwPreferencesGroup *group, const char *title, const char *subtitle,
-         const char *tooltip, double lo, double hi, double step, int digits, double value,
-         GtkWidget **spin)
-{
-  GtkWidget *row = adw_action_row_new();
-  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), title);
-  if (subtitle)
-    adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
-  *spin = gtk_spin_button_new_with_range(lo, hi, step);
-  gtk_spin_button_set_digits(GTK_SPIN_BUTTON(*spin), digits);
-  gtk_spin_button_set_value(GTK_SPIN_BUTTON(*spin), value);
-  gtk_widget_set_valign(*spin, GTK_ALIGN_CENTER);
-  gtk_widget_set_tooltip_text(*spin, tooltip);
-  gtk_widget_set_tooltip_text(row, tooltip);
-  spn_set_accessible_label(*spin, title);
-  adw_action_row_add_suffix(ADW_ACTION_ROW(row), *spin);
-  adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), *spin);
-  adw_preferences_group_add(group, row);
-  return row;
-}
-
-static GtkWidget *
-make_output_group(SpnExportDialog *d, gboolean several)
-{
-  const char *formats[] = {"PNG image", "SVG vector drawing", "PDF document", NULL};
-  AdwPreferencesGroup *group = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
-  adw_preferences_group_set_title(group, "Output");
-  d->format_row = ADW_COMBO_ROW(adw_combo_row_new());
-  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->format_row), "Format");
-  adw_combo_row_set_model(d->format_row, G_LIST_MODEL(gtk_string_list_new(formats)));
-  gtk_widget_set_tooltip_text(GTK_WIDGET(d->format_row),
-                              "PNG is a picture; SVG and PDF keep lines and text as vectors. A "
-                              "file name ending in .png, .svg or .pdf decides it too");
-  spn_set_accessible_label(GTK_WIDGET(d->format_row), "Format");
-  g_signal_connect_swapped(d->format_row, "notify::selected", G_CALLBACK(update), d);
-  adw_preferences_group_add(group, GTK_WIDGET(d->format_row));
-
-  spin_row(group, "Width", "pixels at scale 1 for PNG, points for SVG and PDF",
-           "Width of the figure", 100, 10000, 10, 0, several ? 1500 : 900, &d->width_spin);
-  spin_row(group, "Height", NULL, "Height of the figure", 100, 10000, 10, 0,
-           several ? 900 : 560, &d->height_spin);
-  d->scale_row = spin_row(group, "PNG scale", "pixels per unit; 2 for sharp prints and slides",
-                          "Pixels per unit of width and height", 0.5, 8, 0.5, 1, 2.0,
-                          &d->scale_spin);
-  g_signal_connect_swapped(d->width_spin, "value-changed", G_CALLBACK(update), d);
-  g_signal_connect_swapped(d->height_spin, "value-changed", G_CALLBACK(update), d);
-  g_signal_connect_swapped(d->scale_spin, "value-changed", G_CALLBACK(update), d);
-
-  d->summary_row = ADW_ACTION_ROW(adw_action_row_new());
-  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->summary_row), "Result");
-  adw_preferences_group_add(group, GTK_WIDGET(d->summary_row));
-  return GTK_WIDGET(group);
 }
 
 /* ---- choosing the file ---- */
@@ -221,43 +166,36 @@ choose_file(SpnExportDialog *d)
 
 /* ---- the window ---- */
 
-static GtkWidget *
-make_header(SpnExportDialog *d)
-{
-  GtkWidget *header = adw_header_bar_new();
-  adw_header_bar_set_show_end_title_buttons(ADW_HEADER_BAR(header), FALSE);
-  GtkWidget *cancel = gtk_button_new_with_mnemonic("_Cancel");
-  gtk_widget_set_tooltip_text(cancel, "Close without exporting");
-  spn_set_accessible_label(cancel, "Cancel");
-  g_signal_connect_swapped(cancel, "clicked", G_CALLBACK(gtk_window_close), d);
-  adw_header_bar_pack_start(ADW_HEADER_BAR(header), cancel);
-  d->export_button = gtk_button_new_with_mnemonic("_Export…");
-  gtk_widget_add_css_class(d->export_button, "suggested-action");
-  gtk_widget_set_tooltip_text(d->export_button, "Choose the file to write");
-  spn_set_accessible_label(d->export_button, "Export to a file");
-  g_signal_connect_swapped(d->export_button, "clicked", G_CALLBACK(choose_file), d);
-  adw_header_bar_pack_end(ADW_HEADER_BAR(header), d->export_button);
-  return header;
-}
-
 static void
 spn_export_dialog_init(SpnExportDialog *d)
 {
-  gtk_window_set_title(GTK_WINDOW(d), "Export Figure");
-  gtk_window_set_default_size(GTK_WINDOW(d), 480, 640);
-  gtk_window_set_modal(GTK_WINDOW(d), TRUE);
-  gtk_window_set_destroy_with_parent(GTK_WINDOW(d), TRUE);
-  GtkEventController *keys = gtk_shortcut_controller_new();
-  gtk_shortcut_controller_add_shortcut(
-      GTK_SHORTCUT_CONTROLLER(keys),
-      gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_Escape, 0),
-                       gtk_named_action_new("window.close")));
-  gtk_widget_add_controller(GTK_WIDGET(d), keys);
+  gtk_widget_init_template(GTK_WIDGET(d));
+}
+
+static void
+spn_export_dialog_dispose(GObject *object)
+{
+  gtk_widget_dispose_template(GTK_WIDGET(object), SPN_TYPE_EXPORT_DIALOG);
+  G_OBJECT_CLASS(spn_export_dialog_parent_class)->dispose(object);
 }
 
 static void
 spn_export_dialog_class_init(SpnExportDialogClass *klass)
 {
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+  G_OBJECT_CLASS(klass)->dispose = spn_export_dialog_dispose;
+  gtk_widget_class_set_template_from_resource(widget_class,
+                                              "/org/spanscope/Spanscope/ui/export-dialog.ui");
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, figures_group);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, format_row);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, width_spin);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, height_spin);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, scale_spin);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, scale_row);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, summary_row);
+  gtk_widget_class_bind_template_child(widget_class, SpnExportDialog, export_button);
+  gtk_widget_class_bind_template_callback(widget_class, update);
+  gtk_widget_class_bind_template_callback(widget_class, choose_file);
   signals[SIGNAL_EXPORT] = g_signal_new("export", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
@@ -271,14 +209,11 @@ spn_export_dialog_new(GtkWindow *parent, const gboolean selected[SPN_FIGURE_COUN
   int n = 0;
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)
     n += selected[k] ? 1 : 0;
-  GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
-  gtk_box_append(GTK_BOX(box), make_header(d));
-  AdwPreferencesPage *page = ADW_PREFERENCES_PAGE(adw_preferences_page_new());
-  gtk_widget_set_vexpand(GTK_WIDGET(page), TRUE);
-  adw_preferences_page_add(page, ADW_PREFERENCES_GROUP(make_figures_group(d, selected)));
-  adw_preferences_page_add(page, ADW_PREFERENCES_GROUP(make_output_group(d, n != 1)));
-  gtk_box_append(GTK_BOX(box), GTK_WIDGET(page));
-  adw_window_set_content(ADW_WINDOW(d), box);
+  add_figure_rows(d, selected);
+  /* several figures side by side get a wider default than one panel's proportions */
+  gboolean several = n != 1;
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->width_spin), several ? 1500 : 900);
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->height_spin), several ? 900 : 560);
   update(d);
   return d;
 }
