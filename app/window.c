@@ -525,7 +525,8 @@ spn_window_class_init(SpnWindowClass *klass)
   G_OBJECT_CLASS(klass)->finalize = spn_window_finalize;
   GTK_WINDOW_CLASS(klass)->close_request = on_close_request;
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
-  gtk_widget_class_set_template_from_resource(widget_class, "/org/spanscope/Spanscope/ui/window.ui");
+  gtk_widget_class_set_template_from_resource(widget_class,
+                                              "/org/spanscope/Spanscope/ui/window.ui");
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, toasts);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, title);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, train_content);

@@ -133,7 +133,7 @@ test_edits(void)
   g_assert_cmpint(spn_tint_wanted(t, 8, 6, 1.7), ==, 1);       /* 'e' keeps 1 */
   const guint8 after[8] = {5, 5, 0, 0, 5, 5, 1, 2};
   tint_to(t, after, 8);
-  assert_levels(b, t, after, 8);                               /* X and Y lost what they inherited */
+  assert_levels(b, t, after, 8);   /* X and Y lost the tag they inherited */
   GtkTextIter from, to;
   gtk_text_buffer_get_iter_at_offset(b, &from, 1);
   gtk_text_buffer_get_iter_at_offset(b, &to, 5);

@@ -1,9 +1,10 @@
 /* inspector.c — SpnInspector: a text view tinted by the model's reading of its text.
  *
  * Two tints (tint.h), surprisal and the query's attention weights, each retinting only the
- * characters whose level changed, the visible ones first. A reading is used only when its text equals the buffer's: until the reading catches up with
- * the typing, the old tint stays (tags move with the text they are on). Newer readings of the
- * same text, which training brings five times a second, are taken up once a second. */
+ * characters whose level changed, the visible ones first. A reading is used only when its text
+ * equals the buffer's: until the reading catches up with the typing, the old tint stays (tags
+ * move with the text they are on). Newer readings of the same text, which training brings five
+ * times a second, are taken up once a second. */
 #include "inspector.h"
 
 #include <math.h>
