@@ -23,6 +23,7 @@ static SpnApplication *app;
 static GtkWidget *win;
 static char *tmpdir;
 static char *tiny_checkpoint;   /* the model the window opens */
+static gint64 autosaved_step = -1;
 
 /* ---- helpers ---- */
 
@@ -657,10 +658,55 @@ test_autosave_on_quit(void)
   activate("save-to", g_variant_new_string(elsewhere));
   g_assert_true(wait_until(file_exists, elsewhere, STEP_TIMEOUT_S));
   wait_until(window_gone, NULL, 0.5); /* lets the "saved" message arrive */
+  autosaved_step = current_step();
   g_action_group_activate_action(G_ACTION_GROUP(app), "quit", NULL);
   g_assert_true(wait_until(window_gone, NULL, STEP_TIMEOUT_S));
   win = NULL;
   g_assert_true(g_file_test(autosave, G_FILE_TEST_IS_REGULAR));
+}
+
+static AdwMessageDialog *
+find_message_dialog(void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels();   /* not ours */
+  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item(toplevels, i);
+    if (ADW_IS_MESSAGE_DIALOG(w))
+      return ADW_MESSAGE_DIALOG(w);
+  }
+  return NULL;
+}
+
+static gboolean
+resumed(gpointer data)
+{
+  (void)data;
+  Status s = status();
+  gboolean ok = s.ready && s.step == autosaved_step && g_strcmp0(s.checkpoint, "") == 0;
+  status_clear(&s);
+  return ok;
+}
+
+/* The next start offers the autosaved session back; resuming it continues at its step, and the
+ * autosave does not become the file Save writes. */
+static void
+test_resume_autosave(void)
+{
+  if (autosaved_step < 0) {
+    g_test_skip("no autosave was written");
+    return;
+  }
+  g_application_activate(G_APPLICATION(app));
+  GList *windows = gtk_application_get_windows(GTK_APPLICATION(app));
+  g_assert_nonnull(windows);
+  win = windows->data;
+  AdwMessageDialog *offer = find_message_dialog();
+  g_assert_nonnull(offer);
+  adw_message_dialog_response(offer, "resume");
+  g_assert_true(wait_until(resumed, NULL, MODEL_TIMEOUT_S));
+  g_action_group_activate_action(G_ACTION_GROUP(app), "quit", NULL);
+  g_assert_true(wait_until(window_gone, NULL, STEP_TIMEOUT_S));
+  win = NULL;
 }
 
 /* ---- the program ---- */
@@ -809,6 +855,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/save-reopen", test_save_reopen);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
   g_test_add_func("/app/autosave-on-quit", test_autosave_on_quit);
+  g_test_add_func("/app/resume-autosave", test_resume_autosave);
   g_test_add_func("/app/screenshot", test_screenshot);
   g_test_add_func("/app/bad-option", test_bad_option);
   int result = g_test_run();
