@@ -400,14 +400,15 @@ test_export(void)
   assert_pdf(pdf);
 }
 
-static SpnExportDialog *
-find_export_dialog(void)
+/* The first toplevel window of a type (a dialog the window opened), NULL if none. */
+static gpointer
+find_toplevel(GType type)
 {
   GListModel *toplevels = gtk_window_get_toplevels();   /* not ours */
   for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
     g_autoptr(GObject) w = g_list_model_get_item(toplevels, i);
-    if (SPN_IS_EXPORT_DIALOG(w))
-      return SPN_EXPORT_DIALOG(w);
+    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
+      return w;
   }
   return NULL;
 }
@@ -439,7 +440,7 @@ test_export_dialog(void)
 
   activate("maximize", g_variant_new_string("attention"));
   activate("export", NULL);
-  SpnExportDialog *d = find_export_dialog();
+  SpnExportDialog *d = find_toplevel(SPN_TYPE_EXPORT_DIALOG);
   g_assert_nonnull(d);
   SpnFigureKind kinds[SPN_FIGURE_COUNT];
   g_assert_cmpint(spn_export_dialog_get_kinds(d, kinds), ==, 1);
@@ -665,18 +666,6 @@ test_autosave_on_quit(void)
   g_assert_true(g_file_test(autosave, G_FILE_TEST_IS_REGULAR));
 }
 
-static AdwMessageDialog *
-find_message_dialog(void)
-{
-  GListModel *toplevels = gtk_window_get_toplevels();   /* not ours */
-  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
-    g_autoptr(GObject) w = g_list_model_get_item(toplevels, i);
-    if (ADW_IS_MESSAGE_DIALOG(w))
-      return ADW_MESSAGE_DIALOG(w);
-  }
-  return NULL;
-}
-
 static gboolean
 resumed(gpointer data)
 {
@@ -700,7 +689,7 @@ test_resume_autosave(void)
   GList *windows = gtk_application_get_windows(GTK_APPLICATION(app));
   g_assert_nonnull(windows);
   win = windows->data;
-  AdwMessageDialog *offer = find_message_dialog();
+  AdwMessageDialog *offer = find_toplevel(ADW_TYPE_MESSAGE_DIALOG);
   g_assert_nonnull(offer);
   adw_message_dialog_response(offer, "resume");
   g_assert_true(wait_until(resumed, NULL, MODEL_TIMEOUT_S));
