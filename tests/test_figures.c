@@ -428,8 +428,8 @@ static void
 check_tiles(const SpnSnapshot *s, const SpnFigureOptions *o, int nheads)
 {
   int heads = 0, checked = 0;
-  for (int y = 0; y < H; y += 11)
-    for (int x = 0; x < W; x += 13) {
+  for (int y = 0; y < H; y += 17)
+    for (int x = 0; x < W; x += 19) {
       SpnAttentionTile t;
       int q, k;
       double px = x + 0.5, py = y + 0.5;
