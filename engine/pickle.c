@@ -77,6 +77,15 @@ opcode_name(guint8 op)
   return NULL;
 }
 
+/* The kind of an object that may be missing (an argument past the end of a tuple). */
+#define MISSING ((SpnPtKind) 99)
+
+static SpnPtKind
+kind(const SpnPtObj *obj)
+{
+  return obj != NULL ? spn_pt_kind(obj) : MISSING;
+}
+
 /* ---- reading the byte stream ---------------------------------------------------------------- */
 
 static gboolean
@@ -178,7 +187,7 @@ pop_mark(Unpickler *u, guint *start, const char *op)
 static const char *
 kind_of(const SpnPtObj *obj)
 {
-  return spn_pt_kind_name(spn_pt_kind(obj));
+  return spn_pt_kind_name(kind(obj));
 }
 
 /* ---- memo --------------------------------------------------------------------------------- */
@@ -282,7 +291,7 @@ op_stack_global(Unpickler *u)
   if (!have(u, 2, "STACK_GLOBAL"))
     return FALSE;
   SpnPtObj *name = pop(u), *module = pop(u);
-  if (spn_pt_kind(module) != SPN_PT_STR || spn_pt_kind(name) != SPN_PT_STR)
+  if (kind(module) != SPN_PT_STR || kind(name) != SPN_PT_STR)
     return fail(u, SPN_PT_ERROR_FORMAT, "STACK_GLOBAL needs two strings");
   return push_global(u, spn_pt_get_str(module, NULL), spn_pt_get_str(name, NULL));
 }
@@ -447,19 +456,22 @@ set_items(Unpickler *u, SpnPtObj *dict, guint start, const char *op)
   return TRUE;
 }
 
+/* The container at stack index i that SETITEM(S)/APPEND(S) add to; it must be above the
+ * topmost mark. */
 static SpnPtObj *
-target_dict(Unpickler *u, guint below, const char *op)
+target(Unpickler *u, guint i, SpnPtKind want, const char *op)
 {
-  if (u->stack->len - top_mark(u) < below + 1) {
-    fail(u, SPN_PT_ERROR_FORMAT, "%s has no dict to add to", op);
+  if (i < top_mark(u) || i >= u->stack->len) {
+    fail(u, SPN_PT_ERROR_FORMAT, "%s has no %s to add to", op, spn_pt_kind_name(want));
     return NULL;
   }
-  SpnPtObj *target = stack_at(u, u->stack->len - 1 - below);
-  if (spn_pt_kind(target) != SPN_PT_DICT) {
-    fail(u, SPN_PT_ERROR_FORMAT, "%s on a %s (only dicts are allowed)", op, kind_of(target));
+  SpnPtObj *obj = stack_at(u, i);
+  if (kind(obj) != want) {
+    fail(u, SPN_PT_ERROR_FORMAT, "%s on a %s (only a %s is allowed)", op, kind_of(obj),
+         spn_pt_kind_name(want));
     return NULL;
   }
-  return target;
+  return obj;
 }
 
 static gboolean
@@ -468,7 +480,7 @@ op_setitems(Unpickler *u)
   guint start = 0;
   if (!pop_mark(u, &start, "SETITEMS"))
     return FALSE;
-  SpnPtObj *dict = target_dict(u, 0, "SETITEMS");
+  SpnPtObj *dict = target(u, start - 1, SPN_PT_DICT, "SETITEMS"); /* start 0: wraps, refused */
   return dict != NULL && set_items(u, dict, start, "SETITEMS");
 }
 
@@ -477,23 +489,8 @@ op_setitem(Unpickler *u)
 {
   if (!have(u, 3, "SETITEM"))
     return FALSE;
-  SpnPtObj *dict = target_dict(u, 2, "SETITEM");
+  SpnPtObj *dict = target(u, u->stack->len - 3, SPN_PT_DICT, "SETITEM");
   return dict != NULL && set_items(u, dict, u->stack->len - 2, "SETITEM");
-}
-
-static SpnPtObj *
-target_list(Unpickler *u, guint below, const char *op)
-{
-  if (u->stack->len - top_mark(u) < below + 1) {
-    fail(u, SPN_PT_ERROR_FORMAT, "%s has no list to add to", op);
-    return NULL;
-  }
-  SpnPtObj *target = stack_at(u, u->stack->len - 1 - below);
-  if (spn_pt_kind(target) != SPN_PT_LIST) {
-    fail(u, SPN_PT_ERROR_FORMAT, "%s on a %s (only lists are allowed)", op, kind_of(target));
-    return NULL;
-  }
-  return target;
 }
 
 /* Moves the stack from start into seq. */
@@ -512,7 +509,7 @@ op_appends(Unpickler *u)
   guint start = 0;
   if (!pop_mark(u, &start, "APPENDS"))
     return FALSE;
-  SpnPtObj *list = target_list(u, 0, "APPENDS");
+  SpnPtObj *list = target(u, start - 1, SPN_PT_LIST, "APPENDS"); /* start 0: wraps, refused */
   return list != NULL && move_items(u, list, start);
 }
 
@@ -521,7 +518,7 @@ op_append(Unpickler *u)
 {
   if (!have(u, 2, "APPEND"))
     return FALSE;
-  SpnPtObj *list = target_list(u, 1, "APPEND");
+  SpnPtObj *list = target(u, u->stack->len - 2, SPN_PT_LIST, "APPEND");
   return list != NULL && move_items(u, list, u->stack->len - 1);
 }
 
@@ -557,7 +554,7 @@ static gboolean
 arg_uint(Unpickler *u, SpnPtObj *obj, guint64 *out, const char *what)
 {
   gint64 v;
-  if (obj == NULL || spn_pt_kind(obj) != SPN_PT_INT || !spn_pt_get_int(obj, &v) || v < 0)
+  if (obj == NULL || kind(obj) != SPN_PT_INT || !spn_pt_get_int(obj, &v) || v < 0)
     return fail(u, SPN_PT_ERROR_FORMAT, "%s must be an integer >= 0", what);
   *out = (guint64) v;
   return TRUE;
@@ -566,14 +563,14 @@ arg_uint(Unpickler *u, SpnPtObj *obj, guint64 *out, const char *what)
 static gboolean
 arg_int_tuple(Unpickler *u, SpnPtObj *obj, gint64 *out, int *n, const char *what)
 {
-  if (obj == NULL || (spn_pt_kind(obj) != SPN_PT_TUPLE && spn_pt_kind(obj) != SPN_PT_LIST))
+  if (obj == NULL || (kind(obj) != SPN_PT_TUPLE && kind(obj) != SPN_PT_LIST))
     return fail(u, SPN_PT_ERROR_FORMAT, "tensor %s must be a tuple of integers", what);
   if (spn_pt_len(obj) > SPN_PT_MAX_DIMS)
     return fail(u, SPN_PT_ERROR_UNSUPPORTED, "tensor has %u dimensions (at most %d are supported)",
                 spn_pt_len(obj), SPN_PT_MAX_DIMS);
   *n = (int) spn_pt_len(obj);
   for (int i = 0; i < *n; i++)
-    if (spn_pt_kind(spn_pt_item(obj, i)) != SPN_PT_INT || !spn_pt_get_int(spn_pt_item(obj, i), &out[i]))
+    if (kind(spn_pt_item(obj, i)) != SPN_PT_INT || !spn_pt_get_int(spn_pt_item(obj, i), &out[i]))
       return fail(u, SPN_PT_ERROR_FORMAT, "tensor %s must be a tuple of integers", what);
   return TRUE;
 }
@@ -592,9 +589,9 @@ rebuild_tensor(Unpickler *u, SpnPtObj *args, gboolean v2)
   gint64 shape[SPN_PT_MAX_DIMS], stride[SPN_PT_MAX_DIMS];
   int nd_shape, nd_stride;
   gboolean requires_grad = FALSE;
-  if (spn_pt_kind(storage) != SPN_PT_STORAGE) {
+  if (kind(storage) != SPN_PT_STORAGE) {
     fail(u, SPN_PT_ERROR_FORMAT, "a tensor's first argument must be a storage, not a %s",
-         spn_pt_kind_name(spn_pt_kind(storage)));
+         spn_pt_kind_name(kind(storage)));
     return NULL;
   }
   if (!arg_uint(u, spn_pt_item(args, 1), &offset, "storage offset") ||
@@ -606,7 +603,7 @@ rebuild_tensor(Unpickler *u, SpnPtObj *args, gboolean v2)
     return NULL;
   }
   if (v2 && (!spn_pt_get_bool(spn_pt_item(args, 4), &requires_grad) ||
-             spn_pt_kind(spn_pt_item(args, 5)) != SPN_PT_DICT)) {
+             kind(spn_pt_item(args, 5)) != SPN_PT_DICT)) {
     fail(u, SPN_PT_ERROR_FORMAT, "_rebuild_tensor_v2 needs a bool requires_grad and a hooks dict");
     return NULL;
   }
@@ -617,7 +614,7 @@ rebuild_tensor(Unpickler *u, SpnPtObj *args, gboolean v2)
     g_error_free(err);
     return NULL;
   }
-  spn_pt_tensor_set_requires_grad(t, requires_grad);
+  spn_pt_tensor_set_parameter(t, FALSE, requires_grad);
   return t;
 }
 
@@ -626,16 +623,16 @@ rebuild_parameter(Unpickler *u, SpnPtObj *args)
 {
   SpnPtObj *data = spn_pt_item(args, 0);
   gboolean requires_grad;
-  if (spn_pt_len(args) != 3 || spn_pt_kind(data) != SPN_PT_TENSOR ||
+  if (spn_pt_len(args) != 3 || kind(data) != SPN_PT_TENSOR ||
       !spn_pt_get_bool(spn_pt_item(args, 1), &requires_grad) ||
-      spn_pt_kind(spn_pt_item(args, 2)) != SPN_PT_DICT) {
+      kind(spn_pt_item(args, 2)) != SPN_PT_DICT) {
     fail(u, SPN_PT_ERROR_FORMAT, "_rebuild_parameter takes (tensor, bool, dict)");
     return NULL;
   }
   SpnPtObj *t = spn_pt_new_tensor_view(u->tree, spn_pt_tensor_storage(data),
                                        (guint64) spn_pt_tensor_offset(data), spn_pt_tensor_ndim(data),
                                        spn_pt_tensor_shape(data), spn_pt_tensor_stride(data), NULL);
-  spn_pt_tensor_set_requires_grad(t, requires_grad);
+  spn_pt_tensor_set_parameter(t, TRUE, requires_grad);
   return t;
 }
 
@@ -647,14 +644,14 @@ make_ordered_dict(Unpickler *u, SpnPtObj *args)
   if (spn_pt_len(args) == 0)
     return dict;
   SpnPtObj *pairs = spn_pt_item(args, 0);
-  if (spn_pt_len(args) != 1 || (spn_pt_kind(pairs) != SPN_PT_LIST && spn_pt_kind(pairs) != SPN_PT_TUPLE)) {
+  if (spn_pt_len(args) != 1 || (kind(pairs) != SPN_PT_LIST && kind(pairs) != SPN_PT_TUPLE)) {
     fail(u, SPN_PT_ERROR_FORMAT, "OrderedDict takes no argument or a list of pairs");
     return NULL;
   }
   for (guint i = 0; i < spn_pt_len(pairs); i++) {
     SpnPtObj *pair = spn_pt_item(pairs, i);
     GError *err = NULL;
-    if (spn_pt_len(pair) != 2 || spn_pt_kind(pair) == SPN_PT_DICT) {
+    if (spn_pt_len(pair) != 2 || kind(pair) == SPN_PT_DICT) {
       fail(u, SPN_PT_ERROR_FORMAT, "OrderedDict item %u is not a (key, value) pair", i);
       return NULL;
     }
@@ -673,7 +670,7 @@ op_reduce(Unpickler *u)
   if (!have(u, 2, "REDUCE"))
     return FALSE;
   SpnPtObj *args = pop(u), *callable = pop(u);
-  if (spn_pt_kind(args) != SPN_PT_TUPLE)
+  if (kind(args) != SPN_PT_TUPLE)
     return fail(u, SPN_PT_ERROR_FORMAT, "REDUCE arguments must be a tuple, not a %s", kind_of(args));
   SpnPtObj *result = NULL;
   GlobalTag tag = spn_pt_global_tag(callable, NULL);
@@ -707,7 +704,7 @@ op_build(Unpickler *u)
   if (!have(u, 2, "BUILD"))
     return FALSE;
   SpnPtObj *state = pop(u), *inst = top(u);
-  if (!spn_pt_dict_is_ordered(inst) || spn_pt_kind(state) != SPN_PT_DICT)
+  if (!spn_pt_dict_is_ordered(inst) || kind(state) != SPN_PT_DICT)
     return fail(u, SPN_PT_ERROR_FORBIDDEN,
                 "BUILD with a %s on a %s: only an OrderedDict's attributes (a dict) may be set",
                 kind_of(state), kind_of(inst));
@@ -724,7 +721,7 @@ op_build(Unpickler *u)
 static const char *
 pid_str(SpnPtObj *obj)
 {
-  return spn_pt_kind(obj) == SPN_PT_STR ? spn_pt_get_str(obj, NULL) : NULL;
+  return kind(obj) == SPN_PT_STR ? spn_pt_get_str(obj, NULL) : NULL;
 }
 
 /* ('storage', storage_type, key, location, numel[, view_metadata]); view_metadata is None or
@@ -742,11 +739,11 @@ op_binpersid(Unpickler *u)
   SpnPtObj *key = spn_pt_item(pid, 2);
   char *key_text = NULL;
   gint64 int_key;
-  if (spn_pt_kind(key) == SPN_PT_INT && spn_pt_get_int(key, &int_key))
+  if (kind(key) == SPN_PT_INT && spn_pt_get_int(key, &int_key))
     key_text = g_strdup_printf("%" G_GINT64_FORMAT, int_key);
   ref.key = key_text != NULL ? key_text : pid_str(key);
   ref.location = pid_str(spn_pt_item(pid, 3));
-  gboolean ok = spn_pt_kind(pid) == SPN_PT_TUPLE && (n == 5 || n == 6) &&
+  gboolean ok = kind(pid) == SPN_PT_TUPLE && (n == 5 || n == 6) &&
                 g_strcmp0(pid_str(spn_pt_item(pid, 0)), "storage") == 0 &&
                 spn_pt_global_tag(spn_pt_item(pid, 1), &ref.dtype) == G_STORAGE_TYPE &&
                 ref.key != NULL && ref.location != NULL;
@@ -757,10 +754,10 @@ op_binpersid(Unpickler *u)
   }
   ok = arg_uint(u, spn_pt_item(pid, 4), &ref.numel, "storage size");
   SpnPtObj *view = spn_pt_item(pid, 5);
-  if (ok && view != NULL && spn_pt_kind(view) != SPN_PT_NONE) {
+  if (ok && view != NULL && kind(view) != SPN_PT_NONE) {
     ref.is_view = TRUE;
     ref.view_key = pid_str(spn_pt_item(view, 0));
-    ok = spn_pt_kind(view) == SPN_PT_TUPLE && spn_pt_len(view) == 3 && ref.view_key != NULL &&
+    ok = kind(view) == SPN_PT_TUPLE && spn_pt_len(view) == 3 && ref.view_key != NULL &&
          arg_uint(u, spn_pt_item(view, 1), &ref.view_offset, "storage view offset") &&
          arg_uint(u, spn_pt_item(view, 2), &ref.view_numel, "storage view size");
     if (!ok)
@@ -1269,20 +1266,33 @@ emit_int_tuple(Pickler *p, const gint64 *v, int n)
   emit_op(p, n == 1 ? 0x85 : n == 2 ? 0x86 : n == 3 ? 0x87 : 't');
 }
 
-/* torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, OrderedDict()) */
+/* torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, OrderedDict()),
+ * inside _rebuild_parameter(tensor, requires_grad, OrderedDict()) for a Parameter (whose data
+ * tensor does not require grad, as torch writes it). */
 static void
 save_tensor(Pickler *p, SpnPtObj *tensor)
 {
+  gboolean param = spn_pt_tensor_is_parameter(tensor);
+  if (param) {
+    emit_global(p, "torch._utils", "_rebuild_parameter");
+    emit_op(p, '(');
+  }
   emit_global(p, "torch._utils", "_rebuild_tensor_v2");
   emit_op(p, '(');
   save_storage(p, spn_pt_tensor_storage(tensor));
   emit_int(p, spn_pt_tensor_offset(tensor));
   emit_int_tuple(p, spn_pt_tensor_shape(tensor), spn_pt_tensor_ndim(tensor));
   emit_int_tuple(p, spn_pt_tensor_stride(tensor), spn_pt_tensor_ndim(tensor));
-  emit_op(p, spn_pt_tensor_requires_grad(tensor) ? 0x88 : 0x89);
+  emit_op(p, spn_pt_tensor_requires_grad(tensor) && !param ? 0x88 : 0x89);
   emit_ordered_dict_new(p);
   emit_op(p, 't');
   emit_op(p, 'R');
+  if (param) {
+    emit_op(p, spn_pt_tensor_requires_grad(tensor) ? 0x88 : 0x89);
+    emit_ordered_dict_new(p);
+    emit_op(p, 't');
+    emit_op(p, 'R');
+  }
   emit_put(p, tensor, p->memo);
 }
 
@@ -1295,7 +1305,7 @@ save(Pickler *p, SpnPtObj *obj)
   double f;
   gsize len;
   const char *s;
-  switch (spn_pt_kind(obj)) {
+  switch (kind(obj)) {
   case SPN_PT_NONE:
     emit_op(p, 'N');
     return TRUE;
@@ -1333,7 +1343,7 @@ save(Pickler *p, SpnPtObj *obj)
     return TRUE;
   default:
     g_set_error(&p->error, SPN_PT_ERROR, SPN_PT_ERROR_UNSUPPORTED, "a %s cannot be written to a checkpoint",
-                spn_pt_kind_name(spn_pt_kind(obj)));
+                spn_pt_kind_name(kind(obj)));
     return FALSE;
   }
 }

@@ -13,7 +13,6 @@ SpnPtObj *spn_pt_new_storage_pending(SpnPtTree *tree, SpnPtDtype dtype, guint64 
 void spn_pt_storage_attach(SpnPtObj *storage, GBytes *bytes);
 gboolean spn_pt_storage_has_data(const SpnPtObj *storage);
 const char *spn_pt_storage_key(const SpnPtObj *storage);
-void spn_pt_tensor_set_requires_grad(SpnPtObj *tensor, gboolean requires_grad);
 
 /* A global the unpickler allowed (collections.OrderedDict, torch.FloatStorage, ...): only ever on
  * the unpickler's stack or inside a persistent id; spn_pt_tree_check refuses it anywhere else

@@ -24,7 +24,7 @@ typedef struct {
   guint64 offset, numel;
   int ndim;
   gint64 shape[SPN_PT_MAX_DIMS], stride[SPN_PT_MAX_DIMS];
-  gboolean requires_grad;
+  gboolean requires_grad, is_parameter;
 } Tensor;
 
 typedef struct {
@@ -534,10 +534,17 @@ spn_pt_tensor_requires_grad(const SpnPtObj *tensor)
   return TENSOR(tensor)->requires_grad;
 }
 
+gboolean
+spn_pt_tensor_is_parameter(const SpnPtObj *tensor)
+{
+  return TENSOR(tensor)->is_parameter;
+}
+
 void
-spn_pt_tensor_set_requires_grad(SpnPtObj *tensor, gboolean requires_grad)
+spn_pt_tensor_set_parameter(SpnPtObj *tensor, gboolean is_parameter, gboolean requires_grad)
 {
   g_return_if_fail(tensor != NULL && tensor->kind == SPN_PT_TENSOR);
+  tensor->u.tensor.is_parameter = is_parameter;
   tensor->u.tensor.requires_grad = requires_grad;
 }
 

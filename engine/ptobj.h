@@ -121,6 +121,9 @@ const gint64 *spn_pt_tensor_stride(const SpnPtObj *tensor);
 gint64 spn_pt_tensor_offset(const SpnPtObj *tensor);
 guint64 spn_pt_tensor_numel(const SpnPtObj *tensor);
 gboolean spn_pt_tensor_requires_grad(const SpnPtObj *tensor);
+/* A torch.nn.Parameter (torch._utils._rebuild_parameter) rather than a plain tensor. */
+gboolean spn_pt_tensor_is_parameter(const SpnPtObj *tensor);
+void spn_pt_tensor_set_parameter(SpnPtObj *tensor, gboolean is_parameter, gboolean requires_grad);
 SpnPtObj *spn_pt_tensor_storage(const SpnPtObj *tensor);
 /* Row-major and without gaps (then the data is one block from the offset on). */
 gboolean spn_pt_tensor_is_contiguous(const SpnPtObj *tensor);
