@@ -13,8 +13,6 @@
 
 /* A storage key only names a zip entry or a legacy record; real keys are short numbers. */
 #define MAX_KEY_LEN 256
-/* Zip entries are read in pieces of this size, so a lying size field never sizes a buffer. */
-#define READ_CHUNK (1u << 20)
 /* Data of zip entries starts at a multiple of this, as torch aligns it. */
 #define ZIP_ALIGN 64
 #define LEGACY_PROTOCOL 1001
@@ -29,6 +27,7 @@ typedef struct {
   GHashTable *storages; /* key -> SpnPtObj storage */
   /* zip: */
   zip_t *za;
+  gsize archive_len;
   const char *prefix;
   gboolean big_endian;
   /* legacy: views to resolve once the data is read */
@@ -79,11 +78,11 @@ storage_known(Storages *s, const char *key, SpnPtDtype dtype, guint64 numel, Spn
   return TRUE;
 }
 
+/* Byte-swaps each element of a big-endian storage in place (each half of a complex number). */
 static void
-swap_elements(guint8 *data, gsize n_bytes, gsize esize)
+swap_elements(guint8 *data, gsize n_bytes, SpnPtDtype dtype)
 {
-  /* complex numbers swap each half */
-  gsize unit = esize == 16 ? 8 : esize == 8 ? 8 : esize;
+  gsize unit = spn_pt_dtype_size(dtype) / (dtype == SPN_PT_C64 || dtype == SPN_PT_C128 ? 2 : 1);
   for (gsize i = 0; unit > 1 && i + unit <= n_bytes; i += unit)
     for (gsize a = 0, b = unit - 1; a < b; a++, b--) {
       guint8 t = data[i + a];
@@ -102,10 +101,12 @@ set_zip_error(GError **error, const char *what, zip_error_t *zerr)
   g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT, "%s: %s", what, zip_error_strerror(zerr));
 }
 
-/* Reads a whole entry. expected >= 0: it must hold exactly that many bytes. The buffer grows
- * with the data actually read, and reading to the end makes libzip check the CRC. */
+/* Reads a whole entry (expected >= 0: it must hold exactly that many bytes). The sizes in a zip
+ * header are the file's word, so before they size a buffer they must fit the archive: a stored
+ * entry is no larger than the archive, a deflated one no larger than deflate's best ratio
+ * (1032:1) allows. Reading past the end makes libzip check the CRC. */
 static GBytes *
-zip_read_entry(zip_t *za, const char *name, gint64 expected, GError **error)
+zip_read_entry(zip_t *za, gsize archive_len, const char *name, gint64 expected, GError **error)
 {
   zip_stat_t st;
   zip_int64_t index = zip_name_locate(za, name, 0);
@@ -113,7 +114,23 @@ zip_read_entry(zip_t *za, const char *name, gint64 expected, GError **error)
     g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT, "the archive has no entry '%s'", name);
     return NULL;
   }
-  if (expected >= 0 && (st.valid & ZIP_STAT_SIZE) && st.size != (zip_uint64_t) expected) {
+  const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
+  gboolean stored = st.comp_method == ZIP_CM_STORE, deflated = st.comp_method == ZIP_CM_DEFLATE;
+  if ((st.valid & need) != need || (!stored && !deflated)) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_UNSUPPORTED,
+                "entry '%s' is compressed with method %d (only stored and deflated entries are read)",
+                name, (int) st.comp_method);
+    return NULL;
+  }
+  if (st.comp_size > archive_len || (stored && st.size != st.comp_size) ||
+      (deflated && st.size / 1032 > st.comp_size)) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT,
+                "entry '%s' claims %" G_GUINT64_FORMAT " bytes (%" G_GUINT64_FORMAT
+                " compressed) in an archive of %" G_GSIZE_FORMAT,
+                name, (guint64) st.size, (guint64) st.comp_size, archive_len);
+    return NULL;
+  }
+  if (expected >= 0 && st.size != (zip_uint64_t) expected) {
     g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT,
                 "entry '%s' holds %" G_GUINT64_FORMAT " bytes, expected %" G_GINT64_FORMAT, name,
                 (guint64) st.size, expected);
@@ -124,38 +141,26 @@ zip_read_entry(zip_t *za, const char *name, gint64 expected, GError **error)
     set_zip_error(error, name, zip_get_error(za));
     return NULL;
   }
-  GByteArray *buf = g_byte_array_new();
-  gboolean ok = TRUE;
-  for (;;) {
-    guint before = buf->len;
-    g_byte_array_set_size(buf, before + READ_CHUNK);
-    zip_int64_t n = zip_fread(zf, buf->data + before, READ_CHUNK);
-    g_byte_array_set_size(buf, before + (n > 0 ? (guint) n : 0));
-    if (n < 0) {
-      set_zip_error(error, name, zip_file_get_error(zf));
-      ok = FALSE;
-      break;
-    }
-    if (n == 0)
-      break;
-    if (expected >= 0 && buf->len > (guint64) expected) {
-      g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT,
-                  "entry '%s' holds more than the %" G_GINT64_FORMAT " bytes expected", name, expected);
-      ok = FALSE;
-      break;
-    }
+  gsize size = st.size, got = 0;
+  guint8 *buf = g_malloc(MAX(size, 1)), extra;
+  zip_int64_t n = 1;
+  while (got < size && n > 0) {
+    n = zip_fread(zf, buf + got, MIN(size - got, (gsize) 1 << 30));
+    got += n > 0 ? (gsize) n : 0;
   }
-  zip_fclose(zf);
-  if (ok && expected >= 0 && buf->len != (guint64) expected) {
+  if (n >= 0 && got == size)
+    n = zip_fread(zf, &extra, 1); /* the end: 0 bytes, and the CRC is checked */
+  if (n < 0)
+    set_zip_error(error, name, zip_file_get_error(zf));
+  else if (got != size || n != 0)
     g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT,
-                "entry '%s' holds %u bytes, expected %" G_GINT64_FORMAT, name, buf->len, expected);
-    ok = FALSE;
-  }
-  if (!ok) {
-    g_byte_array_unref(buf);
+                "entry '%s' does not hold the %" G_GSIZE_FORMAT " bytes its header says", name, size);
+  zip_fclose(zf);
+  if (n != 0 || got != size) {
+    g_free(buf);
     return NULL;
   }
-  return g_byte_array_free_to_bytes(buf);
+  return g_bytes_new_take(buf, size);
 }
 
 static SpnPtObj *
@@ -174,7 +179,7 @@ zip_storage(SpnPtTree *tree, const SpnPickleStorageRef *ref, gpointer user_data,
     return storage;
   gsize esize = spn_pt_dtype_size(ref->dtype);
   char *name = g_strdup_printf("%s/data/%s", s->prefix, ref->key);
-  GBytes *bytes = zip_read_entry(s->za, name, (gint64) (ref->numel * esize), error);
+  GBytes *bytes = zip_read_entry(s->za, s->archive_len, name, (gint64) (ref->numel * esize), error);
   g_free(name);
   if (bytes == NULL) {
     g_prefix_error(error, "storage '%s': ", ref->key);
@@ -183,7 +188,7 @@ zip_storage(SpnPtTree *tree, const SpnPickleStorageRef *ref, gpointer user_data,
   if (s->big_endian) {
     gsize n;
     guint8 *data = g_bytes_unref_to_data(bytes, &n);
-    swap_elements(data, n, esize);
+    swap_elements(data, n, ref->dtype);
     bytes = g_bytes_new_take(data, n);
   }
   storage = spn_pt_new_storage_pending(tree, ref->dtype, ref->numel, ref->key, ref->location);
@@ -195,12 +200,12 @@ zip_storage(SpnPtTree *tree, const SpnPickleStorageRef *ref, gpointer user_data,
 
 /* A small text record (version, byteorder); NULL if absent. */
 static char *
-zip_read_text(zip_t *za, const char *name)
+zip_read_text(zip_t *za, gsize archive_len, const char *name)
 {
   zip_stat_t st;
   if (zip_stat(za, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || st.size > 64)
     return NULL;
-  GBytes *b = zip_read_entry(za, name, (gint64) st.size, NULL);
+  GBytes *b = zip_read_entry(za, archive_len, name, -1, NULL);
   if (b == NULL)
     return NULL;
   char *text = g_strstrip(g_strndup(g_bytes_get_data(b, NULL), g_bytes_get_size(b)));
@@ -226,11 +231,11 @@ static gboolean
 zip_check_records(zip_t *za, const char *prefix, Storages *s, GError **error)
 {
   char *name = g_strdup_printf("%s/version", prefix);
-  char *version = zip_read_text(za, name);
+  char *version = zip_read_text(za, s->archive_len, name);
   g_free(name);
   if (version == NULL) {
     name = g_strdup_printf("%s/.data/version", prefix);
-    version = zip_read_text(za, name);
+    version = zip_read_text(za, s->archive_len, name);
     g_free(name);
   }
   guint64 v = 0;
@@ -241,7 +246,7 @@ zip_check_records(zip_t *za, const char *prefix, Storages *s, GError **error)
                 version != NULL ? version : "none");
   g_free(version);
   name = g_strdup_printf("%s/byteorder", prefix);
-  char *order = ok ? zip_read_text(za, name) : NULL;
+  char *order = ok ? zip_read_text(za, s->archive_len, name) : NULL;
   g_free(name);
   if (order != NULL && strcmp(order, "big") == 0)
     s->big_endian = TRUE;
@@ -270,13 +275,14 @@ zip_load(SpnPtTree *tree, GBytes *bytes, GError **error)
     return NULL;
   }
   zip_error_fini(&zerr);
-  Storages s = {.storages = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL), .za = za};
+  Storages s = {.storages = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+                .za = za, .archive_len = len};
   SpnPtObj *root = NULL;
   char *prefix = zip_prefix(za, error);
   if (prefix != NULL && zip_check_records(za, prefix, &s, error)) {
     s.prefix = prefix;
     char *pkl_name = g_strdup_printf("%s/data.pkl", prefix);
-    GBytes *pkl = zip_read_entry(za, pkl_name, -1, error);
+    GBytes *pkl = zip_read_entry(za, len, pkl_name, -1, error);
     gsize consumed = 0, pkl_len = pkl != NULL ? g_bytes_get_size(pkl) : 0;
     if (pkl != NULL)
       root = spn_unpickle(tree, g_bytes_get_data(pkl, NULL), pkl_len, &consumed, zip_storage, &s, error);

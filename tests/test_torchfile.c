@@ -748,6 +748,23 @@ test_zip_errors(void)
   g_clear_error(&error);
   g_bytes_unref(bytes);
 
+  /* a central directory that claims 2 GB for a 16-byte stored storage: refused before any
+   * buffer is sized by it */
+  good = make_zip(ok, 3);
+  bad = g_bytes_unref_to_data(good, &len);
+  guint8 *central = memmem(bad, len, "PK\x01\x02", 4);
+  while (central != NULL && memcmp(central + 46, "a/data/0", 8) != 0)
+    central = memmem(central + 4, len - (gsize) (central + 4 - bad), "PK\x01\x02", 4);
+  g_assert_nonnull(central);
+  for (int k = 0; k < 2; k++)
+    memcpy(central + 20 + 4 * k, "\xff\xff\xff\x7f", 4); /* compressed, uncompressed size */
+  bytes = g_bytes_new_take(bad, len);
+  g_assert_null(spn_torch_load_bytes(bytes, "huge.pt", NULL, &error));
+  expect_error(error, SPN_PT_ERROR_FORMAT, "huge.pt: ");
+  g_test_message("2 GB claim: %s", error->message);
+  g_clear_error(&error);
+  g_bytes_unref(bytes);
+
   /* not a checkpoint at all */
   static const char *const junk[] = {"", "hello", "PK\x03\x04 this is not a zip"};
   for (gsize i = 0; i < G_N_ELEMENTS(junk); i++) {
