@@ -318,23 +318,23 @@ push_long(Unpickler *u, guint64 n)
 }
 
 static gboolean
-push_text(Unpickler *u, SpnPtKind kind, guint64 n, const char *what)
+push_text(Unpickler *u, SpnPtKind as, guint64 n, const char *what)
 {
   if (!need(u, n, what))
     return FALSE;
   const char *p = (const char *) u->data + u->pos;
   u->pos += n;
-  if (kind == SPN_PT_STR && !g_utf8_validate_len(p, n, NULL))
+  if (as == SPN_PT_STR && !spn_pt_utf8_valid(p, n))
     return fail(u, SPN_PT_ERROR_FORMAT, "%s is not valid UTF-8", what);
-  push(u, kind == SPN_PT_STR ? spn_pt_new_str(u->tree, p, (gssize) n) : spn_pt_new_bytes(u->tree, p, n));
+  push(u, as == SPN_PT_STR ? spn_pt_new_str(u->tree, p, (gssize) n) : spn_pt_new_bytes(u->tree, p, n));
   return TRUE;
 }
 
 static gboolean
-push_sized_text(Unpickler *u, SpnPtKind kind, int len_bytes, const char *what)
+push_sized_text(Unpickler *u, SpnPtKind as, int len_bytes, const char *what)
 {
   guint64 n;
-  return read_uint(u, len_bytes, &n, what) && push_text(u, kind, n, what);
+  return read_uint(u, len_bytes, &n, what) && push_text(u, as, n, what);
 }
 
 /* INT and LONG in text form ("I42\n", "I01\n" is True, "L42L\n"). */
@@ -524,22 +524,22 @@ op_append(Unpickler *u)
 
 /* TUPLE, TUPLE1-3, LIST, DICT: a new container from the stack from start. */
 static gboolean
-build_from(Unpickler *u, SpnPtKind kind, guint start, const char *op)
+build_from(Unpickler *u, SpnPtKind as, guint start, const char *op)
 {
-  SpnPtObj *obj = kind == SPN_PT_DICT   ? spn_pt_new_dict(u->tree, FALSE)
-                  : kind == SPN_PT_LIST ? spn_pt_new_list(u->tree)
+  SpnPtObj *obj = as == SPN_PT_DICT   ? spn_pt_new_dict(u->tree, FALSE)
+                  : as == SPN_PT_LIST ? spn_pt_new_list(u->tree)
                                         : spn_pt_new_tuple(u->tree);
-  gboolean ok = kind == SPN_PT_DICT ? set_items(u, obj, start, op) : move_items(u, obj, start);
+  gboolean ok = as == SPN_PT_DICT ? set_items(u, obj, start, op) : move_items(u, obj, start);
   if (ok)
     push(u, obj);
   return ok;
 }
 
 static gboolean
-op_marked(Unpickler *u, SpnPtKind kind, const char *op)
+op_marked(Unpickler *u, SpnPtKind as, const char *op)
 {
   guint start = 0;
-  return pop_mark(u, &start, op) && build_from(u, kind, start, op);
+  return pop_mark(u, &start, op) && build_from(u, as, start, op);
 }
 
 static gboolean

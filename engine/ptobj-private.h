@@ -28,6 +28,9 @@ const char *spn_pt_global_name(const SpnPtObj *global);
 #define SPN_PT_MAX_DEPTH 512
 gboolean spn_pt_tree_check(SpnPtTree *tree, SpnPtObj *root, GError **error);
 
+/* UTF-8 validity as Python sees it: NUL characters are allowed (g_utf8_validate refuses them). */
+gboolean spn_pt_utf8_valid(const char *text, gsize len);
+
 /* TRUE if a dict could accept key. */
 gboolean spn_pt_is_hashable(const SpnPtObj *key);
 

@@ -962,11 +962,26 @@ new_text(SpnPtTree *tree, SpnPtKind kind, const char *data, gsize len)
   return obj;
 }
 
+gboolean
+spn_pt_utf8_valid(const char *text, gsize len)
+{
+  while (len > 0) {
+    const char *nul = memchr(text, '\0', len);
+    gsize run = nul != NULL ? (gsize) (nul - text) : len;
+    if (!g_utf8_validate_len(text, run, NULL))
+      return FALSE;
+    run += nul != NULL;
+    text += run;
+    len -= run;
+  }
+  return TRUE;
+}
+
 SpnPtObj *
 spn_pt_new_str(SpnPtTree *tree, const char *str, gssize len)
 {
   gsize n = len < 0 ? strlen(str) : (gsize) len;
-  g_return_val_if_fail(g_utf8_validate_len(str, n, NULL), NULL);
+  g_return_val_if_fail(spn_pt_utf8_valid(str, n), NULL);
   return new_text(tree, SPN_PT_STR, str, n);
 }
 

@@ -156,7 +156,7 @@ SpnPtObj *spn_pt_new_none(SpnPtTree *tree);
 SpnPtObj *spn_pt_new_bool(SpnPtTree *tree, gboolean value);
 SpnPtObj *spn_pt_new_int(SpnPtTree *tree, gint64 value);
 SpnPtObj *spn_pt_new_float(SpnPtTree *tree, double value);
-/* str must be valid UTF-8 (len -1: NUL-terminated). */
+/* str must be valid UTF-8, NUL characters allowed (len -1: NUL-terminated). */
 SpnPtObj *spn_pt_new_str(SpnPtTree *tree, const char *str, gssize len);
 SpnPtObj *spn_pt_new_bytes(SpnPtTree *tree, const void *data, gsize len);
 SpnPtObj *spn_pt_new_list(SpnPtTree *tree);

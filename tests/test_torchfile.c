@@ -596,6 +596,14 @@ test_pickle_semantics(void)
   g_assert_true(spn_pt_get_int(spn_pt_item(obj, 1), &v) && v == -12);
   g_assert_true(spn_pt_get_number(spn_pt_item(obj, 2), &d) && d == 1.5);
   g_assert_cmpstr(spn_pt_get_str(spn_pt_item(obj, 3), NULL), ==, "caf\xc3\xa9 \xc3\xa9");
+  /* NUL is a character like any other (found by the fuzzer: it was refused as invalid UTF-8
+   * by one path and pushed as a missing object by another) */
+  gsize len;
+  obj = unpickle(tree, P("(V\\u0000a\nX\x03\0\0\0b\0c\x8c\x01\0l."), &error);
+  g_assert_no_error(error);
+  g_assert_cmpmem(spn_pt_get_str(spn_pt_item(obj, 0), &len), len, "\0a", 2);
+  g_assert_cmpmem(spn_pt_get_str(spn_pt_item(obj, 1), &len), len, "b\0c", 3);
+  g_assert_cmpmem(spn_pt_get_str(spn_pt_item(obj, 2), &len), len, "\0", 1);
   /* LONG1 sign extension, BININT negative, protocol 4 framing, MEMOIZE, POP_MARK, DUP, POP */
   obj = unpickle(tree, P("\x80\x04\x95\x10\0\0\0\0\0\0\0]\x94(\x8a\x02\xff\x7f\x8a\x01\xffJ\xfe\xff\xff\xff"
                          "(N1N20\x8c\x01x\x94h\x01" "e."), &error);
