@@ -36,7 +36,9 @@ typedef struct {
 
 struct _SpnPtObj {
   SpnPtKind kind;
-  guint8 mark; /* graph check: 0 unvisited, 1 on the current path, 2 done */
+  guint8 mark;     /* graph check: 0 unvisited, 1 on the current path, 2 done */
+  gboolean hashed; /* hash is known: a key used again is not hashed again */
+  guint hash;
   SpnPtTree *tree;
   union {
     gboolean b;
@@ -231,10 +233,11 @@ hash_bytes(const char *p, gsize len, guint seed)
   return h;
 }
 
+static guint key_hash(gconstpointer data);
+
 static guint
-key_hash(gconstpointer data)
+key_hash_uncached(const SpnPtObj *o)
 {
-  const SpnPtObj *o = data;
   gint64 i;
   if (as_exact_int(o, &i))
     return g_int64_hash(&i);
@@ -256,6 +259,19 @@ key_hash(gconstpointer data)
   default: /* tensors hash by identity, as in Python */
     return g_direct_hash(o);
   }
+}
+
+/* Keys are immutable once in a dict, so their hash is computed once (a long tuple used as a key
+ * again and again through the memo costs its length only once). */
+static guint
+key_hash(gconstpointer data)
+{
+  SpnPtObj *o = (SpnPtObj *) data;
+  if (!o->hashed) {
+    o->hash = key_hash_uncached(o);
+    o->hashed = TRUE;
+  }
+  return o->hash;
 }
 
 static gboolean
@@ -685,6 +701,15 @@ spn_pt_new_tensor_view(SpnPtTree *tree, SpnPtObj *storage, guint64 offset, int n
   guint64 sn = storage->u.storage.numel;
   if (overflow) {
     g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT, "tensor sizes or strides are absurdly large");
+    return NULL;
+  }
+  /* Zero strides repeat elements; a reader sizes its buffer by numel, so the repetition is
+   * bounded too. */
+  if (numel > sn && numel > SPN_PT_MAX_REPEATED) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_FORMAT,
+                "tensor of %" G_GUINT64_FORMAT " elements repeats the %" G_GUINT64_FORMAT
+                " elements of its storage (at most %d elements may come from zero strides)",
+                numel, sn, SPN_PT_MAX_REPEATED);
     return NULL;
   }
   if (numel == 0 ? offset > sn : (offset >= sn || last >= sn - offset)) {

@@ -51,6 +51,10 @@ typedef enum {
 } SpnPtDtype;
 
 #define SPN_PT_MAX_DIMS 32
+/* A tensor may have more elements than its storage only through zero strides (expand()); such a
+ * tensor is refused beyond this many elements, so numel never exceeds what the file holds by
+ * more than this. */
+#define SPN_PT_MAX_REPEATED (1 << 24)
 
 typedef struct _SpnPtTree SpnPtTree;
 typedef struct _SpnPtObj SpnPtObj;

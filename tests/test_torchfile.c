@@ -557,6 +557,8 @@ test_malformed(void)
     {P(TENSOR("K\x00K\x02\x85J\xff\xff\xff\xff\x85")), SPN_PT_ERROR_FORMAT, "negative size or stride"},
     {P(TENSOR("K\x00\x8a\x06\0\0\0\0\0\x01\x8a\x06\0\0\0\0\0\x01\x86K\1K\1\x86")), SPN_PT_ERROR_FORMAT, "absurdly large"},
     {P(TENSOR("K\x00K\x02\x85K\x01K\x01\x86")), SPN_PT_ERROR_FORMAT, "tensor has 1 sizes but 2 strides"},
+    {P(TENSOR("K\x00J\0\0\0\x01J\0\0\0\x01\x86K\0K\0\x86")), SPN_PT_ERROR_FORMAT,
+     "tensor of 281474976710656 elements repeats the 4 elements of its storage"},
     {P(TENSOR("K\x00K\x02\x85K\x04\x85")), SPN_PT_ERROR_FORMAT, "2 elements at offset 0 reaches element 4 of a storage of 4"},
     {P(TENSOR("K\x05K\x00\x85K\x01\x85")), SPN_PT_ERROR_FORMAT, "at offset 5 reaches element 5 of a storage of 4"},
     {P(TENSOR("J\xff\xff\xff\xff" "K\x01\x85K\x01\x85")), SPN_PT_ERROR_FORMAT, "storage offset must be an integer >= 0"},
