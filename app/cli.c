@@ -381,7 +381,7 @@ static SpnCheckpoint *
 open_checkpoint(const char *path, GError **error)
 {
   if (path == NULL) {
-    g_set_error(error, SPN_CHECKPOINT_ERROR, 0, "--checkpoint PATH is required");
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--checkpoint PATH is required");
     return NULL;
   }
   return spn_checkpoint_load(path, error);

@@ -159,7 +159,7 @@ parse_int(const Field *f, const char *text, int *out, GError **error)
   gint64 v;
   g_autofree char *t = g_strstrip(g_strdup(text));
   if (!g_ascii_string_to_signed(t, 10, G_MININT, G_MAXINT, &v, NULL)) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "%s (--%s): “%s” is not a whole number", f->title,
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "%s (--%s): “%s” is not a whole number", f->title,
                 f->option, t);
     return FALSE;
   }
@@ -174,7 +174,7 @@ parse_double(const Field *f, const char *text, double *out, GError **error)
   char *end = NULL;
   double v = g_ascii_strtod(t, &end);
   if (*t == '\0' || end == NULL || *end != '\0' || !isfinite(v)) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "%s (--%s): “%s” is not a number (e.g. 0.07 or 2e-6)",
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "%s (--%s): “%s” is not a number (e.g. 0.07 or 2e-6)",
                 f->title, f->option, t);
     return FALSE;
   }
@@ -187,7 +187,7 @@ parse_seed(const Field *f, const char *text, guint64 *out, GError **error)
 {
   g_autofree char *t = g_strstrip(g_strdup(text));
   if (!g_ascii_string_to_unsigned(t, 10, 0, G_MAXUINT64, out, NULL)) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "%s (--%s): “%s” is not a whole number from 0 up",
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "%s (--%s): “%s” is not a whole number from 0 up",
                 f->title, f->option, t);
     return FALSE;
   }
@@ -453,7 +453,7 @@ check_corpus(SpnSetupDialog *d, GError **error)
 {
   CorpusKind k = corpus_kind(d);
   if ((k == CORPUS_FILE || k == CORPUS_FOLDER) && d->paths[k] == NULL) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "Choose the corpus %s (or pick another corpus)",
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO, "Choose the corpus %s (or pick another corpus)",
                 k == CORPUS_FILE ? "text file" : "folder");
     return FALSE;
   }

@@ -96,7 +96,7 @@ read_optimizer(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GE
   if (o == NULL || !json_object_has_member(o, "step") ||
       g_strcmp0(json_object_get_string_member_with_default(o, "kind", ""),
                 spn_optim_name(m->cfg.optim)) != 0) {
-    g_set_error(error, SPN_CHECKPOINT_ERROR, 0,
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_MISMATCH,
                 "%s: optimizer state %s does not match the configuration (%s)", path, meta,
                 spn_optim_name(m->cfg.optim));
     return FALSE;
@@ -137,13 +137,13 @@ read_header(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GErro
   const char *format = spn_safetensors_metadata(st, "format");
   const char *version = spn_safetensors_metadata(st, "version");
   if (g_strcmp0(format, "spanscope-checkpoint") != 0) {
-    g_set_error(error, SPN_CHECKPOINT_ERROR, 0,
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_FORMAT,
                 "%s: not a spanscope checkpoint (its metadata has no \"format\": "
                 "\"spanscope-checkpoint\")", path);
     return FALSE;
   }
   if (version == NULL || g_ascii_strtoll(version, NULL, 10) != SPN_CHECKPOINT_VERSION) {
-    g_set_error(error, SPN_CHECKPOINT_ERROR, 0,
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_VERSION,
                 "%s: checkpoint version %s is not supported (this spanscope reads version %d)",
                 path, version ? version : "(missing)", SPN_CHECKPOINT_VERSION);
     return FALSE;
@@ -156,12 +156,13 @@ read_header(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GErro
   if (config == NULL || vocab == NULL || !spn_config_from_json(&cfg, config, &inner) ||
       !spn_config_validate(&cfg, &inner) ||
       (ck->vocab = spn_vocab_from_json(vocab, &inner)) == NULL) {
-    g_set_error(error, SPN_CHECKPOINT_ERROR, 0, "%s: bad model description: %s", path,
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_FORMAT,
+                "%s: bad model description: %s", path,
                 inner ? inner->message : "\"config\" or \"vocab\" metadata is missing");
     return FALSE;
   }
   if (ck->vocab->size != cfg.vocab_size) {
-    g_set_error(error, SPN_CHECKPOINT_ERROR, 0,
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_MISMATCH,
                 "%s: vocabulary has %d tokens but the configuration says %d", path,
                 ck->vocab->size, cfg.vocab_size);
     return FALSE;

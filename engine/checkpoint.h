@@ -39,5 +39,10 @@ void spn_checkpoint_free(SpnCheckpoint *ck);
 
 #define SPN_CHECKPOINT_ERROR (spn_checkpoint_error_quark())
 GQuark spn_checkpoint_error_quark(void);
+typedef enum {
+  SPN_CHECKPOINT_ERROR_FORMAT,    /* a safetensors file, but not a spanscope checkpoint */
+  SPN_CHECKPOINT_ERROR_VERSION,   /* a checkpoint version this build does not read */
+  SPN_CHECKPOINT_ERROR_MISMATCH,  /* its parts contradict each other (config, vocab, optimizer) */
+} SpnCheckpointError;
 
 G_END_DECLS

@@ -61,7 +61,7 @@ static gboolean
 check_range(const char *name, double v, double lo, double hi, GError **error)
 {
   if (!(v >= lo && v <= hi)) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "--%s is %g; expected a value in [%g, %g]", name, v,
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE, "--%s is %g; expected a value in [%g, %g]", name, v,
                 lo, hi);
     return FALSE;
   }
@@ -90,13 +90,13 @@ spn_config_validate(const SpnConfig *c, GError **error)
   if (c->pers_mem_size == 0 && !check_range("inner-hid-sz", c->inner_hid_sz, 1, 65536, error))
     return FALSE;
   if (c->hid_sz % c->nheads != 0) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0,
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_INCONSISTENT,
                 "--hid-sz %d is not divisible by --nheads %d; each head needs an equal share",
                 c->hid_sz, c->nheads);
     return FALSE;
   }
   if (c->vocab_size < 1 || c->vocab_size > (1 << 24)) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "vocabulary size %d is out of range [1, 2^24]",
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE, "vocabulary size %d is out of range [1, 2^24]",
                 c->vocab_size);
     return FALSE;
   }
@@ -104,7 +104,7 @@ spn_config_validate(const SpnConfig *c, GError **error)
   double acts = (double)c->batch_sz * c->block_sz * c->nlayers *
                 (c->hid_sz * 12.0 + c->inner_hid_sz * 2.0 + c->nheads * (double)(c->attn_span + c->pers_mem_size));
   if (acts * 4 > 16e9) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0,
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE,
                 "this model would need about %.0f GB for the activations of one block; "
                 "reduce --batch-sz, --block-sz or --attn-span", acts * 4 / 1e9);
     return FALSE;
@@ -164,7 +164,7 @@ read_number(JsonObject *o, const char *key, double *out, GError **error)
     *out = t == G_TYPE_BOOLEAN ? json_node_get_boolean(n) : json_node_get_double(n);
     return TRUE;
   }
-  g_set_error(error, SPN_CONFIG_ERROR, 0, "configuration key \"%s\" is not a number", key);
+  g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration key \"%s\" is not a number", key);
   return FALSE;
 }
 
@@ -176,7 +176,7 @@ spn_config_from_json(SpnConfig *c, const char *json, GError **error)
     return FALSE;
   JsonNode *root = json_parser_get_root(p);
   if (!JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, SPN_CONFIG_ERROR, 0, "configuration is not a JSON object");
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration is not a JSON object");
     return FALSE;
   }
   JsonObject *o = json_node_get_object(root);
@@ -202,7 +202,7 @@ spn_config_from_json(SpnConfig *c, const char *json, GError **error)
       continue;
     if (fields[k].i) {
       if (v != floor(v) || fabs(v) > G_MAXINT) {
-        g_set_error(error, SPN_CONFIG_ERROR, 0, "configuration key \"%s\" must be an integer",
+        g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration key \"%s\" must be an integer",
                     fields[k].key);
         return FALSE;
       }
@@ -220,7 +220,7 @@ spn_config_from_json(SpnConfig *c, const char *json, GError **error)
     else if (g_strcmp0(optim, "adam") == 0)
       c->optim = SPN_OPTIM_ADAM;
     else {
-      g_set_error(error, SPN_CONFIG_ERROR, 0, "unknown optimizer \"%s\" (expected adagrad or adam)",
+      g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "unknown optimizer \"%s\" (expected adagrad or adam)",
                   optim);
       return FALSE;
     }

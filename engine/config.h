@@ -62,5 +62,10 @@ const char *spn_optim_name(SpnOptimKind kind);
 
 #define SPN_CONFIG_ERROR (spn_config_error_quark())
 GQuark spn_config_error_quark(void);
+typedef enum {
+  SPN_CONFIG_ERROR_RANGE,          /* a setting outside what is sensible (or fits in memory) */
+  SPN_CONFIG_ERROR_INCONSISTENT,   /* settings that contradict each other */
+  SPN_CONFIG_ERROR_PARSE,          /* a value that is not of the setting's type */
+} SpnConfigError;
 
 G_END_DECLS

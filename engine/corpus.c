@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -14,9 +15,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#ifndef SPN_DATADIR
-#define SPN_DATADIR "/usr/local/share/spanscope"
-#endif
+#include "spanscope-config.h"
 
 #define SPN_BUNDLED "bundled"
 #define SPN_BUNDLED_FILE "kjv.txt.gz"
@@ -40,17 +39,24 @@ G_DEFINE_QUARK(spn-corpus-error-quark, spn_corpus_error)
 
 /* ---- data directory ------------------------------------------------------------------------ */
 
-const char *spn_data_dir(void)
+/* A program started from the build tree (tests, `build/app/spanscope`) is not installed; an
+ * installed copy never lives there. /proc/self/exe is resolved, so the build root is too. */
+static gboolean
+running_uninstalled(void)
+{
+  g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+  g_autofree char *root = realpath(SPN_BUILD_ROOT, NULL);
+  return exe != NULL && root != NULL && g_str_has_prefix(exe, root) &&
+         exe[strlen(root)] == G_DIR_SEPARATOR;
+}
+
+const char *
+spn_data_dir(void)
 {
   const char *env = g_getenv("SPANSCOPE_DATADIR");
   if (env != NULL && *env != '\0')
     return env;
-#ifdef SPN_SOURCE_DATADIR
-  /* An uninstalled build finds its data in the source tree it was configured from. */
-  if (g_file_test(SPN_SOURCE_DATADIR, G_FILE_TEST_IS_DIR))
-    return SPN_SOURCE_DATADIR;
-#endif
-  return SPN_DATADIR;
+  return running_uninstalled() ? SPN_SOURCE_DATADIR : SPN_DATADIR;
 }
 
 /* ---- small helpers ------------------------------------------------------------------------- */

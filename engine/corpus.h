@@ -71,9 +71,9 @@ void spn_corpus_free(SpnCorpus *corpus);
 gboolean spn_corpus_check_split(const SpnCorpus *corpus, SpnSplit split, int batch, int block,
                                 GError **error);
 
-/* Where the bundled data lives: $SPANSCOPE_DATADIR if set, else the build-time data dir
- * (SPN_SOURCE_DATADIR, the source tree's data/, so the app runs uninstalled), else the
- * installed SPN_DATADIR. Returned string is owned by the library. */
+/* Where the bundled data lives: $SPANSCOPE_DATADIR if set; else, for a program run from the
+ * build tree (tests, `build/app/spanscope`), the source tree's data/; else the installed data dir
+ * (<prefix>/share/spanscope, where `meson install` puts the corpus). Owned by the library. */
 const char *spn_data_dir(void);
 
 /* Vocabulary on its own (checkpoints carry it, the probe encodes user text with it).

@@ -145,13 +145,13 @@ column(JsonObject *o, const char *name, guint expected, GError **error)
 {
   JsonNode *n = json_object_get_member(o, name);
   if (n == NULL || !JSON_NODE_HOLDS_ARRAY(n)) {
-    g_set_error(error, spn_history_error_quark(), 0,
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
                 "metrics history: member \"%s\" is missing or not an array", name);
     return NULL;
   }
   JsonArray *a = json_node_get_array(n);
   if (json_array_get_length(a) != expected) {
-    g_set_error(error, spn_history_error_quark(), 0,
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
                 "metrics history: \"%s\" has %u values, expected %u", name,
                 json_array_get_length(a), expected);
     return NULL;
@@ -171,7 +171,7 @@ read_columns(SpnHistory *h, JsonObject *o, GError **error)
 {
   JsonNode *sn = json_object_get_member(o, "step");
   if (sn == NULL || !JSON_NODE_HOLDS_ARRAY(sn)) {
-    g_set_error(error, spn_history_error_quark(), 0,
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
                 "metrics history: member \"step\" is missing or not an array");
     return FALSE;
   }
@@ -204,14 +204,14 @@ spn_history_from_json(const char *json, GError **error)
     return NULL;
   JsonNode *root = json_parser_get_root(p);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, spn_history_error_quark(), 0, "metrics history: expected a JSON object");
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, "metrics history: expected a JSON object");
     return NULL;
   }
   JsonObject *o = json_node_get_object(root);
   gint64 nl = json_object_get_int_member_with_default(o, "nlayers", 0);
   gint64 nh = json_object_get_int_member_with_default(o, "nheads", 0);
   if (nl <= 0 || nh <= 0 || nl > 4096 || nh > 4096) {
-    g_set_error(error, spn_history_error_quark(), 0,
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
                 "metrics history: \"nlayers\" and \"nheads\" must be positive");
     return NULL;
   }
@@ -258,7 +258,7 @@ spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
   g_autoptr(GError) local = NULL;
   gboolean ok = g_file_set_contents(path, s->str, (gssize)s->len, &local);
   if (!ok)
-    g_set_error(error, spn_history_error_quark(), 0, "cannot write the metrics CSV: %s",
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_IO, "cannot write the metrics CSV: %s",
                 local->message);
   g_string_free(s, TRUE);
   return ok;

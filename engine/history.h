@@ -35,4 +35,11 @@ SpnHistory *spn_history_from_json(const char *json, GError **error);
  * file and renamed. */
 gboolean spn_history_write_csv(const SpnHistory *h, const char *path, GError **error);
 
+#define SPN_HISTORY_ERROR (spn_history_error_quark())
+GQuark spn_history_error_quark(void);
+typedef enum {
+  SPN_HISTORY_ERROR_FORMAT,   /* the JSON is not a metrics history */
+  SPN_HISTORY_ERROR_IO,       /* the CSV could not be written */
+} SpnHistoryError;
+
 G_END_DECLS

@@ -66,7 +66,7 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
   if (tokens == NULL)
     return NULL;
   if (n == 0) {
-    g_set_error(error, spn_probe_error_quark(), 0, "the text is empty: nothing to read");
+    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY, "the text is empty: nothing to read");
     g_free(tokens);
     g_free(offsets);
     return NULL;
@@ -221,7 +221,7 @@ spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
   if (tokens == NULL)
     return NULL;
   if (n == 0) {
-    g_set_error(error, spn_probe_error_quark(), 0, "the prompt is empty: give at least one character");
+    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY, "the prompt is empty: give at least one character");
     g_free(tokens);
     return NULL;
   }

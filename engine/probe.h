@@ -35,4 +35,10 @@ char *spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *te
 char *spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
                    double temperature, guint64 seed, GError **error);
 
+#define SPN_PROBE_ERROR (spn_probe_error_quark())
+GQuark spn_probe_error_quark(void);
+typedef enum {
+  SPN_PROBE_ERROR_EMPTY,   /* no text (or prompt) to read */
+} SpnProbeError;
+
 G_END_DECLS

@@ -85,7 +85,7 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
   if (o == NULL || rng == NULL || json_array_get_length(rng) != 4 || valid == NULL ||
       (int)json_array_get_length(valid) != c->nlayers || ck->n_caches != c->nlayers ||
       ck->cache_batch != c->batch_sz) {
-    g_set_error(error, spn_trainer_error_quark(), 0,
+    g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
                 "%s: the training state is missing or incomplete; it holds a model only "
                 "(use it with eval, probe or generate)", path);
     return FALSE;
@@ -107,7 +107,7 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
       return FALSE;
     }
     if (h->nlayers != c->nlayers || h->nheads != c->nheads) {
-      g_set_error(error, spn_trainer_error_quark(), 0,
+      g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
                   "%s: the metrics history is of another model shape", path);
       spn_history_free(h);
       return FALSE;
@@ -129,7 +129,7 @@ recorded_corpus(const SpnCheckpoint *ck, const char *path, GError **error)
     source = json_object_get_string_member_with_default(
         json_node_get_object(json_parser_get_root(p)), "corpus", NULL);
   if (source == NULL) {
-    g_set_error(error, spn_trainer_error_quark(), 0,
+    g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_CORPUS,
                 "%s does not say which corpus it was trained on; choose the corpus to resume on",
                 path);
     return NULL;
@@ -157,7 +157,7 @@ spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error)
     return NULL;
   }
   if (!same_vocab(ck->vocab, corpus->vocab)) {
-    g_set_error(error, spn_trainer_error_quark(), 0,
+    g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_CORPUS,
                 "%s was trained on a different vocabulary (%d tokens) than corpus %s (%d tokens); "
                 "resume it on the corpus it was trained on", path, ck->vocab->size,
                 corpus->source, corpus->vocab->size);

@@ -49,4 +49,11 @@ void spn_trainer_record_validation(SpnTrainer *t, double bpc);
 gboolean spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch,
                       gsize max_tokens, double *bpc, GError **error);
 
+#define SPN_TRAINER_ERROR (spn_trainer_error_quark())
+GQuark spn_trainer_error_quark(void);
+typedef enum {
+  SPN_TRAINER_ERROR_STATE,    /* a checkpoint without (complete) training state to resume */
+  SPN_TRAINER_ERROR_CORPUS,   /* the corpus to resume on is unknown or has another vocabulary */
+} SpnTrainerError;
+
 G_END_DECLS

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what spanscope needs on Debian 12 / Ubuntu, then configures and builds it in build/.
 # Safe to run again: it installs only what is missing and rebuilds only what changed.
+# Arguments are meson options for build/ (CI: sh tools/setup.sh -Dwerror=true).
 set -e
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,8 @@ if [ -n "$missing" ]; then
 fi
 
 if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=release
+  meson setup build --buildtype=release "$@"
+elif [ $# -gt 0 ]; then
+  meson configure build "$@"
 fi
 ninja -C build
