@@ -47,9 +47,9 @@ add_corpus_entries(GOptionContext *ctx, CorpusArgs *a)
 {
   GOptionEntry entries[] = {
     {"corpus", 0, 0, G_OPTION_ARG_FILENAME, &a->corpus,
-     "Text file, folder with train/valid/test.txt, \"bundled\" (default) or \"demo\" (generated "
-     "text with passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later; a file "
-     "named demo is ./demo)", "PATH"},
+     "Text file, folder with train/valid/test.txt, \"bundled\" (default, or the preset's corpus) "
+     "or \"demo\" (generated text with passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE)
+     " characters later; a file named demo is ./demo)", "PATH"},
     {"byte-mode", 0, 0, G_OPTION_ARG_NONE, &a->byte_mode, "Every byte is a token (V = 256)", NULL},
     {"ref-format", 0, 0, G_OPTION_ARG_NONE, &a->ref_format,
      "Folder in the reference's enwik8/text8 format (space-separated byte values)", NULL},
@@ -86,10 +86,9 @@ fail(GError *error)
 typedef struct {
   SpnConfig cfg;
   CorpusArgs corpus;
-  char *optim, *checkpoint;
-  gint64 seed;
+  char *checkpoint;
   int steps, eval_every, eval_tokens, save_every, report_every;
-  gboolean json, no_adapt_span, no_adapt_cache;
+  gboolean json;
 } TrainArgs;
 
 /* the average and the longest span of all heads, in characters */
@@ -240,14 +239,8 @@ train_loop(SpnTrainer *t, TrainArgs *a)
 
 /* The preset is read in a first pass so the other options, parsed after it, override it. */
 static gboolean
-init_preset(int argc, char **argv, SpnConfig *cfg)
+init_preset(int argc, char **argv, SpnConfig *cfg, SpnPreset *preset)
 {
-  static const struct { const char *name; void (*init)(SpnConfig *); } presets[] = {
-    {"desktop", spn_config_init_desktop},
-    {"small", spn_config_init_reference_small},
-    {"allattn", spn_config_init_all_attention},
-    {"demo", spn_config_init_span_demo},
-  };
   g_autofree char *name = NULL;
   GOptionEntry e[] = {{"preset", 0, 0, G_OPTION_ARG_STRING, &name, NULL, NULL},
                       {NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -263,63 +256,39 @@ init_preset(int argc, char **argv, SpnConfig *cfg)
     g_printerr("spanscope-cli: %s\n", error->message);
     return FALSE;
   }
-  for (gsize k = 0; k < G_N_ELEMENTS(presets); k++)
-    if (g_strcmp0(name ? name : "desktop", presets[k].name) == 0) {
-      presets[k].init(cfg);
-      return TRUE;
-    }
-  g_printerr("spanscope-cli: --preset %s: expected desktop, small, allattn or demo\n", name);
-  return FALSE;
+  *preset = SPN_PRESET_DESKTOP;
+  if (name != NULL && !spn_preset_from_name(name, preset)) {
+    g_autofree char *names = spn_preset_names();
+    g_printerr("spanscope-cli: --preset %s: expected %s\n", name, names);
+    return FALSE;
+  }
+  spn_preset_init(*preset, cfg);
+  return TRUE;
+}
+
+/* "Starting settings that the other options override: desktop (default: ...), ..." */
+static char *
+preset_help(void)
+{
+  GString *s = g_string_new("Starting settings that the other options override:");
+  for (int i = 0; i < SPN_PRESET_COUNT; i++)
+    g_string_append_printf(s, "%s %s (%s%s)", i == 0 ? "" : i == SPN_PRESET_COUNT - 1 ? " or" : ",",
+                           spn_preset_name(i), i == SPN_PRESET_DESKTOP ? "default: " : "",
+                           spn_preset_about(i));
+  return g_string_free(s, FALSE);
 }
 
 static int
 cmd_train(int argc, char **argv)
 {
   TrainArgs a = {.steps = 1000, .eval_every = 100, .eval_tokens = 65536, .save_every = 500,
-                 .report_every = 10, .seed = 1};
-  if (!init_preset(argc, argv, &a.cfg))
+                 .report_every = 10};
+  SpnPreset preset;
+  if (!init_preset(argc, argv, &a.cfg, &preset))
     return 2;
-  SpnConfig *c = &a.cfg;
-  g_autofree char *preset = NULL;
-  double ramp = c->adapt_span_ramp;
-  GOptionEntry model[] = {
-    {"preset", 0, 0, G_OPTION_ARG_STRING, &preset,
-     "Starting settings that the other options override: desktop (default; the defaults below), "
-     "small (the reference's small enwik8 setting), allattn (desktop with 256 persistent "
-     "vectors, no FF) or demo (for --corpus demo: spans start at 0.75 S, span loss 5e-4, Adam "
-     "lr 0.002 without clipping)", "NAME"},
-    {"nlayers", 0, 0, G_OPTION_ARG_INT, &c->nlayers, "Layers (default 4)", "N"},
-    {"hid-sz", 0, 0, G_OPTION_ARG_INT, &c->hid_sz, "Model width d (default 128)", "D"},
-    {"inner-hid-sz", 0, 0, G_OPTION_ARG_INT, &c->inner_hid_sz, "FF width (default 512)", "F"},
-    {"nheads", 0, 0, G_OPTION_ARG_INT, &c->nheads, "Attention heads (default 4)", "K"},
-    {"attn-span", 0, 0, G_OPTION_ARG_INT, &c->attn_span, "Maximum span S (default 1024)", "S"},
-    {"block-sz", 0, 0, G_OPTION_ARG_INT, &c->block_sz, "Block length M (default 128)", "M"},
-    {"batch-sz", 0, 0, G_OPTION_ARG_INT, &c->batch_sz, "Streams B (default 16)", "B"},
-    {"pers-mem-size", 0, 0, G_OPTION_ARG_INT, &c->pers_mem_size,
-     "Persistent vectors per head; > 0 replaces the FF sublayer (default 0)", "N"},
-    {"dropout", 0, 0, G_OPTION_ARG_DOUBLE, &c->dropout, "Dropout (default 0)", "P"},
-    {"adapt-span", 0, 0, G_OPTION_ARG_NONE, &c->adapt_span, "Adaptive span (default on)", NULL},
-    {"no-adapt-span", 0, 0, G_OPTION_ARG_NONE, &a.no_adapt_span, "Attend to all S positions", NULL},
-    {"adapt-span-loss", 0, 0, G_OPTION_ARG_DOUBLE, &c->adapt_span_loss,
-     "Span loss coefficient λ (default 2e-6)", "L"},
-    {"adapt-span-ramp", 0, 0, G_OPTION_ARG_DOUBLE, &ramp, "Mask ramp R (default 32)", "R"},
-    {"adapt-span-init", 0, 0, G_OPTION_ARG_DOUBLE, &c->adapt_span_init,
-     "Initial span as a fraction of S (default 0)", "Z"},
-    {"adapt-span-cache", 0, 0, G_OPTION_ARG_NONE, &c->adapt_span_cache,
-     "Cache only what the spans need (default on)", NULL},
-    {"no-adapt-span-cache", 0, 0, G_OPTION_ARG_NONE, &a.no_adapt_cache, "Cache all S positions",
-     NULL},
-    {NULL, 0, 0, 0, NULL, NULL, NULL},
-  };
-  GOptionEntry optim[] = {
-    {"optim", 0, 0, G_OPTION_ARG_STRING, &a.optim, "adagrad (default) or adam", "NAME"},
-    {"lr", 0, 0, G_OPTION_ARG_DOUBLE, &c->lr, "Learning rate (default 0.07)", "LR"},
-    {"lr-warmup", 0, 0, G_OPTION_ARG_INT, &c->lr_warmup, "Warm-up steps (default 100)", "N"},
-    {"grad-clip", 0, 0, G_OPTION_ARG_DOUBLE, &c->grad_clip,
-     "Per-tensor gradient norm clip, 0 = off (default 0.03)", "C"},
-    {NULL, 0, 0, 0, NULL, NULL, NULL},
-  };
+  g_autofree char *preset_name = NULL, *preset_about = preset_help();
   GOptionEntry run[] = {
+    {"preset", 0, 0, G_OPTION_ARG_STRING, &preset_name, preset_about, "NAME"},
     {"steps", 0, 0, G_OPTION_ARG_INT, &a.steps, "Train until this step (default 1000)", "N"},
     {"eval-every", 0, 0, G_OPTION_ARG_INT, &a.eval_every,
      "Validation bpc every N steps and at the end, 0 = never (default 100)", "N"},
@@ -329,38 +298,25 @@ cmd_train(int argc, char **argv)
      "Resume from PATH if it exists; save to it periodically and at the end", "PATH"},
     {"save-every", 0, 0, G_OPTION_ARG_INT, &a.save_every, "Save every N steps (default 500)", "N"},
     {"report-every", 0, 0, G_OPTION_ARG_INT, &a.report_every, "Progress every N steps (default 10)", "N"},
-    {"seed", 0, 0, G_OPTION_ARG_INT64, &a.seed, "Random seed (default 1)", "N"},
-    {"threads", 0, 0, G_OPTION_ARG_INT, &c->threads, "Threads, 0 = one per core (default 0)", "N"},
     {"json", 0, 0, G_OPTION_ARG_NONE, &a.json, "One JSON object per progress line", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- train a model");
   g_option_context_set_summary(ctx, "Trains the adaptive-span Transformer on a corpus, showing "
                                     "progress; option names follow the reference's.");
-  g_option_context_add_main_entries(ctx, model, NULL);
-  g_option_context_add_main_entries(ctx, optim, NULL);
+  /* the settings table's options are main options, listed with the others */
+  g_option_context_set_main_group(ctx, spn_config_option_group(&a.cfg));
   g_option_context_add_main_entries(ctx, run, NULL);
   add_corpus_entries(ctx, &a.corpus);
   if (!parse(ctx, &argc, &argv))
     return 2;
-  c->adapt_span_ramp = (int)ramp;
-  c->seed = (guint64)a.seed;
-  if (a.no_adapt_span)
-    c->adapt_span = FALSE;
-  if (a.no_adapt_cache)
-    c->adapt_span_cache = FALSE;
-  if (a.optim && !g_str_equal(a.optim, "adagrad") && !g_str_equal(a.optim, "adam")) {
-    g_printerr("spanscope-cli: --optim %s: expected adagrad or adam\n", a.optim);
+  if (a.corpus.corpus == NULL && spn_preset_corpus(preset) != NULL)
+    a.corpus.corpus = g_strdup(spn_preset_corpus(preset));   /* the preset's corpus comes along */
+  if (a.steps < 0 || a.report_every < 1 || a.eval_tokens < 0) {
+    g_printerr("spanscope-cli: --steps and --eval-tokens must be >= 0, --report-every >= 1\n");
     return 2;
   }
-  if (a.optim)
-    c->optim = g_str_equal(a.optim, "adam") ? SPN_OPTIM_ADAM : SPN_OPTIM_ADAGRAD;
-  if (ramp != floor(ramp) || a.steps < 0 || a.report_every < 1 || a.eval_tokens < 0) {
-    g_printerr("spanscope-cli: --adapt-span-ramp must be an integer; --steps, --eval-tokens "
-               ">= 0; --report-every >= 1\n");
-    return 2;
-  }
-  spn_threads_init(c->threads);
+  spn_threads_init(a.cfg.threads);
   GError *error = NULL;
   SpnTrainer *t = open_trainer(&a, &error);
   if (t == NULL)
@@ -369,7 +325,6 @@ cmd_train(int argc, char **argv)
   signal(SIGTERM, on_signal);
   int rc = train_loop(t, &a);
   spn_trainer_free(t);
-  g_free(a.optim);
   g_free(a.checkpoint);
   g_free(a.corpus.corpus);
   return rc;

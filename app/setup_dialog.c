@@ -1,5 +1,5 @@
-/* setup_dialog.c — the New model dialog: one row per engine option, described by a table so
- * that filling, reading and validating stay one loop each. */
+/* setup_dialog.c — the New model dialog: one row per entry of the engine's settings table
+ * (config.c), so that filling, reading and validating stay one loop each. */
 #include "setup_dialog.h"
 
 #include "demo.h"
@@ -9,107 +9,15 @@
 
 #include "accessible.h"
 
-/* ---- presets ---- */
-
-static const struct {
-  const char *name, *title, *corpus;
-} presets[SPN_PRESET_COUNT] = {
-  [SPN_PRESET_DESKTOP] = {"desktop", "Desktop", NULL},
-  [SPN_PRESET_REFERENCE_SMALL] = {"small", "Reference small", NULL},
-  [SPN_PRESET_ALL_ATTENTION] = {"allattn", "All-attention", NULL},
-  [SPN_PRESET_SPAN_DEMO] = {"demo", "Span demo", "demo"},
-};
-
-const char *
-spn_preset_name(SpnPreset p)
-{
-  return presets[p].name;
-}
-
-const char *
-spn_preset_title(SpnPreset p)
-{
-  return presets[p].title;
-}
-
-const char *
-spn_preset_corpus(SpnPreset p)
-{
-  return presets[p].corpus;
-}
-
-gboolean
-spn_preset_from_name(const char *name, SpnPreset *p)
-{
-  for (int i = 0; i < SPN_PRESET_COUNT; i++)
-    if (g_strcmp0(name, presets[i].name) == 0) {
-      *p = i;
-      return TRUE;
-    }
-  return FALSE;
-}
-
-void
-spn_preset_init(SpnPreset p, SpnConfig *cfg)
-{
-  switch (p) {
-  case SPN_PRESET_REFERENCE_SMALL: spn_config_init_reference_small(cfg); break;
-  case SPN_PRESET_ALL_ATTENTION: spn_config_init_all_attention(cfg); break;
-  case SPN_PRESET_SPAN_DEMO: spn_config_init_span_demo(cfg); break;
-  case SPN_PRESET_DESKTOP:
-  case SPN_PRESET_COUNT: spn_config_init_desktop(cfg); break;
-  }
-}
-
-/* ---- the option table ---- */
-
-typedef enum { KIND_INT, KIND_DOUBLE, KIND_SEED, KIND_SWITCH, KIND_OPTIM } FieldKind;
-typedef enum { GROUP_MODEL, GROUP_SPAN, GROUP_TRAINING, GROUP_RUN, GROUP_COUNT } FieldGroup;
-
-typedef struct {
-  FieldGroup group;
-  FieldKind kind;
-  gsize offset;          /* into SpnConfig */
-  const char *title;
-  const char *option;    /* the engine's name, which its error messages use */
-  const char *tooltip;
-  double max;            /* upper end of an integer spin button; validation says what is sensible */
-  gboolean span_only;    /* meaningful only with the adaptive span */
-} Field;
-
-#define AT(member) offsetof(SpnConfig, member)
-
-static const Field fields[] = {
-  {GROUP_MODEL, KIND_INT, AT(nlayers), "Layers", "nlayers", "Number of Transformer layers", 1e4, FALSE},
-  {GROUP_MODEL, KIND_INT, AT(hid_sz), "Width d", "hid-sz", "Model width; must be divisible by the number of heads", 1e6, FALSE},
-  {GROUP_MODEL, KIND_INT, AT(nheads), "Heads", "nheads", "Attention heads per layer", 1e4, FALSE},
-  {GROUP_MODEL, KIND_INT, AT(inner_hid_sz), "Feed-forward size F", "inner-hid-sz", "Hidden size of the feed-forward sublayer (unused with persistent memory)", 1e6, FALSE},
-  {GROUP_MODEL, KIND_INT, AT(pers_mem_size), "Persistent memory N", "pers-mem-size", "Learned key/value vectors per head; above 0 they replace the feed-forward sublayer (all-attention)", 1e6, FALSE},
-  {GROUP_MODEL, KIND_DOUBLE, AT(dropout), "Dropout", "dropout", "Dropout on attention weights and feed-forward activations while training (0 to 0.99)", 0, FALSE},
-  {GROUP_SPAN, KIND_SWITCH, AT(adapt_span), "Adaptive span", "adapt-span", "Each head learns its own context length through a soft mask", 0, FALSE},
-  {GROUP_SPAN, KIND_INT, AT(attn_span), "Maximum span S", "attn-span", "How many previous characters a head can attend to at most", 1e6, FALSE},
-  {GROUP_SPAN, KIND_INT, AT(adapt_span_ramp), "Ramp R", "adapt-span-ramp", "Length of the linear fall of the soft mask, in characters", 1e6, TRUE},
-  {GROUP_SPAN, KIND_DOUBLE, AT(adapt_span_loss), "Span loss λ", "adapt-span-loss", "Weight of the span penalty added to the training objective (e.g. 2e-6)", 0, TRUE},
-  {GROUP_SPAN, KIND_DOUBLE, AT(adapt_span_init), "Initial span z₀", "adapt-span-init", "Starting span of every head as a fraction of S (0 to 1)", 0, TRUE},
-  {GROUP_SPAN, KIND_SWITCH, AT(adapt_span_cache), "Adaptive cache", "adapt-span-cache", "Keep only as many past positions as the longest span of the layer needs", 0, TRUE},
-  {GROUP_TRAINING, KIND_INT, AT(block_sz), "Block M", "block-sz", "Characters per stream and optimizer step", 1e6, FALSE},
-  {GROUP_TRAINING, KIND_INT, AT(batch_sz), "Batch B", "batch-sz", "Parallel streams of the training text", 1e6, FALSE},
-  {GROUP_TRAINING, KIND_OPTIM, AT(optim), "Optimizer", "optim", "Adagrad with per-tensor clipping is the reference's optimizer", 0, FALSE},
-  {GROUP_TRAINING, KIND_DOUBLE, AT(lr), "Learning rate", "lr", "Step size after warm-up (reference: 0.07 with Adagrad)", 0, FALSE},
-  {GROUP_TRAINING, KIND_INT, AT(lr_warmup), "Warm-up steps", "lr-warmup", "Steps over which the learning rate rises linearly from 0", 1e9, FALSE},
-  {GROUP_TRAINING, KIND_DOUBLE, AT(grad_clip), "Gradient clip", "grad-clip", "Largest gradient norm per parameter tensor; 0 turns clipping off", 0, FALSE},
-  {GROUP_RUN, KIND_SEED, AT(seed), "Seed", "seed", "Random seed of the initial weights and the reading order", 0, FALSE},
-  {GROUP_RUN, KIND_INT, AT(threads), "Threads", "threads", "Worker threads for the numerics; 0 uses every core", 1024, FALSE},
-};
-
-static const char *group_titles[GROUP_COUNT] = {"Model", "Attention span", "Training", "Run"};
+static guint n_fields;
+static const SpnConfigField *fields;   /* the engine's table (config.c) */
 
 typedef enum { CORPUS_BUNDLED, CORPUS_DEMO, CORPUS_FILE, CORPUS_FOLDER } CorpusKind;
 
 struct _SpnSetupDialog {
   AdwWindow parent;
-  GtkWidget *inputs[G_N_ELEMENTS(fields)];
-  GtkWidget *rows[G_N_ELEMENTS(fields)];
+  GtkWidget **inputs;   /* per field of the table; NULL for the engine's internal fields */
+  GtkWidget **rows;
   AdwComboRow *preset_row, *corpus_row;
   AdwActionRow *location_row;
   GtkWidget *byte_switch;
@@ -132,35 +40,37 @@ static void revalidate(SpnSetupDialog *d);
 static void
 field_write(SpnSetupDialog *d, guint i, const SpnConfig *cfg)
 {
-  const Field *f = &fields[i];
+  const SpnConfigField *f = &fields[i];
   const guint8 *base = (const guint8 *)cfg + f->offset;
   GtkWidget *w = d->inputs[i];
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  switch (f->kind) {
-  case KIND_INT: gtk_spin_button_set_value(GTK_SPIN_BUTTON(w), *(const int *)base); break;
-  case KIND_DOUBLE:
+  if (w == NULL)
+    return;
+  switch (f->type) {
+  case SPN_FIELD_INT: gtk_spin_button_set_value(GTK_SPIN_BUTTON(w), *(const int *)base); break;
+  case SPN_FIELD_DOUBLE:
     gtk_editable_set_text(GTK_EDITABLE(w), g_ascii_formatd(buf, sizeof buf, "%g",
                                                            *(const double *)base));
     break;
-  case KIND_SEED:
+  case SPN_FIELD_SEED:
     g_snprintf(buf, sizeof buf, "%" G_GUINT64_FORMAT, *(const guint64 *)base);
     gtk_editable_set_text(GTK_EDITABLE(w), buf);
     break;
-  case KIND_SWITCH: gtk_switch_set_active(GTK_SWITCH(w), *(const gboolean *)base); break;
-  case KIND_OPTIM:
+  case SPN_FIELD_BOOL: gtk_switch_set_active(GTK_SWITCH(w), *(const gboolean *)base); break;
+  case SPN_FIELD_OPTIM:
     adw_combo_row_set_selected(ADW_COMBO_ROW(w), *(const SpnOptimKind *)base);
     break;
   }
 }
 
 static gboolean
-parse_int(const Field *f, const char *text, int *out, GError **error)
+parse_int(const SpnConfigField *f, const char *text, int *out, GError **error)
 {
   gint64 v;
   g_autofree char *t = g_strstrip(g_strdup(text));
   if (!g_ascii_string_to_signed(t, 10, G_MININT, G_MAXINT, &v, NULL)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "%s (--%s): “%s” is not a whole number", f->title,
-                f->option, t);
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
+                "%s (--%s): “%s” is not a whole number", f->title, f->name, t);
     return FALSE;
   }
   *out = (int)v;
@@ -168,14 +78,14 @@ parse_int(const Field *f, const char *text, int *out, GError **error)
 }
 
 static gboolean
-parse_double(const Field *f, const char *text, double *out, GError **error)
+parse_double(const SpnConfigField *f, const char *text, double *out, GError **error)
 {
   g_autofree char *t = g_strstrip(g_strdup(text));
   char *end = NULL;
   double v = g_ascii_strtod(t, &end);
   if (*t == '\0' || end == NULL || *end != '\0' || !isfinite(v)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "%s (--%s): “%s” is not a number (e.g. 0.07 or 2e-6)",
-                f->title, f->option, t);
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
+                "%s (--%s): “%s” is not a number (e.g. 0.07 or 2e-6)", f->title, f->name, t);
     return FALSE;
   }
   *out = v;
@@ -183,12 +93,12 @@ parse_double(const Field *f, const char *text, double *out, GError **error)
 }
 
 static gboolean
-parse_seed(const Field *f, const char *text, guint64 *out, GError **error)
+parse_seed(const SpnConfigField *f, const char *text, guint64 *out, GError **error)
 {
   g_autofree char *t = g_strstrip(g_strdup(text));
   if (!g_ascii_string_to_unsigned(t, 10, 0, G_MAXUINT64, out, NULL)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "%s (--%s): “%s” is not a whole number from 0 up",
-                f->title, f->option, t);
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
+                "%s (--%s): “%s” is not a whole number from 0 up", f->title, f->name, t);
     return FALSE;
   }
   return TRUE;
@@ -197,17 +107,20 @@ parse_seed(const Field *f, const char *text, guint64 *out, GError **error)
 static gboolean
 field_read(SpnSetupDialog *d, guint i, SpnConfig *cfg, GError **error)
 {
-  const Field *f = &fields[i];
+  const SpnConfigField *f = &fields[i];
   guint8 *base = (guint8 *)cfg + f->offset;
   GtkWidget *w = d->inputs[i];
-  switch (f->kind) {
-  case KIND_INT: return parse_int(f, gtk_editable_get_text(GTK_EDITABLE(w)), (int *)base, error);
-  case KIND_DOUBLE:
+  if (w == NULL)
+    return TRUE;
+  switch (f->type) {
+  case SPN_FIELD_INT:
+    return parse_int(f, gtk_editable_get_text(GTK_EDITABLE(w)), (int *)base, error);
+  case SPN_FIELD_DOUBLE:
     return parse_double(f, gtk_editable_get_text(GTK_EDITABLE(w)), (double *)base, error);
-  case KIND_SEED:
+  case SPN_FIELD_SEED:
     return parse_seed(f, gtk_editable_get_text(GTK_EDITABLE(w)), (guint64 *)base, error);
-  case KIND_SWITCH: *(gboolean *)base = gtk_switch_get_active(GTK_SWITCH(w)); return TRUE;
-  case KIND_OPTIM:
+  case SPN_FIELD_BOOL: *(gboolean *)base = gtk_switch_get_active(GTK_SWITCH(w)); return TRUE;
+  case SPN_FIELD_OPTIM:
     *(SpnOptimKind *)base = adw_combo_row_get_selected(ADW_COMBO_ROW(w)) == 1 ? SPN_OPTIM_ADAM
                                                                               : SPN_OPTIM_ADAGRAD;
     return TRUE;
@@ -218,48 +131,49 @@ field_read(SpnSetupDialog *d, guint i, SpnConfig *cfg, GError **error)
 /* ---- building the rows ---- */
 
 static GtkWidget *
-make_input(SpnSetupDialog *d, const Field *f)
+make_input(SpnSetupDialog *d, const SpnConfigField *f)
 {
   GtkWidget *w;
-  switch (f->kind) {
-  case KIND_INT:
-    w = gtk_spin_button_new_with_range(0, f->max, 1);
-    /* the typed text is read and judged as it is typed, not clamped on focus-out */
+  switch (f->type) {
+  case SPN_FIELD_INT:
+    /* the whole int range: the typed text is read and judged as it is typed (validation says
+     * what is sensible), never clamped on focus-out */
+    w = gtk_spin_button_new_with_range(MIN(0, f->min), G_MAXINT, 1);
     gtk_spin_button_set_update_policy(GTK_SPIN_BUTTON(w), GTK_UPDATE_IF_VALID);
     gtk_editable_set_width_chars(GTK_EDITABLE(w), 7);
     g_signal_connect_swapped(w, "changed", G_CALLBACK(revalidate), d);
     break;
-  case KIND_DOUBLE:
-  case KIND_SEED:
+  case SPN_FIELD_DOUBLE:
+  case SPN_FIELD_SEED:
     w = gtk_entry_new();
     gtk_editable_set_width_chars(GTK_EDITABLE(w), 10);
     gtk_editable_set_alignment(GTK_EDITABLE(w), 1.0);
-    gtk_entry_set_input_purpose(GTK_ENTRY(w), f->kind == KIND_SEED ? GTK_INPUT_PURPOSE_DIGITS
-                                                                   : GTK_INPUT_PURPOSE_NUMBER);
+    gtk_entry_set_input_purpose(GTK_ENTRY(w), f->type == SPN_FIELD_SEED ? GTK_INPUT_PURPOSE_DIGITS
+                                                                        : GTK_INPUT_PURPOSE_NUMBER);
     g_signal_connect_swapped(w, "changed", G_CALLBACK(revalidate), d);
     break;
-  case KIND_SWITCH:
+  case SPN_FIELD_BOOL:
     w = gtk_switch_new();
     g_signal_connect_swapped(w, "notify::active", G_CALLBACK(revalidate), d);
     break;
-  case KIND_OPTIM:
+  case SPN_FIELD_OPTIM:
   default:
     return NULL;
   }
   gtk_widget_set_valign(w, GTK_ALIGN_CENTER);
-  gtk_widget_set_tooltip_text(w, f->tooltip);
+  gtk_widget_set_tooltip_text(w, f->help);
   spn_set_accessible_label(w, f->title);
   return w;
 }
 
 static GtkWidget *
-make_optim_row(SpnSetupDialog *d, const Field *f)
+make_optim_row(SpnSetupDialog *d, const SpnConfigField *f)
 {
   const char *names[] = {"Adagrad (reference)", "Adam", NULL};
   AdwComboRow *row = ADW_COMBO_ROW(adw_combo_row_new());
   adw_combo_row_set_model(row, G_LIST_MODEL(gtk_string_list_new(names)));
   g_signal_connect_swapped(row, "notify::selected", G_CALLBACK(revalidate), d);
-  gtk_widget_set_tooltip_text(GTK_WIDGET(row), f->tooltip);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(row), f->help);
   spn_set_accessible_label(GTK_WIDGET(row), f->title);
   return GTK_WIDGET(row);
 }
@@ -267,10 +181,10 @@ make_optim_row(SpnSetupDialog *d, const Field *f)
 static GtkWidget *
 make_row(SpnSetupDialog *d, guint i)
 {
-  const Field *f = &fields[i];
-  g_autofree char *subtitle = g_strconcat("--", f->option, NULL);
+  const SpnConfigField *f = &fields[i];
+  g_autofree char *subtitle = g_strconcat("--", f->name, NULL);
   GtkWidget *row;
-  if (f->kind == KIND_OPTIM) {
+  if (f->type == SPN_FIELD_OPTIM) {
     row = make_optim_row(d, f);
     d->inputs[i] = row;
   } else {
@@ -278,7 +192,7 @@ make_row(SpnSetupDialog *d, guint i)
     d->inputs[i] = make_input(d, f);
     adw_action_row_add_suffix(ADW_ACTION_ROW(row), d->inputs[i]);
     adw_action_row_set_activatable_widget(ADW_ACTION_ROW(row), d->inputs[i]);
-    gtk_widget_set_tooltip_text(row, f->tooltip);
+    gtk_widget_set_tooltip_text(row, f->help);
   }
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), f->title);
   /* the option's name, because the engine's reasons name options that way */
@@ -289,13 +203,15 @@ make_row(SpnSetupDialog *d, guint i)
 static GtkWidget *
 make_option_groups(SpnSetupDialog *d, AdwPreferencesPage *page)
 {
-  AdwPreferencesGroup *groups[GROUP_COUNT];
-  for (int g = 0; g < GROUP_COUNT; g++) {
+  AdwPreferencesGroup *groups[SPN_FIELD_GROUP_COUNT];
+  for (int g = 0; g < SPN_FIELD_GROUP_COUNT; g++) {
     groups[g] = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
-    adw_preferences_group_set_title(groups[g], group_titles[g]);
+    adw_preferences_group_set_title(groups[g], spn_config_group_title((SpnFieldGroup)g));
     adw_preferences_page_add(page, groups[g]);
   }
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+  for (guint i = 0; i < n_fields; i++) {
+    if (fields[i].flags & SPN_FIELD_INTERNAL)
+      continue;
     d->rows[i] = make_row(d, i);
     adw_preferences_group_add(groups[fields[i].group], d->rows[i]);
   }
@@ -435,11 +351,12 @@ make_preset_group(SpnSetupDialog *d)
   d->preset_row = ADW_COMBO_ROW(adw_combo_row_new());
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->preset_row), "Preset");
   adw_combo_row_set_model(d->preset_row, G_LIST_MODEL(gtk_string_list_new(titles)));
-  gtk_widget_set_tooltip_text(GTK_WIDGET(d->preset_row),
-                              "Desktop: learns within minutes on two cores. Reference small: the "
-                              "paper's 8-layer enwik8 setting. All-attention: persistent memory "
-                              "instead of feed-forward. Span demo: wide spans on the "
-                              "demonstration corpus");
+  GString *tip = g_string_new(NULL);
+  for (int i = 0; i < SPN_PRESET_COUNT; i++)
+    g_string_append_printf(tip, "%s%s: %s.", i ? " " : "", spn_preset_title(i),
+                           spn_preset_about(i));
+  gtk_widget_set_tooltip_text(GTK_WIDGET(d->preset_row), tip->str);
+  g_string_free(tip, TRUE);
   spn_set_accessible_label(GTK_WIDGET(d->preset_row), "Preset");
   g_signal_connect_swapped(d->preset_row, "notify::selected", G_CALLBACK(on_preset_selected), d);
   adw_preferences_group_add(group, GTK_WIDGET(d->preset_row));
@@ -460,13 +377,13 @@ check_corpus(SpnSetupDialog *d, GError **error)
   return TRUE;
 }
 
-static gboolean
-switch_on(SpnSetupDialog *d, gsize offset)
+static const char *
+text_of(SpnSetupDialog *d, gsize offset)
 {
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
-    if (fields[i].offset == offset)
-      return gtk_switch_get_active(GTK_SWITCH(d->inputs[i]));
-  return FALSE;
+  for (guint i = 0; i < n_fields; i++)
+    if (fields[i].offset == offset && d->inputs[i] != NULL)
+      return gtk_editable_get_text(GTK_EDITABLE(d->inputs[i]));
+  return "";
 }
 
 /* Rows that mean nothing in the current settings are greyed out: the span options without the
@@ -474,19 +391,18 @@ switch_on(SpnSetupDialog *d, gsize offset)
 static void
 update_dependent_rows(SpnSetupDialog *d)
 {
-  gboolean adaptive = switch_on(d, AT(adapt_span));
-  gboolean persistent = FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
-    if (fields[i].offset == AT(pers_mem_size)) {
-      gint64 n = 0;
-      g_ascii_string_to_signed(gtk_editable_get_text(GTK_EDITABLE(d->inputs[i])), 10, 0,
-                               G_MAXINT, &n, NULL);
-      persistent = n > 0;
-    }
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
-    gboolean meaningful = !(fields[i].span_only && !adaptive) &&
-                          !(fields[i].offset == AT(inner_hid_sz) && persistent);
-    gtk_widget_set_sensitive(d->rows[i], meaningful);
+  gboolean adaptive = FALSE;
+  for (guint i = 0; i < n_fields; i++)
+    if (fields[i].offset == offsetof(SpnConfig, adapt_span))
+      adaptive = gtk_switch_get_active(GTK_SWITCH(d->inputs[i]));
+  gint64 n = 0;
+  g_ascii_string_to_signed(text_of(d, offsetof(SpnConfig, pers_mem_size)), 10, 0, G_MAXINT, &n,
+                           NULL);
+  for (guint i = 0; i < n_fields; i++) {
+    gboolean meaningful = !((fields[i].flags & SPN_FIELD_SPAN_ONLY) && !adaptive) &&
+                          !((fields[i].flags & SPN_FIELD_FF_ONLY) && n > 0);
+    if (d->rows[i] != NULL)
+      gtk_widget_set_sensitive(d->rows[i], meaningful);
   }
 }
 
@@ -566,6 +482,8 @@ add_escape_closes(GtkWidget *window)
 static void
 spn_setup_dialog_init(SpnSetupDialog *d)
 {
+  d->inputs = g_new0(GtkWidget *, n_fields);
+  d->rows = g_new0(GtkWidget *, n_fields);
   gtk_window_set_title(GTK_WINDOW(d), "New Model");
   gtk_window_set_default_size(GTK_WINDOW(d), 560, 720);
   gtk_window_set_modal(GTK_WINDOW(d), TRUE);
@@ -592,12 +510,15 @@ spn_setup_dialog_finalize(GObject *object)
   for (guint i = 0; i < G_N_ELEMENTS(d->paths); i++)
     g_free(d->paths[i]);
   g_free(d->problem);
+  g_free(d->inputs);
+  g_free(d->rows);
   G_OBJECT_CLASS(spn_setup_dialog_parent_class)->finalize(object);
 }
 
 static void
 spn_setup_dialog_class_init(SpnSetupDialogClass *klass)
 {
+  fields = spn_config_fields(&n_fields);
   G_OBJECT_CLASS(klass)->finalize = spn_setup_dialog_finalize;
   signals[SIGNAL_CREATE] = g_signal_new("create", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                         NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -615,7 +536,7 @@ void
 spn_setup_dialog_set_config(SpnSetupDialog *d, const SpnConfig *cfg)
 {
   d->filling = TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+  for (guint i = 0; i < n_fields; i++)
     field_write(d, i, cfg);
   d->filling = FALSE;
   revalidate(d);
@@ -644,7 +565,7 @@ gboolean
 spn_setup_dialog_get_config(SpnSetupDialog *d, SpnConfig *cfg, GError **error)
 {
   spn_config_init_desktop(cfg);
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+  for (guint i = 0; i < n_fields; i++)
     if (!field_read(d, i, cfg, error))
       return FALSE;
   /* The corpus sets the vocabulary when the model is made; a size in range lets every other

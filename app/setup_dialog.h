@@ -1,5 +1,6 @@
-/* setup_dialog.h — "New model…": every engine option, presets and the corpus, refusing invalid
- * values with the reason before anything reaches the engine. */
+/* setup_dialog.h — "New model…": every engine option (one row per entry of the engine's settings
+ * table, config.h), the presets and the corpus, refusing invalid values with the reason before
+ * anything reaches the engine. */
 #pragma once
 #include <adwaita.h>
 
@@ -7,22 +8,6 @@
 #include "corpus.h"
 
 G_BEGIN_DECLS
-
-/* The named starting points of the dialog and of `spanscope --preset`. */
-typedef enum {
-  SPN_PRESET_DESKTOP,
-  SPN_PRESET_REFERENCE_SMALL,
-  SPN_PRESET_ALL_ATTENTION,
-  SPN_PRESET_SPAN_DEMO,
-  SPN_PRESET_COUNT
-} SpnPreset;
-
-const char *spn_preset_name(SpnPreset p);   /* "desktop", "small", "allattn", "demo" */
-const char *spn_preset_title(SpnPreset p);  /* "Desktop", "Reference small", ... */
-gboolean spn_preset_from_name(const char *name, SpnPreset *p);
-void spn_preset_init(SpnPreset p, SpnConfig *cfg);
-/* The corpus a preset is made for ("demo" for the span demo), NULL when any will do. */
-const char *spn_preset_corpus(SpnPreset p);
 
 #define SPN_TYPE_SETUP_DIALOG (spn_setup_dialog_get_type())
 G_DECLARE_FINAL_TYPE(SpnSetupDialog, spn_setup_dialog, SPN, SETUP_DIALOG, AdwWindow)

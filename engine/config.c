@@ -1,9 +1,113 @@
+/* config.c — the settings table and everything it drives: validation, JSON, command-line
+ * options; the presets. */
 #include "config.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <stddef.h>
 
 G_DEFINE_QUARK(spn-config-error-quark, spn_config_error)
+
+/* ---- the table ---- */
+
+#define AT(member) offsetof(SpnConfig, member)
+#define MODEL SPN_FIELD_GROUP_MODEL
+#define SPAN SPN_FIELD_GROUP_SPAN
+#define TRAINING SPN_FIELD_GROUP_TRAINING
+#define RUN SPN_FIELD_GROUP_RUN
+
+/* In the setup dialog's order. Ranges are what is sensible, not what fits a type. */
+static const SpnConfigField fields[] = {
+  /* name, key, title, offset, type, min, max, help, arg, group, flags */
+  {"nlayers", "nlayers", "Layers", AT(nlayers), SPN_FIELD_INT, 1, 64,
+   "Number of Transformer layers", "N", MODEL, 0},
+  {"hid-sz", "hid_sz", "Width d", AT(hid_sz), SPN_FIELD_INT, 1, 8192,
+   "Model width d; must be divisible by the number of heads", "D", MODEL, 0},
+  {"nheads", "nheads", "Heads", AT(nheads), SPN_FIELD_INT, 1, 256,
+   "Attention heads per layer", "K", MODEL, 0},
+  {"inner-hid-sz", "inner_hid_sz", "Feed-forward size F", AT(inner_hid_sz), SPN_FIELD_INT, 1, 65536,
+   "Hidden size of the feed-forward sublayer (unused with persistent memory)", "F", MODEL,
+   SPN_FIELD_FF_ONLY},
+  {"pers-mem-size", "pers_mem_size", "Persistent memory N", AT(pers_mem_size), SPN_FIELD_INT, 0,
+   65536, "Learned key/value vectors per head; above 0 they replace the feed-forward sublayer "
+   "(all-attention)", "N", MODEL, 0},
+  {"dropout", "dropout", "Dropout", AT(dropout), SPN_FIELD_DOUBLE, 0, 0.99,
+   "Dropout on attention weights and feed-forward activations while training (0 to 0.99)", "P",
+   MODEL, 0},
+  {"adapt-span", "adapt_span", "Adaptive span", AT(adapt_span), SPN_FIELD_BOOL, 0, 1,
+   "Each head learns its own context length through a soft mask", NULL, SPAN, 0},
+  {"attn-span", "attn_span", "Maximum span S", AT(attn_span), SPN_FIELD_INT, 1, 65536,
+   "How many previous characters a head can attend to at most", "S", SPAN, 0},
+  {"adapt-span-ramp", "adapt_span_ramp", "Ramp R", AT(adapt_span_ramp), SPN_FIELD_INT, 1, 65536,
+   "Length of the linear fall of the soft mask, in characters", "R", SPAN, SPN_FIELD_SPAN_ONLY},
+  {"adapt-span-loss", "adapt_span_loss", "Span loss λ", AT(adapt_span_loss), SPN_FIELD_DOUBLE, 0,
+   1e3, "Weight of the span penalty added to the training objective (e.g. 2e-6)", "L", SPAN,
+   SPN_FIELD_SPAN_ONLY},
+  {"adapt-span-init", "adapt_span_init", "Initial span z₀", AT(adapt_span_init), SPN_FIELD_DOUBLE,
+   0, 1, "Starting span of every head as a fraction of S (0 to 1)", "Z", SPAN,
+   SPN_FIELD_SPAN_ONLY},
+  {"adapt-span-cache", "adapt_span_cache", "Adaptive cache", AT(adapt_span_cache), SPN_FIELD_BOOL,
+   0, 1, "Keep only as many past positions as the longest span of the layer needs", NULL, SPAN,
+   SPN_FIELD_SPAN_ONLY},
+  {"block-sz", "block_sz", "Block M", AT(block_sz), SPN_FIELD_INT, 1, 65536,
+   "Characters per stream and optimizer step", "M", TRAINING, 0},
+  {"batch-sz", "batch_sz", "Batch B", AT(batch_sz), SPN_FIELD_INT, 1, 65536,
+   "Parallel streams of the training text", "B", TRAINING, 0},
+  {"optim", "optim", "Optimizer", AT(optim), SPN_FIELD_OPTIM, 0, 1,
+   "adagrad (with per-tensor clipping, the reference's) or adam", "NAME", TRAINING, 0},
+  {"lr", "lr", "Learning rate", AT(lr), SPN_FIELD_DOUBLE, 0, 1e3,
+   "Step size after warm-up (reference: 0.07 with Adagrad)", "LR", TRAINING, 0},
+  {"lr-warmup", "lr_warmup", "Warm-up steps", AT(lr_warmup), SPN_FIELD_INT, 0, 1e9,
+   "Steps over which the learning rate rises linearly from 0", "N", TRAINING, 0},
+  {"grad-clip", "grad_clip", "Gradient clip", AT(grad_clip), SPN_FIELD_DOUBLE, 0, 1e9,
+   "Largest gradient norm per parameter tensor; 0 turns clipping off", "C", TRAINING, 0},
+  {"seed", "seed", "Seed", AT(seed), SPN_FIELD_SEED, 0, 0,
+   "Random seed of the initial weights and the reading order", "N", RUN, 0},
+  {"threads", "threads", "Threads", AT(threads), SPN_FIELD_INT, 0, 1024,
+   "Worker threads for the numerics; 0 uses every core", "N", RUN, 0},
+  {"vocab-size", "vocab_size", "Vocabulary", AT(vocab_size), SPN_FIELD_INT, 1, 1 << 24,
+   "Tokens in the vocabulary, set from the corpus", NULL, MODEL, SPN_FIELD_INTERNAL},
+};
+
+/* Keys that older checkpoints wrote. */
+static const struct {
+  const char *old, *key;
+} key_aliases[] = {{"span_init", "adapt_span_init"}};
+
+static const char *const group_titles[SPN_FIELD_GROUP_COUNT] = {"Model", "Attention span",
+                                                                "Training", "Run"};
+
+const SpnConfigField *
+spn_config_fields(guint *n_fields)
+{
+  *n_fields = G_N_ELEMENTS(fields);
+  return fields;
+}
+
+const char *
+spn_config_group_title(SpnFieldGroup group)
+{
+  return group < SPN_FIELD_GROUP_COUNT ? group_titles[group] : "";
+}
+
+#define FIELD(cfg, f, type) ((type *)((guint8 *)(cfg) + (f)->offset))
+#define CFIELD(cfg, f, type) ((const type *)((const guint8 *)(cfg) + (f)->offset))
+
+/* INT, DOUBLE and BOOL values as a number (for ranges and JSON) */
+static double
+number_of(const SpnConfig *c, const SpnConfigField *f)
+{
+  switch (f->type) {
+  case SPN_FIELD_INT: return *CFIELD(c, f, int);
+  case SPN_FIELD_DOUBLE: return *CFIELD(c, f, double);
+  case SPN_FIELD_BOOL: return *CFIELD(c, f, gboolean) != 0;
+  case SPN_FIELD_OPTIM: return *CFIELD(c, f, SpnOptimKind);
+  case SPN_FIELD_SEED: return (double)*CFIELD(c, f, guint64);
+  }
+  return NAN;
+}
+
+/* ---- presets ---- */
 
 void
 spn_config_init_desktop(SpnConfig *cfg)
@@ -51,44 +155,124 @@ spn_config_init_span_demo(SpnConfig *cfg)
   cfg->grad_clip = 0.0;
 }
 
+static const struct {
+  const char *name, *title, *about, *corpus;
+  void (*init)(SpnConfig *cfg);
+} presets[SPN_PRESET_COUNT] = {
+  [SPN_PRESET_DESKTOP] = {"desktop", "Desktop", "learns within minutes on two cores", NULL,
+                          spn_config_init_desktop},
+  [SPN_PRESET_REFERENCE_SMALL] = {"small", "Reference small",
+                                  "the reference's small enwik8 setting: 8 layers, width 256",
+                                  NULL, spn_config_init_reference_small},
+  [SPN_PRESET_ALL_ATTENTION] = {"allattn", "All-attention",
+                                "256 persistent vectors per head instead of the feed-forward "
+                                "sublayer", NULL, spn_config_init_all_attention},
+  [SPN_PRESET_SPAN_DEMO] = {"demo", "Span demo",
+                            "wide spans on the demonstration corpus: they start at 0.75·S, span "
+                            "loss 5e-4, Adam lr 0.002 without clipping", "demo",
+                            spn_config_init_span_demo},
+};
+
+const char *
+spn_preset_name(SpnPreset p)
+{
+  return presets[p].name;
+}
+
+const char *
+spn_preset_title(SpnPreset p)
+{
+  return presets[p].title;
+}
+
+const char *
+spn_preset_about(SpnPreset p)
+{
+  return presets[p].about;
+}
+
+const char *
+spn_preset_corpus(SpnPreset p)
+{
+  return presets[p].corpus;
+}
+
+gboolean
+spn_preset_from_name(const char *name, SpnPreset *p)
+{
+  for (int i = 0; i < SPN_PRESET_COUNT; i++)
+    if (g_strcmp0(name, presets[i].name) == 0) {
+      *p = (SpnPreset)i;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+char *
+spn_preset_names(void)
+{
+  GString *s = g_string_new(NULL);
+  for (int i = 0; i < SPN_PRESET_COUNT; i++)
+    g_string_append_printf(s, "%s%s", i == 0 ? "" : i == SPN_PRESET_COUNT - 1 ? " or " : ", ",
+                           presets[i].name);
+  return g_string_free(s, FALSE);
+}
+
+void
+spn_preset_init(SpnPreset p, SpnConfig *cfg)
+{
+  presets[p < SPN_PRESET_COUNT ? p : SPN_PRESET_DESKTOP].init(cfg);
+}
+
+/* ---- optimizer names ---- */
+
 const char *
 spn_optim_name(SpnOptimKind kind)
 {
   return kind == SPN_OPTIM_ADAM ? "adam" : "adagrad";
 }
 
-static gboolean
-check_range(const char *name, double v, double lo, double hi, GError **error)
+gboolean
+spn_optim_from_name(const char *name, SpnOptimKind *kind)
 {
-  if (!(v >= lo && v <= hi)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE, "--%s is %g; expected a value in [%g, %g]", name, v,
-                lo, hi);
+  if (g_strcmp0(name, "adagrad") == 0)
+    *kind = SPN_OPTIM_ADAGRAD;
+  else if (g_strcmp0(name, "adam") == 0)
+    *kind = SPN_OPTIM_ADAM;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* ---- validation ---- */
+
+static gboolean
+check_range(const SpnConfig *c, const SpnConfigField *f, GError **error)
+{
+  double v = number_of(c, f);
+  if (!(v >= f->min && v <= f->max)) {
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE,
+                "--%s is %g; expected a value in [%g, %g]", f->name, v, f->min, f->max);
     return FALSE;
   }
   return TRUE;
 }
 
+static gboolean
+has_range(const SpnConfigField *f)
+{
+  return f->type == SPN_FIELD_INT || f->type == SPN_FIELD_DOUBLE;
+}
+
 gboolean
 spn_config_validate(const SpnConfig *c, GError **error)
 {
-  if (!check_range("nlayers", c->nlayers, 1, 64, error) ||
-      !check_range("hid-sz", c->hid_sz, 1, 8192, error) ||
-      !check_range("nheads", c->nheads, 1, 256, error) ||
-      !check_range("attn-span", c->attn_span, 1, 65536, error) ||
-      !check_range("pers-mem-size", c->pers_mem_size, 0, 65536, error) ||
-      !check_range("block-sz", c->block_sz, 1, 65536, error) ||
-      !check_range("batch-sz", c->batch_sz, 1, 65536, error) ||
-      !check_range("adapt-span-ramp", c->adapt_span_ramp, 1, 65536, error) ||
-      !check_range("adapt-span-init", c->adapt_span_init, 0, 1, error) ||
-      !check_range("adapt-span-loss", c->adapt_span_loss, 0, 1e3, error) ||
-      !check_range("dropout", c->dropout, 0, 0.99, error) ||
-      !check_range("lr", c->lr, 0, 1e3, error) ||
-      !check_range("lr-warmup", c->lr_warmup, 0, 1e9, error) ||
-      !check_range("grad-clip", c->grad_clip, 0, 1e9, error) ||
-      !check_range("threads", c->threads, 0, 1024, error))
-    return FALSE;
-  if (c->pers_mem_size == 0 && !check_range("inner-hid-sz", c->inner_hid_sz, 1, 65536, error))
-    return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    const SpnConfigField *f = &fields[i];
+    gboolean unused = (f->flags & SPN_FIELD_FF_ONLY) && c->pers_mem_size > 0;
+    if (has_range(f) && !(f->flags & SPN_FIELD_INTERNAL) && !unused && !check_range(c, f, error))
+      return FALSE;
+  }
   if (c->hid_sz % c->nheads != 0) {
     g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_INCONSISTENT,
                 "--hid-sz %d is not divisible by --nheads %d; each head needs an equal share",
@@ -96,13 +280,14 @@ spn_config_validate(const SpnConfig *c, GError **error)
     return FALSE;
   }
   if (c->vocab_size < 1 || c->vocab_size > (1 << 24)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE, "vocabulary size %d is out of range [1, 2^24]",
-                c->vocab_size);
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE,
+                "vocabulary size %d is out of range [1, 2^24]", c->vocab_size);
     return FALSE;
   }
   /* The activations of one block must fit comfortably in memory. */
   double acts = (double)c->batch_sz * c->block_sz * c->nlayers *
-                (c->hid_sz * 12.0 + c->inner_hid_sz * 2.0 + c->nheads * (double)(c->attn_span + c->pers_mem_size));
+                (c->hid_sz * 12.0 + c->inner_hid_sz * 2.0 +
+                 c->nheads * (double)(c->attn_span + c->pers_mem_size));
   if (acts * 4 > 16e9) {
     g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE,
                 "this model would need about %.0f GB for the activations of one block; "
@@ -112,60 +297,110 @@ spn_config_validate(const SpnConfig *c, GError **error)
   return TRUE;
 }
 
+/* ---- JSON ---- */
+
+static void
+add_member(JsonBuilder *b, const SpnConfig *c, const SpnConfigField *f)
+{
+  json_builder_set_member_name(b, f->key);
+  switch (f->type) {
+  case SPN_FIELD_INT: json_builder_add_int_value(b, *CFIELD(c, f, int)); break;
+  case SPN_FIELD_DOUBLE: json_builder_add_double_value(b, *CFIELD(c, f, double)); break;
+  case SPN_FIELD_BOOL: json_builder_add_boolean_value(b, *CFIELD(c, f, gboolean)); break;
+  case SPN_FIELD_OPTIM:
+    json_builder_add_string_value(b, spn_optim_name(*CFIELD(c, f, SpnOptimKind)));
+    break;
+  case SPN_FIELD_SEED: {
+    g_autofree char *seed = g_strdup_printf("%" G_GUINT64_FORMAT, *CFIELD(c, f, guint64));
+    json_builder_add_string_value(b, seed);
+    break;
+  }
+  }
+}
+
 char *
 spn_config_to_json(const SpnConfig *c)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
-#define I(k, v) json_builder_set_member_name(b, k), json_builder_add_int_value(b, v)
-#define D(k, v) json_builder_set_member_name(b, k), json_builder_add_double_value(b, v)
-#define B(k, v) json_builder_set_member_name(b, k), json_builder_add_boolean_value(b, v)
-  I("nlayers", c->nlayers);
-  I("hid_sz", c->hid_sz);
-  I("inner_hid_sz", c->inner_hid_sz);
-  I("nheads", c->nheads);
-  I("attn_span", c->attn_span);
-  I("pers_mem_size", c->pers_mem_size);
-  B("adapt_span", c->adapt_span);
-  D("adapt_span_loss", c->adapt_span_loss);
-  I("adapt_span_ramp", c->adapt_span_ramp);
-  D("adapt_span_init", c->adapt_span_init);
-  B("adapt_span_cache", c->adapt_span_cache);
-  D("dropout", c->dropout);
-  I("vocab_size", c->vocab_size);
-  I("block_sz", c->block_sz);
-  I("batch_sz", c->batch_sz);
-  json_builder_set_member_name(b, "optim");
-  json_builder_add_string_value(b, spn_optim_name(c->optim));
-  D("lr", c->lr);
-  I("lr_warmup", c->lr_warmup);
-  D("grad_clip", c->grad_clip);
-  /* as a string: JSON numbers cannot carry every 64-bit seed */
-  json_builder_set_member_name(b, "seed");
-  g_autofree char *seed = g_strdup_printf("%" G_GUINT64_FORMAT, c->seed);
-  json_builder_add_string_value(b, seed);
-  I("threads", c->threads);
-#undef I
-#undef D
-#undef B
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    add_member(b, c, &fields[i]);
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   return json_to_string(root, FALSE);
 }
 
 static gboolean
-read_number(JsonObject *o, const char *key, double *out, GError **error)
+parse_error(GError **error, const char *key, const char *expected)
 {
-  JsonNode *n = json_object_get_member(o, key);
-  if (n == NULL)
-    return TRUE;
-  GType t = json_node_get_value_type(n);
-  if (JSON_NODE_HOLDS_VALUE(n) && (t == G_TYPE_INT64 || t == G_TYPE_DOUBLE || t == G_TYPE_BOOLEAN)) {
-    *out = t == G_TYPE_BOOLEAN ? json_node_get_boolean(n) : json_node_get_double(n);
+  g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration key \"%s\" %s", key,
+              expected);
+  return FALSE;
+}
+
+/* a number, or a boolean as 0/1 */
+static gboolean
+read_number(JsonNode *n, const char *key, double *out, GError **error)
+{
+  GType t = JSON_NODE_HOLDS_VALUE(n) ? json_node_get_value_type(n) : G_TYPE_INVALID;
+  if (t != G_TYPE_INT64 && t != G_TYPE_DOUBLE && t != G_TYPE_BOOLEAN)
+    return parse_error(error, key, "is not a number");
+  *out = t == G_TYPE_BOOLEAN ? json_node_get_boolean(n) : json_node_get_double(n);
+  return TRUE;
+}
+
+static gboolean
+read_member(SpnConfig *c, const SpnConfigField *f, JsonNode *n, const char *key, GError **error)
+{
+  double v = NAN;
+  switch (f->type) {
+  case SPN_FIELD_OPTIM: {
+    const char *name = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+                           ? json_node_get_string(n)
+                           : NULL;
+    if (!spn_optim_from_name(name, FIELD(c, f, SpnOptimKind))) {
+      g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
+                  "unknown optimizer \"%s\" (expected adagrad or adam)", name ? name : "?");
+      return FALSE;
+    }
     return TRUE;
   }
-  g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration key \"%s\" is not a number", key);
-  return FALSE;
+  case SPN_FIELD_SEED:
+    if (!JSON_NODE_HOLDS_VALUE(n))
+      return TRUE;
+    if (json_node_get_value_type(n) == G_TYPE_STRING)
+      *FIELD(c, f, guint64) = g_ascii_strtoull(json_node_get_string(n), NULL, 10);
+    else
+      *FIELD(c, f, guint64) = (guint64)json_node_get_int(n);
+    return TRUE;
+  case SPN_FIELD_INT:
+    if (!read_number(n, key, &v, error))
+      return FALSE;
+    if (v != floor(v) || fabs(v) > G_MAXINT)
+      return parse_error(error, key, "must be an integer");
+    *FIELD(c, f, int) = (int)v;
+    return TRUE;
+  case SPN_FIELD_DOUBLE:
+    if (!read_number(n, key, &v, error))
+      return FALSE;
+    *FIELD(c, f, double) = v;
+    return TRUE;
+  case SPN_FIELD_BOOL:
+    if (!read_number(n, key, &v, error))
+      return FALSE;
+    *FIELD(c, f, gboolean) = v != 0;
+    return TRUE;
+  }
+  return TRUE;
+}
+
+static const SpnConfigField *
+field_by_key(const char *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    if (g_str_equal(fields[i].key, key))
+      return &fields[i];
+  return NULL;
 }
 
 gboolean
@@ -175,62 +410,111 @@ spn_config_from_json(SpnConfig *c, const char *json, GError **error)
   if (!json_parser_load_from_data(p, json, -1, error))
     return FALSE;
   JsonNode *root = json_parser_get_root(p);
-  if (!JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration is not a JSON object");
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
+                "configuration is not a JSON object");
     return FALSE;
   }
   JsonObject *o = json_node_get_object(root);
-  struct { const char *key; int *i; double *d; gboolean *b; } fields[] = {
-    {"nlayers", &c->nlayers, NULL, NULL},         {"hid_sz", &c->hid_sz, NULL, NULL},
-    {"inner_hid_sz", &c->inner_hid_sz, NULL, NULL}, {"nheads", &c->nheads, NULL, NULL},
-    {"attn_span", &c->attn_span, NULL, NULL},     {"pers_mem_size", &c->pers_mem_size, NULL, NULL},
-    {"adapt_span", NULL, NULL, &c->adapt_span},   {"adapt_span_loss", NULL, &c->adapt_span_loss, NULL},
-    {"adapt_span_ramp", &c->adapt_span_ramp, NULL, NULL},
-    {"adapt_span_init", NULL, &c->adapt_span_init, NULL},
-    {"span_init", NULL, &c->adapt_span_init, NULL},
-    {"adapt_span_cache", NULL, NULL, &c->adapt_span_cache},
-    {"dropout", NULL, &c->dropout, NULL},         {"vocab_size", &c->vocab_size, NULL, NULL},
-    {"block_sz", &c->block_sz, NULL, NULL},       {"batch_sz", &c->batch_sz, NULL, NULL},
-    {"lr", NULL, &c->lr, NULL},                   {"lr_warmup", &c->lr_warmup, NULL, NULL},
-    {"grad_clip", NULL, &c->grad_clip, NULL},     {"threads", &c->threads, NULL, NULL},
-  };
-  for (gsize k = 0; k < G_N_ELEMENTS(fields); k++) {
-    double v = NAN;
-    if (!read_number(o, fields[k].key, &v, error))
+  for (guint i = 0; i < G_N_ELEMENTS(key_aliases); i++) {
+    JsonNode *n = json_object_get_member(o, key_aliases[i].old);
+    if (n != NULL && !read_member(c, field_by_key(key_aliases[i].key), n, key_aliases[i].old, error))
       return FALSE;
-    if (isnan(v))
-      continue;
-    if (fields[k].i) {
-      if (v != floor(v) || fabs(v) > G_MAXINT) {
-        g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "configuration key \"%s\" must be an integer",
-                    fields[k].key);
-        return FALSE;
-      }
-      *fields[k].i = (int)v;
-    } else if (fields[k].d) {
-      *fields[k].d = v;
-    } else {
-      *fields[k].b = v != 0;
-    }
   }
-  const char *optim = json_object_get_string_member_with_default(o, "optim", NULL);
-  if (optim != NULL) {
-    if (g_strcmp0(optim, "adagrad") == 0)
-      c->optim = SPN_OPTIM_ADAGRAD;
-    else if (g_strcmp0(optim, "adam") == 0)
-      c->optim = SPN_OPTIM_ADAM;
-    else {
-      g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE, "unknown optimizer \"%s\" (expected adagrad or adam)",
-                  optim);
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    JsonNode *n = json_object_get_member(o, fields[i].key);
+    if (n != NULL && !read_member(c, &fields[i], n, fields[i].key, error))
       return FALSE;
-    }
-  }
-  JsonNode *seed = json_object_get_member(o, "seed");
-  if (seed != NULL && JSON_NODE_HOLDS_VALUE(seed)) {
-    if (json_node_get_value_type(seed) == G_TYPE_STRING)
-      c->seed = g_ascii_strtoull(json_node_get_string(seed), NULL, 10);
-    else
-      c->seed = (guint64)json_node_get_int(seed);
   }
   return TRUE;
+}
+
+/* ---- command-line options ---- */
+
+typedef struct {
+  SpnConfig *cfg;
+  GPtrArray *strings;   /* the entries' names and descriptions, alive as long as the group */
+} OptionData;
+
+static void
+option_data_free(gpointer p)
+{
+  OptionData *d = p;
+  g_ptr_array_unref(d->strings);
+  g_free(d);
+}
+
+static const char *
+keep(OptionData *d, char *s)
+{
+  g_ptr_array_add(d->strings, s);
+  return s;
+}
+
+static gboolean
+parse_optim(const char *option, const char *value, gpointer data, GError **error)
+{
+  OptionData *d = data;
+  if (spn_optim_from_name(value, &d->cfg->optim))
+    return TRUE;
+  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+              "%s %s: expected adagrad or adam", option, value);
+  return FALSE;
+}
+
+/* "Layers (default 4)" */
+static char *
+describe(const SpnConfigField *f, const SpnConfig *desktop)
+{
+  switch (f->type) {
+  case SPN_FIELD_BOOL:
+    return g_strdup_printf("%s (default %s)", f->help, *CFIELD(desktop, f, gboolean) ? "on" : "off");
+  case SPN_FIELD_OPTIM:
+    return g_strdup_printf("%s (default %s)", f->help, spn_optim_name(desktop->optim));
+  case SPN_FIELD_SEED:
+    return g_strdup_printf("%s (default %" G_GUINT64_FORMAT ")", f->help, desktop->seed);
+  case SPN_FIELD_INT:
+  case SPN_FIELD_DOUBLE:
+    return g_strdup_printf("%s (default %g)", f->help, number_of(desktop, f));
+  }
+  return g_strdup(f->help);
+}
+
+static const GOptionArg option_args[] = {
+  [SPN_FIELD_INT] = G_OPTION_ARG_INT,     [SPN_FIELD_DOUBLE] = G_OPTION_ARG_DOUBLE,
+  [SPN_FIELD_BOOL] = G_OPTION_ARG_NONE,   [SPN_FIELD_SEED] = G_OPTION_ARG_INT64,
+  [SPN_FIELD_OPTIM] = G_OPTION_ARG_CALLBACK,
+};
+
+GOptionGroup *
+spn_config_option_group(SpnConfig *cfg)
+{
+  OptionData *d = g_new0(OptionData, 1);
+  d->cfg = cfg;
+  d->strings = g_ptr_array_new_with_free_func(g_free);
+  SpnConfig desktop;
+  spn_config_init_desktop(&desktop);
+  GArray *entries = g_array_new(TRUE, TRUE, sizeof(GOptionEntry));
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    const SpnConfigField *f = &fields[i];
+    if (f->flags & SPN_FIELD_INTERNAL)
+      continue;
+    GOptionEntry e = {f->name, 0, 0, option_args[f->type], FIELD(cfg, f, void),
+                      keep(d, describe(f, &desktop)), f->arg};
+    if (f->type == SPN_FIELD_OPTIM)
+      e.arg_data = (gpointer)parse_optim;
+    g_array_append_val(entries, e);
+    if (f->type == SPN_FIELD_BOOL) {
+      GOptionEntry off = {keep(d, g_strconcat("no-", f->name, NULL)), 0, G_OPTION_FLAG_REVERSE,
+                          G_OPTION_ARG_NONE, FIELD(cfg, f, void),
+                          keep(d, g_strdup_printf("Turn --%s off", f->name)), NULL};
+      g_array_append_val(entries, off);
+    }
+  }
+  GOptionGroup *group = g_option_group_new("model", "Model, span, optimizer and run settings:",
+                                           "Show the model and optimizer options", d,
+                                           option_data_free);
+  g_option_group_add_entries(group, (const GOptionEntry *)entries->data);
+  g_array_free(entries, TRUE);
+  return group;
 }

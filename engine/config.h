@@ -1,4 +1,5 @@
-/* config.h — every model and optimizer setting, its defaults and its validation. */
+/* config.h — every model and optimizer setting: its defaults, presets, validation, JSON and
+ * command-line options, all driven by one table. */
 #pragma once
 #include <glib.h>
 
@@ -34,31 +35,101 @@ typedef struct {
   int threads;
 } SpnConfig;
 
-/* The "desktop" model: learns visibly within minutes on two cores. */
-void spn_config_init_desktop(SpnConfig *cfg);
-/* The reference's small enwik8 setting (8 layers, width 256, FF 1024, 4 heads, S 1024,
- * block 256, batch 64). */
-void spn_config_init_reference_small(SpnConfig *cfg);
+/* ---- every setting, once ----
+ *
+ * One row per setting drives validation, JSON, the command line's options (GOptionEntry) and the
+ * setup dialog's rows: adding a setting is one row in config.c. */
 
-/* The all-attention model: the desktop model with N = 256 persistent vectors per head and no FF
- * sublayer. */
-void spn_config_init_all_attention(SpnConfig *cfg);
-/* For the generated "demo" corpus (demo.h): the desktop model with spans starting at 0.75·S,
- * a strong span loss (λ 5e-4) and Adam (lr 0.002, no clipping), so within minutes most heads
- * shrink to a few characters while one head that copies the planted passages keeps a span
- * reaching the planted distance. */
-void spn_config_init_span_demo(SpnConfig *cfg);
+typedef enum {
+  SPN_FIELD_INT,      /* int */
+  SPN_FIELD_DOUBLE,   /* double */
+  SPN_FIELD_BOOL,     /* gboolean; the command line has --name and --no-name */
+  SPN_FIELD_SEED,     /* guint64, a string in JSON (numbers there cannot carry every seed) */
+  SPN_FIELD_OPTIM,    /* SpnOptimKind, "adagrad" or "adam" */
+} SpnFieldType;
+
+typedef enum {
+  SPN_FIELD_GROUP_MODEL,
+  SPN_FIELD_GROUP_SPAN,
+  SPN_FIELD_GROUP_TRAINING,
+  SPN_FIELD_GROUP_RUN,
+  SPN_FIELD_GROUP_COUNT
+} SpnFieldGroup;
+
+typedef enum {
+  SPN_FIELD_SPAN_ONLY = 1 << 0,   /* means something only with the adaptive span */
+  SPN_FIELD_FF_ONLY = 1 << 1,     /* means something (and is checked) only without persistent memory */
+  SPN_FIELD_INTERNAL = 1 << 2,    /* set by the program (the vocabulary size): JSON only */
+} SpnFieldFlags;
+
+typedef struct {
+  const char *name;    /* the reference's option name: --name on the command line, in reasons */
+  const char *key;     /* JSON key */
+  const char *title;   /* the setup dialog's row */
+  gsize offset;        /* into SpnConfig */
+  SpnFieldType type;
+  double min, max;     /* what validation accepts (INT and DOUBLE) */
+  const char *help;    /* one sentence: --help and the dialog's tooltip */
+  const char *arg;     /* --help's placeholder for the value */
+  SpnFieldGroup group;
+  guint flags;         /* SpnFieldFlags */
+} SpnConfigField;
+
+const SpnConfigField *spn_config_fields(guint *n_fields);
+const char *spn_config_group_title(SpnFieldGroup group);   /* "Model", "Attention span", ... */
 
 /* Refuses absurd or inconsistent settings with a reason naming the option. */
 gboolean spn_config_validate(const SpnConfig *cfg, GError **error);
 
-static inline int spn_config_head_dim(const SpnConfig *cfg) { return cfg->hid_sz / cfg->nheads; }
+static inline int
+spn_config_head_dim(const SpnConfig *cfg)
+{
+  return cfg->hid_sz / cfg->nheads;
+}
 
 char *spn_config_to_json(const SpnConfig *cfg);
 /* Missing keys keep the values already in *cfg; unknown keys are ignored. */
 gboolean spn_config_from_json(SpnConfig *cfg, const char *json, GError **error);
 
+/* The settings as command-line options writing into *cfg (which must outlive the group), each
+ * with its help and the desktop default; a setting already given a value by a preset keeps it
+ * unless its option is given. */
+GOptionGroup *spn_config_option_group(SpnConfig *cfg);
+
 const char *spn_optim_name(SpnOptimKind kind);
+gboolean spn_optim_from_name(const char *name, SpnOptimKind *kind);
+
+/* ---- presets: the named starting points of the command line and the setup dialog ---- */
+
+typedef enum {
+  SPN_PRESET_DESKTOP,           /* learns visibly within minutes on two cores */
+  SPN_PRESET_REFERENCE_SMALL,   /* the reference's small enwik8 setting */
+  SPN_PRESET_ALL_ATTENTION,     /* desktop with persistent memory instead of feed-forward */
+  SPN_PRESET_SPAN_DEMO,         /* for the demonstration corpus (demo.h) */
+  SPN_PRESET_COUNT
+} SpnPreset;
+
+const char *spn_preset_name(SpnPreset p);    /* "desktop", "small", "allattn", "demo" */
+const char *spn_preset_title(SpnPreset p);   /* "Desktop", "Reference small", ... */
+const char *spn_preset_about(SpnPreset p);   /* what it is for, one phrase */
+gboolean spn_preset_from_name(const char *name, SpnPreset *p);
+/* "desktop, small, allattn or demo", for messages. */
+char *spn_preset_names(void);
+void spn_preset_init(SpnPreset p, SpnConfig *cfg);
+/* The corpus a preset is made for ("demo" for the span demo), NULL when any will do. */
+const char *spn_preset_corpus(SpnPreset p);
+
+/* The presets' settings, also callable directly. Desktop: 4 layers, width 128, FF 512, 4 heads,
+ * S 1024, block 128, batch 16, Adagrad lr 0.07 warm-up 100 clip 0.03, adaptive span λ 2e-6 with
+ * the adaptive cache. Reference small: 8 layers, width 256, FF 1024, block 256, batch 64,
+ * warm-up 32000. All-attention: desktop with N = 256 persistent vectors per head and no FF.
+ * Span demo: desktop with spans starting at 0.75·S, λ 5e-4 and Adam (lr 0.002, no clipping), so
+ * within minutes most heads shrink to a few characters while a head that copies the planted
+ * passages keeps a span reaching the planted distance. */
+void spn_config_init_desktop(SpnConfig *cfg);
+void spn_config_init_reference_small(SpnConfig *cfg);
+void spn_config_init_all_attention(SpnConfig *cfg);
+void spn_config_init_span_demo(SpnConfig *cfg);
 
 #define SPN_CONFIG_ERROR (spn_config_error_quark())
 GQuark spn_config_error_quark(void);

@@ -157,6 +157,27 @@ def _():
     assert "nope" in err and "demo" in err, err
 
 
+def metadata(path):
+    """The __metadata__ of a safetensors file."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(n))["__metadata__"]
+
+
+@check("a preset made for a corpus brings it along unless --corpus names another")
+def _():
+    demo_ckpt = os.path.join(tmp, "demo.safetensors")
+    run("train", "--preset", "demo", "--steps", "1", "--batch-sz", "2", "--block-sz", "16",
+        "--eval-every", "0", "--json", "--checkpoint", demo_ckpt)
+    assert json.loads(metadata(demo_ckpt)["trainer"])["corpus"] == "demo"
+    own = os.path.join(tmp, "own.safetensors")
+    run("train", "--preset", "demo", "--corpus", corpus, "--steps", "1", "--batch-sz", "2",
+        "--block-sz", "16", "--eval-every", "0", "--json", "--checkpoint", own)
+    assert json.loads(metadata(own)["trainer"])["corpus"] == corpus
+    config = json.loads(metadata(own)["config"])
+    assert config["optim"] == "adam" and config["adapt_span_init"] == 0.75, config
+
+
 @check("bad input gives clear errors")
 def _():
     bad = os.path.join(tmp, "bad.txt")
