@@ -1,4 +1,5 @@
-/* safetensors.h — reading and writing the safetensors format.
+/* safetensors.h — reading (safetensors_reader.c) and writing (safetensors_writer.c) the
+ * safetensors format.
  *
  * Layout: 8-byte little-endian header length N, N bytes of JSON header
  * {"__metadata__": {"key": "string", ...}, "name": {"dtype": "F32", "shape": [..],
@@ -64,8 +65,9 @@ void spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndi
                        const gint64 *shape, const void *data);
 /* Setting a key again replaces its value; "spanscope.sha256" is always computed by the writer. */
 void spn_st_writer_set_metadata(SpnStWriter *w, const char *key, const char *value);
-/* Writes to "<path>.tmp-XXXXXX" in the same directory, fsyncs and renames over path, so an
- * existing file is never left half-written. */
+/* Writes through GIO's g_file_replace: an existing file is replaced by a finished, synced
+ * temporary file renamed over it, so it is never left half-written; a write that fails leaves
+ * what was there before (and no file where there was none). */
 gboolean spn_st_writer_write(SpnStWriter *w, const char *path, GError **error);
 void spn_st_writer_free(SpnStWriter *w);
 

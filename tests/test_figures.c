@@ -821,6 +821,18 @@ test_export_errors(void)
   g_assert_nonnull(error);
   g_assert_nonnull(strstr(error->message, missing));
   g_clear_error(&error);
+  /* a name taken by a folder: refused, the folder kept, no temporary file left beside it */
+  g_autofree char *taken = tmp_path(dir, "taken.png");
+  g_assert_cmpint(g_mkdir(taken, 0755), ==, 0);
+  g_assert_false(spn_figure_export(taken, &k, 1, 300, 200, 1, s, &o, &error));
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, taken));
+  g_clear_error(&error);
+  g_assert_true(g_file_test(taken, G_FILE_TEST_IS_DIR));
+  g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+  g_assert_cmpstr(g_dir_read_name(listing), ==, "taken.png");
+  g_assert_null(g_dir_read_name(listing));
+  g_rmdir(taken);
   g_rmdir(dir);
 }
 

@@ -1,13 +1,10 @@
 /* export.c — figures to PNG, SVG and PDF files: one figure, or several in a grid on one page.
- * Written to a temporary file beside the target and renamed, so a failed export never leaves a
- * truncated file under the name asked for. */
+ * The file is drawn into memory and written with g_file_set_contents_full, which writes a
+ * temporary file beside the target and renames it, so a failed export never leaves a truncated
+ * file under the name asked for. */
 #include <errno.h>
-#include <fcntl.h>
-#include <glib/gstdio.h>
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
@@ -17,18 +14,11 @@
 
 typedef enum { FORMAT_PNG, FORMAT_SVG, FORMAT_PDF } Format;
 
-typedef struct {
-  FILE *f;
-  int err;   /* errno of the first failed write, 0 while all is well */
-} Sink;
-
 static cairo_status_t
 sink_write(void *closure, const unsigned char *data, unsigned int length)
 {
-  Sink *sink = closure;
-  if (sink->err == 0 && fwrite(data, 1, length, sink->f) != length)
-    sink->err = errno ? errno : EIO;
-  return sink->err ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
+  g_byte_array_append(closure, data, length);
+  return CAIRO_STATUS_SUCCESS;
 }
 
 static gboolean
@@ -72,7 +62,7 @@ draw_grid(cairo_t *cr, const SpnFigureKind *kinds, int n, double width, double h
 }
 
 static cairo_status_t
-render(Format format, Sink *sink, const SpnFigureKind *kinds, int n, double width, double height,
+render(Format format, GByteArray *sink, const SpnFigureKind *kinds, int n, double width, double height,
        double scale, const SpnSnapshot *s, const SpnFigureOptions *o)
 {
   cairo_surface_t *surface;
@@ -121,31 +111,18 @@ spn_figure_export(const char *path, const SpnFigureKind *kinds, int n, double wi
                   (int)kinds[i]);
       return FALSE;
     }
-  g_autofree char *tmp = g_strdup_printf("%s.XXXXXX", path);
-  int fd = g_mkstemp_full(tmp, O_RDWR, 0666);
-  if (fd < 0) {
-    int e = errno;
+  g_autoptr(GByteArray) bytes = g_byte_array_new();
+  cairo_status_t st = render(format, bytes, kinds, n, width, height, scale, s, o);
+  if (st != CAIRO_STATUS_SUCCESS) {
+    int e = st == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot write %s: %s", path,
-                g_strerror(e));
+                cairo_status_to_string(st));
     return FALSE;
   }
-  Sink sink = {fdopen(fd, "wb"), 0};
-  if (sink.f == NULL) {
-    sink.err = errno;
-    close(fd);
-  } else {
-    cairo_status_t st = render(format, &sink, kinds, n, width, height, scale, s, o);
-    if (st != CAIRO_STATUS_SUCCESS && sink.err == 0)
-      sink.err = st == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
-    if (fclose(sink.f) != 0 && sink.err == 0)
-      sink.err = errno;
-  }
-  if (sink.err == 0 && g_rename(tmp, path) != 0)
-    sink.err = errno;
-  if (sink.err != 0) {
-    g_unlink(tmp);
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(sink.err), "cannot write %s: %s",
-                path, g_strerror(sink.err));
+  g_autoptr(GError) local = NULL;
+  if (!g_file_set_contents_full(path, (const char *)bytes->data, (gssize)bytes->len,
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0666, &local)) {
+    g_set_error(error, local->domain, local->code, "cannot write %s: %s", path, local->message);
     return FALSE;
   }
   return TRUE;

@@ -1,0 +1,311 @@
+/* safetensors_writer.c — writing a safetensors file (safetensors.h): tensors are borrowed until
+ * the write, the header is built with json-glib, and the file goes through GIO's g_file_replace:
+ * an existing file is replaced by renaming a finished, synced temporary file over it. */
+#include "safetensors-private.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+typedef struct {
+  char *name;
+  SpnDtype dtype;
+  int ndim;
+  gint64 shape[SPN_ST_MAX_DIMS];
+  const void *data;
+  gsize n_bytes;
+} SpnStEntry;
+
+struct _SpnStWriter {
+  GPtrArray *entries;    /* SpnStEntry *, in insertion order */
+  GHashTable *names;     /* set of entry names */
+  GPtrArray *meta_keys;  /* metadata keys in insertion order (owned by metadata) */
+  GHashTable *metadata;  /* key -> value */
+  /* The first invalid add; add() has no error argument, so write() reports it instead of
+   * producing a file that readers would reject. */
+  GError *pending;
+};
+
+static void
+entry_free(gpointer p)
+{
+  SpnStEntry *e = p;
+  g_free(e->name);
+  g_free(e);
+}
+
+SpnStWriter *
+spn_st_writer_new(void)
+{
+  SpnStWriter *w = g_new0(SpnStWriter, 1);
+  w->entries = g_ptr_array_new_with_free_func(entry_free);
+  w->names = g_hash_table_new(g_str_hash, g_str_equal);
+  w->meta_keys = g_ptr_array_new();
+  w->metadata = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  return w;
+}
+
+void
+spn_st_writer_free(SpnStWriter *w)
+{
+  if (w == NULL)
+    return;
+  g_hash_table_destroy(w->names);
+  g_ptr_array_free(w->entries, TRUE);
+  g_ptr_array_free(w->meta_keys, TRUE);
+  g_hash_table_destroy(w->metadata);
+  g_clear_error(&w->pending);
+  g_free(w);
+}
+
+static void writer_reject(SpnStWriter *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static void
+writer_reject(SpnStWriter *w, const char *fmt, ...)
+{
+  if (w->pending != NULL)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  w->pending = g_error_new_literal(SPN_ST_ERROR, SPN_ST_ERROR_FORMAT, msg);
+}
+
+/* Validates an add() and computes the tensor's size; the reason is in w->pending on FALSE. */
+static gboolean
+writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
+                    const gint64 *shape, const void *data, gsize *n_bytes)
+{
+  if (!g_utf8_validate(name, -1, NULL)) {
+    writer_reject(w, "a tensor name is not valid UTF-8");
+    return FALSE;
+  }
+  if (strcmp(name, SPN_ST_METADATA_KEY) == 0 || g_hash_table_contains(w->names, name)) {
+    writer_reject(w, "tensor '%s' %s", name,
+                         g_hash_table_contains(w->names, name) ? "was added twice"
+                                                              : "has a reserved name");
+    return FALSE;
+  }
+  if (!spn_st_dtype_valid(dtype) || ndim < 0 || ndim > SPN_ST_MAX_DIMS ||
+      (ndim > 0 && shape == NULL)) {
+    writer_reject(w, "tensor '%s' has an invalid dtype (%d) or dimension count (%d)",
+                         name, (int)dtype, ndim);
+    return FALSE;
+  }
+  gsize n = spn_st_dtype_size(dtype);
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0 || (guint64)shape[i] > G_MAXSIZE ||
+        !g_size_checked_mul(&n, n, (gsize)shape[i]) || n > (gsize)G_MAXINT64) {
+      g_autofree char *s = spn_st_format_shape(ndim, shape);
+      writer_reject(w, "tensor '%s' has an invalid shape %s", name, s);
+      return FALSE;
+    }
+  }
+  if (n > 0 && data == NULL) {
+    writer_reject(w, "tensor '%s' has no data", name);
+    return FALSE;
+  }
+  *n_bytes = n;
+  return TRUE;
+}
+
+void
+spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
+                  const gint64 *shape, const void *data)
+{
+  g_return_if_fail(w != NULL);
+  g_return_if_fail(name != NULL);
+
+  gsize n_bytes;
+  if (!writer_check(w, name, dtype, ndim, shape, data, &n_bytes))
+    return;
+  SpnStEntry *e = g_new0(SpnStEntry, 1);
+  e->name = g_strdup(name);
+  e->dtype = dtype;
+  e->ndim = ndim;
+  if (ndim > 0)
+    memcpy(e->shape, shape, (gsize)ndim * sizeof *shape);
+  e->data = data;
+  e->n_bytes = n_bytes;
+  g_ptr_array_add(w->entries, e);
+  g_hash_table_add(w->names, e->name);
+}
+
+void
+spn_st_writer_set_metadata(SpnStWriter *w, const char *key, const char *value)
+{
+  g_return_if_fail(w != NULL);
+  g_return_if_fail(key != NULL && value != NULL);
+
+  if (!g_utf8_validate(key, -1, NULL) || !g_utf8_validate(value, -1, NULL)) {
+    writer_reject(w, "metadata key or value is not valid UTF-8");
+    return;
+  }
+  /* A repeated key keeps its original position; insert() (unlike replace()) keeps the stored
+   * key, which meta_keys points to. */
+  char *owned_key = g_strdup(key);
+  if (!g_hash_table_contains(w->metadata, key))
+    g_ptr_array_add(w->meta_keys, owned_key);
+  g_hash_table_insert(w->metadata, owned_key, g_strdup(value));
+}
+
+/* Offsets are written as JSON integers, so the whole data section must fit in an int64. */
+static gboolean
+writer_check_total(SpnStWriter *w)
+{
+  gsize sum = 0;
+  for (guint i = 0; i < w->entries->len; i++) {
+    const SpnStEntry *e = g_ptr_array_index(w->entries, i);
+    if (!g_size_checked_add(&sum, sum, e->n_bytes) || sum > (gsize)G_MAXINT64) {
+      writer_reject(w, "the tensors' total size overflows");
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static char *
+writer_checksum(const SpnStWriter *w)
+{
+  g_autoptr(GChecksum) cs = g_checksum_new(G_CHECKSUM_SHA256);
+  for (guint i = 0; i < w->entries->len; i++) {
+    const SpnStEntry *e = g_ptr_array_index(w->entries, i);
+    spn_st_checksum_feed(cs, e->data, e->n_bytes);
+  }
+  return g_strdup(g_checksum_get_string(cs));
+}
+
+static void
+build_metadata(const SpnStWriter *w, JsonBuilder *b, const char *checksum)
+{
+  json_builder_set_member_name(b, SPN_ST_METADATA_KEY);
+  json_builder_begin_object(b);
+  for (guint i = 0; i < w->meta_keys->len; i++) {
+    const char *key = g_ptr_array_index(w->meta_keys, i);
+    if (strcmp(key, SPN_ST_CHECKSUM_KEY) == 0)
+      continue;  /* always describes the data actually written */
+    json_builder_set_member_name(b, key);
+    json_builder_add_string_value(b, g_hash_table_lookup(w->metadata, key));
+  }
+  json_builder_set_member_name(b, SPN_ST_CHECKSUM_KEY);
+  json_builder_add_string_value(b, checksum);
+  json_builder_end_object(b);
+}
+
+static void
+build_entry(JsonBuilder *b, const SpnStEntry *e, gsize begin)
+{
+  json_builder_set_member_name(b, e->name);
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "dtype");
+  json_builder_add_string_value(b, spn_st_dtype_name(e->dtype));
+  json_builder_set_member_name(b, "shape");
+  json_builder_begin_array(b);
+  for (int d = 0; d < e->ndim; d++)
+    json_builder_add_int_value(b, e->shape[d]);
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "data_offsets");
+  json_builder_begin_array(b);
+  json_builder_add_int_value(b, (gint64)begin);
+  json_builder_add_int_value(b, (gint64)(begin + e->n_bytes));
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+}
+
+/* The 8-byte length, the compact JSON header (the form the reference implementation writes) and
+ * the space padding that puts the data section at a multiple of 8 bytes. */
+static GBytes *
+build_prefix(const SpnStWriter *w, const char *checksum)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new_immutable();
+  json_builder_begin_object(b);
+  build_metadata(w, b, checksum);
+  gsize offset = 0;
+  for (guint i = 0; i < w->entries->len; i++) {
+    const SpnStEntry *e = g_ptr_array_index(w->entries, i);
+    build_entry(b, e, offset);
+    offset += e->n_bytes;
+  }
+  json_builder_end_object(b);
+
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  json_generator_set_root(gen, root);
+  gsize json_len;
+  g_autofree char *json = json_generator_to_data(gen, &json_len);
+  gsize padded = json_len + (8 - json_len % 8) % 8;
+  guint64 len_le = GUINT64_TO_LE((guint64)padded);
+
+  GByteArray *prefix = g_byte_array_sized_new((guint)(8 + padded));
+  g_byte_array_append(prefix, (const guint8 *)&len_le, 8);
+  g_byte_array_append(prefix, (const guint8 *)json, (guint)json_len);
+  for (gsize i = json_len; i < padded; i++)
+    g_byte_array_append(prefix, (const guint8 *)" ", 1);
+  return g_byte_array_free_to_bytes(prefix);
+}
+
+/* The prefix, then every tensor's bytes, in the order of the header's offsets. */
+static gboolean
+write_contents(const SpnStWriter *w, GOutputStream *out, GBytes *prefix, GError **error)
+{
+  gsize len;
+  const void *data = g_bytes_get_data(prefix, &len);
+  if (!g_output_stream_write_all(out, data, len, NULL, NULL, error))
+    return FALSE;
+  for (guint i = 0; i < w->entries->len; i++) {
+    const SpnStEntry *e = g_ptr_array_index(w->entries, i);
+    if (!g_output_stream_write_all(out, e->data, e->n_bytes, NULL, NULL, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* GIO writes a new file in place and replaces an existing one through a temporary file that it
+ * syncs, then renames over it when the stream is closed. A failed write must not be committed:
+ * closing with a cancelled cancellable drops the temporary file, and a new file that did not
+ * exist before is removed. G_FILE_CREATE_REPLACE_DESTINATION keeps the temporary-file route even
+ * for a symbolic link or a file with several hard links (without it GIO rewrites those in place),
+ * and gives the file ordinary permissions (0666 less the umask). */
+static gboolean
+replace_file(const SpnStWriter *w, const char *path, GBytes *prefix, GError **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_path(path);
+  gboolean existed = g_file_query_exists(file, NULL);
+  g_autoptr(GFileOutputStream) out =
+      g_file_replace(file, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL, error);
+  if (out == NULL)
+    return FALSE;
+  if (write_contents(w, G_OUTPUT_STREAM(out), prefix, error))
+    return g_output_stream_close(G_OUTPUT_STREAM(out), NULL, error);
+  g_autoptr(GCancellable) abandon = g_cancellable_new();
+  g_cancellable_cancel(abandon);
+  g_output_stream_close(G_OUTPUT_STREAM(out), abandon, NULL);
+  if (!existed)
+    g_file_delete(file, NULL, NULL);
+  return FALSE;
+}
+
+gboolean
+spn_st_writer_write(SpnStWriter *w, const char *path, GError **error)
+{
+  g_return_val_if_fail(w != NULL, FALSE);
+  g_return_val_if_fail(path != NULL, FALSE);
+  g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+  g_autofree char *display = g_filename_display_name(path);
+  if (w->pending != NULL || !writer_check_total(w)) {
+    spn_st_fail(error, w->pending->code, display, "%s", w->pending->message);
+    return FALSE;
+  }
+  g_autofree char *checksum = writer_checksum(w);
+  g_autoptr(GBytes) prefix = build_prefix(w, checksum);
+  g_autoptr(GError) io_error = NULL;
+  if (!replace_file(w, path, prefix, &io_error)) {
+    spn_st_fail(error, SPN_ST_ERROR_IO, display, "cannot write: %s", io_error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
