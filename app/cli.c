@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "demo.h"
 #include "cli_export.h"
+#include "generate.h"
 #include "parallel.h"
 #include "probe.h"
 #include "trainer.h"
@@ -38,7 +39,7 @@ static SpnCorpus *
 load_corpus(const CorpusArgs *a, GError **error)
 {
   SpnCorpusOptions opts = {.byte_mode = a->byte_mode, .ref_format = a->ref_format};
-  return spn_corpus_load(a->corpus ? a->corpus : "bundled", &opts, error);
+  return spn_corpus_load(a->corpus ? a->corpus : SPN_BUNDLED_SOURCE, &opts, error);
 }
 
 /* GLib copies the entries, so a local array will do */
@@ -96,14 +97,9 @@ static void
 span_stats(const SpnModel *m, double *avg, double *max)
 {
   const SpnConfig *c = &m->cfg;
-  double sum = 0.0;
-  *max = 0.0;
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++) {
-      sum += spn_model_span(m, l, h);
-      *max = MAX(*max, spn_model_span(m, l, h));
-    }
-  *avg = sum / (c->nlayers * c->nheads);
+  g_autofree float *spans = g_new(float, c->nlayers * c->nheads);
+  spn_model_spans(m, spans);
+  spn_span_stats(spans, c->nlayers * c->nheads, avg, max);
 }
 
 static char *

@@ -13,11 +13,6 @@
 #include "probe.h"
 #include "snapshot.h"
 
-/* read by attention and masks when no text is given, if the model's vocabulary knows it */
-static const char default_text[] =
-  "In the beginning God created the heaven and the earth. And the earth was without form, and "
-  "void; and darkness was upon the face of the deep.";
-
 typedef struct {
   char *checkpoint, *figure, *text, *text_file, *colormap, *output;
   int layer, head, max_chars;
@@ -124,9 +119,10 @@ cut_text(const char *text, gsize len, int max_chars)
 
 /* the probe text: --text-file, --text, or the default passage when a figure needs one */
 static gboolean
-probe_text(const ExportArgs *a, const SpnVocab *vocab, gboolean needed, char **text,
+probe_text(const ExportArgs *a, const SpnCheckpoint *ck, gboolean needed, char **text,
            GError **error)
 {
+  const SpnVocab *vocab = ck->vocab;
   *text = NULL;
   if (a->text_file) {
     g_autofree char *contents = NULL;
@@ -137,13 +133,16 @@ probe_text(const ExportArgs *a, const SpnVocab *vocab, gboolean needed, char **t
   } else if (a->text) {
     *text = cut_text(a->text, strlen(a->text), a->max_chars);
   } else if (needed) {
-    if (!vocab_knows(vocab, default_text)) {
+    /* what the window's inspector reads on the checkpoint's corpus */
+    g_autofree char *corpus = spn_checkpoint_corpus(ck);
+    const char *passage = spn_corpus_default_passage(corpus);
+    if (!vocab_knows(vocab, passage)) {
       g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                   "the attention and masks figures need a text for the model to read, and its "
                   "vocabulary cannot encode the default passage: give --text or --text-file");
       return FALSE;
     }
-    *text = g_strdup(default_text);
+    *text = g_strdup(passage);
   }
   return TRUE;
 }
@@ -291,7 +290,7 @@ spn_cli_export(int argc, char **argv)
   }
   char *text = NULL;
   SpnProbe *probe = NULL;
-  if (!probe_text(&a, ck->vocab, needs_probe(kinds, n), &text, &error) ||
+  if (!probe_text(&a, ck, needs_probe(kinds, n), &text, &error) ||
       (text && (probe = spn_probe_run(ck->model, ck->vocab, text, &error)) == NULL)) {
     g_free(text);
     spn_checkpoint_free(ck);

@@ -548,7 +548,7 @@ spn_setup_dialog_set_corpus(SpnSetupDialog *d, const char *corpus, gboolean byte
   CorpusKind k = CORPUS_BUNDLED;
   if (g_strcmp0(corpus, "demo") == 0)
     k = CORPUS_DEMO;
-  else if (corpus && g_strcmp0(corpus, "bundled") != 0) {
+  else if (corpus && g_strcmp0(corpus, SPN_BUNDLED_SOURCE) != 0) {
     k = g_file_test(corpus, G_FILE_TEST_IS_DIR) ? CORPUS_FOLDER : CORPUS_FILE;
     g_free(d->paths[k]);
     d->paths[k] = g_strdup(corpus);
@@ -583,9 +583,9 @@ spn_setup_dialog_get_corpus(SpnSetupDialog *d)
   switch (k) {
   case CORPUS_DEMO: return "demo";
   case CORPUS_FILE:
-  case CORPUS_FOLDER: return d->paths[k] ? d->paths[k] : "bundled";
+  case CORPUS_FOLDER: return d->paths[k] ? d->paths[k] : SPN_BUNDLED_SOURCE;
   case CORPUS_BUNDLED:
-  default: return "bundled";
+  default: return SPN_BUNDLED_SOURCE;
   }
 }
 

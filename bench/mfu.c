@@ -95,7 +95,7 @@ main(int argc, char **argv)
   spn_config_init_desktop(&cfg);
   cfg.threads = threads;
   SpnCorpusOptions opts = {0};
-  SpnCorpus *corpus = spn_corpus_load("bundled", &opts, &error);
+  SpnCorpus *corpus = spn_corpus_load(SPN_BUNDLED_SOURCE, &opts, &error);
   SpnTrainer *t = corpus ? spn_trainer_new(&cfg, corpus, &error) : NULL;
   if (t == NULL) {
     fprintf(stderr, "mfu: %s\n", error->message);

@@ -57,7 +57,7 @@ main(int argc, char **argv)
   SpnTrainer *t[N_CASES];
   for (int k = 0; k < N_CASES; k++) {
     SpnCorpusOptions opts = {0};
-    SpnCorpus *corpus = spn_corpus_load("bundled", &opts, &error);
+    SpnCorpus *corpus = spn_corpus_load(SPN_BUNDLED_SOURCE, &opts, &error);
     if (corpus == NULL || (t[k] = spn_trainer_new(&cfg, corpus, &error)) == NULL) {
       fprintf(stderr, "per_head_spans: %s\n", error->message);
       return 1;

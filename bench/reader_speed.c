@@ -159,7 +159,7 @@ main(int argc, char **argv)
   }
   spn_threads_init(threads);
   SpnCorpusOptions opts = {0};
-  SpnCorpus *corpus = spn_corpus_load("bundled", &opts, &error);
+  SpnCorpus *corpus = spn_corpus_load(SPN_BUNDLED_SOURCE, &opts, &error);
   if (corpus == NULL) {
     fprintf(stderr, "reader_speed: %s\n", error->message);
     return 1;

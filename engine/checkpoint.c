@@ -208,3 +208,14 @@ spn_checkpoint_free(SpnCheckpoint *ck)
   g_free(ck->history_json);
   g_free(ck);
 }
+
+char *
+spn_checkpoint_corpus(const SpnCheckpoint *ck)
+{
+  g_autoptr(JsonParser) p = json_parser_new();
+  if (ck->trainer_json == NULL || !json_parser_load_from_data(p, ck->trainer_json, -1, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    return NULL;
+  return g_strdup(json_object_get_string_member_with_default(
+      json_node_get_object(json_parser_get_root(p)), "corpus", NULL));
+}

@@ -36,6 +36,9 @@ gboolean spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError *
  * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation. */
 SpnCheckpoint *spn_checkpoint_load(const char *path, GError **error);
 void spn_checkpoint_free(SpnCheckpoint *ck);
+/* The corpus the checkpoint was trained on, as its trainer state names it (a path,
+ * SPN_BUNDLED_SOURCE or "demo"); NULL when it does not say. */
+char *spn_checkpoint_corpus(const SpnCheckpoint *ck);
 
 #define SPN_CHECKPOINT_ERROR (spn_checkpoint_error_quark())
 GQuark spn_checkpoint_error_quark(void);

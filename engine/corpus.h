@@ -1,42 +1,26 @@
-/* corpus.h — text corpora, vocabularies and the train/valid/test splits.
+/* corpus.h — text corpora and their train/valid/test splits.
  *
- * A corpus is loaded once into three arrays of token ids. Three kinds exist:
- *  - SPN_VOCAB_CHARS: character level, one token per Unicode code point; the vocabulary is
- *    token 0 = "<unk>" followed by the code points seen in the *training* split, sorted by
- *    code point. Characters of valid/test (or of user text) not in it map to <unk>.
- *  - SPN_VOCAB_BYTES: byte mode, V = 256, token id = byte value (enwik8-style raw data).
- *  - SPN_VOCAB_REF: the reference's enwik8/text8 format: every line holds space-separated
- *    tokens (decimal byte values), a line end adds the token "<eos>"; the vocabulary is the
- *    tokens in order of first appearance in train.txt ("<eos>" added at each line end).
+ * A corpus is loaded once into three arrays of token ids, with the vocabulary (vocab.h) of its
+ * kind: characters, bytes, or the reference's enwik8/text8 format.
  */
 #pragma once
 #include <glib.h>
 
-G_BEGIN_DECLS
+#include "vocab.h"
 
-typedef enum {
-  SPN_VOCAB_CHARS = 0,
-  SPN_VOCAB_BYTES = 1,
-  SPN_VOCAB_REF = 2,
-} SpnVocabKind;
+G_BEGIN_DECLS
 
 typedef enum { SPN_SPLIT_TRAIN = 0, SPN_SPLIT_VALID = 1, SPN_SPLIT_TEST = 2 } SpnSplit;
 
 typedef struct {
-  SpnVocabKind kind;
-  int size;
-  char **tokens;       /* size entries, UTF-8, NUL-terminated: the text of each token
-                          (CHARS: the character, or "<unk>"; BYTES: "\xNN" escapes for
-                          non-printable bytes, else the character; REF: "65", "<eos>") */
-  GHashTable *index;   /* token text -> GINT_TO_POINTER(id + 1); internal to corpus.c */
-} SpnVocab;
-
-typedef struct {
-  char *source;              /* what the user named: a path, or "bundled" */
+  char *source;              /* what the user named: a path, SPN_BUNDLED_SOURCE or "demo" */
   SpnVocab *vocab;
   gint32 *tokens[3];         /* indexed by SpnSplit */
   gsize n_tokens[3];
 } SpnCorpus;
+
+/* What spn_corpus_load() calls the King James Bible shipped in data/. */
+#define SPN_BUNDLED_SOURCE "bundled"
 
 /* How to read the corpus named by `path`:
  *  - "bundled" (or NULL): the King James Bible shipped in data/ (kjv.txt.gz), CHARS, 90/5/5 split;
@@ -76,30 +60,12 @@ gboolean spn_corpus_check_split(const SpnCorpus *corpus, SpnSplit split, int bat
  * (<prefix>/share/spanscope, where `meson install` puts the corpus). Owned by the library. */
 const char *spn_data_dir(void);
 
-/* Vocabulary on its own (checkpoints carry it, the probe encodes user text with it).
- * spn_vocab_new copies `tokens`; for SPN_VOCAB_BYTES with size 256 they may be NULL (the texts are
- * fixed). A repeated text keeps the id of its first occurrence in lookups. */
-SpnVocab *spn_vocab_new(SpnVocabKind kind, int size, const char *const *tokens);
-void spn_vocab_free(SpnVocab *vocab);
-SpnVocab *spn_vocab_copy(const SpnVocab *vocab);
-/* Token id of a token text, or -1. */
-int spn_vocab_lookup(const SpnVocab *vocab, const char *token);
-/* Encodes user text (UTF-8 for CHARS/REF; raw bytes for BYTES) into token ids. CHARS: unknown
- * characters become <unk> (id 0). REF: each byte becomes its decimal token, '\n' becomes <eos>;
- * bytes absent from the vocabulary are an error naming the offset. Invalid UTF-8 in CHARS mode is
- * an error naming the byte offset. If offsets is not NULL it receives, for every token, the byte
- * offset in text where the token starts (g_free it). */
-gint32 *spn_vocab_encode(const SpnVocab *vocab, const char *text, gssize len, gsize *n_tokens,
-                         gsize **offsets, GError **error);
-/* Text of a sequence of ids (for generation): CHARS joins characters (<unk> as U+FFFD), BYTES
- * the raw bytes, REF the bytes of the decimal tokens with <eos> as '\n'. */
-char *spn_vocab_decode(const SpnVocab *vocab, const gint32 *ids, gsize n);
-
-/* Serialises the vocabulary as JSON: {"kind":"chars","tokens":[...]} ("chars", "bytes" or
- * "ref") and back. from_json rejects other shapes, repeated tokens, a CHARS list not starting with
- * "<unk>" or holding multi-character tokens, and BYTES lists other than the 256 fixed texts. */
-char *spn_vocab_to_json(const SpnVocab *vocab);
-SpnVocab *spn_vocab_from_json(const char *json, GError **error);
+/* The passage a model of corpus `source` reads by default (the inspector's text, the export's):
+ * 1 Corinthians 13:1-8 for the bundled corpus and any other; for the demonstration corpus a
+ * passage of its validation split whose first sentence recurs SPN_DEMO_DISTANCE characters later,
+ * so a head reaching back for it shows. Both lie in the validation split: the model never trained
+ * on them. Owned by the library; safe from any thread. */
+const char *spn_corpus_default_passage(const char *source);
 
 #define SPN_CORPUS_ERROR (spn_corpus_error_quark())
 GQuark spn_corpus_error_quark(void);

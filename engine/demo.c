@@ -229,18 +229,3 @@ char *spn_demo_text(guint64 seed, gsize n_chars, int distance, GArray **copies)
   g_ptr_array_unref(g.words);
   return g_string_free(g.out, FALSE);
 }
-
-SpnCorpus *spn_demo_corpus(guint64 seed, gsize n_chars, int distance,
-                           const SpnCorpusOptions *opts, GError **error)
-{
-  if (distance < SPN_DEMO_MAX_PASSAGE + 2) {
-    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
-                "%s: the planted distance %d is shorter than a passage; it must be at least %d",
-                SPN_DEMO_SOURCE, distance, SPN_DEMO_MAX_PASSAGE + 2);
-    return NULL;
-  }
-  char *text = spn_demo_text(seed, n_chars, distance, NULL);
-  SpnCorpus *corpus = spn_corpus_from_text(SPN_DEMO_SOURCE, text, n_chars, opts, error);
-  g_free(text);
-  return corpus;
-}

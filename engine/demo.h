@@ -10,12 +10,11 @@
  * heads can shrink while some must keep a long span. The text is ASCII and one character is one
  * byte, so character and byte offsets agree.
  *
- * spn_corpus_load("demo", ...) returns the corpus of the constants below, split 90/5/5 like a
- * text file; a file or folder that is really named "demo" stays reachable as "./demo". */
+ * spn_corpus_load("demo", ...) (corpus.c) returns the text of the constants below as a corpus,
+ * split 90/5/5 like a text file; a file or folder that is really named "demo" stays reachable as
+ * "./demo". This file only generates text: the corpus depends on it, not the other way. */
 #pragma once
 #include <glib.h>
-
-#include "corpus.h"
 
 G_BEGIN_DECLS
 
@@ -39,10 +38,5 @@ typedef struct {
  * complete before its copy starts. If copies is not NULL it receives a GArray of SpnDemoCopy
  * (ascending starts; a copy cut by the end of the text is listed with its shortened length). */
 char *spn_demo_text(guint64 seed, gsize n_chars, int distance, GArray **copies);
-
-/* The generated text as a corpus (CHARS, or BYTES with opts->byte_mode), split 90/5/5 by
- * position; its source is "demo". The reference format is refused. */
-SpnCorpus *spn_demo_corpus(guint64 seed, gsize n_chars, int distance,
-                           const SpnCorpusOptions *opts, GError **error);
 
 G_END_DECLS

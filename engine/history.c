@@ -84,16 +84,25 @@ spn_history_set_val(SpnHistory *h, double val_bpc)
     h->val_bpc[h->n - 1] = (float)val_bpc;
 }
 
-void
-spn_history_span_stats(const SpnHistory *h, int i, double *avg, double *max)
+const float *
+spn_history_row_spans(const SpnHistory *h, int i)
 {
-  const float *s = h->spans + (gsize)i * row_spans(h);
-  double sum = 0.0, mx = 0.0;
-  for (int k = 0; k < row_spans(h); k++) {
-    sum += s[k];
-    mx = MAX(mx, s[k]);
+  return h->spans + (gsize)i * row_spans(h);
+}
+
+void
+spn_span_stats(const float *spans, int n, double *mean, double *max)
+{
+  double sum = 0.0, mx = NAN;
+  int count = 0;
+  for (int k = 0; spans != NULL && k < n; k++) {
+    if (!isfinite(spans[k]))
+      continue;
+    sum += spans[k];
+    mx = count ? MAX(mx, spans[k]) : spans[k];
+    count++;
   }
-  *avg = row_spans(h) ? sum / row_spans(h) : 0.0;
+  *mean = count ? sum / count : NAN;
   *max = mx;
 }
 
@@ -243,7 +252,7 @@ spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
   g_string_append_c(s, '\n');
   for (int i = 0; i < h->n; i++) {
     double avg, mx;
-    spn_history_span_stats(h, i, &avg, &mx);
+    spn_span_stats(spn_history_row_spans(h, i), row_spans(h), &avg, &mx);
     g_string_append_printf(s, "%" G_GINT64_FORMAT, h->step[i]);
     csv_number(s, h->train_bpc[i]);
     csv_number(s, h->val_bpc[i]);

@@ -23,8 +23,12 @@ void spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double val
                         double tokens_per_s, const float *spans);
 /* Sets the validation bpc of the last row (no-op when empty). */
 void spn_history_set_val(SpnHistory *h, double val_bpc);
-/* Mean and max over the heads of row i. */
-void spn_history_span_stats(const SpnHistory *h, int i, double *avg, double *max);
+/* The spans of row i: nlayers × nheads values. */
+const float *spn_history_row_spans(const SpnHistory *h, int i);
+
+/* Mean and longest of n spans (a row of the history, a snapshot's, the model's), over the finite
+ * ones; both NaN when none is. The one definition behind every "span avg / max" shown. */
+void spn_span_stats(const float *spans, int n, double *mean, double *max);
 
 /* JSON object {"nlayers","nheads","step":[],"train_bpc":[],"val_bpc":[null|x],
  * "tokens_per_s":[], "spans":[[...L·K...],...]}, for checkpoint metadata. */

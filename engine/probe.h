@@ -1,5 +1,5 @@
 /* probe.h — the model reading a text: per character its surprisal and, per layer and head,
- * where it looked; and sampling new text. */
+ * where it looked. */
 #pragma once
 #include <glib.h>
 
@@ -31,14 +31,10 @@ void spn_probe_free(SpnProbe *p);
 SpnProbe *spn_probe_copy(const SpnProbe *p);
 char *spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *text);
 
-/* Continues prompt by `length` tokens sampled at `temperature` (0: most likely token). */
-char *spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
-                   double temperature, guint64 seed, GError **error);
-
 #define SPN_PROBE_ERROR (spn_probe_error_quark())
 GQuark spn_probe_error_quark(void);
 typedef enum {
-  SPN_PROBE_ERROR_EMPTY,   /* no text (or prompt) to read */
+  SPN_PROBE_ERROR_EMPTY,   /* no text (or prompt, generate.h) to read */
 } SpnProbeError;
 
 G_END_DECLS

@@ -16,7 +16,7 @@ G_STATIC_ASSERT(G_BYTE_ORDER == G_LITTLE_ENDIAN);
 #define SPN_ST_IO_CHUNK ((gsize)1 << 30)
 
 gboolean spn_st_dtype_valid(SpnDtype dtype);
-const char *spn_st_dtype_name(SpnDtype dtype);   /* "F32", ...; "?" for an invalid dtype */
+const char *spn_st_dtype_name(SpnDtype dtype); /* "F32", ...; "?" for an invalid dtype */
 gsize spn_st_dtype_size(SpnDtype dtype);
 gboolean spn_st_dtype_from_name(const char *name, SpnDtype *out);
 

@@ -5,15 +5,15 @@
 #include <stdarg.h>
 #include <string.h>
 
-G_DEFINE_QUARK(spn-st-error-quark, spn_st_error)
+G_DEFINE_QUARK(spn - st - error - quark, spn_st_error)
 
 static const struct {
   const char *name;
   gsize size;
 } dtypes[] = {
-  [SPN_DTYPE_F32] = {"F32", 4},
-  [SPN_DTYPE_I32] = {"I32", 4},
-  [SPN_DTYPE_I64] = {"I64", 8},
+    [SPN_DTYPE_F32] = {"F32", 4},
+    [SPN_DTYPE_I32] = {"I32", 4},
+    [SPN_DTYPE_I64] = {"I64", 8},
 };
 
 gboolean

@@ -25,13 +25,13 @@ static const gint64 empty_data = 0;
 
 struct _SpnSafetensors {
   char *path;
-  char *display;         /* UTF-8 rendering of path for messages */
-  guint8 *contents;      /* the whole file; malloc alignment suits every dtype */
+  char *display;    /* UTF-8 rendering of path for messages */
+  guint8 *contents; /* the whole file; malloc alignment suits every dtype */
   gsize size;
-  GPtrArray *tensors;    /* SpnStTensor *, ordered by data offset */
-  GHashTable *by_name;   /* name -> SpnStTensor * (borrowed from tensors) */
-  GHashTable *metadata;  /* key -> value */
-  GPtrArray *copies;     /* aligned copies of tensors whose file position was misaligned */
+  GPtrArray *tensors;   /* SpnStTensor *, ordered by data offset */
+  GHashTable *by_name;  /* name -> SpnStTensor * (borrowed from tensors) */
+  GHashTable *metadata; /* key -> value */
+  GPtrArray *copies;    /* aligned copies of tensors whose file position was misaligned */
 };
 
 typedef struct {
@@ -62,7 +62,7 @@ read_all(int fd, guint8 *buf, gsize cap, gsize *got, int *err)
       return FALSE;
     }
     if (r == 0)
-      break;  /* the file shrank since fstat; the format checks catch what is missing */
+      break; /* the file shrank since fstat; the format checks catch what is missing */
     n += (gsize)r;
   }
   *got = n;
@@ -114,7 +114,8 @@ split_file(const SpnSafetensors *st, SpnStLayout *lay, GError **error)
   if (st->size < 8) {
     spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
                 "file is %" G_GSIZE_FORMAT " bytes, too short for a safetensors header "
-                "(at least 8 bytes)", st->size);
+                "(at least 8 bytes)",
+                st->size);
     return FALSE;
   }
   guint64 n;
@@ -124,13 +125,15 @@ split_file(const SpnSafetensors *st, SpnStLayout *lay, GError **error)
   if (n > MAX_HEADER) {
     spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
                 "header length %" G_GUINT64_FORMAT " is absurd (at most %" G_GUINT64_FORMAT
-                " bytes); this is not a safetensors file", n, MAX_HEADER);
+                " bytes); this is not a safetensors file",
+                n, MAX_HEADER);
     return FALSE;
   }
   if (n > st->size - 8) {
     spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
                 "header length %" G_GUINT64_FORMAT " exceeds the file size (%" G_GSIZE_FORMAT
-                " bytes); the file is truncated", n, st->size);
+                " bytes); the file is truncated",
+                n, st->size);
     return FALSE;
   }
   lay->header = st->contents + 8;
@@ -244,8 +247,8 @@ parse_metadata(SpnSafetensors *st, JsonNode *node, GError **error)
   json_object_iter_init_ordered(&iter, obj);
   while (json_object_iter_next_ordered(&iter, &key, &value)) {
     if (!node_is_string(value)) {
-      spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
-                  "metadata value of '%s' is not a string", key);
+      spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display, "metadata value of '%s' is not a string",
+                  key);
       return FALSE;
     }
     g_hash_table_replace(st->metadata, g_strdup(key), g_strdup(json_node_get_string(value)));
@@ -254,8 +257,8 @@ parse_metadata(SpnSafetensors *st, JsonNode *node, GError **error)
 }
 
 static gboolean
-parse_dtype(const SpnSafetensors *st, const char *name, JsonObject *entry,
-                   SpnStTensor *t, GError **error)
+parse_dtype(const SpnSafetensors *st, const char *name, JsonObject *entry, SpnStTensor *t,
+            GError **error)
 {
   JsonNode *node = json_object_get_member(entry, "dtype");
   if (node == NULL || !node_is_string(node)) {
@@ -273,8 +276,8 @@ parse_dtype(const SpnSafetensors *st, const char *name, JsonObject *entry,
 }
 
 static gboolean
-parse_shape(const SpnSafetensors *st, const char *name, JsonObject *entry,
-                   SpnStTensor *t, GError **error)
+parse_shape(const SpnSafetensors *st, const char *name, JsonObject *entry, SpnStTensor *t,
+            GError **error)
 {
   JsonNode *node = json_object_get_member(entry, "shape");
   if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node)) {
@@ -312,8 +315,8 @@ parse_shape(const SpnSafetensors *st, const char *name, JsonObject *entry,
 }
 
 static gboolean
-parse_offsets(const SpnSafetensors *st, const char *name, JsonObject *entry,
-                     gint64 offsets[2], GError **error)
+parse_offsets(const SpnSafetensors *st, const char *name, JsonObject *entry, gint64 offsets[2],
+              GError **error)
 {
   JsonNode *node = json_object_get_member(entry, "data_offsets");
   JsonArray *arr = node && JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
@@ -331,12 +334,13 @@ parse_offsets(const SpnSafetensors *st, const char *name, JsonObject *entry,
 
 static gboolean
 check_extent(const SpnSafetensors *st, const char *name, const SpnStLayout *lay,
-                    const SpnStTensor *t, const gint64 off[2], GError **error)
+             const SpnStTensor *t, const gint64 off[2], GError **error)
 {
   if (off[0] > off[1]) {
     spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
                 "tensor '%s' data offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                "] are reversed", name, off[0], off[1]);
+                "] are reversed",
+                name, off[0], off[1]);
     return FALSE;
   }
   if ((guint64)off[1] > lay->data_len) {
@@ -357,8 +361,9 @@ check_extent(const SpnSafetensors *st, const char *name, const SpnStLayout *lay,
                 "tensor '%s' shape %s has too many elements", name, shape);
   else
     spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
-                "tensor '%s' shape %s needs %" G_GSIZE_FORMAT " bytes but its offsets span %"
-                G_GSIZE_FORMAT, name, shape, n_bytes, span);
+                "tensor '%s' shape %s needs %" G_GSIZE_FORMAT
+                " bytes but its offsets span %" G_GSIZE_FORMAT,
+                name, shape, n_bytes, span);
   return FALSE;
 }
 
@@ -382,21 +387,19 @@ attach_data(SpnSafetensors *st, SpnStTensor *t, const guint8 *bytes)
 }
 
 static SpnStTensor *
-parse_tensor(SpnSafetensors *st, const char *name, JsonNode *node,
-                    const SpnStLayout *lay, gint64 *begin, GError **error)
+parse_tensor(SpnSafetensors *st, const char *name, JsonNode *node, const SpnStLayout *lay,
+             gint64 *begin, GError **error)
 {
   if (!JSON_NODE_HOLDS_OBJECT(node)) {
-    spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
-                "tensor '%s' entry is not a JSON object", name);
+    spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display, "tensor '%s' entry is not a JSON object",
+                name);
     return NULL;
   }
   JsonObject *entry = json_node_get_object(node);
   SpnStTensor t = {0};
   gint64 off[2];
-  if (!parse_dtype(st, name, entry, &t, error) ||
-      !parse_shape(st, name, entry, &t, error) ||
-      !parse_offsets(st, name, entry, off, error) ||
-      !check_extent(st, name, lay, &t, off, error))
+  if (!parse_dtype(st, name, entry, &t, error) || !parse_shape(st, name, entry, &t, error) ||
+      !parse_offsets(st, name, entry, off, error) || !check_extent(st, name, lay, &t, off, error))
     return NULL;
   attach_data(st, &t, lay->data + off[0]);
   t.name = g_strdup(name);
@@ -422,8 +425,7 @@ order_cmp(gconstpointer a, gconstpointer b)
 }
 
 static gboolean
-parse_entries(SpnSafetensors *st, JsonObject *root, const SpnStLayout *lay,
-                     GError **error)
+parse_entries(SpnSafetensors *st, JsonObject *root, const SpnStLayout *lay, GError **error)
 {
   g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(SpnStOrder));
   JsonObjectIter iter;
@@ -457,7 +459,7 @@ verify_checksum(const SpnSafetensors *st, const SpnStLayout *lay, GError **error
 {
   const char *expected = g_hash_table_lookup(st->metadata, SPN_ST_CHECKSUM_KEY);
   if (expected == NULL)
-    return TRUE;  /* written by another tool: nothing to verify against */
+    return TRUE; /* written by another tool: nothing to verify against */
   g_autoptr(GChecksum) cs = g_checksum_new(G_CHECKSUM_SHA256);
   spn_st_checksum_feed(cs, lay->data, lay->data_len);
   const char *found = g_checksum_get_string(cs);
@@ -491,11 +493,11 @@ spn_safetensors_read(const char *path, GError **error)
   SpnSafetensors *st = safetensors_new(path);
   SpnStLayout lay;
   g_autoptr(JsonParser) parser = NULL;
-  gboolean ok = load_contents(st, error) && split_file(st, &lay, error) &&
-                (parser = parse_header(st, &lay, error)) != NULL &&
-                parse_entries(st, json_node_get_object(json_parser_get_root(parser)), &lay,
-                              error) &&
-                verify_checksum(st, &lay, error);
+  gboolean ok =
+      load_contents(st, error) && split_file(st, &lay, error) &&
+      (parser = parse_header(st, &lay, error)) != NULL &&
+      parse_entries(st, json_node_get_object(json_parser_get_root(parser)), &lay, error) &&
+      verify_checksum(st, &lay, error);
   if (!ok) {
     spn_safetensors_free(st);
     return NULL;
@@ -597,4 +599,3 @@ spn_safetensors_expect(const SpnSafetensors *st, const char *name, SpnDtype dtyp
   }
   return t->data;
 }
-

@@ -19,10 +19,10 @@ typedef struct {
 } SpnStEntry;
 
 struct _SpnStWriter {
-  GPtrArray *entries;    /* SpnStEntry *, in insertion order */
-  GHashTable *names;     /* set of entry names */
-  GPtrArray *meta_keys;  /* metadata keys in insertion order (owned by metadata) */
-  GHashTable *metadata;  /* key -> value */
+  GPtrArray *entries;   /* SpnStEntry *, in insertion order */
+  GHashTable *names;    /* set of entry names */
+  GPtrArray *meta_keys; /* metadata keys in insertion order (owned by metadata) */
+  GHashTable *metadata; /* key -> value */
   /* The first invalid add; add() has no error argument, so write() reports it instead of
    * producing a file that readers would reject. */
   GError *pending;
@@ -76,8 +76,8 @@ writer_reject(SpnStWriter *w, const char *fmt, ...)
 
 /* Validates an add() and computes the tensor's size; the reason is in w->pending on FALSE. */
 static gboolean
-writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
-                    const gint64 *shape, const void *data, gsize *n_bytes)
+writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim, const gint64 *shape,
+             const void *data, gsize *n_bytes)
 {
   if (!g_utf8_validate(name, -1, NULL)) {
     writer_reject(w, "a tensor name is not valid UTF-8");
@@ -85,14 +85,14 @@ writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
   }
   if (strcmp(name, SPN_ST_METADATA_KEY) == 0 || g_hash_table_contains(w->names, name)) {
     writer_reject(w, "tensor '%s' %s", name,
-                         g_hash_table_contains(w->names, name) ? "was added twice"
-                                                              : "has a reserved name");
+                  g_hash_table_contains(w->names, name) ? "was added twice"
+                                                        : "has a reserved name");
     return FALSE;
   }
   if (!spn_st_dtype_valid(dtype) || ndim < 0 || ndim > SPN_ST_MAX_DIMS ||
       (ndim > 0 && shape == NULL)) {
-    writer_reject(w, "tensor '%s' has an invalid dtype (%d) or dimension count (%d)",
-                         name, (int)dtype, ndim);
+    writer_reject(w, "tensor '%s' has an invalid dtype (%d) or dimension count (%d)", name,
+                  (int)dtype, ndim);
     return FALSE;
   }
   gsize n = spn_st_dtype_size(dtype);
@@ -113,8 +113,8 @@ writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
 }
 
 void
-spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
-                  const gint64 *shape, const void *data)
+spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim, const gint64 *shape,
+                  const void *data)
 {
   g_return_if_fail(w != NULL);
   g_return_if_fail(name != NULL);
@@ -186,7 +186,7 @@ build_metadata(const SpnStWriter *w, JsonBuilder *b, const char *checksum)
   for (guint i = 0; i < w->meta_keys->len; i++) {
     const char *key = g_ptr_array_index(w->meta_keys, i);
     if (strcmp(key, SPN_ST_CHECKSUM_KEY) == 0)
-      continue;  /* always describes the data actually written */
+      continue; /* always describes the data actually written */
     json_builder_set_member_name(b, key);
     json_builder_add_string_value(b, g_hash_table_lookup(w->metadata, key));
   }

@@ -61,17 +61,6 @@ spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **error)
 }
 
 static gboolean
-same_vocab(const SpnVocab *a, const SpnVocab *b)
-{
-  if (a->kind != b->kind || a->size != b->size)
-    return FALSE;
-  for (int i = 0; i < a->size; i++)
-    if (strcmp(a->tokens[i], b->tokens[i]) != 0)
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
 restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error)
 {
   const SpnConfig *c = &t->model->cfg;
@@ -122,12 +111,7 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
 static SpnCorpus *
 recorded_corpus(const SpnCheckpoint *ck, const char *path, GError **error)
 {
-  g_autoptr(JsonParser) p = json_parser_new();
-  const char *source = NULL;
-  if (ck->trainer_json && json_parser_load_from_data(p, ck->trainer_json, -1, NULL) &&
-      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
-    source = json_object_get_string_member_with_default(
-        json_node_get_object(json_parser_get_root(p)), "corpus", NULL);
+  g_autofree char *source = spn_checkpoint_corpus(ck);
   if (source == NULL) {
     g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_CORPUS,
                 "%s does not say which corpus it was trained on; choose the corpus to resume on",
@@ -156,7 +140,7 @@ spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error)
     spn_checkpoint_free(ck);
     return NULL;
   }
-  if (!same_vocab(ck->vocab, corpus->vocab)) {
+  if (!spn_vocab_equal(ck->vocab, corpus->vocab)) {
     g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_CORPUS,
                 "%s was trained on a different vocabulary (%d tokens) than corpus %s (%d tokens); "
                 "resume it on the corpus it was trained on", path, ck->vocab->size,

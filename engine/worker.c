@@ -648,7 +648,7 @@ spn_worker_new_model(SpnWorker *w, const SpnConfig *cfg, const char *corpus,
   Command *c = g_new0(Command, 1);
   c->kind = CMD_NEW_MODEL;
   c->cfg = *cfg;
-  c->corpus = g_strdup(corpus ? corpus : "bundled");
+  c->corpus = g_strdup(corpus ? corpus : SPN_BUNDLED_SOURCE);
   if (opts)
     c->opts = *opts;
   g_async_queue_push(w->commands, c);

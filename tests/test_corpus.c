@@ -12,13 +12,15 @@ static char *tmp_root;
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static char *tmp_path(const char *name)
+static char *
+tmp_path(const char *name)
 {
   return g_build_filename(tmp_root, name, NULL);
 }
 
 /* Writes `len` bytes (-1: a C string) to `name` under the scratch directory; returns its path. */
-static char *write_file(const char *name, const char *data, gssize len)
+static char *
+write_file(const char *name, const char *data, gssize len)
 {
   char *path = tmp_path(name);
   char *dir = g_path_get_dirname(path);
@@ -30,7 +32,8 @@ static char *write_file(const char *name, const char *data, gssize len)
   return path;
 }
 
-static void remove_tree(const char *path)
+static void
+remove_tree(const char *path)
 {
   if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
     GDir *dir = g_dir_open(path, 0, NULL);
@@ -46,7 +49,8 @@ static void remove_tree(const char *path)
   g_remove(path);
 }
 
-static SpnCorpus *load_ok(const char *path, gboolean byte_mode, gboolean ref_format)
+static SpnCorpus *
+load_ok(const char *path, gboolean byte_mode, gboolean ref_format)
 {
   SpnCorpusOptions opts = {byte_mode, ref_format};
   GError *error = NULL;
@@ -57,7 +61,8 @@ static SpnCorpus *load_ok(const char *path, gboolean byte_mode, gboolean ref_for
 }
 
 /* Loads `path` expecting failure with `code`; returns the message for further checks. */
-static char *load_error(const char *path, gboolean byte_mode, gboolean ref_format, int code)
+static char *
+load_error(const char *path, gboolean byte_mode, gboolean ref_format, int code)
 {
   SpnCorpusOptions opts = {byte_mode, ref_format};
   GError *error = NULL;
@@ -69,25 +74,28 @@ static char *load_error(const char *path, gboolean byte_mode, gboolean ref_forma
   return message;
 }
 
-#define assert_contains(haystack, needle)                                                        \
-  do {                                                                                           \
-    if (strstr((haystack), (needle)) == NULL)                                                    \
-      g_error("expected \"%s\" in \"%s\"", (needle), (haystack));                                \
+#define assert_contains(haystack, needle)                                                          \
+  do {                                                                                             \
+    if (strstr((haystack), (needle)) == NULL)                                                      \
+      g_error("expected \"%s\" in \"%s\"", (needle), (haystack));                                  \
   } while (0)
 
-static char *decode_split(const SpnCorpus *corpus, SpnSplit split)
+static char *
+decode_split(const SpnCorpus *corpus, SpnSplit split)
 {
   return spn_vocab_decode(corpus->vocab, corpus->tokens[split], corpus->n_tokens[split]);
 }
 
-static gsize total_tokens(const SpnCorpus *corpus)
+static gsize
+total_tokens(const SpnCorpus *corpus)
 {
   return corpus->n_tokens[0] + corpus->n_tokens[1] + corpus->n_tokens[2];
 }
 
 /* ---- bundled corpus ------------------------------------------------------------------------ */
 
-static void test_bundled_load(void)
+static void
+test_bundled_load(void)
 {
   SpnCorpus *corpus = load_ok(NULL, FALSE, FALSE);
   g_assert_cmpstr(corpus->source, ==, "bundled");
@@ -126,7 +134,8 @@ static void test_bundled_load(void)
   spn_corpus_free(corpus);
 }
 
-static void test_bundled_gzip_path(void)
+static void
+test_bundled_gzip_path(void)
 {
   SpnCorpus *bundled = load_ok(NULL, FALSE, FALSE);
   char *path = g_build_filename(spn_data_dir(), "kjv.txt.gz", NULL);
@@ -141,7 +150,8 @@ static void test_bundled_gzip_path(void)
   g_free(path);
 }
 
-static void test_bad_gzip(void)
+static void
+test_bad_gzip(void)
 {
   char *path = write_file("bad.txt.gz", "this is plain text, not gzip\n", -1);
   char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
@@ -151,7 +161,8 @@ static void test_bad_gzip(void)
   g_free(path);
 }
 
-static void test_data_dir_env(void)
+static void
+test_data_dir_env(void)
 {
   char *saved = g_strdup(g_getenv("SPANSCOPE_DATADIR"));
   char *empty_dir = tmp_path("no-data");
@@ -176,7 +187,8 @@ static void test_data_dir_env(void)
 
 /* ---- single files -------------------------------------------------------------------------- */
 
-static void test_file_split(void)
+static void
+test_file_split(void)
 {
   GString *text = g_string_new(NULL);
   for (int i = 0; i < 200; i++)
@@ -203,7 +215,8 @@ static void test_file_split(void)
   g_string_free(text, TRUE);
 }
 
-static void test_file_split_by_characters(void)
+static void
+test_file_split_by_characters(void)
 {
   /* 100 two-byte characters and 100 four-byte ones: the split counts characters, not bytes. */
   GString *text = g_string_new(NULL);
@@ -227,13 +240,15 @@ static void test_file_split_by_characters(void)
   g_string_free(text, TRUE);
 }
 
-static void test_file_unknown_chars(void)
+static void
+test_file_unknown_chars(void)
 {
   /* 'Z' and '\xc3\xa9' occur only in the last 5 %, the test split. */
   GString *text = g_string_new(NULL);
   for (int i = 0; i < 190; i++)
     g_string_append_c(text, i % 2 ? 'a' : 'b');
-  g_string_append(text, "aZb\xc3\xa9" "aaaaaa");
+  g_string_append(text, "aZb\xc3\xa9"
+                        "aaaaaa");
   char *path = write_file("unknown.txt", text->str, -1);
   SpnCorpus *corpus = load_ok(path, FALSE, FALSE);
   g_assert_cmpint(corpus->vocab->size, ==, 3);
@@ -245,7 +260,10 @@ static void test_file_unknown_chars(void)
   g_assert_cmpint(test[2], ==, 2);
   g_assert_cmpint(test[3], ==, 0);
   char *decoded = decode_split(corpus, SPN_SPLIT_TEST);
-  g_assert_cmpstr(decoded, ==, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "aaaaaa");
+  g_assert_cmpstr(decoded, ==,
+                  "a\xef\xbf\xbd"
+                  "b\xef\xbf\xbd"
+                  "aaaaaa");
   g_free(decoded);
   spn_corpus_free(corpus);
   g_free(path);
@@ -261,23 +279,24 @@ typedef struct {
   const char *found;
 } InvalidCase;
 
-static void test_file_invalid_utf8(void)
+static void
+test_file_invalid_utf8(void)
 {
   static const InvalidCase cases[] = {
-    {"lone continuation byte", "ab\n\xc3\xa9\n\x80rest", 10, 6, 3, "0x80"},
-    {"truncated at end", "abc\xe2\x82", 5, 3, 1, "0xe2"},
-    {"overlong slash", "a\nb\nc\xc0\xafxyz", 10, 5, 3, "0xc0"},
-    {"surrogate", "xy\xed\xa0\x80z", 6, 2, 1, "0xed"},
-    {"beyond U+10FFFF", "\xf4\x90\x80\x80", 4, 0, 1, "0xf4"},
-    {"NUL byte", "abc\n\0def", 8, 4, 2, "NUL"},
+      {"lone continuation byte", "ab\n\xc3\xa9\n\x80rest", 10, 6, 3, "0x80"},
+      {"truncated at end", "abc\xe2\x82", 5, 3, 1, "0xe2"},
+      {"overlong slash", "a\nb\nc\xc0\xafxyz", 10, 5, 3, "0xc0"},
+      {"surrogate", "xy\xed\xa0\x80z", 6, 2, 1, "0xed"},
+      {"beyond U+10FFFF", "\xf4\x90\x80\x80", 4, 0, 1, "0xf4"},
+      {"NUL byte", "abc\n\0def", 8, 4, 2, "NUL"},
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_test_message("case: %s", cases[i].what);
     char *path = write_file("invalid.txt", cases[i].data, (gssize)cases[i].len);
     char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_FORMAT);
-    char *where = g_strdup_printf("invalid UTF-8 at byte %" G_GSIZE_FORMAT
-                                  " (line %" G_GSIZE_FORMAT ")",
-                                  cases[i].offset, cases[i].line);
+    char *where =
+        g_strdup_printf("invalid UTF-8 at byte %" G_GSIZE_FORMAT " (line %" G_GSIZE_FORMAT ")",
+                        cases[i].offset, cases[i].line);
     assert_contains(message, path);
     assert_contains(message, where);
     assert_contains(message, cases[i].found);
@@ -288,7 +307,8 @@ static void test_file_invalid_utf8(void)
   }
 }
 
-static void test_file_invalid_utf8_far(void)
+static void
+test_file_invalid_utf8_far(void)
 {
   /* 1234 bytes of valid text over 16 lines, then one bad byte: byte 1234, line 17. */
   GString *text = g_string_new(NULL);
@@ -308,7 +328,8 @@ static void test_file_invalid_utf8_far(void)
   g_string_free(text, TRUE);
 }
 
-static void test_file_empty(void)
+static void
+test_file_empty(void)
 {
   char *path = write_file("empty.txt", "", 0);
   char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
@@ -323,7 +344,8 @@ static void test_file_empty(void)
   g_free(path);
 }
 
-static void test_file_too_small_for_split(void)
+static void
+test_file_too_small_for_split(void)
 {
   char *path = write_file("tiny.txt", "hello\n", -1);
   char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
@@ -334,7 +356,8 @@ static void test_file_too_small_for_split(void)
   g_free(path);
 }
 
-static void test_missing_path(void)
+static void
+test_missing_path(void)
 {
   char *path = tmp_path("does-not-exist.txt");
   char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
@@ -344,7 +367,8 @@ static void test_missing_path(void)
   g_free(path);
 }
 
-static void test_options_exclusive(void)
+static void
+test_options_exclusive(void)
 {
   char *message = load_error("bundled", TRUE, TRUE, SPN_CORPUS_ERROR_FORMAT);
   assert_contains(message, "byte mode");
@@ -357,7 +381,8 @@ static void test_options_exclusive(void)
 
 /* ---- directories --------------------------------------------------------------------------- */
 
-static void test_dir_load(void)
+static void
+test_dir_load(void)
 {
   g_free(write_file("dir/train.txt", "hello world\n", -1));
   g_free(write_file("dir/valid.txt", "hold\n", -1));
@@ -386,7 +411,8 @@ static void test_dir_load(void)
   g_free(dir);
 }
 
-static void test_dir_missing_file(void)
+static void
+test_dir_missing_file(void)
 {
   g_free(write_file("partial/train.txt", "some training text\n", -1));
   g_free(write_file("partial/valid.txt", "valid\n", -1));
@@ -404,7 +430,8 @@ static void test_dir_missing_file(void)
   g_free(dir);
 }
 
-static void test_dir_empty_file(void)
+static void
+test_dir_empty_file(void)
 {
   g_free(write_file("hollow/train.txt", "some training text\n", -1));
   g_free(write_file("hollow/valid.txt", "", 0));
@@ -422,7 +449,8 @@ static void test_dir_empty_file(void)
 
 /* ---- reference format ---------------------------------------------------------------------- */
 
-static void test_ref_load(void)
+static void
+test_ref_load(void)
 {
   g_free(write_file("ref/train.txt", "72 105\n105 33\n", -1));
   g_free(write_file("ref/valid.txt", "33  72", -1)); /* no final newline: still ends in <eos> */
@@ -455,7 +483,8 @@ static void test_ref_load(void)
   g_free(dir);
 }
 
-static void test_ref_unknown_token(void)
+static void
+test_ref_unknown_token(void)
 {
   g_free(write_file("refbad/train.txt", "72 105\n105 33\n", -1));
   g_free(write_file("refbad/valid.txt", "72\n105 300\n", -1));
@@ -464,7 +493,8 @@ static void test_ref_unknown_token(void)
   char *valid = g_build_filename(dir, "valid.txt", NULL);
   char *train = g_build_filename(dir, "train.txt", NULL);
   char *expected = g_strdup_printf("%s line 2 (byte 7): token \"300\" is not in the vocabulary "
-                                   "of %s", valid, train);
+                                   "of %s",
+                                   valid, train);
   char *message = load_error(dir, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
   g_assert_cmpstr(message, ==, expected);
   g_free(message);
@@ -474,9 +504,13 @@ static void test_ref_unknown_token(void)
   g_free(dir);
 }
 
-static void test_ref_invalid_utf8(void)
+static void
+test_ref_invalid_utf8(void)
 {
-  g_free(write_file("refutf/train.txt", "72 105\n1\xff" "05\n", -1));
+  g_free(write_file("refutf/train.txt",
+                    "72 105\n1\xff"
+                    "05\n",
+                    -1));
   g_free(write_file("refutf/valid.txt", "72\n", -1));
   g_free(write_file("refutf/test.txt", "72\n", -1));
   char *dir = tmp_path("refutf");
@@ -486,7 +520,8 @@ static void test_ref_invalid_utf8(void)
   g_free(dir);
 }
 
-static void test_ref_needs_directory(void)
+static void
+test_ref_needs_directory(void)
 {
   char *path = write_file("ref-file.txt", "72 105\n", -1);
   char *message = load_error(path, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
@@ -498,7 +533,8 @@ static void test_ref_needs_directory(void)
 
 /* ---- byte mode ----------------------------------------------------------------------------- */
 
-static void test_byte_mode(void)
+static void
+test_byte_mode(void)
 {
   guchar data[100];
   for (int i = 0; i < 100; i++)
@@ -532,14 +568,19 @@ static void test_byte_mode(void)
   /* BYTES encodes raw bytes without UTF-8 checks and decodes them back. */
   gsize n = 0;
   GError *error = NULL;
-  gint32 *ids = spn_vocab_encode(vocab, "\xff\x01" "A", 3, &n, NULL, &error);
+  gint32 *ids = spn_vocab_encode(vocab,
+                                 "\xff\x01"
+                                 "A",
+                                 3, &n, NULL, &error);
   g_assert_no_error(error);
   g_assert_cmpuint(n, ==, 3);
   g_assert_cmpint(ids[0], ==, 0xff);
   g_assert_cmpint(ids[1], ==, 0x01);
   g_assert_cmpint(ids[2], ==, 'A');
   char *decoded = spn_vocab_decode(vocab, ids, n);
-  g_assert_cmpstr(decoded, ==, "\xff\x01" "A");
+  g_assert_cmpstr(decoded, ==,
+                  "\xff\x01"
+                  "A");
   g_free(decoded);
   g_free(ids);
   spn_corpus_free(corpus);
@@ -548,7 +589,8 @@ static void test_byte_mode(void)
 
 /* ---- check_split --------------------------------------------------------------------------- */
 
-static void test_check_split(void)
+static void
+test_check_split(void)
 {
   GString *text = g_string_new(NULL);
   for (int i = 0; i < 200; i++)
@@ -594,14 +636,16 @@ static void test_check_split(void)
 
 /* ---- vocabularies -------------------------------------------------------------------------- */
 
-static SpnVocab *chars_vocab(void)
+static SpnVocab *
+chars_vocab(void)
 {
-  static const char *const tokens[] = {"<unk>", "\n", " ", "d", "l", "o", "r", "w",
-                                       "\xc3\xb6", "\xf0\x9f\x98\x80"};
+  static const char *const tokens[] = {"<unk>", "\n", " ", "d",        "l",
+                                       "o",     "r",  "w", "\xc3\xb6", "\xf0\x9f\x98\x80"};
   return spn_vocab_new(SPN_VOCAB_CHARS, G_N_ELEMENTS(tokens), tokens);
 }
 
-static void test_vocab_encode_decode(void)
+static void
+test_vocab_encode_decode(void)
 {
   SpnVocab *vocab = chars_vocab();
   const char *text = "w\xc3\xb6rld \xf0\x9f\x98\x80\n";
@@ -634,7 +678,8 @@ static void test_vocab_encode_decode(void)
   spn_vocab_free(vocab);
 }
 
-static void test_vocab_encode_unknown(void)
+static void
+test_vocab_encode_unknown(void)
 {
   SpnVocab *vocab = chars_vocab();
   gsize n = 0;
@@ -653,12 +698,15 @@ static void test_vocab_encode_unknown(void)
   /* Ids the vocabulary cannot hold decode as U+FFFD instead of reading out of bounds. */
   const gint32 bad[] = {-1, 1000, 3};
   decoded = spn_vocab_decode(vocab, bad, 3);
-  g_assert_cmpstr(decoded, ==, "\xef\xbf\xbd\xef\xbf\xbd" "d");
+  g_assert_cmpstr(decoded, ==,
+                  "\xef\xbf\xbd\xef\xbf\xbd"
+                  "d");
   g_free(decoded);
   spn_vocab_free(vocab);
 }
 
-static void test_vocab_encode_invalid_utf8(void)
+static void
+test_vocab_encode_invalid_utf8(void)
 {
   SpnVocab *vocab = chars_vocab();
   gsize n = 0;
@@ -671,7 +719,8 @@ static void test_vocab_encode_invalid_utf8(void)
   spn_vocab_free(vocab);
 }
 
-static void test_vocab_ref_encode(void)
+static void
+test_vocab_ref_encode(void)
 {
   static const char *const tokens[] = {"104", "105", "<eos>", "33"};
   SpnVocab *vocab = spn_vocab_new(SPN_VOCAB_REF, 4, tokens);
@@ -697,7 +746,8 @@ static void test_vocab_ref_encode(void)
   spn_vocab_free(vocab);
 }
 
-static void test_vocab_new_copy_lookup(void)
+static void
+test_vocab_new_copy_lookup(void)
 {
   static const char *const tokens[] = {"<unk>", "a", "b"};
   SpnVocab *vocab = spn_vocab_new(SPN_VOCAB_CHARS, 3, tokens);
@@ -722,7 +772,8 @@ static void test_vocab_new_copy_lookup(void)
   spn_vocab_free(bytes);
 }
 
-static void assert_json_round_trip(SpnVocab *vocab, const char *kind)
+static void
+assert_json_round_trip(SpnVocab *vocab, const char *kind)
 {
   char *json = spn_vocab_to_json(vocab);
   char *kind_member = g_strdup_printf("\"kind\":\"%s\"", kind);
@@ -741,10 +792,12 @@ static void assert_json_round_trip(SpnVocab *vocab, const char *kind)
   g_free(json);
 }
 
-static void test_vocab_json_round_trip(void)
+static void
+test_vocab_json_round_trip(void)
 {
-  static const char *const chars[] = {"<unk>", "\x01", "\t", "\n", " ", "\"", "\\", "\x7f",
-                                      "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80"};
+  static const char *const chars[] = {
+      "<unk>",           "\x01", "\t", "\n", " ", "\"", "\\", "\x7f", "\xc3\xa9", "\xe2\x80\xa8",
+      "\xf0\x9f\x98\x80"};
   SpnVocab *vocab = spn_vocab_new(SPN_VOCAB_CHARS, G_N_ELEMENTS(chars), chars);
   assert_json_round_trip(vocab, "chars");
   spn_vocab_free(vocab);
@@ -764,28 +817,29 @@ static void test_vocab_json_round_trip(void)
   spn_corpus_free(corpus);
 }
 
-static void test_vocab_json_errors(void)
+static void
+test_vocab_json_errors(void)
 {
   static const struct {
     const char *json;
     const char *expected;
   } cases[] = {
-    {"not json", "vocabulary JSON: "},
-    {"[1, 2]", "expected an object"},
-    {"{\"tokens\": [\"a\"]}", "\"kind\""},
-    {"{\"kind\": 3, \"tokens\": [\"a\"]}", "\"kind\""},
-    {"{\"kind\": \"words\", \"tokens\": [\"a\"]}", "unknown kind \"words\""},
-    {"{\"kind\": \"ref\"}", "\"tokens\""},
-    {"{\"kind\": \"ref\", \"tokens\": \"ab\"}", "\"tokens\""},
-    {"{\"kind\": \"ref\", \"tokens\": []}", "0 entries"},
-    {"{\"kind\": \"ref\", \"tokens\": [\"a\", 1]}", "token 1 is not a string"},
-    {"{\"kind\": \"ref\", \"tokens\": [\"a\", null]}", "token 1 is not a string"},
-    {"{\"kind\": \"ref\", \"tokens\": [\"a\", \"b\", \"a\"]}", "token 2 (\"a\") appears twice"},
-    {"{\"kind\": \"ref\", \"tokens\": [\"\"]}", "token 0 is empty"},
-    {"{\"kind\": \"chars\", \"tokens\": [\"a\"]}", "must be \"<unk>\""},
-    {"{\"kind\": \"chars\", \"tokens\": [\"<unk>\", \"ab\"]}",
-     "token 1 must be a single character"},
-    {"{\"kind\": \"bytes\", \"tokens\": [\"a\"]}", "256 tokens, found 1"},
+      {"not json", "vocabulary JSON: "},
+      {"[1, 2]", "expected an object"},
+      {"{\"tokens\": [\"a\"]}", "\"kind\""},
+      {"{\"kind\": 3, \"tokens\": [\"a\"]}", "\"kind\""},
+      {"{\"kind\": \"words\", \"tokens\": [\"a\"]}", "unknown kind \"words\""},
+      {"{\"kind\": \"ref\"}", "\"tokens\""},
+      {"{\"kind\": \"ref\", \"tokens\": \"ab\"}", "\"tokens\""},
+      {"{\"kind\": \"ref\", \"tokens\": []}", "0 entries"},
+      {"{\"kind\": \"ref\", \"tokens\": [\"a\", 1]}", "token 1 is not a string"},
+      {"{\"kind\": \"ref\", \"tokens\": [\"a\", null]}", "token 1 is not a string"},
+      {"{\"kind\": \"ref\", \"tokens\": [\"a\", \"b\", \"a\"]}", "token 2 (\"a\") appears twice"},
+      {"{\"kind\": \"ref\", \"tokens\": [\"\"]}", "token 0 is empty"},
+      {"{\"kind\": \"chars\", \"tokens\": [\"a\"]}", "must be \"<unk>\""},
+      {"{\"kind\": \"chars\", \"tokens\": [\"<unk>\", \"ab\"]}",
+       "token 1 must be a single character"},
+      {"{\"kind\": \"bytes\", \"tokens\": [\"a\"]}", "256 tokens, found 1"},
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     GError *error = NULL;
@@ -811,7 +865,8 @@ static void test_vocab_json_errors(void)
   spn_vocab_free(bytes);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   GError *error = NULL;

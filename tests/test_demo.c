@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 
 #include "config.h"
+#include "corpus.h"
 #include "demo.h"
 
 #define TEST_CHARS 200000
@@ -132,10 +133,20 @@ static void test_corpus_errors(void)
 {
   GError *error = NULL;
   SpnCorpusOptions ref = {.ref_format = TRUE};
-  g_assert_null(spn_demo_corpus(SPN_DEMO_SEED, 10000, SPN_DEMO_MAX_PASSAGE, NULL, &error));
-  g_assert_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT);
-  g_assert_nonnull(strstr(error->message, "distance"));
-  g_clear_error(&error);
+  /* a distance shorter than a passage is a programming error, refused */
+  g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*distance*");
+  g_assert_null(spn_demo_text(SPN_DEMO_SEED, 10000, SPN_DEMO_MAX_PASSAGE, NULL));
+  g_test_assert_expected_messages();
+
+  /* the default passage of the demonstration corpus: in its validation split, a planted copy
+   * inside it; any other corpus reads the bundled corpus's passage */
+  const char *passage = spn_corpus_default_passage(SPN_DEMO_SOURCE);
+  g_assert_cmpuint(strlen(passage), >, SPN_DEMO_DISTANCE + SPN_DEMO_MIN_PASSAGE);
+  g_assert_cmpmem(passage, SPN_DEMO_MIN_PASSAGE, passage + SPN_DEMO_DISTANCE, SPN_DEMO_MIN_PASSAGE);
+  g_assert_true(spn_corpus_default_passage(SPN_DEMO_SOURCE) == passage);
+  g_assert_nonnull(strstr(spn_corpus_default_passage(SPN_BUNDLED_SOURCE), "Charity"));
+  g_assert_true(spn_corpus_default_passage(NULL) ==
+                spn_corpus_default_passage(SPN_BUNDLED_SOURCE));
 
   g_assert_null(spn_corpus_load(SPN_DEMO_SOURCE, &ref, &error));
   g_assert_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT);

@@ -47,7 +47,7 @@ remove_tree(const char *path)
 static gint
 compare_names(gconstpointer a, gconstpointer b)
 {
-  return strcmp(*(char *const *) a, *(char *const *) b);
+  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Sorted, comma-separated names in dir: shows stray temporary files in assertion messages. */
@@ -63,7 +63,7 @@ list_dir(const char *path)
   g_dir_close(dir);
   g_ptr_array_sort(names, compare_names);
   g_ptr_array_add(names, NULL);
-  char *joined = g_strjoinv(",", (char **) names->pdata);
+  char *joined = g_strjoinv(",", (char **)names->pdata);
   g_ptr_array_free(names, TRUE);
   return joined;
 }
@@ -72,7 +72,7 @@ static void
 write_bytes(const char *path, const void *data, gsize len)
 {
   GError *error = NULL;
-  g_file_set_contents(path, data, (gssize) len, &error);
+  g_file_set_contents(path, data, (gssize)len, &error);
   g_assert_no_error(error);
 }
 
@@ -83,25 +83,25 @@ read_bytes(const char *path, gsize *len)
   char *contents;
   g_file_get_contents(path, &contents, len, &error);
   g_assert_no_error(error);
-  return (guint8 *) contents;
+  return (guint8 *)contents;
 }
 
 /* A file as another tool might write it: given header JSON (optionally padded to 8 bytes, as
  * the reference writer does) and data section. */
 static char *
-write_raw_st(const char *dir, const char *name, const char *header, gboolean pad,
-             const void *data, gsize data_len)
+write_raw_st(const char *dir, const char *name, const char *header, gboolean pad, const void *data,
+             gsize data_len)
 {
   gsize n = strlen(header);
   gsize padded = pad ? (n + 7) / 8 * 8 : n;
   GByteArray *buf = g_byte_array_new();
-  guint64 len_le = GUINT64_TO_LE((guint64) padded);
-  g_byte_array_append(buf, (const guint8 *) &len_le, 8);
-  g_byte_array_append(buf, (const guint8 *) header, (guint) n);
+  guint64 len_le = GUINT64_TO_LE((guint64)padded);
+  g_byte_array_append(buf, (const guint8 *)&len_le, 8);
+  g_byte_array_append(buf, (const guint8 *)header, (guint)n);
   for (gsize i = n; i < padded; i++)
-    g_byte_array_append(buf, (const guint8 *) " ", 1);
+    g_byte_array_append(buf, (const guint8 *)" ", 1);
   if (data_len > 0)
-    g_byte_array_append(buf, data, (guint) data_len);
+    g_byte_array_append(buf, data, (guint)data_len);
   char *path = g_build_filename(dir, name, NULL);
   write_bytes(path, buf->data, buf->len);
   g_byte_array_unref(buf);
@@ -113,8 +113,8 @@ check_message(const GError *error, const char *path, const char *fragment)
 {
   char *prefix = g_strconcat(path, ": ", NULL);
   if (!g_str_has_prefix(error->message, prefix) || strstr(error->message, fragment) == NULL)
-    g_error("error message \"%s\" lacks prefix \"%s\" or fragment \"%s\"", error->message,
-            prefix, fragment);
+    g_error("error message \"%s\" lacks prefix \"%s\" or fragment \"%s\"", error->message, prefix,
+            fragment);
   g_free(prefix);
 }
 
@@ -125,7 +125,7 @@ expect_read_error(const char *path, SpnStError code, const char *fragment)
   SpnSafetensors *st = spn_safetensors_read(path, &error);
   if (st != NULL)
     g_error("%s was accepted; expected an error containing \"%s\"", path, fragment);
-  g_assert_error(error, SPN_ST_ERROR, (gint) code);
+  g_assert_error(error, SPN_ST_ERROR, (gint)code);
   check_message(error, path, fragment);
   g_error_free(error);
 }
@@ -172,11 +172,11 @@ check_tensor(const SpnSafetensors *st, const char *name, SpnDtype dtype, int ndi
   gsize n = 1;
   for (int i = 0; i < ndim; i++) {
     g_assert_cmpint(t->shape[i], ==, shape[i]);
-    n *= (gsize) shape[i];
+    n *= (gsize)shape[i];
   }
   g_assert_cmpuint(t->n_elements, ==, n);
   g_assert_nonnull(t->data);
-  g_assert_cmpuint((uintptr_t) t->data % dtype_size(dtype), ==, 0);
+  g_assert_cmpuint((uintptr_t)t->data % dtype_size(dtype), ==, 0);
   if (n > 0)
     g_assert_cmpmem(t->data, n * dtype_size(dtype), data, n * dtype_size(dtype));
 }
@@ -239,11 +239,11 @@ test_roundtrip(void)
 
   float emb[4 * 5];
   for (int i = 0; i < 4 * 5; i++)
-    emb[i] = (float) i * 0.25f - 2.0f;
+    emb[i] = (float)i * 0.25f - 2.0f;
   float bias[7] = {0.0f, -0.0f, 1.0f, -1.0f, 3.4e38f, -3.4e38f, 1.17549435e-38f};
   float cube[2 * 3 * 4];
   for (int i = 0; i < 2 * 3 * 4; i++)
-    cube[i] = 1.0f / (float) (i + 1);
+    cube[i] = 1.0f / (float)(i + 1);
   gint32 tokens[2 * 8];
   for (int i = 0; i < 2 * 8; i++)
     tokens[i] = i * 1000 - 7000;
@@ -269,7 +269,7 @@ test_roundtrip(void)
   g_assert_cmpstr(spn_safetensors_path(st), ==, path);
   g_assert_cmpuint(spn_safetensors_n_tensors(st), ==, 7);
   static const char *const order[] = {"embedding", "layers.0.bias", "cube", "tokens",
-                                      "one", "steps", "grid"};
+                                      "one",       "steps",         "grid"};
   for (guint i = 0; i < G_N_ELEMENTS(order); i++)
     g_assert_cmpstr(spn_safetensors_nth(st, i)->name, ==, order[i]);
   check_tensor(st, "embedding", SPN_DTYPE_F32, 2, emb_shape, emb);
@@ -376,8 +376,8 @@ test_metadata(void)
   spn_st_writer_set_metadata(w, "unicode", "Grüße, 世界 \xF0\x9F\x98\x80");
   spn_st_writer_set_metadata(w, "control", "tab\tnewline\ncr\r");
   spn_st_writer_set_metadata(w, "empty", "");
-  spn_st_writer_set_metadata(w, "format", "pt2");               /* replaced, position kept */
-  spn_st_writer_set_metadata(w, "spanscope.sha256", "bogus");   /* the writer's value wins */
+  spn_st_writer_set_metadata(w, "format", "pt2");             /* replaced, position kept */
+  spn_st_writer_set_metadata(w, "spanscope.sha256", "bogus"); /* the writer's value wins */
   spn_st_writer_add(w, "x", SPN_DTYPE_F32, 1, shape, x);
   write_ok(w, path);
   spn_st_writer_free(w);
@@ -392,7 +392,7 @@ test_metadata(void)
   const char *sum = spn_safetensors_metadata(st, "spanscope.sha256");
   g_assert_nonnull(sum);
   g_assert_cmpuint(strlen(sum), ==, 64);
-  char *expected = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *) x, sizeof x);
+  char *expected = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)x, sizeof x);
   g_assert_cmpstr(sum, ==, expected);
   g_free(expected);
   spn_safetensors_free(st);
@@ -400,13 +400,12 @@ test_metadata(void)
   /* Key order in the header: insertion order, checksum last. */
   gsize len;
   guint8 *contents = read_bytes(path, &len);
-  const char *header = (const char *) contents + 8;
-  const char *keys[] = {"\"format\"", "\"config\"", "\"unicode\"", "\"control\"", "\"empty\"",
-                        "\"spanscope.sha256\""};
+  const char *header = (const char *)contents + 8;
+  const char *keys[] = {"\"format\"",  "\"config\"", "\"unicode\"",
+                        "\"control\"", "\"empty\"",  "\"spanscope.sha256\""};
   const char *prev = header;
   for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
-    const char *at = g_strstr_len(prev, (gssize) (len - (gsize) (prev - (char *) contents)),
-                                  keys[i]);
+    const char *at = g_strstr_len(prev, (gssize)(len - (gsize)(prev - (char *)contents)), keys[i]);
     g_assert_nonnull(at);
     prev = at;
   }
@@ -426,7 +425,7 @@ test_header_alignment(void)
   gint64 v[1] = {5};
   static const gint64 shape[1] = {1};
   for (int name_len = 1; name_len <= 24; name_len++) {
-    char *name = g_strnfill((gsize) name_len, 'n');
+    char *name = g_strnfill((gsize)name_len, 'n');
     SpnStWriter *w = spn_st_writer_new();
     spn_st_writer_add(w, name, SPN_DTYPE_I64, 1, shape, v);
     write_ok(w, path);
@@ -439,7 +438,7 @@ test_header_alignment(void)
     g_assert_cmpuint(len, ==, 8 + n + 8);
     g_assert_cmpint(contents[8], ==, '{');
     /* Padding is spaces after the closing brace, nothing else. */
-    gsize end = 8 + (gsize) n;
+    gsize end = 8 + (gsize)n;
     gsize json_end = end;
     while (json_end > 8 && contents[json_end - 1] == ' ')
       json_end--;
@@ -472,9 +471,9 @@ test_exact_layout(void)
   spn_st_writer_free(w);
 
   static const char json[] =
-    "{\"__metadata__\":{\"spanscope.sha256\":"
-    "\"ee4ac73c2bd27756ab82780f27c73a7bc4d3f0bb6acb37e008bc27eccd7e588b\"},"
-    "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+      "{\"__metadata__\":{\"spanscope.sha256\":"
+      "\"ee4ac73c2bd27756ab82780f27c73a7bc4d3f0bb6acb37e008bc27eccd7e588b\"},"
+      "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
   G_STATIC_ASSERT(sizeof json - 1 == 157);
   static const guint8 length_field[8] = {160, 0, 0, 0, 0, 0, 0, 0};
   static const guint8 data[8] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};
@@ -492,7 +491,7 @@ test_exact_layout(void)
   /* The header also parses back to the expected structure. */
   JsonParser *parser = json_parser_new();
   GError *error = NULL;
-  json_parser_load_from_data(parser, (const char *) contents + 8, 160, &error);
+  json_parser_load_from_data(parser, (const char *)contents + 8, 160, &error);
   g_assert_no_error(error);
   JsonObject *root = json_node_get_object(json_parser_get_root(parser));
   g_assert_cmpuint(json_object_get_size(root), ==, 2);
@@ -526,7 +525,7 @@ test_large(void)
   const gsize n = 3u << 20;
   float *big = g_new(float, n);
   for (gsize i = 0; i < n; i++)
-    big[i] = (float) (i % 9973) - 4000.0f;
+    big[i] = (float)(i % 9973) - 4000.0f;
   const gint64 shape[3] = {3, 1024, 1024};
   SpnStWriter *w = spn_st_writer_new();
   spn_st_writer_add(w, "big", SPN_DTYPE_F32, 3, shape, big);
@@ -561,7 +560,7 @@ static float
 read_one(const char *path)
 {
   SpnSafetensors *st = read_ok(path);
-  float v = *(const float *) spn_safetensors_get(st, "v")->data;
+  float v = *(const float *)spn_safetensors_get(st, "v")->data;
   spn_safetensors_free(st);
   return v;
 }
@@ -807,10 +806,10 @@ test_foreign_file(void)
   memcpy(data + 4, i64, 16);
   memcpy(data + 20, f32, 8);
   const char *header =
-    "{\"f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[20,28]},"
-    "\"__metadata__\":{\"format\":\"pt\"},"
-    "\"l\":{\"dtype\":\"I64\",\"shape\":[2,1],\"data_offsets\":[4,20],\"extra\":[1,2]},"
-    "\"i\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[0,4]}}";
+      "{\"f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[20,28]},"
+      "\"__metadata__\":{\"format\":\"pt\"},"
+      "\"l\":{\"dtype\":\"I64\",\"shape\":[2,1],\"data_offsets\":[4,20],\"extra\":[1,2]},"
+      "\"i\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[0,4]}}";
   g_assert_cmpuint(strlen(header) % 8, !=, 0);
   char *path = write_raw_st(dir, "foreign.safetensors", header, FALSE, data, sizeof data);
 
@@ -864,7 +863,7 @@ test_corrupt_truncated(void)
   char *ref = write_reference_file(dir, "ref.safetensors");
   gsize len;
   guint8 *contents = read_bytes(ref, &len);
-  gsize header_end = 8 + (gsize) header_length_of(contents);
+  gsize header_end = 8 + (gsize)header_length_of(contents);
   g_assert_cmpuint(header_end, >, 64);
   g_assert_cmpuint(len, >, header_end);
   char *path = g_build_filename(dir, "cut.safetensors", NULL);
@@ -873,12 +872,14 @@ test_corrupt_truncated(void)
     write_bytes(path, contents, cut);
     if (cut < 8) {
       char *msg = g_strdup_printf("file is %" G_GSIZE_FORMAT " bytes, too short for a "
-                                  "safetensors header (at least 8 bytes)", cut);
+                                  "safetensors header (at least 8 bytes)",
+                                  cut);
       expect_read_message(path, msg);
       g_free(msg);
     } else if (cut < header_end) {
-      char *msg = g_strdup_printf("header length %" G_GSIZE_FORMAT " exceeds the file size (%"
-                                  G_GSIZE_FORMAT " bytes); the file is truncated",
+      char *msg = g_strdup_printf("header length %" G_GSIZE_FORMAT
+                                  " exceeds the file size (%" G_GSIZE_FORMAT
+                                  " bytes); the file is truncated",
                                   header_end - 8, cut);
       expect_read_message(path, msg);
       g_free(msg);
@@ -906,8 +907,8 @@ write_with_length(const char *path, guint64 n, const char *rest)
 {
   GByteArray *buf = g_byte_array_new();
   guint64 le = GUINT64_TO_LE(n);
-  g_byte_array_append(buf, (const guint8 *) &le, 8);
-  g_byte_array_append(buf, (const guint8 *) rest, (guint) strlen(rest));
+  g_byte_array_append(buf, (const guint8 *)&le, 8);
+  g_byte_array_append(buf, (const guint8 *)rest, (guint)strlen(rest));
   write_bytes(path, buf->data, buf->len);
   g_byte_array_unref(buf);
 }
@@ -984,8 +985,8 @@ test_corrupt_json(void)
   char *path = g_build_filename(dir, "nul.safetensors", NULL);
   GByteArray *buf = g_byte_array_new();
   guint64 le = GUINT64_TO_LE(sizeof with_nul - 1);
-  g_byte_array_append(buf, (const guint8 *) &le, 8);
-  g_byte_array_append(buf, (const guint8 *) with_nul, sizeof with_nul - 1);
+  g_byte_array_append(buf, (const guint8 *)&le, 8);
+  g_byte_array_append(buf, (const guint8 *)with_nul, sizeof with_nul - 1);
   write_bytes(path, buf->data, buf->len);
   g_byte_array_unref(buf);
   expect_read_error(path, SPN_ST_ERROR_FORMAT, "header is not valid UTF-8");
@@ -1001,9 +1002,10 @@ test_corrupt_json(void)
   expect_header_error(dir, deep->str, "header nests JSON more than 16 levels deep");
   g_string_free(deep, TRUE);
   /* Brackets inside strings, escaped quotes included, do not count as nesting. */
-  path = write_raw_st(dir, "brackets.safetensors",
-                      "{\"__metadata__\":{\"[[[[[[[[[[[[[[[[[[[[\":\"[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
-                      TRUE, NULL, 0);
+  path =
+      write_raw_st(dir, "brackets.safetensors",
+                   "{\"__metadata__\":{\"[[[[[[[[[[[[[[[[[[[[\":\"[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}}",
+                   TRUE, NULL, 0);
   SpnSafetensors *st = read_ok(path);
   g_assert_cmpstr(spn_safetensors_metadata(st, "[[[[[[[[[[[[[[[[[[[["), ==,
                   "[[[[[[[[[[[[[[[[[[[[\"[[[");
@@ -1060,11 +1062,11 @@ test_corrupt_entries(void)
                         "tensor 'x' has 9 dimensions (at most 8 supported)");
   expect_header_message(dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}",
                         "tensor 'x' has no data_offsets");
-  static const char *const bad_offsets[] = {"[0]", "[0,4,8]", "[]", "\"0,4\"", "[0,\"4\"]",
+  static const char *const bad_offsets[] = {"[0]",    "[0,4,8]", "[]",       "\"0,4\"", "[0,\"4\"]",
                                             "[-4,0]", "[0,4.5]", "[null,4]", "{}"};
   for (guint i = 0; i < G_N_ELEMENTS(bad_offsets); i++) {
-    char *header = g_strdup_printf(
-      "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":%s}}", bad_offsets[i]);
+    char *header = g_strdup_printf("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":%s}}",
+                                   bad_offsets[i]);
     expect_header_message(dir, header,
                           "tensor 'x' data_offsets is not an array of two non-negative integers");
     g_free(header);
@@ -1085,7 +1087,7 @@ test_corrupt_dtype(void)
   static const char *const dtypes[] = {"BF16", "F16", "F64", "U8", "I8", "BOOL", "f32", "", "F32 "};
   for (guint i = 0; i < G_N_ELEMENTS(dtypes); i++) {
     char *header = g_strdup_printf(
-      "{\"x\":{\"dtype\":\"%s\",\"shape\":[2],\"data_offsets\":[0,4]}}", dtypes[i]);
+        "{\"x\":{\"dtype\":\"%s\",\"shape\":[2],\"data_offsets\":[0,4]}}", dtypes[i]);
     char *msg = g_strdup_printf("unsupported dtype '%s' of tensor 'x' (expected F32, I32 or I64)",
                                 dtypes[i]);
     expect_header_message(dir, header, msg);
@@ -1188,14 +1190,15 @@ test_corrupt_checksum(void)
   char *sum = g_strdup(spn_safetensors_metadata(st, "spanscope.sha256"));
   spn_safetensors_free(st);
 
-  gsize data_start = 8 + (gsize) header_length_of(contents);
+  gsize data_start = 8 + (gsize)header_length_of(contents);
   for (gsize pos = data_start; pos < len; pos++) {
     contents[pos] ^= 0x10;
     write_bytes(path, contents, len);
-    char *found = g_compute_checksum_for_data(G_CHECKSUM_SHA256, contents + data_start,
-                                              len - data_start);
+    char *found =
+        g_compute_checksum_for_data(G_CHECKSUM_SHA256, contents + data_start, len - data_start);
     char *msg = g_strdup_printf("checksum mismatch: the file is corrupt (expected sha256 %s, "
-                                "found %s)", sum, found);
+                                "found %s)",
+                                sum, found);
     expect_read_message(path, msg);
     g_free(msg);
     g_free(found);
@@ -1231,7 +1234,7 @@ read_any(const char *path)
     guint sum = 0;
     for (gsize b = 0; b < t->n_elements * dtype_size(t->dtype); b++)
       sum += p[b];
-    (void) sum;
+    (void)sum;
     g_assert_true(spn_safetensors_get(st, t->name) == t);
   }
   spn_safetensors_free(st);
@@ -1260,12 +1263,12 @@ test_corrupt_fuzz(void)
   }
   /* Random bytes behind a plausible length field. */
   for (int round = 0; round < 200; round++) {
-    gsize n = (gsize) g_test_rand_int_range(0, 300);
+    gsize n = (gsize)g_test_rand_int_range(0, 300);
     guint8 *junk = g_malloc(n + 8);
-    guint64 le = GUINT64_TO_LE((guint64) g_test_rand_int_range(0, (gint32) n + 2));
+    guint64 le = GUINT64_TO_LE((guint64)g_test_rand_int_range(0, (gint32)n + 2));
     memcpy(junk, &le, 8);
     for (gsize i = 0; i < n; i++)
-      junk[8 + i] = (guint8) g_test_rand_int_range(0, 256);
+      junk[8 + i] = (guint8)g_test_rand_int_range(0, 256);
     write_bytes(path, junk, n + 8);
     read_any(path);
     g_free(junk);
@@ -1350,24 +1353,24 @@ run_python(const char *const *argv, char **out)
 {
   int status = 0;
   GError *error = NULL;
-  gboolean spawned = g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH |
-                                  G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, out, NULL, &status,
-                                  &error);
+  gboolean spawned =
+      g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                   NULL, NULL, out, NULL, &status, &error);
   g_clear_error(&error);
   return spawned && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 static const char python_check[] =
-  "import sys\n"
-  "from safetensors import deserialize\n"
-  "names = {'float32': 'F32', 'int32': 'I32', 'int64': 'I64'}\n"
-  "rows = []\n"
-  "for name, info in deserialize(open(sys.argv[1], 'rb').read()):\n"
-  "    dtype = str(info['dtype'])\n"
-  "    shape = ','.join(str(d) for d in info['shape'])\n"
-  "    rows.append('%s %s [%s] %s' % (name, names.get(dtype, dtype), shape,\n"
-  "                                   bytes(info['data']).hex()))\n"
-  "print('\\n'.join(sorted(rows)))\n";
+    "import sys\n"
+    "from safetensors import deserialize\n"
+    "names = {'float32': 'F32', 'int32': 'I32', 'int64': 'I64'}\n"
+    "rows = []\n"
+    "for name, info in deserialize(open(sys.argv[1], 'rb').read()):\n"
+    "    dtype = str(info['dtype'])\n"
+    "    shape = ','.join(str(d) for d in info['shape'])\n"
+    "    rows.append('%s %s [%s] %s' % (name, names.get(dtype, dtype), shape,\n"
+    "                                   bytes(info['data']).hex()))\n"
+    "print('\\n'.join(sorted(rows)))\n";
 
 static void
 test_python_interop(void)

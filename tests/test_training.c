@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "generate.h"
 #include "parallel.h"
 #include "probe.h"
 #include "rng.h"

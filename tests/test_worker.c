@@ -363,9 +363,16 @@ test_history_json_csv(void)
   g_assert_true(isnan(back->tokens_per_s[1]));
   g_assert_cmpfloat(back->spans[2], ==, 4.0f);
   double avg, mx;
-  spn_history_span_stats(back, 1, &avg, &mx);
+  spn_span_stats(spn_history_row_spans(back, 1), 2, &avg, &mx);
   g_assert_cmpfloat(avg, ==, 352.0);
   g_assert_cmpfloat(mx, ==, 700.0);
+  /* spans that are not numbers do not count; none at all gives no statistics */
+  const float some[3] = {NAN, 2.0f, 6.0f}, none[2] = {NAN, INFINITY};
+  spn_span_stats(some, 3, &avg, &mx);
+  g_assert_cmpfloat(avg, ==, 4.0);
+  g_assert_cmpfloat(mx, ==, 6.0);
+  spn_span_stats(none, 2, &avg, &mx);
+  g_assert_true(isnan(avg) && isnan(mx));
   SpnHistory *bad = spn_history_from_json("{\"nlayers\":1,\"nheads\":2,\"step\":[1],"
                                           "\"train_bpc\":[1],\"val_bpc\":[1],"
                                           "\"tokens_per_s\":[1],\"spans\":[1]}", &error);

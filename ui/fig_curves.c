@@ -33,23 +33,15 @@ derive(const SpnHistory *h, double smoothing, Derived *d)
   d->span_mean = g_new(float, h->n);
   d->span_max = g_new(float, h->n);
   double a = CLAMP(smoothing, 0.0, 0.999), ema = NAN;
-  int per_row = h->nlayers * h->nheads;
   for (int i = 0; i < h->n; i++) {
     double x = h->train_bpc[i];
     if (isfinite(x))
       ema = isfinite(ema) ? a * ema + (1 - a) * x : x;
     d->smooth[i] = (float)ema;
-    double sum = 0, mx = NAN;
-    int count = 0;
-    for (int k = 0; h->spans && k < per_row; k++) {
-      double v = h->spans[(gsize)i * per_row + k];
-      if (!isfinite(v))
-        continue;
-      sum += v;
-      mx = isfinite(mx) ? MAX(mx, v) : v;
-      count++;
-    }
-    d->span_mean[i] = count ? (float)(sum / count) : NAN;
+    double mean, mx;
+    spn_span_stats(h->spans ? spn_history_row_spans(h, i) : NULL, h->nlayers * h->nheads, &mean,
+                   &mx);
+    d->span_mean[i] = (float)mean;
     d->span_max[i] = (float)mx;
   }
 }

@@ -19,13 +19,6 @@ typedef struct {
 } MasksLayout;
 
 static double
-span_of(const SpnSnapshot *s, int l, int h)
-{
-  double v = s->spans ? s->spans[l * s->cfg.nheads + h] : NAN;
-  return isfinite(v) ? v : 0.0;
-}
-
-static double
 mask_at(const SpnSnapshot *s, double span, double delta)
 {
   if (!s->cfg.adapt_span)
@@ -71,7 +64,7 @@ masks_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   SpnLegendItem items[64];
   char labels[64][48];
   for (int h = 0; h < K; h++) {
-    snprintf(labels[h], sizeof labels[h], "head %d (span %.0f)", h, span_of(s, o->layer, h));
+    snprintf(labels[h], sizeof labels[h], "head %d (span %.0f)", h, spn_fig_span(s, o->layer, h));
     items[h] = (SpnLegendItem){.label = labels[h], .mark = SPN_LEGEND_LINE};
     spn_plot_series_rgb(p, h, items[h].rgb);
     items[h].alpha = o->head >= 0 && o->head != h ? 0.45 : 1.0;
@@ -101,7 +94,7 @@ masks_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   double S = MAX(c->attn_span, 1), R = c->adapt_span ? c->adapt_span_ramp : 0;
   double reach = 0;
   for (int h = 0; h < c->nheads; h++)
-    reach = MAX(reach, c->adapt_span ? span_of(s, o->layer, h) + R + 1 : S);
+    reach = MAX(reach, c->adapt_span ? spn_fig_span(s, o->layer, h) + R + 1 : S);
   L->xmax = MIN(S, MAX(reach + MAX(R, 0.12 * reach), 4.0));
   L->measured_len = 0;
   L->measured_max = 0;
@@ -180,7 +173,7 @@ draw_masks(SpnPlot *p, const MasksLayout *L, const SpnSnapshot *s, const SpnFigu
   double R = s->cfg.adapt_span ? s->cfg.adapt_span_ramp : 0;
   double x0 = L->chart.x.v0, x1 = L->chart.x.v1;
   for (int h = 0; h < L->nheads; h++) {
-    double span = s->cfg.adapt_span ? span_of(s, o->layer, h) : x1;
+    double span = s->cfg.adapt_span ? spn_fig_span(s, o->layer, h) : x1;
     double knee = span + 1, foot = span + R + 1;
     cairo_move_to(cr, spn_axis_px(&L->chart.x, x0), spn_axis_px(&L->chart.y, mask_at(s, span, x0)));
     if (knee > x0 && knee < x1)
@@ -237,7 +230,7 @@ spn_fig_masks_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
     int best = 0;
     double best_d = G_MAXDOUBLE;
     for (int h = 0; h < L.nheads; h++) {
-      double span = s->cfg.adapt_span ? span_of(s, o->layer, h) : s->cfg.attn_span;
+      double span = s->cfg.adapt_span ? spn_fig_span(s, o->layer, h) : s->cfg.attn_span;
       double d = fabs(spn_axis_px(&L.chart.y, mask_at(s, span, delta)) - y);
       if (measured && measured[h] && delta <= L.measured_len)
         d = MIN(d, fabs(spn_axis_px(&L.chart.y2, measured[h][delta - 1]) - y));
@@ -246,7 +239,7 @@ spn_fig_masks_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
         best = h;
       }
     }
-    double span = s->cfg.adapt_span ? span_of(s, o->layer, best) : s->cfg.attn_span;
+    double span = s->cfg.adapt_span ? spn_fig_span(s, o->layer, best) : s->cfg.attn_span;
     g_autofree char *mean = NULL;
     if (measured && measured[best] && delta <= L.measured_len)
       mean = g_strdup_printf(", mean weight %.4f", measured[best][delta - 1]);

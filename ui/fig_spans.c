@@ -14,28 +14,16 @@ typedef struct {
   double row_h;
 } SpansLayout;
 
-static double
-span_of(const SpnSnapshot *s, int l, int h)
-{
-  double v = s->spans ? s->spans[l * s->cfg.nheads + h] : NAN;
-  return isfinite(v) ? v : 0.0;
-}
-
 static SpnRect
 spans_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
 {
   const SpnConfig *c = &s->cfg;
-  double sum = 0, mx = 0;
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++) {
-      sum += span_of(s, l, h);
-      mx = MAX(mx, span_of(s, l, h));
-    }
-  int count = MAX(1, c->nlayers * c->nheads);
+  double mean, mx;
+  spn_span_stats(s->spans, c->nlayers * c->nheads, &mean, &mx);
   g_autofree char *base = spn_fig_title_with_step(spn_figure_title(SPN_FIGURE_SPANS), s);
   g_autofree char *title =
-    c->adapt_span ? g_strdup_printf("%s \u00b7 mean %.0f, max %.0f of S = %d", base, sum / count,
-                                    mx, c->attn_span)
+    c->adapt_span ? g_strdup_printf("%s \u00b7 mean %.0f, max %.0f of S = %d", base, mean, mx,
+                                    c->attn_span)
                   : g_strdup_printf("%s \u00b7 adaptive span off: every head sees S = %d", base,
                                     c->attn_span);
   return spn_plot_title(p, r, title);
@@ -107,7 +95,7 @@ draw_bars(SpnPlot *p, const SpansLayout *L, const SpnSnapshot *s, const SpnFigur
     double rgb[3];
     spn_plot_series_rgb(p, l, rgb);
     for (int h = 0; h < L->nheads; h++) {
-      double v = span_of(s, l, h);
+      double v = spn_fig_span(s, l, h);
       double floor_v = o->log_axis ? L->chart.y.v0 : 0.0;
       bar_path(cr, L, l, h, MAX(v, floor_v), MIN(v + R, S));
       spn_plot_set_rgb(p, rgb, 0.32);
@@ -203,7 +191,7 @@ spn_fig_spans_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
   int h = (int)floor(in_group / L.bar_w);
   if (l < 0 || l >= L.nlayers || h < 0 || h >= L.nheads)
     return NULL;
-  double v = span_of(s, l, h), S = s->cfg.attn_span;
+  double v = spn_fig_span(s, l, h), S = s->cfg.attn_span;
   if (!s->cfg.adapt_span)
     return g_strdup_printf("layer %d head %d: span %.0f (adaptive span off)", l, h, v);
   return g_strdup_printf("layer %d head %d: span %.1f characters (z = %.4f); its mask falls to 0 "

@@ -40,6 +40,9 @@ char *spn_fig_token_label(const SpnSnapshot *s, int i);
 /* "step 1,234"-style step text and the figure title with the step appended. */
 char *spn_fig_title_with_step(const char *title, const SpnSnapshot *s);
 
+/* The span of (layer, head) in the snapshot, in characters; 0 when unknown. */
+double spn_fig_span(const SpnSnapshot *s, int layer, int head);
+
 /* The probe head of (layer, head), NULL without a probe or out of range. */
 const SpnProbeHead *spn_fig_probe_head(const SpnSnapshot *s, int layer, int head);
 

@@ -186,6 +186,13 @@ spn_fig_title_with_step(const char *title, const SpnSnapshot *s)
   return g_strdup_printf("%s \u00b7 step %" G_GINT64_FORMAT, title, s->step);
 }
 
+double
+spn_fig_span(const SpnSnapshot *s, int layer, int head)
+{
+  double v = s->spans ? s->spans[layer * s->cfg.nheads + head] : NAN;
+  return isfinite(v) ? v : 0.0;
+}
+
 const SpnProbeHead *
 spn_fig_probe_head(const SpnSnapshot *s, int layer, int head)
 {
