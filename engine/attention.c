@@ -41,12 +41,6 @@ stream_state_size(const SpnAttnShape *sh)
   return s;
 }
 
-gsize
-spn_attention_state_size(const SpnAttnShape *sh)
-{
-  return (gsize)sh->B * stream_state_size(sh);
-}
-
 static gsize
 head_state_offset(const SpnAttnShape *sh, int b, int h)
 {

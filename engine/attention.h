@@ -41,11 +41,9 @@ typedef struct {
 int spn_attention_window(float z, int S, int R, gboolean adapt);
 /* Soft mask value at distance delta, computed as the reference does (in float). */
 float spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad);
-/* Floats of attention state one layer keeps for the backward pass. */
-gsize spn_attention_state_size(const SpnAttnShape *sh);
 
 /* q: B·M×d; kv: B·(wmax+M)×2d (keys in columns 0..d−1, values d..2d−1), read only where a head
- * reaches; state: spn_attention_state_size floats (softmax weights and normalisers, used by
+ * reaches; state: the layer's attention state (softmax weights and normalisers, used by
  * backward and by spn_attention_weights), or NULL when neither follows (each thread then
  * works in a band of its own); out: B·M×d, the concatenated heads. */
 void spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,

@@ -51,13 +51,6 @@ spn_column_sums_team(float *sum, const float *x, int n, int m)
 }
 
 void
-spn_column_sums(float *sum, const float *x, int n, int m)
-{
-#pragma omp parallel
-  spn_column_sums_team(sum, x, n, m);
-}
-
-void
 spn_linear_backward(float *dx, gboolean accumulate, float *dw, float *db, const float *dy,
                     const float *x, const float *w, int n, int in, int out)
 {

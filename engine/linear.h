@@ -11,10 +11,8 @@ void spn_linear_forward(float *y, const float *x, const float *w, const float *b
  * or x); dw: out×in and db: out are accumulated. */
 void spn_linear_backward(float *dx, gboolean accumulate, float *dw, float *db, const float *dy,
                          const float *x, const float *w, int n, int in, int out);
-/* sum (m) += the column sums of x (n×m), each column summed in row order. */
-void spn_column_sums(float *sum, const float *x, int n, int m);
-/* The same, called by every thread of a parallel region: each sums its own columns, without
- * waiting for the others. */
+/* sum (m) += the column sums of x (n×m), each column summed in row order. Called by every
+ * thread of a parallel region: each sums its own columns, without waiting for the others. */
 void spn_column_sums_team(float *sum, const float *x, int n, int m);
 
 G_END_DECLS

@@ -317,21 +317,9 @@ spn_runner_reset_cache(SpnRunner *r)
 }
 
 void
-spn_runner_set_model(SpnRunner *r, SpnModel *m)
-{
-  r->m = m;
-}
-
-void
 spn_runner_set_full_windows(SpnRunner *r, gboolean full)
 {
   r->full_windows = full;
-}
-
-int
-spn_runner_batch(const SpnRunner *r)
-{
-  return r->B;
 }
 
 float *

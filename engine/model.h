@@ -60,9 +60,6 @@ SpnRunner *spn_runner_new_eval(SpnModel *m, int batch, int block, SpnRunner *don
 void spn_runner_free(SpnRunner *r);
 /* Zeroes every cache, as at the start of the streams. */
 void spn_runner_reset_cache(SpnRunner *r);
-/* Replaces the model the runner reads (same configuration), e.g. a newer copy of the weights. */
-void spn_runner_set_model(SpnRunner *r, SpnModel *m);
-int spn_runner_batch(const SpnRunner *r);
 /* Every head attends over all S distances (the mask still applies): the untrimmed
  * computation, for checking that trimming changes nothing. */
 void spn_runner_set_full_windows(SpnRunner *r, gboolean full);

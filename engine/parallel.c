@@ -16,12 +16,6 @@ spn_threads_init(int n)
   return n;
 }
 
-int
-spn_threads_count(void)
-{
-  return n_threads;
-}
-
 void
 spn_gemm1(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha, const float *a,
           int lda, const float *b, int ldb, float beta, float *c, int ldc)

@@ -7,7 +7,6 @@ G_BEGIN_DECLS
 
 /* n <= 0: one thread per core. Returns the number of threads in use. */
 int spn_threads_init(int n);
-int spn_threads_count(void);
 
 /* Row-major C = alpha·op(A)·op(B) + beta·C, with op(X) = X or Xᵀ; C is m×n, the inner size k.
  * Splits the larger side of C over the threads (each part is a single-threaded sgemm), so the

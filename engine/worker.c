@@ -24,7 +24,6 @@ typedef enum {
   CMD_STEP,
   CMD_TRAIN_UNTIL,
   CMD_EVALUATE,
-  CMD_EVAL_EVERY,
   CMD_PUBLISH_INTERVAL,
   CMD_EXPORT_CSV,
   CMD_SYNC,
@@ -464,7 +463,6 @@ execute(SpnWorker *w, Command *c)
     w->training = spn_trainer_step_count(w->trainer) < c->number;
     break;
   case CMD_EVALUATE: evaluate(w, (gsize)c->number); break;
-  case CMD_EVAL_EVERY: w->eval_every = (int)c->number; return TRUE;
   case CMD_PUBLISH_INTERVAL: w->publish_ms = (int)c->number; return TRUE;
   case CMD_EXPORT_CSV: do_export_csv(w, c); return TRUE;
   case CMD_SYNC:
@@ -676,7 +674,6 @@ spn_worker_evaluate(SpnWorker *w, gsize max_tokens)
   push(w, CMD_EVALUATE, NULL, (gint64)max_tokens);
 }
 
-void spn_worker_set_eval_every(SpnWorker *w, int steps) { push(w, CMD_EVAL_EVERY, NULL, steps); }
 
 void
 spn_worker_set_publish_interval(SpnWorker *w, int milliseconds)

@@ -92,9 +92,8 @@ void spn_worker_step(SpnWorker *w);            /* one optimizer step, then idle 
 /* Steps until the run reaches `steps` optimizer steps, then idles (the screenshot mode). */
 void spn_worker_train_until(SpnWorker *w, gint64 steps);
 /* Validation bpc on up to max_tokens tokens (0: all) is recorded in the history. Also run
- * automatically every `eval_every` steps while training (default 200, 0: never). */
+ * automatically every 200 steps while training. */
 void spn_worker_evaluate(SpnWorker *w, gsize max_tokens);
-void spn_worker_set_eval_every(SpnWorker *w, int steps);
 void spn_worker_set_publish_interval(SpnWorker *w, int milliseconds);
 /* The text the reading thread reads (copied); incremental when only its end changed. */
 void spn_worker_set_text(SpnWorker *w, const char *text);

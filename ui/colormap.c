@@ -299,12 +299,6 @@ spn_colormap_lut(SpnColormap map, guint32 lut[SPN_COLORMAP_LUT_SIZE])
   }
 }
 
-const char *
-spn_colormap_name(SpnColormap map)
-{
-  return map == SPN_COLORMAP_CIVIDIS ? "cividis" : "viridis";
-}
-
 gboolean
 spn_colormap_from_name(const char *name, SpnColormap *map)
 {

@@ -14,7 +14,6 @@ G_BEGIN_DECLS
 /* Opaque ARGB32 pixels (cairo's CAIRO_FORMAT_RGB24/ARGB32 layout); entry i is t = i / (size − 1). */
 void spn_colormap_lut(SpnColormap map, guint32 lut[SPN_COLORMAP_LUT_SIZE]);
 
-const char *spn_colormap_name(SpnColormap map);
 gboolean spn_colormap_from_name(const char *name, SpnColormap *map);
 
 G_END_DECLS
