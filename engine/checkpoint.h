@@ -1,7 +1,7 @@
 /* checkpoint.h — a model, its vocabulary and (optionally) its training state in one
  * safetensors file.
  *
- * Tensors: the parameters under the reference's state-dict names (DESIGN.md), so PyTorch users
+ * Tensors: the parameters under the reference's state-dict names (docs/MODEL.md), so PyTorch users
  * can load them; with training state also `optimizer.<moment>.<name>` and `trainer.cache.<l>`
  * (B×S×d, the layer inputs carried to the next block). __metadata__: "format"
  * ("spanscope-checkpoint"), "version", "config", "vocab", "step", "optimizer", "trainer" and

@@ -2,7 +2,7 @@
  *
  * Parameters, gradients and optimizer state share one layout, so "the gradient of tensor i"
  * is the same offset in another arena. Names and shapes are the reference's state-dict ones
- * (see DESIGN.md); proj_key and proj_val are adjacent so keys and values come from one sgemm.
+ * (see docs/MODEL.md); proj_key and proj_val are adjacent so keys and values come from one sgemm.
  */
 #pragma once
 #include <glib.h>
@@ -52,7 +52,7 @@ typedef struct {
 /* Points every field of w into the arena base laid out by layout. */
 void spn_weights_bind(SpnWeights *w, const SpnConfig *cfg, const SpnLayout *layout, float *base);
 void spn_weights_unbind(SpnWeights *w);
-/* The initialisation of DESIGN.md, drawn in layout order from rng. */
+/* The initialisation of docs/MODEL.md, drawn in layout order from rng. */
 void spn_weights_init(SpnWeights *w, const SpnConfig *cfg, const SpnLayout *layout, SpnRng *rng);
 
 G_END_DECLS

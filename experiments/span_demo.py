@@ -47,7 +47,7 @@ def planted_distance():
 
 
 def mask(span, delta, ramp):
-    """The soft mask of a head with this span at distance delta (see shared/DESIGN.md)."""
+    """The soft mask of a head with this span at distance delta (see docs/MODEL.md)."""
     return min(1.0, max(0.0, (ramp + span - (delta - 1)) / ramp))
 
 

@@ -528,7 +528,7 @@ area_column(cairo_surface_t *img, int x, int y0, int y1, const int rgb[3], int *
   return count;
 }
 
-/* z·S = 50, R = 20: m(δ) = 1 for δ ≤ 51, falls linearly, 0 from δ = 71 on (DESIGN.md) */
+/* z·S = 50, R = 20: m(δ) = 1 for δ ≤ 51, falls linearly, 0 from δ = 71 on (docs/MODEL.md) */
 static double
 mask_formula(double delta)
 {

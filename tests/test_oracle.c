@@ -1,4 +1,4 @@
-/* The engine against the PyTorch oracle (tools/oracle/, written from DESIGN.md alone).
+/* The engine against the PyTorch oracle (tools/oracle/, written from docs/MODEL.md alone).
  *
  * For each fixture: block 0 from zero caches and block 1 with the cache left by block 0 must
  * give the oracle's loss to 1e-5 relative, every gradient to 1e-4 of that tensor's largest

@@ -2,7 +2,7 @@
  * same distance axis the attention each head really paid per distance when reading the probe
  * text (mean over queries), so the learned span can be compared with where the head looks.
  *
- * m(δ) = clamp((R + z·S − (δ − 1)) / R, 0, 1) (DESIGN.md): 1 up to δ = z·S + 1, 0 from
+ * m(δ) = clamp((R + z·S − (δ − 1)) / R, 0, 1) (docs/MODEL.md): 1 up to δ = z·S + 1, 0 from
  * δ = z·S + R + 1 on. */
 #include <math.h>
 #include <stdio.h>

@@ -65,7 +65,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--trim", action=argparse.BooleanOptionalAction, default=True,
                     help="reference trimming + adaptive cache (default on)")
-    ap.add_argument("--init", help="initial weights (safetensors, DESIGN.md names); extra "
+    ap.add_argument("--init", help="initial weights (safetensors, docs/MODEL.md names); extra "
                                    "tensors such as optimizer.* or cache.* are ignored")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()

@@ -42,7 +42,7 @@ def setup(cfg_dict, z_init=Z_INIT, seed=SEED, nblocks=NSTEPS):
     """Model at its fixture initial state and the data (B x T, T = nblocks*M + 1)."""
     torch.manual_seed(seed)
     cfg = Config.from_dict(cfg_dict)
-    model = SpanModel(cfg)                           # DESIGN.md initialisation
+    model = SpanModel(cfg)                           # docs/MODEL.md initialisation
     with torch.no_grad():
         for layer in model.layers:                   # make LayerNorm gradients generic
             norms = [layer.norm1] + ([layer.norm2] if cfg.pers_mem_size == 0 else [])

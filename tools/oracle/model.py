@@ -1,4 +1,4 @@
-"""PyTorch oracle of the spanscope model (written from /work/shared/DESIGN.md).
+"""PyTorch oracle of the spanscope model (written from docs/MODEL.md).
 
 A character-level Transformer with
   * relative-position attention over the S previous positions (never the current one),
@@ -14,7 +14,7 @@ Two implementations of the attention share the same parameters:
     reference's trimming and adaptive cache.
 The self-check in make_fixtures.py --check-fd asserts that the two agree.
 
-Parameter names (model.state_dict()) are exactly the names of DESIGN.md's table.
+Parameter names (model.state_dict()) are exactly the names of docs/MODEL.md's table.
 """
 import math
 from dataclasses import dataclass, fields
@@ -88,7 +88,7 @@ def skew(Y):
 
 
 # ---------------------------------------------------------------------------------------------
-# modules (attribute names give the DESIGN.md parameter names)
+# modules (attribute names give the docs/MODEL.md parameter names)
 # ---------------------------------------------------------------------------------------------
 
 class AdaptiveMask(nn.Module):
@@ -341,7 +341,7 @@ class SpanModel(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self):
-        """DESIGN.md initialisation (uses the global torch RNG, in a fixed order)."""
+        """docs/MODEL.md initialisation (uses the global torch RNG, in a fixed order)."""
         cfg = self.cfg
 
         def uniform_linear(lin):
@@ -442,7 +442,7 @@ def objective(model, x, y, caches, mode="clear", trim=False):
 
 
 class Adagrad:
-    """The reference optimizer, exactly as DESIGN.md: step k (1-based) uses
+    """The reference optimizer, exactly as docs/MODEL.md: step k (1-based) uses
     lr_k = lr * min(1, k / warmup); per tensor, if ||g|| > clip the lr is scaled by
     clip / (||g|| + 1e-10); acc += g^2; p -= lr_k * g / (sqrt(acc) + 1e-10).
     The caller clamps z afterwards (model.clamp_spans())."""
