@@ -227,7 +227,7 @@ export_context(ExportArgs *a)
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
   GOptionContext *ctx = g_option_context_new("- draw figures of a checkpoint into a file");
-  g_option_context_set_summary(ctx, "Writes span bars, span history, soft masks, attention "
+  g_option_context_set_summary(ctx, "Writes the learned spans, span history, soft masks, attention "
                                     "heatmaps or training curves of a checkpoint to PNG, SVG or "
                                     "PDF, without a display.");
   g_option_context_add_main_entries(ctx, e, NULL);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "figures.h"
+#include "fixtures.h"
+#include "plot.h"
 #include "snapshot.h"
 
 #define W 600
@@ -15,47 +17,12 @@
 
 /* ---- snapshots ---- */
 
-static SpnSnapshot *
-snapshot_new(int nlayers, int nheads, int span, int ramp, const float *spans)
-{
-  SpnConfig cfg;
-  spn_config_init_desktop(&cfg);
-  cfg.nlayers = nlayers;
-  cfg.nheads = nheads;
-  cfg.attn_span = span;
-  cfg.adapt_span_ramp = ramp;
-  cfg.adapt_span = TRUE;
-  SpnSnapshot *s = spn_snapshot_new(&cfg);
-  memcpy(s->spans, spans, sizeof(float) * nlayers * nheads);
-  s->step = 1234;
-  s->corpus = g_strdup("test");
-  return s;
-}
-
-/* a probe of the ASCII text with every weight 0, one layer of `nheads` heads */
+/* a probe of the ASCII text with every weight 0 */
 static void
 attach_probe(SpnSnapshot *s, const char *text, int window, int pers)
 {
-  int n = (int)strlen(text);
-  SpnProbe *p = g_new0(SpnProbe, 1);
-  p->n = n;
-  p->nlayers = s->cfg.nlayers;
-  p->nheads = s->cfg.nheads;
-  p->tokens = g_new0(gint32, n);
-  p->offsets = g_new(gsize, n);
-  p->surprisal = g_new0(float, n);
-  for (int i = 0; i < n; i++)
-    p->offsets[i] = i;
-  p->spans = g_memdup2(s->spans, sizeof(float) * p->nlayers * p->nheads);
-  p->heads = g_new0(SpnProbeHead, p->nlayers * p->nheads);
-  for (int k = 0; k < p->nlayers * p->nheads; k++) {
-    p->heads[k].window = window;
-    p->heads[k].weights = g_new0(float, (gsize)n * window);
-    p->heads[k].before_start = g_new0(float, n);
-    p->heads[k].persistent = g_new0(float, n);
-  }
+  s->probe = spn_test_probe_new(text, s->cfg.nlayers, s->cfg.nheads, s->spans, window);
   s->cfg.pers_mem_size = pers;
-  s->probe = p;
   s->text = g_strdup(text);
 }
 
@@ -203,7 +170,7 @@ static void
 test_spans_bar_heights(void)
 {
   const float spans[] = {500.0f, 1000.0f};
-  g_autoptr(SpnSnapshot) s = snapshot_new(1, 2, 1000, 32, spans);
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 2, 1000, 32, spans);
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   cairo_surface_t *img = draw(SPN_FIGURE_SPANS, s, &o);
@@ -283,7 +250,7 @@ static SpnSnapshot *
 attention_snapshot(void)
 {
   const float spans[] = {3.0f};
-  SpnSnapshot *s = snapshot_new(1, 1, 16, 2, spans);
+  SpnSnapshot *s = spn_test_snapshot_new(1, 1, 16, 2, spans);
   attach_probe(s, "ab cd\nef", 6, 0);
   set_weight(s, 0, 4, 1, 0.3f);   /* 'd' looks 3 back at 'b' */
   set_weight(s, 0, 4, 3, 0.1f);
@@ -384,7 +351,7 @@ test_attention_zoom_and_grid(void)
   cairo_surface_destroy(img);
 
   const float spans[] = {3.0f, 3.0f, 3.0f};
-  g_autoptr(SpnSnapshot) g = snapshot_new(1, 3, 16, 2, spans);
+  g_autoptr(SpnSnapshot) g = spn_test_snapshot_new(1, 3, 16, 2, spans);
   attach_probe(g, "abcdefgh", 6, 4);
   set_weight(g, 2, 5, 2, 0.25f);
   g->probe->heads[1].persistent[6] = 0.5f;
@@ -487,7 +454,7 @@ static void
 test_attention_without_probe(void)
 {
   const float spans[] = {3.0f};
-  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 16, 2, spans);
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 1, 16, 2, spans);
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, s, &o);
@@ -539,7 +506,7 @@ static void
 test_masks_curve(void)
 {
   const float spans[] = {50.0f};
-  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 400, 20, spans);
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 1, 400, 20, spans);
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   cairo_surface_t *img = draw(SPN_FIGURE_MASKS, s, &o);
@@ -605,7 +572,7 @@ static void
 test_masks_measured(void)
 {
   const float spans[] = {2.0f};
-  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 64, 4, spans);
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 1, 64, 4, spans);
   attach_probe(s, "abcd", 7, 0);
   /* distance 1: queries 1, 2, 3 give 0.5, 0.7, 0.9; query 0 looks before the text (0.2) */
   set_weight(s, 0, 1, 0, 0.5f);
@@ -631,7 +598,7 @@ static SpnSnapshot *
 history_snapshot(void)
 {
   const float spans[] = {10.0f, 200.0f};
-  SpnSnapshot *s = snapshot_new(1, 2, 256, 8, spans);
+  SpnSnapshot *s = spn_test_snapshot_new(1, 2, 256, 8, spans);
   for (int i = 1; i <= 300; i++) {
     float row[2] = {10.0f, (float)(i * 200.0 / 300)};
     spn_history_append(s->history, i, 4.0 - i / 100.0, i % 50 == 0 ? 3.9 - i / 100.0 : NAN,
@@ -703,7 +670,7 @@ static void
 test_empty_history(void)
 {
   const float spans[] = {10.0f};
-  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 64, 8, spans);
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 1, 64, 8, spans);
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   cairo_surface_destroy(draw(SPN_FIGURE_HISTORY, s, &o));
@@ -836,6 +803,63 @@ test_export_errors(void)
   g_rmdir(dir);
 }
 
+/* ---- axes: hand-worked cases of the 1-2-5 tick rule and the pixel mapping ---- */
+
+static void
+assert_ticks(SpnAxis a, int max_ticks, const double *expected, int n, const char *const *labels)
+{
+  double t[SPN_AXIS_MAX_TICKS];
+  g_assert_cmpint(spn_axis_ticks(&a, max_ticks, t), ==, n);
+  for (int i = 0; i < n; i++) {
+    g_assert_cmpfloat_with_epsilon(t[i], expected[i], 1e-9 * MAX(1.0, fabs(expected[i])));
+    char buf[32];
+    spn_axis_format(&a, t, n, t[i], buf);
+    g_assert_cmpstr(buf, ==, labels[i]);
+  }
+}
+
+static void
+test_axis_ticks(void)
+{
+  /* [0, 1024], at most 6: steps of 100 give 11 ticks, 200 give 6 */
+  assert_ticks((SpnAxis){0, 1024, FALSE, 0, 1}, 6, (double[]){0, 200, 400, 600, 800, 1000}, 6,
+               (const char *[]){"0", "200", "400", "600", "800", "1000"});
+  /* [0, 0.3], at most 4: 0.01, 0.02 and 0.05 give too many, 0.1 gives 4, one decimal */
+  assert_ticks((SpnAxis){0, 0.3, FALSE, 0, 1}, 4, (double[]){0, 0.1, 0.2, 0.3}, 4,
+               (const char *[]){"0.0", "0.1", "0.2", "0.3"});
+  /* [0, 50000], at most 5: steps of 20000, labelled in thousands */
+  assert_ticks((SpnAxis){0, 50000, FALSE, 0, 1}, 5, (double[]){0, 20000, 40000}, 3,
+               (const char *[]){"0k", "20k", "40k"});
+  /* a reversed range gives the same ticks */
+  assert_ticks((SpnAxis){1024, 0, FALSE, 0, 1}, 6, (double[]){0, 200, 400, 600, 800, 1000}, 6,
+               (const char *[]){"0", "200", "400", "600", "800", "1000"});
+  /* log [1, 10000], at most 8: every power of ten */
+  assert_ticks((SpnAxis){1, 10000, TRUE, 0, 1}, 8, (double[]){1, 10, 100, 1000, 10000}, 5,
+               (const char *[]){"1", "10", "100", "1000", "10k"});
+  /* log [1, 1e8], at most 3: every third power */
+  assert_ticks((SpnAxis){1, 1e8, TRUE, 0, 1}, 3, (double[]){1, 1e3, 1e6}, 3,
+               (const char *[]){"1", "1000", "1e6"});
+  /* log within a decade, [2, 9]: 1-2-5 steps */
+  assert_ticks((SpnAxis){2, 9, TRUE, 0, 1}, 6, (double[]){2, 5}, 2, (const char *[]){"2", "5"});
+}
+
+static void
+test_axis_mapping(void)
+{
+  SpnAxis lin = {0, 100, FALSE, 10, 210};
+  g_assert_cmpfloat(spn_axis_px(&lin, 25), ==, 60);
+  g_assert_cmpfloat(spn_axis_value(&lin, 60), ==, 25);
+  SpnAxis up = {0, 1, FALSE, 200, 0};   /* vertical: values grow upwards */
+  g_assert_cmpfloat(spn_axis_px(&up, 0), ==, 200);
+  g_assert_cmpfloat(spn_axis_px(&up, 0.75), ==, 50);
+  SpnAxis log = {1, 1000, TRUE, 0, 300};
+  g_assert_cmpfloat_with_epsilon(spn_axis_px(&log, 10), 100, 1e-9);
+  g_assert_cmpfloat_with_epsilon(spn_axis_px(&log, 100), 200, 1e-9);
+  g_assert_cmpfloat_with_epsilon(spn_axis_value(&log, 150), sqrt(1000), 1e-9);
+  for (double v = 1; v <= 1000; v *= 3.7)
+    g_assert_cmpfloat_with_epsilon(spn_axis_value(&log, spn_axis_px(&log, v)), v, 1e-9 * v);
+}
+
 static void
 test_names(void)
 {
@@ -855,6 +879,8 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/figures/colormap-published", test_colormap_published);
   g_test_add_func("/figures/names", test_names);
+  g_test_add_func("/figures/axis-ticks", test_axis_ticks);
+  g_test_add_func("/figures/axis-mapping", test_axis_mapping);
   g_test_add_func("/figures/spans-bar-heights", test_spans_bar_heights);
   g_test_add_func("/figures/attention-cell-colours", test_attention_cell_colours);
   g_test_add_func("/figures/attention-describe", test_attention_describe);

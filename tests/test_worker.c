@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fixtures.h"
 #include "history.h"
 #include "rng.h"
 #include "worker.h"
@@ -83,14 +84,6 @@ write_corpus(void)
   return path;
 }
 
-static void
-tiny_config(SpnConfig *c)
-{
-  spn_config_init_desktop(c);
-  c->nlayers = 2, c->hid_sz = 16, c->nheads = 2, c->inner_hid_sz = 32, c->attn_span = 64;
-  c->adapt_span_ramp = 8, c->block_sz = 16, c->batch_sz = 3, c->lr_warmup = 5, c->seed = 2;
-  c->adapt_span_init = 0.3, c->threads = 1;
-}
 
 static void
 fixture_up(Fixture *f, gconstpointer data)
@@ -122,7 +115,7 @@ static void
 new_model(Fixture *f)
 {
   SpnConfig c;
-  tiny_config(&c);
+  spn_test_tiny_config(&c);
   g_autofree char *corpus = write_corpus();
   spn_worker_new_model(f->w, &c, corpus, NULL);
   settle(f);
@@ -253,7 +246,7 @@ test_errors_reach_the_window(Fixture *f, gconstpointer data)
   g_assert_cmpuint(f->errors->len, ==, 2);
   g_assert_nonnull(strstr(f->errors->pdata[1], "missing.safetensors"));
   SpnConfig c;
-  tiny_config(&c);
+  spn_test_tiny_config(&c);
   c.nheads = 3; /* 16 is not divisible by 3 */
   spn_worker_new_model(f->w, &c, "bundled", NULL);
   settle(f);

@@ -11,7 +11,7 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  SPN_FIGURE_SPANS,      /* per layer a row of per-head span bars (z·S, ramp lighter), S marked */
+  SPN_FIGURE_SPANS,      /* "Learned spans": per layer per-head bars of z·S (ramp lighter), S marked */
   SPN_FIGURE_HISTORY,    /* every head's span against step */
   SPN_FIGURE_MASKS,      /* m(δ) of every head of the layer + its measured mean attention */
   SPN_FIGURE_ATTENTION,  /* heatmap query × key position over the probe text */
@@ -39,7 +39,7 @@ typedef struct {
 void spn_figure_options_init(SpnFigureOptions *o);
 
 const char *spn_figure_name(SpnFigureKind kind);        /* "spans", "history", ... */
-const char *spn_figure_title(SpnFigureKind kind);       /* "Span bars", ... */
+const char *spn_figure_title(SpnFigureKind kind);       /* "Learned spans", ... */
 gboolean spn_figure_from_name(const char *name, SpnFigureKind *kind);
 
 /* Draws the figure into (0, 0, width, height) of cr in user units. Missing data (no probe, empty

@@ -1,0 +1,67 @@
+/* fixtures.h — what several tests build: tiny configurations, snapshots and probes made by hand.
+ * Header-only (static inline), included by the test programs that need it. */
+#pragma once
+#include <string.h>
+
+#include <glib.h>
+
+#include "config.h"
+#include "snapshot.h"
+
+/* A model small enough to train in milliseconds: 2 layers, width 16, 2 heads, FF 32, S 64,
+ * ramp 8, block 16, 3 streams, one thread, spans starting at 0.3·S. */
+static inline void
+spn_test_tiny_config(SpnConfig *c)
+{
+  spn_config_init_desktop(c);
+  c->nlayers = 2, c->hid_sz = 16, c->nheads = 2, c->inner_hid_sz = 32, c->attn_span = 64;
+  c->adapt_span_ramp = 8, c->block_sz = 16, c->batch_sz = 3, c->lr_warmup = 5, c->seed = 2;
+  c->adapt_span_init = 0.3, c->threads = 1;
+}
+
+/* A snapshot of a desktop-like model with nlayers × nheads heads of the given spans (z·S), at
+ * step 1234 on corpus "test", with an empty history and no probe. */
+static inline SpnSnapshot *
+spn_test_snapshot_new(int nlayers, int nheads, int span, int ramp, const float *spans)
+{
+  SpnConfig cfg;
+  spn_config_init_desktop(&cfg);
+  cfg.nlayers = nlayers;
+  cfg.nheads = nheads;
+  cfg.attn_span = span;
+  cfg.adapt_span_ramp = ramp;
+  cfg.adapt_span = TRUE;
+  SpnSnapshot *s = spn_snapshot_new(&cfg);
+  memcpy(s->spans, spans, sizeof(float) * nlayers * nheads);
+  s->step = 1234;
+  s->corpus = g_strdup("test");
+  return s;
+}
+
+/* A reading of an ASCII text (one token per byte) by every head of nlayers × nheads, each head
+ * storing `window` distances, every weight, surprisal and mass 0: fill in what a test looks at. */
+static inline SpnProbe *
+spn_test_probe_new(const char *text, int nlayers, int nheads, const float *spans, int window)
+{
+  int n = (int)strlen(text);
+  SpnProbe *p = g_new0(SpnProbe, 1);
+  p->n = n;
+  p->nlayers = nlayers;
+  p->nheads = nheads;
+  p->tokens = g_new0(gint32, MAX(n, 1));
+  p->offsets = g_new(gsize, MAX(n, 1));
+  p->surprisal = g_new0(float, MAX(n, 1));
+  for (int i = 0; i < n; i++) {
+    p->tokens[i] = (guint8)text[i];
+    p->offsets[i] = i;
+  }
+  p->spans = g_memdup2(spans, sizeof(float) * nlayers * nheads);
+  p->heads = g_new0(SpnProbeHead, nlayers * nheads);
+  for (int k = 0; k < nlayers * nheads; k++) {
+    p->heads[k].window = window;
+    p->heads[k].weights = g_new0(float, (gsize)MAX(n, 1) * window);
+    p->heads[k].before_start = g_new0(float, MAX(n, 1));
+    p->heads[k].persistent = g_new0(float, MAX(n, 1));
+  }
+  return p;
+}
