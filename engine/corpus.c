@@ -131,32 +131,24 @@ read_plain(const char *path, GError **error)
 static GByteArray *
 gunzip(const char *path, const GByteArray *gz, GError **error)
 {
-  GInputStream *raw = g_memory_input_stream_new_from_data(gz->data, gz->len, NULL);
-  GZlibDecompressor *gunzip = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-  GInputStream *in = g_converter_input_stream_new(raw, G_CONVERTER(gunzip));
-  GByteArray *out = g_byte_array_new();
+  g_autoptr(GInputStream) raw = g_memory_input_stream_new_from_data(gz->data, gz->len, NULL);
+  g_autoptr(GZlibDecompressor) gunzip = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  g_autoptr(GInputStream) in = g_converter_input_stream_new(raw, G_CONVERTER(gunzip));
+  g_autoptr(GByteArray) out = g_byte_array_new();
   guchar chunk[1 << 16];
-  GError *local = NULL;
+  g_autoptr(GError) local = NULL;
   gssize got;
   gboolean ok = TRUE;
   while (ok && (got = g_input_stream_read(in, chunk, sizeof chunk, NULL, &local)) > 0)
     ok = append(out, chunk, (gsize)got, path, error);
-  g_object_unref(in);
-  g_object_unref(gunzip);
-  g_object_unref(raw);
   if (ok && got < 0) {
     g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
                 "%s: cannot decompress the file (%s); a *.gz file must hold complete gzip "
                 "data",
                 path, local->message);
-    g_error_free(local);
     ok = FALSE;
   }
-  if (!ok) {
-    g_byte_array_unref(out);
-    return NULL;
-  }
-  return out;
+  return ok ? g_steal_pointer(&out) : NULL;
 }
 
 /* Reads a whole file, gunzipping names ending in ".gz". The data is NUL-terminated one byte past
@@ -198,7 +190,7 @@ char_text(gunichar cp)
 static SpnVocab *
 chars_tokenize(gint32 *const splits[3], const gsize n[3])
 {
-  gint32 *id_of = g_new0(gint32, N_CODE_POINTS);
+  g_autofree gint32 *id_of = g_new0(gint32, N_CODE_POINTS);
   for (gsize i = 0; i < n[SPN_SPLIT_TRAIN]; i++)
     id_of[splits[SPN_SPLIT_TRAIN][i]] = 1;
 
@@ -214,7 +206,6 @@ chars_tokenize(gint32 *const splits[3], const gsize n[3])
   for (int s = 0; s < 3; s++)
     for (gsize i = 0; i < n[s]; i++)
       splits[s][i] = id_of[splits[s][i]];
-  g_free(id_of);
   return spn_vocab_new_take(SPN_VOCAB_CHARS, tokens, NULL);
 }
 
@@ -241,12 +232,10 @@ static gint32 *
 read_units(const char *path, gboolean byte_mode, gsize *n, GError **error)
 {
   gsize len;
-  guchar *data = read_file(path, &len, error);
+  g_autofree guchar *data = read_file(path, &len, error);
   if (data == NULL)
     return NULL;
-  gint32 *units = units_from_data(path, data, len, byte_mode, n, error);
-  g_free(data);
-  return units;
+  return units_from_data(path, data, len, byte_mode, n, error);
 }
 
 static void
@@ -399,12 +388,11 @@ ref_push(SpnRefFile *file, SpnRefBuilder *builder, const char *text, gsize offse
     file->ids[file->n++] = id;
     return TRUE;
   }
-  char *quoted = spn_text_quote(text);
+  g_autofree char *quoted = spn_text_quote(text);
   g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
               "%s line %" G_GSIZE_FORMAT " (byte %" G_GSIZE_FORMAT
               "): token \"%s\" is not in the vocabulary of %s",
               file->path, spn_text_line_of(file->data, offset), offset, quoted, file->train_path);
-  g_free(quoted);
   return FALSE;
 }
 
@@ -488,11 +476,10 @@ load_bundled(SpnCorpus *corpus, const SpnCorpusOptions *opts, GError **error)
                 SPN_BUNDLED_SOURCE);
     return FALSE;
   }
-  char *path = g_build_filename(spn_data_dir(), BUNDLED_FILE, NULL);
+  g_autofree char *path = g_build_filename(spn_data_dir(), BUNDLED_FILE, NULL);
   gboolean ok = load_file(corpus, path, opts->byte_mode, error);
   if (!ok)
     g_prefix_error(error, "bundled corpus: ");
-  g_free(path);
   return ok;
 }
 

@@ -38,10 +38,8 @@ spn_text_quote(const char *text)
 {
   if (g_utf8_strlen(text, -1) <= MAX_QUOTED)
     return g_strdup(text);
-  char *cut = g_utf8_substring(text, 0, MAX_QUOTED);
-  char *quoted = g_strconcat(cut, "\xe2\x80\xa6", NULL); /* U+2026 ellipsis */
-  g_free(cut);
-  return quoted;
+  g_autofree char *cut = g_utf8_substring(text, 0, MAX_QUOTED);
+  return g_strconcat(cut, "\xe2\x80\xa6", NULL); /* U+2026 ellipsis */
 }
 
 /* Offsets count bytes from 0; `hint` ends the message when the user can act on it (byte mode). */
@@ -177,7 +175,7 @@ encode_chars(const SpnVocab *vocab, const guchar *text, gsize len, gint32 *ids, 
 {
   if (!spn_text_check_utf8("text", text, len, "", error))
     return G_MAXSIZE;
-  GHashTable *table = chars_table_new(vocab);
+  g_autoptr(GHashTable) table = chars_table_new(vocab);
   gsize n = 0;
   for (const guchar *p = text; p < text + len; p = (const guchar *)g_utf8_next_char(p)) {
     gunichar cp = g_utf8_get_char((const gchar *)p);
@@ -185,7 +183,6 @@ encode_chars(const SpnVocab *vocab, const guchar *text, gsize len, gint32 *ids, 
     gpointer found = g_hash_table_lookup(table, GUINT_TO_POINTER(cp));
     ids[n++] = found != NULL ? GPOINTER_TO_INT(found) - 1 : 0; /* 0 is <unk> */
   }
-  g_hash_table_unref(table);
   return n;
 }
 
@@ -295,7 +292,7 @@ char *
 spn_vocab_to_json(const SpnVocab *vocab)
 {
   g_return_val_if_fail(vocab != NULL, NULL);
-  JsonBuilder *builder = json_builder_new();
+  g_autoptr(JsonBuilder) builder = json_builder_new();
   json_builder_begin_object(builder);
   json_builder_set_member_name(builder, "kind");
   json_builder_add_string_value(builder, kind_names[vocab->kind]);
@@ -306,14 +303,10 @@ spn_vocab_to_json(const SpnVocab *vocab)
   json_builder_end_array(builder);
   json_builder_end_object(builder);
 
-  JsonNode *root = json_builder_get_root(builder);
-  JsonGenerator *generator = json_generator_new();
+  g_autoptr(JsonNode) root = json_builder_get_root(builder);
+  g_autoptr(JsonGenerator) generator = json_generator_new();
   json_generator_set_root(generator, root);
-  char *json = json_generator_to_data(generator, NULL);
-  g_object_unref(generator);
-  json_node_unref(root);
-  g_object_unref(builder);
-  return json;
+  return json_generator_to_data(generator, NULL);
 }
 
 static gboolean vocab_json_error(GError **error, const char *format, ...) G_GNUC_PRINTF(2, 3);
@@ -323,10 +316,9 @@ vocab_json_error(GError **error, const char *format, ...)
 {
   va_list args;
   va_start(args, format);
-  char *detail = g_strdup_vprintf(format, args);
+  g_autofree char *detail = g_strdup_vprintf(format, args);
   va_end(args);
   g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT, "vocabulary JSON: %s", detail);
-  g_free(detail);
   return FALSE;
 }
 
@@ -382,13 +374,10 @@ static char *
 token_problem(SpnVocabKind kind, guint i, const char *text)
 {
   if (kind == SPN_VOCAB_BYTES) {
-    char *expected = byte_text(i);
-    char *problem =
-        strcmp(text, expected) == 0
-            ? NULL
-            : g_strdup_printf("bytes token %u is \"%s\", expected \"%s\"", i, text, expected);
-    g_free(expected);
-    return problem;
+    g_autofree char *expected = byte_text(i);
+    return strcmp(text, expected) == 0
+               ? NULL
+               : g_strdup_printf("bytes token %u is \"%s\", expected \"%s\"", i, text, expected);
   }
   if (kind == SPN_VOCAB_CHARS && i == 0)
     return strcmp(text, SPN_VOCAB_UNK) == 0
@@ -406,19 +395,17 @@ check_tokens(SpnVocabKind kind, GPtrArray *tokens, GError **error)
 {
   if (kind == SPN_VOCAB_BYTES && tokens->len != N_BYTES)
     return vocab_json_error(error, "a bytes vocabulary has 256 tokens, found %u", tokens->len);
-  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
   gboolean ok = TRUE;
   for (guint i = 0; ok && i < tokens->len; i++) {
     const char *text = g_ptr_array_index(tokens, i);
-    char *problem = token_problem(kind, i, text);
+    g_autofree char *problem = token_problem(kind, i, text);
     if (problem != NULL)
       ok = vocab_json_error(error, "%s", problem);
     else if (g_hash_table_contains(seen, text))
       ok = vocab_json_error(error, "token %u (\"%s\") appears twice", i, text);
     g_hash_table_add(seen, (gpointer)text);
-    g_free(problem);
   }
-  g_hash_table_unref(seen);
   return ok;
 }
 
@@ -426,18 +413,16 @@ SpnVocab *
 spn_vocab_from_json(const char *json, GError **error)
 {
   g_return_val_if_fail(json != NULL, NULL);
-  JsonParser *parser = json_parser_new();
-  GError *local = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_autoptr(GError) local = NULL;
   SpnVocab *vocab = NULL;
   if (!json_parser_load_from_data(parser, json, -1, &local)) {
     vocab_json_error(error, "%s", local->message);
-    g_error_free(local);
-    g_object_unref(parser);
     return NULL;
   }
 
   JsonNode *root = json_parser_get_root(parser);
-  GPtrArray *tokens = g_ptr_array_new();
+  g_autoptr(GPtrArray) tokens = g_ptr_array_new();
   SpnVocabKind kind = SPN_VOCAB_CHARS;
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
     vocab_json_error(error, "expected an object with \"kind\" and \"tokens\"");
@@ -445,8 +430,6 @@ spn_vocab_from_json(const char *json, GError **error)
            parse_tokens(json_node_get_object(root), tokens, error) &&
            check_tokens(kind, tokens, error))
     vocab = spn_vocab_new(kind, (int)tokens->len, (const char *const *)tokens->pdata);
-  g_ptr_array_free(tokens, TRUE);
-  g_object_unref(parser);
   return vocab;
 }
 

@@ -23,9 +23,8 @@ static char *
 write_file(const char *name, const char *data, gssize len)
 {
   char *path = tmp_path(name);
-  char *dir = g_path_get_dirname(path);
+  g_autofree char *dir = g_path_get_dirname(path);
   g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
-  g_free(dir);
   GError *error = NULL;
   g_file_set_contents(path, data, len, &error);
   g_assert_no_error(error);
@@ -117,12 +116,10 @@ test_bundled_load(void)
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TRAIN] + corpus->n_tokens[SPN_SPLIT_VALID], ==,
                    n * 95 / 100);
 
-  char *head = spn_vocab_decode(vocab, corpus->tokens[SPN_SPLIT_TRAIN], 200);
+  g_autofree char *head = spn_vocab_decode(vocab, corpus->tokens[SPN_SPLIT_TRAIN], 200);
   assert_contains(head, "In the beginning God created the heaven and the earth.");
-  char *test = decode_split(corpus, SPN_SPLIT_TEST);
+  g_autofree char *test = decode_split(corpus, SPN_SPLIT_TEST);
   g_assert_true(g_str_has_suffix(test, "be with you all. Amen.\n"));
-  g_free(head);
-  g_free(test);
 
   SpnCorpus *again = load_ok("bundled", FALSE, FALSE);
   for (int s = 0; s < 3; s++) {
@@ -138,7 +135,7 @@ static void
 test_bundled_gzip_path(void)
 {
   SpnCorpus *bundled = load_ok(NULL, FALSE, FALSE);
-  char *path = g_build_filename(spn_data_dir(), "kjv.txt.gz", NULL);
+  g_autofree char *path = g_build_filename(spn_data_dir(), "kjv.txt.gz", NULL);
   SpnCorpus *by_path = load_ok(path, FALSE, FALSE);
   g_assert_cmpstr(by_path->source, ==, path);
   g_assert_cmpint(by_path->vocab->size, ==, bundled->vocab->size);
@@ -147,31 +144,28 @@ test_bundled_gzip_path(void)
                     bundled->n_tokens[s] * sizeof(gint32));
   spn_corpus_free(by_path);
   spn_corpus_free(bundled);
-  g_free(path);
 }
 
 static void
 test_bad_gzip(void)
 {
-  char *path = write_file("bad.txt.gz", "this is plain text, not gzip\n", -1);
-  char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
+  g_autofree char *path = write_file("bad.txt.gz", "this is plain text, not gzip\n", -1);
+  g_autofree char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
   assert_contains(message, path);
   assert_contains(message, "gzip");
-  g_free(message);
-  g_free(path);
 }
 
 static void
 test_data_dir_env(void)
 {
-  char *saved = g_strdup(g_getenv("SPANSCOPE_DATADIR"));
-  char *empty_dir = tmp_path("no-data");
+  g_autofree char *saved = g_strdup(g_getenv("SPANSCOPE_DATADIR"));
+  g_autofree char *empty_dir = tmp_path("no-data");
   g_assert_cmpint(g_mkdir_with_parents(empty_dir, 0700), ==, 0);
   g_setenv("SPANSCOPE_DATADIR", empty_dir, TRUE);
   g_assert_cmpstr(spn_data_dir(), ==, empty_dir);
 
-  char *message = load_error("bundled", FALSE, FALSE, SPN_CORPUS_ERROR_IO);
-  char *expected = g_build_filename(empty_dir, "kjv.txt.gz", NULL);
+  g_autofree char *message = load_error("bundled", FALSE, FALSE, SPN_CORPUS_ERROR_IO);
+  g_autofree char *expected = g_build_filename(empty_dir, "kjv.txt.gz", NULL);
   assert_contains(message, expected);
   assert_contains(message, "bundled corpus");
 
@@ -179,10 +173,6 @@ test_data_dir_env(void)
     g_setenv("SPANSCOPE_DATADIR", saved, TRUE);
   else
     g_unsetenv("SPANSCOPE_DATADIR");
-  g_free(expected);
-  g_free(message);
-  g_free(empty_dir);
-  g_free(saved);
 }
 
 /* ---- single files -------------------------------------------------------------------------- */
@@ -193,7 +183,7 @@ test_file_split(void)
   GString *text = g_string_new(NULL);
   for (int i = 0; i < 200; i++)
     g_string_append_c(text, "abcdefghij\n"[i % 11]);
-  char *path = write_file("split.txt", text->str, -1);
+  g_autofree char *path = write_file("split.txt", text->str, -1);
   SpnCorpus *corpus = load_ok(path, FALSE, FALSE);
   g_assert_cmpstr(corpus->source, ==, path);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TRAIN], ==, 180);
@@ -211,7 +201,6 @@ test_file_split(void)
   g_assert_cmpstr(joined->str, ==, text->str);
   g_string_free(joined, TRUE);
   spn_corpus_free(corpus);
-  g_free(path);
   g_string_free(text, TRUE);
 }
 
@@ -224,7 +213,7 @@ test_file_split_by_characters(void)
     g_string_append(text, i % 2 ? "\xc3\xa9" : "\xf0\x9f\x98\x80");
   for (int i = 0; i < 100; i++)
     g_string_append(text, i % 2 ? "\xc3\xa9" : "\xf0\x9f\x98\x80");
-  char *path = write_file("multibyte.txt", text->str, -1);
+  g_autofree char *path = write_file("multibyte.txt", text->str, -1);
   SpnCorpus *corpus = load_ok(path, FALSE, FALSE);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TRAIN], ==, 180);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_VALID], ==, 10);
@@ -232,11 +221,9 @@ test_file_split_by_characters(void)
   g_assert_cmpint(corpus->vocab->size, ==, 3);
   g_assert_cmpstr(corpus->vocab->tokens[1], ==, "\xc3\xa9");
   g_assert_cmpstr(corpus->vocab->tokens[2], ==, "\xf0\x9f\x98\x80");
-  char *valid = decode_split(corpus, SPN_SPLIT_VALID);
+  g_autofree char *valid = decode_split(corpus, SPN_SPLIT_VALID);
   g_assert_cmpuint(g_utf8_strlen(valid, -1), ==, 10);
-  g_free(valid);
   spn_corpus_free(corpus);
-  g_free(path);
   g_string_free(text, TRUE);
 }
 
@@ -249,7 +236,7 @@ test_file_unknown_chars(void)
     g_string_append_c(text, i % 2 ? 'a' : 'b');
   g_string_append(text, "aZb\xc3\xa9"
                         "aaaaaa");
-  char *path = write_file("unknown.txt", text->str, -1);
+  g_autofree char *path = write_file("unknown.txt", text->str, -1);
   SpnCorpus *corpus = load_ok(path, FALSE, FALSE);
   g_assert_cmpint(corpus->vocab->size, ==, 3);
   g_assert_cmpint(spn_vocab_lookup(corpus->vocab, "Z"), ==, -1);
@@ -259,14 +246,12 @@ test_file_unknown_chars(void)
   g_assert_cmpint(test[1], ==, 0);
   g_assert_cmpint(test[2], ==, 2);
   g_assert_cmpint(test[3], ==, 0);
-  char *decoded = decode_split(corpus, SPN_SPLIT_TEST);
+  g_autofree char *decoded = decode_split(corpus, SPN_SPLIT_TEST);
   g_assert_cmpstr(decoded, ==,
                   "a\xef\xbf\xbd"
                   "b\xef\xbf\xbd"
                   "aaaaaa");
-  g_free(decoded);
   spn_corpus_free(corpus);
-  g_free(path);
   g_string_free(text, TRUE);
 }
 
@@ -316,55 +301,47 @@ test_file_invalid_utf8_far(void)
     g_string_append_c(text, text->len % 77 == 76 && text->len < 16 * 77 ? '\n' : 'x');
   g_assert_cmpuint(text->len, ==, 1234);
   g_string_append(text, "\xff and more text after it\n");
-  char *path = write_file("corpus.txt", text->str, (gssize)text->len);
-  char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_FORMAT);
+  g_autofree char *path = write_file("corpus.txt", text->str, (gssize)text->len);
+  g_autofree char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_FORMAT);
   char *expected = g_strdup_printf("%s: invalid UTF-8 at byte 1234 (line 17): expected a UTF-8 "
                                    "character, found byte 0xff; use byte mode for binary data",
                                    path);
   g_assert_cmpstr(message, ==, expected);
   g_free(expected);
-  g_free(message);
-  g_free(path);
   g_string_free(text, TRUE);
 }
 
 static void
 test_file_empty(void)
 {
-  char *path = write_file("empty.txt", "", 0);
+  g_autofree char *path = write_file("empty.txt", "", 0);
   char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
-  char *expected = g_strdup_printf("%s: file is empty", path);
+  g_autofree char *expected = g_strdup_printf("%s: file is empty", path);
   g_assert_cmpstr(message, ==, expected);
-  g_free(expected);
   g_free(message);
   /* Byte mode reads the same file and must reject it the same way. */
   message = load_error(path, TRUE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
   assert_contains(message, "file is empty");
   g_free(message);
-  g_free(path);
 }
 
 static void
 test_file_too_small_for_split(void)
 {
-  char *path = write_file("tiny.txt", "hello\n", -1);
-  char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
+  g_autofree char *path = write_file("tiny.txt", "hello\n", -1);
+  g_autofree char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
   assert_contains(message, path);
   assert_contains(message, "the valid split is empty");
   assert_contains(message, "6 characters");
-  g_free(message);
-  g_free(path);
 }
 
 static void
 test_missing_path(void)
 {
-  char *path = tmp_path("does-not-exist.txt");
-  char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
+  g_autofree char *path = tmp_path("does-not-exist.txt");
+  g_autofree char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
   assert_contains(message, path);
   assert_contains(message, g_strerror(ENOENT));
-  g_free(message);
-  g_free(path);
 }
 
 static void
@@ -387,19 +364,17 @@ test_dir_load(void)
   g_free(write_file("dir/train.txt", "hello world\n", -1));
   g_free(write_file("dir/valid.txt", "hold\n", -1));
   g_free(write_file("dir/test.txt", "w\xc3\xb6rd!\n", -1));
-  char *dir = tmp_path("dir");
+  g_autofree char *dir = tmp_path("dir");
   SpnCorpus *corpus = load_ok(dir, FALSE, FALSE);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TRAIN], ==, 12);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_VALID], ==, 5);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TEST], ==, 6);
   /* <unk> \n space d e h l o r w */
   g_assert_cmpint(corpus->vocab->size, ==, 10);
-  char *valid = decode_split(corpus, SPN_SPLIT_VALID);
+  g_autofree char *valid = decode_split(corpus, SPN_SPLIT_VALID);
   g_assert_cmpstr(valid, ==, "hold\n");
-  char *test = decode_split(corpus, SPN_SPLIT_TEST);
+  g_autofree char *test = decode_split(corpus, SPN_SPLIT_TEST);
   g_assert_cmpstr(test, ==, "w\xef\xbf\xbdrd\xef\xbf\xbd\n");
-  g_free(valid);
-  g_free(test);
   spn_corpus_free(corpus);
 
   /* The same directory in byte mode: one token per byte of each file. */
@@ -408,7 +383,6 @@ test_dir_load(void)
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TEST], ==, 7);
   g_assert_cmpint(corpus->tokens[SPN_SPLIT_TEST][1], ==, 0xc3);
   spn_corpus_free(corpus);
-  g_free(dir);
 }
 
 static void
@@ -416,8 +390,8 @@ test_dir_missing_file(void)
 {
   g_free(write_file("partial/train.txt", "some training text\n", -1));
   g_free(write_file("partial/valid.txt", "valid\n", -1));
-  char *dir = tmp_path("partial");
-  char *missing = g_build_filename(dir, "test.txt", NULL);
+  g_autofree char *dir = tmp_path("partial");
+  g_autofree char *missing = g_build_filename(dir, "test.txt", NULL);
   char *message = load_error(dir, FALSE, FALSE, SPN_CORPUS_ERROR_IO);
   assert_contains(message, missing);
   assert_contains(message, "missing");
@@ -426,8 +400,6 @@ test_dir_missing_file(void)
   message = load_error(dir, FALSE, TRUE, SPN_CORPUS_ERROR_IO);
   assert_contains(message, missing);
   g_free(message);
-  g_free(missing);
-  g_free(dir);
 }
 
 static void
@@ -436,15 +408,11 @@ test_dir_empty_file(void)
   g_free(write_file("hollow/train.txt", "some training text\n", -1));
   g_free(write_file("hollow/valid.txt", "", 0));
   g_free(write_file("hollow/test.txt", "test\n", -1));
-  char *dir = tmp_path("hollow");
-  char *empty = g_build_filename(dir, "valid.txt", NULL);
-  char *expected = g_strdup_printf("%s: file is empty", empty);
-  char *message = load_error(dir, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
+  g_autofree char *dir = tmp_path("hollow");
+  g_autofree char *empty = g_build_filename(dir, "valid.txt", NULL);
+  g_autofree char *expected = g_strdup_printf("%s: file is empty", empty);
+  g_autofree char *message = load_error(dir, FALSE, FALSE, SPN_CORPUS_ERROR_TOO_SMALL);
   g_assert_cmpstr(message, ==, expected);
-  g_free(message);
-  g_free(expected);
-  g_free(empty);
-  g_free(dir);
 }
 
 /* ---- reference format ---------------------------------------------------------------------- */
@@ -455,7 +423,7 @@ test_ref_load(void)
   g_free(write_file("ref/train.txt", "72 105\n105 33\n", -1));
   g_free(write_file("ref/valid.txt", "33  72", -1)); /* no final newline: still ends in <eos> */
   g_free(write_file("ref/test.txt", "\n \t \n105\n", -1));
-  char *dir = tmp_path("ref");
+  g_autofree char *dir = tmp_path("ref");
   SpnCorpus *corpus = load_ok(dir, FALSE, TRUE);
   const SpnVocab *vocab = corpus->vocab;
   g_assert_cmpint(vocab->kind, ==, SPN_VOCAB_REF);
@@ -476,11 +444,9 @@ test_ref_load(void)
   g_assert_cmpmem(corpus->tokens[SPN_SPLIT_TEST], corpus->n_tokens[SPN_SPLIT_TEST] * 4, test,
                   sizeof test);
 
-  char *decoded = decode_split(corpus, SPN_SPLIT_TRAIN);
+  g_autofree char *decoded = decode_split(corpus, SPN_SPLIT_TRAIN);
   g_assert_cmpstr(decoded, ==, "Hi\ni!\n");
-  g_free(decoded);
   spn_corpus_free(corpus);
-  g_free(dir);
 }
 
 static void
@@ -489,19 +455,15 @@ test_ref_unknown_token(void)
   g_free(write_file("refbad/train.txt", "72 105\n105 33\n", -1));
   g_free(write_file("refbad/valid.txt", "72\n105 300\n", -1));
   g_free(write_file("refbad/test.txt", "72\n", -1));
-  char *dir = tmp_path("refbad");
-  char *valid = g_build_filename(dir, "valid.txt", NULL);
-  char *train = g_build_filename(dir, "train.txt", NULL);
+  g_autofree char *dir = tmp_path("refbad");
+  g_autofree char *valid = g_build_filename(dir, "valid.txt", NULL);
+  g_autofree char *train = g_build_filename(dir, "train.txt", NULL);
   char *expected = g_strdup_printf("%s line 2 (byte 7): token \"300\" is not in the vocabulary "
                                    "of %s",
                                    valid, train);
-  char *message = load_error(dir, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
+  g_autofree char *message = load_error(dir, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
   g_assert_cmpstr(message, ==, expected);
-  g_free(message);
   g_free(expected);
-  g_free(train);
-  g_free(valid);
-  g_free(dir);
 }
 
 static void
@@ -513,22 +475,18 @@ test_ref_invalid_utf8(void)
                     -1));
   g_free(write_file("refutf/valid.txt", "72\n", -1));
   g_free(write_file("refutf/test.txt", "72\n", -1));
-  char *dir = tmp_path("refutf");
-  char *message = load_error(dir, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
+  g_autofree char *dir = tmp_path("refutf");
+  g_autofree char *message = load_error(dir, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
   assert_contains(message, "train.txt: invalid UTF-8 at byte 8 (line 2)");
-  g_free(message);
-  g_free(dir);
 }
 
 static void
 test_ref_needs_directory(void)
 {
-  char *path = write_file("ref-file.txt", "72 105\n", -1);
-  char *message = load_error(path, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
+  g_autofree char *path = write_file("ref-file.txt", "72 105\n", -1);
+  g_autofree char *message = load_error(path, FALSE, TRUE, SPN_CORPUS_ERROR_FORMAT);
   assert_contains(message, path);
   assert_contains(message, "directory");
-  g_free(message);
-  g_free(path);
 }
 
 /* ---- byte mode ----------------------------------------------------------------------------- */
@@ -540,10 +498,9 @@ test_byte_mode(void)
   for (int i = 0; i < 100; i++)
     data[i] = (guchar)(i * 37);
   data[50] = 0xff; /* with 0x00 at 0 and lone continuation bytes: not UTF-8 */
-  char *path = write_file("binary.bin", (const char *)data, sizeof data);
-  char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_FORMAT);
+  g_autofree char *path = write_file("binary.bin", (const char *)data, sizeof data);
+  g_autofree char *message = load_error(path, FALSE, FALSE, SPN_CORPUS_ERROR_FORMAT);
   assert_contains(message, "byte 0 (line 1)");
-  g_free(message);
 
   SpnCorpus *corpus = load_ok(path, TRUE, FALSE);
   const SpnVocab *vocab = corpus->vocab;
@@ -577,14 +534,12 @@ test_byte_mode(void)
   g_assert_cmpint(ids[0], ==, 0xff);
   g_assert_cmpint(ids[1], ==, 0x01);
   g_assert_cmpint(ids[2], ==, 'A');
-  char *decoded = spn_vocab_decode(vocab, ids, n);
+  g_autofree char *decoded = spn_vocab_decode(vocab, ids, n);
   g_assert_cmpstr(decoded, ==,
                   "\xff\x01"
                   "A");
-  g_free(decoded);
   g_free(ids);
   spn_corpus_free(corpus);
-  g_free(path);
 }
 
 /* ---- check_split --------------------------------------------------------------------------- */
@@ -595,7 +550,7 @@ test_check_split(void)
   GString *text = g_string_new(NULL);
   for (int i = 0; i < 200; i++)
     g_string_append_c(text, 'a' + i % 26);
-  char *path = write_file("check.txt", text->str, -1);
+  g_autofree char *path = write_file("check.txt", text->str, -1);
   SpnCorpus *corpus = load_ok(path, FALSE, FALSE);
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_VALID], ==, 10);
 
@@ -630,7 +585,6 @@ test_check_split(void)
 
   g_free(expected);
   spn_corpus_free(corpus);
-  g_free(path);
   g_string_free(text, TRUE);
 }
 
@@ -657,9 +611,8 @@ test_vocab_encode_decode(void)
   const gsize expected_offsets[] = {0, 1, 3, 4, 5, 6, 7, 11};
   g_assert_cmpmem(ids, n * sizeof *ids, expected_ids, sizeof expected_ids);
   g_assert_cmpmem(offsets, n * sizeof *offsets, expected_offsets, sizeof expected_offsets);
-  char *decoded = spn_vocab_decode(vocab, ids, n);
+  g_autofree char *decoded = spn_vocab_decode(vocab, ids, n);
   g_assert_cmpstr(decoded, ==, text);
-  g_free(decoded);
   g_free(offsets);
   g_free(ids);
 
@@ -684,7 +637,7 @@ test_vocab_encode_unknown(void)
   SpnVocab *vocab = chars_vocab();
   gsize n = 0;
   GError *error = NULL;
-  gint32 *ids = spn_vocab_encode(vocab, "word?\xc3\xa9", -1, &n, NULL, &error);
+  g_autofree gint32 *ids = spn_vocab_encode(vocab, "word?\xc3\xa9", -1, &n, NULL, &error);
   g_assert_no_error(error);
   g_assert_cmpuint(n, ==, 6);
   g_assert_cmpint(ids[4], ==, 0);
@@ -693,7 +646,6 @@ test_vocab_encode_unknown(void)
   char *decoded = spn_vocab_decode(vocab, ids, n);
   g_assert_cmpstr(decoded, ==, "word\xef\xbf\xbd\xef\xbf\xbd");
   g_free(decoded);
-  g_free(ids);
 
   /* Ids the vocabulary cannot hold decode as U+FFFD instead of reading out of bounds. */
   const gint32 bad[] = {-1, 1000, 3};
@@ -731,9 +683,8 @@ test_vocab_ref_encode(void)
   const gint32 expected[] = {0, 1, 3, 2, 0};
   g_assert_cmpmem(ids, n * sizeof *ids, expected, sizeof expected);
   g_assert_cmpuint(offsets[4], ==, 4);
-  char *decoded = spn_vocab_decode(vocab, ids, n);
+  g_autofree char *decoded = spn_vocab_decode(vocab, ids, n);
   g_assert_cmpstr(decoded, ==, "hi!\nh");
-  g_free(decoded);
   g_free(offsets);
   g_free(ids);
 
@@ -775,8 +726,8 @@ test_vocab_new_copy_lookup(void)
 static void
 assert_json_round_trip(SpnVocab *vocab, const char *kind)
 {
-  char *json = spn_vocab_to_json(vocab);
-  char *kind_member = g_strdup_printf("\"kind\":\"%s\"", kind);
+  g_autofree char *json = spn_vocab_to_json(vocab);
+  g_autofree char *kind_member = g_strdup_printf("\"kind\":\"%s\"", kind);
   assert_contains(json, kind_member);
   GError *error = NULL;
   SpnVocab *back = spn_vocab_from_json(json, &error);
@@ -788,8 +739,6 @@ assert_json_round_trip(SpnVocab *vocab, const char *kind)
     g_assert_cmpint(spn_vocab_lookup(back, vocab->tokens[i]), ==, i);
   }
   spn_vocab_free(back);
-  g_free(kind_member);
-  g_free(json);
 }
 
 static void
@@ -853,7 +802,7 @@ test_vocab_json_errors(void)
 
   /* A bytes vocabulary must hold exactly the canonical texts. */
   SpnVocab *bytes = spn_vocab_new(SPN_VOCAB_BYTES, 256, NULL);
-  char *json = spn_vocab_to_json(bytes);
+  g_autofree char *json = spn_vocab_to_json(bytes);
   char *slot = strstr(json, "\"A\"");
   g_assert_nonnull(slot);
   slot[1] = 'Q';
@@ -861,7 +810,6 @@ test_vocab_json_errors(void)
   g_assert_null(spn_vocab_from_json(json, &error));
   assert_contains(error->message, "bytes token 65 is \"Q\", expected \"A\"");
   g_error_free(error);
-  g_free(json);
   spn_vocab_free(bytes);
 }
 

@@ -111,11 +111,10 @@ write_raw_st(const char *dir, const char *name, const char *header, gboolean pad
 static void
 check_message(const GError *error, const char *path, const char *fragment)
 {
-  char *prefix = g_strconcat(path, ": ", NULL);
+  g_autofree char *prefix = g_strconcat(path, ": ", NULL);
   if (!g_str_has_prefix(error->message, prefix) || strstr(error->message, fragment) == NULL)
     g_error("error message \"%s\" lacks prefix \"%s\" or fragment \"%s\"", error->message, prefix,
             fragment);
-  g_free(prefix);
 }
 
 static void
@@ -138,9 +137,8 @@ expect_read_message(const char *path, const char *message_after_path)
   SpnSafetensors *st = spn_safetensors_read(path, &error);
   g_assert_null(st);
   g_assert_nonnull(error);
-  char *expected = g_strconcat(path, ": ", message_after_path, NULL);
+  g_autofree char *expected = g_strconcat(path, ": ", message_after_path, NULL);
   g_assert_cmpstr(error->message, ==, expected);
-  g_free(expected);
   g_error_free(error);
 }
 
@@ -193,10 +191,9 @@ write_ok(SpnStWriter *w, const char *path)
 static void
 assert_no_tmp_files(const char *dir)
 {
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   if (strstr(names, ".goutputstream-") != NULL || strstr(names, ".tmp-") != NULL)
     g_error("stray temporary files in %s: %s", dir, names);
-  g_free(names);
 }
 
 /* A reference file used by the corruption tests: several tensors, the last one non-empty so
@@ -234,8 +231,8 @@ header_length_of(const guint8 *contents)
 static void
 test_roundtrip(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "model.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "model.safetensors", NULL);
 
   float emb[4 * 5];
   for (int i = 0; i < 4 * 5; i++)
@@ -285,8 +282,6 @@ test_roundtrip(void)
 
   assert_no_tmp_files(dir);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* An odd number of 4-byte elements before an I64 puts the I64 at an offset that is not a
@@ -294,8 +289,8 @@ test_roundtrip(void)
 static void
 test_roundtrip_misaligned(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "m.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "m.safetensors", NULL);
   gint32 three[3] = {1, 2, 3};
   gint64 wide[2] = {-1, 1LL << 40};
   float tail[1] = {9.5f};
@@ -315,15 +310,13 @@ test_roundtrip_misaligned(void)
   spn_safetensors_free(st);
 
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
 test_scalar_and_empty(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "s.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "s.safetensors", NULL);
   float scalar = 2.5f;
   gint64 counter = 77;
   static const gint64 empty_shape[2] = {0, 16}, zero_shape[1] = {0};
@@ -358,15 +351,13 @@ test_scalar_and_empty(void)
   spn_safetensors_free(st);
 
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
 test_metadata(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "meta.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "meta.safetensors", NULL);
   float x[2] = {1.0f, 2.0f};
   static const gint64 shape[1] = {2};
 
@@ -392,14 +383,14 @@ test_metadata(void)
   const char *sum = spn_safetensors_metadata(st, "spanscope.sha256");
   g_assert_nonnull(sum);
   g_assert_cmpuint(strlen(sum), ==, 64);
-  char *expected = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)x, sizeof x);
+  g_autofree char *expected =
+      g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)x, sizeof x);
   g_assert_cmpstr(sum, ==, expected);
-  g_free(expected);
   spn_safetensors_free(st);
 
   /* Key order in the header: insertion order, checksum last. */
   gsize len;
-  guint8 *contents = read_bytes(path, &len);
+  g_autofree guint8 *contents = read_bytes(path, &len);
   const char *header = (const char *)contents + 8;
   const char *keys[] = {"\"format\"",  "\"config\"", "\"unicode\"",
                         "\"control\"", "\"empty\"",  "\"spanscope.sha256\""};
@@ -409,19 +400,16 @@ test_metadata(void)
     g_assert_nonnull(at);
     prev = at;
   }
-  g_free(contents);
 
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* Names of every length mod 8 move the unpadded header end through all residues. */
 static void
 test_header_alignment(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "align.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "align.safetensors", NULL);
   gint64 v[1] = {5};
   static const gint64 shape[1] = {1};
   for (int name_len = 1; name_len <= 24; name_len++) {
@@ -452,8 +440,6 @@ test_header_alignment(void)
     g_free(name);
   }
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* The whole file for one tiny tensor, computed by hand: the compact JSON that the reference
@@ -461,8 +447,8 @@ test_header_alignment(void)
 static void
 test_exact_layout(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "tiny.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "tiny.safetensors", NULL);
   float a[2] = {1.0f, -2.0f};
   static const gint64 shape[1] = {2};
   SpnStWriter *w = spn_st_writer_new();
@@ -484,7 +470,7 @@ test_exact_layout(void)
   memcpy(expected + 8 + 160, data, 8);
 
   gsize len;
-  guint8 *contents = read_bytes(path, &len);
+  g_autofree guint8 *contents = read_bytes(path, &len);
   g_assert_cmpuint(header_length_of(contents), ==, 160);
   g_assert_cmpmem(contents, len, expected, sizeof expected);
 
@@ -509,21 +495,18 @@ test_exact_layout(void)
   g_assert_cmpint(json_array_get_int_element(off, 0), ==, 0);
   g_assert_cmpint(json_array_get_int_element(off, 1), ==, 8);
   g_object_unref(parser);
-  g_free(contents);
 
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* Big enough that the data goes through many write(2) and read(2) calls. */
 static void
 test_large(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "large.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "large.safetensors", NULL);
   const gsize n = 3u << 20;
-  float *big = g_new(float, n);
+  g_autofree float *big = g_new(float, n);
   for (gsize i = 0; i < n; i++)
     big[i] = (float)(i % 9973) - 4000.0f;
   const gint64 shape[3] = {3, 1024, 1024};
@@ -535,10 +518,7 @@ test_large(void)
   SpnSafetensors *st = read_ok(path);
   check_tensor(st, "big", SPN_DTYPE_F32, 3, shape, big);
   spn_safetensors_free(st);
-  g_free(big);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -568,26 +548,23 @@ read_one(const char *path)
 static void
 test_atomic_missing_dir(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "no-such-dir", "ckpt.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "no-such-dir", "ckpt.safetensors", NULL);
   GError *error = NULL;
   g_assert_false(write_one(path, 1.0f, &error));
   g_assert_error(error, SPN_ST_ERROR, SPN_ST_ERROR_IO);
   check_message(error, path, g_strerror(ENOENT));
   g_error_free(error);
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "");
-  g_free(names);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
 test_atomic_replace(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
   GError *error = NULL;
   g_assert_true(write_one(path, 1.0f, &error));
   g_assert_no_error(error);
@@ -595,9 +572,8 @@ test_atomic_replace(void)
   g_assert_true(write_one(path, 2.0f, &error));
   g_assert_no_error(error);
   g_assert_cmpfloat(read_one(path), ==, 2.0f);
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "ckpt.safetensors");
-  g_free(names);
 
   /* The file gets ordinary permissions (umask), not mkstemp's 0600. */
   mode_t mask = umask(022);
@@ -607,17 +583,15 @@ test_atomic_replace(void)
   g_assert_cmpint(sb.st_mode & 0777, ==, 0666 & ~mask);
 
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
 test_atomic_target_is_dir(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
   g_assert_cmpint(g_mkdir(path, 0755), ==, 0);
-  char *inside = g_build_filename(path, "keep", NULL);
+  g_autofree char *inside = g_build_filename(path, "keep", NULL);
   write_bytes(inside, "x", 1);
 
   GError *error = NULL;
@@ -626,15 +600,11 @@ test_atomic_target_is_dir(void)
   check_message(error, path, g_strerror(EISDIR));
   g_error_free(error);
   g_assert_true(g_file_test(inside, G_FILE_TEST_IS_REGULAR));
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "ckpt.safetensors");
-  g_free(names);
 
   expect_read_error(path, SPN_ST_ERROR_IO, "not a regular file");
   remove_tree(dir);
-  g_free(inside);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
@@ -644,8 +614,8 @@ test_atomic_readonly_dir(void)
     g_test_skip("root ignores directory permissions");
     return;
   }
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
   GError *error = NULL;
   g_assert_true(write_one(path, 3.0f, &error));
   g_assert_cmpint(g_chmod(dir, 0555), ==, 0);
@@ -654,13 +624,10 @@ test_atomic_readonly_dir(void)
   check_message(error, path, g_strerror(EACCES));
   g_error_free(error);
   g_assert_cmpfloat(read_one(path), ==, 3.0f);
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "ckpt.safetensors");
-  g_free(names);
   g_chmod(dir, 0755);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* Writes a 1 MB tensor to path under a file size limit of 100 kB: write(2) first writes
@@ -692,8 +659,8 @@ write_big_limited(const char *path, GError **error)
 static void
 test_atomic_write_fails(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
   GError *error = NULL;
   g_assert_true(write_one(path, 5.0f, &error));
 
@@ -702,32 +669,26 @@ test_atomic_write_fails(void)
   check_message(error, path, g_strerror(EFBIG));
   g_clear_error(&error);
   g_assert_cmpfloat(read_one(path), ==, 5.0f);
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "ckpt.safetensors");
-  g_free(names);
 
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* A failed first write leaves no file behind. */
 static void
 test_atomic_new_file_fails(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
   GError *error = NULL;
   g_assert_false(write_big_limited(path, &error));
   g_assert_error(error, SPN_ST_ERROR, SPN_ST_ERROR_IO);
   check_message(error, path, g_strerror(EFBIG));
   g_clear_error(&error);
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "");
-  g_free(names);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
@@ -745,8 +706,8 @@ expect_writer_error(SpnStWriter *w, const char *path, const char *fragment)
 static void
 test_writer_rejects(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "bad.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "bad.safetensors", NULL);
   float x[4] = {0};
   static const gint64 s1[1] = {1}, neg[2] = {2, -3}, many[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1},
                       huge[3] = {G_MAXINT64, G_MAXINT64, 2};
@@ -780,12 +741,9 @@ test_writer_rejects(void)
   spn_st_writer_add(w, "bad\xff", SPN_DTYPE_F32, 1, s1, x);
   expect_writer_error(w, path, "not valid UTF-8");
 
-  char *names = list_dir(dir);
+  g_autofree char *names = list_dir(dir);
   g_assert_cmpstr(names, ==, "");
-  g_free(names);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -797,7 +755,7 @@ test_writer_rejects(void)
 static void
 test_foreign_file(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   guint8 data[4 + 16 + 8];
   gint32 i32 = -42;
   gint64 i64[2] = {1LL << 50, -3};
@@ -811,7 +769,8 @@ test_foreign_file(void)
       "\"l\":{\"dtype\":\"I64\",\"shape\":[2,1],\"data_offsets\":[4,20],\"extra\":[1,2]},"
       "\"i\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[0,4]}}";
   g_assert_cmpuint(strlen(header) % 8, !=, 0);
-  char *path = write_raw_st(dir, "foreign.safetensors", header, FALSE, data, sizeof data);
+  g_autofree char *path =
+      write_raw_st(dir, "foreign.safetensors", header, FALSE, data, sizeof data);
 
   SpnSafetensors *st = read_ok(path);
   g_assert_cmpstr(spn_safetensors_metadata(st, "format"), ==, "pt");
@@ -827,29 +786,23 @@ test_foreign_file(void)
   spn_safetensors_free(st);
 
   /* Same content padded like the reference writer, with a leading space. */
-  char *spaced = g_strconcat(" ", header, NULL);
-  char *path2 = write_raw_st(dir, "padded.safetensors", spaced, TRUE, data, sizeof data);
+  g_autofree char *spaced = g_strconcat(" ", header, NULL);
+  g_autofree char *path2 = write_raw_st(dir, "padded.safetensors", spaced, TRUE, data, sizeof data);
   st = read_ok(path2);
   check_tensor(st, "l", SPN_DTYPE_I64, 2, l_shape, i64);
   spn_safetensors_free(st);
 
-  g_free(spaced);
-  g_free(path2);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
 test_read_errors(void)
 {
-  char *dir = make_tmp_dir();
-  char *missing = g_build_filename(dir, "missing.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *missing = g_build_filename(dir, "missing.safetensors", NULL);
   expect_read_message(missing, "cannot open: No such file or directory");
   expect_read_error(dir, SPN_ST_ERROR_IO, "not a regular file");
   remove_tree(dir);
-  g_free(missing);
-  g_free(dir);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -859,14 +812,14 @@ test_read_errors(void)
 static void
 test_corrupt_truncated(void)
 {
-  char *dir = make_tmp_dir();
-  char *ref = write_reference_file(dir, "ref.safetensors");
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *ref = write_reference_file(dir, "ref.safetensors");
   gsize len;
-  guint8 *contents = read_bytes(ref, &len);
+  g_autofree guint8 *contents = read_bytes(ref, &len);
   gsize header_end = 8 + (gsize)header_length_of(contents);
   g_assert_cmpuint(header_end, >, 64);
   g_assert_cmpuint(len, >, header_end);
-  char *path = g_build_filename(dir, "cut.safetensors", NULL);
+  g_autofree char *path = g_build_filename(dir, "cut.safetensors", NULL);
 
   for (gsize cut = 0; cut < len; cut++) {
     write_bytes(path, contents, cut);
@@ -888,18 +841,13 @@ test_corrupt_truncated(void)
     }
   }
   /* One extra byte is not a truncation, but the checksum no longer matches. */
-  guint8 *longer = g_malloc(len + 1);
+  g_autofree guint8 *longer = g_malloc(len + 1);
   memcpy(longer, contents, len);
   longer[len] = 0;
   write_bytes(path, longer, len + 1);
   expect_read_error(path, SPN_ST_ERROR_FORMAT, "checksum mismatch");
-  g_free(longer);
 
-  g_free(contents);
-  g_free(path);
   remove_tree(dir);
-  g_free(ref);
-  g_free(dir);
 }
 
 static void
@@ -916,8 +864,8 @@ write_with_length(const char *path, guint64 n, const char *rest)
 static void
 test_corrupt_header_length(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "len.safetensors", NULL);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "len.safetensors", NULL);
 
   write_with_length(path, 9999999, "{}");
   expect_read_message(path, "header length 9999999 exceeds the file size (10 bytes); the file "
@@ -936,38 +884,33 @@ test_corrupt_header_length(void)
   write_with_length(path, 0, "{}");
   expect_read_message(path, "header is empty");
   /* A JSON file handed over by mistake: its first 8 bytes read as a huge length. */
-  char *json_path = g_build_filename(dir, "config.json", NULL);
+  g_autofree char *json_path = g_build_filename(dir, "config.json", NULL);
   write_bytes(json_path, "{\"d_model\": 512, \"n_layers\": 4}", 32);
   expect_read_error(json_path, SPN_ST_ERROR_FORMAT, "this is not a safetensors file");
 
   remove_tree(dir);
-  g_free(json_path);
-  g_free(path);
-  g_free(dir);
 }
 
 static void
 expect_header_error(const char *dir, const char *header, const char *fragment)
 {
   guint8 data[64] = {0};
-  char *path = write_raw_st(dir, "h.safetensors", header, TRUE, data, sizeof data);
+  g_autofree char *path = write_raw_st(dir, "h.safetensors", header, TRUE, data, sizeof data);
   expect_read_error(path, SPN_ST_ERROR_FORMAT, fragment);
-  g_free(path);
 }
 
 static void
 expect_header_message(const char *dir, const char *header, const char *message)
 {
   guint8 data[64] = {0};
-  char *path = write_raw_st(dir, "h.safetensors", header, TRUE, data, sizeof data);
+  g_autofree char *path = write_raw_st(dir, "h.safetensors", header, TRUE, data, sizeof data);
   expect_read_message(path, message);
-  g_free(path);
 }
 
 static void
 test_corrupt_json(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   expect_header_error(dir, "{not json", "header is not valid JSON at line 1 column");
   expect_header_error(dir, "{\"a\" 1}", "header is not valid JSON at line 1 column");
   expect_header_error(dir, "{\"a\":{\"dtype\":\"F32\"", "header is not valid JSON");
@@ -1012,13 +955,12 @@ test_corrupt_json(void)
   spn_safetensors_free(st);
   g_free(path);
   remove_tree(dir);
-  g_free(dir);
 }
 
 static void
 test_corrupt_metadata(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   expect_header_message(dir, "{\"__metadata__\":[1]}", "\"__metadata__\" is not a JSON object");
   expect_header_message(dir, "{\"__metadata__\":\"x\"}", "\"__metadata__\" is not a JSON object");
   expect_header_message(dir, "{\"__metadata__\":{\"epoch\":3}}",
@@ -1028,13 +970,12 @@ test_corrupt_metadata(void)
   expect_header_message(dir, "{\"__metadata__\":{\"o\":{}}}",
                         "metadata value of 'o' is not a string");
   remove_tree(dir);
-  g_free(dir);
 }
 
 static void
 test_corrupt_entries(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   expect_header_message(dir, "{\"x\":5}", "tensor 'x' entry is not a JSON object");
   expect_header_message(dir, "{\"x\":{\"shape\":[1],\"data_offsets\":[0,4]}}",
                         "tensor 'x' has no dtype");
@@ -1077,13 +1018,12 @@ test_corrupt_entries(void)
                         "\"bad\":{\"dtype\":\"F32\"}}",
                         "tensor 'bad' has no shape");
   remove_tree(dir);
-  g_free(dir);
 }
 
 static void
 test_corrupt_dtype(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   static const char *const dtypes[] = {"BF16", "F16", "F64", "U8", "I8", "BOOL", "f32", "", "F32 "};
   for (guint i = 0; i < G_N_ELEMENTS(dtypes); i++) {
     char *header = g_strdup_printf(
@@ -1095,14 +1035,13 @@ test_corrupt_dtype(void)
     g_free(header);
   }
   remove_tree(dir);
-  g_free(dir);
 }
 
 /* The data section of these files is 64 bytes (see expect_header_message). */
 static void
 test_corrupt_offsets(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   expect_header_message(dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[100],\"data_offsets\":[0,400]}}",
                         "tensor 'x' data offsets [0, 400] exceed the data section (64 bytes)");
   expect_header_message(dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[64,68]}}",
@@ -1127,13 +1066,12 @@ test_corrupt_offsets(void)
   spn_safetensors_free(st);
   g_free(path);
   remove_tree(dir);
-  g_free(dir);
 }
 
 static void
 test_corrupt_size_mismatch(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   expect_header_message(dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,40]}}",
                         "tensor 'x' shape [3, 4] needs 48 bytes but its offsets span 40");
   expect_header_message(dir, "{\"x\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}",
@@ -1143,13 +1081,12 @@ test_corrupt_size_mismatch(void)
   expect_header_message(dir, "{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,4]}}",
                         "tensor 'x' shape [0] needs 0 bytes but its offsets span 4");
   remove_tree(dir);
-  g_free(dir);
 }
 
 static void
 test_corrupt_overflow(void)
 {
-  char *dir = make_tmp_dir();
+  g_autofree char *dir = make_tmp_dir();
   /* The element count overflows 64 bits... */
   expect_header_message(dir,
                         "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],"
@@ -1176,18 +1113,17 @@ test_corrupt_overflow(void)
   spn_safetensors_free(st);
   g_free(path);
   remove_tree(dir);
-  g_free(dir);
 }
 
 static void
 test_corrupt_checksum(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = write_reference_file(dir, "ref.safetensors");
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = write_reference_file(dir, "ref.safetensors");
   gsize len;
-  guint8 *contents = read_bytes(path, &len);
+  g_autofree guint8 *contents = read_bytes(path, &len);
   SpnSafetensors *st = read_ok(path);
-  char *sum = g_strdup(spn_safetensors_metadata(st, "spanscope.sha256"));
+  g_autofree char *sum = g_strdup(spn_safetensors_metadata(st, "spanscope.sha256"));
   spn_safetensors_free(st);
 
   gsize data_start = 8 + (gsize)header_length_of(contents);
@@ -1208,11 +1144,7 @@ test_corrupt_checksum(void)
   write_bytes(path, contents, len);
   spn_safetensors_free(read_ok(path));
 
-  g_free(sum);
-  g_free(contents);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* Reads must never crash or read out of bounds (run under valgrind); whatever is accepted must
@@ -1243,11 +1175,11 @@ read_any(const char *path)
 static void
 test_corrupt_fuzz(void)
 {
-  char *dir = make_tmp_dir();
-  char *ref = write_reference_file(dir, "ref.safetensors");
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *ref = write_reference_file(dir, "ref.safetensors");
   gsize len;
-  guint8 *contents = read_bytes(ref, &len);
-  char *path = g_build_filename(dir, "fuzz.safetensors", NULL);
+  g_autofree guint8 *contents = read_bytes(ref, &len);
+  g_autofree char *path = g_build_filename(dir, "fuzz.safetensors", NULL);
   static const guint8 replacements[] = {0x00, 0xff, '"', '{', ']', '-', '9', '0', ' ', '\\'};
 
   for (gsize pos = 0; pos < len; pos++) {
@@ -1273,11 +1205,7 @@ test_corrupt_fuzz(void)
     read_any(path);
     g_free(junk);
   }
-  g_free(path);
-  g_free(contents);
   remove_tree(dir);
-  g_free(ref);
-  g_free(dir);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1291,18 +1219,17 @@ expect_mismatch(const SpnSafetensors *st, const char *name, SpnDtype dtype, int 
   GError *error = NULL;
   g_assert_null(spn_safetensors_expect(st, name, dtype, ndim, shape, &error));
   g_assert_error(error, SPN_ST_ERROR, SPN_ST_ERROR_MISMATCH);
-  char *expected = g_strconcat(spn_safetensors_path(st), ": ", message_after_path, NULL);
+  g_autofree char *expected = g_strconcat(spn_safetensors_path(st), ": ", message_after_path, NULL);
   g_assert_cmpstr(error->message, ==, expected);
-  g_free(expected);
   g_error_free(error);
 }
 
 static void
 test_expect(void)
 {
-  char *dir = make_tmp_dir();
-  char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
-  float *pe = g_new0(float, 32 * 512);
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = g_build_filename(dir, "ckpt.safetensors", NULL);
+  g_autofree float *pe = g_new0(float, 32 * 512);
   gint32 ids[4] = {1, 2, 3, 4};
   static const gint64 pe_shape[3] = {1, 32, 512}, ids_shape[1] = {4};
   SpnStWriter *w = spn_st_writer_new();
@@ -1338,10 +1265,7 @@ test_expect(void)
   g_assert_null(spn_safetensors_expect(st, "y", SPN_DTYPE_F32, 1, ids_shape, NULL));
 
   spn_safetensors_free(st);
-  g_free(pe);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1380,20 +1304,17 @@ test_python_interop(void)
     g_test_skip("the Python safetensors package is not installed");
     return;
   }
-  char *dir = make_tmp_dir();
-  char *path = write_reference_file(dir, "py.safetensors");
+  g_autofree char *dir = make_tmp_dir();
+  g_autofree char *path = write_reference_file(dir, "py.safetensors");
   const char *const argv[] = {"python3", "-c", python_check, path, NULL};
-  char *out = NULL;
+  g_autofree char *out = NULL;
   g_assert_true(run_python(argv, &out));
   g_strchomp(out);
   g_assert_cmpstr(out, ==,
                   "big I64 [2] ffffffffffffff7f0000000000000080\n"
                   "ids I32 [3] 07000000ffffffff00000040\n"
                   "w F32 [2,3] 0000c03f000000c000005040000000006f12833a00002842");
-  g_free(out);
   remove_tree(dir);
-  g_free(path);
-  g_free(dir);
 }
 
 int
