@@ -12,6 +12,7 @@
 #include "generate.h"
 #include "parallel.h"
 #include "probe.h"
+#include "spanscope-config.h"
 #include "trainer.h"
 
 static volatile sig_atomic_t interrupted = 0;
@@ -480,13 +481,17 @@ usage(void)
           "  probe      attention and surprisal of a checkpoint on a text, as JSON\n"
           "  generate   continue a prompt by sampling\n"
           "  export     draw figures of a checkpoint into a PNG, SVG or PDF file\n\n"
-          "spanscope-cli COMMAND --help shows the options of a command.\n");
+          "spanscope-cli COMMAND --help shows the options of a command; --version the version.\n");
 }
 
 int
 main(int argc, char **argv)
 {
   setlocale(LC_ALL, "");
+  if (argc >= 2 && g_str_equal(argv[1], "--version")) {
+    g_print("spanscope-cli %s\n", SPN_VERSION);
+    return 0;
+  }
   if (argc < 2 || g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h")) {
     usage();
     return argc < 2 ? 2 : 0;

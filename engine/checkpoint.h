@@ -29,8 +29,8 @@ typedef struct {
   int cache_batch;
 } SpnCheckpoint;
 
-/* Borrowed pointers only: saving neither takes nor frees anything. Written to a temporary file
- * and renamed. */
+/* Borrowed pointers only: saving neither takes nor frees anything. Written by
+ * spn_st_writer_write, so a failed save leaves the file that was there. */
 gboolean spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error);
 /* Everything in the returned struct is owned by it. Errors name the file and what is wrong:
  * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation. */

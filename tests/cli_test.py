@@ -55,6 +55,8 @@ def _():
                  "--adapt-span-cache", "--pers-mem-size", "--corpus", "--steps", "--eval-every",
                  "--checkpoint", "--seed", "--threads", "--json"]:
         assert flag in out, flag
+    out = run("--version").stdout
+    assert out.startswith("spanscope-cli ") and out.strip().split()[-1][0].isdigit(), out
 
 
 @check("train --json reports the documented keys and saves a checkpoint")
