@@ -444,7 +444,7 @@ test_attention_tiles(void)
   g_assert_cmpint(t.head, ==, 0);
 
   const float spans[] = {3.0f, 3.0f, 3.0f};
-  g_autoptr(SpnSnapshot) g = snapshot_new(1, 3, 16, 2, spans);
+  g_autoptr(SpnSnapshot) g = spn_test_snapshot_new(1, 3, 16, 2, spans);
   attach_probe(g, "abcdefgh", 6, 4);
   spn_figure_options_init(&o);
   check_tiles(g, &o, 3);
