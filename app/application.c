@@ -97,7 +97,7 @@ on_about(GSimpleAction *a, GVariant *p, gpointer data)
   GtkWidget *about = adw_about_window_new();
   adw_about_window_set_application_name(ADW_ABOUT_WINDOW(about), "spanscope");
   adw_about_window_set_application_icon(ADW_ABOUT_WINDOW(about), SPN_APPLICATION_ID);
-  adw_about_window_set_version(ADW_ABOUT_WINDOW(about), "0.1.0");
+  adw_about_window_set_version(ADW_ABOUT_WINDOW(about), SPN_VERSION);
   adw_about_window_set_developer_name(ADW_ABOUT_WINDOW(about), "The spanscope authors");
   adw_about_window_set_license_type(ADW_ABOUT_WINDOW(about), GTK_LICENSE_MIT_X11);
   adw_about_window_set_comments(
@@ -296,7 +296,7 @@ spn_application_class_init(SpnApplicationClass *klass)
   app_class->activate = spn_application_activate;
   app_class->open = spn_application_open;
   app_class->handle_local_options = spn_application_handle_local_options;
-  props[PROP_CORPUS] = g_param_spec_string("corpus", NULL, NULL, "bundled",
+  props[PROP_CORPUS] = g_param_spec_string("corpus", NULL, NULL, SPN_BUNDLED_SOURCE,
                                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
   props[PROP_PRESET] = g_param_spec_string("preset", NULL, NULL, "desktop",
                                            G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);

@@ -12,7 +12,8 @@
 
 G_BEGIN_DECLS
 
-#define SPN_APPLICATION_ID "org.spanscope.Spanscope"
+/* SPN_APPLICATION_ID and SPN_VERSION come from the generated spanscope-config.h. */
+#include "spanscope-config.h"
 
 #define SPN_TYPE_APPLICATION (spn_application_get_type())
 G_DECLARE_FINAL_TYPE(SpnApplication, spn_application, SPN, APPLICATION, AdwApplication)

@@ -18,7 +18,7 @@ spn_window_new_model(SpnWindow *win, const char *preset_name, const char *corpus
   spn_preset_init(preset, &cfg);
   SpnCorpusOptions opts = {0};
   g_clear_pointer(&win->user_file, g_free);
-  spn_worker_new_model(win->worker, &cfg, corpus ? corpus : "bundled", &opts);
+  spn_worker_new_model(win->worker, &cfg, corpus ? corpus : SPN_BUNDLED_SOURCE, &opts);
 }
 
 void

@@ -67,8 +67,6 @@ void spn_window_show_training(SpnWindow *win, gboolean training);
 gboolean spn_window_select_layer(SpnWindow *win, int layer);
 gboolean spn_window_select_head(SpnWindow *win, int head);
 void spn_window_set_probe_text(SpnWindow *win, const char *text);
-/* The passage the inspector starts with on a corpus ("bundled", "demo" or a path). */
-const char *spn_window_default_text(const char *corpus);
 
 /* window-actions.c */
 void spn_window_add_actions(SpnWindow *win);

@@ -12,29 +12,6 @@
 #include "setup_dialog.h"
 #include "window-private.h"
 
-/* The probe text of the bundled corpus: 1 Corinthians 13:1-8 as the corpus has it. It lies at
- * 93 % of the text, inside the validation split (90-95 %), so the model has never trained on it. */
-static const char kjv_passage[] =
-    "1 Corinthians 13\n"
-    "\n"
-    "  1 Though I speak with the tongues of men and of angels, and have not charity,\n"
-    "I am become as sounding brass, or a tinkling cymbal.\n"
-    "  2 And though I have the gift of prophecy, and understand all mysteries, and\n"
-    "all knowledge; and though I have all faith, so that I could remove mountains,\n"
-    "and have not charity, I am nothing.\n"
-    "  3 And though I bestow all my goods to feed the poor, and though I give my\n"
-    "body to be burned, and have not charity, it profiteth me nothing.\n"
-    "  4 Charity suffereth long, and is kind; charity envieth not; charity vaunteth\n"
-    "not itself, is not puffed up,\n"
-    "  5 Doth not behave itself unseemly, seeketh not her own, is not easily\n"
-    "provoked, thinketh no evil;\n"
-    "  6 Rejoiceth not in iniquity, but rejoiceth in the truth;\n"
-    "  7 Beareth all things, believeth all things, hopeth all things, endureth all\n"
-    "things.\n"
-    "  8 Charity never faileth: but whether there be prophecies, they shall fail;\n"
-    "whether there be tongues, they shall cease; whether there be knowledge, it\n"
-    "shall vanish away.\n";
-
 G_DEFINE_FINAL_TYPE(SpnWindow, spn_window, ADW_TYPE_APPLICATION_WINDOW)
 
 enum { SIGNAL_WORKER_ERROR, SIGNAL_SNAPSHOT_DISPATCHED, N_SIGNALS };
@@ -90,43 +67,6 @@ spn_window_report_error(SpnWindow *win, const char *text)
 
 /* ---- probe text ---- */
 
-#define PASSAGE_CHARS 800
-
-/* A passage of the demonstration corpus's validation split (90-95 %) that starts with a
- * sentence whose planted copy follows SPN_DEMO_DISTANCE characters later, so the heatmap and
- * the inspector show a head reaching back for it. Generated once: the same constants give the
- * corpus the engine trains on. */
-static const char *
-demo_passage(void)
-{
-  static char *passage;
-  if (passage)
-    return passage;
-  GArray *copies = NULL;
-  g_autofree char *text = spn_demo_text(SPN_DEMO_SEED, SPN_DEMO_CHARS, SPN_DEMO_DISTANCE, &copies);
-  gsize from = SPN_DEMO_CHARS / 100 * 91 + SPN_DEMO_DISTANCE;
-  gsize start = from - SPN_DEMO_DISTANCE;
-  for (guint i = 0; i < copies->len; i++) {
-    const SpnDemoCopy *c = &g_array_index(copies, SpnDemoCopy, i);
-    if (c->start >= from) {
-      start = c->start - SPN_DEMO_DISTANCE;
-      break;
-    }
-  }
-  g_array_unref(copies);
-  gsize end = MIN(start + PASSAGE_CHARS, (gsize)SPN_DEMO_CHARS);
-  while (end > start + PASSAGE_CHARS / 2 && text[end - 1] != ' ')   /* end after a word */
-    end--;
-  passage = g_strndup(text + start, end - start);
-  return passage;
-}
-
-const char *
-spn_window_default_text(const char *corpus)
-{
-  return g_strcmp0(corpus, SPN_DEMO_SOURCE) == 0 ? demo_passage() : kjv_passage;
-}
-
 void
 spn_window_set_probe_text(SpnWindow *win, const char *text)
 {
@@ -139,7 +79,7 @@ static void
 on_text_changed(SpnInspector *inspector, const char *text, SpnWindow *win)
 {
   (void)inspector;
-  if (win->text_corpus && g_strcmp0(text, spn_window_default_text(win->text_corpus)) != 0)
+  if (win->text_corpus && g_strcmp0(text, spn_corpus_default_passage(win->text_corpus)) != 0)
     g_clear_pointer(&win->text_corpus, g_free);
   g_free(win->text);
   win->text = g_strdup(text);
@@ -155,7 +95,7 @@ follow_corpus_text(SpnWindow *win, const char *corpus)
     return;
   g_free(win->text_corpus);
   win->text_corpus = g_strdup(corpus);
-  spn_window_set_probe_text(win, spn_window_default_text(corpus));
+  spn_window_set_probe_text(win, spn_corpus_default_passage(corpus));
 }
 
 /* ---- options shared by every view ---- */
@@ -299,19 +239,6 @@ last_valid_bpc(const SpnHistory *h)
   return NAN;
 }
 
-static void
-span_stats(const SpnSnapshot *s, double *avg, double *max)
-{
-  int n = s->cfg.nlayers * s->cfg.nheads;
-  double sum = 0.0;
-  *max = 0.0;
-  for (int i = 0; i < n; i++) {
-    sum += s->spans[i];
-    *max = MAX(*max, s->spans[i]);
-  }
-  *avg = n > 0 ? sum / n : 0.0;
-}
-
 /* "step 1,200 · 5.3k tokens/s · train 2.31 bpc · valid 2.40 · span avg 12 / max 44 of 1024" */
 static char *
 status_line(SpnWindow *win)
@@ -332,7 +259,7 @@ status_line(SpnWindow *win)
   if (!isnan(val))
     g_string_append_printf(line, " · valid %.3f", val);
   double avg, max;
-  span_stats(s, &avg, &max);
+  spn_span_stats(s->spans, s->cfg.nlayers * s->cfg.nheads, &avg, &max);
   g_string_append_printf(line, " · span avg %.0f / max %.0f of %d", avg, max, s->cfg.attn_span);
   return g_string_free(line, FALSE);
 }
@@ -343,7 +270,7 @@ corpus_title(const char *corpus)
 {
   if (corpus == NULL)
     return g_strdup("…");
-  if (g_strcmp0(corpus, "bundled") == 0)
+  if (g_strcmp0(corpus, SPN_BUNDLED_SOURCE) == 0)
     return g_strdup("the King James Bible");
   if (g_strcmp0(corpus, SPN_DEMO_SOURCE) == 0)
     return g_strdup("the demonstration corpus");
@@ -554,12 +481,13 @@ spn_window_new(GtkApplication *app, const SpnWindowStart *start)
   SpnPreset preset = SPN_PRESET_DESKTOP;
   spn_preset_from_name(win->preset, &preset);
   const char *corpus = start->corpus ? start->corpus : spn_preset_corpus(preset);
-  win->corpus = g_strdup(corpus ? corpus : "bundled");
+  win->corpus = g_strdup(corpus ? corpus : SPN_BUNDLED_SOURCE);
   win->checkpoint_arg = g_strdup(start->checkpoint);
   win->autosave = start->autosave;
   if (start->text == NULL)
     win->text_corpus = g_strdup(win->corpus);
-  spn_window_set_probe_text(win, start->text ? start->text : spn_window_default_text(win->corpus));
+  spn_window_set_probe_text(win, start->text ? start->text
+                                             : spn_corpus_default_passage(win->corpus));
   spn_session_start(win);
   return win;
 }
