@@ -5,7 +5,9 @@
 
 #include "safetensors.h"
 
+/* clang-format off */
 G_DEFINE_QUARK(spn-checkpoint-error-quark, spn_checkpoint_error)
+/* clang-format on */
 
 static const char *
 moment_name(SpnOptimKind kind, int k)

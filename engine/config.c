@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stddef.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(spn-config-error-quark, spn_config_error)
+/* clang-format on */
 
 /* ---- the table ---- */
 

@@ -27,7 +27,9 @@
 static const char *const split_names[3] = {"train", "valid", "test"};
 static const char *const split_files[3] = {"train.txt", "valid.txt", "test.txt"};
 
-G_DEFINE_QUARK(spn - corpus - error - quark, spn_corpus_error)
+/* clang-format off */
+G_DEFINE_QUARK(spn-corpus-error-quark, spn_corpus_error)
+/* clang-format on */
 
 /* ---- data directory ------------------------------------------------------------------------ */
 

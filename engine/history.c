@@ -4,7 +4,9 @@
 #include <math.h>
 #include <string.h>
 
+/* clang-format off */
 G_DEFINE_QUARK(spn-history-error-quark, spn_history_error)
+/* clang-format on */
 
 static int
 row_spans(const SpnHistory *h)

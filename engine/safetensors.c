@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <string.h>
 
-G_DEFINE_QUARK(spn - st - error - quark, spn_st_error)
+/* clang-format off */
+G_DEFINE_QUARK(spn-st-error-quark, spn_st_error)
+/* clang-format on */
 
 static const struct {
   const char *name;

@@ -19,7 +19,9 @@ struct _SpnTrainer {
   SpnHistory *history; /* one row per step */
 };
 
+/* clang-format off */
 G_DEFINE_QUARK(spn-trainer-error-quark, spn_trainer_error)
+/* clang-format on */
 
 static SpnTrainer *
 trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)

@@ -90,7 +90,9 @@ struct _SpnWorker {
 
 /* ---- hand-off to the main context ---- */
 
+/* clang-format off */
 G_DEFINE_QUARK(spn-worker-error-quark, spn_worker_error)
+/* clang-format on */
 
 static SpnWorker *
 worker_ref(SpnWorker *w)
