@@ -370,7 +370,8 @@ check_corpus(SpnSetupDialog *d, GError **error)
 {
   CorpusKind k = corpus_kind(d);
   if ((k == CORPUS_FILE || k == CORPUS_FOLDER) && d->paths[k] == NULL) {
-    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO, "Choose the corpus %s (or pick another corpus)",
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
+                "Choose the corpus %s (or pick another corpus)",
                 k == CORPUS_FILE ? "text file" : "folder");
     return FALSE;
   }

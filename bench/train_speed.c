@@ -56,7 +56,8 @@ main(int argc, char **argv)
   cfg.threads = threads;
   spn_threads_init(threads);
   SpnCorpusOptions opts = {0};
-  SpnCorpus *corpus = spn_corpus_load(corpus_path ? corpus_path : SPN_BUNDLED_SOURCE, &opts, &error);
+  SpnCorpus *corpus =
+      spn_corpus_load(corpus_path ? corpus_path : SPN_BUNDLED_SOURCE, &opts, &error);
   if (corpus == NULL) {
     fprintf(stderr, "train_speed: %s\n", error->message);
     return 1;

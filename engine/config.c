@@ -420,7 +420,8 @@ spn_config_from_json(SpnConfig *c, const char *json, GError **error)
   JsonObject *o = json_node_get_object(root);
   for (guint i = 0; i < G_N_ELEMENTS(key_aliases); i++) {
     JsonNode *n = json_object_get_member(o, key_aliases[i].old);
-    if (n != NULL && !read_member(c, field_by_key(key_aliases[i].key), n, key_aliases[i].old, error))
+    if (n != NULL &&
+        !read_member(c, field_by_key(key_aliases[i].key), n, key_aliases[i].old, error))
       return FALSE;
   }
   for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
@@ -470,7 +471,8 @@ describe(const SpnConfigField *f, const SpnConfig *desktop)
 {
   switch (f->type) {
   case SPN_FIELD_BOOL:
-    return g_strdup_printf("%s (default %s)", f->help, *CFIELD(desktop, f, gboolean) ? "on" : "off");
+    return g_strdup_printf("%s (default %s)", f->help,
+                           *CFIELD(desktop, f, gboolean) ? "on" : "off");
   case SPN_FIELD_OPTIM:
     return g_strdup_printf("%s (default %s)", f->help, spn_optim_name(desktop->optim));
   case SPN_FIELD_SEED:

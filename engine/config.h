@@ -58,7 +58,7 @@ typedef enum {
 
 typedef enum {
   SPN_FIELD_SPAN_ONLY = 1 << 0,   /* means something only with the adaptive span */
-  SPN_FIELD_FF_ONLY = 1 << 1,     /* means something (and is checked) only without persistent memory */
+  SPN_FIELD_FF_ONLY = 1 << 1,     /* means something (is checked) only without persistent memory */
   SPN_FIELD_INTERNAL = 1 << 2,    /* set by the program (the vocabulary size): JSON only */
 } SpnFieldFlags;
 

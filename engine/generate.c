@@ -40,7 +40,8 @@ spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
   if (tokens == NULL)
     return NULL;
   if (n == 0) {
-    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY, "the prompt is empty: give at least one character");
+    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY,
+                "the prompt is empty: give at least one character");
     g_free(tokens);
     return NULL;
   }

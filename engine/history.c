@@ -215,7 +215,8 @@ spn_history_from_json(const char *json, GError **error)
     return NULL;
   JsonNode *root = json_parser_get_root(p);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, "metrics history: expected a JSON object");
+    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
+                "metrics history: expected a JSON object");
     return NULL;
   }
   JsonObject *o = json_node_get_object(root);

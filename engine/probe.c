@@ -66,7 +66,8 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
   if (tokens == NULL)
     return NULL;
   if (n == 0) {
-    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY, "the text is empty: nothing to read");
+    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY,
+                "the text is empty: nothing to read");
     g_free(tokens);
     g_free(offsets);
     return NULL;

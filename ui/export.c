@@ -62,8 +62,8 @@ draw_grid(cairo_t *cr, const SpnFigureKind *kinds, int n, double width, double h
 }
 
 static cairo_status_t
-render(Format format, GByteArray *sink, const SpnFigureKind *kinds, int n, double width, double height,
-       double scale, const SpnSnapshot *s, const SpnFigureOptions *o)
+render(Format format, GByteArray *sink, const SpnFigureKind *kinds, int n, double width,
+       double height, double scale, const SpnSnapshot *s, const SpnFigureOptions *o)
 {
   cairo_surface_t *surface;
   if (format == FORMAT_PNG)
