@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 
 #include "corpus.h"
+#include "spanscope-config.h"
 
 /* Scratch directory for the files the tests write; removed at exit. */
 static char *tmp_root;
@@ -168,6 +169,12 @@ test_data_dir_env(void)
   g_autofree char *expected = g_build_filename(empty_dir, "kjv.txt.gz", NULL);
   assert_contains(message, expected);
   assert_contains(message, "bundled corpus");
+
+  /* without the variable, a program of the build tree (this test) reads the source tree's data,
+   * an installed one the installed data dir */
+  g_unsetenv("SPANSCOPE_DATADIR");
+  g_assert_cmpstr(spn_data_dir(), ==, SPN_SOURCE_DATADIR);
+  g_assert_cmpstr(spn_data_dir(), !=, SPN_DATADIR);
 
   if (saved != NULL)
     g_setenv("SPANSCOPE_DATADIR", saved, TRUE);
