@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "fuzz.h"
+
 static SpnPtObj *
 storage(SpnPtTree *tree, const SpnPickleStorageRef *ref, gpointer user_data, GError **error)
 {

@@ -5,6 +5,8 @@
 #include "torchfile.h"
 
 #include <stdint.h>
+
+#include "fuzz.h"
 #include <string.h>
 
 /* Reads every tensor reachable from obj (each object once: trees may share). */

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static guint
 replay_file(const char *path)
