@@ -112,7 +112,7 @@ static Head
 head_at(const SpnAttnShape *sh, const float *q, const float *kv, const float *state, int b, int h,
         float *own)
 {
-  int nk = sh->wmax + sh->M;
+  int nk = sh->nk;
   Head hd = {.b = b, .h = h, .w = sh->window[h]};
   if (q != NULL)
     hd.qh = q + (gsize)b * sh->M * sh->d + h * sh->D;
@@ -377,7 +377,7 @@ head_backward(const SpnAttnShape *sh, const Head *hd, const float *dout, float *
   float *dense = sc->dense, *g = sc->band, *gp = sc->pers;
   const float *doh = dout + (gsize)hd->b * M * d + hd->h * D;
   float *dqh = dq + (gsize)hd->b * M * d + hd->h * D;
-  float *dkh = dkv + (gsize)hd->b * (sh->wmax + M) * 2 * d + hd->h * D, *dvh = dkh + d;
+  float *dkh = dkv + (gsize)hd->b * sh->nk * 2 * d + hd->h * D, *dvh = dkh + d;
   for (int row = sh->wmax - w; row < sh->wmax + M; row++) {
     memset(dkh + (gsize)row * 2 * d, 0, sizeof(float) * D);
     memset(dvh + (gsize)row * 2 * d, 0, sizeof(float) * D);
@@ -459,6 +459,7 @@ void
 spn_attention_forward_streams(const SpnAttnShape *sh, int b0, int b1, const float *q,
                               const float *kv, float *state, float *out)
 {
+  g_return_if_fail(sh->nk >= sh->wmax + sh->M);
   HeadTask task = {.q = q, .kv = kv, .state = state, .out = out};
   for_each_head(sh, &task, FALSE, b0, b1);
 }
@@ -475,6 +476,7 @@ spn_attention_backward_streams(const SpnAttnShape *sh, int b0, int b1, const flo
                                const float *kv, const float *state, const float *dout, float *dq,
                                float *dkv, SpnAttnSlots *slots)
 {
+  g_return_if_fail(sh->nk >= sh->wmax + sh->M);
   HeadTask task = {.q = q, .kv = kv, .state = state, .dout = dout, .dq = dq, .dkv = dkv,
                    .slots = slots};
   for_each_head(sh, &task, TRUE, b0, b1);
@@ -519,7 +521,7 @@ spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
                        float *dkey_pe, float *dz, float *dpk, float *dpv)
 {
   if (!sh->sparse_dkv)
-    memset(dkv, 0, sizeof(float) * sh->B * (sh->wmax + sh->M) * 2 * sh->d);
+    memset(dkv, 0, sizeof(float) * sh->B * sh->nk * 2 * sh->d);
   SpnAttnSlots slots = {.mem = g_new(float, spn_attention_slots_size(sh) + 1),
                         .z = g_new(float, sh->B * sh->K)};
   spn_attention_backward_streams(sh, 0, sh->B, q, kv, state, dout, dq, dkv, &slots);

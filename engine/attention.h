@@ -11,7 +11,9 @@
  * Keys and values come from a "pack" per stream: the last wmax cached layer inputs followed by
  * the block, wmax = the largest window of the layer. Query i (0-based in the block) at
  * distance δ reads pack row wmax + i − δ, so head h reads only rows wmax − w_h … wmax+M−1 of
- * its own columns: the caller need project only those (per-head projection). The scores of one
+ * its own columns: the caller need project only those (per-head projection). Stream b's pack
+ * starts at row b·nk, nk ≥ wmax + M chosen by the caller: layers whose windows differ can share
+ * one array, each stream at the same place in every layer. The scores of one
  * head are kept as a band M×w whose column c holds distance w − c — the key_pe layout, so the
  * position table is a plain slice.
  */
@@ -28,6 +30,7 @@ typedef struct {
   guint64 dropout_seed;
   const int *window;   /* K windows (distances 1..window[h]) */
   int wmax;
+  int nk;              /* rows per stream in kv and dkv, at least wmax + M */
   /* weights */
   const float *key_pe; /* D×S */
   const float *z;      /* K, or NULL */
@@ -42,14 +45,14 @@ int spn_attention_window(float z, int S, int R, gboolean adapt);
 /* Soft mask value at distance delta, computed as the reference does (in float). */
 float spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad);
 
-/* q: B·M×d; kv: B·(wmax+M)×2d (keys in columns 0..d−1, values d..2d−1), read only where a head
+/* q: B·M×d; kv: B·nk×2d (keys in columns 0..d−1, values d..2d−1), read only where a head
  * reaches; state: the layer's attention state (softmax weights and normalisers, used by
  * backward and by spn_attention_weights), or NULL when neither follows (each thread then
  * works in a band of its own); out: B·M×d, the concatenated heads. */
 void spn_attention_forward(const SpnAttnShape *sh, const float *q, const float *kv, float *state,
                            float *out);
 
-/* dout: B·M×d. dq (B·M×d) and dkv (B·(wmax+M)×2d, see sparse_dkv) are overwritten. Gradients
+/* dout: B·M×d. dq (B·M×d) and dkv (B·nk×2d, see sparse_dkv) are overwritten. Gradients
  * of key_pe (D×S), z (K), pk, pv are accumulated (NULL when the model has none). */
 void spn_attention_backward(const SpnAttnShape *sh, const float *q, const float *kv,
                             const float *state, const float *dout, float *dq, float *dkv,

@@ -121,7 +121,6 @@ typedef struct {
   int valid_next; /* after the block being run */
   int *window;
   SpnAttnShape sh;
-  int nk;       /* key/value rows per stream: wmax + len */
   const float *hin;
   float *past;  /* training: B×wmax×d, the cached inputs the block read (for the weight
                    gradients of keys and values; the cache itself moves on in the forward) */
@@ -146,6 +145,15 @@ struct _SpnRunner {
   gboolean full_windows;
 };
 
+/* Key/value rows per stream, the same in every layer: layers that share one array (without
+ * a backward pass) keep stream b at the same place, so a thread still reading its streams in
+ * layer l never meets another thread writing its own in layer l + 1. */
+static int
+kv_rows(const SpnRunner *r)
+{
+  return r->m->cfg.attn_span + r->M;
+}
+
 static float *
 runner_alloc(SpnRunner *r, gsize n, gboolean zeroed)
 {
@@ -165,7 +173,7 @@ layer_alloc_work(SpnRunner *r, Layer *L)
   if (r->mode == RUN_TRAIN)
     L->past = runner_alloc(r, (gsize)r->B * S * d, FALSE);
   L->q = runner_alloc(r, rows * d, FALSE);
-  L->kv = runner_alloc(r, (gsize)r->B * (S + r->M) * 2 * d, FALSE);
+  L->kv = runner_alloc(r, (gsize)r->B * kv_rows(r) * 2 * d, FALSE);
   if (r->mode != RUN_SCORE)
     L->state = runner_alloc(r, rows * K * (S + N + 1), FALSE);
   L->ocat = runner_alloc(r, rows * d, FALSE);
@@ -259,7 +267,7 @@ runner_new(SpnModel *m, int batch, int block, RunMode mode, const SpnRunner *don
       r->dh[k] = runner_alloc(r, rows * d, FALSE);
     r->g1 = runner_alloc(r, rows * d, FALSE);
     r->dq = runner_alloc(r, rows * d, FALSE);
-    r->dkv = runner_alloc(r, (gsize)batch * (S + block) * 2 * d, FALSE);
+    r->dkv = runner_alloc(r, (gsize)batch * kv_rows(r) * 2 * d, FALSE);
     r->dkv_block = runner_alloc(r, rows * 2 * d, FALSE);
     r->slots.z = runner_alloc(r, (gsize)batch * K, FALSE);
     if (c->pers_mem_size == 0) {
@@ -374,9 +382,8 @@ layer_prepare(SpnRunner *r, int l)
     .adapt = c->adapt_span, .dropout = r->training ? (float)c->dropout : 0.0f,
     .dropout_seed = r->dropout_seed ^ ((guint64)l * 0x9e3779b97f4a7c15ull),
     .window = L->window, .wmax = wmax, .key_pe = r->m->w.key_pe, .z = lw->z, .pk = lw->pk,
-    .pv = lw->pv, .sparse_dkv = TRUE,
+    .pv = lw->pv, .sparse_dkv = TRUE, .nk = kv_rows(r),
   };
-  L->nk = wmax + r->len;
   L->hin = l == 0 ? r->h0 : layer_output(r, l - 1);
   /* decided by the spans the block starts with */
   int keep = spn_model_cache_size(r->m, l);
@@ -411,7 +418,7 @@ layer_project_kv(SpnRunner *r, Layer *L, const float *wkv, const Part *p)
   const SpnConfig *c = &r->m->cfg;
   int d = c->hid_sz, S = c->attn_span, K = c->nheads, D = d / K, len = r->len, wmax = L->sh.wmax;
   for (int b = p->b0; b < p->b1; b++) {
-    float *kv = L->kv + (gsize)b * L->nk * 2 * d;
+    float *kv = L->kv + (gsize)b * L->sh.nk * 2 * d;
     spn_gemm1(FALSE, TRUE, len, 2 * d, d, 1.0f, L->hin + (gsize)b * len * d, d, wkv, d, 0.0f,
               kv + (gsize)wmax * 2 * d, 2 * d);
     for (int h = 0; h < K; h++) {
@@ -580,7 +587,7 @@ layer_backward_part(SpnRunner *r, int l, const Part *p)
   spn_gemm1(FALSE, FALSE, n, d, d, 1.0f, dq, d, lw->wq, d, 1.0f, dh_out, d);
   /* through keys and values of the block's rows only: the cached rows are detached */
   for (int b = p->b0; b < p->b1; b++)
-    memcpy(r->dkv_block + (gsize)b * len * 2 * d, r->dkv + ((gsize)b * L->nk + wmax) * 2 * d,
+    memcpy(r->dkv_block + (gsize)b * len * 2 * d, r->dkv + ((gsize)b * L->sh.nk + wmax) * 2 * d,
            sizeof(float) * len * 2 * d);
   spn_gemm1(FALSE, FALSE, n, d, 2 * d, 1.0f, r->dkv_block + r0 * 2 * d, 2 * d, lw->wk, d, 1.0f,
             dh_out, d);
@@ -597,7 +604,7 @@ kv_weight_grad(SpnRunner *r, const Layer *L, int task, float *dwkv)
   spn_gemm1(TRUE, FALSE, D, d, n, 1.0f, r->dkv_block + col, 2 * d, L->hin, d, 1.0f,
             dwkv + (gsize)col * d, d);
   for (int b = 0; b < r->B; b++)
-    spn_gemm1(TRUE, FALSE, D, d, w, 1.0f, r->dkv + ((gsize)b * L->nk + wmax - w) * 2 * d + col,
+    spn_gemm1(TRUE, FALSE, D, d, w, 1.0f, r->dkv + ((gsize)b * L->sh.nk + wmax - w) * 2 * d + col,
               2 * d, L->past + ((gsize)b * wmax + wmax - w) * d, d, 1.0f, dwkv + (gsize)col * d,
               d);
 }

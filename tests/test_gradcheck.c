@@ -252,6 +252,7 @@ attention_case(gboolean adapt, int N, float dropout)
   c.out = g_new(float, (gsize)B * M * d);
   /* the pack is laid out for wmax, which is S here (head 1): sizes stay put across evaluations */
   c.sh.wmax = S;
+  c.sh.nk = (int)nk;
   c.state = g_new(float, (gsize)B * K * M * (S + N + 1));
   attn_loss(&c);
   g_assert_cmpint(c.sh.wmax, ==, S);
