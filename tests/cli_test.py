@@ -40,7 +40,8 @@ with open(corpus, "w", encoding="utf-8") as f:
 ckpt = os.path.join(tmp, "model.safetensors")
 small = ["--corpus", corpus, "--nlayers", "2", "--hid-sz", "32", "--nheads", "2",
          "--inner-hid-sz", "64", "--attn-span", "128", "--block-sz", "32", "--batch-sz", "4",
-         "--adapt-span-ramp", "16", "--lr-warmup", "10", "--threads", "2"]
+         "--adapt-span-ramp", "16", "--lr-warmup", "10",
+         "--threads", os.environ.get("SPANSCOPE_TEST_THREADS", "2")]
 
 
 @check("help of every subcommand")

@@ -1,6 +1,7 @@
 /* fixtures.h — what several tests build: tiny configurations, snapshots and probes made by hand.
  * Header-only (static inline), included by the test programs that need it. */
 #pragma once
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -8,15 +9,27 @@
 #include "config.h"
 #include "snapshot.h"
 
+/* How many threads a test program runs the engine on: SPANSCOPE_TEST_THREADS when set
+ * (`SPANSCOPE_TEST_THREADS=4 meson test -C build` runs the suite on 4), else the test's own
+ * choice. */
+static inline int
+spn_test_threads(int fallback)
+{
+  const char *env = g_getenv("SPANSCOPE_TEST_THREADS");
+  int n = env != NULL ? atoi(env) : 0;
+  return n >= 1 && n <= 1024 ? n : fallback;
+}
+
 /* A model small enough to train in milliseconds: 2 layers, width 16, 2 heads, FF 32, S 64,
- * ramp 8, block 16, 3 streams, one thread, spans starting at 0.3·S. */
+ * ramp 8, block 16, 3 streams, one thread (or SPANSCOPE_TEST_THREADS), spans starting at
+ * 0.3·S. */
 static inline void
 spn_test_tiny_config(SpnConfig *c)
 {
   spn_config_init_desktop(c);
   c->nlayers = 2, c->hid_sz = 16, c->nheads = 2, c->inner_hid_sz = 32, c->attn_span = 64;
   c->adapt_span_ramp = 8, c->block_sz = 16, c->batch_sz = 3, c->lr_warmup = 5, c->seed = 2;
-  c->adapt_span_init = 0.3, c->threads = 1;
+  c->adapt_span_init = 0.3, c->threads = spn_test_threads(1);
 }
 
 /* A snapshot of a desktop-like model with nlayers × nheads heads of the given spans (z·S), at

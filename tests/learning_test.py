@@ -3,11 +3,15 @@
 validation bpc below 2.6 (whole validation split), and the learned spans must have moved away
 from their initial value (0). Prints TAP."""
 import json
+import os
 import subprocess
 import sys
 
+# one thread per core unless the test run names a count
+threads = os.environ.get("SPANSCOPE_TEST_THREADS")
 p = subprocess.run([sys.argv[1], "train", "--steps", "300", "--eval-every", "300",
-                    "--eval-tokens", "0", "--report-every", "100", "--json"],
+                    "--eval-tokens", "0", "--report-every", "100", "--json"]
+                   + (["--threads", threads] if threads else []),
                    capture_output=True, text=True, timeout=1100)
 lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
 last = lines[-1] if lines else {}

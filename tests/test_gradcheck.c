@@ -18,6 +18,7 @@
 #include "model.h"
 #include "parallel.h"
 #include "rng.h"
+#include "fixtures.h"
 
 #define EPS 1e-2f
 #define RTOL 2e-2
@@ -393,7 +394,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  spn_threads_init(2);
+  spn_threads_init(spn_test_threads(2));
   spn_rng_seed(&rng, 2024);
   g_test_add_func("/fd/linear", test_linear);
   g_test_add_func("/fd/layernorm", test_layernorm);

@@ -13,6 +13,7 @@
 #include "optim.h"
 #include "parallel.h"
 #include "safetensors.h"
+#include "fixtures.h"
 
 typedef struct {
   SpnSafetensors *st;
@@ -33,7 +34,7 @@ fixture_open(const char *name)
   spn_config_init_desktop(&f.cfg);
   g_assert_true(spn_config_from_json(&f.cfg, spn_safetensors_metadata(f.st, "config"), &error));
   g_assert_no_error(error);
-  f.cfg.threads = 2;
+  f.cfg.threads = spn_test_threads(2);
   g_assert_true(spn_config_validate(&f.cfg, &error));
   const SpnStTensor *data = spn_safetensors_get(f.st, "data");
   g_assert_nonnull(data);
@@ -223,7 +224,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  spn_threads_init(2);
+  spn_threads_init(spn_test_threads(2));
   const char *fixtures[] = {"oracle_ff.safetensors", "oracle_pers.safetensors",
                             "oracle_nospan.safetensors"};
   for (gsize k = 0; k < G_N_ELEMENTS(fixtures); k++) {

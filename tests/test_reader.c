@@ -6,6 +6,7 @@
 #include "parallel.h"
 #include "probe.h"
 #include "reader.h"
+#include "fixtures.h"
 
 /* The reader and the probe compute the same float32 expressions, but their products are
  * blocked differently (one query against a band versus tiles of a 256-token block), so sums
@@ -240,7 +241,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  spn_threads_init(2);
+  spn_threads_init(spn_test_threads(2));
   SpnCorpusOptions opts = {0};
   g_autoptr(GError) error = NULL;
   corpus = spn_corpus_load("bundled", &opts, &error);

@@ -11,6 +11,7 @@
 #include "rng.h"
 #include "safetensors.h"
 #include "trainer.h"
+#include "fixtures.h"
 
 static char *tmpdir;
 
@@ -493,7 +494,7 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  spn_threads_init(2);
+  spn_threads_init(spn_test_threads(2));
   tmpdir = g_dir_make_tmp("spanscope-training-XXXXXX", NULL);
   g_test_add_func("/training/trim-equals-untrimmed-ff", test_trim_ff);
   g_test_add_func("/training/trim-equals-untrimmed-persistent", test_trim_pers);
