@@ -345,11 +345,14 @@ cmd_eval(int argc, char **argv)
   g_auto(CorpusArgs) ca = {0};
   g_autofree char *ckpt = NULL, *split = NULL;
   int batch = 0, threads = 0;
+  gboolean whole_blocks = FALSE;
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model to evaluate", "PATH"},
     {"split", 0, 0, G_OPTION_ARG_STRING, &split, "valid (default) or test", "NAME"},
     {"batch-sz", 0, 0, G_OPTION_ARG_INT, &batch, "Streams (default: the model's)", "B"},
     {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads, 0 = one per core", "N"},
+    {"whole-blocks", 0, 0, G_OPTION_ARG_NONE, &whole_blocks,
+     "Leave out each stream's last partial block, as the reference's full evaluation", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new("- bits per character over a whole split");
@@ -372,19 +375,23 @@ cmd_eval(int argc, char **argv)
   SpnCorpus *corpus = load_corpus(&ca, &error);
   int rc = 0;
   double bpc = 0;
+  gsize scored = 0;
+  if (batch <= 0)
+    batch = ck->model->cfg.batch_sz;
   if (corpus == NULL)
     rc = fail(error);
   else if (corpus->vocab->size != ck->vocab->size) {
     g_printerr("spanscope-cli: corpus %s has %d tokens in its vocabulary, the model %d\n",
                corpus->source, corpus->vocab->size, ck->vocab->size);
     rc = 1;
-  } else if (!spn_evaluate(ck->model, corpus, which, batch > 0 ? batch : ck->model->cfg.batch_sz,
-                           0, &bpc, &error))
+  } else if (!spn_evaluate(ck->model, corpus, which, batch, 0, whole_blocks, &bpc, &scored,
+                           &error))
     rc = fail(error);
   else
-    g_print("{\"split\":\"%s\",\"bpc\":%.6f,\"batch_sz\":%d,\"tokens\":%zu}\n",
-            which == SPN_SPLIT_TEST ? "test" : "valid", bpc,
-            batch > 0 ? batch : ck->model->cfg.batch_sz, (size_t)corpus->n_tokens[which]);
+    g_print("{\"split\":\"%s\",\"bpc\":%.6f,\"batch_sz\":%d,\"tokens\":%zu,"
+            "\"scored\":%zu,\"whole_blocks\":%s}\n",
+            which == SPN_SPLIT_TEST ? "test" : "valid", bpc, batch,
+            (size_t)corpus->n_tokens[which], (size_t)scored, whole_blocks ? "true" : "false");
   spn_corpus_free(corpus);
   spn_checkpoint_free(ck);
   return rc;

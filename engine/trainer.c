@@ -270,20 +270,23 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
 /* donor: a training runner whose work arrays the evaluation may use, or NULL */
 static gboolean
 evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
-         SpnRunner *donor, double *bpc, GError **error)
+         gboolean whole_blocks, SpnRunner *donor, double *bpc, gsize *scored, GError **error)
 {
   int M = m->cfg.block_sz;
-  if (!spn_corpus_check_split(corpus, split, batch, 1, error))
+  if (!spn_corpus_check_split(corpus, split, batch, whole_blocks ? M : 1, error))
     return FALSE;
   gsize stream_len = corpus->n_tokens[split] / batch;
+  /* every position but the last of each stream predicts its successor; the final block may be
+   * shorter than M, or left out */
+  gsize end = stream_len - 1;
+  if (whole_blocks)
+    end = end / M * M;
   SpnRunner *r = spn_runner_new_eval(m, batch, M, donor);
   gint32 *x = g_new(gint32, (gsize)batch * M), *y = g_new(gint32, (gsize)batch * M);
   double total = 0.0;
   gsize count = 0;
-  /* every position but the last of each stream predicts its successor; the final block may be
-   * shorter than M */
-  for (gsize pos = 0; pos + 1 < stream_len; pos += M) {
-    int len = (int)MIN((gsize)M, stream_len - 1 - pos);
+  for (gsize pos = 0; pos < end; pos += M) {
+    int len = (int)MIN((gsize)M, end - pos);
     gather_block(corpus->tokens[split], stream_len, batch, len, pos, x, y);
     double nll = spn_runner_forward(r, x, y, len, FALSE, NULL);
     total += nll * len * batch;
@@ -292,6 +295,8 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
       break;
   }
   *bpc = total / count / G_LN2;
+  if (scored)
+    *scored = count;
   g_free(x);
   g_free(y);
   spn_runner_free(r);
@@ -300,9 +305,9 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
 
 gboolean
 spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
-             double *bpc, GError **error)
+             gboolean whole_blocks, double *bpc, gsize *scored, GError **error)
 {
-  return evaluate(m, corpus, split, batch, max_tokens, NULL, bpc, error);
+  return evaluate(m, corpus, split, batch, max_tokens, whole_blocks, NULL, bpc, scored, error);
 }
 
 gboolean
@@ -310,7 +315,8 @@ spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens,
                      GError **error)
 {
   /* between two steps the training activations are dead: the evaluation works in them */
-  return evaluate(t->model, t->corpus, split, batch, max_tokens, t->runner, bpc, error);
+  return evaluate(t->model, t->corpus, split, batch, max_tokens, FALSE, t->runner, bpc, NULL,
+                  error);
 }
 
 static char *

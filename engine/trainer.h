@@ -45,9 +45,13 @@ const SpnHistory *spn_trainer_history(const SpnTrainer *t);
 /* Records a validation bpc measured now on the latest step's row. */
 void spn_trainer_record_validation(SpnTrainer *t, double bpc);
 
-/* bpc of the whole split of `corpus` for an arbitrary model (the `eval` command). */
+/* bpc of the whole split of `corpus` for an arbitrary model (the `eval` command). whole_blocks:
+ * only the blocks of M positions whose every target exists, as the reference's full evaluation,
+ * which leaves out each stream's last partial block (the split needs B·(M + 1) tokens).
+ * scored (may be NULL): the number of predictions averaged. */
 gboolean spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch,
-                      gsize max_tokens, double *bpc, GError **error);
+                      gsize max_tokens, gboolean whole_blocks, double *bpc, gsize *scored,
+                      GError **error);
 
 #define SPN_TRAINER_ERROR (spn_trainer_error_quark())
 GQuark spn_trainer_error_quark(void);

@@ -85,6 +85,16 @@ def _():
 def _():
     out = json.loads(run("eval", "--checkpoint", ckpt, "--corpus", corpus, "--split", "test").stdout)
     assert out["split"] == "test" and 0 < out["bpc"] < 8 and out["batch_sz"] == 4, out
+    assert not out["whole_blocks"] and out["scored"] == 4 * (out["tokens"] // 4 - 1), out
+
+
+@check("eval --whole-blocks leaves out each stream's last partial block")
+def _():
+    full = json.loads(run("eval", "--checkpoint", ckpt, "--corpus", corpus).stdout)
+    out = json.loads(run("eval", "--checkpoint", ckpt, "--corpus", corpus, "--whole-blocks").stdout)
+    stream = out["tokens"] // 4
+    assert out["whole_blocks"] and out["scored"] == 4 * ((stream - 1) // 32 * 32), out
+    assert out["scored"] < full["scored"] and out["bpc"] != full["bpc"], (out, full)
 
 
 @check("probe writes attention and surprisal")

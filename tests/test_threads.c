@@ -130,7 +130,8 @@ evaluate_at(SpnModel *m, int threads)
   g_autoptr(GError) error = NULL;
   SpnCorpus *corpus = load_corpus();
   double bpc = 0.0;
-  g_assert_true(spn_evaluate(m, corpus, SPN_SPLIT_VALID, m->cfg.batch_sz, 0, &bpc, &error));
+  g_assert_true(spn_evaluate(m, corpus, SPN_SPLIT_VALID, m->cfg.batch_sz, 0, FALSE, &bpc, NULL,
+                             &error));
   g_assert_no_error(error);
   spn_corpus_free(corpus);
   return bpc;

@@ -440,6 +440,75 @@ test_absurd_config(void)
   g_assert_nonnull(strstr(error->message, "GB"));
 }
 
+/* ---- evaluation ---- */
+
+/* How many blocks the reference's full evaluation reads from streams of L tokens: it reads the
+ * block at pos, moves pos on by M and stops once pos >= L - M, or after ceil(L / M) blocks. */
+static gsize
+reference_full_eval_blocks(gsize L, int M)
+{
+  gsize blocks = 0, cap = (L + M - 1) / M;
+  for (gsize pos = 0; blocks < cap;) {
+    blocks++;
+    pos += M;
+    if (pos + M >= L)
+      break;
+  }
+  return blocks;
+}
+
+/* eval --whole-blocks reads the reference's blocks, and its bpc is the reference's mean of the
+ * blocks' mean losses; the default reads every position that has a successor. */
+static void
+test_eval_whole_blocks(void)
+{
+  g_autofree char *path = write_corpus("eval.txt", 3000);
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(path), &error);
+  g_assert_no_error(error);
+  SpnModel *m = spn_trainer_model(t);
+  const SpnCorpus *corpus = spn_trainer_corpus(t);
+  int B = c.batch_sz, M = c.block_sz;
+  gsize L = corpus->n_tokens[SPN_SPLIT_VALID] / B, K = reference_full_eval_blocks(L, M);
+  g_assert_cmpuint(K * M, <, L - 1); /* a partial block is left over */
+  double all = 0, whole = 0, first_blocks = 0;
+  gsize scored = 0;
+  g_assert_true(spn_evaluate(m, corpus, SPN_SPLIT_VALID, B, 0, FALSE, &all, &scored, &error));
+  g_assert_cmpuint(scored, ==, B * (L - 1));
+  g_assert_true(spn_evaluate(m, corpus, SPN_SPLIT_VALID, B, 0, TRUE, &whole, &scored, &error));
+  g_assert_cmpuint(scored, ==, B * K * M);
+  g_assert_cmpfloat(whole, !=, all);
+  g_assert_true(spn_evaluate(m, corpus, SPN_SPLIT_VALID, B, B * K * M, FALSE, &first_blocks,
+                             NULL, &error));
+  g_assert_cmpfloat(whole, ==, first_blocks);
+  /* the reference averages the blocks' mean losses */
+  SpnRunner *r = spn_runner_new_eval(m, B, M, NULL);
+  gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
+  const gint32 *tokens = corpus->tokens[SPN_SPLIT_VALID];
+  double sum = 0;
+  for (gsize k = 0; k < K; k++) {
+    for (int b = 0; b < B; b++)
+      for (int i = 0; i < M; i++) {
+        x[b * M + i] = tokens[b * L + k * M + i];
+        y[b * M + i] = tokens[b * L + k * M + i + 1];
+      }
+    sum += spn_runner_forward(r, x, y, M, FALSE, NULL);
+  }
+  g_assert_cmpfloat(fabs(sum / K / G_LN2 - whole), <=, 1e-12 * whole);
+  g_free(x);
+  g_free(y);
+  spn_runner_free(r);
+  /* streams shorter than a block and its last target: no whole block to read */
+  int streams = (int)(corpus->n_tokens[SPN_SPLIT_VALID] / M);
+  g_assert_false(spn_evaluate(m, corpus, SPN_SPLIT_VALID, streams, 0, TRUE, &whole, NULL, &error));
+  g_assert_nonnull(strstr(error->message, "valid"));
+  g_clear_error(&error);
+  g_assert_true(spn_evaluate(m, corpus, SPN_SPLIT_VALID, streams, 0, FALSE, &all, NULL, &error));
+  spn_trainer_free(t);
+}
+
 /* ---- probe and sampling ---- */
 
 static void
@@ -507,6 +576,7 @@ main(int argc, char **argv)
   g_test_add_func("/training/atomic-save", test_atomic_save);
   g_test_add_func("/training/corpus-smaller-than-block", test_small_corpus);
   g_test_add_func("/training/absurd-config", test_absurd_config);
+  g_test_add_func("/training/eval-whole-blocks", test_eval_whole_blocks);
   g_test_add_func("/training/probe-generate", test_probe_generate);
   int rc = g_test_run();
   g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
