@@ -221,6 +221,19 @@ load(const char *path)
   return c;
 }
 
+/* A trainer of the small configuration on a fresh 3,000-character corpus named `name`. */
+static SpnTrainer *
+small_trainer(const char *name)
+{
+  g_autofree char *corpus = write_corpus(name, 3000);
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_assert_no_error(error);
+  return t;
+}
+
 static void
 resume_case(SpnOptimKind optim)
 {
@@ -289,13 +302,9 @@ expect_load_error(const char *path, const char *fragment)
 static char *
 saved_checkpoint(void)
 {
-  g_autofree char *corpus = write_corpus("ck.txt", 3000);
   char *ckpt = tmp_path("good.safetensors");
-  SpnConfig c;
-  small_config(&c);
   g_autoptr(GError) error = NULL;
-  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
-  g_assert_no_error(error);
+  SpnTrainer *t = small_trainer("ck.txt");
   spn_trainer_step(t, NULL);
   g_assert_true(spn_trainer_save(t, ckpt, &error));
   spn_trainer_free(t);
@@ -377,11 +386,8 @@ static void
 test_atomic_save(void)
 {
   /* a save into a folder that does not exist fails without touching anything */
-  g_autofree char *corpus = write_corpus("atomic.txt", 3000);
-  SpnConfig c;
-  small_config(&c);
   g_autoptr(GError) error = NULL;
-  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  SpnTrainer *t = small_trainer("atomic.txt");
   g_autofree char *bad = tmp_path("no-such-dir/x.safetensors");
   g_assert_false(spn_trainer_save(t, bad, &error));
   g_assert_nonnull(error);
@@ -462,15 +468,11 @@ reference_full_eval_blocks(gsize L, int M)
 static void
 test_eval_whole_blocks(void)
 {
-  g_autofree char *path = write_corpus("eval.txt", 3000);
-  SpnConfig c;
-  small_config(&c);
   g_autoptr(GError) error = NULL;
-  SpnTrainer *t = spn_trainer_new(&c, load(path), &error);
-  g_assert_no_error(error);
+  SpnTrainer *t = small_trainer("eval.txt");
   SpnModel *m = spn_trainer_model(t);
   const SpnCorpus *corpus = spn_trainer_corpus(t);
-  int B = c.batch_sz, M = c.block_sz;
+  int B = m->cfg.batch_sz, M = m->cfg.block_sz;
   gsize L = corpus->n_tokens[SPN_SPLIT_VALID] / B, K = reference_full_eval_blocks(L, M);
   g_assert_cmpuint(K * M, <, L - 1); /* a partial block is left over */
   double all = 0, whole = 0, first_blocks = 0;
