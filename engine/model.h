@@ -10,7 +10,9 @@
  * streams through all layers; the backward pass waits for all threads only where parameter
  * gradients sum over every row (twice per layer). Few waits keep the threads busy on a
  * machine shared with other programs, where each wait can cost a time slice. Results do not
- * depend on the number of threads.
+ * depend on the number of threads beyond float rounding (a thread's share of rows goes through
+ * BLAS as one product, and OpenBLAS may round a row differently in a product of another height)
+ * and are identical from run to run on the same number (tests/test_threads.c).
  */
 #pragma once
 #include <glib.h>
