@@ -399,6 +399,45 @@ on_close_request(GtkWindow *window)
   return parent->close_request ? parent->close_request(window) : FALSE;
 }
 
+/* ---- Space ---- */
+
+/* Space toggles training wherever the focus is (a drop-down or a button would otherwise take
+ * it), except where Space types or picks: a text field (the inspector), an open menu or list.
+ * Ctrl+Space toggles from anywhere. Both run in the capture phase, before the focused widget. */
+static gboolean
+space_types(SpnWindow *win)
+{
+  GtkWidget *focus = gtk_root_get_focus(GTK_ROOT(win));
+  return focus && (GTK_IS_EDITABLE(focus) || GTK_IS_TEXT_VIEW(focus) ||
+                   gtk_widget_get_ancestor(focus, GTK_TYPE_POPOVER) != NULL);
+}
+
+static gboolean
+on_space(GtkWidget *widget, GVariant *args, gpointer data)
+{
+  (void)args, (void)data;
+  SpnWindow *win = SPN_WINDOW(widget);
+  if (space_types(win))
+    return FALSE;
+  return gtk_widget_activate_action(widget, "win.train", NULL);
+}
+
+static void
+add_space_shortcuts(SpnWindow *win)
+{
+  GtkEventController *c = gtk_shortcut_controller_new();
+  gtk_event_controller_set_propagation_phase(c, GTK_PHASE_CAPTURE);
+  gtk_shortcut_controller_add_shortcut(
+      GTK_SHORTCUT_CONTROLLER(c),
+      gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_space, 0),
+                       gtk_callback_action_new(on_space, NULL, NULL)));
+  gtk_shortcut_controller_add_shortcut(
+      GTK_SHORTCUT_CONTROLLER(c),
+      gtk_shortcut_new(gtk_keyval_trigger_new(GDK_KEY_space, GDK_CONTROL_MASK),
+                       gtk_named_action_new("win.train")));
+  gtk_widget_add_controller(GTK_WIDGET(win), c);
+}
+
 /* ---- object ---- */
 
 static void
@@ -408,6 +447,7 @@ spn_window_init(SpnWindow *win)
   win->head = -1;
   gtk_widget_init_template(GTK_WIDGET(win));
   spn_window_add_actions(win);
+  add_space_shortcuts(win);
   adw_toast_overlay_set_child(win->toasts, spn_window_build_layout(win));
   g_signal_connect(win->inspector, "text-changed", G_CALLBACK(on_text_changed), win);
   g_signal_connect(win->inspector, "query-selected", G_CALLBACK(on_query_selected), win);

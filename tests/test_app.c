@@ -4,9 +4,12 @@
  * mode of the real program. The window opens a tiny model (a checkpoint written here, on a
  * small corpus), so training steps take milliseconds. Runs under xvfb-run (with the cairo
  * renderer); without a display every test is skipped. */
+#include <X11/extensions/XTest.h>
+#include <gdk/x11/gdkx.h>
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <string.h>
+#undef Status   /* Xlib's; the test's Status is the window's */
 
 #include "application.h"
 #include "export_dialog.h"
@@ -186,6 +189,49 @@ need_window(void)
   return TRUE;
 }
 
+/* The first toplevel window of a type (a dialog the window opened), NULL if none. */
+static gpointer
+find_toplevel(GType type)
+{
+  GListModel *toplevels = gtk_window_get_toplevels();   /* not ours */
+  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item(toplevels, i);
+    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
+      return w;
+  }
+  return NULL;
+}
+
+/* ---- keys, as the X server delivers them ---- */
+
+/* Presses and releases keysym (with Control held if asked) on the window that has the X input
+ * focus, through XTest: GTK dispatches it as any key, to whatever widget has the focus. */
+static void
+press_key(GtkWidget *window, KeySym keysym, gboolean control)
+{
+  Display *dpy = gdk_x11_display_get_xdisplay(gtk_widget_get_display(window));
+  Window xid = gdk_x11_surface_get_xid(gtk_native_get_surface(GTK_NATIVE(window)));
+  XSetInputFocus(dpy, xid, RevertToParent, CurrentTime);
+  KeyCode ctrl = XKeysymToKeycode(dpy, XK_Control_L), code = XKeysymToKeycode(dpy, keysym);
+  if (control)
+    XTestFakeKeyEvent(dpy, ctrl, True, CurrentTime);
+  XTestFakeKeyEvent(dpy, code, True, CurrentTime);
+  XTestFakeKeyEvent(dpy, code, False, CurrentTime);
+  if (control)
+    XTestFakeKeyEvent(dpy, ctrl, False, CurrentTime);
+  XSync(dpy, False);
+  spin_main_loop(0.3);
+}
+
+static gboolean
+is_x11(void)
+{
+  if (win && GDK_IS_X11_DISPLAY(gtk_widget_get_display(win)))
+    return TRUE;
+  g_test_skip("keys are typed through XTest: needs an X display");
+  return FALSE;
+}
+
 /* ---- file checks ---- */
 
 static guint32
@@ -301,6 +347,85 @@ test_train_pause(void)
 }
 
 static gboolean
+training_is(gpointer want)
+{
+  Status s = status();
+  status_clear(&s);
+  return s.ready && s.training == GPOINTER_TO_INT(want);
+}
+
+static GtkWidget *
+inspector_text_view(void)
+{
+  return find_one(find_one(win, SPN_TYPE_INSPECTOR), GTK_TYPE_TEXT_VIEW);
+}
+
+static char *
+inspector_text(void)
+{
+  return spn_inspector_get_text(SPN_INSPECTOR(find_one(win, SPN_TYPE_INSPECTOR)));
+}
+
+static gboolean
+any_visible(GtkWidget *root, GType type)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new();
+  collect(root, type, found);
+  for (guint i = 0; i < found->len; i++)
+    if (gtk_widget_get_visible(found->pdata[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* Space trains and pauses whatever has the focus (the header's layer drop-down, which a fresh
+ * window focuses first, or the window after a dialog closed), except in the inspector's text,
+ * where it types a space and Ctrl+Space trains. Real key presses, through GTK's dispatch. */
+static void
+test_space_keys(void)
+{
+  if (!need_window() || !is_x11())
+    return;
+  g_assert_true(wait_until(is_idle, NULL, STEP_TIMEOUT_S));
+  GtkWidget *layer_drop = find_one(find_one(win, ADW_TYPE_HEADER_BAR), GTK_TYPE_DROP_DOWN);
+  gtk_widget_grab_focus(layer_drop);
+  press_key(win, XK_space, FALSE);
+  g_assert_true(wait_until(training_is, GINT_TO_POINTER(TRUE), STEP_TIMEOUT_S));
+  g_assert_false(any_visible(layer_drop, GTK_TYPE_POPOVER));   /* its list stayed closed */
+  press_key(win, XK_space, FALSE);
+  g_assert_true(wait_until(training_is, GINT_TO_POINTER(FALSE), STEP_TIMEOUT_S));
+
+  /* a dialog opened by its shortcut and closed again: Space still trains */
+  press_key(win, XK_e, TRUE);
+  GtkWindow *dialog = find_toplevel(SPN_TYPE_EXPORT_DIALOG);
+  g_assert_nonnull(dialog);
+  gtk_window_destroy(dialog);
+  spin_main_loop(0.2);
+  press_key(win, XK_space, FALSE);
+  g_assert_true(wait_until(training_is, GINT_TO_POINTER(TRUE), STEP_TIMEOUT_S));
+  press_key(win, XK_space, FALSE);
+  g_assert_true(wait_until(training_is, GINT_TO_POINTER(FALSE), STEP_TIMEOUT_S));
+
+  /* in the text Space types; Ctrl+Space trains */
+  GtkWidget *view = inspector_text_view();
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(GTK_TEXT_VIEW(view));
+  GtkTextIter end;
+  gtk_text_buffer_get_end_iter(buffer, &end);
+  gtk_text_buffer_place_cursor(buffer, &end);
+  gtk_widget_grab_focus(view);
+  g_autofree char *before = inspector_text();
+  press_key(win, XK_space, FALSE);
+  g_autofree char *after = inspector_text();
+  g_autofree char *typed = g_strconcat(before, " ", NULL);
+  g_assert_cmpstr(after, ==, typed);
+  g_assert_true(training_is(GINT_TO_POINTER(FALSE)));
+  press_key(win, XK_space, TRUE);
+  g_assert_true(wait_until(training_is, GINT_TO_POINTER(TRUE), STEP_TIMEOUT_S));
+  press_key(win, XK_space, TRUE);
+  g_assert_true(wait_until(training_is, GINT_TO_POINTER(FALSE), STEP_TIMEOUT_S));
+  activate("probe-text", g_variant_new_string(before));
+}
+
+static gboolean
 probe_has_text(gpointer text)
 {
   GtkWidget *inspector = find_one(win, SPN_TYPE_INSPECTOR);
@@ -398,19 +523,6 @@ test_export(void)
   assert_svg(svg2);
   export_to(pdf, several, 900, 600, 1.0);
   assert_pdf(pdf);
-}
-
-/* The first toplevel window of a type (a dialog the window opened), NULL if none. */
-static gpointer
-find_toplevel(GType type)
-{
-  GListModel *toplevels = gtk_window_get_toplevels();   /* not ours */
-  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
-    g_autoptr(GObject) w = g_list_model_get_item(toplevels, i);
-    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
-      return w;
-  }
-  return NULL;
 }
 
 static GtkWidget *
@@ -835,6 +947,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/start", test_start);
   g_test_add_func("/app/step", test_step);
   g_test_add_func("/app/train-pause", test_train_pause);
+  g_test_add_func("/app/space-keys", test_space_keys);
   g_test_add_func("/app/type-text", test_type_text);
   g_test_add_func("/app/select-layer-head", test_select_layer_head);
   g_test_add_func("/app/maximize", test_maximize);
