@@ -18,6 +18,7 @@ spn_window_new_model(SpnWindow *win, const char *preset_name, const char *corpus
   spn_preset_init(preset, &cfg);
   SpnCorpusOptions opts = {0};
   g_clear_pointer(&win->user_file, g_free);
+  win->saved_step = 0;
   spn_worker_new_model(win->worker, &cfg, corpus ? corpus : SPN_BUNDLED_SOURCE, &opts);
 }
 
@@ -227,8 +228,23 @@ on_train_until(GSimpleAction *a, GVariant *p, gpointer data)
   spn_worker_train_until(win->worker, g_variant_get_int64(p));
 }
 
+gboolean
+spn_window_has_unsaved_steps(SpnWindow *win)
+{
+  return win->ready && win->step > win->saved_step;
+}
+
+static gboolean
+close_later(gpointer window)
+{
+  gtk_window_close(window);
+  return G_SOURCE_REMOVE;
+}
+
+/* The model of the New model dialog replaces the run (the worker saves first whatever save was
+ * queued before). The dialog closes once the question asked over it has gone. */
 static void
-on_setup_create(SpnSetupDialog *d, SpnWindow *win)
+create_from_dialog(SpnWindow *win, SpnSetupDialog *d)
 {
   SpnConfig cfg;
   SpnCorpusOptions opts;
@@ -236,8 +252,63 @@ on_setup_create(SpnSetupDialog *d, SpnWindow *win)
     return;
   spn_setup_dialog_get_corpus_options(d, &opts);
   g_clear_pointer(&win->user_file, g_free);
+  win->saved_step = 0;
   spn_worker_new_model(win->worker, &cfg, spn_setup_dialog_get_corpus(d), &opts);
-  gtk_window_close(GTK_WINDOW(d));
+  g_idle_add_full(G_PRIORITY_DEFAULT, close_later, g_object_ref(d), g_object_unref);
+}
+
+static void
+save_then_create(SpnWindow *win, const char *path)
+{
+  save_with_extension(win, path);
+  if (win->replacing)
+    create_from_dialog(win, win->replacing);
+}
+
+static void
+on_replace_response(AdwMessageDialog *ask, const char *response, SpnWindow *win)
+{
+  (void)ask;
+  if (win->replacing == NULL || g_strcmp0(response, "cancel") == 0)
+    return;
+  if (g_strcmp0(response, "discard") == 0)
+    create_from_dialog(win, win->replacing);
+  else if (win->user_file)
+    save_then_create(win, win->user_file);
+  else
+    choose_file(win, "Save the Current Run", "_Save", TRUE, "spanscope-run.safetensors",
+                save_then_create);   /* cancelled: the New model dialog stays open */
+}
+
+/* A run with unsaved steps is not replaced without asking: Save, Discard or Cancel (which
+ * keeps the New model dialog open). Until the user has chosen, the old run (and its autosave)
+ * stays as it is. */
+static void
+on_setup_create(SpnSetupDialog *d, SpnWindow *win)
+{
+  if (!spn_window_has_unsaved_steps(win)) {
+    create_from_dialog(win, d);
+    return;
+  }
+  if (win->replacing)
+    g_object_remove_weak_pointer(G_OBJECT(win->replacing), (gpointer *)&win->replacing);
+  win->replacing = d;
+  g_object_add_weak_pointer(G_OBJECT(d), (gpointer *)&win->replacing);
+  g_autofree char *where = win->user_file ? g_path_get_basename(win->user_file) : NULL;
+  g_autofree char *body = g_strdup_printf(
+      "The current run has %'" G_GINT64_FORMAT " steps that are not saved%s%s. The new model "
+      "replaces it, and the autosave with it.",
+      win->step - win->saved_step, where ? " in " : " in any file", where ? where : "");
+  GtkWidget *ask = adw_message_dialog_new(GTK_WINDOW(d), "Save the current run first?", body);
+  AdwMessageDialog *m = ADW_MESSAGE_DIALOG(ask);
+  adw_message_dialog_add_responses(m, "cancel", "_Cancel", "discard", "_Discard", "save",
+                                   win->user_file ? "_Save" : "_Save…", NULL);
+  adw_message_dialog_set_response_appearance(m, "discard", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_response_appearance(m, "save", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response(m, "save");
+  adw_message_dialog_set_close_response(m, "cancel");
+  g_signal_connect_object(ask, "response", G_CALLBACK(on_replace_response), win, 0);
+  gtk_window_present(GTK_WINDOW(ask));
 }
 
 static void

@@ -12,6 +12,7 @@
 #pragma once
 #include "figure_view.h"
 #include "figures.h"
+#include "setup_dialog.h"
 #include "window.h"
 #include "worker.h"
 
@@ -49,6 +50,8 @@ struct _SpnWindow {
   double tokens_per_s;
   char *seen_checkpoint;   /* the worker's last reported checkpoint */
   char *user_file;         /* where Save writes: the file last opened or saved by the user */
+  gint64 saved_step;       /* the step the user's file holds (0 for a new model) */
+  SpnSetupDialog *replacing; /* the New model dialog waiting for Save / Discard (weak) */
   char *text;              /* the inspector's text, as last sent to the worker */
   char *text_corpus;       /* the corpus whose default passage the inspector shows; NULL once
                               the user has typed */
@@ -74,6 +77,8 @@ void spn_window_add_actions(SpnWindow *win);
 void spn_window_new_model(SpnWindow *win, const char *preset, const char *corpus);
 void spn_window_open(SpnWindow *win, const char *path);
 void spn_window_show_export_dialog(SpnWindow *win, const gboolean selected[SPN_FIGURE_COUNT]);
+/* Steps trained since the user's file was saved or opened (a new model has none). */
+gboolean spn_window_has_unsaved_steps(SpnWindow *win);
 
 /* window-layout.c */
 /* Builds the panes of panels and the inspector into win->layout, win->panels, win->inspector. */

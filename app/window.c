@@ -384,6 +384,8 @@ on_message(const SpnWorkerMessage *m, gpointer data)
   SpnWindow *win = data;
   if (spn_session_take_message(win, m))
     return;   /* the window may be gone */
+  if (m->kind == SPN_WORKER_SAVED || m->kind == SPN_WORKER_OPENED)
+    win->saved_step = m->step;   /* the user's file holds the run up to here */
   if (m->kind == SPN_WORKER_FAILED)
     spn_window_report_error(win, m->text);
   else
@@ -463,6 +465,9 @@ spn_window_dispose(GObject *object)
 {
   SpnWindow *win = SPN_WINDOW(object);
   spn_session_stop(win);
+  if (win->replacing)
+    g_object_remove_weak_pointer(G_OBJECT(win->replacing), (gpointer *)&win->replacing);
+  win->replacing = NULL;
   g_clear_pointer(&win->worker, spn_worker_free);
   g_clear_pointer(&win->snapshot, spn_snapshot_unref);
   gtk_widget_dispose_template(GTK_WIDGET(win), SPN_TYPE_WINDOW);

@@ -28,6 +28,8 @@ static char *tmpdir;
 static char *tiny_checkpoint;   /* the model the window opens */
 static gint64 autosaved_step = -1;
 
+static void tiny_config(SpnConfig *c);
+
 /* ---- helpers ---- */
 
 typedef gboolean (*Condition)(gpointer data);
@@ -658,6 +660,95 @@ test_save_reopen(void)
   g_assert_true(wait_until(idle_at_step, &next, STEP_TIMEOUT_S));
 }
 
+/* Ctrl+N, the New model dialog, Create: a run with unsaved steps is not replaced without
+ * asking. Cancel keeps the run and the dialog, Save writes the run to the user's file before
+ * the new model comes, Discard replaces it. */
+static SpnSetupDialog *
+new_model_dialog(void)
+{
+  press_key(win, XK_n, TRUE);
+  SpnSetupDialog *d = find_toplevel(SPN_TYPE_SETUP_DIALOG);
+  g_assert_nonnull(d);
+  SpnConfig c;
+  tiny_config(&c);
+  spn_setup_dialog_set_config(d, &c);
+  g_autofree char *corpus = tmp_path("corpus.txt");
+  spn_setup_dialog_set_corpus(d, corpus, FALSE);
+  return d;
+}
+
+static AdwMessageDialog *
+press_create(SpnSetupDialog *d)
+{
+  GtkWidget *create = button_labelled(GTK_WIDGET(d), "C_reate");
+  g_assert_nonnull(create);
+  g_assert_cmpstr(spn_setup_dialog_get_problem(d), ==, NULL);
+  gtk_widget_activate(create);   /* a button shows its press for 250 ms, then is clicked */
+  spin_main_loop(0.6);
+  return find_toplevel(ADW_TYPE_MESSAGE_DIALOG);
+}
+
+static void
+step_once(void)
+{
+  gint64 next = current_step() + 1;
+  activate("step", NULL);
+  g_assert_true(wait_until(idle_at_step, &next, STEP_TIMEOUT_S));
+}
+
+static gboolean
+new_run(gpointer data)
+{
+  (void)data;
+  Status s = status();
+  gboolean ok = s.ready && s.step == 0 && g_strcmp0(s.checkpoint, "") == 0;
+  status_clear(&s);
+  return ok;
+}
+
+static void
+test_new_model_asks(void)
+{
+  if (!need_window() || !is_x11())
+    return;
+  g_autofree char *mine = tmp_path("mine.safetensors");
+  activate("save-to", g_variant_new_string(mine));
+  g_assert_true(wait_until(file_exists, mine, STEP_TIMEOUT_S));
+  step_once();
+  gint64 trained = current_step();
+
+  SpnSetupDialog *d = new_model_dialog();
+  AdwMessageDialog *ask = press_create(d);
+  g_assert_nonnull(ask);
+  adw_message_dialog_response(ask, "cancel");
+  spin_main_loop(0.5);
+  g_assert_cmpint(current_step(), ==, trained);
+  g_assert_true(find_toplevel(SPN_TYPE_SETUP_DIALOG) == d);   /* still open, fields kept */
+
+  ask = press_create(d);
+  g_assert_nonnull(ask);
+  adw_message_dialog_response(ask, "save");
+  g_assert_true(wait_until(new_run, NULL, MODEL_TIMEOUT_S));
+  g_assert_null(find_toplevel(SPN_TYPE_SETUP_DIALOG));
+  /* the file holds the run as it was when the user chose */
+  activate("open-file", g_variant_new_string(mine));
+  Opened o = {mine, trained};
+  g_assert_true(wait_until(reopened, &o, MODEL_TIMEOUT_S));
+
+  step_once();
+  d = new_model_dialog();
+  ask = press_create(d);
+  g_assert_nonnull(ask);
+  adw_message_dialog_response(ask, "discard");
+  g_assert_true(wait_until(new_run, NULL, MODEL_TIMEOUT_S));
+
+  /* nothing trained since: no question */
+  d = new_model_dialog();
+  g_assert_null(press_create(d));
+  g_assert_true(wait_until(new_run, NULL, MODEL_TIMEOUT_S));
+  g_assert_null(find_toplevel(SPN_TYPE_SETUP_DIALOG));
+}
+
 static void
 test_maximize(void)
 {
@@ -873,6 +964,14 @@ isolate_environment(void)
     g_setenv("GTK_A11Y", "none", TRUE);
 }
 
+static void
+tiny_config(SpnConfig *c)
+{
+  spn_config_init_desktop(c);
+  c->nlayers = 2, c->hid_sz = 16, c->nheads = 2, c->inner_hid_sz = 32, c->attn_span = 64;
+  c->adapt_span_ramp = 8, c->block_sz = 32, c->batch_sz = 4, c->lr_warmup = 5, c->threads = 1;
+}
+
 /* A model of two small layers on a 20 kB corpus of a few words, written as a checkpoint. */
 static char *
 write_tiny_checkpoint(void)
@@ -886,9 +985,7 @@ write_tiny_checkpoint(void)
   g_assert_true(g_file_set_contents(corpus_path, text->str, (gssize)text->len, NULL));
   g_string_free(text, TRUE);
   SpnConfig c;
-  spn_config_init_desktop(&c);
-  c.nlayers = 2, c.hid_sz = 16, c.nheads = 2, c.inner_hid_sz = 32, c.attn_span = 64;
-  c.adapt_span_ramp = 8, c.block_sz = 32, c.batch_sz = 4, c.lr_warmup = 5, c.threads = 1;
+  tiny_config(&c);
   g_autoptr(GError) error = NULL;
   SpnCorpusOptions opts = {0};
   SpnCorpus *corpus = spn_corpus_load(corpus_path, &opts, &error);
@@ -955,6 +1052,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/export-dialog", test_export_dialog);
   g_test_add_func("/app/export-csv", test_export_csv);
   g_test_add_func("/app/save-reopen", test_save_reopen);
+  g_test_add_func("/app/new-model-asks", test_new_model_asks);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
   g_test_add_func("/app/autosave-on-quit", test_autosave_on_quit);
   g_test_add_func("/app/resume-autosave", test_resume_autosave);
