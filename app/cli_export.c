@@ -304,7 +304,10 @@ spn_cli_export(int argc, char **argv)
   o.layer = a.layer;
   o.head = a.head;
   o.font_size = a.font_size;
-  if (!spn_figure_export(a.output, kinds, n, a.width, a.height, a.scale, s, &o, &error))
+  g_autofree SpnFigureOptions *each = g_new(SpnFigureOptions, n);
+  for (int i = 0; i < n; i++)
+    each[i] = o;
+  if (!spn_figure_export(a.output, kinds, n, a.width, a.height, a.scale, s, each, &error))
     return fail(error);
   g_print("wrote %s\n", a.output);
   return 0;

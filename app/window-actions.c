@@ -123,23 +123,17 @@ options_of(SpnWindow *win, SpnFigureKind kind)
   return spn_figure_view_get_options(spn_window_view(win, kind));
 }
 
-/* One set of options for a figure of several panels: each panel's own display choices (log
- * axis of the first, colour map and zoom of the heatmap, smoothing of the curves) on the
- * window's layer, head and query, in the light palette that suits paper and slides. */
+/* Each figure as its panel shows it (its axes, colour map, zoom, smoothing), on the window's
+ * layer, head and query, in the light palette that suits paper and slides. */
 static void
-export_options(SpnWindow *win, const SpnFigureKind *kinds, SpnFigureOptions *o)
+export_options(SpnWindow *win, const SpnFigureKind *kinds, int n, SpnFigureOptions *o)
 {
-  *o = *options_of(win, kinds[0]);
-  const SpnFigureOptions *att = options_of(win, SPN_FIGURE_ATTENTION);
-  const SpnFigureOptions *cur = options_of(win, SPN_FIGURE_CURVES);
-  o->colormap = att->colormap;
-  o->log_color = att->log_color;
-  o->q0 = att->q0, o->q1 = att->q1, o->k0 = att->k0, o->k1 = att->k1;
-  o->smoothing = cur->smoothing;
-  o->layer = win->layer;
-  o->head = win->head;
-  o->query = win->query;
-  o->dark = FALSE;
+  for (int i = 0; i < n; i++) {
+    o[i] = *options_of(win, kinds[i]);
+    o[i].layer = win->layer;
+    o[i].query = win->query;
+    o[i].dark = FALSE;
+  }
 }
 
 static gboolean
@@ -151,9 +145,9 @@ export_figure(SpnWindow *win, const char *path, const SpnFigureKind *kinds, int 
     spn_window_report_error(win, "Nothing to export yet: wait until the model has been created");
     return FALSE;
   }
-  SpnFigureOptions o;
-  export_options(win, kinds, &o);
-  if (!spn_figure_export(path, kinds, n, width, height, scale, win->snapshot, &o, &error)) {
+  SpnFigureOptions o[SPN_FIGURE_COUNT];
+  export_options(win, kinds, n, o);
+  if (!spn_figure_export(path, kinds, n, width, height, scale, win->snapshot, o, &error)) {
     g_autofree char *text = g_strdup_printf("Cannot export the figure: %s", error->message);
     spn_window_report_error(win, text);
     return FALSE;

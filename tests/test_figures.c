@@ -712,8 +712,9 @@ test_export_formats(void)
   g_autoptr(SpnSnapshot) s = attention_snapshot();
   spn_history_append(s->history, 1, 4.0, 4.1, 100, s->spans);
   spn_history_append(s->history, 2, 3.5, NAN, 100, s->spans);
-  SpnFigureOptions o;
-  spn_figure_options_init(&o);
+  SpnFigureOptions o[5];
+  for (int i = 0; i < 5; i++)
+    spn_figure_options_init(&o[i]);
   g_autofree char *dir = g_dir_make_tmp("spanscope-figures-XXXXXX", NULL);
   g_assert_nonnull(dir);
   SpnFigureKind all[] = {SPN_FIGURE_SPANS, SPN_FIGURE_HISTORY, SPN_FIGURE_MASKS,
@@ -721,7 +722,7 @@ test_export_formats(void)
   g_autoptr(GError) error = NULL;
 
   g_autofree char *png = tmp_path(dir, "fig.png");
-  g_assert_true(spn_figure_export(png, all, 5, 300, 200, 2.0, s, &o, &error));
+  g_assert_true(spn_figure_export(png, all, 5, 300, 200, 2.0, s, o, &error));
   g_assert_no_error(error);
   cairo_surface_t *img = cairo_image_surface_create_from_png(png);
   g_assert_cmpint(cairo_surface_status(img), ==, CAIRO_STATUS_SUCCESS);
@@ -730,7 +731,7 @@ test_export_formats(void)
   cairo_surface_destroy(img);
 
   g_autofree char *svg = tmp_path(dir, "fig.SVG");
-  g_assert_true(spn_figure_export(svg, all, 5, 900, 600, 1.0, s, &o, &error));
+  g_assert_true(spn_figure_export(svg, all, 5, 900, 600, 1.0, s, o, &error));
   g_autofree char *text = NULL;
   gsize len = 0;
   g_assert_true(g_file_get_contents(svg, &text, &len, NULL));
@@ -747,7 +748,7 @@ test_export_formats(void)
   g_assert_cmpint(count.uses, >, 50);
 
   g_autofree char *pdf = tmp_path(dir, "fig.pdf");
-  g_assert_true(spn_figure_export(pdf, all + 3, 1, 500, 300, 1.0, s, &o, &error));
+  g_assert_true(spn_figure_export(pdf, all + 3, 1, 500, 300, 1.0, s, o, &error));
   g_autofree char *pdf_text = NULL;
   g_assert_true(g_file_get_contents(pdf, &pdf_text, &len, NULL));
   g_assert_true(len > 1000 && g_str_has_prefix(pdf_text, "%PDF-"));
@@ -763,6 +764,55 @@ test_export_formats(void)
   g_unlink(png);
   g_unlink(svg);
   g_unlink(pdf);
+  g_rmdir(dir);
+}
+
+/* Pixels of img at (x0 + x, y) that differ from ref at (x, y), over ref's size. */
+static int
+differing_pixels(cairo_surface_t *img, int x0, cairo_surface_t *ref)
+{
+  int diff = 0;
+  for (int y = 0; y < cairo_image_surface_get_height(ref); y++)
+    for (int x = 0; x < cairo_image_surface_get_width(ref); x++) {
+      int a[3], b[3];
+      pixel(img, x0 + x, y, a);
+      pixel(ref, x, y, b);
+      diff += distance(a, b) > 0;
+    }
+  return diff;
+}
+
+/* Several figures in one file: each drawn with its own options, exactly as alone. */
+static void
+test_export_own_options(void)
+{
+  g_autoptr(SpnSnapshot) s = attention_snapshot();
+  spn_history_append(s->history, 1, 4.0, 4.1, 100, s->spans);
+  SpnFigureKind kinds[] = {SPN_FIGURE_SPANS, SPN_FIGURE_MASKS};
+  SpnFigureOptions o[2];
+  spn_figure_options_init(&o[0]);
+  spn_figure_options_init(&o[1]);
+  o[0].log_axis = TRUE;   /* the spans panel on a log axis, the masks on their linear one */
+  g_autofree char *dir = g_dir_make_tmp("spanscope-figures-XXXXXX", NULL);
+  g_autofree char *png = tmp_path(dir, "two.png");
+  g_autoptr(GError) error = NULL;
+  g_assert_true(spn_figure_export(png, kinds, 2, 2 * W, H, 1.0, s, o, &error));
+  g_assert_no_error(error);
+  cairo_surface_t *img = cairo_image_surface_create_from_png(png);
+  g_assert_cmpint(cairo_image_surface_get_width(img), ==, 2 * W);
+  cairo_surface_t *spans = draw(SPN_FIGURE_SPANS, s, &o[0]);
+  cairo_surface_t *masks = draw(SPN_FIGURE_MASKS, s, &o[1]);
+  SpnFigureOptions log_masks = o[1];
+  log_masks.log_axis = TRUE;
+  cairo_surface_t *wrong = draw(SPN_FIGURE_MASKS, s, &log_masks);
+  g_assert_cmpint(differing_pixels(img, 0, spans), ==, 0);
+  g_assert_cmpint(differing_pixels(img, W, masks), ==, 0);
+  g_assert_cmpint(differing_pixels(img, W, wrong), >, 100);
+  cairo_surface_destroy(img);
+  cairo_surface_destroy(spans);
+  cairo_surface_destroy(masks);
+  cairo_surface_destroy(wrong);
+  g_unlink(png);
   g_rmdir(dir);
 }
 
@@ -893,5 +943,6 @@ main(int argc, char **argv)
   g_test_add_func("/figures/empty-history", test_empty_history);
   g_test_add_func("/figures/export-formats", test_export_formats);
   g_test_add_func("/figures/export-errors", test_export_errors);
+  g_test_add_func("/figures/export-own-options", test_export_own_options);
   return g_test_run();
 }

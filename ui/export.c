@@ -48,7 +48,7 @@ draw_grid(cairo_t *cr, const SpnFigureKind *kinds, int n, double width, double h
           const SpnSnapshot *s, const SpnFigureOptions *o)
 {
   SpnPlot p;
-  spn_plot_init(&p, cr, o);
+  spn_plot_init(&p, cr, &o[0]);
   spn_plot_fill_background(&p, width, height);
   spn_plot_clear(&p);
   int cols = (int)ceil(sqrt((double)n)), rows = (n + cols - 1) / cols;
@@ -56,7 +56,7 @@ draw_grid(cairo_t *cr, const SpnFigureKind *kinds, int n, double width, double h
   for (int i = 0; i < n; i++) {
     cairo_save(cr);
     cairo_translate(cr, (i % cols) * pw, (i / cols) * ph);
-    spn_figure_draw(kinds[i], cr, pw, ph, s, o);
+    spn_figure_draw(kinds[i], cr, pw, ph, s, &o[i]);
     cairo_restore(cr);
   }
 }

@@ -74,8 +74,9 @@ gboolean spn_figure_attention_tile(double width, double height, const SpnSnapsho
                                    SpnAttentionTile *tile);
 
 /* Writes one figure, or several side by side in a grid (n > 1), to path: .png (width × height
- * user units at `scale` pixels per unit), .svg or .pdf (vector, size in points). Written to a
- * temporary file and renamed. */
+ * user units at `scale` pixels per unit), .svg or .pdf (vector, size in points). Figure i is
+ * drawn with o[i] (n options: each figure keeps its own axes and colours); the background is
+ * o[0]'s. Written to a temporary file and renamed. */
 gboolean spn_figure_export(const char *path, const SpnFigureKind *kinds, int n, double width,
                            double height, double scale, const SpnSnapshot *s,
                            const SpnFigureOptions *o, GError **error);
