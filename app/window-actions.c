@@ -19,12 +19,14 @@ spn_window_new_model(SpnWindow *win, const char *preset_name, const char *corpus
   SpnCorpusOptions opts = {0};
   g_clear_pointer(&win->user_file, g_free);
   win->saved_step = 0;
+  spn_window_forget_query(win);
   spn_worker_new_model(win->worker, &cfg, corpus ? corpus : SPN_BUNDLED_SOURCE, &opts);
 }
 
 void
 spn_window_open(SpnWindow *win, const char *path)
 {
+  spn_window_forget_query(win);
   spn_worker_open(win->worker, path, NULL);
 }
 
@@ -247,6 +249,7 @@ create_from_dialog(SpnWindow *win, SpnSetupDialog *d)
   spn_setup_dialog_get_corpus_options(d, &opts);
   g_clear_pointer(&win->user_file, g_free);
   win->saved_step = 0;
+  spn_window_forget_query(win);
   spn_worker_new_model(win->worker, &cfg, spn_setup_dialog_get_corpus(d), &opts);
   g_idle_add_full(G_PRIORITY_DEFAULT, close_later, g_object_ref(d), g_object_unref);
 }

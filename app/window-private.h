@@ -70,6 +70,8 @@ void spn_window_show_training(SpnWindow *win, gboolean training);
 gboolean spn_window_select_layer(SpnWindow *win, int layer);
 gboolean spn_window_select_head(SpnWindow *win, int head);
 void spn_window_set_probe_text(SpnWindow *win, const char *text);
+/* Another model or text: the selected query means nothing there. */
+void spn_window_forget_query(SpnWindow *win);
 
 /* window-actions.c */
 void spn_window_add_actions(SpnWindow *win);

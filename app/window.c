@@ -127,6 +127,12 @@ set_query(SpnWindow *win, int query)
   spn_inspector_select_query(SPN_INSPECTOR(win->inspector), query);
 }
 
+void
+spn_window_forget_query(SpnWindow *win)
+{
+  set_query(win, -1);
+}
+
 static void
 on_query_selected(GObject *source, int query, SpnWindow *win)
 {

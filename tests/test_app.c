@@ -225,6 +225,26 @@ press_key(GtkWidget *window, KeySym keysym, gboolean control)
   spin_main_loop(0.3);
 }
 
+/* Moves the pointer to (x, y) of widget w and clicks the primary button there. */
+static void
+click_at(GtkWidget *w, double x, double y)
+{
+  Display *dpy = gdk_x11_display_get_xdisplay(gtk_widget_get_display(win));
+  Window xid = gdk_x11_surface_get_xid(gtk_native_get_surface(GTK_NATIVE(win)));
+  double wx, wy, sx, sy;
+  g_assert_true(gtk_widget_translate_coordinates(w, win, x, y, &wx, &wy));
+  gtk_native_get_surface_transform(GTK_NATIVE(win), &sx, &sy);
+  int rx, ry;
+  Window child;
+  XTranslateCoordinates(dpy, xid, DefaultRootWindow(dpy), (int)(wx + sx), (int)(wy + sy), &rx,
+                        &ry, &child);
+  XTestFakeMotionEvent(dpy, -1, rx, ry, CurrentTime);
+  XTestFakeButtonEvent(dpy, 1, True, CurrentTime);
+  XTestFakeButtonEvent(dpy, 1, False, CurrentTime);
+  XSync(dpy, False);
+  spin_main_loop(0.4);   /* past the double-click time: the next click is a click of its own */
+}
+
 static gboolean
 is_x11(void)
 {
@@ -749,6 +769,65 @@ test_new_model_asks(void)
   g_assert_null(find_toplevel(SPN_TYPE_SETUP_DIALOG));
 }
 
+static int
+window_query(void)
+{
+  g_autoptr(GPtrArray) views = g_ptr_array_new();
+  collect(win, SPN_TYPE_FIGURE_VIEW, views);
+  return spn_figure_view_get_options(views->pdata[0])->query;
+}
+
+/* Clicks on the inspector's character at offset c. */
+static void
+click_char(int c)
+{
+  GtkTextView *view = GTK_TEXT_VIEW(inspector_text_view());
+  GtkTextIter at;
+  GdkRectangle r;
+  int x, y;
+  gtk_text_buffer_get_iter_at_offset(gtk_text_view_get_buffer(view), &at, c);
+  gtk_text_view_get_iter_location(view, &at, &r);
+  gtk_text_view_buffer_to_window_coords(view, GTK_TEXT_WINDOW_WIDGET, r.x + r.width / 2,
+                                        r.y + r.height / 2, &x, &y);
+  click_at(GTK_WIDGET(view), x, y);
+}
+
+/* The clicked query never outlives its text or its model: typing, a new text and another model
+ * clear it; the click that brings the focus into the text only places the cursor. */
+static void
+test_inspector_query(void)
+{
+  if (!need_window() || !is_x11())
+    return;
+  const char *text = "And God said, Let there be light: and there was light.";
+  activate("probe-text", g_variant_new_string(text));
+  g_assert_true(wait_until(probe_has_text, (gpointer)text, STEP_TIMEOUT_S));
+  gtk_widget_grab_focus(find_one(find_one(win, ADW_TYPE_HEADER_BAR), GTK_TYPE_DROP_DOWN));
+  press_key(win, XK_Shift_L, FALSE);   /* the X focus on the window */
+  click_char(4);
+  g_assert_true(gtk_widget_has_focus(inspector_text_view()));
+  g_assert_cmpint(window_query(), ==, -1);   /* the cursor is placed, the tint stays */
+  click_char(4);
+  g_assert_cmpint(window_query(), ==, 4);
+  press_key(win, XK_Escape, FALSE);
+  g_assert_cmpint(window_query(), ==, -1);
+  click_char(4);
+  g_assert_cmpint(window_query(), ==, 4);
+  press_key(win, XK_x, FALSE);   /* typing moves the characters: the query goes */
+  g_assert_cmpint(window_query(), ==, -1);
+  click_char(6);
+  g_assert_cmpint(window_query(), ==, 6);
+  activate("probe-text", g_variant_new_string(text));
+  g_assert_cmpint(window_query(), ==, -1);
+  g_assert_true(wait_until(probe_has_text, (gpointer)text, STEP_TIMEOUT_S));
+  click_char(6);
+  g_assert_cmpint(window_query(), ==, 6);
+  activate("open-file", g_variant_new_string(tiny_checkpoint));   /* another model */
+  g_assert_cmpint(window_query(), ==, -1);
+  Opened o = {tiny_checkpoint, 0};
+  g_assert_true(wait_until(reopened, &o, MODEL_TIMEOUT_S));
+}
+
 static void
 test_maximize(void)
 {
@@ -1053,6 +1132,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/export-csv", test_export_csv);
   g_test_add_func("/app/save-reopen", test_save_reopen);
   g_test_add_func("/app/new-model-asks", test_new_model_asks);
+  g_test_add_func("/app/inspector-query", test_inspector_query);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
   g_test_add_func("/app/autosave-on-quit", test_autosave_on_quit);
   g_test_add_func("/app/resume-autosave", test_resume_autosave);

@@ -546,6 +546,18 @@ test_inspector(void)
   g_assert_true(top_tag_at(buffer, hot - 4) != strongest);  /* the highlight is gone */
   g_assert_cmpfloat(tag_alpha(top_tag_at(buffer, hot)), >, 0.6);  /* surprisal back */
 
+  /* the footer says what Escape does; an edit or a new text forgets the query */
+  spn_inspector_select_query(SPN_INSPECTOR(insp), hot);
+  g_assert_nonnull(strstr(gtk_label_get_text(GTK_LABEL(status)), "Escape"));
+  gtk_text_buffer_get_start_iter(buffer, &end);
+  gtk_text_buffer_insert(buffer, &end, "> ", -1);
+  g_assert_cmpint(selected, ==, -1);
+  g_assert_null(strstr(gtk_label_get_text(GTK_LABEL(status)), "query"));
+  spn_inspector_select_query(SPN_INSPECTOR(insp), hot);
+  selected = -2;
+  spn_inspector_set_text(SPN_INSPECTOR(insp), TEXT);
+  g_assert_cmpint(selected, ==, -1);
+
   g_free(typed);
   g_free(changed);
   gtk_window_destroy(GTK_WINDOW(win));

@@ -278,6 +278,7 @@ query_status(SpnInspector *self)
                          100 * hd->before_start[q]);
   if (s->cfg.pers_mem_size > 0)
     g_string_append_printf(out, ", %.0f %% on persistent memory", 100 * hd->persistent[q]);
+  g_string_append(out, ". Escape shows the surprisal again.");
   g_free(ch);
   return g_string_free(out, FALSE);
 }
@@ -306,8 +307,8 @@ update_status(SpnInspector *self)
   char *text;
   if (!self->snapshot || !self->snapshot->probe)
     text = g_strdup("No model has read this text yet: start training or open a model.");
-  else if (!self->matched)
-    return;  /* the reading lags the typing: the line describes the last reading until then */
+  else if (!self->matched)   /* the reading lags the typing: the last one is described */
+    text = reading_status(self);
   else if (query_valid(self))
     text = query_status(self);
   else
@@ -410,6 +411,16 @@ take_reading(SpnInspector *self)
 
 /* ---- buffer changes ---- */
 
+static void select_and_emit(SpnInspector *self, int query);
+
+/* An edit moves the tokens: the query selected names a character that is no longer there. */
+static void
+forget_query(SpnInspector *self)
+{
+  if (self->query >= 0)
+    select_and_emit(self, -1);
+}
+
 static void
 on_buffer_changed(GtkTextBuffer *buffer, SpnInspector *self)
 {
@@ -421,6 +432,7 @@ on_buffer_changed(GtkTextBuffer *buffer, SpnInspector *self)
     return;
   refresh(self);  /* an undo may bring back the text of the last reading */
   g_signal_emit(self, signals[SIGNAL_TEXT_CHANGED], 0, self->text);
+  forget_query(self);
 }
 
 /* ---- input ---- */
@@ -452,7 +464,9 @@ static void
 on_press(GtkGestureClick *g, int n_press, double x, double y, SpnInspector *self)
 {
   GdkModifierType mods = gtk_event_controller_get_current_event_state(GTK_EVENT_CONTROLLER(g));
-  self->pending_click = n_press == 1 && !(mods & (GDK_SHIFT_MASK | GDK_CONTROL_MASK));
+  /* the click that brings the focus into the text only places the cursor, to type */
+  self->pending_click = n_press == 1 && !(mods & (GDK_SHIFT_MASK | GDK_CONTROL_MASK)) &&
+                        gtk_widget_has_focus(GTK_WIDGET(self->view));
   self->press_x = x;
   self->press_y = y;
 }
@@ -730,6 +744,7 @@ spn_inspector_set_text(SpnInspector *i, const char *text)
   spn_tint_forget(i->weights);
   refresh(i);
   g_signal_emit(i, signals[SIGNAL_TEXT_CHANGED], 0, i->text);
+  forget_query(i);
 }
 
 char *
