@@ -53,8 +53,8 @@ struct _SpnWindow {
   gint64 saved_step;       /* the step the user's file holds (0 for a new model) */
   SpnSetupDialog *replacing; /* the New model dialog waiting for Save / Discard (weak) */
   char *text;              /* the inspector's text, as last sent to the worker */
-  char *text_corpus;       /* the corpus whose default passage the inspector shows; NULL once
-                              the user has typed */
+  char *text_corpus;       /* the corpus whose passage the inspector shows, NULL if none yet */
+  gboolean text_default;   /* the inspector shows the run's passage: it follows the corpus */
   int nlayers, nheads, layer, head, query;
 };
 

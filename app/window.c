@@ -67,6 +67,17 @@ spn_window_report_error(SpnWindow *win, const char *text)
 
 /* ---- probe text ---- */
 
+/* The passage the inspector starts with on a run: of its corpus's validation split (the chosen
+ * ones of spn_corpus_default_passage for the bundled and the demonstration corpus), NULL until
+ * the run's first snapshot. */
+static const char *
+default_text(const char *corpus, const SpnSnapshot *s)
+{
+  if (g_strcmp0(corpus, SPN_BUNDLED_SOURCE) == 0 || g_strcmp0(corpus, SPN_DEMO_SOURCE) == 0)
+    return spn_corpus_default_passage(corpus);
+  return s && g_strcmp0(s->corpus, corpus) == 0 ? s->passage : NULL;
+}
+
 void
 spn_window_set_probe_text(SpnWindow *win, const char *text)
 {
@@ -79,23 +90,35 @@ static void
 on_text_changed(SpnInspector *inspector, const char *text, SpnWindow *win)
 {
   (void)inspector;
-  if (win->text_corpus && g_strcmp0(text, spn_corpus_default_passage(win->text_corpus)) != 0)
-    g_clear_pointer(&win->text_corpus, g_free);
+  if (win->text_corpus && g_strcmp0(text, default_text(win->text_corpus, win->snapshot)) != 0)
+    win->text_default = FALSE;   /* the user's own text stays whatever the run */
   g_free(win->text);
   win->text = g_strdup(text);
   spn_worker_set_text(win->worker, text);
   publish_status(win);   /* the reading shown is now of another text */
 }
 
-/* A new corpus brings its own passage, unless the user has written their own text. */
+/* A run on another corpus brings its own passage, unless the user has written their own text. */
 static void
-follow_corpus_text(SpnWindow *win, const char *corpus)
+follow_corpus_text(SpnWindow *win)
 {
-  if (win->text_corpus == NULL || corpus == NULL || g_strcmp0(win->text_corpus, corpus) == 0)
+  const char *corpus = win->snapshot ? win->snapshot->corpus : win->corpus;
+  const char *passage = default_text(corpus, win->snapshot);
+  if (!win->text_default || passage == NULL || g_strcmp0(win->text_corpus, corpus) == 0)
     return;
   g_free(win->text_corpus);
   win->text_corpus = g_strdup(corpus);
-  spn_window_set_probe_text(win, spn_corpus_default_passage(corpus));
+  spn_window_set_probe_text(win, passage);
+}
+
+/* "Reset text": the run's passage again. */
+static void
+on_reset_text(SpnInspector *inspector, SpnWindow *win)
+{
+  (void)inspector;
+  win->text_default = TRUE;
+  g_clear_pointer(&win->text_corpus, g_free);
+  follow_corpus_text(win);
 }
 
 /* ---- options shared by every view ---- */
@@ -372,7 +395,7 @@ on_snapshot(SpnSnapshot *snapshot, const SpnWorkerStatus *status, gpointer data)
   win->snapshot = spn_snapshot_ref(snapshot);
   apply_status(win, status);
   follow_shape(win, snapshot->cfg.nlayers, snapshot->cfg.nheads);
-  follow_corpus_text(win, snapshot->corpus);
+  follow_corpus_text(win);
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)
     spn_figure_view_set_snapshot(spn_window_view(win, k), snapshot);
   spn_inspector_set_snapshot(SPN_INSPECTOR(win->inspector), snapshot);
@@ -459,6 +482,7 @@ spn_window_init(SpnWindow *win)
   adw_toast_overlay_set_child(win->toasts, spn_window_build_layout(win));
   g_signal_connect(win->inspector, "text-changed", G_CALLBACK(on_text_changed), win);
   g_signal_connect(win->inspector, "query-selected", G_CALLBACK(on_query_selected), win);
+  g_signal_connect(win->inspector, "reset-requested", G_CALLBACK(on_reset_text), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "query-selected",
                    G_CALLBACK(on_query_selected), win);
   spn_recent_follow(win->recent_menu);
@@ -535,10 +559,11 @@ spn_window_new(GtkApplication *app, const SpnWindowStart *start)
   win->corpus = g_strdup(corpus ? corpus : SPN_BUNDLED_SOURCE);
   win->checkpoint_arg = g_strdup(start->checkpoint);
   win->autosave = start->autosave;
-  if (start->text == NULL)
-    win->text_corpus = g_strdup(win->corpus);
-  spn_window_set_probe_text(win, start->text ? start->text
-                                             : spn_corpus_default_passage(win->corpus));
+  win->text_default = start->text == NULL;
+  if (start->text)
+    spn_window_set_probe_text(win, start->text);
+  else if (!win->checkpoint_arg)
+    follow_corpus_text(win);   /* the bundled and demo passages are known before the model */
   spn_session_start(win);
   return win;
 }

@@ -81,6 +81,7 @@ spn_snapshot_unref(SpnSnapshot *s)
   release(b->probe, s->probe, (GDestroyNotify)spn_probe_free);
   g_free(s->spans);
   g_free(s->corpus);
+  g_free(s->passage);
   g_free(s->text);
   g_free(b);
 }
@@ -108,6 +109,8 @@ copy_state(const SpnSnapshot *s)
   b->s.step = s->step;
   b->s.spans = g_memdup2(s->spans, sizeof(float) * s->cfg.nlayers * s->cfg.nheads);
   b->s.corpus = g_strdup(s->corpus);
+  b->s.vocab = s->vocab;
+  b->s.passage = g_strdup(s->passage);
   /* snapshots are immutable once published, so creating the holder here races with nobody
    * but a concurrent share of the same snapshot, which publication rules out */
   b->history = share(&src->history, s->history, (GDestroyNotify)spn_history_free);

@@ -17,6 +17,8 @@ typedef struct {
   float *spans;          /* nlayers × nheads, z·S in characters (cfg.adapt_span off: S) */
   SpnHistory *history;   /* owned; may be empty, never NULL */
   char *corpus;          /* what the corpus is, for titles ("bundled", a path, "demo") */
+  SpnVocabKind vocab;    /* the run's vocabulary: characters (unknown ones are token 0), bytes, … */
+  char *passage;         /* a passage of the corpus's validation split (UTF-8), NULL if none */
   char *text;            /* the probe text (UTF-8), NULL when no probe */
   SpnProbe *probe;       /* the model reading `text`, NULL when none; token i is the text
                             between probe->offsets[i] and the next offset (or the end) */

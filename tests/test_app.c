@@ -27,6 +27,7 @@ static GtkWidget *win;
 static char *tmpdir;
 static char *tiny_checkpoint;   /* the model the window opens */
 static gint64 autosaved_step = -1;
+static char *start_passage;     /* the inspector's first text */
 
 static void tiny_config(SpnConfig *c);
 
@@ -335,7 +336,16 @@ test_start(void)
   for (guint i = 0; i < panels->len; i++)
     g_assert_true(gtk_widget_get_mapped(panels->pdata[i]));
   g_assert_true(gtk_widget_get_mapped(find_one(win, SPN_TYPE_INSPECTOR)));
-  /* the icon comes with the program, installed or not */
+  /* the inspector shows a passage of the run's own validation split (90-95 % of the corpus) */
+  g_assert_true(wait_until(probe_current, NULL, STEP_TIMEOUT_S));
+  g_autofree char *corpus_path = tmp_path("corpus.txt"), *corpus = NULL;
+  gsize len;
+  g_assert_true(g_file_get_contents(corpus_path, &corpus, &len, NULL));
+  start_passage = spn_inspector_get_text(SPN_INSPECTOR(find_one(win, SPN_TYPE_INSPECTOR)));
+  g_assert_cmpuint(strlen(start_passage), >, 100);
+  g_autofree char *valid = g_strndup(corpus + len * 89 / 100, len * 7 / 100);
+  g_assert_nonnull(strstr(valid, start_passage));
+    /* the icon comes with the program, installed or not */
   GtkIconTheme *theme = gtk_icon_theme_get_for_display(gtk_widget_get_display(win));
   g_assert_true(gtk_icon_theme_has_icon(theme, SPN_APPLICATION_ID));
 }
@@ -826,6 +836,14 @@ test_inspector_query(void)
   g_assert_cmpint(window_query(), ==, -1);
   Opened o = {tiny_checkpoint, 0};
   g_assert_true(wait_until(reopened, &o, MODEL_TIMEOUT_S));
+  /* the user's text stays with the other model; "Reset text" brings the run's passage back */
+  g_autofree char *kept = inspector_text();
+  g_assert_cmpstr(kept, !=, start_passage);
+  GtkWidget *reset = button_labelled(find_one(win, SPN_TYPE_INSPECTOR), "Reset text");
+  g_assert_nonnull(reset);
+  click_at(reset, gtk_widget_get_width(reset) / 2.0, gtk_widget_get_height(reset) / 2.0);
+  g_autofree char *back = inspector_text();
+  g_assert_cmpstr(back, ==, start_passage);
 }
 
 static void
@@ -1143,5 +1161,6 @@ main(int argc, char **argv)
   remove_tree(tmpdir);
   g_free(tmpdir);
   g_free(tiny_checkpoint);
+  g_free(start_passage);
   return result;
 }

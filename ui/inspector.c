@@ -96,7 +96,7 @@ struct _SpnInspector {
   gboolean setting_text;
 };
 
-enum { SIGNAL_TEXT_CHANGED, SIGNAL_QUERY_SELECTED, N_SIGNALS };
+enum { SIGNAL_TEXT_CHANGED, SIGNAL_QUERY_SELECTED, SIGNAL_RESET_REQUESTED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE(SpnInspector, spn_inspector, GTK_TYPE_WIDGET)
@@ -598,6 +598,12 @@ small_label(const char *text, gboolean dim)
   return label;
 }
 
+static void
+emit_reset(SpnInspector *self)
+{
+  g_signal_emit(self, signals[SIGNAL_RESET_REQUESTED], 0);
+}
+
 static GtkWidget *
 build_legend(SpnInspector *self)
 {
@@ -615,6 +621,14 @@ build_legend(SpnInspector *self)
   gtk_box_append(GTK_BOX(row), self->legend_low);
   gtk_box_append(GTK_BOX(row), self->legend_bar);
   gtk_box_append(GTK_BOX(row), self->legend_high);
+  GtkWidget *reset = gtk_button_new_with_label("Reset text");
+  gtk_widget_add_css_class(reset, "flat");
+  gtk_widget_set_hexpand(reset, TRUE);
+  gtk_widget_set_halign(reset, GTK_ALIGN_END);
+  gtk_widget_set_tooltip_text(reset, "Replace the text by a passage of the run's validation "
+                                     "text, which the model has not trained on");
+  g_signal_connect_swapped(reset, "clicked", G_CALLBACK(emit_reset), self);
+  gtk_box_append(GTK_BOX(row), reset);
   return row;
 }
 
@@ -686,6 +700,9 @@ spn_inspector_class_init(SpnInspectorClass *klass)
   signals[SIGNAL_QUERY_SELECTED] =
       g_signal_new("query-selected", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                    NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+  signals[SIGNAL_RESET_REQUESTED] =
+      g_signal_new("reset-requested", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                   NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -713,6 +730,7 @@ spn_inspector_init(SpnInspector *self)
                                  "Reading status", -1);
   GtkWidget *legend = build_legend(self);
   gtk_widget_set_margin_start(legend, 6);
+  gtk_widget_set_margin_end(legend, 2);
   gtk_widget_set_margin_start(self->status, 6);
   gtk_widget_set_margin_end(self->status, 6);
   gtk_widget_set_margin_bottom(self->status, 4);

@@ -31,7 +31,8 @@ void spn_inspector_select_query(SpnInspector *i, int query);
 
 /* Signals:
  *   "text-changed" (const gchar *text): on every change of the buffer.
- *   "query-selected" (gint query): a click on a character (its token), or −1 when Escape
- *     cleared the selection. */
+ *   "query-selected" (gint query): a click on a character (its token), or −1 when Escape or
+ *     an edit cleared the selection.
+ *   "reset-requested": the user asked for the run's own passage again ("Reset text"). */
 
 G_END_DECLS
