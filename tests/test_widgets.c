@@ -565,6 +565,58 @@ test_inspector(void)
   spn_snapshot_unref(s);
 }
 
+static gboolean
+has_tag_named(GtkTextBuffer *buffer, int offset, const char *name)
+{
+  GtkTextIter it;
+  gtk_text_buffer_get_iter_at_offset(buffer, &it, offset);
+  GtkTextTag *tag = gtk_text_tag_table_lookup(gtk_text_buffer_get_tag_table(buffer), name);
+  return tag && gtk_text_iter_has_tag(&it, tag);
+}
+
+/* A character the vocabulary lacks (token 0, <unk>) is marked, left untinted and out of the
+ * average however many bits the model gave <unk> there. */
+static void
+test_inspector_unknown(void)
+{
+  GtkWidget *insp = spn_inspector_new();
+  GtkWidget *win = show(insp, 500, 400);
+  GtkTextBuffer *buffer =
+      gtk_text_view_get_buffer(GTK_TEXT_VIEW(find_descendant(insp, GTK_TYPE_TEXT_VIEW)));
+  spn_inspector_set_text(SPN_INSPECTOR(insp), TEXT);
+  SpnSnapshot *s = make_snapshot(TEXT);
+  int k = (int)(strchr(TEXT, ';') - TEXT);
+  s->probe->tokens[k] = 0;
+  s->probe->surprisal[k] = 11.66f;
+  double sum = 0;
+  int n = 0;
+  for (int i = 1; i < s->probe->n; i++)
+    if (i != k)
+      sum += s->probe->surprisal[i], n++;
+  spn_inspector_set_snapshot(SPN_INSPECTOR(insp), s);
+  settle();
+  g_assert_true(has_tag_named(buffer, k, "spn-unknown"));
+  g_assert_false(has_tag_named(buffer, k + 1, "spn-unknown"));
+  g_assert_cmpfloat(tag_alpha(top_tag_at(buffer, k)), ==, 0.0);   /* no surprisal tint */
+  GtkWidget *status = gtk_widget_get_last_child(gtk_widget_get_first_child(insp));
+  g_autofree char *average = g_strdup_printf("%.2f bits each", sum / n);
+  const char *line = gtk_label_get_text(GTK_LABEL(status));
+  g_assert_nonnull(strstr(line, average));
+  g_assert_nonnull(strstr(line, "1 not in the model's vocabulary"));
+  /* in byte mode every byte is a token of its own: nothing is unknown */
+  SpnSnapshot *bytes = make_snapshot(TEXT);
+  bytes->vocab = SPN_VOCAB_BYTES;
+  bytes->probe->tokens[k] = 0;
+  spn_inspector_set_snapshot(SPN_INSPECTOR(insp), bytes);
+  while (!spn_inspector_is_current(SPN_INSPECTOR(insp)))  /* a newer reading of the same text */
+    g_main_context_iteration(NULL, TRUE);
+  settle();
+  g_assert_false(has_tag_named(buffer, k, "spn-unknown"));
+  gtk_window_destroy(GTK_WINDOW(win));
+  spn_snapshot_unref(s);
+  spn_snapshot_unref(bytes);
+}
+
 /* ---- everything together, rendered ---- */
 
 static GtkWidget *
@@ -645,6 +697,7 @@ main(int argc, char **argv)
   g_test_add_func("/widgets/figure-view/async", test_view_async);
   g_test_add_func("/widgets/panel", test_panel);
   g_test_add_func("/widgets/inspector", test_inspector);
+  g_test_add_func("/widgets/inspector-unknown", test_inspector_unknown);
   g_test_add_func("/widgets/render", test_render);
   return g_test_run();
 }

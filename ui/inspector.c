@@ -82,6 +82,8 @@ struct _SpnInspector {
   GtkTextMark *query_mark;
   GtkWidget *legend_caption, *legend_low, *legend_bar, *legend_high, *status;
   SpnTint *surprisal, *weights;  /* weight tags are created last: they win where both apply */
+  GtkTextTag *unknown;    /* characters the model's vocabulary lacks (read as <unk>) */
+  gboolean unknown_shown; /* the tag is on some character */
   SpnSnapshot *snapshot;  /* the latest, even when it read an older text */
   char *text;             /* the buffer's text, kept on every change */
   int *token_char;        /* per token of the snapshot's probe: the character it starts in */
@@ -155,6 +157,35 @@ retint(SpnInspector *self, SpnTint *t, guint8 *want, int nchars)
 
 /* ---- surprisal ---- */
 
+/* Token i stands for a character the vocabulary lacks: the model reads <unk> there, so its
+ * surprisal says nothing about the character. */
+static gboolean
+token_unknown(const SpnSnapshot *s, int i)
+{
+  return s->vocab == SPN_VOCAB_CHARS && s->probe->tokens[i] == 0;
+}
+
+/* Marks the unknown characters (a dotted underline, dimmed) and leaves them untinted. */
+static void
+mark_unknown(SpnInspector *self)
+{
+  const SpnProbe *p = self->snapshot->probe;
+  GtkTextIter a, b;
+  if (self->unknown_shown) {
+    gtk_text_buffer_get_bounds(self->buffer, &a, &b);
+    gtk_text_buffer_remove_tag(self->buffer, self->unknown, &a, &b);
+  }
+  self->unknown_shown = FALSE;
+  for (int i = 0; i < p->n; i++)
+    if (token_unknown(self->snapshot, i)) {
+      gtk_text_buffer_get_iter_at_offset(self->buffer, &a, self->token_char[i]);
+      b = a;
+      gtk_text_iter_forward_char(&b);
+      gtk_text_buffer_apply_tag(self->buffer, self->unknown, &a, &b);
+      self->unknown_shown = TRUE;
+    }
+}
+
 /* The characters' surprisal (a character of several byte tokens sums their bits). */
 static void
 tint_surprisal(SpnInspector *self)
@@ -164,7 +195,8 @@ tint_surprisal(SpnInspector *self)
   double *bits = g_new0(double, MAX(nchars, 1));
   guint8 *want = g_new0(guint8, MAX(nchars, 1));
   for (int i = 0; i < p->n; i++)
-    if (self->token_char[i] < nchars && isfinite(p->surprisal[i]))
+    if (self->token_char[i] < nchars && isfinite(p->surprisal[i]) &&
+        !token_unknown(self->snapshot, i))
       bits[self->token_char[i]] += p->surprisal[i];
   for (int c = 0; c < nchars; c++)
     want[c] = spn_tint_wanted(self->surprisal, nchars, c,
@@ -288,17 +320,24 @@ reading_status(SpnInspector *self)
 {
   const SpnProbe *p = self->snapshot->probe;
   double sum = 0;
-  int counted = 0;
+  int counted = 0, unknown = 0;
   for (int i = 0; i < p->n; i++)
-    if (isfinite(p->surprisal[i])) {
+    if (token_unknown(self->snapshot, i))
+      unknown++;
+    else if (isfinite(p->surprisal[i])) {
       sum += p->surprisal[i];
       counted++;
     }
-  if (counted == 0)
+  if (counted == 0 && unknown == 0)
     return g_strdup("Type some text: the model reads it as you type.");
-  return g_strdup_printf("%d characters, %.2f bits each on average. Click a character to see "
+  g_autofree char *left_out =
+      unknown > 0 ? g_strdup_printf(" (%d not in the model's vocabulary, left out, underlined)",
+                                    unknown)
+                  : g_strdup("");
+  return g_strdup_printf("%d characters%s, %.2f bits each on average. Click a character to see "
                          "where layer %d head %d looked from it.",
-                         p->n, sum / counted, self->layer, MAX(self->head, 0));
+                         p->n, left_out, counted ? sum / counted : 0.0, self->layer,
+                         MAX(self->head, 0));
 }
 
 static void
@@ -368,6 +407,7 @@ refresh(SpnInspector *self)
   if (self->matched) {
     self->tinted_at = g_get_monotonic_time();
     map_tokens(self);
+    mark_unknown(self);
     tint_surprisal(self);
     show_weights(self);
   }
@@ -511,7 +551,9 @@ on_query_tooltip(GtkWidget *w, int x, int y, gboolean keyboard, GtkTooltip *tip,
   char *ch = token_text(self->snapshot, token);
   GString *text = g_string_new(NULL);
   g_string_append_printf(text, "'%s' #%d: ", ch, token);
-  if (isfinite(p->surprisal[token]))
+  if (token_unknown(self->snapshot, token))
+    g_string_append(text, "not in the model's vocabulary (it reads <unk> here)");
+  else if (isfinite(p->surprisal[token]))
     g_string_append_printf(text, "%.2f bits", p->surprisal[token]);
   else
     g_string_append(text, "first character, nothing to predict it from");
@@ -717,6 +759,9 @@ spn_inspector_init(SpnInspector *self)
   self->query_mark = gtk_text_buffer_create_mark(self->buffer, NULL, &start, TRUE);
   self->surprisal = spn_tint_new(self->buffer, surprisal_color);
   self->weights = spn_tint_new(self->buffer, weight_color);
+  self->unknown = gtk_text_buffer_create_tag(self->buffer, "spn-unknown", "underline",
+                                             PANGO_UNDERLINE_ERROR, "foreground", "#8a8a8a",
+                                             NULL);
   g_signal_connect(self->buffer, "changed", G_CALLBACK(on_buffer_changed), self);
   add_text_controllers(self);
 
