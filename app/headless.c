@@ -100,6 +100,7 @@ on_headless_timeout(gpointer data)
 typedef struct {
   gboolean ready, training, probe;
   gint64 step;
+  double tokens_per_s;
 } Status;
 
 static Status
@@ -114,6 +115,7 @@ window_status(SpnWindow *win)
     g_variant_dict_lookup(&d, "training", "b", &s.training);
     g_variant_dict_lookup(&d, "probe", "b", &s.probe);
     g_variant_dict_lookup(&d, "step", "x", &s.step);
+    g_variant_dict_lookup(&d, "tokens_per_s", "d", &s.tokens_per_s);
     g_variant_dict_clear(&d);
   }
   return s;
@@ -352,6 +354,8 @@ on_after_paint(GdkFrameClock *clock, SpnHeadless *self)
     return;
   g_signal_handlers_disconnect_by_data(clock, self);
   report_bench(b);
+  /* what the window left to training meanwhile */
+  g_print("train_tokens_per_s %.0f\n", window_status(self->win).tokens_per_s);
   finish(self, 0);
 }
 

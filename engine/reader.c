@@ -77,16 +77,21 @@ reader_copy_weights(SpnReader *r, const SpnModel *m)
   r->valid = 0;
 }
 
-/* Grows every per-position array to hold n positions, by half again at least, so that typing
- * costs amortised O(1) copies per character. */
+/* Sizes every per-position array for n positions: grows by half again at least, so that typing
+ * costs amortised O(1) copies per character, and gives memory back once the text is a quarter
+ * of what the arrays hold (a long paste replaced by a short text). */
 static void
 reader_reserve(SpnReader *r, int n)
 {
-  if (n <= r->cap)
+  int cap;
+  if (n > r->cap)
+    cap = MAX(n, r->cap + r->cap / 2);
+  else if (r->cap > 4 * MAX(n, READER_CHUNK))
+    cap = MAX(2 * n, READER_CHUNK);
+  else
     return;
   const SpnConfig *c = &r->cfg;
   int d = c->hid_sz, S = c->attn_span;
-  int cap = MAX(n, r->cap + r->cap / 2);
   for (int l = 0; l < c->nlayers; l++)
     r->kv[l] = g_renew(float, r->kv[l], (gsize)(S + cap) * 2 * d);
   r->hout = g_renew(float, r->hout, (gsize)cap * d);
@@ -174,6 +179,12 @@ const SpnProbe *
 spn_reader_probe(const SpnReader *r)
 {
   return r->probe;
+}
+
+int
+spn_reader_capacity(const SpnReader *r)
+{
+  return r->cap;
 }
 
 int

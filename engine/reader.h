@@ -28,5 +28,8 @@ gboolean spn_reader_read(SpnReader *r, const char *text, GError **error);
 const SpnProbe *spn_reader_probe(const SpnReader *r);
 /* Positions computed by the last read (n − reused prefix), for tests and benchmarks. */
 int spn_reader_last_computed(const SpnReader *r);
+/* Positions its arrays hold: at least the last text's, and at most four times more than a
+ * short text needs (memory comes back when the text shrinks). */
+int spn_reader_capacity(const SpnReader *r);
 
 G_END_DECLS

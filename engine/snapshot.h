@@ -22,6 +22,7 @@ typedef struct {
   char *text;            /* the probe text (UTF-8), NULL when no probe */
   SpnProbe *probe;       /* the model reading `text`, NULL when none; token i is the text
                             between probe->offsets[i] and the next offset (or the end) */
+  gboolean reading;      /* a newer text or model is being read: its probe is on its way */
 } SpnSnapshot;
 
 /* Zeroed snapshot with an empty history for cfg (ref count 1); fill the fields, then publish. */

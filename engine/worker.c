@@ -2,6 +2,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -87,6 +90,7 @@ struct _SpnWorker {
   GMutex read_lock;
   GCond read_cond;
   ReadRequest req;
+  gint reading_text;     /* a text or a model was given and its reading is not published yet */
 };
 
 /* ---- hand-off to the main context ---- */
@@ -217,6 +221,7 @@ combine_locked(SpnWorker *w)
   spn_snapshot_unref(w->pending);
   w->pending = w->reading ? spn_snapshot_with_probe_of(w->state, w->reading)
                           : spn_snapshot_with_probe(w->state, NULL, NULL);
+  w->pending->reading = g_atomic_int_get(&w->reading_text);
   if (w->snapshot_source == NULL)
     w->snapshot_source = attach(w, dispatch_snapshot, G_PRIORITY_DEFAULT_IDLE);
 }
@@ -265,6 +270,7 @@ offer_weights(SpnWorker *w, gboolean new_model)
     w->req.vocab = spn_vocab_copy(spn_trainer_corpus(w->trainer)->vocab);
     w->req.model_new = TRUE;
     w->req.generation++;
+    g_atomic_int_set(&w->reading_text, w->req.text && *w->req.text);
   }
   memcpy(w->req.shadow->params, m->params, sizeof(float) * w->req.shadow->layout->total);
   w->req.weights_dirty = TRUE;
@@ -545,21 +551,72 @@ train_thread(gpointer data)
 
 /* ---- reading thread ---- */
 
-static void
+/* Publishes a reading if it is of the model in the state; FALSE when it was dropped. */
+static gboolean
 publish_reading(SpnWorker *w, guint64 generation, const char *text, SpnProbe *probe)
 {
+  gboolean taken;
   g_mutex_lock(&w->lock);
   /* the state must be of the model that was read (a new model may have come meanwhile, or
    * its first state may not be published yet) */
-  if (w->state && generation == w->generation && w->state->cfg.nlayers == probe->nlayers &&
-      w->state->cfg.nheads == probe->nheads) {
+  taken = w->state && generation == w->generation && w->state->cfg.nlayers == probe->nlayers &&
+          w->state->cfg.nheads == probe->nheads;
+  if (taken) {
     SpnSnapshot *r = spn_snapshot_with_probe(w->state, text, probe);
     spn_snapshot_unref(w->reading);
     w->reading = r;
+    g_atomic_int_set(&w->reading_text, 0);
     combine_locked(w);
   } else
     spn_probe_free(probe);
   g_mutex_unlock(&w->lock);
+  return taken;
+}
+
+/* A reading that came before its model's first state is read again at once. */
+static void
+read_again(SpnWorker *w)
+{
+  g_mutex_lock(&w->read_lock);
+  w->req.text_dirty = TRUE;
+  g_cond_broadcast(&w->read_cond);
+  g_mutex_unlock(&w->read_lock);
+}
+
+/* A re-read for new weights rests this many times its own duration before the next one: while
+ * training, reading a long text takes at most a fifth of a core and training keeps the rest. An
+ * edit of the text is read at once (incrementally, with the weights read last). */
+#define READ_REST 4
+
+/* Whether the reading thread has something to do now; *until: when weights waiting out their
+ * rest become due (0: nothing waits). Called with read_lock held. */
+static gboolean
+read_due(const ReadRequest *q, gint64 rest_until, gint64 *until)
+{
+  *until = 0;
+  if (!q->text || !q->shadow)
+    return FALSE;
+  if (q->text_dirty || q->model_new)
+    return TRUE;
+  if (!q->weights_dirty)
+    return FALSE;
+  if (g_get_monotonic_time() >= rest_until)
+    return TRUE;
+  *until = rest_until;
+  return FALSE;
+}
+
+/* A much shorter text than the last: the memory of the long one goes back to the system
+ * (glibc keeps freed blocks of a thread's arena otherwise). */
+static void
+give_back_memory(gsize before, gsize now)
+{
+#ifdef __GLIBC__
+  if (before > 16384 && now < before / 4)
+    malloc_trim(0);
+#else
+  (void)before, (void)now;
+#endif
 }
 
 static gpointer
@@ -567,14 +624,21 @@ read_thread(gpointer data)
 {
   SpnWorker *w = data;
   SpnReader *reader = NULL;
+  gint64 rest_until = 0;
+  gsize last_len = 0;
   lower_thread_priority(4);
   for (;;) {
     g_mutex_lock(&w->read_lock);
     ReadRequest *q = &w->req;
     q->busy = FALSE;
     g_cond_broadcast(&w->read_cond);
-    while (!q->quit && !(q->text && q->shadow && (q->text_dirty || q->weights_dirty)))
-      g_cond_wait(&w->read_cond, &w->read_lock);
+    gint64 until;
+    while (!q->quit && !read_due(q, rest_until, &until)) {
+      if (until > 0)
+        g_cond_wait_until(&w->read_cond, &w->read_lock, until);
+      else
+        g_cond_wait(&w->read_cond, &w->read_lock);
+    }
     if (q->quit) {
       g_mutex_unlock(&w->read_lock);
       break;
@@ -583,18 +647,29 @@ read_thread(gpointer data)
     if (q->model_new || reader == NULL) {
       spn_reader_free(reader);
       reader = spn_reader_new(q->shadow, q->vocab);
-    } else if (q->weights_dirty)
+      q->weights_dirty = FALSE;
+    } else if (q->weights_dirty && g_get_monotonic_time() >= rest_until) {
       spn_reader_set_weights(reader, q->shadow);
-    q->model_new = q->weights_dirty = q->text_dirty = FALSE;
+      q->weights_dirty = FALSE;
+    }
+    q->model_new = q->text_dirty = FALSE;
     guint64 generation = q->generation;
     g_autofree char *text = g_strdup(q->text);
     g_mutex_unlock(&w->read_lock);
 
+    gint64 start = g_get_monotonic_time();
     g_autoptr(GError) error = NULL;
-    if (spn_reader_read(reader, text, &error))
-      publish_reading(w, generation, text, spn_probe_copy(spn_reader_probe(reader)));
-    else
+    if (spn_reader_read(reader, text, &error)) {
+      if (!publish_reading(w, generation, text, spn_probe_copy(spn_reader_probe(reader))))
+        read_again(w);
+    } else {
+      g_atomic_int_set(&w->reading_text, 0);
       post_error(w, SPN_WORKER_TASK_READ, NULL, "Cannot read the text", error);
+    }
+    gint64 end = g_get_monotonic_time();
+    rest_until = end + READ_REST * (end - start);
+    give_back_memory(last_len, strlen(text));
+    last_len = strlen(text);
   }
   spn_reader_free(reader);
   return NULL;
@@ -725,6 +800,7 @@ spn_worker_set_text(SpnWorker *w, const char *text)
     g_free(w->req.text);
     w->req.text = g_strdup(text);
     w->req.text_dirty = TRUE;
+    g_atomic_int_set(&w->reading_text, text && *text);
     g_cond_broadcast(&w->read_cond);
   }
   g_mutex_unlock(&w->read_lock);

@@ -188,6 +188,25 @@ test_empty_and_invalid(void)
   spn_model_free(m);
 }
 
+/* A long text read, then a short one: the arrays give their memory back, and the short text
+ * still reads exactly as the probe does (its positions reused from the long one). */
+static void
+test_memory_follows_text(void)
+{
+  SpnModel *m = model_for(CASE_DESKTOP, 5);
+  SpnReader *r = spn_reader_new(m, corpus->vocab);
+  g_autofree char *lng = g_strjoin("", text, text, text, text, text, NULL);
+  int n = 5 * TEXT_CHARS;
+  read_and_check(r, m, lng, n, n);
+  g_assert_cmpint(spn_reader_capacity(r), >=, n);
+  read_and_check(r, m, lng, 100, 0);
+  g_assert_cmpint(spn_reader_capacity(r), <, n / 3);
+  g_assert_cmpint(spn_reader_capacity(r), >=, 100);
+  read_and_check(r, m, lng, 300, 200);
+  spn_reader_free(r);
+  spn_model_free(m);
+}
+
 static void
 test_probe_copy(void)
 {
@@ -255,6 +274,7 @@ main(int argc, char **argv)
   g_test_add_data_func("/reader/typing/no-adapt", GINT_TO_POINTER(CASE_NO_ADAPT), test_typing);
   g_test_add_func("/reader/empty-and-invalid", test_empty_and_invalid);
   g_test_add_func("/reader/probe-copy", test_probe_copy);
+  g_test_add_func("/reader/memory-follows-text", test_memory_follows_text);
   int status = g_test_run();
   g_free(text);
   spn_corpus_free(corpus);

@@ -21,6 +21,8 @@ typedef struct {
   GPtrArray *errors, *infos;   /* the messages' texts */
   GPtrArray *messages;         /* every message, with its path and error (text NULL) */
   gboolean free_on_message;    /* the message callback frees the worker */
+  gboolean text_given;         /* a text was set: a snapshot without its probe must say why */
+  int silent_without_probe;    /* snapshots with no probe and no reading under way */
 } Fixture;
 
 static void
@@ -38,6 +40,7 @@ on_snapshot(SpnSnapshot *s, const SpnWorkerStatus *st, gpointer data)
   Fixture *f = data;
   spn_snapshot_unref(f->last);
   f->last = spn_snapshot_ref(s);
+  f->silent_without_probe += f->text_given && s->probe == NULL && !s->reading;
   g_free(f->status.checkpoint);
   f->status = *st;
   f->status.checkpoint = g_strdup(st->checkpoint);
@@ -198,6 +201,28 @@ test_reading_follows_text(Fixture *f, gconstpointer data)
   g_assert_cmpstr(f->last->text, ==, "the spans grow and");
   g_assert_cmpint(f->last->step, ==, 1);
   g_assert_cmpfloat(f->last->probe->surprisal[5], !=, before);
+}
+
+/* While the text is being read the snapshots say so (the heatmap shows "Reading the text…"),
+ * from the first one of a new model until the reading comes. */
+static void
+test_reading_announced(Fixture *f, gconstpointer data)
+{
+  (void)data;
+  GString *text = g_string_new(NULL);
+  while (text->len < 6000)
+    g_string_append(text, "the spans grow and shrink, heads look back far and near. ");
+  f->text_given = TRUE;
+  spn_worker_set_text(f->w, text->str);
+  new_model(f);
+  settle(f);
+  g_assert_nonnull(f->last->probe);
+  g_assert_false(f->last->reading);
+  spn_worker_step(f->w);   /* new weights: the last reading stays shown meanwhile */
+  settle(f);
+  g_assert_nonnull(f->last->probe);
+  g_assert_cmpint(f->silent_without_probe, ==, 0);
+  g_string_free(text, TRUE);
 }
 
 static void
@@ -385,6 +410,7 @@ main(int argc, char **argv)
   ADD("/worker/steps-and-history", test_steps_and_history);
   ADD("/worker/train-pause", test_train_pause);
   ADD("/worker/reading-follows-text", test_reading_follows_text);
+  ADD("/worker/reading-announced", test_reading_announced);
   ADD("/worker/save-open-csv", test_save_open_csv);
   ADD("/worker/errors", test_errors_reach_the_window);
   ADD("/worker/typed-messages", test_typed_messages);

@@ -482,8 +482,9 @@ spn_fig_attention_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
 {
   r = attention_header(p, r, s, o);
   if (s->probe == NULL || s->probe->n == 0) {
-    spn_plot_message(p, r, "No probe text: give the model a text to read and its attention "
-                           "appears here.");
+    spn_plot_message(p, r, s->reading ? "Reading the text\u2026"
+                                      : "No probe text: give the model a text to read and its "
+                                        "attention appears here.");
     return;
   }
   if (!probe_ok(s, o)) {

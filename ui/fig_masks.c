@@ -79,8 +79,9 @@ masks_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   }
   r = spn_plot_legend(p, r, items, n);
   if (s->probe == NULL)
-    r = spn_plot_note(p, r, "No probe text: the attention measured per distance appears once the "
-                            "model has read a text.");
+    r = spn_plot_note(p, r, s->reading ? "Reading the text\u2026"
+                                       : "No probe text: the attention measured per distance "
+                                         "appears once the model has read a text.");
   return r;
 }
 

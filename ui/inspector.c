@@ -344,7 +344,9 @@ static void
 update_status(SpnInspector *self)
 {
   char *text;
-  if (!self->snapshot || !self->snapshot->probe)
+  if (self->snapshot && !self->snapshot->probe && self->snapshot->reading)
+    text = g_strdup("Reading the text\u2026");
+  else if (!self->snapshot || !self->snapshot->probe)
     text = g_strdup("No model has read this text yet: start training or open a model.");
   else if (!self->matched)   /* the reading lags the typing: the last one is described */
     text = reading_status(self);
