@@ -165,7 +165,16 @@ find_runs(cairo_surface_t *img, const int rgb[3], Run *runs, int max)
   return n;
 }
 
-/* layer 0 bars are Tableau blue #4e79a7; the ramp is that colour at 32 % over white */
+/* layer 0 is Tableau blue #4e79a7, its first head darker (×0.55), its last lighter (halfway to
+ * white); the ramp is the head's colour at 32 % over white */
+static void
+head_colour(int head, int rgb[3])
+{
+  const int blue[3] = {0x4e, 0x79, 0xa7};
+  for (int c = 0; c < 3; c++)
+    rgb[c] = (int)lround(head == 0 ? blue[c] * 0.55 : blue[c] + (255 - blue[c]) * 0.5);
+}
+
 static void
 test_spans_bar_heights(void)
 {
@@ -174,15 +183,18 @@ test_spans_bar_heights(void)
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   cairo_surface_t *img = draw(SPN_FIGURE_SPANS, s, &o);
-  int blue[3] = {0x4e, 0x79, 0xa7}, ramp[3];
+  int colour[2][3], ramp[3];
+  head_colour(0, colour[0]);
+  head_colour(1, colour[1]);
   for (int c = 0; c < 3; c++)
-    ramp[c] = (int)lround(blue[c] * 0.32 + 255 * 0.68);
-  Run runs[4];
-  g_assert_cmpint(find_runs(img, blue, runs, 4), ==, 2);
+    ramp[c] = (int)lround(colour[0][c] * 0.32 + 255 * 0.68);
+  Run runs[2], run;
   int top[2], bottom[2];
   for (int b = 0; b < 2; b++) {
+    g_assert_cmpint(find_runs(img, colour[b], &run, 1), ==, 1);
+    runs[b] = run;
     int mid = (runs[b].x0 + runs[b].x1) / 2;
-    column_count(img, mid, blue, 2, &top[b], &bottom[b]);
+    column_count(img, mid, colour[b], 2, &top[b], &bottom[b]);
   }
   /* both bars stand on the same axis; head 0 (z = 0.5) is half as tall as head 1 (z = 1) */
   g_assert_cmpint(abs(bottom[0] - bottom[1]), <=, 1);
@@ -202,6 +214,41 @@ test_spans_bar_heights(void)
   g_assert_nonnull(d);
   g_assert_true(strstr(d, "layer 0 head 0") && strstr(d, "span 500.0") && strstr(d, "z = 0.5"));
   cairo_surface_destroy(img);
+}
+
+/* Spans of 5 and 70 characters under S = 1024: the linear axis stops above the longest, so both
+ * bars are visible, S is noted above; the window's layer stands out, the other is dimmed. */
+static void
+test_spans_small_and_selected(void)
+{
+  const float spans[] = {70.0f, 5.0f, 40.0f, 40.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(2, 2, 1024, 8, spans);
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  cairo_surface_t *img = draw(SPN_FIGURE_SPANS, s, &o);
+  int colour[2][3], top, bottom;
+  head_colour(0, colour[0]);
+  head_colour(1, colour[1]);
+  Run r0, r1;
+  g_assert_cmpint(find_runs(img, colour[0], &r0, 1), ==, 1);
+  g_assert_cmpint(find_runs(img, colour[1], &r1, 1), ==, 1);
+  int h70 = column_count(img, (r0.x0 + r0.x1) / 2, colour[0], 2, &top, &bottom);
+  int h5 = column_count(img, (r1.x0 + r1.x1) / 2, colour[1], 2, &top, &bottom);
+  g_assert_cmpint(h70, >, 150);
+  g_assert_cmpfloat(fabs((double)h5 / h70 - 5.0 / 70), <, 0.03);
+  /* layer 1 (orange, its heads shaded) is dimmed: its full colour is nowhere */
+  int orange[3] = {0xf2, 0x8e, 0x2b}, dark_orange[3];
+  for (int c = 0; c < 3; c++)
+    dark_orange[c] = (int)lround(orange[c] * 0.55);
+  Run none;
+  g_assert_cmpint(find_runs(img, dark_orange, &none, 1), ==, 0);
+  /* with layer 1 selected it is the other way round */
+  o.layer = 1;
+  cairo_surface_t *other = draw(SPN_FIGURE_SPANS, s, &o);
+  g_assert_cmpint(find_runs(other, dark_orange, &none, 1), ==, 1);
+  g_assert_cmpint(find_runs(other, colour[0], &none, 1), ==, 0);
+  cairo_surface_destroy(img);
+  cairo_surface_destroy(other);
 }
 
 /* ---- attention ---- */
@@ -932,6 +979,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/axis-ticks", test_axis_ticks);
   g_test_add_func("/figures/axis-mapping", test_axis_mapping);
   g_test_add_func("/figures/spans-bar-heights", test_spans_bar_heights);
+  g_test_add_func("/figures/spans-small-and-selected", test_spans_small_and_selected);
   g_test_add_func("/figures/attention-cell-colours", test_attention_cell_colours);
   g_test_add_func("/figures/attention-describe", test_attention_describe);
   g_test_add_func("/figures/attention-zoom-and-grid", test_attention_zoom_and_grid);

@@ -18,6 +18,17 @@ has_history(const SpnSnapshot *s)
   return h && h->n > 0 && h->nlayers > 0 && h->nheads > 0 && h->spans;
 }
 
+/* How the heads of a layer are told apart. */
+static SpnRect
+h_note(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
+{
+  if (s->history->nheads < 2)
+    return r;
+  g_autofree char *note = g_strdup_printf("shades: head 0 dark \u2026 head %d light; the "
+                                          "selected layer strongest", s->history->nheads - 1);
+  return spn_plot_note(p, r, note);
+}
+
 static SpnRect
 history_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
 {
@@ -34,7 +45,8 @@ history_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
     items[l] = (SpnLegendItem){.label = labels[l], .mark = SPN_LEGEND_LINE};
     spn_plot_series_rgb(p, l, items[l].rgb);
   }
-  return spn_plot_legend(p, r, items, n);
+  r = spn_plot_legend(p, r, items, n);
+  return h_note(p, r, s);
 }
 
 static void
@@ -86,12 +98,19 @@ spn_fig_history_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigur
   spn_chart_draw_grid(p, &L.chart);
   spn_chart_clip(p, &L.chart);
   SpnLines *lines = spn_lines_begin(p, &L.chart.area);
-  for (int k = 0; k < L.nheads_total; k++) {
-    double rgb[3];
-    spn_plot_series_rgb(p, k / h->nheads, rgb);
-    spn_lines_add(lines, &L.chart.x, &L.chart.y, h->step, h->spans + k, (gsize)h->n,
-                  (gsize)L.nheads_total, rgb, 0.9, 1.5, 0, 0);
-  }
+  /* the heads of the window's selection last, on top and stronger; the others faint */
+  for (int pass = 0; pass < 2; pass++)
+    for (int k = 0; k < L.nheads_total; k++) {
+      int l = k / h->nheads, hd = k % h->nheads;
+      gboolean selected = spn_fig_selected(o, l, hd);
+      if (selected != (pass == 1))
+        continue;
+      double rgb[3];
+      spn_fig_head_rgb(p, l, hd, h->nheads, rgb);
+      spn_lines_add(lines, &L.chart.x, &L.chart.y, h->step, h->spans + k, (gsize)h->n,
+                    (gsize)L.nheads_total, rgb, selected ? 0.95 : 0.3,
+                    selected && o->head >= 0 ? 2.5 : 1.5, 0, 0);
+    }
   spn_lines_end(lines);
   cairo_restore(cr);
   spn_chart_draw_axes(p, &L.chart);

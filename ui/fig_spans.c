@@ -8,6 +8,7 @@
 
 typedef struct {
   SpnChart chart;
+  gboolean zoomed;   /* linear axis up to the longest reach, S above it */
   int nlayers, nheads;
   double group_w, bar_w, bar_gap, group_pad;
   gboolean long_layer_labels, head_labels;
@@ -36,7 +37,14 @@ spans_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   const SpnConfig *c = &s->cfg;
   L->nlayers = MAX(c->nlayers, 1);
   L->nheads = MAX(c->nheads, 1);
-  double S = MAX(c->attn_span, 1);
+  double S = MAX(c->attn_span, 1), R = c->adapt_span ? c->adapt_span_ramp : 0, reach = 0;
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      reach = MAX(reach, MIN(spn_fig_span(s, l, h) + R, S));
+  /* spans of a few characters under S = 1024 would be slivers: the linear axis stops a little
+   * above the longest reach, and S is noted above it */
+  L->zoomed = !o->log_axis && reach < 0.3 * S;
+  double top = o->log_axis ? S * 1.6 : L->zoomed ? MAX(reach * 1.15, 8.0) : S * 1.06;
   double hs;
   spn_plot_text_size(p, SPN_TEXT_SMALL, "0", NULL, &hs);
   L->row_h = hs * 1.15;
@@ -44,7 +52,7 @@ spans_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   SpnChartSpec spec = {
     .ylabel = "span (characters)",
     .x0 = 0, .x1 = L->nlayers,
-    .y0 = o->log_axis ? 1.0 : 0.0, .y1 = o->log_axis ? S * 1.6 : S * 1.06,
+    .y0 = o->log_axis ? 1.0 : 0.0, .y1 = top,
     .ylog = o->log_axis,
     .no_xticks = TRUE,
     .bottom_extra = 2 * L->row_h,
@@ -91,20 +99,19 @@ draw_bars(SpnPlot *p, const SpansLayout *L, const SpnSnapshot *s, const SpnFigur
 {
   cairo_t *cr = p->cr;
   double S = s->cfg.attn_span, R = s->cfg.adapt_span ? s->cfg.adapt_span_ramp : 0;
-  for (int l = 0; l < L->nlayers; l++) {
-    double rgb[3];
-    spn_plot_series_rgb(p, l, rgb);
+  for (int l = 0; l < L->nlayers; l++)
     for (int h = 0; h < L->nheads; h++) {
-      double v = spn_fig_span(s, l, h);
+      double rgb[3], v = spn_fig_span(s, l, h);
       double floor_v = o->log_axis ? L->chart.y.v0 : 0.0;
+      double a = spn_fig_selected(o, l, h) ? 1.0 : 0.45;   /* the window's selection stands out */
+      spn_fig_head_rgb(p, l, h, L->nheads, rgb);
       bar_path(cr, L, l, h, MAX(v, floor_v), MIN(v + R, S));
-      spn_plot_set_rgb(p, rgb, 0.32);
+      spn_plot_set_rgb(p, rgb, 0.32 * a);
       cairo_fill(cr);
       bar_path(cr, L, l, h, floor_v, v);
-      spn_plot_set_rgb(p, rgb, 1.0);
+      spn_plot_set_rgb(p, rgb, a);
       cairo_fill(cr);
     }
-  }
 }
 
 static void
@@ -112,6 +119,13 @@ draw_max_line(SpnPlot *p, const SpansLayout *L, const SpnSnapshot *s)
 {
   cairo_t *cr = p->cr;
   const SpnRect *a = &L->chart.area;
+  if (s->cfg.attn_span > L->chart.y.v1) {   /* zoomed: S is far above, say so at the top */
+    char above[48];
+    snprintf(above, sizeof above, "\u2191 S = %d", s->cfg.attn_span);
+    spn_plot_text(p, SPN_TEXT_SMALL, above, a->x + a->w - 0.3 * p->fs, a->y + 0.2 * p->fs, 1.0,
+                  0.0, p->pal->fg);
+    return;
+  }
   double y = floor(spn_axis_px(&L->chart.y, s->cfg.attn_span)) + 0.5;
   double dash[] = {p->fs * 0.5, p->fs * 0.3};
   cairo_save(cr);

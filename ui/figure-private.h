@@ -42,6 +42,12 @@ char *spn_fig_title_with_step(const char *title, const SpnSnapshot *s);
 
 /* The span of (layer, head) in the snapshot, in characters; 0 when unknown. */
 double spn_fig_span(const SpnSnapshot *s, int layer, int head);
+/* The colour of one head: its layer's colour, darker for the first heads of the layer and
+ * lighter for the last, so heads of a layer stay apart yet read as one layer. */
+void spn_fig_head_rgb(SpnPlot *p, int layer, int head, int nheads, double rgb[3]);
+/* Whether (layer, head) is the selection of o (the window's layer, and head unless all heads),
+ * which the span figures draw strongly and the rest dimmed; everything with layer < 0. */
+gboolean spn_fig_selected(const SpnFigureOptions *o, int layer, int head);
 
 /* The probe head of (layer, head), NULL without a probe or out of range. */
 const SpnProbeHead *spn_fig_probe_head(const SpnSnapshot *s, int layer, int head);

@@ -193,6 +193,21 @@ spn_fig_span(const SpnSnapshot *s, int layer, int head)
   return isfinite(v) ? v : 0.0;
 }
 
+void
+spn_fig_head_rgb(SpnPlot *p, int layer, int head, int nheads, double rgb[3])
+{
+  spn_plot_series_rgb(p, layer, rgb);
+  double t = nheads > 1 ? (double)head / (nheads - 1) * 2.0 - 1.0 : 0.0;   /* −1 … 1 */
+  for (int k = 0; k < 3; k++)
+    rgb[k] = t < 0 ? rgb[k] * (1.0 + 0.45 * t) : rgb[k] + (1.0 - rgb[k]) * 0.5 * t;
+}
+
+gboolean
+spn_fig_selected(const SpnFigureOptions *o, int layer, int head)
+{
+  return o->layer < 0 || (layer == o->layer && (o->head < 0 || head == o->head));
+}
+
 const SpnProbeHead *
 spn_fig_probe_head(const SpnSnapshot *s, int layer, int head)
 {
