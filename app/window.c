@@ -259,13 +259,14 @@ format_rate(double v)
   return g_strdup_printf("%.0f", v);
 }
 
-static double
-last_valid_bpc(const SpnHistory *h)
+/* The row of the last validation, −1 if none. */
+static int
+last_validation(const SpnHistory *h)
 {
   for (int i = h->n - 1; i >= 0; i--)
     if (!isnan(h->val_bpc[i]))
-      return h->val_bpc[i];
-  return NAN;
+      return i;
+  return -1;
 }
 
 /* "step 1,200 · 5.3k tokens/s · train 2.31 bpc · valid 2.40 · span avg 12 / max 44 of 1024" */
@@ -284,9 +285,13 @@ status_line(SpnWindow *win)
   const SpnHistory *h = s->history;
   if (h->n > 0)
     g_string_append_printf(line, " · train %.3f bpc", h->train_bpc[h->n - 1]);
-  double val = h->n > 0 ? last_valid_bpc(h) : NAN;
-  if (!isnan(val))
-    g_string_append_printf(line, " · valid %.3f", val);
+  /* validation runs every few hundred steps: say when, or it reads as today's overfitting */
+  int v = last_validation(h);
+  if (v >= 0 && h->step[v] == win->step)
+    g_string_append_printf(line, " · valid %.3f", h->val_bpc[v]);
+  else if (v >= 0)
+    g_string_append_printf(line, " · valid %.3f at step %'" G_GINT64_FORMAT, h->val_bpc[v],
+                           h->step[v]);
   double avg, max;
   spn_span_stats(s->spans, s->cfg.nlayers * s->cfg.nheads, &avg, &max);
   g_string_append_printf(line, " · span avg %.0f / max %.0f of %d", avg, max, s->cfg.attn_span);

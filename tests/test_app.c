@@ -359,6 +359,11 @@ test_step(void)
   activate("step", NULL);
   activate("step", NULL);
   g_assert_true(wait_until(idle_at_step, &target, STEP_TIMEOUT_S));
+  /* the header's validation is the one of step 1, and says so next to today's train bpc */
+  AdwWindowTitle *title = ADW_WINDOW_TITLE(find_one(win, ADW_TYPE_WINDOW_TITLE));
+  const char *line = adw_window_title_get_subtitle(title);
+  g_assert_nonnull(strstr(line, "train "));
+  g_assert_nonnull(strstr(line, "valid 3.500 at step 1"));
 }
 
 static void
@@ -834,7 +839,7 @@ test_inspector_query(void)
   g_assert_cmpint(window_query(), ==, 6);
   activate("open-file", g_variant_new_string(tiny_checkpoint));   /* another model */
   g_assert_cmpint(window_query(), ==, -1);
-  Opened o = {tiny_checkpoint, 0};
+  Opened o = {tiny_checkpoint, 1};
   g_assert_true(wait_until(reopened, &o, MODEL_TIMEOUT_S));
   /* the user's text stays with the other model; "Reset text" brings the run's passage back */
   g_autofree char *kept = inspector_text();
@@ -1089,6 +1094,10 @@ write_tiny_checkpoint(void)
   g_assert_no_error(error);
   SpnTrainer *t = spn_trainer_new(&c, corpus, &error);
   g_assert_no_error(error);
+  /* one step with a validation of it, as training every few hundred steps records */
+  SpnStepResult r;
+  spn_trainer_step(t, &r);
+  spn_trainer_record_validation(t, 3.5);
   char *path = tmp_path("tiny.safetensors");
   g_assert_true(spn_trainer_save(t, path, &error));
   g_assert_no_error(error);
