@@ -156,6 +156,16 @@ spn_window_forget_query(SpnWindow *win)
   set_query(win, -1);
 }
 
+/* The heatmap's "All heads" toggle and the header's head selector are one state: the window's
+ * head, which the toggle changes like the selector does. */
+static void
+on_attention_options(SpnFigureView *view, SpnWindow *win)
+{
+  int head = spn_figure_view_get_options(view)->head;
+  if (head != win->head)
+    g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(head));
+}
+
 static void
 on_query_selected(GObject *source, int query, SpnWindow *win)
 {
@@ -490,6 +500,8 @@ spn_window_init(SpnWindow *win)
   g_signal_connect(win->inspector, "reset-requested", G_CALLBACK(on_reset_text), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "query-selected",
                    G_CALLBACK(on_query_selected), win);
+  g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "options-changed",
+                   G_CALLBACK(on_attention_options), win);
   spn_recent_follow(win->recent_menu);
   win->worker = spn_worker_new(NULL, on_snapshot, on_message, win);
   spn_window_show_training(win, FALSE);

@@ -383,6 +383,17 @@ test_train_pause(void)
   g_assert_cmpint(current_step(), ==, paused_at);
 }
 
+static GtkWidget *
+button_labelled(GtkWidget *root, const char *label)
+{
+  g_autoptr(GPtrArray) buttons = g_ptr_array_new();
+  collect(root, GTK_TYPE_BUTTON, buttons);
+  for (guint i = 0; i < buttons->len; i++)
+    if (g_strcmp0(gtk_button_get_label(buttons->pdata[i]), label) == 0)
+      return buttons->pdata[i];
+  return NULL;
+}
+
 static gboolean
 training_is(gpointer want)
 {
@@ -530,6 +541,26 @@ test_select_layer_head(void)
   g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(0));
   g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(0));
   assert_views(0, 0);
+
+  /* the heatmap's "All heads" toggle and the header's head selector are one state */
+  if (!is_x11())
+    return;
+  GtkWidget *attention = NULL;
+  g_autoptr(GPtrArray) panels = g_ptr_array_new();
+  collect(win, SPN_TYPE_PANEL, panels);
+  for (guint i = 0; i < panels->len; i++)
+    if (spn_figure_view_get_kind(spn_panel_get_view(panels->pdata[i])) == SPN_FIGURE_ATTENTION)
+      attention = panels->pdata[i];
+  GtkWidget *all = button_labelled(attention, "All heads");
+  g_autoptr(GPtrArray) drops = g_ptr_array_new();
+  collect(find_one(win, ADW_TYPE_HEADER_BAR), GTK_TYPE_DROP_DOWN, drops);
+  GtkDropDown *head_drop = drops->pdata[1];
+  click_at(all, gtk_widget_get_width(all) / 2.0, gtk_widget_get_height(all) / 2.0);
+  assert_views(0, -1);
+  g_assert_cmpuint(gtk_drop_down_get_selected(head_drop), ==, 0);   /* "All heads" */
+  gtk_drop_down_set_selected(head_drop, 2);   /* head 1 */
+  assert_views(0, 1);
+  g_assert_false(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(all)));
 }
 
 static void
@@ -562,16 +593,6 @@ test_export(void)
   assert_pdf(pdf);
 }
 
-static GtkWidget *
-button_labelled(GtkWidget *root, const char *label)
-{
-  g_autoptr(GPtrArray) buttons = g_ptr_array_new();
-  collect(root, GTK_TYPE_BUTTON, buttons);
-  for (guint i = 0; i < buttons->len; i++)
-    if (g_strcmp0(gtk_button_get_label(buttons->pdata[i]), label) == 0)
-      return buttons->pdata[i];
-  return NULL;
-}
 
 /* The export dialog opened by the window: the maximized panel ticked, the figures, size and
  * format read back as the user sets them, and the file the window then draws. */

@@ -438,7 +438,7 @@ test_panel(void)
   spn_panel_set_maximized(SPN_PANEL(panel), FALSE);
   g_assert_cmpint(toggled, ==, 1);
 
-  /* the grid of the default options gives way to the head the window chooses ... */
+  /* "All heads" is the options' head −1: one state, whoever sets it */
   GtkWidget *all = find_toggle(panel, "All heads");
   g_assert_nonnull(all);
   g_assert_cmpint(spn_figure_view_get_options(v)->head, ==, -1);
@@ -447,14 +447,14 @@ test_panel(void)
   o.head = 1;
   spn_figure_view_set_options(v, &o);
   g_assert_false(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(all)));
-  /* ... but "All heads" switched on by the user keeps the grid and remembers the head */
   gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(all), TRUE);
   g_assert_cmpint(spn_figure_view_get_options(v)->head, ==, -1);
   o = *spn_figure_view_get_options(v);
   o.head = 2;
   spn_figure_view_set_options(v, &o);
-  g_assert_cmpint(spn_figure_view_get_options(v)->head, ==, -1);
-  gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(all), FALSE);
+  g_assert_false(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(all)));
+  gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(all), TRUE);
+  gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(all), FALSE);   /* back to the head it had */
   g_assert_cmpint(spn_figure_view_get_options(v)->head, ==, 2);
 
   /* controls write the options, and follow options set from outside */

@@ -31,7 +31,6 @@ struct _SpnPanel {
   GMenu *menu;
   gboolean maximized;
   int single_head;   /* the head shown again when "All heads" is switched off */
-  gboolean grid_chosen; /* the user switched "All heads" on here: it outlasts heads set later */
   gboolean syncing;  /* controls being set from the options: their handlers must not write back */
 };
 
@@ -93,8 +92,7 @@ on_all_heads_toggled(GtkToggleButton *b, SpnPanel *self)
   if (self->syncing)
     return;
   SpnFigureOptions o = current_options(self);
-  self->grid_chosen = gtk_toggle_button_get_active(b);
-  if (self->grid_chosen) {
+  if (gtk_toggle_button_get_active(b)) {
     if (o.head >= 0)
       self->single_head = o.head;
     o.head = -1;
@@ -167,15 +165,7 @@ static void
 on_options_changed(SpnFigureView *view, SpnPanel *self)
 {
   const SpnFigureOptions *o = spn_figure_view_get_options(view);
-  /* "All heads" switched on here is this panel's choice: a head set by the window is remembered
-   * for when the grid is switched off, and the grid stays. */
-  if (self->grid_chosen && o->head >= 0) {
-    SpnFigureOptions grid = *o;
-    self->single_head = o->head;
-    grid.head = -1;
-    spn_figure_view_set_options(view, &grid);  /* re-enters with head −1 */
-    return;
-  }
+  /* "All heads" is the options' head −1, whoever set it (the window's head selector too) */
   if (o->head >= 0)
     self->single_head = o->head;
   sync_controls(self, o);
