@@ -251,6 +251,35 @@ test_spans_small_and_selected(void)
   cairo_surface_destroy(other);
 }
 
+/* At a narrow size the titles lose whole parts, with an ellipsis, and no ink reaches the right
+ * edge, where a clipped number would be cut in two. */
+static void
+test_titles_fit(void)
+{
+  const float spans[] = {70.0f, 5.0f, 40.0f, 40.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(2, 2, 1024, 8, spans);
+  s->step = 123456;
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  const int w = 260, h = 180;
+  for (int kind = 0; kind < SPN_FIGURE_COUNT; kind++) {
+    cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    cairo_t *cr = cairo_create(img);
+    spn_figure_draw(kind, cr, w, h, s, &o);
+    cairo_destroy(cr);
+    cairo_surface_flush(img);
+    int white[3] = {255, 255, 255};
+    for (int y = 2; y < 20; y++)
+      for (int x = w - 5; x < w; x++) {
+        int c[3];
+        pixel(img, x, y, c);
+        if (distance(c, white) > 0)
+          g_error("%s: the title reaches the edge at (%d, %d)", spn_figure_name(kind), x, y);
+      }
+    cairo_surface_destroy(img);
+  }
+}
+
 /* ---- attention ---- */
 
 /* the centre of the first cell (query, key) found, from line scans (each probe of the geometry
@@ -979,6 +1008,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/axis-ticks", test_axis_ticks);
   g_test_add_func("/figures/axis-mapping", test_axis_mapping);
   g_test_add_func("/figures/spans-bar-heights", test_spans_bar_heights);
+  g_test_add_func("/figures/titles-fit", test_titles_fit);
   g_test_add_func("/figures/spans-small-and-selected", test_spans_small_and_selected);
   g_test_add_func("/figures/attention-cell-colours", test_attention_cell_colours);
   g_test_add_func("/figures/attention-describe", test_attention_describe);

@@ -137,13 +137,39 @@ spn_plot_fill_background(SpnPlot *p, double width, double height)
   cairo_fill(p->cr);
 }
 
+/* The title as it fits in width: whole " · " parts dropped from the end (an ellipsis says so),
+ * never a number cut in two. The first part, the figure's name, always stays. */
+static char *
+fit_title(SpnPlot *p, const char *title, double width)
+{
+  static const char sep[] = " \u00b7 ";
+  double w;
+  spn_plot_text_size(p, SPN_TEXT_TITLE, title, &w, NULL);
+  if (w <= width)
+    return g_strdup(title);
+  g_auto(GStrv) parts = g_strsplit(title, sep, -1);
+  for (int keep = (int)g_strv_length(parts) - 1; keep >= 1; keep--) {
+    char *cut = parts[keep];
+    parts[keep] = NULL;
+    g_autofree char *head = g_strjoinv(sep, parts);
+    parts[keep] = cut;
+    char *shorter = g_strconcat(head, sep, "\u2026", NULL);
+    spn_plot_text_size(p, SPN_TEXT_TITLE, shorter, &w, NULL);
+    if (w <= width || keep == 1)
+      return shorter;
+    g_free(shorter);
+  }
+  return g_strdup(title);
+}
+
 SpnRect
 spn_plot_title(SpnPlot *p, SpnRect r, const char *title)
 {
   double h;
   spn_plot_text_size(p, SPN_TEXT_TITLE, title, NULL, &h);
   double pad = 0.5 * p->fs;
-  spn_plot_text(p, SPN_TEXT_TITLE, title, r.x + pad, r.y + pad, 0.0, 0.0, p->pal->fg);
+  g_autofree char *shown = fit_title(p, title, r.w - 2 * pad);
+  spn_plot_text(p, SPN_TEXT_TITLE, shown, r.x + pad, r.y + pad, 0.0, 0.0, p->pal->fg);
   SpnRect rest = {r.x, r.y + pad + h, r.w, MAX(0.0, r.h - pad - h)};
   return rest;
 }
