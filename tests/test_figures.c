@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "figures.h"
+#include "figure-private.h"
 #include "fixtures.h"
-#include "plot.h"
 #include "snapshot.h"
 
 #define W 600
@@ -280,6 +279,37 @@ test_titles_fit(void)
   }
 }
 
+/* Axis labels: zero is "0" (not "0k"), step axes tick whole steps only, and a run in byte mode
+ * counts bytes. */
+static void
+test_axis_labels(void)
+{
+  SpnAxis a = {0, 25000, FALSE, 0, 300};
+  double t[] = {0, 10000, 20000};
+  char buf[32];
+  spn_axis_format(&a, t, 3, 0, buf);
+  g_assert_cmpstr(buf, ==, "0");
+  spn_axis_format(&a, t, 3, 20000, buf);
+  g_assert_cmpstr(buf, ==, "20k");
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  SpnPlot p;
+  spn_plot_init(&p, NULL, &o);
+  SpnChartSpec spec = {.xlabel = "step", .x0 = 1, .x1 = 5, .y0 = 0, .y1 = 1, .integer_x = TRUE};
+  SpnChart c;
+  spn_chart_layout(&p, (SpnRect){0, 0, 600, 300}, &spec, &c);
+  g_assert_cmpint(c.nx, >=, 2);
+  for (int i = 0; i < c.nx; i++)
+    g_assert_cmpfloat(c.xt[i], ==, round(c.xt[i]));
+  spn_plot_clear(&p);
+  const float spans[] = {3.0f};
+  g_autoptr(SpnSnapshot) s = snapshot_new(1, 1, 16, 2, spans);
+  g_assert_cmpstr(spn_fig_span_label(s), ==, "span (characters)");
+  s->vocab = SPN_VOCAB_BYTES;
+  g_assert_cmpstr(spn_fig_span_label(s), ==, "span (bytes)");
+  g_assert_cmpstr(spn_fig_distance_label(s), ==, "distance \u03b4 (bytes back)");
+}
+
 /* ---- attention ---- */
 
 /* the centre of the first cell (query, key) found, from line scans (each probe of the geometry
@@ -392,14 +422,15 @@ test_attention_describe(void)
   int cx, cy;
   g_assert_true(cell_centre(s, &o, 4, 1, &cx, &cy));
   g_autofree char *d = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, cx, cy);
-  g_assert_cmpstr(d, ==, "query 'd' #4 \u2192 key 'b' #1, distance 3, weight 0.3000");
+  g_assert_cmpstr(d, ==, "query 'd' #4 \u2192 key 'b' #1, distance 3, weight 0.3");
   /* a space and a newline are shown as visible signs */
   g_assert_true(cell_centre(s, &o, 6, 2, &cx, &cy));
   g_autofree char *d2 = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, cx, cy);
-  g_assert_cmpstr(d2, ==, "query 'e' #6 \u2192 key '\u2423' #2, distance 4, weight 0.0000");
+  g_assert_cmpstr(d2, ==, "query 'e' #6 \u2192 key '\u2423' #2, distance 4, weight 0");
   g_assert_true(cell_centre(s, &o, 7, 5, &cx, &cy));
   g_autofree char *d3 = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, cx, cy);
-  g_assert_true(g_str_has_prefix(d3, "query 'f' #7 \u2192 key '\u23ce' #5, distance 2"));
+  /* small weights keep their significant digits */
+  g_assert_cmpstr(d3, ==, "query 'f' #7 \u2192 key '\u23ce' #5, distance 2, weight 0.0003");
   /* outside the cells: nothing */
   g_assert_null(spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, s, &o, 2, 2));
   int q, k;
@@ -445,7 +476,7 @@ test_attention_zoom_and_grid(void)
         found |= 1 << h;
     }
     if (d && g_str_has_prefix(d, "head 1 \u00b7 query 'g' #6 \u2192 persistent memory, weight "
-                                 "0.5000")) {
+                                 "0.5")) {
       pers_x0 = pers_x0 < 0 ? x : pers_x0;
       pers_x1 = x;
     }
@@ -661,7 +692,7 @@ test_masks_measured(void)
   for (int x = 0; x < W && !seen; x++) {
     g_autofree char *d = spn_figure_describe(SPN_FIGURE_MASKS, W, H, s, &o, x + 0.5, H / 2.0);
     if (d && g_str_has_prefix(d, "distance 1 ")) {
-      g_assert_nonnull(strstr(d, "mean weight 0.5750"));
+      g_assert_nonnull(strstr(d, "mean weight 0.575"));
       seen = TRUE;
     }
   }
@@ -1009,6 +1040,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/axis-mapping", test_axis_mapping);
   g_test_add_func("/figures/spans-bar-heights", test_spans_bar_heights);
   g_test_add_func("/figures/titles-fit", test_titles_fit);
+  g_test_add_func("/figures/axis-labels", test_axis_labels);
   g_test_add_func("/figures/spans-small-and-selected", test_spans_small_and_selected);
   g_test_add_func("/figures/attention-cell-colours", test_attention_cell_colours);
   g_test_add_func("/figures/attention-describe", test_attention_describe);

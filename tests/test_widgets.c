@@ -317,6 +317,22 @@ test_view_click(void)
   g_assert_cmpint(got, ==, q);
   g_assert_cmpint(spn_figure_view_get_options(v)->query, ==, q);
 
+  /* a double-click (press, release, press) resets the view and keeps the query it had */
+  GtkEventController *click = find_controller(view, GTK_TYPE_GESTURE_CLICK);
+  double x2 = x, y2 = y;
+  int q2 = q, k2;
+  for (int dy = 1; q2 == q && dy < 100; dy++)   /* a cell of another query */
+    if (spn_figure_attention_cell(gtk_widget_get_width(view), gtk_widget_get_height(view), s,
+                                  spn_figure_view_get_options(v), x, y + dy, &q2, &k2))
+      y2 = y + dy;
+  g_assert_cmpint(q2, !=, q);
+  g_signal_emit_by_name(click, "pressed", 1, x2, y2);
+  g_signal_emit_by_name(click, "released", 1, x2, y2);
+  g_assert_cmpint(got, ==, q2);
+  g_signal_emit_by_name(click, "pressed", 2, x2, y2);
+  g_assert_cmpint(got, ==, q);
+  g_assert_cmpint(spn_figure_view_get_options(v)->query, ==, q);
+
   /* what the tooltip says about that cell: the query's weight on that key */
   char *tip = spn_figure_describe(SPN_FIGURE_ATTENTION, gtk_widget_get_width(view),
                                   gtk_widget_get_height(view), s, spn_figure_view_get_options(v),

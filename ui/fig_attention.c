@@ -599,13 +599,13 @@ spn_fig_attention_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const Sp
   g_autofree char *prefix = o->head < 0 ? g_strdup_printf("head %d \u00b7 ", h) : g_strdup("");
   g_autofree char *qc = spn_fig_token_label(s, q);
   if (k < 0)
-    return g_strdup_printf("%squery '%s' #%d \u2192 persistent memory, weight %.4f", prefix, qc,
+    return g_strdup_printf("%squery '%s' #%d \u2192 persistent memory, weight %.3g", prefix, qc,
                            q, ph->persistent ? ph->persistent[q] : 0.0);
   g_autofree char *kc = spn_fig_token_label(s, k);
   if (k >= q)
     return g_strdup_printf("%squery '%s' #%d, key '%s' #%d: not before the query, never attended",
                            prefix, qc, q, kc, k);
   const char *beyond = q - k > ph->window ? " (beyond the span)" : "";
-  return g_strdup_printf("%squery '%s' #%d \u2192 key '%s' #%d, distance %d, weight %.4f%s",
+  return g_strdup_printf("%squery '%s' #%d \u2192 key '%s' #%d, distance %d, weight %.3g%s",
                          prefix, qc, q, kc, k, q - k, cell_weight(ph, q, k), beyond);
 }

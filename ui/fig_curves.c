@@ -107,6 +107,7 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
   for (int i = 0; i < N_PANELS; i++) {
     SpnChartSpec spec = {
       .xlabel = "step",
+      .integer_x = TRUE,
       .ylabel = ylabel[i],
       .x0 = x0, .x1 = x1,
       .no_xlabels = i != N_PANELS - 1,

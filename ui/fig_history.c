@@ -73,7 +73,8 @@ history_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptio
   }
   SpnChartSpec spec = {
     .xlabel = "step",
-    .ylabel = "span (characters)",
+    .integer_x = TRUE,
+    .ylabel = spn_fig_span_label(s),
     .x0 = x0, .x1 = x1,
     .y0 = lo, .y1 = hi,
     .ylog = o->log_axis,

@@ -122,7 +122,7 @@ masks_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   }
   double mm = L->measured_max > 0 ? L->measured_max : 1.0;
   SpnChartSpec spec = {
-    .xlabel = "distance \u03b4 (characters back)",
+    .xlabel = spn_fig_distance_label(s),
     .ylabel = "mask m(\u03b4)",
     .x0 = o->log_axis ? 1.0 : 0.0, .x1 = L->xmax,
     .xlog = o->log_axis,
@@ -243,7 +243,7 @@ spn_fig_masks_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
     double span = s->cfg.adapt_span ? spn_fig_span(s, o->layer, best) : s->cfg.attn_span;
     g_autofree char *mean = NULL;
     if (measured && measured[best] && delta <= L.measured_len)
-      mean = g_strdup_printf(", mean weight %.4f", measured[best][delta - 1]);
+      mean = g_strdup_printf(", mean weight %.3g", measured[best][delta - 1]);
     text = g_strdup_printf("distance %d \u00b7 head %d (span %.1f): m = %.3f%s", delta, best, span,
                            mask_at(s, span, delta), mean ? mean : "");
   }

@@ -50,7 +50,7 @@ spans_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
   L->row_h = hs * 1.15;
   /* a first pass at the width tells which labels fit under the groups */
   SpnChartSpec spec = {
-    .ylabel = "span (characters)",
+    .ylabel = spn_fig_span_label(s),
     .x0 = 0, .x1 = L->nlayers,
     .y0 = o->log_axis ? 1.0 : 0.0, .y1 = top,
     .ylog = o->log_axis,
@@ -208,7 +208,7 @@ spn_fig_spans_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
   double v = spn_fig_span(s, l, h), S = s->cfg.attn_span;
   if (!s->cfg.adapt_span)
     return g_strdup_printf("layer %d head %d: span %.0f (adaptive span off)", l, h, v);
-  return g_strdup_printf("layer %d head %d: span %.1f characters (z = %.4f); its mask falls to 0 "
+  return g_strdup_printf("layer %d head %d: span %.1f %s (z = %.4f); its mask falls to 0 "
                          "at distance %.1f",
-                         l, h, v, v / S, v + s->cfg.adapt_span_ramp + 1);
+                         l, h, v, spn_fig_unit(s), v / S, v + s->cfg.adapt_span_ramp + 1);
 }

@@ -49,6 +49,12 @@ void spn_fig_head_rgb(SpnPlot *p, int layer, int head, int nheads, double rgb[3]
  * which the span figures draw strongly and the rest dimmed; everything with layer < 0. */
 gboolean spn_fig_selected(const SpnFigureOptions *o, int layer, int head);
 
+/* What the run's tokens are: "characters", "bytes" (byte mode) or "tokens"; and the axis labels
+ * in that unit (static strings: chart specs keep them). */
+const char *spn_fig_unit(const SpnSnapshot *s);
+const char *spn_fig_span_label(const SpnSnapshot *s);      /* "span (characters)" */
+const char *spn_fig_distance_label(const SpnSnapshot *s);  /* "distance δ (characters back)" */
+
 /* The probe head of (layer, head), NULL without a probe or out of range. */
 const SpnProbeHead *spn_fig_probe_head(const SpnSnapshot *s, int layer, int head);
 

@@ -51,6 +51,8 @@ struct _SpnFigureView {
   SpnRange drag_start;          /* the view when the drag began */
   double drag_kpp, drag_qpp;    /* tokens per pixel along x and y when the drag began */
   gboolean dragged;             /* moved past the drag threshold: the release is no click */
+  int query_before_click;       /* the query before the last single click (a double-click
+                                   resets the view, and gives back the query the click took) */
 };
 
 enum { SIGNAL_QUERY_SELECTED, SIGNAL_OPTIONS_CHANGED, SIGNAL_RENDERED, N_SIGNALS };
@@ -315,8 +317,14 @@ static void
 on_click_pressed(GtkGestureClick *g, int n_press, double x, double y, SpnFigureView *self)
 {
   (void)g, (void)x, (void)y;
-  if (n_press == 2)
+  if (n_press == 2) {
     reset_range(self);
+    if (self->options.query != self->query_before_click) {
+      self->options.query = self->query_before_click;
+      options_changed(self);
+      g_signal_emit(self, signals[SIGNAL_QUERY_SELECTED], 0, self->query_before_click);
+    }
+  }
   gtk_widget_grab_focus(GTK_WIDGET(self));
 }
 
@@ -327,6 +335,7 @@ on_click_released(GtkGestureClick *g, int n_press, double x, double y, SpnFigure
   int q, k;
   if (n_press != 1 || self->dragged || !cell_at(self, x, y, &q, &k))
     return;
+  self->query_before_click = self->options.query;
   self->options.query = q;
   options_changed(self);
   g_signal_emit(self, signals[SIGNAL_QUERY_SELECTED], 0, q);
@@ -683,6 +692,7 @@ static void
 spn_figure_view_init(SpnFigureView *self)
 {
   spn_figure_options_init(&self->options);
+  self->query_before_click = -1;
   gtk_widget_set_has_tooltip(GTK_WIDGET(self), TRUE);
   gtk_widget_set_hexpand(GTK_WIDGET(self), TRUE);
   gtk_widget_set_vexpand(GTK_WIDGET(self), TRUE);

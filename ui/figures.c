@@ -202,6 +202,32 @@ spn_fig_head_rgb(SpnPlot *p, int layer, int head, int nheads, double rgb[3])
     rgb[k] = t < 0 ? rgb[k] * (1.0 + 0.45 * t) : rgb[k] + (1.0 - rgb[k]) * 0.5 * t;
 }
 
+const char *
+spn_fig_unit(const SpnSnapshot *s)
+{
+  switch (s->vocab) {
+  case SPN_VOCAB_BYTES: return "bytes";
+  case SPN_VOCAB_REF: return "tokens";
+  case SPN_VOCAB_CHARS: break;
+  }
+  return "characters";
+}
+
+const char *
+spn_fig_span_label(const SpnSnapshot *s)
+{
+  return s->vocab == SPN_VOCAB_BYTES ? "span (bytes)"
+         : s->vocab == SPN_VOCAB_REF ? "span (tokens)" : "span (characters)";
+}
+
+const char *
+spn_fig_distance_label(const SpnSnapshot *s)
+{
+  return s->vocab == SPN_VOCAB_BYTES ? "distance \u03b4 (bytes back)"
+         : s->vocab == SPN_VOCAB_REF ? "distance \u03b4 (tokens back)"
+                                     : "distance \u03b4 (characters back)";
+}
+
 gboolean
 spn_fig_selected(const SpnFigureOptions *o, int layer, int head)
 {

@@ -563,7 +563,7 @@ on_query_tooltip(GtkWidget *w, int x, int y, gboolean keyboard, GtkTooltip *tip,
     const SpnProbeHead *hd = selected_head(self);
     int d = self->query - token;
     if (d <= hd->window)
-      g_string_append_printf(text, "; weight from the query %.3f (distance %d)",
+      g_string_append_printf(text, "; weight from the query %.3g (distance %d)",
                              hd->weights[(gsize)self->query * hd->window + d - 1], d);
   }
   gtk_tooltip_set_text(tip, text->str);

@@ -393,6 +393,10 @@ spn_axis_format(const SpnAxis *a, const double *ticks, int n, double v, char buf
     div = 1e3;
   }
   int decimals = (int)MAX(0.0, -floor(log10(step / div) + 1e-9));
+  if (v == 0) {   /* "0", not "0k" or "0.00" */
+    snprintf(buf, 32, "0");
+    return;
+  }
   snprintf(buf, 32, "%.*f%s", MIN(decimals, 8), v / div, suffix);
 }
 
@@ -512,7 +516,8 @@ spn_chart_layout(SpnPlot *p, SpnRect outer, const SpnChartSpec *spec, SpnChart *
   c->area.w = MAX(1.0, outer.w - left - right);
   c->x = (SpnAxis){spec->x0, spec->x1, spec->xlog, c->area.x, c->area.x + c->area.w};
   if (!spec->no_xticks)
-    c->nx = keep_integers(spec->integer_ticks, c->xt, fit_horizontal(p, &c->x, c->xt));
+    c->nx = keep_integers(spec->integer_ticks || spec->integer_x, c->xt,
+                          fit_horizontal(p, &c->x, c->xt));
 }
 
 void
@@ -530,7 +535,8 @@ spn_chart_align_x(SpnPlot *p, SpnChart *const *charts, int n)
     c->x.p0 = c->area.x;
     c->x.p1 = c->area.x + c->area.w;
     if (!c->spec.no_xticks)
-      c->nx = keep_integers(c->spec.integer_ticks, c->xt, fit_horizontal(p, &c->x, c->xt));
+      c->nx = keep_integers(c->spec.integer_ticks || c->spec.integer_x, c->xt,
+                            fit_horizontal(p, &c->x, c->xt));
   }
 }
 

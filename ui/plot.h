@@ -108,6 +108,7 @@ typedef struct {
   gboolean no_xticks;    /* no x ticks at all (categories drawn by the figure) */
   gboolean no_ylabels;   /* y ticks without labels (the inner panels of a grid) */
   gboolean integer_ticks;  /* only whole-number ticks (token positions) */
+  gboolean integer_x;      /* only whole-number x ticks (steps, distances) */
   double bottom_extra;   /* room the figure needs under the area for its own labels */
   double left_extra;     /* room the figure needs left of the area for its own labels */
 } SpnChartSpec;
