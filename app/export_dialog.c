@@ -64,12 +64,21 @@ update(SpnExportDialog *d)
   spn_export_dialog_get_size(d, &w, &h, &scale);
   SpnExportFormat f = current_format(d);
   gtk_widget_set_visible(d->scale_row, f == SPN_EXPORT_PNG);
-  g_autofree char *summary =
+  char *summary =
       f == SPN_EXPORT_PNG
           ? g_strdup_printf("%d × %d pixels", (int)ceil(w * scale), (int)ceil(h * scale))
           : g_strdup_printf("%.0f × %.0f points, vector", w, h);
+  /* what spn_figure_export can write: PNG sides up to cairo's 32767 pixels */
+  gboolean too_large = f == SPN_EXPORT_PNG && (w * scale > 32767 || h * scale > 32767);
+  if (too_large) {
+    g_free(summary);
+    summary = g_strdup_printf("%d × %d pixels: too large, a PNG side can have at most 32767; "
+                              "lower the size or the scale",
+                              (int)ceil(w * scale), (int)ceil(h * scale));
+  }
   adw_action_row_set_subtitle(d->summary_row, n == 0 ? "tick at least one figure" : summary);
-  gtk_widget_set_sensitive(d->export_button, n > 0);
+  gtk_widget_set_sensitive(d->export_button, n > 0 && !too_large);
+  g_free(summary);
 }
 
 /* ---- figure rows ---- */

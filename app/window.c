@@ -397,6 +397,8 @@ apply_status(SpnWindow *win, const SpnWorkerStatus *status)
   win->step = status->step;
   win->tokens_per_s = status->tokens_per_s;
   g_simple_action_set_enabled(spn_window_action(win, "train"), status->ready);
+  gtk_widget_set_sensitive(GTK_WIDGET(win->layer_drop), status->ready);
+  gtk_widget_set_sensitive(GTK_WIDGET(win->head_drop), status->ready);
   spn_window_show_training(win, status->training);
   follow_checkpoint(win, status->checkpoint);
 }
@@ -502,7 +504,12 @@ spn_window_init(SpnWindow *win)
                    G_CALLBACK(on_query_selected), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "options-changed",
                    G_CALLBACK(on_attention_options), win);
-  spn_recent_follow(win->recent_menu);
+  /* until the model's shape is known: what the selectors will show, not "(None)" */
+  fill_selector(win->layer_drop, 1, NULL, "Layer %d");
+  fill_selector(win->head_drop, 0, "All heads", NULL);
+  gtk_widget_set_sensitive(GTK_WIDGET(win->layer_drop), FALSE);
+  gtk_widget_set_sensitive(GTK_WIDGET(win->head_drop), FALSE);
+    spn_recent_follow(win->recent_menu);
   win->worker = spn_worker_new(NULL, on_snapshot, on_message, win);
   spn_window_show_training(win, FALSE);
 }

@@ -323,6 +323,11 @@ test_start(void)
 {
   if (!need_window())
     return;
+  /* while the model loads the selectors show what they will hold, never "(None)" */
+  g_autoptr(GPtrArray) drops = g_ptr_array_new();
+  collect(find_one(win, ADW_TYPE_HEADER_BAR), GTK_TYPE_DROP_DOWN, drops);
+  for (guint i = 0; i < drops->len; i++)
+    g_assert_cmpuint(g_list_model_get_n_items(gtk_drop_down_get_model(drops->pdata[i])), >=, 1);
   g_assert_true(wait_until(is_ready, NULL, MODEL_TIMEOUT_S));
   Status s = status();
   g_assert_cmpint(s.nlayers, >=, 1);
@@ -649,6 +654,13 @@ test_export_dialog(void)
   g_assert_cmpfloat(w, ==, 300);
   g_assert_cmpfloat(h, ==, 200);
   g_assert_cmpfloat(scale, ==, 1.5);
+  /* a size no PNG can have is refused in the dialog, with the reason */
+  gtk_spin_button_set_value(spins->pdata[0], 10000);
+  gtk_spin_button_set_value(spins->pdata[2], 8);
+  g_assert_false(gtk_widget_get_sensitive(export));
+  gtk_spin_button_set_value(spins->pdata[0], 300);
+  gtk_spin_button_set_value(spins->pdata[2], 1.5);
+  g_assert_true(gtk_widget_get_sensitive(export));
   AdwComboRow *format = ADW_COMBO_ROW(find_one(GTK_WIDGET(d), ADW_TYPE_COMBO_ROW));
   GtkWidget *scale_row = gtk_widget_get_ancestor(spins->pdata[2], ADW_TYPE_ACTION_ROW);
   adw_combo_row_set_selected(format, SPN_EXPORT_SVG);
