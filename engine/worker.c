@@ -626,7 +626,7 @@ read_thread(gpointer data)
   SpnReader *reader = NULL;
   gint64 rest_until = 0;
   gsize last_len = 0;
-  lower_thread_priority(4);
+  lower_thread_priority(8);
   for (;;) {
     g_mutex_lock(&w->read_lock);
     ReadRequest *q = &w->req;

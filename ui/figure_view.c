@@ -413,9 +413,11 @@ add_heatmap_controllers(SpnFigureView *self)
 /* Enough to keep a heatmap that is being zoomed from waiting behind a round of snapshot renders,
  * few enough to leave the cores to training. */
 #define SPN_RENDER_THREADS 2
-/* Render threads yield to the main thread, which must win every contest for a core; the engine's
- * threads run lower still (engine/worker.c). */
-#define SPN_RENDER_NICE 2
+/* Render threads yield to the main thread, which must win every contest for a core: at nice 6 the
+ * main thread gets four fifths of a core they share (at nice 2 it got three fifths, and a
+ * frame waited behind a round of figure renders); the engine's threads run lower still
+ * (engine/worker.c). */
+#define SPN_RENDER_NICE 6
 
 typedef struct {
   SpnFigureView *view;  /* a reference, given back on the main thread */
