@@ -30,12 +30,14 @@ struct _SpnHeadless {
 
 /* ---- rendering the window ---- */
 
+/* The window's render nodes drawn by GSK's cairo renderer, whatever renders the window: text
+ * then goes through pango and cairo as in the figures and in a cairo-rendered window (GTK 4.8's
+ * GL renderer drawing into an offscreen texture clipped glyphs: a dotless "ı", "of" as "ot"). */
 static gboolean
 save_window_png(GtkWidget *window, const char *path, GError **error)
 {
   int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
-  GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(window));
-  if (w <= 0 || h <= 0 || renderer == NULL) {
+  if (w <= 0 || h <= 0 || gtk_native_get_renderer(GTK_NATIVE(window)) == NULL) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
                 "the window is not on screen yet, there is nothing to render");
     return FALSE;
@@ -49,8 +51,16 @@ save_window_png(GtkWidget *window, const char *path, GError **error)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the window drew nothing");
     return FALSE;
   }
+  GskRenderer *renderer = gsk_cairo_renderer_new();
+  if (!gsk_renderer_realize(renderer, NULL, error)) {
+    gsk_render_node_unref(node);
+    g_object_unref(renderer);
+    return FALSE;
+  }
   GdkTexture *texture = gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
   gsk_render_node_unref(node);
+  gsk_renderer_unrealize(renderer);
+  g_object_unref(renderer);
   gboolean ok = gdk_texture_save_to_png(texture, path);
   g_object_unref(texture);
   if (!ok)
