@@ -214,6 +214,7 @@ on_step(GSimpleAction *a, GVariant *p, gpointer data)
 {
   (void)a, (void)p;
   spn_worker_step(((SpnWindow *)data)->worker);
+  spn_window_show_stepping(data);
 }
 
 static void

@@ -34,6 +34,7 @@ struct _SpnWindow {
   AdwToastOverlay *toasts;
   AdwWindowTitle *title;
   AdwButtonContent *train_content;
+  GtkSpinner *busy;
   GtkDropDown *layer_drop, *head_drop;
   GMenu *recent_menu;
 
@@ -47,6 +48,9 @@ struct _SpnWindow {
   SpnSnapshot *snapshot;
   gboolean ready, training;
   gint64 step;
+  gint64 step_seen_at;     /* when the step last changed (monotonic µs) */
+  gboolean stepping;       /* a single step was asked for and has not come yet */
+  guint step_clock;        /* while busy: the status line counts the seconds of the step */
   double tokens_per_s;
   char *seen_checkpoint;   /* the worker's last reported checkpoint */
   char *user_file;         /* where Save writes: the file last opened or saved by the user */
@@ -66,6 +70,8 @@ void spn_window_toast(SpnWindow *win, const char *text);
 void spn_window_report_error(SpnWindow *win, const char *text);
 void spn_window_update_title(SpnWindow *win);
 void spn_window_show_training(SpnWindow *win, gboolean training);
+/* A single step was asked for: busy until it comes. */
+void spn_window_show_stepping(SpnWindow *win);
 /* Selections refused when out of the model's range (head −1: all heads). */
 gboolean spn_window_select_layer(SpnWindow *win, int layer);
 gboolean spn_window_select_head(SpnWindow *win, int head);

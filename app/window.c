@@ -302,6 +302,16 @@ status_line(SpnWindow *win)
   else if (v >= 0)
     g_string_append_printf(line, " · valid %.3f at step %'" G_GINT64_FORMAT, h->val_bpc[v],
                            h->step[v]);
+  /* slow models (the reference's, 20-45 s a step on a laptop) say how long a step takes and
+   * how long the current one has been running */
+  double step_s = win->tokens_per_s > 0
+                      ? (double)s->cfg.batch_sz * s->cfg.block_sz / win->tokens_per_s : 0;
+  if (win->training && step_s >= 1.0)
+    g_string_append_printf(line, " · %.0f s/step", step_s);
+  gint64 running = (g_get_monotonic_time() - win->step_seen_at) / G_USEC_PER_SEC;
+  if ((win->training || win->stepping) && running >= 2)
+    g_string_append_printf(line, " · step %'" G_GINT64_FORMAT " under way for %" G_GINT64_FORMAT
+                           " s", win->step + 1, running);
   double avg, max;
   spn_span_stats(s->spans, s->cfg.nlayers * s->cfg.nheads, &avg, &max);
   g_string_append_printf(line, " · span avg %.0f / max %.0f of %d", avg, max, s->cfg.attn_span);
@@ -359,10 +369,41 @@ publish_status(SpnWindow *win)
   g_simple_action_set_state(spn_window_action(win, "status"), g_variant_dict_end(&d));
 }
 
+static gboolean
+step_clock_tick(gpointer data)
+{
+  spn_window_update_title(data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The spinner, and the status line's clock, while a step is under way. */
+static void
+show_busy(SpnWindow *win)
+{
+  gboolean busy = win->training || win->stepping;
+  gtk_spinner_set_spinning(win->busy, busy);
+  gtk_widget_set_visible(GTK_WIDGET(win->busy), busy);
+  if (busy && win->step_clock == 0)
+    win->step_clock = g_timeout_add_seconds(1, step_clock_tick, win);
+  else if (!busy)
+    g_clear_handle_id(&win->step_clock, g_source_remove);
+}
+
+void
+spn_window_show_stepping(SpnWindow *win)
+{
+  win->stepping = TRUE;
+  win->step_seen_at = g_get_monotonic_time();
+  show_busy(win);
+}
+
 void
 spn_window_show_training(SpnWindow *win, gboolean training)
 {
+  if (training && !win->training)
+    win->step_seen_at = g_get_monotonic_time();
   win->training = training;
+  show_busy(win);
   g_simple_action_set_state(spn_window_action(win, "train"), g_variant_new_boolean(training));
   adw_button_content_set_icon_name(win->train_content, training ? "media-playback-pause-symbolic"
                                                                  : "media-playback-start-symbolic");
@@ -394,6 +435,10 @@ static void
 apply_status(SpnWindow *win, const SpnWorkerStatus *status)
 {
   win->ready = status->ready;
+  if (status->step != win->step) {
+    win->step_seen_at = g_get_monotonic_time();
+    win->stepping = FALSE;
+  }
   win->step = status->step;
   win->tokens_per_s = status->tokens_per_s;
   g_simple_action_set_enabled(spn_window_action(win, "train"), status->ready);
@@ -432,6 +477,10 @@ on_message(const SpnWorkerMessage *m, gpointer data)
     return;   /* the window may be gone */
   if (m->kind == SPN_WORKER_SAVED || m->kind == SPN_WORKER_OPENED)
     win->saved_step = m->step;   /* the user's file holds the run up to here */
+  if (m->kind == SPN_WORKER_FAILED && m->task == SPN_WORKER_TASK_TRAIN) {
+    win->stepping = FALSE;   /* the step will not come */
+    show_busy(win);
+  }
   if (m->kind == SPN_WORKER_FAILED)
     spn_window_report_error(win, m->text);
   else
@@ -519,6 +568,7 @@ spn_window_dispose(GObject *object)
 {
   SpnWindow *win = SPN_WINDOW(object);
   spn_session_stop(win);
+  g_clear_handle_id(&win->step_clock, g_source_remove);
   if (win->replacing)
     g_object_remove_weak_pointer(G_OBJECT(win->replacing), (gpointer *)&win->replacing);
   win->replacing = NULL;
@@ -556,6 +606,7 @@ spn_window_class_init(SpnWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, toasts);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, title);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, train_content);
+  gtk_widget_class_bind_template_child(widget_class, SpnWindow, busy);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, layer_drop);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, head_drop);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, recent_menu);

@@ -379,9 +379,14 @@ test_train_pause(void)
   gint64 past = current_step() + 2;
   g_action_group_change_action_state(G_ACTION_GROUP(win), "train", g_variant_new_boolean(TRUE));
   g_assert_true(wait_until(training_past, &past, STEP_TIMEOUT_S));
+  /* a spinner says a step is under way */
+  GtkWidget *busy = find_one(find_one(win, ADW_TYPE_HEADER_BAR), GTK_TYPE_SPINNER);
+  g_assert_true(gtk_widget_get_visible(busy));
+  g_assert_true(gtk_spinner_get_spinning(GTK_SPINNER(busy)));
   /* the toggle action (Space, the header button) pauses */
   activate("train", NULL);
   g_assert_true(wait_until(is_idle, NULL, STEP_TIMEOUT_S));
+  g_assert_false(gtk_widget_get_visible(busy));
   spin_main_loop(0.5);
   gint64 paused_at = current_step();
   spin_main_loop(1.5);
