@@ -4,6 +4,10 @@
  * Closing autosaves first and keeps the window until the worker reports the file written (the
  * window then goes) or failed (it stays, says so, and a second close quits without the save).
  * Nothing waits: the main loop runs on meanwhile. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "safetensors.h"
 #include "window-private.h"
 
 #define AUTOSAVE_SECONDS (5 * 60)
@@ -20,12 +24,75 @@ spn_session_is_autosave(SpnWindow *win, const char *path)
   return path && g_strcmp0(path, win->autosave_path) == 0;
 }
 
+/* Beside the autosave: the user's file of the run it holds, so a resumed run saves there again. */
+static char *
+autosave_note_path(SpnWindow *win)
+{
+  return g_strconcat(win->autosave_path, ".file", NULL);
+}
+
 static void
 write_autosave(SpnWindow *win)
 {
   g_autofree char *dir = g_path_get_dirname(win->autosave_path);
+  g_autofree char *note = autosave_note_path(win);
   g_mkdir_with_parents(dir, 0700);
   spn_worker_save(win->worker, win->autosave_path);
+  if (win->user_file)
+    g_file_set_contents(note, win->user_file, -1, NULL);
+  else
+    g_unlink(note);
+}
+
+/* The user's file of the autosaved run, if it names one that still exists. */
+static char *
+autosaved_user_file(SpnWindow *win)
+{
+  g_autofree char *note = autosave_note_path(win);
+  char *file = NULL;
+  if (g_file_get_contents(note, &file, NULL, NULL) && g_file_test(file, G_FILE_TEST_IS_REGULAR))
+    return file;
+  g_free(file);
+  return NULL;
+}
+
+/* "step 1,234 of a 4-layer, 4-head model on kjv, saved Sunday 14:05", from the checkpoint's
+ * metadata and the file's time; NULL if the file cannot be read. */
+static char *
+describe_autosave(const char *path)
+{
+  SpnSafetensors *st = spn_safetensors_read(path, NULL);
+  if (st == NULL)
+    return NULL;
+  g_autofree char *config = g_strdup(spn_safetensors_metadata(st, "config"));
+  g_autofree char *step = g_strdup(spn_safetensors_metadata(st, "step"));
+  g_autofree char *trainer = g_strdup(spn_safetensors_metadata(st, "trainer"));
+  spn_safetensors_free(st);
+  SpnConfig cfg;
+  spn_config_init_desktop(&cfg);
+  if (config == NULL || !spn_config_from_json(&cfg, config, NULL))
+    return NULL;
+  g_autoptr(JsonParser) p = json_parser_new();
+  const char *corpus = NULL;
+  if (trainer && json_parser_load_from_data(p, trainer, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    corpus = json_object_get_string_member_with_default(
+        json_node_get_object(json_parser_get_root(p)), "corpus", NULL);
+  g_autofree char *where = corpus == NULL ? g_strdup("")
+                           : g_strcmp0(corpus, "bundled") == 0
+                               ? g_strdup(" on the King James Bible")
+                               : g_strdup_printf(" on %s", corpus);
+  g_autoptr(GFile) file = g_file_new_for_path(path);
+  g_autoptr(GFileInfo) info =
+      g_file_query_info(file, G_FILE_ATTRIBUTE_TIME_MODIFIED, G_FILE_QUERY_INFO_NONE, NULL, NULL);
+  g_autoptr(GDateTime) when = info ? g_file_info_get_modification_date_time(info) : NULL;
+  g_autoptr(GDateTime) local = when ? g_date_time_to_local(when) : NULL;
+  g_autofree char *at = local ? g_date_time_format(local, ", saved %A %d %B at %H:%M") : NULL;
+  gint64 steps = step ? g_ascii_strtoll(step, NULL, 10) : 0;
+  return g_strdup_printf("step %'" G_GINT64_FORMAT " of a %d-layer, %d-head model (width %d, "
+                         "S = %d)%s%s",
+                         steps, cfg.nlayers, cfg.nheads, cfg.hid_sz, cfg.attn_span, where,
+                         at ? at : "");
 }
 
 static gboolean
@@ -43,19 +110,27 @@ static void
 on_resume_response(AdwMessageDialog *dialog, const char *response, SpnWindow *win)
 {
   (void)dialog;
-  if (g_strcmp0(response, "resume") == 0)
+  if (g_strcmp0(response, "resume") == 0) {
     spn_window_open(win, win->autosave_path);
-  else
+    g_free(win->user_file);
+    win->user_file = autosaved_user_file(win);   /* Save writes where the run was saved */
+  } else
     spn_window_new_model(win, win->preset, win->corpus);
 }
 
 static void
 offer_autosave(SpnWindow *win)
 {
+  g_autofree char *run = describe_autosave(win->autosave_path);
+  g_autofree char *file = autosaved_user_file(win);
+  g_autofree char *name = file ? g_path_get_basename(file) : NULL;
+  g_autofree char *saved_as = name ? g_strdup_printf(" (last saved by you as %s)", name)
+                                   : g_strdup("");
   g_autofree char *body = g_strdup_printf(
-      "spanscope saved the model, its optimizer and its history when it last closed. Resume "
-      "training it, or start a fresh %s model (the autosave is replaced at the next save).",
-      win->preset);
+      "spanscope saved the model, its optimizer and its history when it last closed: %s%s. "
+      "Resume training it, or start a fresh %s model (the autosave is replaced at the next "
+      "save).",
+      run ? run : "the file cannot be read", saved_as, win->preset);
   GtkWidget *d = adw_message_dialog_new(GTK_WINDOW(win), "Resume the autosaved session?", body);
   adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(d), "fresh", "Start _Fresh", "resume",
                                    "_Resume", NULL);

@@ -1012,15 +1012,14 @@ test_autosave_on_quit(void)
 static gboolean
 resumed(gpointer data)
 {
-  (void)data;
   Status s = status();
-  gboolean ok = s.ready && s.step == autosaved_step && g_strcmp0(s.checkpoint, "") == 0;
+  gboolean ok = s.ready && s.step == autosaved_step && g_strcmp0(s.checkpoint, data) == 0;
   status_clear(&s);
   return ok;
 }
 
-/* The next start offers the autosaved session back; resuming it continues at its step, and the
- * autosave does not become the file Save writes. */
+/* The next start offers the autosaved session back, saying which run it is; resuming it
+ * continues at its step, and Save writes the user's file of that run, not the autosave. */
 static void
 test_resume_autosave(void)
 {
@@ -1034,8 +1033,16 @@ test_resume_autosave(void)
   win = windows->data;
   AdwMessageDialog *offer = find_toplevel(ADW_TYPE_MESSAGE_DIALOG);
   g_assert_nonnull(offer);
+  /* the offer says which run: its step, its shape, the file the user last saved it as */
+  g_autofree char *step = g_strdup_printf("step %" G_GINT64_FORMAT " of a 2-layer, 2-head model",
+                                          autosaved_step);
+  const char *body = adw_message_dialog_get_body(offer);
+  g_assert_nonnull(strstr(body, step));
+  g_assert_nonnull(strstr(body, "elsewhere.safetensors"));
   adw_message_dialog_response(offer, "resume");
-  g_assert_true(wait_until(resumed, NULL, MODEL_TIMEOUT_S));
+  /* resumed, the run saves where the user saved it last, never into the autosave */
+  g_autofree char *elsewhere = tmp_path("elsewhere.safetensors");
+  g_assert_true(wait_until(resumed, elsewhere, MODEL_TIMEOUT_S));
   g_action_group_activate_action(G_ACTION_GROUP(app), "quit", NULL);
   g_assert_true(wait_until(window_gone, NULL, STEP_TIMEOUT_S));
   win = NULL;
