@@ -480,6 +480,16 @@ test_space_keys(void)
   g_assert_true(wait_until(training_is, GINT_TO_POINTER(TRUE), STEP_TIMEOUT_S));
   press_key(win, XK_space, TRUE);
   g_assert_true(wait_until(training_is, GINT_TO_POINTER(FALSE), STEP_TIMEOUT_S));
+
+  /* Ctrl+Tab types a tab; Tab leaves the text (no keyboard trap) */
+  press_key(win, XK_Tab, TRUE);
+  g_autofree char *tabbed = inspector_text();
+  g_assert_true(g_str_has_suffix(tabbed, " \t"));
+  g_assert_true(gtk_widget_has_focus(view));
+  press_key(win, XK_Tab, FALSE);
+  g_assert_false(gtk_widget_has_focus(view));
+  g_autofree char *left = inspector_text();
+  g_assert_cmpstr(left, ==, tabbed);
   activate("probe-text", g_variant_new_string(before));
 }
 

@@ -533,7 +533,13 @@ static gboolean
 on_key_pressed(GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifierType state,
                SpnInspector *self)
 {
-  (void)c, (void)keycode, (void)state;
+  (void)c, (void)keycode;
+  /* Tab leaves the text like any field (no keyboard trap); Ctrl+Tab types a tab */
+  if ((keyval == GDK_KEY_Tab || keyval == GDK_KEY_ISO_Left_Tab) && (state & GDK_CONTROL_MASK) &&
+      !(state & GDK_SHIFT_MASK)) {
+    gtk_text_buffer_insert_interactive_at_cursor(self->buffer, "\t", 1, TRUE);
+    return TRUE;
+  }
   if (keyval != GDK_KEY_Escape || self->query < 0)
     return FALSE;
   select_and_emit(self, -1);
@@ -683,6 +689,7 @@ build_view(SpnInspector *self)
 {
   GtkTextView *view = GTK_TEXT_VIEW(self->view);
   gtk_text_view_set_monospace(view, TRUE);
+  gtk_text_view_set_accepts_tab(view, FALSE);
   gtk_text_view_set_wrap_mode(view, GTK_WRAP_WORD_CHAR);
   gtk_text_view_set_left_margin(view, 6);
   gtk_text_view_set_right_margin(view, 6);
@@ -692,7 +699,8 @@ build_view(SpnInspector *self)
   gtk_accessible_update_property(GTK_ACCESSIBLE(view), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                  "Text the model reads", GTK_ACCESSIBLE_PROPERTY_DESCRIPTION,
                                  "Characters are tinted by surprisal; click a character to see "
-                                 "where the selected head looked from it, Escape to clear",
+                                 "where the selected head looked from it, Escape to clear; Tab "
+                                 "leaves the text, Ctrl+Tab types a tab",
                                  -1);
   GtkWidget *scroller = gtk_scrolled_window_new();
   gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scroller), GTK_WIDGET(view));
