@@ -167,6 +167,8 @@ views_current(GtkWidget *w)
   return TRUE;
 }
 
+static gboolean start_capture(gpointer data);
+
 /* Runs after the frame clock painted the window: its render nodes are fresh then, while
  * before the paint any redraw queued in the frame would have dropped them. */
 static void
@@ -180,11 +182,14 @@ capture_after_paint(GdkFrameClock *clock, gpointer data)
     gtk_widget_queue_draw(window);
     return;
   }
+  g_signal_handlers_disconnect_by_func(clock, capture_after_paint, self);
   if (!views_current(window)) {
-    gtk_widget_queue_draw(window);  /* look again at the next frame */
+    /* look again once idle work (the inspector's tint, finished renders) has had its turn: a
+     * redraw queued from here would come before it, and with a slow renderer (GL on Mesa's
+     * software rasteriser) frame after frame would keep it from ever running */
+    g_idle_add_full(G_PRIORITY_LOW, start_capture, self, NULL);
     return;
   }
-  g_signal_handlers_disconnect_by_func(clock, capture_after_paint, self);
   g_autoptr(GError) error = NULL;
   if (!save_window_png(window, self->screenshot, &error)) {
     fail(self, error->message);

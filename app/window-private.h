@@ -34,7 +34,6 @@ struct _SpnWindow {
   AdwToastOverlay *toasts;
   AdwWindowTitle *title;
   AdwButtonContent *train_content;
-  GtkSpinner *busy;
   GtkDropDown *layer_drop, *head_drop;
   GMenu *recent_menu;
 

@@ -309,9 +309,10 @@ status_line(SpnWindow *win)
   if (win->training && step_s >= 1.0)
     g_string_append_printf(line, " · %.0f s/step", step_s);
   gint64 running = (g_get_monotonic_time() - win->step_seen_at) / G_USEC_PER_SEC;
+  if (win->stepping || (win->training && running >= 2))
+    g_string_append_printf(line, " · step %'" G_GINT64_FORMAT " under way", win->step + 1);
   if ((win->training || win->stepping) && running >= 2)
-    g_string_append_printf(line, " · step %'" G_GINT64_FORMAT " under way for %" G_GINT64_FORMAT
-                           " s", win->step + 1, running);
+    g_string_append_printf(line, " for %" G_GINT64_FORMAT " s", running);
   double avg, max;
   spn_span_stats(s->spans, s->cfg.nlayers * s->cfg.nheads, &avg, &max);
   g_string_append_printf(line, " · span avg %.0f / max %.0f of %d", avg, max, s->cfg.attn_span);
@@ -376,13 +377,13 @@ step_clock_tick(gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* The spinner, and the status line's clock, while a step is under way. */
+/* While a step is under way the status line says so and counts its seconds, once a second: no
+ * animation, which would redraw the window every frame (the whole window, with a software GL
+ * renderer) and starve the main loop of its idle work. */
 static void
 show_busy(SpnWindow *win)
 {
   gboolean busy = win->training || win->stepping;
-  gtk_spinner_set_spinning(win->busy, busy);
-  gtk_widget_set_visible(GTK_WIDGET(win->busy), busy);
   if (busy && win->step_clock == 0)
     win->step_clock = g_timeout_add_seconds(1, step_clock_tick, win);
   else if (!busy)
@@ -395,6 +396,7 @@ spn_window_show_stepping(SpnWindow *win)
   win->stepping = TRUE;
   win->step_seen_at = g_get_monotonic_time();
   show_busy(win);
+  spn_window_update_title(win);
 }
 
 void
@@ -606,7 +608,6 @@ spn_window_class_init(SpnWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, toasts);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, title);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, train_content);
-  gtk_widget_class_bind_template_child(widget_class, SpnWindow, busy);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, layer_drop);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, head_drop);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, recent_menu);
