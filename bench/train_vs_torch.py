@@ -28,7 +28,7 @@ CONFIGS = {
 }
 # the reference's small enwik8 setting, and an all-attention model (persistent memory, no FF)
 CONFIGS["small"] = dict(CONFIGS["desktop"], nlayers=8, hid_sz=256, inner_hid_sz=1024,
-                        block_sz=256, batch_sz=64, lr_warmup=32000)
+                        block_sz=256, batch_sz=64, lr_warmup=8000)
 CONFIGS["allattn"] = dict(CONFIGS["desktop"], pers_mem_size=256, inner_hid_sz=0)
 
 

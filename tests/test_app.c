@@ -966,6 +966,22 @@ test_presets(void)
   SpnConfig cfg;
   spn_preset_init(SPN_PRESET_ALL_ATTENTION, &cfg);
   g_assert_cmpint(cfg.pers_mem_size, >, 0);
+  /* "Reference small" is the reference's experiments/enwik8_small.sh */
+  spn_preset_init(SPN_PRESET_REFERENCE_SMALL, &cfg);
+  g_assert_cmpint(cfg.nlayers, ==, 8);
+  g_assert_cmpint(cfg.hid_sz, ==, 256);
+  g_assert_cmpint(cfg.inner_hid_sz, ==, 1024);
+  g_assert_cmpint(cfg.nheads, ==, 4);
+  g_assert_cmpint(cfg.attn_span, ==, 1024);
+  g_assert_cmpint(cfg.block_sz, ==, 256);
+  g_assert_cmpint(cfg.batch_sz, ==, 64);
+  g_assert_cmpfloat(cfg.lr, ==, 0.07);
+  g_assert_cmpfloat(cfg.dropout, ==, 0.0);
+  g_assert_cmpint(cfg.optim, ==, SPN_OPTIM_ADAGRAD);
+  g_assert_cmpint(cfg.lr_warmup, ==, 8000);
+  g_assert_cmpfloat(cfg.grad_clip, ==, 0.03);
+  g_assert_true(cfg.adapt_span && cfg.adapt_span_cache);
+  g_assert_cmpfloat(cfg.adapt_span_loss, ==, 2e-6);
 }
 
 static gboolean
