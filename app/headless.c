@@ -57,7 +57,8 @@ save_window_png(GtkWidget *window, const char *path, GError **error)
     g_object_unref(renderer);
     return FALSE;
   }
-  GdkTexture *texture = gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
+  GdkTexture *texture =
+      gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
   gsk_render_node_unref(node);
   gsk_renderer_unrealize(renderer);
   g_object_unref(renderer);

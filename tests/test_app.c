@@ -243,7 +243,7 @@ click_at(GtkWidget *w, double x, double y)
   XTestFakeButtonEvent(dpy, 1, True, CurrentTime);
   XTestFakeButtonEvent(dpy, 1, False, CurrentTime);
   XSync(dpy, False);
-  spin_main_loop(0.4);   /* past the double-click time: the next click is a click of its own */
+  spin_main_loop(0.6);   /* past the double-click time (400 ms): the next click is one of its own */
 }
 
 static gboolean

@@ -393,7 +393,7 @@ spn_axis_format(const SpnAxis *a, const double *ticks, int n, double v, char buf
     div = 1e3;
   }
   int decimals = (int)MAX(0.0, -floor(log10(step / div) + 1e-9));
-  if (v == 0) {   /* "0", not "0k" or "0.00" */
+  if (v == 0 && div > 1) {   /* "0", not "0k" */
     snprintf(buf, 32, "0");
     return;
   }
