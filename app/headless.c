@@ -30,9 +30,9 @@ struct _SpnHeadless {
 
 /* ---- rendering the window ---- */
 
-/* The window's render nodes drawn by GSK's cairo renderer, whatever renders the window: text
- * then goes through pango and cairo as in the figures and in a cairo-rendered window (GTK 4.8's
- * GL renderer drawing into an offscreen texture clipped glyphs: a dotless "ı", "of" as "ot"). */
+/* The window's render nodes drawn by GSK's cairo renderer whatever renders the window, so the
+ * picture is the same under GL and cairo. (The inspector's text still comes out with clipped
+ * glyph tops in some runs, a dotless "ı", "of" as "ot", under either renderer: not understood.) */
 static gboolean
 save_window_png(GtkWidget *window, const char *path, GError **error)
 {
