@@ -432,7 +432,7 @@ cmd_probe(int argc, char **argv)
     g_autofree char *json = spn_probe_to_json(p, ck->vocab, input);
     g_print("%s\n", json);
   }
-  spn_probe_free(p);
+  spn_probe_unref(p);
   spn_checkpoint_free(ck);
   return rc;
 }

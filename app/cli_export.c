@@ -152,7 +152,7 @@ checkpoint_step(const SpnCheckpoint *ck, const SpnHistory *h)
 {
   if (ck->optim)
     return ck->optim->step;
-  return h->n > 0 ? h->step[h->n - 1] : 0;
+  return h->n > 0 ? spn_history_step(h, h->n - 1) : 0;
 }
 
 /* snapshot of the checkpoint: spans, history (empty when absent or unreadable) and probe */
@@ -162,18 +162,11 @@ build_snapshot(SpnCheckpoint *ck, const char *path, char *text, SpnProbe *probe)
   const SpnConfig *c = &ck->model->cfg;
   SpnSnapshot *s = spn_snapshot_new(c);
   spn_model_spans(ck->model, s->spans);
-  if (ck->history_json) {
-    g_autoptr(GError) error = NULL;
-    SpnHistory *h = spn_history_from_json(ck->history_json, &error);
-    if (h && h->nlayers == c->nlayers && h->nheads == c->nheads) {
-      spn_history_free(s->history);
-      s->history = h;
-    } else {
-      g_printerr("spanscope-cli export: %s: training history skipped (%s)\n", path,
-                 error ? error->message : "its spans do not match the model");
-      spn_history_free(h);
-    }
-  }
+  if (ck->history) {
+    spn_history_unref(s->history);
+    s->history = g_steal_pointer(&ck->history);
+  } else if (ck->history_error)
+    g_printerr("spanscope-cli export: training history skipped: %s\n", ck->history_error->message);
   s->step = checkpoint_step(ck, s->history);
   s->corpus = g_path_get_basename(path);
   s->text = text;

@@ -269,16 +269,6 @@ format_rate(double v)
   return g_strdup_printf("%.0f", v);
 }
 
-/* The row of the last validation, −1 if none. */
-static int
-last_validation(const SpnHistory *h)
-{
-  for (int i = h->n - 1; i >= 0; i--)
-    if (!isnan(h->val_bpc[i]))
-      return i;
-  return -1;
-}
-
 /* "step 1,200 · 5.3k tokens/s · train 2.31 bpc · valid 2.40 · span avg 12 / max 44 of 1024" */
 static char *
 status_line(SpnWindow *win)
@@ -294,14 +284,14 @@ status_line(SpnWindow *win)
   }
   const SpnHistory *h = s->history;
   if (h->n > 0)
-    g_string_append_printf(line, " · train %.3f bpc", h->train_bpc[h->n - 1]);
+    g_string_append_printf(line, " · train %.3f bpc", spn_history_train_bpc(h, h->n - 1));
   /* validation runs every few hundred steps: say when, or it reads as today's overfitting */
-  int v = last_validation(h);
-  if (v >= 0 && h->step[v] == win->step)
-    g_string_append_printf(line, " · valid %.3f", h->val_bpc[v]);
+  int v = spn_history_latest_valid(h);
+  if (v >= 0 && spn_history_valid_step(h, v) == win->step)
+    g_string_append_printf(line, " · valid %.3f", spn_history_valid_bpc(h, v));
   else if (v >= 0)
-    g_string_append_printf(line, " · valid %.3f at step %'" G_GINT64_FORMAT, h->val_bpc[v],
-                           h->step[v]);
+    g_string_append_printf(line, " · valid %.3f at step %'" G_GINT64_FORMAT,
+                           spn_history_valid_bpc(h, v), spn_history_valid_step(h, v));
   /* slow models (the reference's, 20-45 s a step on a laptop) say how long a step takes and
    * how long the current one has been running */
   double step_s = win->tokens_per_s > 0

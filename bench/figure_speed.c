@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "figures.h"
 #include "snapshot.h"
 
@@ -56,7 +57,7 @@ static SpnProbe *
 make_probe(const SpnConfig *cfg, const float *spans, char **text)
 {
   GRand *rng = g_rand_new_with_seed(7);
-  SpnProbe *p = g_new0(SpnProbe, 1);
+  SpnProbe *p = spn_probe_new();
   p->n = QUERIES;
   p->nlayers = LAYERS;
   p->nheads = HEADS;
@@ -82,22 +83,6 @@ make_probe(const SpnConfig *cfg, const float *spans, char **text)
   return p;
 }
 
-static void
-fill_history(SpnHistory *h, const float *final_spans)
-{
-  GRand *rng = g_rand_new_with_seed(3);
-  float spans[LAYERS * HEADS];
-  for (int i = 0; i < ROWS; i++) {
-    double t = (i + 1) / (double)ROWS;
-    for (int k = 0; k < LAYERS * HEADS; k++)
-      spans[k] = (float)(final_spans[k] * sqrt(t) * (0.95 + 0.1 * g_rand_double(rng)));
-    double bpc = 1.3 + 3.2 * exp(-6 * t) + 0.15 * g_rand_double(rng);
-    double val = (i + 1) % 100 == 0 ? 1.35 + 3.1 * exp(-6 * t) : NAN;
-    spn_history_append(h, i + 1, bpc, val, 18000 + 2000 * g_rand_double(rng), spans);
-  }
-  g_rand_free(rng);
-}
-
 static SpnSnapshot *
 make_snapshot(void)
 {
@@ -113,7 +98,7 @@ make_snapshot(void)
     s->spans[k] = (float)(4.0 * pow(SPAN / 4.0 * 0.98, k / (double)(LAYERS * HEADS - 1)));
   s->step = ROWS;
   s->corpus = g_strdup("synthetic");
-  fill_history(s->history, s->spans);
+  bench_fill_history(s->history, ROWS, s->spans);
   s->probe = make_probe(&cfg, s->spans, &s->text);
   return s;
 }

@@ -95,10 +95,11 @@ run(SpnModel *m, const SpnVocab *vocab, char **texts, int keys, int rereads)
 {
   Result res = {0};
   g_autoptr(GError) error = NULL;
-  SpnReader *r = spn_reader_new(m, vocab);
+  g_autoptr(SpnParamBlob) weights = spn_param_blob_new(&m->cfg, m->layout, m->params);
+  SpnReader *r = spn_reader_new(weights, vocab);
   double *ms = g_new(double, MAX(keys, rereads)), *cpu = g_new(double, rereads);
   for (int k = 0; k < rereads; k++) {
-    spn_reader_set_weights(r, m);
+    spn_reader_set_weights(r, weights);
     double t0 = now_ms(), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
     if (!spn_reader_read(r, texts[0], &error))
       g_error("reader: %s", error->message);
@@ -127,7 +128,7 @@ run(SpnModel *m, const SpnVocab *vocab, char **texts, int keys, int rereads)
       spn_reader_read(r, texts[0], NULL);
       res.max_abs_diff = probe_diff(spn_reader_probe(r), p);
     }
-    spn_probe_free(p);
+    spn_probe_unref(p);
   }
   res.probe_run_ms = median(ms, 3);
   g_free(ms);

@@ -25,12 +25,58 @@ add_tensor(SpnStWriter *w, const SpnTensorSpec *s, const char *prefix, const flo
   spn_st_writer_add(w, name, SPN_DTYPE_F32, s->ndim, s->shape, base + s->offset);
 }
 
+/* The history's tensors, I64 first: 8-byte values at offsets other readers can map. */
+static const struct {
+  const char *name;
+  SpnHistoryColumn column;
+  SpnDtype dtype;
+} history_tensors[] = {
+  {"history.step", SPN_HISTORY_STEP, SPN_DTYPE_I64},
+  {"history.valid.step", SPN_HISTORY_VALID_STEP, SPN_DTYPE_I64},
+  {"history.train_bpc", SPN_HISTORY_TRAIN_BPC, SPN_DTYPE_F32},
+  {"history.tokens_per_s", SPN_HISTORY_TOKENS_PER_S, SPN_DTYPE_F32},
+  {"history.spans", SPN_HISTORY_SPANS, SPN_DTYPE_F32},
+  {"history.valid.bpc", SPN_HISTORY_VALID_BPC, SPN_DTYPE_F32},
+};
+
+/* The shape of a history tensor: [n], [n, nlayers, nheads] or [m]. */
+static int
+history_shape(SpnHistoryColumn col, gint64 n, gint64 m, int nlayers, int nheads, gint64 *shape)
+{
+  shape[0] = col >= SPN_HISTORY_VALID_STEP ? m : n;
+  shape[1] = nlayers;
+  shape[2] = nheads;
+  return col == SPN_HISTORY_SPANS ? 3 : 1;
+}
+
+/* Every column of h as one tensor, in pieces (one per chunk of the history): nothing copied. */
+static void
+add_history(SpnStWriter *w, const SpnHistory *h, SpnDtype dtype)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(history_tensors); i++) {
+    if (history_tensors[i].dtype != dtype)
+      continue;
+    g_autoptr(GArray) pieces = g_array_new(FALSE, FALSE, sizeof(SpnStPiece));
+    SpnStPiece p;
+    for (int j = 0; spn_history_column(h, history_tensors[i].column, j, &p.data, &p.n_bytes); j++)
+      g_array_append_val(pieces, p);
+    gint64 shape[3];
+    int ndim = history_shape(history_tensors[i].column, h->n, h->n_valid, h->nlayers, h->nheads,
+                             shape);
+    spn_st_writer_add_pieces(w, history_tensors[i].name, dtype, ndim, shape,
+                             (const SpnStPiece *)(void *)pieces->data, pieces->len);
+  }
+}
+
 gboolean
 spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error)
 {
   const SpnModel *m = ck->model;
   const SpnLayout *layout = m->layout;
   SpnStWriter *w = spn_st_writer_new();
+  /* the history's I64 tensors first: 8-byte values at offsets other readers can map */
+  if (ck->history)
+    add_history(w, ck->history, SPN_DTYPE_I64);
   for (int i = 0; i < layout->n_tensors; i++)
     add_tensor(w, &layout->tensors[i], "", m->params);
   g_autofree char *config = spn_config_to_json(&m->cfg);
@@ -60,8 +106,8 @@ spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error)
   }
   if (ck->trainer_json)
     spn_st_writer_set_metadata(w, "trainer", ck->trainer_json);
-  if (ck->history_json)
-    spn_st_writer_set_metadata(w, "history", ck->history_json);
+  if (ck->history)
+    add_history(w, ck->history, SPN_DTYPE_F32);
   gboolean ok = spn_st_writer_write(w, path, error);
   spn_st_writer_free(w);
   return ok;
@@ -173,6 +219,57 @@ read_header(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GErro
   return TRUE;
 }
 
+/* A 1-D tensor's length as a row count. */
+static gboolean
+history_length(const SpnSafetensors *st, const char *name, gint64 *n, GError **error)
+{
+  const SpnStTensor *t = spn_safetensors_get(st, name);
+  if (t == NULL || t->ndim != 1 || t->shape[0] > G_MAXINT) {
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_FORMAT,
+                "%s: the metrics history's tensor '%s' is %s (expected one dimension of at "
+                "most %d values)", spn_safetensors_path(st), name,
+                t == NULL ? "missing" : "of another shape", G_MAXINT);
+    return FALSE;
+  }
+  *n = t->shape[0];
+  return TRUE;
+}
+
+/* The history: its tensors, or the JSON of checkpoints written before them; NULL (error unset)
+ * when the file has none. */
+static SpnHistory *
+read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
+{
+  if (spn_safetensors_get(st, "history.step") == NULL) {
+    const char *json = spn_safetensors_metadata(st, "history");
+    SpnHistory *h = json ? spn_history_from_legacy_json(json, c->nlayers, c->nheads, error) : NULL;
+    if (json && h == NULL)
+      g_prefix_error(error, "%s: ", spn_safetensors_path(st));
+    return h;
+  }
+  gint64 n, m;
+  if (!history_length(st, "history.step", &n, error) ||
+      !history_length(st, "history.valid.step", &m, error))
+    return NULL;
+  const void *data[G_N_ELEMENTS(history_tensors)];
+  for (guint i = 0; i < G_N_ELEMENTS(history_tensors); i++) {
+    gint64 shape[3];
+    SpnHistoryColumn col = history_tensors[i].column;
+    int ndim = history_shape(col, n, m, c->nlayers, c->nheads, shape);
+    data[col] = spn_safetensors_expect(st, history_tensors[i].name, history_tensors[i].dtype,
+                                       ndim, shape, error);
+    if (data[col] == NULL)
+      return NULL;
+  }
+  SpnHistory *h = spn_history_new_from_columns(
+      c->nlayers, c->nheads, (int)n, data[SPN_HISTORY_STEP], data[SPN_HISTORY_TRAIN_BPC],
+      data[SPN_HISTORY_TOKENS_PER_S], data[SPN_HISTORY_SPANS], (int)m,
+      data[SPN_HISTORY_VALID_STEP], data[SPN_HISTORY_VALID_BPC], error);
+  if (h == NULL)
+    g_prefix_error(error, "%s: ", spn_safetensors_path(st));
+  return h;
+}
+
 SpnCheckpoint *
 spn_checkpoint_load(const char *path, GError **error)
 {
@@ -185,7 +282,7 @@ spn_checkpoint_load(const char *path, GError **error)
                 read_optimizer(ck, st, path, error) && read_caches(ck, st, error);
   if (ok) {
     ck->trainer_json = g_strdup(spn_safetensors_metadata(st, "trainer"));
-    ck->history_json = g_strdup(spn_safetensors_metadata(st, "history"));
+    ck->history = read_history(st, &ck->model->cfg, &ck->history_error);
   }
   spn_safetensors_free(st);
   if (!ok) {
@@ -207,7 +304,8 @@ spn_checkpoint_free(SpnCheckpoint *ck)
     g_free(ck->caches[l]);
   g_free(ck->caches);
   g_free(ck->trainer_json);
-  g_free(ck->history_json);
+  spn_history_unref(ck->history);
+  g_clear_error(&ck->history_error);
   g_free(ck);
 }
 

@@ -2,15 +2,19 @@
  * safetensors file.
  *
  * Tensors: the parameters under the reference's state-dict names (docs/MODEL.md), so PyTorch users
- * can load them; with training state also `optimizer.<moment>.<name>` and `trainer.cache.<l>`
- * (B×S×d, the layer inputs carried to the next block). __metadata__: "format"
- * ("spanscope-checkpoint"), "version", "config", "vocab", "step", "optimizer", "trainer" and
- * "history" (JSON strings).
+ * can load them; with training state also `optimizer.<moment>.<name>`, `trainer.cache.<l>`
+ * (B×S×d, the layer inputs carried to the next block) and the metrics history: `history.step`
+ * (I64, n), `history.train_bpc`, `history.tokens_per_s` (F32, n), `history.spans` (F32,
+ * n×nlayers×nheads), `history.valid.step` (I64, m) and `history.valid.bpc` (F32, m).
+ * __metadata__: "format" ("spanscope-checkpoint"), "version", "config", "vocab", "step",
+ * "optimizer" and "trainer" (JSON strings). Checkpoints written before the history became
+ * tensors carry it as JSON in the metadata key "history"; they are still read.
  */
 #pragma once
 #include <glib.h>
 
 #include "corpus.h"
+#include "history.h"
 #include "model.h"
 #include "optim.h"
 
@@ -23,7 +27,8 @@ typedef struct {
   SpnVocab *vocab;
   SpnOptim *optim;        /* NULL: model only */
   char *trainer_json;     /* trainer state, NULL when absent */
-  char *history_json;     /* metrics history, NULL when absent */
+  SpnHistory *history;    /* metrics history (a reference), NULL when absent or unreadable */
+  GError *history_error;  /* loading: why the history present in the file was not read */
   int n_caches;           /* caches[l] is cache_batch×S×d */
   float **caches;
   int cache_batch;
@@ -33,7 +38,9 @@ typedef struct {
  * spn_st_writer_write, so a failed save leaves the file that was there. */
 gboolean spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error);
 /* Everything in the returned struct is owned by it. Errors name the file and what is wrong:
- * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation. */
+ * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation. A
+ * history that cannot be read does not fail the load: history_error says why (resuming needs
+ * it, drawing a figure of the model does not). */
 SpnCheckpoint *spn_checkpoint_load(const char *path, GError **error);
 void spn_checkpoint_free(SpnCheckpoint *ck);
 /* The corpus the checkpoint was trained on, as its trainer state names it (a path,

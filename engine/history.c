@@ -2,94 +2,315 @@
 
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 /* clang-format off */
 G_DEFINE_QUARK(spn-history-error-quark, spn_history_error)
 /* clang-format on */
 
+/* ---- chunks ---- */
+
+/* Chunk j holds rows BASE_ROWS·(2^j − 1) … BASE_ROWS·(2^(j+1) − 1) − 1: doubling chunks keep
+ * the number of chunks logarithmic (a snapshot needs no list of them) and the waste below half,
+ * and a chunk never moves, so rows handed out stay where they are while the writer appends. */
+#define BASE_ROWS 64
+#define MAX_CHUNKS 32   /* BASE_ROWS·(2^26 − 1) rows already exceed G_MAXINT */
+#define MAX_COLUMNS 4
+
+/* Columns of fixed width, stored column by column inside each chunk. */
+typedef struct {
+  int n_cols;
+  gsize width[MAX_COLUMNS];   /* bytes per row */
+  guint8 *chunk[MAX_CHUNKS];
+} Table;
+
+/* Shared by a history and its snapshots; freed with the last of them. */
+struct _SpnHistoryStore {
+  Table rows;    /* step (gint64), train_bpc, tokens_per_s (float), spans (nlayers × nheads) */
+  Table valid;   /* step (gint64), bpc (float) */
+};
+
+enum { COL_STEP, COL_TRAIN, COL_TPS, COL_SPANS };
+enum { VCOL_STEP, VCOL_BPC };
+
 static int
-row_spans(const SpnHistory *h)
+chunk_first(int j)
 {
-  return h->nlayers * h->nheads;
+  return BASE_ROWS * ((1 << j) - 1);
 }
+
+static gsize
+chunk_cap(int j)
+{
+  return (gsize)BASE_ROWS << j;
+}
+
+/* The chunk of row i and the row's place in it. */
+static int
+chunk_of(int i, int *offset)
+{
+  int j = (int)g_bit_storage((guint)i / BASE_ROWS + 1) - 1;
+  *offset = i - chunk_first(j);
+  return j;
+}
+
+static guint8 *
+column(const Table *t, int j, int col)
+{
+  gsize at = 0;
+  for (int c = 0; c < col; c++)
+    at += t->width[c];
+  return t->chunk[j] + at * chunk_cap(j);
+}
+
+/* Where row i of column col goes, its chunk allocated if need be (the writer's thread only). */
+static guint8 *
+cell_for_write(Table *t, int i, int col)
+{
+  int k, j = chunk_of(i, &k);
+  if (t->chunk[j] == NULL) {
+    gsize row = 0;
+    for (int c = 0; c < t->n_cols; c++)
+      row += t->width[c];
+    t->chunk[j] = g_malloc(row * chunk_cap(j));
+  }
+  return column(t, j, col) + t->width[col] * (gsize)k;
+}
+
+static const guint8 *
+cell(const Table *t, int i, int col)
+{
+  int k, j = chunk_of(i, &k);
+  return column(t, j, col) + t->width[col] * (gsize)k;
+}
+
+/* Chunk j of the first n rows: its first row and length, FALSE past the last. */
+static gboolean
+chunk_range(int n, int j, int *first, int *len)
+{
+  if (j < 0 || j >= MAX_CHUNKS || chunk_first(j) >= n)
+    return FALSE;
+  *first = chunk_first(j);
+  *len = (int)MIN((gsize)(n - *first), chunk_cap(j));
+  return TRUE;
+}
+
+static void
+store_clear(gpointer data)
+{
+  SpnHistoryStore *s = data;
+  for (int j = 0; j < MAX_CHUNKS; j++) {
+    g_free(s->rows.chunk[j]);
+    g_free(s->valid.chunk[j]);
+  }
+}
+
+/* ---- the history ---- */
 
 SpnHistory *
 spn_history_new(int nlayers, int nheads)
 {
-  SpnHistory *h = g_new0(SpnHistory, 1);
+  g_return_val_if_fail(nlayers > 0 && nheads > 0, NULL);
+  SpnHistory *h = g_atomic_rc_box_new0(SpnHistory);
   h->nlayers = nlayers;
   h->nheads = nheads;
+  h->store = g_atomic_rc_box_new0(SpnHistoryStore);
+  Table *rows = &h->store->rows, *valid = &h->store->valid;
+  rows->n_cols = 4;
+  rows->width[COL_STEP] = sizeof(gint64);
+  rows->width[COL_TRAIN] = rows->width[COL_TPS] = sizeof(float);
+  rows->width[COL_SPANS] = sizeof(float) * (gsize)nlayers * nheads;
+  valid->n_cols = 2;
+  valid->width[VCOL_STEP] = sizeof(gint64);
+  valid->width[VCOL_BPC] = sizeof(float);
   return h;
 }
 
-void
-spn_history_free(SpnHistory *h)
+SpnHistory *
+spn_history_ref(SpnHistory *h)
 {
-  if (h == NULL)
-    return;
-  g_free(h->step);
-  g_free(h->train_bpc);
-  g_free(h->val_bpc);
-  g_free(h->tokens_per_s);
-  g_free(h->spans);
-  g_free(h);
+  return g_atomic_rc_box_acquire(h);
 }
 
 static void
-reserve(SpnHistory *h, int cap)
+history_clear(gpointer data)
 {
-  if (cap <= h->cap)
-    return;
-  cap = MAX(cap, MAX(64, h->cap * 2));
-  h->step = g_renew(gint64, h->step, cap);
-  h->train_bpc = g_renew(float, h->train_bpc, cap);
-  h->val_bpc = g_renew(float, h->val_bpc, cap);
-  h->tokens_per_s = g_renew(float, h->tokens_per_s, cap);
-  h->spans = g_renew(float, h->spans, (gsize)cap * row_spans(h));
-  h->cap = cap;
+  SpnHistory *h = data;
+  g_atomic_rc_box_release_full(h->store, store_clear);
+}
+
+void
+spn_history_unref(SpnHistory *h)
+{
+  if (h != NULL)
+    g_atomic_rc_box_release_full(h, history_clear);
 }
 
 SpnHistory *
-spn_history_copy(const SpnHistory *h)
+spn_history_snapshot(const SpnHistory *h)
 {
-  SpnHistory *c = spn_history_new(h->nlayers, h->nheads);
-  reserve(c, h->n);
-  c->n = h->n;
-  if (h->n == 0)
-    return c;
-  memcpy(c->step, h->step, sizeof(gint64) * h->n);
-  memcpy(c->train_bpc, h->train_bpc, sizeof(float) * h->n);
-  memcpy(c->val_bpc, h->val_bpc, sizeof(float) * h->n);
-  memcpy(c->tokens_per_s, h->tokens_per_s, sizeof(float) * h->n);
-  memcpy(c->spans, h->spans, sizeof(float) * h->n * row_spans(h));
-  return c;
+  if (h->frozen)
+    return spn_history_ref((SpnHistory *)h);
+  SpnHistory *s = (g_atomic_rc_box_dup)(sizeof *h, h); /* the function: h is const */
+  s->store = g_atomic_rc_box_acquire(h->store);
+  s->frozen = TRUE;
+  return s;
 }
 
 void
-spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double val_bpc,
-                   double tokens_per_s, const float *spans)
+spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double tokens_per_s,
+                   const float *spans)
 {
-  reserve(h, h->n + 1);
-  h->step[h->n] = step;
-  h->train_bpc[h->n] = (float)train_bpc;
-  h->val_bpc[h->n] = (float)val_bpc;
-  h->tokens_per_s[h->n] = (float)tokens_per_s;
-  memcpy(h->spans + (gsize)h->n * row_spans(h), spans, sizeof(float) * row_spans(h));
+  g_return_if_fail(!h->frozen && h->n < G_MAXINT);
+  Table *t = &h->store->rows;
+  int i = h->n;
+  *(gint64 *)cell_for_write(t, i, COL_STEP) = step;
+  *(float *)cell_for_write(t, i, COL_TRAIN) = (float)train_bpc;
+  *(float *)cell_for_write(t, i, COL_TPS) = (float)tokens_per_s;
+  memcpy(cell_for_write(t, i, COL_SPANS), spans, t->width[COL_SPANS]);
   h->n++;
 }
 
-void
-spn_history_set_val(SpnHistory *h, double val_bpc)
+/* A measurement without the order check, for histories read from files (checked whole). */
+static void
+push_valid(SpnHistory *h, gint64 step, double bpc)
 {
-  if (h->n > 0)
-    h->val_bpc[h->n - 1] = (float)val_bpc;
+  Table *t = &h->store->valid;
+  *(gint64 *)cell_for_write(t, h->n_valid, VCOL_STEP) = step;
+  *(float *)cell_for_write(t, h->n_valid, VCOL_BPC) = (float)bpc;
+  h->n_valid++;
+}
+
+void
+spn_history_add_valid(SpnHistory *h, gint64 step, double bpc)
+{
+  g_return_if_fail(!h->frozen && h->n_valid < G_MAXINT);
+  g_return_if_fail(h->n_valid == 0 || step >= spn_history_valid_step(h, h->n_valid - 1));
+  push_valid(h, step, bpc);
+}
+
+gint64
+spn_history_step(const SpnHistory *h, int i)
+{
+  return *(const gint64 *)cell(&h->store->rows, i, COL_STEP);
+}
+
+float
+spn_history_train_bpc(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->rows, i, COL_TRAIN);
+}
+
+float
+spn_history_tokens_per_s(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->rows, i, COL_TPS);
 }
 
 const float *
 spn_history_row_spans(const SpnHistory *h, int i)
 {
-  return h->spans + (gsize)i * row_spans(h);
+  return (const float *)cell(&h->store->rows, i, COL_SPANS);
+}
+
+gint64
+spn_history_valid_step(const SpnHistory *h, int i)
+{
+  return *(const gint64 *)cell(&h->store->valid, i, VCOL_STEP);
+}
+
+float
+spn_history_valid_bpc(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->valid, i, VCOL_BPC);
+}
+
+gboolean
+spn_history_valid_current(const SpnHistory *h, int i)
+{
+  return i == h->n_valid - 1 || spn_history_valid_step(h, i + 1) != spn_history_valid_step(h, i);
+}
+
+int
+spn_history_valid_at(const SpnHistory *h, gint64 step)
+{
+  /* the last measurement at or before step */
+  int lo = 0, hi = h->n_valid;
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (spn_history_valid_step(h, mid) <= step)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo > 0 && spn_history_valid_step(h, lo - 1) == step ? lo - 1 : -1;
+}
+
+int
+spn_history_latest_valid(const SpnHistory *h)
+{
+  for (int i = h->n_valid - 1; i >= 0; i--)
+    if (spn_history_valid_current(h, i) && !isnan(spn_history_valid_bpc(h, i)))
+      return i;
+  return -1;
+}
+
+gboolean
+spn_history_chunk(const SpnHistory *h, int j, SpnHistoryChunk *c)
+{
+  if (!chunk_range(h->n, j, &c->first, &c->n))
+    return FALSE;
+  const Table *t = &h->store->rows;
+  c->step = (const gint64 *)column(t, j, COL_STEP);
+  c->train_bpc = (const float *)column(t, j, COL_TRAIN);
+  c->tokens_per_s = (const float *)column(t, j, COL_TPS);
+  c->spans = (const float *)column(t, j, COL_SPANS);
+  return TRUE;
+}
+
+gboolean
+spn_history_valid_chunk(const SpnHistory *h, int j, SpnHistoryValidChunk *c)
+{
+  if (!chunk_range(h->n_valid, j, &c->first, &c->n))
+    return FALSE;
+  const Table *t = &h->store->valid;
+  c->step = (const gint64 *)column(t, j, VCOL_STEP);
+  c->bpc = (const float *)column(t, j, VCOL_BPC);
+  return TRUE;
+}
+
+gboolean
+spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void **data,
+                   gsize *n_bytes)
+{
+  gboolean valid = col >= SPN_HISTORY_VALID_STEP;
+  const Table *t = valid ? &h->store->valid : &h->store->rows;
+  int c = valid ? (int)col - SPN_HISTORY_VALID_STEP : (int)col, first, len;
+  if (!chunk_range(valid ? h->n_valid : h->n, j, &first, &len))
+    return FALSE;
+  *data = column(t, j, c);
+  *n_bytes = t->width[c] * (gsize)len;
+  return TRUE;
+}
+
+SpnHistory *
+spn_history_new_from_columns(int nlayers, int nheads, int n, const gint64 *step,
+                             const float *train_bpc, const float *tokens_per_s,
+                             const float *spans, int m, const gint64 *valid_step,
+                             const float *valid_bpc, GError **error)
+{
+  SpnHistory *h = spn_history_new(nlayers, nheads);
+  gsize per_row = (gsize)nlayers * nheads;
+  for (int i = 0; i < n; i++)
+    spn_history_append(h, step[i], train_bpc[i], tokens_per_s[i], spans + per_row * i);
+  for (int i = 0; i < m; i++)
+    push_valid(h, valid_step[i], valid_bpc[i]);
+  if (!spn_history_check(h, error)) {
+    spn_history_unref(h);
+    return NULL;
+  }
+  return h;
 }
 
 void
@@ -108,132 +329,168 @@ spn_span_stats(const float *spans, int n, double *mean, double *max)
   *max = mx;
 }
 
-/* NaN (no measurement) travels as JSON null */
-static void
-add_number(JsonBuilder *b, float v)
+/* ---- checks and the legacy JSON ---- */
+
+static gboolean
+check_order(int n, gint64 (*step)(const SpnHistory *, int), const SpnHistory *h,
+            const char *what, GError **error)
 {
-  if (isnan(v))
-    json_builder_add_null_value(b);
-  else
-    json_builder_add_double_value(b, v);
+  for (int i = 1; i < n; i++)
+    if (step(h, i) < step(h, i - 1)) {
+      g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
+                  "metrics history: %s %d is at step %" G_GINT64_FORMAT ", before the step of "
+                  "the one before it (%" G_GINT64_FORMAT ")", what, i, step(h, i),
+                  step(h, i - 1));
+      return FALSE;
+    }
+  return TRUE;
 }
 
-static void
-add_column(JsonBuilder *b, const char *name, const float *v, int n)
+gboolean
+spn_history_check(const SpnHistory *h, GError **error)
 {
-  json_builder_set_member_name(b, name);
-  json_builder_begin_array(b);
-  for (int i = 0; i < n; i++)
-    add_number(b, v[i]);
-  json_builder_end_array(b);
+  return check_order(h->n, spn_history_step, h, "row", error) &&
+         check_order(h->n_valid, spn_history_valid_step, h, "validation measurement", error);
 }
 
-char *
-spn_history_to_json(const SpnHistory *h)
+static gboolean G_GNUC_PRINTF(2, 3)
+legacy_fail(GError **error, const char *fmt, ...)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "nlayers");
-  json_builder_add_int_value(b, h->nlayers);
-  json_builder_set_member_name(b, "nheads");
-  json_builder_add_int_value(b, h->nheads);
-  json_builder_set_member_name(b, "step");
-  json_builder_begin_array(b);
-  for (int i = 0; i < h->n; i++)
-    json_builder_add_int_value(b, h->step[i]);
-  json_builder_end_array(b);
-  add_column(b, "train_bpc", h->train_bpc, h->n);
-  add_column(b, "val_bpc", h->val_bpc, h->n);
-  add_column(b, "tokens_per_s", h->tokens_per_s, h->n);
-  add_column(b, "spans", h->spans, h->n * row_spans(h));
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  return json_to_string(root, FALSE);
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, "metrics history: %s", msg);
+  return FALSE;
+}
+
+/* That writer spelled ±Inf `inf.0` and `-inf.0` (json-glib's output for them), which no JSON
+ * parser reads; quoted, they parse, and number_at() reads them back. */
+static char *
+quote_infinities(const char *json)
+{
+  GString *s = g_string_sized_new(strlen(json) + 16);
+  gboolean in_string = FALSE;
+  for (const char *p = json; *p; p++) {
+    if (in_string) {
+      if (*p == '\\' && p[1] != '\0')
+        g_string_append_c(s, *p++);
+      else if (*p == '"')
+        in_string = FALSE;
+    } else if (*p == '"') {
+      in_string = TRUE;
+    } else if (g_str_has_prefix(p, "-inf.0") || g_str_has_prefix(p, "inf.0")) {
+      gboolean neg = *p == '-';
+      g_string_append(s, neg ? "\"-inf\"" : "\"inf\"");
+      p += neg ? 5 : 4;
+      continue;
+    }
+    g_string_append_c(s, *p);
+  }
+  return g_string_free(s, FALSE);
+}
+
+static double
+number_at(JsonArray *a, guint i)
+{
+  JsonNode *n = json_array_get_element(a, i);
+  if (!JSON_NODE_HOLDS_VALUE(n))
+    return NAN;
+  GType type = json_node_get_value_type(n);
+  if (type == G_TYPE_STRING) {
+    const char *s = json_node_get_string(n);
+    return g_strcmp0(s, "inf") == 0 ? INFINITY : g_strcmp0(s, "-inf") == 0 ? -INFINITY : NAN;
+  }
+  return type == G_TYPE_BOOLEAN ? NAN : json_node_get_double(n);
 }
 
 static JsonArray *
-column(JsonObject *o, const char *name, guint expected, GError **error)
+legacy_column(JsonObject *o, const char *name, guint expected, GError **error)
 {
   JsonNode *n = json_object_get_member(o, name);
   if (n == NULL || !JSON_NODE_HOLDS_ARRAY(n)) {
-    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
-                "metrics history: member \"%s\" is missing or not an array", name);
+    legacy_fail(error, "member \"%s\" is missing or not an array", name);
     return NULL;
   }
   JsonArray *a = json_node_get_array(n);
-  if (json_array_get_length(a) != expected) {
-    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
-                "metrics history: \"%s\" has %u values, expected %u", name,
-                json_array_get_length(a), expected);
+  if (expected != G_MAXUINT && json_array_get_length(a) != expected) {
+    legacy_fail(error, "\"%s\" has %u values, expected %u", name, json_array_get_length(a),
+                expected);
     return NULL;
   }
   return a;
 }
 
-static float
-number_at(JsonArray *a, guint i)
+static gboolean
+legacy_steps(JsonArray *a, GError **error)
 {
-  JsonNode *n = json_array_get_element(a, i);
-  return JSON_NODE_HOLDS_VALUE(n) ? (float)json_node_get_double(n) : NAN;
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonNode *n = json_array_get_element(a, i);
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
+      return legacy_fail(error, "\"step\" %u is not an integer", i);
+  }
+  return TRUE;
 }
 
 static gboolean
-read_columns(SpnHistory *h, JsonObject *o, GError **error)
+legacy_rows(SpnHistory *h, JsonObject *o, GError **error)
 {
-  JsonNode *sn = json_object_get_member(o, "step");
-  if (sn == NULL || !JSON_NODE_HOLDS_ARRAY(sn)) {
-    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
-                "metrics history: member \"step\" is missing or not an array");
+  JsonArray *step = legacy_column(o, "step", G_MAXUINT, error);
+  if (step == NULL || !legacy_steps(step, error))
     return FALSE;
-  }
-  JsonArray *step = json_node_get_array(sn);
-  guint n = json_array_get_length(step);
-  JsonArray *train = column(o, "train_bpc", n, error);
-  JsonArray *val = train ? column(o, "val_bpc", n, error) : NULL;
-  JsonArray *tps = val ? column(o, "tokens_per_s", n, error) : NULL;
-  JsonArray *spans = tps ? column(o, "spans", n * row_spans(h), error) : NULL;
+  guint n = json_array_get_length(step), per_row = (guint)(h->nlayers * h->nheads);
+  JsonArray *train = legacy_column(o, "train_bpc", n, error);
+  JsonArray *val = train ? legacy_column(o, "val_bpc", n, error) : NULL;
+  JsonArray *tps = val ? legacy_column(o, "tokens_per_s", n, error) : NULL;
+  /* n·per_row cannot wrap: n counts the elements of a header of at most 100 MB */
+  JsonArray *spans = tps ? legacy_column(o, "spans", n * per_row, error) : NULL;
   if (spans == NULL)
     return FALSE;
-  reserve(h, (int)n);
-  h->n = (int)n;
+  g_autofree float *row = g_new(float, per_row);
   for (guint i = 0; i < n; i++) {
-    h->step[i] = json_array_get_int_element(step, i);
-    h->train_bpc[i] = number_at(train, i);
-    h->val_bpc[i] = number_at(val, i);
-    h->tokens_per_s[i] = number_at(tps, i);
+    for (guint k = 0; k < per_row; k++)
+      row[k] = (float)number_at(spans, i * per_row + k);
+    gint64 s = json_array_get_int_element(step, i);
+    spn_history_append(h, s, number_at(train, i), number_at(tps, i), row);
+    /* that format had one validation slot per row, null when nothing was measured */
+    if (!JSON_NODE_HOLDS_NULL(json_array_get_element(val, i)))
+      push_valid(h, s, number_at(val, i));
   }
-  for (guint k = 0; k < n * row_spans(h); k++)
-    h->spans[k] = number_at(spans, k);
   return TRUE;
 }
 
 SpnHistory *
-spn_history_from_json(const char *json, GError **error)
+spn_history_from_legacy_json(const char *json, int nlayers, int nheads, GError **error)
 {
+  g_autofree char *quoted = quote_infinities(json);
   g_autoptr(JsonParser) p = json_parser_new();
-  if (!json_parser_load_from_data(p, json, -1, error))
+  g_autoptr(GError) parse_error = NULL;
+  if (!json_parser_load_from_data(p, quoted, -1, &parse_error)) {
+    legacy_fail(error, "not valid JSON: %s", parse_error->message);
     return NULL;
+  }
   JsonNode *root = json_parser_get_root(p);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
-                "metrics history: expected a JSON object");
+    legacy_fail(error, "expected a JSON object");
     return NULL;
   }
   JsonObject *o = json_node_get_object(root);
   gint64 nl = json_object_get_int_member_with_default(o, "nlayers", 0);
   gint64 nh = json_object_get_int_member_with_default(o, "nheads", 0);
-  if (nl <= 0 || nh <= 0 || nl > 4096 || nh > 4096) {
-    g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
-                "metrics history: \"nlayers\" and \"nheads\" must be positive");
+  if (nl != nlayers || nh != nheads) {
+    legacy_fail(error, "it is of %" G_GINT64_FORMAT " layers × %" G_GINT64_FORMAT " heads, the "
+                "model has %d × %d", nl, nh, nlayers, nheads);
     return NULL;
   }
-  SpnHistory *h = spn_history_new((int)nl, (int)nh);
-  if (!read_columns(h, o, error)) {
-    spn_history_free(h);
+  SpnHistory *h = spn_history_new(nlayers, nheads);
+  if (!legacy_rows(h, o, error) || !spn_history_check(h, error)) {
+    spn_history_unref(h);
     return NULL;
   }
   return h;
 }
+
+/* ---- CSV ---- */
 
 static void
 csv_number(GString *s, float v)
@@ -248,24 +505,29 @@ csv_number(GString *s, float v)
 gboolean
 spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
 {
+  int per_row = h->nlayers * h->nheads;
   GString *s = g_string_new("step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max");
   for (int l = 0; l < h->nlayers; l++)
     for (int k = 0; k < h->nheads; k++)
       g_string_append_printf(s, ",span_l%dh%d", l, k);
   g_string_append_c(s, '\n');
-  for (int i = 0; i < h->n; i++) {
-    double avg, mx;
-    spn_span_stats(spn_history_row_spans(h, i), row_spans(h), &avg, &mx);
-    g_string_append_printf(s, "%" G_GINT64_FORMAT, h->step[i]);
-    csv_number(s, h->train_bpc[i]);
-    csv_number(s, h->val_bpc[i]);
-    csv_number(s, h->tokens_per_s[i]);
-    csv_number(s, (float)avg);
-    csv_number(s, (float)mx);
-    for (int k = 0; k < row_spans(h); k++)
-      csv_number(s, h->spans[(gsize)i * row_spans(h) + k]);
-    g_string_append_c(s, '\n');
-  }
+  SpnHistoryChunk c;
+  for (int j = 0; spn_history_chunk(h, j, &c); j++)
+    for (int i = 0; i < c.n; i++) {
+      const float *spans = c.spans + (gsize)i * per_row;
+      double avg, mx;
+      spn_span_stats(spans, per_row, &avg, &mx);
+      int v = spn_history_valid_at(h, c.step[i]);
+      g_string_append_printf(s, "%" G_GINT64_FORMAT, c.step[i]);
+      csv_number(s, c.train_bpc[i]);
+      csv_number(s, v >= 0 ? spn_history_valid_bpc(h, v) : NAN);
+      csv_number(s, c.tokens_per_s[i]);
+      csv_number(s, (float)avg);
+      csv_number(s, (float)mx);
+      for (int k = 0; k < per_row; k++)
+        csv_number(s, spans[k]);
+      g_string_append_c(s, '\n');
+    }
   /* g_file_set_contents writes a temporary file and renames it over path */
   g_autoptr(GError) local = NULL;
   gboolean ok = g_file_set_contents(path, s->str, (gssize)s->len, &local);

@@ -1,40 +1,110 @@
-/* history.h — the metrics of a training run, one row per optimizer step: what the training
- * curves and the span history draw, what checkpoints carry and what the CSV export writes. */
+/* history.h — the metrics of a training run: one row per optimizer step (the step's train bpc,
+ * throughput and every head's span) and, as a series of its own, the validation measurements.
+ * What the training curves and the span history draw, what checkpoints carry and what the CSV
+ * export writes.
+ *
+ * A history only grows, and it is reference counted (g_atomic_rc_box). Its rows live in chunks
+ * of doubling size that never move once allocated and are never written again once filled, so
+ * spn_history_snapshot() can hand out the rows so far in constant time, whatever the length:
+ * the snapshot shares the chunks of the history it was taken from, while that one goes on
+ * appending. A validation measurement is a row of its own series, never an edit of a published
+ * row. The history that appends (the trainer's) belongs to one thread; its snapshots may go to
+ * any thread. */
 #pragma once
 #include <glib.h>
 
 G_BEGIN_DECLS
 
+typedef struct _SpnHistoryStore SpnHistoryStore;
+
 typedef struct {
-  int nlayers, nheads;   /* spans per row: nlayers × nheads */
-  int n, cap;            /* rows used, rows allocated */
-  gint64 *step;          /* optimizer step (1-based) */
-  float *train_bpc;      /* NLL of that step's block, bits per token */
-  float *val_bpc;        /* validation bpc measured after that step, NaN when not measured */
-  float *tokens_per_s;   /* training throughput around that step, NaN when unknown */
-  float *spans;          /* n × nlayers × nheads, z·S in characters after the step */
+  int nlayers, nheads;     /* spans per row: nlayers × nheads */
+  int n;                   /* rows */
+  int n_valid;             /* validation measurements */
+  /*< private >*/
+  SpnHistoryStore *store;  /* the chunks, shared with snapshots */
+  gboolean frozen;         /* a snapshot: appending is refused */
 } SpnHistory;
 
+/* An empty history that appends. nlayers ≥ 1, nheads ≥ 1 (a model's). */
 SpnHistory *spn_history_new(int nlayers, int nheads);
-void spn_history_free(SpnHistory *h);
-SpnHistory *spn_history_copy(const SpnHistory *h);
-/* spans: nlayers × nheads values. val_bpc / tokens_per_s may be NaN. */
-void spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double val_bpc,
-                        double tokens_per_s, const float *spans);
-/* Sets the validation bpc of the last row (no-op when empty). */
-void spn_history_set_val(SpnHistory *h, double val_bpc);
-/* The spans of row i: nlayers × nheads values. */
-const float *spn_history_row_spans(const SpnHistory *h, int i);
+SpnHistory *spn_history_ref(SpnHistory *h);
+void spn_history_unref(SpnHistory *h);
+/* The rows and measurements of h so far, immutable, sharing h's chunks (constant time; a
+ * snapshot of a snapshot is the same object). */
+SpnHistory *spn_history_snapshot(const SpnHistory *h);
+
+/* spans: nlayers × nheads values. Any value may be NaN (unknown) or infinite. */
+void spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double tokens_per_s,
+                        const float *spans);
+/* A validation bpc measured after `step` (not before the last measurement's step). Another
+ * measurement at the same step supersedes it: figures and the CSV show the last one. */
+void spn_history_add_valid(SpnHistory *h, gint64 step, double bpc);
+
+/* Row i (0 ≤ i < n). */
+gint64 spn_history_step(const SpnHistory *h, int i);
+float spn_history_train_bpc(const SpnHistory *h, int i);
+float spn_history_tokens_per_s(const SpnHistory *h, int i);
+const float *spn_history_row_spans(const SpnHistory *h, int i);   /* nlayers × nheads */
+
+/* Validation measurement i (0 ≤ i < n_valid), in the order they were taken. */
+gint64 spn_history_valid_step(const SpnHistory *h, int i);
+float spn_history_valid_bpc(const SpnHistory *h, int i);
+/* Whether measurement i is the last one at its step (the one that counts). */
+gboolean spn_history_valid_current(const SpnHistory *h, int i);
+/* The measurement that counts at `step`, -1 when none. */
+int spn_history_valid_at(const SpnHistory *h, gint64 step);
+/* The latest measurement that counts and is not NaN, -1 when none. */
+int spn_history_latest_valid(const SpnHistory *h);
+
+/* The rows in consecutive pieces, for going over all of them without a lookup per row: chunk
+ * j holds rows first … first + n − 1 in arrays of n values (spans: n × nlayers × nheads). */
+typedef struct {
+  int first, n;
+  const gint64 *step;
+  const float *train_bpc, *tokens_per_s, *spans;
+} SpnHistoryChunk;
+typedef struct {
+  int first, n;
+  const gint64 *step;
+  const float *bpc;
+} SpnHistoryValidChunk;
+/* Fills c with chunk j (from 0) of the rows / of the measurements; FALSE past the last. */
+gboolean spn_history_chunk(const SpnHistory *h, int j, SpnHistoryChunk *c);
+gboolean spn_history_valid_chunk(const SpnHistory *h, int j, SpnHistoryValidChunk *c);
+
+/* The columns as stored, each the raw bytes of its chunks: what a checkpoint writes. */
+typedef enum {
+  SPN_HISTORY_STEP,          /* gint64 per row */
+  SPN_HISTORY_TRAIN_BPC,     /* float per row */
+  SPN_HISTORY_TOKENS_PER_S,  /* float per row */
+  SPN_HISTORY_SPANS,         /* nlayers × nheads floats per row */
+  SPN_HISTORY_VALID_STEP,    /* gint64 per measurement */
+  SPN_HISTORY_VALID_BPC,     /* float per measurement */
+} SpnHistoryColumn;
+/* Column col of chunk j: *data and *n_bytes; FALSE past the last chunk. */
+gboolean spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void **data,
+                            gsize *n_bytes);
+/* A history of n rows and m measurements from whole columns (copied), as a checkpoint holds
+ * them: spans n × nlayers × nheads. Checked with spn_history_check(); NULL with error if not. */
+SpnHistory *spn_history_new_from_columns(int nlayers, int nheads, int n, const gint64 *step,
+                                         const float *train_bpc, const float *tokens_per_s,
+                                         const float *spans, int m, const gint64 *valid_step,
+                                         const float *valid_bpc, GError **error);
 
 /* Mean and longest of n spans (a row of the history, a snapshot's, the model's), over the finite
  * ones; both NaN when none is. The one definition behind every "span avg / max" shown. */
 void spn_span_stats(const float *spans, int n, double *mean, double *max);
 
-/* JSON object {"nlayers","nheads","step":[],"train_bpc":[],"val_bpc":[null|x],
- * "tokens_per_s":[], "spans":[[...L·K...],...]}, for checkpoint metadata. */
-char *spn_history_to_json(const SpnHistory *h);
-/* Errors say which member is missing or of the wrong length. */
-SpnHistory *spn_history_from_json(const char *json, GError **error);
+/* Whether steps never decrease, rows and measurements each; the error says where. What a
+ * history read from a file must satisfy (the figures look steps up by bisection). */
+gboolean spn_history_check(const SpnHistory *h, GError **error);
+/* The history of checkpoints written before it was stored as tensors: a JSON object
+ * {"nlayers","nheads","step":[],"train_bpc":[],"val_bpc":[null|x],"tokens_per_s":[],
+ * "spans":[...]} of a model of nlayers × nheads, whose infinite values that writer spelled
+ * `inf.0` and `-inf.0`. Errors say which member is missing, of the wrong length or shape. */
+SpnHistory *spn_history_from_legacy_json(const char *json, int nlayers, int nheads,
+                                         GError **error);
 /* step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max,span_l0h0,... written to a temporary
  * file and renamed. */
 gboolean spn_history_write_csv(const SpnHistory *h, const char *path, GError **error);
@@ -42,8 +112,10 @@ gboolean spn_history_write_csv(const SpnHistory *h, const char *path, GError **e
 #define SPN_HISTORY_ERROR (spn_history_error_quark())
 GQuark spn_history_error_quark(void);
 typedef enum {
-  SPN_HISTORY_ERROR_FORMAT,   /* the JSON is not a metrics history */
+  SPN_HISTORY_ERROR_FORMAT,   /* not a metrics history of this model */
   SPN_HISTORY_ERROR_IO,       /* the CSV could not be written */
 } SpnHistoryError;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnHistory, spn_history_unref)
 
 G_END_DECLS

@@ -174,3 +174,26 @@ spn_weights_init(SpnWeights *w, const SpnConfig *c, const SpnLayout *layout, Spn
     }
   }
 }
+
+SpnParamBlob *
+spn_param_blob_new(const SpnConfig *cfg, const SpnLayout *layout, const float *params)
+{
+  SpnParamBlob *b = g_atomic_rc_box_alloc(sizeof(SpnParamBlob) + sizeof(float) * layout->total);
+  b->cfg = *cfg;
+  b->total = layout->total;
+  memcpy(b->params, params, sizeof(float) * layout->total);
+  return b;
+}
+
+SpnParamBlob *
+spn_param_blob_ref(SpnParamBlob *b)
+{
+  return g_atomic_rc_box_acquire(b);
+}
+
+void
+spn_param_blob_unref(SpnParamBlob *b)
+{
+  if (b != NULL)
+    g_atomic_rc_box_release(b);
+}

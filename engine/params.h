@@ -55,4 +55,21 @@ void spn_weights_unbind(SpnWeights *w);
 /* The initialisation of docs/MODEL.md, drawn in layout order from rng. */
 void spn_weights_init(SpnWeights *w, const SpnConfig *cfg, const SpnLayout *layout, SpnRng *rng);
 
+/* An immutable copy of a parameter arena with its configuration, reference counted
+ * (g_atomic_rc_box): how the training thread hands its weights to the reading thread, which
+ * reads them in place, without either waiting on the other. */
+typedef struct {
+  SpnConfig cfg;
+  gsize total;          /* floats in params */
+  float params[];       /* laid out by spn_layout_new(&cfg) */
+} SpnParamBlob;
+
+/* A copy of the total floats of params (an arena of cfg laid out by layout). */
+SpnParamBlob *spn_param_blob_new(const SpnConfig *cfg, const SpnLayout *layout,
+                                 const float *params);
+SpnParamBlob *spn_param_blob_ref(SpnParamBlob *b);
+void spn_param_blob_unref(SpnParamBlob *b);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnParamBlob, spn_param_blob_unref)
+
 G_END_DECLS

@@ -72,7 +72,7 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
     g_free(offsets);
     return NULL;
   }
-  SpnProbe *p = g_new0(SpnProbe, 1);
+  SpnProbe *p = spn_probe_new();
   p->n = (int)n;
   p->tokens = tokens;
   p->offsets = offsets;
@@ -96,12 +96,23 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
   return p;
 }
 
-void
-spn_probe_free(SpnProbe *p)
+SpnProbe *
+spn_probe_new(void)
 {
-  if (p == NULL)
-    return;
-  for (int k = 0; k < p->nlayers * p->nheads; k++) {
+  return g_atomic_rc_box_new0(SpnProbe);
+}
+
+SpnProbe *
+spn_probe_ref(SpnProbe *p)
+{
+  return g_atomic_rc_box_acquire(p);
+}
+
+static void
+probe_clear(gpointer data)
+{
+  SpnProbe *p = data;
+  for (int k = 0; p->heads != NULL && k < p->nlayers * p->nheads; k++) {
     g_free(p->heads[k].weights);
     g_free(p->heads[k].before_start);
     g_free(p->heads[k].persistent);
@@ -111,7 +122,13 @@ spn_probe_free(SpnProbe *p)
   g_free(p->tokens);
   g_free(p->offsets);
   g_free(p->surprisal);
-  g_free(p);
+}
+
+void
+spn_probe_unref(SpnProbe *p)
+{
+  if (p != NULL)
+    g_atomic_rc_box_release_full(p, probe_clear);
 }
 
 static void
@@ -202,10 +219,13 @@ dup_array(gconstpointer src, gsize bytes)
 }
 
 SpnProbe *
-spn_probe_copy(const SpnProbe *p)
+spn_probe_snapshot(const SpnProbe *p)
 {
+  if (p->frozen)
+    return spn_probe_ref((SpnProbe *)p);
   gsize n = (gsize)p->n, nh = (gsize)p->nlayers * p->nheads;
-  SpnProbe *c = g_new0(SpnProbe, 1);
+  SpnProbe *c = spn_probe_new();
+  c->frozen = TRUE;
   c->n = p->n;
   c->nlayers = p->nlayers;
   c->nheads = p->nheads;

@@ -15,6 +15,8 @@ typedef struct {
   float *persistent;   /* n: mass on the persistent vectors (0 without them) */
 } SpnProbeHead;
 
+/* Reference counted (g_atomic_rc_box). A reading still being written (the incremental
+ * reader's) is handed to other threads as spn_probe_snapshot(). */
 typedef struct {
   int n;               /* tokens */
   gint32 *tokens;
@@ -23,12 +25,19 @@ typedef struct {
   int nlayers, nheads;
   float *spans;        /* nlayers×nheads, z·S in characters */
   SpnProbeHead *heads; /* nlayers×nheads */
+  /*< private >*/
+  gboolean frozen;     /* a snapshot: shared, never written again */
 } SpnProbe;
 
+/* An empty reading (n = 0, no arrays; ref count 1) to fill in; every array it points to is
+ * freed with its last reference. */
+SpnProbe *spn_probe_new(void);
+SpnProbe *spn_probe_ref(SpnProbe *p);
+void spn_probe_unref(SpnProbe *p);
 SpnProbe *spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **error);
-void spn_probe_free(SpnProbe *p);
-/* Deep copy (the reader's result is published to other threads as a copy). */
-SpnProbe *spn_probe_copy(const SpnProbe *p);
+/* An immutable reading equal to p: a copy of the n tokens p holds now, or p itself (another
+ * reference) when p is already a snapshot. */
+SpnProbe *spn_probe_snapshot(const SpnProbe *p);
 char *spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *text);
 
 #define SPN_PROBE_ERROR (spn_probe_error_quark())
@@ -36,5 +45,7 @@ GQuark spn_probe_error_quark(void);
 typedef enum {
   SPN_PROBE_ERROR_EMPTY,   /* no text (or prompt, generate.h) to read */
 } SpnProbeError;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnProbe, spn_probe_unref)
 
 G_END_DECLS

@@ -24,7 +24,7 @@
 struct _SpnReader {
   SpnConfig cfg;
   SpnLayout *layout;
-  float *params;
+  SpnParamBlob *weights;   /* read in place: never written */
   SpnWeights w;
   SpnVocab *vocab;
   float **mask;      /* nlayers×nheads: soft mask over a head's window, column c = distance w − c */
@@ -70,9 +70,13 @@ reader_heads_setup(SpnReader *r)
 }
 
 static void
-reader_copy_weights(SpnReader *r, const SpnModel *m)
+reader_use_weights(SpnReader *r, SpnParamBlob *weights)
 {
-  memcpy(r->params, m->params, sizeof(float) * r->layout->total);
+  spn_param_blob_ref(weights);
+  spn_param_blob_unref(r->weights);
+  r->weights = weights;
+  spn_weights_unbind(&r->w);
+  spn_weights_bind(&r->w, &r->cfg, r->layout, weights->params);
   reader_heads_setup(r);
   r->valid = 0;
 }
@@ -109,28 +113,26 @@ reader_reserve(SpnReader *r, int n)
 }
 
 SpnReader *
-spn_reader_new(const SpnModel *m, const SpnVocab *vocab)
+spn_reader_new(SpnParamBlob *weights, const SpnVocab *vocab)
 {
-  g_return_val_if_fail(m != NULL && vocab != NULL, NULL);
-  g_return_val_if_fail(vocab->size == m->cfg.vocab_size, NULL);
-  const SpnConfig *c = &m->cfg;
+  g_return_val_if_fail(weights != NULL && vocab != NULL, NULL);
+  g_return_val_if_fail(vocab->size == weights->cfg.vocab_size, NULL);
+  const SpnConfig *c = &weights->cfg;
   int d = c->hid_sz, S = c->attn_span, N = c->pers_mem_size, K = c->nheads;
   SpnReader *r = g_new0(SpnReader, 1);
   r->cfg = *c;
   r->layout = spn_layout_new(c);
-  r->params = g_new(float, r->layout->total);
-  spn_weights_bind(&r->w, c, r->layout, r->params);
   r->vocab = spn_vocab_copy(vocab);
   r->mask = g_new0(float *, c->nlayers * K);
   r->kv = g_new0(float *, c->nlayers);
   for (int l = 0; l < c->nlayers; l++)
     r->kv[l] = g_new0(float, (gsize)S * 2 * d);
-  r->probe = g_new0(SpnProbe, 1);
+  r->probe = spn_probe_new();
   r->probe->nlayers = c->nlayers;
   r->probe->nheads = K;
   r->probe->spans = g_new(float, c->nlayers * K);
   r->probe->heads = g_new0(SpnProbeHead, c->nlayers * K);
-  reader_copy_weights(r, m);
+  reader_use_weights(r, weights);
   reader_reserve(r, READER_CHUNK);
   r->h = g_new(float, (gsize)READER_CHUNK * d);
   r->q = g_new(float, (gsize)READER_CHUNK * d);
@@ -156,10 +158,10 @@ spn_reader_free(SpnReader *r)
     g_free(r->mask[k]);
   g_free(r->kv);
   g_free(r->mask);
-  spn_probe_free(r->probe);
+  spn_probe_unref(r->probe);
   spn_weights_unbind(&r->w);
   spn_layout_free(r->layout);
-  g_free(r->params);
+  spn_param_blob_unref(r->weights);
   spn_vocab_free(r->vocab);
   float *work[] = {r->hout, r->h, r->q, r->ocat, r->res, r->ff, r->logits, r->dense, r->band,
                    r->pers};
@@ -169,10 +171,10 @@ spn_reader_free(SpnReader *r)
 }
 
 void
-spn_reader_set_weights(SpnReader *r, const SpnModel *m)
+spn_reader_set_weights(SpnReader *r, SpnParamBlob *weights)
 {
-  g_return_if_fail(m->layout->total == r->layout->total);
-  reader_copy_weights(r, m);
+  g_return_if_fail(weights->total == r->layout->total);
+  reader_use_weights(r, weights);
 }
 
 const SpnProbe *

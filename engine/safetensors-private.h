@@ -12,6 +12,10 @@ G_STATIC_ASSERT(G_BYTE_ORDER == G_LITTLE_ENDIAN);
 
 #define SPN_ST_METADATA_KEY "__metadata__"
 #define SPN_ST_CHECKSUM_KEY "spanscope.sha256"
+/* The reference implementation refuses headers above 100 MB; a larger value means the file is
+ * not a safetensors file at all (e.g. a text file whose first 8 bytes read as a huge number).
+ * The writer refuses to write a header that readers would refuse. */
+#define SPN_ST_MAX_HEADER ((guint64)100000000)
 /* g_checksum_update() and a single read(2) take at most ~2 GiB; 1 GiB pieces stay clear. */
 #define SPN_ST_IO_CHUNK ((gsize)1 << 30)
 

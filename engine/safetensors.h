@@ -63,9 +63,18 @@ SpnStWriter *spn_st_writer_new(void);
  * Python package writes 8-byte dtypes first) may expect aligned offsets: add I64 tensors first. */
 void spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
                        const gint64 *shape, const void *data);
+/* The same with the data in pieces (borrowed likewise), written one after the other: a tensor
+ * that lives in several arrays needs no copy. Their sizes must add up to the tensor's. */
+typedef struct {
+  const void *data;
+  gsize n_bytes;
+} SpnStPiece;
+void spn_st_writer_add_pieces(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
+                              const gint64 *shape, const SpnStPiece *pieces, guint n_pieces);
 /* Setting a key again replaces its value; "spanscope.sha256" is always computed by the writer. */
 void spn_st_writer_set_metadata(SpnStWriter *w, const char *key, const char *value);
-/* Writes through GIO's g_file_replace: an existing file is replaced by a finished, synced
+/* A header larger than readers accept (100 MB: large metadata) fails with SPN_ST_ERROR_FORMAT
+ * before anything is written. Writes through GIO's g_file_replace: an existing file is replaced by a finished, synced
  * temporary file renamed over it, so it is never left half-written; a write that fails leaves
  * what was there before (and no file where there was none). */
 gboolean spn_st_writer_write(SpnStWriter *w, const char *path, GError **error);

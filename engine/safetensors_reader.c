@@ -12,9 +12,6 @@
 
 #include <json-glib/json-glib.h>
 
-/* The reference implementation refuses headers above 100 MB; a larger value means the file is
- * not a safetensors file at all (e.g. a text file whose first 8 bytes read as a huge number). */
-#define MAX_HEADER ((guint64)100000000)
 /* json-glib parses recursively and overflows the stack on deeply nested input; a valid header
  * nests 3 levels (root, tensor entry, shape array). */
 #define MAX_JSON_DEPTH 16
@@ -122,11 +119,11 @@ split_file(const SpnSafetensors *st, SpnStLayout *lay, GError **error)
   memcpy(&n, st->contents, sizeof n);
   n = GUINT64_FROM_LE(n);
   /* Checked before the file size so that 8 + n cannot overflow below. */
-  if (n > MAX_HEADER) {
+  if (n > SPN_ST_MAX_HEADER) {
     spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
                 "header length %" G_GUINT64_FORMAT " is absurd (at most %" G_GUINT64_FORMAT
                 " bytes); this is not a safetensors file",
-                n, MAX_HEADER);
+                n, SPN_ST_MAX_HEADER);
     return FALSE;
   }
   if (n > st->size - 8) {

@@ -14,7 +14,7 @@ typedef struct {
   SpnDtype dtype;
   int ndim;
   gint64 shape[SPN_ST_MAX_DIMS];
-  const void *data;
+  GArray *pieces;   /* SpnStPiece */
   gsize n_bytes;
 } SpnStEntry;
 
@@ -33,6 +33,7 @@ entry_free(gpointer p)
 {
   SpnStEntry *e = p;
   g_free(e->name);
+  g_array_unref(e->pieces);
   g_free(e);
 }
 
@@ -77,7 +78,7 @@ writer_reject(SpnStWriter *w, const char *fmt, ...)
 /* Validates an add() and computes the tensor's size; the reason is in w->pending on FALSE. */
 static gboolean
 writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim, const gint64 *shape,
-             const void *data, gsize *n_bytes)
+             gsize *n_bytes)
 {
   if (!g_utf8_validate(name, -1, NULL)) {
     writer_reject(w, "a tensor name is not valid UTF-8");
@@ -104,12 +105,47 @@ writer_check(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim, const g
       return FALSE;
     }
   }
-  if (n > 0 && data == NULL) {
-    writer_reject(w, "tensor '%s' has no data", name);
-    return FALSE;
-  }
   *n_bytes = n;
   return TRUE;
+}
+
+/* Checks that the pieces hold exactly the tensor's n bytes. */
+static gboolean
+pieces_check(SpnStWriter *w, const char *name, gsize n, const SpnStPiece *pieces,
+             guint n_pieces)
+{
+  gsize sum = 0;
+  for (guint i = 0; i < n_pieces; i++) {
+    if (pieces[i].n_bytes > 0 && pieces[i].data == NULL) {
+      writer_reject(w, "tensor '%s' has no data", name);
+      return FALSE;
+    }
+    if (!g_size_checked_add(&sum, sum, pieces[i].n_bytes))
+      sum = G_MAXSIZE;
+  }
+  if (sum != n) {
+    writer_reject(w, "tensor '%s' has %" G_GSIZE_FORMAT " bytes of data for its %" G_GSIZE_FORMAT,
+                  name, sum, n);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+add_entry(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim, const gint64 *shape,
+          const SpnStPiece *pieces, guint n_pieces, gsize n_bytes)
+{
+  SpnStEntry *e = g_new0(SpnStEntry, 1);
+  e->name = g_strdup(name);
+  e->dtype = dtype;
+  e->ndim = ndim;
+  if (ndim > 0)
+    memcpy(e->shape, shape, (gsize)ndim * sizeof *shape);
+  e->pieces = g_array_sized_new(FALSE, FALSE, sizeof(SpnStPiece), n_pieces);
+  g_array_append_vals(e->pieces, pieces, n_pieces);
+  e->n_bytes = n_bytes;
+  g_ptr_array_add(w->entries, e);
+  g_hash_table_add(w->names, e->name);
 }
 
 void
@@ -119,19 +155,25 @@ spn_st_writer_add(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim, co
   g_return_if_fail(w != NULL);
   g_return_if_fail(name != NULL);
 
-  gsize n_bytes;
-  if (!writer_check(w, name, dtype, ndim, shape, data, &n_bytes))
+  gsize n;
+  if (!writer_check(w, name, dtype, ndim, shape, &n))
     return;
-  SpnStEntry *e = g_new0(SpnStEntry, 1);
-  e->name = g_strdup(name);
-  e->dtype = dtype;
-  e->ndim = ndim;
-  if (ndim > 0)
-    memcpy(e->shape, shape, (gsize)ndim * sizeof *shape);
-  e->data = data;
-  e->n_bytes = n_bytes;
-  g_ptr_array_add(w->entries, e);
-  g_hash_table_add(w->names, e->name);
+  SpnStPiece piece = {data, n};
+  if (pieces_check(w, name, n, &piece, 1))
+    add_entry(w, name, dtype, ndim, shape, &piece, 1, n);
+}
+
+void
+spn_st_writer_add_pieces(SpnStWriter *w, const char *name, SpnDtype dtype, int ndim,
+                         const gint64 *shape, const SpnStPiece *pieces, guint n_pieces)
+{
+  g_return_if_fail(w != NULL);
+  g_return_if_fail(name != NULL);
+  g_return_if_fail(pieces != NULL || n_pieces == 0);
+
+  gsize n;
+  if (writer_check(w, name, dtype, ndim, shape, &n) && pieces_check(w, name, n, pieces, n_pieces))
+    add_entry(w, name, dtype, ndim, shape, pieces, n_pieces, n);
 }
 
 void
@@ -173,7 +215,10 @@ writer_checksum(const SpnStWriter *w)
   g_autoptr(GChecksum) cs = g_checksum_new(G_CHECKSUM_SHA256);
   for (guint i = 0; i < w->entries->len; i++) {
     const SpnStEntry *e = g_ptr_array_index(w->entries, i);
-    spn_st_checksum_feed(cs, e->data, e->n_bytes);
+    for (guint k = 0; k < e->pieces->len; k++) {
+      const SpnStPiece *p = &g_array_index(e->pieces, SpnStPiece, k);
+      spn_st_checksum_feed(cs, p->data, p->n_bytes);
+    }
   }
   return g_strdup(g_checksum_get_string(cs));
 }
@@ -215,10 +260,28 @@ build_entry(JsonBuilder *b, const SpnStEntry *e, gsize begin)
   json_builder_end_object(b);
 }
 
+/* The metadata key with the longest value, for the message about a header too large. */
+static const char *
+largest_metadata(const SpnStWriter *w, gsize *len)
+{
+  const char *key = "";
+  *len = 0;
+  for (guint i = 0; i < w->meta_keys->len; i++) {
+    const char *k = g_ptr_array_index(w->meta_keys, i);
+    gsize n = strlen(g_hash_table_lookup(w->metadata, k));
+    if (n > *len) {
+      *len = n;
+      key = k;
+    }
+  }
+  return key;
+}
+
 /* The 8-byte length, the compact JSON header (the form the reference implementation writes) and
- * the space padding that puts the data section at a multiple of 8 bytes. */
+ * the space padding that puts the data section at a multiple of 8 bytes; NULL (the reason in
+ * message) when the header is larger than readers accept. */
 static GBytes *
-build_prefix(const SpnStWriter *w, const char *checksum)
+build_prefix(const SpnStWriter *w, const char *checksum, char **message)
 {
   g_autoptr(JsonBuilder) b = json_builder_new_immutable();
   json_builder_begin_object(b);
@@ -237,6 +300,15 @@ build_prefix(const SpnStWriter *w, const char *checksum)
   gsize json_len;
   g_autofree char *json = json_generator_to_data(gen, &json_len);
   gsize padded = json_len + (8 - json_len % 8) % 8;
+  if (padded > SPN_ST_MAX_HEADER) {
+    gsize largest;
+    const char *key = largest_metadata(w, &largest);
+    *message = g_strdup_printf("the header would be %" G_GSIZE_FORMAT " bytes, more than the %"
+                               G_GUINT64_FORMAT " that safetensors readers accept (the largest "
+                               "metadata value, \"%s\", is %" G_GSIZE_FORMAT " bytes)",
+                               padded, SPN_ST_MAX_HEADER, key, largest);
+    return NULL;
+  }
   guint64 len_le = GUINT64_TO_LE((guint64)padded);
 
   GByteArray *prefix = g_byte_array_sized_new((guint)(8 + padded));
@@ -257,8 +329,11 @@ write_contents(const SpnStWriter *w, GOutputStream *out, GBytes *prefix, GError 
     return FALSE;
   for (guint i = 0; i < w->entries->len; i++) {
     const SpnStEntry *e = g_ptr_array_index(w->entries, i);
-    if (!g_output_stream_write_all(out, e->data, e->n_bytes, NULL, NULL, error))
-      return FALSE;
+    for (guint k = 0; k < e->pieces->len; k++) {
+      const SpnStPiece *p = &g_array_index(e->pieces, SpnStPiece, k);
+      if (!g_output_stream_write_all(out, p->data, p->n_bytes, NULL, NULL, error))
+        return FALSE;
+    }
   }
   return TRUE;
 }
@@ -301,7 +376,12 @@ spn_st_writer_write(SpnStWriter *w, const char *path, GError **error)
     return FALSE;
   }
   g_autofree char *checksum = writer_checksum(w);
-  g_autoptr(GBytes) prefix = build_prefix(w, checksum);
+  g_autofree char *too_large = NULL;
+  g_autoptr(GBytes) prefix = build_prefix(w, checksum, &too_large);
+  if (prefix == NULL) {
+    spn_st_fail(error, SPN_ST_ERROR_FORMAT, display, "%s", too_large);
+    return FALSE;
+  }
   g_autoptr(GError) io_error = NULL;
   if (!replace_file(w, path, prefix, &io_error)) {
     spn_st_fail(error, SPN_ST_ERROR_IO, display, "cannot write: %s", io_error->message);

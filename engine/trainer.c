@@ -91,20 +91,13 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
            sizeof(float) * c->batch_sz * c->attn_span * c->hid_sz);
     spn_runner_set_cache_valid(t->runner, l, (int)json_array_get_int_element(valid, l));
   }
-  if (ck->history_json) {
-    SpnHistory *h = spn_history_from_json(ck->history_json, error);
-    if (h == NULL) {
-      g_prefix_error(error, "%s: ", path);
-      return FALSE;
-    }
-    if (h->nlayers != c->nlayers || h->nheads != c->nheads) {
-      g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
-                  "%s: the metrics history is of another model shape", path);
-      spn_history_free(h);
-      return FALSE;
-    }
-    spn_history_free(t->history);
-    t->history = h;
+  if (ck->history_error) {
+    g_propagate_error(error, g_steal_pointer(&ck->history_error));
+    return FALSE;
+  }
+  if (ck->history) {
+    spn_history_unref(t->history);
+    t->history = g_steal_pointer(&ck->history);
   }
   return TRUE;
 }
@@ -180,7 +173,7 @@ spn_trainer_free(SpnTrainer *t)
   spn_corpus_free(t->corpus);
   g_free(t->x);
   g_free(t->y);
-  spn_history_free(t->history);
+  spn_history_unref(t->history);
   g_free(t);
 }
 
@@ -211,7 +204,12 @@ spn_trainer_history(const SpnTrainer *t)
 void
 spn_trainer_record_validation(SpnTrainer *t, double bpc)
 {
-  spn_history_set_val(t->history, bpc);
+  /* measured after the latest step: nothing to draw it against before the first (nor in a
+   * history read from a file whose measurements run past its rows) */
+  SpnHistory *h = t->history;
+  gint64 step = h->n > 0 ? spn_history_step(h, h->n - 1) : 0;
+  if (h->n > 0 && (h->n_valid == 0 || step >= spn_history_valid_step(h, h->n_valid - 1)))
+    spn_history_add_valid(h, step, bpc);
 }
 
 static void
@@ -221,7 +219,7 @@ record_step(SpnTrainer *t, double train_bpc, double seconds)
   g_autofree float *spans = g_new(float, c->nlayers * c->nheads);
   spn_model_spans(t->model, spans);
   double tps = seconds > 0 ? (double)c->batch_sz * c->block_sz / seconds : NAN;
-  spn_history_append(t->history, t->optim->step, train_bpc, NAN, tps, spans);
+  spn_history_append(t->history, t->optim->step, train_bpc, tps, spans);
 }
 
 /* block inputs and targets of every stream at pos */
@@ -352,13 +350,12 @@ spn_trainer_save(SpnTrainer *t, const char *path, GError **error)
 {
   const SpnConfig *c = &t->model->cfg;
   g_autofree char *state = trainer_state_json(t);
-  g_autofree char *history = spn_history_to_json(t->history);
   g_autofree float **caches = g_new(float *, c->nlayers);
   for (int l = 0; l < c->nlayers; l++)
     caches[l] = spn_runner_cache(t->runner, l);
   SpnCheckpoint ck = {
     .model = t->model, .vocab = t->corpus->vocab, .optim = t->optim, .trainer_json = state,
-    .history_json = history, .n_caches = c->nlayers, .caches = caches, .cache_batch = c->batch_sz,
+    .history = t->history, .n_caches = c->nlayers, .caches = caches, .cache_batch = c->batch_sz,
   };
   return spn_checkpoint_save(&ck, path, error);
 }

@@ -42,7 +42,8 @@ SpnCorpus *spn_trainer_corpus(SpnTrainer *t);
 gint64 spn_trainer_step_count(const SpnTrainer *t);
 /* Metrics of every step so far (train bpc, throughput, spans), saved with checkpoints. */
 const SpnHistory *spn_trainer_history(const SpnTrainer *t);
-/* Records a validation bpc measured now on the latest step's row. */
+/* Records a validation bpc measured now, at the latest step of the history (none before the
+ * first step). */
 void spn_trainer_record_validation(SpnTrainer *t, double bpc);
 
 /* bpc of the whole split of `corpus` for an arbitrary model (the `eval` command). whole_blocks:

@@ -46,10 +46,10 @@ typedef struct {
 typedef struct {
   char *text;          /* newest text requested */
   gboolean text_dirty;
-  SpnModel *shadow;    /* newest weights, written by the training thread */
+  SpnParamBlob *weights; /* newest weights, handed over by the training thread */
   SpnVocab *vocab;     /* set with a new model */
   gboolean weights_dirty, model_new;
-  guint64 generation;  /* of the model in shadow, counted by new models */
+  guint64 generation;  /* of the model of weights, counted by new models */
   gboolean busy, quit;
 } ReadRequest;
 
@@ -249,30 +249,31 @@ state_snapshot(SpnWorker *w)
   SpnSnapshot *s = spn_snapshot_new(c);
   s->step = spn_trainer_step_count(w->trainer);
   spn_model_spans(m, s->spans);
-  spn_history_free(s->history);
-  s->history = spn_history_copy(spn_trainer_history(w->trainer));
+  spn_history_unref(s->history);
+  /* the rows so far, shared with the trainer's history: constant time however long the run */
+  s->history = spn_history_snapshot(spn_trainer_history(w->trainer));
   s->corpus = g_strdup(spn_trainer_corpus(w->trainer)->source);
   s->vocab = spn_trainer_corpus(w->trainer)->vocab->kind;
   s->passage = g_strdup(w->passage);
   return s;
 }
 
-/* Hands the current weights to the reading thread (it copies them when it gets to them). */
+/* Hands a copy of the current weights to the reading thread, which reads them in place. */
 static void
 offer_weights(SpnWorker *w, gboolean new_model)
 {
   SpnModel *m = spn_trainer_model(w->trainer);
+  SpnParamBlob *weights = spn_param_blob_new(&m->cfg, m->layout, m->params);
   g_mutex_lock(&w->read_lock);
-  if (new_model || w->req.shadow == NULL) {
-    spn_model_free(w->req.shadow);
-    w->req.shadow = spn_model_new(&m->cfg);
+  if (new_model || w->req.weights == NULL) {
     spn_vocab_free(w->req.vocab);
     w->req.vocab = spn_vocab_copy(spn_trainer_corpus(w->trainer)->vocab);
     w->req.model_new = TRUE;
     w->req.generation++;
     g_atomic_int_set(&w->reading_text, w->req.text && *w->req.text);
   }
-  memcpy(w->req.shadow->params, m->params, sizeof(float) * w->req.shadow->layout->total);
+  spn_param_blob_unref(w->req.weights);
+  w->req.weights = weights;
   w->req.weights_dirty = TRUE;
   g_cond_broadcast(&w->read_cond);
   g_mutex_unlock(&w->read_lock);
@@ -568,7 +569,7 @@ publish_reading(SpnWorker *w, guint64 generation, const char *text, SpnProbe *pr
     g_atomic_int_set(&w->reading_text, 0);
     combine_locked(w);
   } else
-    spn_probe_free(probe);
+    spn_probe_unref(probe);
   g_mutex_unlock(&w->lock);
   return taken;
 }
@@ -594,7 +595,7 @@ static gboolean
 read_due(const ReadRequest *q, gint64 rest_until, gint64 *until)
 {
   *until = 0;
-  if (!q->text || !q->shadow)
+  if (!q->text || !q->weights)
     return FALSE;
   if (q->text_dirty || q->model_new)
     return TRUE;
@@ -646,10 +647,10 @@ read_thread(gpointer data)
     q->busy = TRUE;
     if (q->model_new || reader == NULL) {
       spn_reader_free(reader);
-      reader = spn_reader_new(q->shadow, q->vocab);
+      reader = spn_reader_new(q->weights, q->vocab);
       q->weights_dirty = FALSE;
     } else if (q->weights_dirty && g_get_monotonic_time() >= rest_until) {
-      spn_reader_set_weights(reader, q->shadow);
+      spn_reader_set_weights(reader, q->weights);
       q->weights_dirty = FALSE;
     }
     q->model_new = q->text_dirty = FALSE;
@@ -660,7 +661,7 @@ read_thread(gpointer data)
     gint64 start = g_get_monotonic_time();
     g_autoptr(GError) error = NULL;
     if (spn_reader_read(reader, text, &error)) {
-      if (!publish_reading(w, generation, text, spn_probe_copy(spn_reader_probe(reader))))
+      if (!publish_reading(w, generation, text, spn_probe_snapshot(spn_reader_probe(reader))))
         read_again(w);
     } else {
       g_atomic_int_set(&w->reading_text, 0);
@@ -743,7 +744,7 @@ spn_worker_free(SpnWorker *w)
   spn_snapshot_unref(w->pending);
   g_free(w->status.checkpoint);
   g_free(w->req.text);
-  spn_model_free(w->req.shadow);
+  spn_param_blob_unref(w->req.weights);
   spn_vocab_free(w->req.vocab);
   worker_unref(w);   /* freed now, or when a dispatch under way returns */
 }
@@ -812,7 +813,7 @@ reader_idle(SpnWorker *w, gint64 deadline)
   g_mutex_lock(&w->read_lock);
   ReadRequest *q = &w->req;
   gboolean ok = TRUE;
-  while (ok && (q->busy || (q->text && q->shadow && (q->text_dirty || q->weights_dirty))))
+  while (ok && (q->busy || (q->text && q->weights && (q->text_dirty || q->weights_dirty))))
     ok = g_cond_wait_until(&w->read_cond, &w->read_lock, deadline);
   g_mutex_unlock(&w->read_lock);
   return ok;

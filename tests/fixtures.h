@@ -57,7 +57,7 @@ static inline SpnProbe *
 spn_test_probe_new(const char *text, int nlayers, int nheads, const float *spans, int window)
 {
   int n = (int)strlen(text);
-  SpnProbe *p = g_new0(SpnProbe, 1);
+  SpnProbe *p = spn_probe_new();
   p->n = n;
   p->nlayers = nlayers;
   p->nheads = nheads;

@@ -708,8 +708,9 @@ history_snapshot(void)
   SpnSnapshot *s = spn_test_snapshot_new(1, 2, 256, 8, spans);
   for (int i = 1; i <= 300; i++) {
     float row[2] = {10.0f, (float)(i * 200.0 / 300)};
-    spn_history_append(s->history, i, 4.0 - i / 100.0, i % 50 == 0 ? 3.9 - i / 100.0 : NAN,
-                       1000.0 + i, row);
+    spn_history_append(s->history, i, 4.0 - i / 100.0, 1000.0 + i, row);
+    if (i % 50 == 0)
+      spn_history_add_valid(s->history, i, 3.9 - i / 100.0);
   }
   s->step = 300;
   return s;
@@ -817,8 +818,9 @@ static void
 test_export_formats(void)
 {
   g_autoptr(SpnSnapshot) s = attention_snapshot();
-  spn_history_append(s->history, 1, 4.0, 4.1, 100, s->spans);
-  spn_history_append(s->history, 2, 3.5, NAN, 100, s->spans);
+  spn_history_append(s->history, 1, 4.0, 100, s->spans);
+  spn_history_add_valid(s->history, 1, 4.1);
+  spn_history_append(s->history, 2, 3.5, 100, s->spans);
   SpnFigureOptions o[5];
   for (int i = 0; i < 5; i++)
     spn_figure_options_init(&o[i]);
@@ -894,7 +896,8 @@ static void
 test_export_own_options(void)
 {
   g_autoptr(SpnSnapshot) s = attention_snapshot();
-  spn_history_append(s->history, 1, 4.0, 4.1, 100, s->spans);
+  spn_history_append(s->history, 1, 4.0, 100, s->spans);
+  spn_history_add_valid(s->history, 1, 4.1);
   SpnFigureKind kinds[] = {SPN_FIGURE_SPANS, SPN_FIGURE_MASKS};
   SpnFigureOptions o[2];
   spn_figure_options_init(&o[0]);

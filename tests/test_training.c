@@ -549,7 +549,7 @@ test_probe_generate(void)
   }
   g_autofree char *json = spn_probe_to_json(p, v, text->str);
   g_assert_nonnull(strstr(json, "\"surprisal_bits\":[null,"));
-  spn_probe_free(p);
+  spn_probe_unref(p);
   g_string_free(text, TRUE);
   g_autofree char *a = spn_generate(m, v, "the ", 40, 0.8, 7, &error);
   g_autofree char *b = spn_generate(m, v, "the ", 40, 0.8, 7, &error);

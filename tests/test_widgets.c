@@ -58,7 +58,7 @@ fill_head(SpnProbeHead *ph, int n, int h, gboolean persistent)
 static SpnProbe *
 make_probe(const char *text, const float *spans)
 {
-  SpnProbe *p = g_new0(SpnProbe, 1);
+  SpnProbe *p = spn_probe_new();
   int n = (int)strlen(text), hot = strchr(text, 'Z') ? hot_index(text) : -1;
   p->n = n;
   p->nlayers = NLAYERS;
@@ -99,8 +99,9 @@ make_snapshot(const char *text)
     for (int k = 0; k < NLAYERS * NHEADS; k++)
       row[k] = spans[k] * i / 60.0f;
     spn_history_append(s->history, i * 10, 1.6 + 3.0 * exp(-i / 12.0) + 0.1 * sin(i),
-                       i % 10 == 0 ? 1.9 + 3.0 * exp(-i / 12.0) : NAN, 21000 + 300 * (i % 4),
-                       row);
+                       21000 + 300 * (i % 4), row);
+    if (i % 10 == 0)
+      spn_history_add_valid(s->history, i * 10, 1.9 + 3.0 * exp(-i / 12.0));
   }
   s->text = g_strdup(text);
   s->probe = make_probe(text, spans);

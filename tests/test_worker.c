@@ -137,12 +137,15 @@ test_steps_and_history(Fixture *f, gconstpointer data)
   settle(f);
   g_assert_cmpint(f->last->step, ==, 2);
   g_assert_false(f->status.training);
-  g_assert_cmpint(f->last->history->n, ==, 2);
-  g_assert_cmpint(f->last->history->step[1], ==, 2);
-  g_assert_true(isfinite(f->last->history->train_bpc[1]));
+  const SpnHistory *h = f->last->history;
+  g_assert_cmpint(h->n, ==, 2);
+  g_assert_cmpint(spn_history_step(h, 1), ==, 2);
+  g_assert_true(isfinite(spn_history_train_bpc(h, 1)));
   /* the snapshot's spans are the history's last row */
-  g_assert_cmpmem(f->last->spans, sizeof(float) * 4, f->last->history->spans + 4,
+  g_assert_cmpmem(f->last->spans, sizeof(float) * 4, spn_history_row_spans(h, 1),
                   sizeof(float) * 4);
+  /* a later snapshot shares the rows of this one: the same memory, not a copy */
+  g_autoptr(SpnSnapshot) first = spn_snapshot_ref(f->last);
   spn_worker_train_until(f->w, 12);
   /* train_until idles by itself once there: wait for it through snapshots */
   gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
@@ -151,10 +154,20 @@ test_steps_and_history(Fixture *f, gconstpointer data)
   settle(f);
   g_assert_cmpint(f->last->step, ==, 12);
   g_assert_false(f->status.training);
+  h = f->last->history;
+  g_assert_cmpint(h->n, ==, 12);
+  g_assert_true(spn_history_row_spans(h, 1) == spn_history_row_spans(first->history, 1));
+  /* and the earlier one still shows what it showed */
+  g_assert_cmpint(first->history->n, ==, 2);
+  g_assert_cmpint(spn_history_step(first->history, 1), ==, 2);
   spn_worker_evaluate(f->w, 300);
   settle(f);
-  g_assert_true(isfinite(f->last->history->val_bpc[11]));
-  g_assert_true(isnan(f->last->history->val_bpc[10]));
+  /* the measurement is a series of its own, at the latest step; no row was edited */
+  h = f->last->history;
+  g_assert_cmpint(h->n_valid, ==, 1);
+  g_assert_cmpint(spn_history_valid_step(h, 0), ==, 12);
+  g_assert_true(isfinite(spn_history_valid_bpc(h, 0)));
+  g_assert_cmpint(spn_history_valid_at(h, 11), ==, -1);
 }
 
 static void
@@ -362,50 +375,11 @@ test_free_drops_pending(Fixture *f, gconstpointer data)
   g_assert_cmpuint(f->messages->len, ==, messages + 1);
 }
 
-static void
-test_history_json_csv(void)
-{
-  SpnHistory *h = spn_history_new(1, 2);
-  float spans[2] = {3.5f, 700.0f};
-  spn_history_append(h, 1, 4.0, NAN, 1000.0, spans);
-  spans[0] = 4.0f;
-  spn_history_append(h, 2, 3.0, 2.5, NAN, spans);
-  g_autofree char *json = spn_history_to_json(h);
-  g_autoptr(GError) error = NULL;
-  SpnHistory *back = spn_history_from_json(json, &error);
-  g_assert_no_error(error);
-  g_assert_cmpint(back->n, ==, 2);
-  g_assert_cmpint(back->step[1], ==, 2);
-  g_assert_true(isnan(back->val_bpc[0]));
-  g_assert_cmpfloat(back->val_bpc[1], ==, 2.5f);
-  g_assert_true(isnan(back->tokens_per_s[1]));
-  g_assert_cmpfloat(back->spans[2], ==, 4.0f);
-  double avg, mx;
-  spn_span_stats(spn_history_row_spans(back, 1), 2, &avg, &mx);
-  g_assert_cmpfloat(avg, ==, 352.0);
-  g_assert_cmpfloat(mx, ==, 700.0);
-  /* spans that are not numbers do not count; none at all gives no statistics */
-  const float some[3] = {NAN, 2.0f, 6.0f}, none[2] = {NAN, INFINITY};
-  spn_span_stats(some, 3, &avg, &mx);
-  g_assert_cmpfloat(avg, ==, 4.0);
-  g_assert_cmpfloat(mx, ==, 6.0);
-  spn_span_stats(none, 2, &avg, &mx);
-  g_assert_true(isnan(avg) && isnan(mx));
-  SpnHistory *bad = spn_history_from_json("{\"nlayers\":1,\"nheads\":2,\"step\":[1],"
-                                          "\"train_bpc\":[1],\"val_bpc\":[1],"
-                                          "\"tokens_per_s\":[1],\"spans\":[1]}", &error);
-  g_assert_null(bad);
-  g_assert_nonnull(strstr(error->message, "\"spans\" has 1 values, expected 2"));
-  spn_history_free(back);
-  spn_history_free(h);
-}
-
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   tmpdir = g_dir_make_tmp("spanscope-worker-XXXXXX", NULL);
-  g_test_add_func("/worker/history-json", test_history_json_csv);
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_up, fn, fixture_down)
   ADD("/worker/steps-and-history", test_steps_and_history);
   ADD("/worker/train-pause", test_train_pause);

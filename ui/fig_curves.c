@@ -5,7 +5,6 @@
 #include <stdio.h>
 
 #include "figure-private.h"
-#include "lines.h"
 
 enum { PANEL_BPC, PANEL_SPEED, PANEL_SPAN, N_PANELS };
 
@@ -33,17 +32,20 @@ derive(const SpnHistory *h, double smoothing, Derived *d)
   d->span_mean = g_new(float, h->n);
   d->span_max = g_new(float, h->n);
   double a = CLAMP(smoothing, 0.0, 0.999), ema = NAN;
-  for (int i = 0; i < h->n; i++) {
-    double x = h->train_bpc[i];
-    if (isfinite(x))
-      ema = isfinite(ema) ? a * ema + (1 - a) * x : x;
-    d->smooth[i] = (float)ema;
-    double mean, mx;
-    spn_span_stats(h->spans ? spn_history_row_spans(h, i) : NULL, h->nlayers * h->nheads, &mean,
-                   &mx);
-    d->span_mean[i] = (float)mean;
-    d->span_max[i] = (float)mx;
-  }
+  int per_row = h->nlayers * h->nheads;
+  SpnHistoryChunk c;
+  for (int j = 0; spn_history_chunk(h, j, &c); j++)
+    for (int k = 0; k < c.n; k++) {
+      int i = c.first + k;
+      double x = c.train_bpc[k];
+      if (isfinite(x))
+        ema = isfinite(ema) ? a * ema + (1 - a) * x : x;
+      d->smooth[i] = (float)ema;
+      double mean, mx;
+      spn_span_stats(c.spans + (gsize)k * per_row, per_row, &mean, &mx);
+      d->span_mean[i] = (float)mean;
+      d->span_max[i] = (float)mx;
+    }
 }
 
 static void
@@ -76,14 +78,11 @@ curves_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
   return spn_plot_legend(p, r, items, G_N_ELEMENTS(items));
 }
 
+/* The range of two series (each its smallest and largest finite value, NaN when none), padded. */
 static void
-value_range(const float *a, const float *b, gsize n, gboolean log, gboolean from_zero, double *lo,
-            double *hi)
+value_range(double l0, double h0, double l1, double h1, gboolean log, gboolean from_zero,
+            double *lo, double *hi)
 {
-  double l0, h0, l1 = NAN, h1 = NAN;
-  spn_range_finite(a, n, 1, &l0, &h0);
-  if (b)
-    spn_range_finite(b, n, 1, &l1, &h1);
   *lo = isfinite(l1) && !(l0 <= l1) ? l1 : l0;
   *hi = isfinite(h1) && !(h0 >= h1) ? h1 : h0;
   if (log && isfinite(*lo) && *lo <= 0)
@@ -96,7 +95,7 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
               const Derived *d, CurvesLayout *L)
 {
   const SpnHistory *h = s->history;
-  double x0 = (double)h->step[0], x1 = (double)h->step[h->n - 1];
+  double x0 = (double)spn_history_step(h, 0), x1 = (double)spn_history_step(h, h->n - 1);
   if (x1 <= x0) {
     x0 -= 1;
     x1 += 1;
@@ -112,13 +111,19 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
       .x0 = x0, .x1 = x1,
       .no_xlabels = i != N_PANELS - 1,
     };
+    double l0, h0, l1 = NAN, h1 = NAN;
     if (i == PANEL_BPC) {
       spec.ylog = o->log_axis;
-      value_range(h->train_bpc, h->val_bpc, h->n, o->log_axis, FALSE, &spec.y0, &spec.y1);
+      spn_fig_history_range(h, SPN_HISTORY_TRAIN_BPC, &l0, &h0);
+      spn_fig_history_range(h, SPN_HISTORY_VALID_BPC, &l1, &h1);
+      value_range(l0, h0, l1, h1, o->log_axis, FALSE, &spec.y0, &spec.y1);
     } else if (i == PANEL_SPEED) {
-      value_range(h->tokens_per_s, NULL, h->n, FALSE, TRUE, &spec.y0, &spec.y1);
+      spn_fig_history_range(h, SPN_HISTORY_TOKENS_PER_S, &l0, &h0);
+      value_range(l0, h0, l1, h1, FALSE, TRUE, &spec.y0, &spec.y1);
     } else {
-      value_range(d->span_max, d->span_mean, h->n, FALSE, TRUE, &spec.y0, &spec.y1);
+      spn_range_finite(d->span_max, (gsize)h->n, 1, &l0, &h0);
+      spn_range_finite(d->span_mean, (gsize)h->n, 1, &l1, &h1);
+      value_range(l0, h0, l1, h1, FALSE, TRUE, &spec.y0, &spec.y1);
     }
     double ph = r.h * share[i];
     SpnRect outer = {r.x, y, r.w, ph};
@@ -129,13 +134,21 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
   spn_chart_align_x(p, charts, N_PANELS);
 }
 
+/* A column of h, or derived[i] for row i when derived is given. */
 static void
-add_series(SpnPlot *p, SpnLines *lines, const SpnChart *c, const gint64 *step, const float *v,
-           gsize n, int color, double alpha, double width)
+add_series(SpnPlot *p, SpnLines *lines, const SpnChart *c, const SpnHistory *h,
+           SpnHistoryColumn col, const float *derived, int color, double alpha, double width)
 {
   double rgb[3];
   spn_plot_series_rgb(p, color, rgb);
-  spn_lines_add(lines, &c->x, &c->y, step, v, n, 1, rgb, alpha, width, 0, 0);
+  spn_fig_history_line(lines, &c->x, &c->y, h, col, 0, derived, rgb, alpha, width);
+}
+
+/* A measurement is drawn when it counts (the last at its step) and is finite. */
+static gboolean
+shown_valid(const SpnHistory *h, int i)
+{
+  return spn_history_valid_current(h, i) && isfinite(spn_history_valid_bpc(h, i));
 }
 
 static void
@@ -147,9 +160,10 @@ draw_valid(SpnPlot *p, const SpnChart *c, const SpnHistory *h)
   spn_plot_set_rgb(p, rgb, 1.0);
   gboolean pen = FALSE;
   int count = 0;
-  for (int i = 0; i < h->n; i++)
-    if (isfinite(h->val_bpc[i])) {
-      double x = spn_axis_px(&c->x, h->step[i]), y = spn_axis_px(&c->y, h->val_bpc[i]);
+  for (int i = 0; i < h->n_valid; i++)
+    if (shown_valid(h, i)) {
+      double x = spn_axis_px(&c->x, spn_history_valid_step(h, i));
+      double y = spn_axis_px(&c->y, spn_history_valid_bpc(h, i));
       pen ? cairo_line_to(cr, x, y) : cairo_move_to(cr, x, y);
       pen = TRUE;
       count++;
@@ -159,11 +173,11 @@ draw_valid(SpnPlot *p, const SpnChart *c, const SpnHistory *h)
   /* dots only while they stay apart */
   if (count == 0 || c->area.w / count < 4.0)
     return;
-  for (int i = 0; i < h->n; i++)
-    if (isfinite(h->val_bpc[i])) {
+  for (int i = 0; i < h->n_valid; i++)
+    if (shown_valid(h, i)) {
       cairo_new_sub_path(cr);
-      cairo_arc(cr, spn_axis_px(&c->x, h->step[i]), spn_axis_px(&c->y, h->val_bpc[i]),
-                0.28 * p->fs, 0, 2 * G_PI);
+      cairo_arc(cr, spn_axis_px(&c->x, spn_history_valid_step(h, i)),
+                spn_axis_px(&c->y, spn_history_valid_bpc(h, i)), 0.28 * p->fs, 0, 2 * G_PI);
     }
   cairo_fill(cr);
 }
@@ -190,14 +204,14 @@ spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigure
     SpnLines *lines = spn_lines_begin(p, &c->area);
     if (i == PANEL_BPC) {
       /* the raw values faint: their spread is the noise of single blocks */
-      add_series(p, lines, c, h->step, h->train_bpc, h->n, C_TRAIN, 0.3, 1.0);
+      add_series(p, lines, c, h, SPN_HISTORY_TRAIN_BPC, NULL, C_TRAIN, 0.3, 1.0);
       if (o->smoothing > 0)
-        add_series(p, lines, c, h->step, d.smooth, h->n, C_TRAIN, 1.0, 2.0);
+        add_series(p, lines, c, h, SPN_HISTORY_TRAIN_BPC, d.smooth, C_TRAIN, 1.0, 2.0);
     } else if (i == PANEL_SPEED) {
-      add_series(p, lines, c, h->step, h->tokens_per_s, h->n, C_SPEED, 1.0, 1.5);
+      add_series(p, lines, c, h, SPN_HISTORY_TOKENS_PER_S, NULL, C_SPEED, 1.0, 1.5);
     } else {
-      add_series(p, lines, c, h->step, d.span_max, h->n, C_SPAN_MAX, 1.0, 1.5);
-      add_series(p, lines, c, h->step, d.span_mean, h->n, C_SPAN_MEAN, 1.0, 2.0);
+      add_series(p, lines, c, h, SPN_HISTORY_SPANS, d.span_max, C_SPAN_MAX, 1.0, 1.5);
+      add_series(p, lines, c, h, SPN_HISTORY_SPANS, d.span_mean, C_SPAN_MEAN, 1.0, 2.0);
     }
     spn_lines_end(lines);
     if (i == PANEL_BPC)
@@ -225,15 +239,18 @@ spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFi
     if (!spn_rect_contains(&L.chart[c].area, x, y))
       continue;
     int i = spn_fig_history_nearest(h, spn_axis_value(&L.chart[c].x, x));
+    gint64 step = spn_history_step(h, i);
+    int v = spn_history_valid_at(h, step);
+    float tps = spn_history_tokens_per_s(h, i);
     GString *t = g_string_new(NULL);
-    g_string_append_printf(t, "step %" G_GINT64_FORMAT " \u00b7 train %.3f bpc", h->step[i],
-                           h->train_bpc[i]);
+    g_string_append_printf(t, "step %" G_GINT64_FORMAT " \u00b7 train %.3f bpc", step,
+                           spn_history_train_bpc(h, i));
     if (o->smoothing > 0)
       g_string_append_printf(t, " (smoothed %.3f)", d.smooth[i]);
-    if (isfinite(h->val_bpc[i]))
-      g_string_append_printf(t, " \u00b7 valid %.3f", h->val_bpc[i]);
-    if (isfinite(h->tokens_per_s[i]))
-      g_string_append_printf(t, " \u00b7 %.0f tokens/s", h->tokens_per_s[i]);
+    if (v >= 0 && isfinite(spn_history_valid_bpc(h, v)))
+      g_string_append_printf(t, " \u00b7 valid %.3f", spn_history_valid_bpc(h, v));
+    if (isfinite(tps))
+      g_string_append_printf(t, " \u00b7 %.0f tokens/s", tps);
     if (isfinite(d.span_mean[i]))
       g_string_append_printf(t, " \u00b7 span mean %.1f, max %.1f", d.span_mean[i],
                              d.span_max[i]);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 
 #include "figure-private.h"
-#include "lines.h"
 
 typedef struct {
   SpnChart chart;
@@ -15,7 +14,7 @@ static gboolean
 has_history(const SpnSnapshot *s)
 {
   const SpnHistory *h = s->history;
-  return h && h->n > 0 && h->nlayers > 0 && h->nheads > 0 && h->spans;
+  return h && h->n > 0 && h->nlayers > 0 && h->nheads > 0;
 }
 
 /* How the heads of a layer are told apart. */
@@ -56,7 +55,7 @@ history_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptio
   const SpnHistory *h = s->history;
   int per_row = h->nlayers * h->nheads;
   double lo, hi;
-  spn_range_finite(h->spans, (gsize)h->n * per_row, 1, &lo, &hi);
+  spn_fig_history_range(h, SPN_HISTORY_SPANS, &lo, &hi);
   if (o->log_axis) {
     /* spans start at 0; the log axis starts at one character */
     lo = MAX(isfinite(lo) ? lo : 1.0, 1.0);
@@ -66,7 +65,7 @@ history_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptio
     hi = MAX(isfinite(hi) ? hi : 1.0, 1.0);
   }
   spn_range_pad(&lo, &hi, o->log_axis, TRUE);
-  double x0 = (double)h->step[0], x1 = (double)h->step[h->n - 1];
+  double x0 = (double)spn_history_step(h, 0), x1 = (double)spn_history_step(h, h->n - 1);
   if (x1 <= x0) {
     x0 -= 1;
     x1 += 1;
@@ -108,9 +107,8 @@ spn_fig_history_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigur
         continue;
       double rgb[3];
       spn_fig_head_rgb(p, l, hd, h->nheads, rgb);
-      spn_lines_add(lines, &L.chart.x, &L.chart.y, h->step, h->spans + k, (gsize)h->n,
-                    (gsize)L.nheads_total, rgb, selected ? 0.95 : 0.3,
-                    selected && o->head >= 0 ? 2.5 : 1.5, 0, 0);
+      spn_fig_history_line(lines, &L.chart.x, &L.chart.y, h, SPN_HISTORY_SPANS, k, NULL, rgb,
+                           selected ? 0.95 : 0.3, selected && o->head >= 0 ? 2.5 : 1.5);
     }
   spn_lines_end(lines);
   cairo_restore(cr);
@@ -130,7 +128,7 @@ spn_fig_history_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnF
     return NULL;
   const SpnHistory *h = s->history;
   int i = spn_fig_history_nearest(h, spn_axis_value(&L.chart.x, x));
-  const float *row = h->spans + (gsize)i * L.nheads_total;
+  const float *row = spn_history_row_spans(h, i);
   int best = -1;
   double best_d = G_MAXDOUBLE;
   for (int k = 0; k < L.nheads_total; k++) {
@@ -143,8 +141,9 @@ spn_fig_history_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnF
       best = k;
     }
   }
+  gint64 step = spn_history_step(h, i);
   if (best < 0)
-    return g_strdup_printf("step %" G_GINT64_FORMAT, h->step[i]);
-  return g_strdup_printf("step %" G_GINT64_FORMAT " \u00b7 layer %d head %d: span %.1f",
-                         h->step[i], best / h->nheads, best % h->nheads, row[best]);
+    return g_strdup_printf("step %" G_GINT64_FORMAT, step);
+  return g_strdup_printf("step %" G_GINT64_FORMAT " \u00b7 layer %d head %d: span %.1f", step,
+                         best / h->nheads, best % h->nheads, row[best]);
 }

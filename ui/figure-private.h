@@ -2,6 +2,7 @@
  * describe functions (the same layout code serves both) and snapshot helpers. */
 #pragma once
 #include "figures.h"
+#include "lines.h"
 #include "plot.h"
 
 G_BEGIN_DECLS
@@ -60,11 +61,13 @@ const SpnProbeHead *spn_fig_probe_head(const SpnSnapshot *s, int layer, int head
 
 /* Index of the history row whose step is nearest to `step` (rows sorted by step), -1 if empty. */
 int spn_fig_history_nearest(const SpnHistory *h, double step);
-
-/* Appends to the current path the line through (step[i], v[i·stride]) for i < n with one point
- * per pixel column (the mean of the values falling in it): a stroke over thousands of points
- * that double back costs cairo far more than the eye can see. NaN values break the line. */
-void spn_fig_polyline(SpnPlot *p, const SpnAxis *x, const SpnAxis *y, const gint64 *step,
-                      const float *v, gsize n, gsize stride);
+/* Smallest and largest finite value of a column of h over every row (spans: every head), or
+ * with SPN_HISTORY_VALID_BPC of the validation measurements that count; NaN, NaN when none. */
+void spn_fig_history_range(const SpnHistory *h, SpnHistoryColumn col, double *lo, double *hi);
+/* A line over every row of h, chunk by chunk: column col (train bpc, throughput, or the spans of
+ * head `head`, layer-major) or, when derived is given, derived[i] for row i. */
+void spn_fig_history_line(SpnLines *lines, const SpnAxis *x, const SpnAxis *y, const SpnHistory *h,
+                          SpnHistoryColumn col, int head, const float *derived, const double rgb[3],
+                          double alpha, double width);
 
 G_END_DECLS

@@ -251,46 +251,63 @@ spn_fig_history_nearest(const SpnHistory *h, double step)
   int lo = 0, hi = h->n - 1;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
-    if (h->step[mid] < step)
+    if (spn_history_step(h, mid) < step)
       lo = mid + 1;
     else
       hi = mid;
   }
-  if (lo > 0 && fabs(h->step[lo - 1] - step) <= fabs(h->step[lo] - step))
+  if (lo > 0 && fabs(spn_history_step(h, lo - 1) - step) <= fabs(spn_history_step(h, lo) - step))
     lo--;
   return lo;
 }
 
-void
-spn_fig_polyline(SpnPlot *p, const SpnAxis *x, const SpnAxis *y, const gint64 *step,
-                 const float *v, gsize n, gsize stride)
+/* [lo, hi] widened to take in [l, h] (NaN: nothing yet, nothing to add) */
+static void
+range_merge(double *lo, double *hi, double l, double h)
 {
-  if (p->cr == NULL)
+  if (isfinite(l) && !(*lo <= l))
+    *lo = l;
+  if (isfinite(h) && !(*hi >= h))
+    *hi = h;
+}
+
+void
+spn_fig_history_range(const SpnHistory *h, SpnHistoryColumn col, double *lo, double *hi)
+{
+  *lo = *hi = NAN;
+  if (col == SPN_HISTORY_VALID_BPC) {
+    for (int i = 0; i < h->n_valid; i++) {
+      double v = spn_history_valid_bpc(h, i);
+      if (spn_history_valid_current(h, i))
+        range_merge(lo, hi, v, v);
+    }
     return;
-  double floor_value = y->log ? MIN(y->v0, y->v1) * 1e-3 : -G_MAXDOUBLE;
-  double col = NAN, xsum = 0, ysum = 0;
-  int count = 0;
-  gboolean pen_down = FALSE;
-  /* i == n flushes the last column */
-  for (gsize i = 0; i <= n; i++) {
-    double val = i < n ? v[i * stride] : NAN;
-    double px = i < n ? spn_axis_px(x, (double)step[i]) : NAN;
-    gboolean same_column = isfinite(val) && count > 0 && floor(px) == col;
-    if (!same_column && count > 0) {
-      (pen_down ? cairo_line_to : cairo_move_to)(p->cr, xsum / count, ysum / count);
-      pen_down = TRUE;
-      count = 0;
-    }
-    if (!isfinite(val)) {
-      pen_down = FALSE;
-      continue;
-    }
-    if (count == 0) {
-      col = floor(px);
-      xsum = ysum = 0;
-    }
-    xsum += px;
-    ysum += spn_axis_px(y, MAX(val, floor_value));
-    count++;
   }
+  const void *data;
+  gsize bytes;
+  for (int j = 0; spn_history_column(h, col, j, &data, &bytes); j++) {
+    double l, u;
+    spn_range_finite(data, bytes / sizeof(float), 1, &l, &u);
+    range_merge(lo, hi, l, u);
+  }
+}
+
+void
+spn_fig_history_line(SpnLines *lines, const SpnAxis *x, const SpnAxis *y, const SpnHistory *h,
+                     SpnHistoryColumn col, int head, const float *derived, const double rgb[3],
+                     double alpha, double width)
+{
+  SpnLinesSeries *s = spn_lines_series_begin(lines, x, y, rgb, alpha, width, 0, 0);
+  gsize per_row = (gsize)h->nlayers * h->nheads;
+  SpnHistoryChunk c;
+  for (int j = 0; spn_history_chunk(h, j, &c); j++) {
+    if (derived != NULL)
+      spn_lines_series_add(s, c.step, derived + c.first, (gsize)c.n, 1);
+    else if (col == SPN_HISTORY_SPANS)
+      spn_lines_series_add(s, c.step, c.spans + head, (gsize)c.n, per_row);
+    else
+      spn_lines_series_add(s, c.step, col == SPN_HISTORY_TRAIN_BPC ? c.train_bpc : c.tokens_per_s,
+                           (gsize)c.n, 1);
+  }
+  spn_lines_series_end(s);
 }

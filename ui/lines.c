@@ -159,74 +159,184 @@ pen_segment(Pen *pen, double xa, double ya, double xb, double yb)
   }
 }
 
-static void
-raster_add(SpnLines *l, const SpnAxis *x, const SpnAxis *y, const gint64 *step, const float *v,
-           gsize n, gsize stride, Pen *pen)
+/* ---- one series, added in pieces ---- */
+
+/* The vector path: one point per pixel column, the mean of the values falling in it (a stroke
+ * over thousands of points that double back costs cairo far more than the eye can see). */
+typedef struct {
+  double col, xsum, ysum;
+  int count;
+  gboolean pen_down;
+} Poly;
+
+struct _SpnLinesSeries {
+  SpnLines *l;
+  const SpnAxis *x, *y;
+  double rgb[3], alpha, width, fill_alpha, baseline;
+  double floor_value;      /* values below it are drawn at it (log axes) */
+  gboolean started;        /* a point came (vector targets: the clip and path are set up) */
+  /* raster */
+  Pen pen;
+  double limit;
+  gboolean have;           /* the previous point, when it was finite */
+  double px, py;
+  /* vector */
+  Poly poly;
+  double first, last;      /* x of the first and last finite point, for the fill */
+};
+
+SpnLinesSeries *
+spn_lines_series_begin(SpnLines *l, const SpnAxis *x, const SpnAxis *y, const double rgb[3],
+                       double alpha, double width, double fill_alpha, double baseline)
 {
-  double floor_value = y->log ? MIN(y->v0, y->v1) * 1e-3 : -G_MAXDOUBLE;
-  /* far outside the raster the exact position stops mattering; clamping keeps ints sane */
-  double limit = 4.0 * (l->w + l->h) + 1000;
-  gboolean have = FALSE;
-  double px = 0, py = 0;
+  SpnLinesSeries *s = g_new0(SpnLinesSeries, 1);
+  s->l = l;
+  s->x = x;
+  s->y = y;
+  for (int k = 0; k < 3; k++)
+    s->rgb[k] = rgb[k];
+  s->alpha = alpha;
+  s->width = width;
+  s->fill_alpha = fill_alpha;
+  s->baseline = baseline;
+  s->floor_value = y->log ? MIN(y->v0, y->v1) * 1e-3 : -G_MAXDOUBLE;
+  s->poly.col = NAN;
+  s->first = s->last = NAN;
+  if (l->raster) {
+    s->pen = (Pen){
+      .l = l,
+      .rgb = {(guint32)lround(rgb[0] * 255), (guint32)lround(rgb[1] * 255),
+              (guint32)lround(rgb[2] * 255)},
+      .alpha = alpha,
+      .half_width = width * l->sy / 2,
+      .fill_alpha = fill_alpha,
+      .base = spn_axis_px(y, baseline) * l->sy + l->ty,
+      .col = G_MININT,
+    };
+    /* far outside the raster the exact position stops mattering; clamping keeps ints sane */
+    s->limit = 4.0 * (l->w + l->h) + 1000;
+  }
+  return s;
+}
+
+static void
+raster_points(SpnLinesSeries *s, const gint64 *step, const float *v, gsize n, gsize stride)
+{
+  SpnLines *l = s->l;
   for (gsize i = 0; i < n; i++) {
     double val = v[i * stride];
     if (!isfinite(val)) {
-      have = FALSE;
+      s->have = FALSE;
       continue;
     }
-    double X = CLAMP(spn_axis_px(x, (double)step[i]) * l->sx + l->tx, -limit, limit);
-    double Y = CLAMP(spn_axis_px(y, MAX(val, floor_value)) * l->sy + l->ty, -limit, limit);
-    if (have)
-      pen_segment(pen, px, py, X, Y);
+    double X = CLAMP(spn_axis_px(s->x, (double)step[i]) * l->sx + l->tx, -s->limit, s->limit);
+    double Y = CLAMP(spn_axis_px(s->y, MAX(val, s->floor_value)) * l->sy + l->ty, -s->limit,
+                     s->limit);
+    if (s->have)
+      pen_segment(&s->pen, s->px, s->py, X, Y);
     else
-      pen_cover(pen, (int)floor(X), Y, Y);
-    have = TRUE;
-    px = X;
-    py = Y;
+      pen_cover(&s->pen, (int)floor(X), Y, Y);
+    s->have = TRUE;
+    s->px = X;
+    s->py = Y;
   }
-  if (pen->col != G_MININT)
-    pen_flush(pen);
 }
 
-/* ---- paths ---- */
+/* One point of the vector path at px; a non-finite val breaks the line (and ends the last
+ * column). */
+static void
+poly_point(SpnLinesSeries *s, double px, double val)
+{
+  Poly *q = &s->poly;
+  gboolean same_column = isfinite(val) && q->count > 0 && floor(px) == q->col;
+  if (!same_column && q->count > 0) {
+    (q->pen_down ? cairo_line_to : cairo_move_to)(s->l->p->cr, q->xsum / q->count,
+                                                   q->ysum / q->count);
+    q->pen_down = TRUE;
+    q->count = 0;
+  }
+  if (!isfinite(val)) {
+    q->pen_down = FALSE;
+    return;
+  }
+  if (q->count == 0) {
+    q->col = floor(px);
+    q->xsum = q->ysum = 0;
+  }
+  q->xsum += px;
+  q->ysum += spn_axis_px(s->y, MAX(val, s->floor_value));
+  q->count++;
+}
 
 static void
-path_add(SpnLines *l, const SpnAxis *x, const SpnAxis *y, const gint64 *step, const float *v,
-         gsize n, gsize stride, const double rgb[3], double alpha, double width, double fill_alpha,
-         double baseline)
+path_points(SpnLinesSeries *s, const gint64 *step, const float *v, gsize n, gsize stride)
 {
-  cairo_t *cr = l->p->cr;
-  cairo_save(cr);
-  cairo_rectangle(cr, l->area.x, l->area.y, l->area.w, l->area.h);
-  cairo_clip(cr);
-  cairo_new_path(cr);
-  spn_fig_polyline(l->p, x, y, step, v, n, stride);
-  if (fill_alpha > 0 && n > 0) {
+  cairo_t *cr = s->l->p->cr;
+  if (!s->started) {
+    cairo_save(cr);
+    cairo_rectangle(cr, s->l->area.x, s->l->area.y, s->l->area.w, s->l->area.h);
+    cairo_clip(cr);
+    cairo_new_path(cr);
+  }
+  for (gsize i = 0; i < n; i++) {
+    double val = v[i * stride], px = spn_axis_px(s->x, (double)step[i]);
+    poly_point(s, px, val);
+    if (isfinite(val)) {
+      if (isnan(s->first))
+        s->first = px;
+      s->last = px;
+    }
+  }
+}
+
+void
+spn_lines_series_add(SpnLinesSeries *s, const gint64 *step, const float *v, gsize n,
+                     gsize stride)
+{
+  if (s->l->p->cr == NULL || n == 0)
+    return;
+  if (s->l->raster)
+    raster_points(s, step, v, n, stride);
+  else
+    path_points(s, step, v, n, stride);
+  s->started = TRUE;
+}
+
+static void
+path_end(SpnLinesSeries *s)
+{
+  cairo_t *cr = s->l->p->cr;
+  poly_point(s, NAN, NAN);
+  if (s->fill_alpha > 0) {
     cairo_path_t *line = cairo_copy_path(cr);
-    double base = spn_axis_px(y, baseline);
-    double first = NAN, last = NAN;
-    for (gsize i = 0; i < n; i++)
-      if (isfinite(v[i * stride])) {
-        if (isnan(first))
-          first = spn_axis_px(x, (double)step[i]);
-        last = spn_axis_px(x, (double)step[i]);
-      }
-    if (isfinite(first)) {
-      cairo_line_to(cr, last, base);
-      cairo_line_to(cr, first, base);
+    double base = spn_axis_px(s->y, s->baseline);
+    if (isfinite(s->first)) {
+      cairo_line_to(cr, s->last, base);
+      cairo_line_to(cr, s->first, base);
       cairo_close_path(cr);
-      spn_plot_set_rgb(l->p, rgb, fill_alpha);
+      spn_plot_set_rgb(s->l->p, s->rgb, s->fill_alpha);
       cairo_fill(cr);
     }
     cairo_new_path(cr);
     cairo_append_path(cr, line);
     cairo_path_destroy(line);
   }
-  cairo_set_line_width(cr, width);
+  cairo_set_line_width(cr, s->width);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
-  spn_plot_set_rgb(l->p, rgb, alpha);
+  spn_plot_set_rgb(s->l->p, s->rgb, s->alpha);
   cairo_stroke(cr);
   cairo_restore(cr);
+}
+
+void
+spn_lines_series_end(SpnLinesSeries *s)
+{
+  if (s->started && s->l->raster) {
+    if (s->pen.col != G_MININT)
+      pen_flush(&s->pen);
+  } else if (s->started)
+    path_end(s);
+  g_free(s);
 }
 
 void
@@ -234,23 +344,9 @@ spn_lines_add(SpnLines *l, const SpnAxis *x, const SpnAxis *y, const gint64 *ste
               const float *v, gsize n, gsize stride, const double rgb[3], double alpha,
               double width, double fill_alpha, double baseline)
 {
-  if (l->p->cr == NULL || n == 0)
-    return;
-  if (!l->raster) {
-    path_add(l, x, y, step, v, n, stride, rgb, alpha, width, fill_alpha, baseline);
-    return;
-  }
-  Pen pen = {
-    .l = l,
-    .rgb = {(guint32)lround(rgb[0] * 255), (guint32)lround(rgb[1] * 255),
-            (guint32)lround(rgb[2] * 255)},
-    .alpha = alpha,
-    .half_width = width * l->sy / 2,
-    .fill_alpha = fill_alpha,
-    .base = spn_axis_px(y, baseline) * l->sy + l->ty,
-    .col = G_MININT,
-  };
-  raster_add(l, x, y, step, v, n, stride, &pen);
+  SpnLinesSeries *s = spn_lines_series_begin(l, x, y, rgb, alpha, width, fill_alpha, baseline);
+  spn_lines_series_add(s, step, v, n, stride);
+  spn_lines_series_end(s);
 }
 
 void

@@ -21,6 +21,15 @@ SpnLines *spn_lines_begin(SpnPlot *p, const SpnRect *area);
 void spn_lines_add(SpnLines *l, const SpnAxis *x, const SpnAxis *y, const gint64 *step,
                    const float *v, gsize n, gsize stride, const double rgb[3], double alpha,
                    double width, double fill_alpha, double baseline);
+/* The same for a series in pieces (a history's chunks): begin, add the pieces in order, end.
+ * Draws exactly what one spn_lines_add over the pieces joined would. */
+typedef struct _SpnLinesSeries SpnLinesSeries;
+SpnLinesSeries *spn_lines_series_begin(SpnLines *l, const SpnAxis *x, const SpnAxis *y,
+                                       const double rgb[3], double alpha, double width,
+                                       double fill_alpha, double baseline);
+void spn_lines_series_add(SpnLinesSeries *s, const gint64 *step, const float *v, gsize n,
+                          gsize stride);
+void spn_lines_series_end(SpnLinesSeries *s);
 /* Paints what was added and frees l. */
 void spn_lines_end(SpnLines *l);
 
