@@ -15,6 +15,7 @@
 
 #include "bench_common.h"
 #include "figures.h"
+#include "fixtures.h"
 #include "snapshot.h"
 
 #define LAYERS 4
@@ -98,7 +99,7 @@ make_snapshot(void)
     s->spans[k] = (float)(4.0 * pow(SPAN / 4.0 * 0.98, k / (double)(LAYERS * HEADS - 1)));
   s->step = ROWS;
   s->corpus = g_strdup("synthetic");
-  bench_fill_history(s->history, ROWS, s->spans);
+  spn_test_fill_history(s->history, ROWS, s->spans);
   s->probe = make_probe(&cfg, s->spans, &s->text);
   return s;
 }

@@ -2,7 +2,6 @@
 
 #include <json-glib/json-glib.h>
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 /* clang-format off */
@@ -353,16 +352,9 @@ spn_history_check(const SpnHistory *h, GError **error)
          check_order(h->n_valid, spn_history_valid_step, h, "validation measurement", error);
 }
 
-static gboolean G_GNUC_PRINTF(2, 3)
-legacy_fail(GError **error, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, "metrics history: %s", msg);
-  return FALSE;
-}
+/* What is wrong with a legacy history, said as "metrics history: …" (format, then arguments). */
+#define LEGACY_ERROR(error, ...)                                                     \
+  g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, "metrics history: " __VA_ARGS__)
 
 /* That writer spelled ±Inf `inf.0` and `-inf.0` (json-glib's output for them), which no JSON
  * parser reads; quoted, they parse, and number_at() reads them back. */
@@ -409,12 +401,12 @@ legacy_column(JsonObject *o, const char *name, guint expected, GError **error)
 {
   JsonNode *n = json_object_get_member(o, name);
   if (n == NULL || !JSON_NODE_HOLDS_ARRAY(n)) {
-    legacy_fail(error, "member \"%s\" is missing or not an array", name);
+    LEGACY_ERROR(error, "member \"%s\" is missing or not an array", name);
     return NULL;
   }
   JsonArray *a = json_node_get_array(n);
   if (expected != G_MAXUINT && json_array_get_length(a) != expected) {
-    legacy_fail(error, "\"%s\" has %u values, expected %u", name, json_array_get_length(a),
+    LEGACY_ERROR(error, "\"%s\" has %u values, expected %u", name, json_array_get_length(a),
                 expected);
     return NULL;
   }
@@ -426,8 +418,10 @@ legacy_steps(JsonArray *a, GError **error)
 {
   for (guint i = 0; i < json_array_get_length(a); i++) {
     JsonNode *n = json_array_get_element(a, i);
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64)
-      return legacy_fail(error, "\"step\" %u is not an integer", i);
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64) {
+      LEGACY_ERROR(error, "\"step\" %u is not an integer", i);
+      return FALSE;
+    }
   }
   return TRUE;
 }
@@ -466,19 +460,19 @@ spn_history_from_legacy_json(const char *json, int nlayers, int nheads, GError *
   g_autoptr(JsonParser) p = json_parser_new();
   g_autoptr(GError) parse_error = NULL;
   if (!json_parser_load_from_data(p, quoted, -1, &parse_error)) {
-    legacy_fail(error, "not valid JSON: %s", parse_error->message);
+    LEGACY_ERROR(error, "not valid JSON: %s", parse_error->message);
     return NULL;
   }
   JsonNode *root = json_parser_get_root(p);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    legacy_fail(error, "expected a JSON object");
+    LEGACY_ERROR(error, "expected a JSON object");
     return NULL;
   }
   JsonObject *o = json_node_get_object(root);
   gint64 nl = json_object_get_int_member_with_default(o, "nlayers", 0);
   gint64 nh = json_object_get_int_member_with_default(o, "nheads", 0);
   if (nl != nlayers || nh != nheads) {
-    legacy_fail(error, "it is of %" G_GINT64_FORMAT " layers × %" G_GINT64_FORMAT " heads, the "
+    LEGACY_ERROR(error, "it is of %" G_GINT64_FORMAT " layers × %" G_GINT64_FORMAT " heads, the "
                 "model has %d × %d", nl, nh, nlayers, nheads);
     return NULL;
   }

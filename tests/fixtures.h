@@ -1,12 +1,15 @@
 /* fixtures.h — what several tests build: tiny configurations, snapshots and probes made by hand.
  * Header-only (static inline), included by the test programs that need it. */
 #pragma once
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "config.h"
+#include "safetensors.h"
 #include "snapshot.h"
 
 /* How many threads a test program runs the engine on: SPANSCOPE_TEST_THREADS when set
@@ -77,4 +80,69 @@ spn_test_probe_new(const char *text, int nlayers, int nheads, const float *spans
     p->heads[k].persistent = g_new0(float, MAX(n, 1));
   }
   return p;
+}
+
+/* A training run's history of `rows` steps as a long run looks: bpc falling with noise,
+ * validation every 100 steps, throughput around 19k tokens/s, every head's span growing like
+ * the square root of time towards final_spans (nlayers × nheads of h). Always the same. */
+static inline void
+spn_test_fill_history(SpnHistory *h, int rows, const float *final_spans)
+{
+  GRand *rng = g_rand_new_with_seed(3);
+  int per_row = h->nlayers * h->nheads;
+  float *spans = g_new(float, per_row);
+  for (int i = 0; i < rows; i++) {
+    double t = (i + 1) / (double)rows;
+    for (int k = 0; k < per_row; k++)
+      spans[k] = (float)(final_spans[k] * sqrt(t) * (0.95 + 0.1 * g_rand_double(rng)));
+    double bpc = 1.3 + 3.2 * exp(-6 * t) + 0.15 * g_rand_double(rng);
+    spn_history_append(h, i + 1, bpc, 18000 + 2000 * g_rand_double(rng), spans);
+    if ((i + 1) % 100 == 0)
+      spn_history_add_valid(h, i + 1, 1.35 + 3.1 * exp(-6 * t));
+  }
+  g_free(spans);
+  g_rand_free(rng);
+}
+
+/* Rewrites the checkpoint src into dst: tensor `name` (NULL: none) replaced by (dtype, ndim,
+ * shape, data), or left out when data is NULL; metadata `key` (NULL: none) set to value. */
+static inline void
+spn_test_rewrite_checkpoint(const char *src, const char *dst, const char *name, SpnDtype dtype,
+                            int ndim, const gint64 *shape, const void *data, const char *key,
+                            const char *value)
+{
+  g_autoptr(GError) error = NULL;
+  SpnSafetensors *st = spn_safetensors_read(src, &error);
+  g_assert_no_error(error);
+  SpnStWriter *w = spn_st_writer_new();
+  for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
+    const SpnStTensor *t = spn_safetensors_nth(st, i);
+    if (g_strcmp0(t->name, name) != 0)
+      spn_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
+    else if (data != NULL)
+      spn_st_writer_add(w, name, dtype, ndim, shape, data);
+  }
+  const char *keys[] = {"format", "version", "config", "vocab", "optimizer", "step", "trainer"};
+  for (gsize k = 0; k < G_N_ELEMENTS(keys); k++)
+    if (spn_safetensors_metadata(st, keys[k]))
+      spn_st_writer_set_metadata(w, keys[k], spn_safetensors_metadata(st, keys[k]));
+  if (key != NULL)
+    spn_st_writer_set_metadata(w, key, value);
+  g_assert_true(spn_st_writer_write(w, dst, &error));
+  spn_st_writer_free(w);
+  spn_safetensors_free(st);
+}
+
+/* Removes a test's temporary folder and the files in it. */
+static inline void
+spn_test_remove_dir(const char *dir)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  for (const char *name; d && (name = g_dir_read_name(d));) {
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_unlink(path);
+  }
+  if (d)
+    g_dir_close(d);
+  g_rmdir(dir);
 }

@@ -2,13 +2,16 @@
  * tall as their spans, heatmap cells in the colour map's colour for their weight, mask curves
  * flat at 1 up to z·S + 1 and at 0 from z·S + R + 1 on, colour maps equal to the published
  * tables, and the exported files of every format. */
+#include <cairo-svg.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "figure-private.h"
 #include "fixtures.h"
+#include "lines.h"
 #include "snapshot.h"
 
 #define W 600
@@ -787,6 +790,166 @@ test_empty_history(void)
   g_assert_null(spn_figure_describe(SPN_FIGURE_HISTORY, W, H, s, &o, W / 2.0, H / 2.0));
 }
 
+/* ---- long series: chunk by chunk, the same drawing ---- */
+
+/* The series through (step[i], v[2i]) into cr, whole or cut before each of cuts (ascending,
+ * repeats give empty pieces) and added piece by piece, as the figures add a history's chunks. */
+static void
+lines_draw(cairo_t *cr, const SpnAxis *x, const SpnAxis *y, const gint64 *step, const float *v,
+           gsize n, const gsize *cuts, int ncuts, double fill)
+{
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  SpnPlot p;
+  spn_plot_init(&p, cr, &o);
+  SpnRect area = {20, 10, W - 40, H - 30};
+  const double rgb[3] = {0.2, 0.4, 0.8};
+  SpnLines *l = spn_lines_begin(&p, &area);
+  if (cuts == NULL) {
+    spn_lines_add(l, x, y, step, v, n, 2, rgb, 0.9, 1.5, fill, 1.0);
+  } else {
+    SpnLinesSeries *s = spn_lines_series_begin(l, x, y, rgb, 0.9, 1.5, fill, 1.0);
+    gsize at = 0;
+    for (int k = 0; k <= ncuts; k++) {
+      gsize end = k < ncuts ? cuts[k] : n;
+      spn_lines_series_add(s, step + at, v + 2 * at, end - at, 2);
+      at = end;
+    }
+    spn_lines_series_end(s);
+  }
+  spn_lines_end(l);
+  spn_plot_clear(&p);
+}
+
+static cairo_status_t
+svg_append(void *closure, const unsigned char *data, unsigned int length)
+{
+  g_string_append_len(closure, (const char *)data, length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+/* The drawing as bytes: the pixels of an image surface, or the SVG text (paths, one point per
+ * column). */
+static GString *
+lines_render(gboolean vector, const SpnAxis *x, const SpnAxis *y, const gint64 *step,
+             const float *v, gsize n, const gsize *cuts, int ncuts, double fill)
+{
+  GString *out = g_string_new(NULL);
+  cairo_surface_t *surf = vector ? cairo_svg_surface_create_for_stream(svg_append, out, W, H)
+                                 : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W, H);
+  cairo_t *cr = cairo_create(surf);
+  lines_draw(cr, x, y, step, v, n, cuts, ncuts, fill);
+  g_assert_cmpint(cairo_status(cr), ==, CAIRO_STATUS_SUCCESS);
+  cairo_destroy(cr);
+  cairo_surface_flush(surf);
+  if (!vector)
+    g_string_append_len(out, (const char *)cairo_image_surface_get_data(surf),
+                        (gssize)cairo_image_surface_get_stride(surf) * H);
+  cairo_surface_finish(surf);   /* the SVG is complete only now */
+  cairo_surface_destroy(surf);
+  if (vector) {
+    /* cairo numbers its surfaces process-wide: the only difference between two equal drawings */
+    g_autoptr(GRegex) id = g_regex_new("surface[0-9]+", 0, 0, NULL);
+    g_autofree char *same = g_regex_replace_literal(id, out->str, -1, 0, "surface", 0, NULL);
+    g_string_assign(out, same);
+  }
+  return out;
+}
+
+static void
+test_lines_in_pieces(void)
+{
+  /* dense (many points per pixel column) and sparse (segments across columns); NaN gaps; cuts
+   * inside and at the edges of the gaps, an empty piece, the last point alone */
+  const struct {
+    int n, period, gap;
+    gsize cuts[9];
+  } cases[] = {
+    {5000, 401, 3, {1, 400, 401, 402, 403, 2500, 2500, 2501, 4999}},
+    {150, 50, 1, {1, 49, 50, 51, 52, 75, 75, 76, 149}},
+  };
+  for (guint c = 0; c < G_N_ELEMENTS(cases); c++) {
+    int n = cases[c].n;
+    gint64 *step = g_new(gint64, n);
+    float *v = g_new(float, 2 * n);
+    for (int i = 0; i < n; i++) {
+      step[i] = i;
+      v[2 * i] = i % cases[c].period < cases[c].gap
+                     ? NAN
+                     : (float)(2.0 + sin(i / (n / 100.0)) + 0.3 * sin(i * 7.3));
+      v[2 * i + 1] = -1.0f;   /* the stride skips it */
+    }
+    for (int log = 0; log < 2; log++)
+      for (int vector = 0; vector < 2; vector++)
+        for (int fill = 0; fill < 2; fill++) {
+          SpnAxis x = {0, n - 1, FALSE, 20, W - 20};
+          SpnAxis y = {log ? 0.5 : 0.0, 4.0, log, H - 20, 10};
+          GString *whole = lines_render(vector, &x, &y, step, v, n, NULL, 0, 0.3 * fill);
+          GString *pieces = lines_render(vector, &x, &y, step, v, n, cases[c].cuts,
+                                         G_N_ELEMENTS(cases[c].cuts), 0.3 * fill);
+          g_assert_cmpuint(whole->len, >, 0);
+          g_assert_cmpmem(whole->str, whole->len, pieces->str, pieces->len);
+          g_string_free(whole, TRUE);
+          g_string_free(pieces, TRUE);
+        }
+    g_free(step);
+    g_free(v);
+  }
+}
+
+/* The 1M-step case of bench/long_history, smaller: a long history saved in a checkpoint, opened
+ * and drawn, the same pixels as before saving. */
+static void
+test_long_history_round_trip(void)
+{
+  const float spans[16] = {4, 9, 30, 60, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 2000,
+                           4000};
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(4, 4, 8192, 32, spans);
+  spn_test_fill_history(s->history, 50000, spans);
+  s->step = 50000;
+  const char text[] = "the history of a long run, saved and opened again";
+  g_autoptr(GError) error = NULL;
+  SpnCorpusOptions opts = {0};
+  SpnCorpus *corpus = spn_corpus_from_text("test", text, strlen(text), &opts, &error);
+  g_assert_no_error(error);
+  SpnConfig c = s->cfg;
+  c.vocab_size = corpus->vocab->size;
+  c.attn_span = 64;  /* a small model: the history is what is tested */
+  c.hid_sz = 16;
+  SpnModel *m = spn_model_new(&c);
+  g_autofree char *dir = g_dir_make_tmp("spanscope-figures-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename(dir, "long.safetensors", NULL);
+  SpnCheckpoint out = {.model = m, .vocab = corpus->vocab, .history = s->history};
+  g_assert_true(spn_checkpoint_save(&out, path, &error));
+  g_assert_no_error(error);
+  SpnCheckpoint *in = spn_checkpoint_load(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(in->history->n, ==, 50000);
+  g_assert_cmpint(in->history->n_valid, ==, 500);
+  g_autoptr(SpnSnapshot) t = spn_test_snapshot_new(4, 4, 8192, 32, spans);
+  spn_history_unref(t->history);
+  t->history = g_steal_pointer(&in->history);
+  t->step = 50000;
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  SpnFigureKind kinds[] = {SPN_FIGURE_CURVES, SPN_FIGURE_HISTORY};
+  for (guint k = 0; k < G_N_ELEMENTS(kinds); k++)
+    for (int log = 0; log < 2; log++) {
+      o.log_axis = log;
+      cairo_surface_t *a = draw(kinds[k], s, &o), *b = draw(kinds[k], t, &o);
+      gsize bytes = (gsize)cairo_image_surface_get_stride(a) * H;
+      g_assert_cmpmem(cairo_image_surface_get_data(a), bytes, cairo_image_surface_get_data(b),
+                      bytes);
+      cairo_surface_destroy(a);
+      cairo_surface_destroy(b);
+    }
+  spn_checkpoint_free(in);
+  spn_model_free(m);
+  spn_corpus_free(corpus);
+  g_unlink(path);
+  g_rmdir(dir);
+}
+
 /* ---- export ---- */
 
 typedef struct {
@@ -1054,6 +1217,8 @@ main(int argc, char **argv)
   g_test_add_func("/figures/masks-measured", test_masks_measured);
   g_test_add_func("/figures/history-and-curves", test_history_and_curves);
   g_test_add_func("/figures/empty-history", test_empty_history);
+  g_test_add_func("/figures/lines-in-pieces", test_lines_in_pieces);
+  g_test_add_func("/figures/long-history-round-trip", test_long_history_round_trip);
   g_test_add_func("/figures/export-formats", test_export_formats);
   g_test_add_func("/figures/export-errors", test_export_errors);
   g_test_add_func("/figures/export-own-options", test_export_own_options);

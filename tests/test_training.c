@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "fixtures.h"
 #include "generate.h"
 #include "parallel.h"
 #include "probe.h"
@@ -314,23 +315,7 @@ saved_checkpoint(void)
 static void
 rewrite_with_metadata(const char *src, const char *dst, const char *key, const char *value)
 {
-  g_autoptr(GError) error = NULL;
-  SpnSafetensors *st = spn_safetensors_read(src, &error);
-  g_assert_no_error(error);
-  SpnStWriter *w = spn_st_writer_new();
-  for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
-    const SpnStTensor *t = spn_safetensors_nth(st, i);
-    spn_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
-  }
-  const char *keys[] = {"format", "version", "config", "vocab", "optimizer", "step", "trainer"};
-  for (gsize k = 0; k < G_N_ELEMENTS(keys); k++) {
-    const char *v = g_str_equal(keys[k], key) ? value : spn_safetensors_metadata(st, keys[k]);
-    if (v)
-      spn_st_writer_set_metadata(w, keys[k], v);
-  }
-  g_assert_true(spn_st_writer_write(w, dst, &error));
-  spn_st_writer_free(w);
-  spn_safetensors_free(st);
+  spn_test_rewrite_checkpoint(src, dst, NULL, SPN_DTYPE_F32, 0, NULL, NULL, key, value);
 }
 
 static void

@@ -390,13 +390,6 @@ main(int argc, char **argv)
   ADD("/worker/typed-messages", test_typed_messages);
   ADD("/worker/free-drops-pending", test_free_drops_pending);
   int rc = g_test_run();
-  GDir *dir = g_dir_open(tmpdir, 0, NULL);
-  for (const char *name; dir && (name = g_dir_read_name(dir));) {
-    g_autofree char *path = g_build_filename(tmpdir, name, NULL);
-    g_unlink(path);
-  }
-  if (dir)
-    g_dir_close(dir);
-  g_rmdir(tmpdir);
+  spn_test_remove_dir(tmpdir);
   return rc;
 }
