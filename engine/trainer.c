@@ -201,6 +201,19 @@ spn_trainer_history(const SpnTrainer *t)
   return t->history;
 }
 
+SpnSnapshot *
+spn_trainer_snapshot(SpnTrainer *t)
+{
+  SpnSnapshot *s = spn_snapshot_new(&t->model->cfg);
+  s->step = t->optim->step;
+  spn_model_spans(t->model, s->spans);
+  spn_history_unref(s->history);
+  s->history = spn_history_snapshot(t->history);
+  s->corpus = g_strdup(t->corpus->source);
+  s->vocab = t->corpus->vocab->kind;
+  return s;
+}
+
 void
 spn_trainer_record_validation(SpnTrainer *t, double bpc)
 {

@@ -8,6 +8,7 @@
 #include "history.h"
 #include "model.h"
 #include "optim.h"
+#include "snapshot.h"
 
 G_BEGIN_DECLS
 
@@ -42,6 +43,10 @@ SpnCorpus *spn_trainer_corpus(SpnTrainer *t);
 gint64 spn_trainer_step_count(const SpnTrainer *t);
 /* Metrics of every step so far (train bpc, throughput, spans), saved with checkpoints. */
 const SpnHistory *spn_trainer_history(const SpnTrainer *t);
+/* The training state now for the figures: configuration, step, spans, corpus name, vocabulary
+ * kind and the history so far, shared with the trainer's (constant time however long the
+ * run). */
+SpnSnapshot *spn_trainer_snapshot(SpnTrainer *t);
 /* Records a validation bpc measured now, at the latest step of the history (none before the
  * first step). */
 void spn_trainer_record_validation(SpnTrainer *t, double bpc);

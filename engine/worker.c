@@ -244,16 +244,8 @@ lower_thread_priority(int nice)
 static SpnSnapshot *
 state_snapshot(SpnWorker *w)
 {
-  SpnModel *m = spn_trainer_model(w->trainer);
-  const SpnConfig *c = &m->cfg;
-  SpnSnapshot *s = spn_snapshot_new(c);
-  s->step = spn_trainer_step_count(w->trainer);
-  spn_model_spans(m, s->spans);
-  spn_history_unref(s->history);
-  /* the rows so far, shared with the trainer's history: constant time however long the run */
-  s->history = spn_history_snapshot(spn_trainer_history(w->trainer));
-  s->corpus = g_strdup(spn_trainer_corpus(w->trainer)->source);
-  s->vocab = spn_trainer_corpus(w->trainer)->vocab->kind;
+  /* shares the trainer's history: constant time however long the run */
+  SpnSnapshot *s = spn_trainer_snapshot(w->trainer);
   s->passage = g_strdup(w->passage);
   return s;
 }

@@ -224,7 +224,8 @@ worker_validation(const char *checkpoint)
   g_assert_nonnull(seen.last);
   const SpnHistory *h = seen.last->history;
   g_assert_cmpint(h->n, ==, 1);
-  double bpc = h->val_bpc[0];
+  g_assert_cmpint(h->n_valid, ==, 1);
+  double bpc = spn_history_valid_bpc(h, 0);
   spn_worker_free(w);
   while (g_main_context_iteration(ctx, FALSE))
     ;
@@ -350,10 +351,11 @@ probe_read(SpnModel *m, const SpnVocab *vocab)
 static SpnProbe *
 reader_read(SpnModel *m, const SpnVocab *vocab)
 {
-  SpnReader *r = spn_reader_new(m, vocab);
+  g_autoptr(SpnParamBlob) weights = spn_param_blob_new(&m->cfg, m->layout, m->params);
+  SpnReader *r = spn_reader_new(weights, vocab);
   g_autoptr(GError) error = NULL;
   g_assert_true(spn_reader_read(r, probe_text(), &error));
-  SpnProbe *p = spn_probe_copy(spn_reader_probe(r));
+  SpnProbe *p = spn_probe_snapshot(spn_reader_probe(r));
   spn_reader_free(r);
   return p;
 }
@@ -370,7 +372,7 @@ readings_agree(Case kind, ReadFunc read_text, const char *what)
     spn_threads_init(threads);
     SpnProbe *p = read_text(m, vocab);
     assert_probe_close(p, want, what, threads);
-    spn_probe_free(p);
+    spn_probe_unref(p);
   }
   spn_threads_init(2);
   SpnProbe *first = read_text(m, vocab);
@@ -381,10 +383,10 @@ readings_agree(Case kind, ReadFunc read_text, const char *what)
     for (int h = 0; h < p->nlayers * p->nheads; h++)
       g_assert_cmpmem(p->heads[h].weights, sizeof(float) * p->n * p->heads[h].window,
                       first->heads[h].weights, sizeof(float) * first->n * first->heads[h].window);
-    spn_probe_free(p);
+    spn_probe_unref(p);
   }
-  spn_probe_free(first);
-  spn_probe_free(want);
+  spn_probe_unref(first);
+  spn_probe_unref(want);
   spn_trainer_free(t);
 }
 
