@@ -7,10 +7,15 @@
 #include <glib.h>
 #include <sanitizer/tsan_interface.h>
 
+/* The real function, looked up once; threads calling a wrapper for the first time at once
+ * look it up together, so the pointer is read and written atomically. */
 #define REAL(name)                                                                          \
-  static __typeof__(&name) real;                                                            \
-  if (real == NULL)                                                                         \
-    real = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
+  static __typeof__(&name) real_##name;                                                     \
+  __typeof__(&name) real = __atomic_load_n(&real_##name, __ATOMIC_ACQUIRE);                  \
+  if (real == NULL) {                                                                       \
+    real = (__typeof__(&name))dlsym(RTLD_NEXT, #name);                                      \
+    __atomic_store_n(&real_##name, real, __ATOMIC_RELEASE);                                 \
+  }
 
 void
 g_mutex_lock(GMutex *m)
