@@ -2,7 +2,7 @@
 # ThreadSanitizer over the engine's parallel code:  tools/tsan/run.sh [TEST ...]
 #
 # Builds the engine and the named test programs (default: threads training reader worker
-# gradcheck) with clang -fsanitize=thread and LLVM's OpenMP runtime, whose Archer tool tells
+# history gradcheck) with clang -fsanitize=thread and LLVM's OpenMP runtime, whose Archer tool tells
 # ThreadSanitizer what OpenMP's barriers, regions and worksharing mean (GCC's libgomp is not
 # instrumented and has no such tool: its barriers and thread-pool hand-offs would all look like
 # races). OpenBLAS's sgemm is replaced by an instrumented one (sgemm.c) and GLib's locks and
@@ -27,7 +27,7 @@ done
 export TSAN_OPTIONS="suppressions=$root/tools/tsan/suppressions.txt history_size=7"
 export SPANSCOPE_DATADIR="$root/data" SPANSCOPE_FIXTURES="$root/tests/fixtures"
 status=0
-for t in ${*:-threads training reader worker gradcheck}; do
+for t in ${*:-threads training reader worker history gradcheck}; do
   clang $flags "$root/tests/test_$t.c" "$out"/*.o -o "$out/test-$t" $(pkg-config --libs $deps) -ldl -lm
   "$out/test-$t" > "$out/$t.log" 2>&1 || status=1
   races=$(grep -c "WARNING: ThreadSanitizer" "$out/$t.log" || true)
