@@ -2,10 +2,10 @@
 # ThreadSanitizer over the engine's parallel code:  tools/tsan/run.sh [TEST ...]
 #
 # Builds the engine and the named test programs (default: threads training reader worker
-# history gradcheck) with clang -fsanitize=thread and LLVM's OpenMP runtime, whose Archer tool tells
-# ThreadSanitizer what OpenMP's barriers, regions and worksharing mean (GCC's libgomp is not
-# instrumented and has no such tool: its barriers and thread-pool hand-offs would all look like
-# races). OpenBLAS's sgemm is replaced by an instrumented one (sgemm.c) and GLib's locks and
+# history gradcheck) with clang -fsanitize=thread and LLVM's OpenMP runtime, whose Archer tool
+# tells ThreadSanitizer what OpenMP's barriers, regions and worksharing mean (GCC's libgomp is
+# not instrumented and has no such tool: its barriers and thread-pool hand-offs would all look
+# like races). OpenBLAS's sgemm is replaced by an instrumented one (sgemm.c) and GLib's locks and
 # queues are annotated (glib_sync.c), so the accesses and hand-offs that would otherwise be
 # invisible are checked. Slow (minutes): not part of `meson test`. Exits 1 on any report.
 # Needs clang, libomp-dev and libclang-rt-dev (Debian).
