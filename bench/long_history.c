@@ -268,8 +268,8 @@ main(int argc, char **argv)
                            "publish_ms_%s %.5f\npublish_copy_ms_%s %.3f\nsave_s_%s %.3f\n"
                            "open_s_%s %.3f\nfile_mb_%s %.1f\ndraw_curves_ms_%s %.1f\n"
                            "draw_history_ms_%s %.1f\n",
-                           n, r.publish_ms, n, r.copy_ms, n, r.save_s, n, r.open_s, n, r.file_mb,
-                           n, r.curves_ms, n, r.history_ms);
+                           n, r.publish_ms, n, r.copy_ms, n, r.save_s, n, r.open_s, n, r.file_mb, n,
+                           r.curves_ms, n, r.history_ms);
     if (!json) {
       printf("%s", out->str + before);
       fflush(stdout);
@@ -292,8 +292,9 @@ main(int argc, char **argv)
     if (back == NULL || back->n != h->n)
       fail("legacy JSON", error);
     spn_history_unref(back);
-    g_string_append_printf(out, "legacy_json_mb_100k %.1f\nlegacy_json_build_s_100k %.3f\n"
-                                "legacy_json_read_s_100k %.3f\n",
+    g_string_append_printf(out,
+                           "legacy_json_mb_100k %.1f\nlegacy_json_build_s_100k %.3f\n"
+                           "legacy_json_read_s_100k %.3f\n",
                            strlen(text) / 1e6, build_s, parse_s);
   }
   if (json) {

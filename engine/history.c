@@ -14,20 +14,20 @@ G_DEFINE_QUARK(spn-history-error-quark, spn_history_error)
  * the number of chunks logarithmic (a snapshot needs no list of them) and the waste below half,
  * and a chunk never moves, so rows handed out stay where they are while the writer appends. */
 #define BASE_ROWS 64
-#define MAX_CHUNKS 32   /* BASE_ROWS·(2^26 − 1) rows already exceed G_MAXINT */
+#define MAX_CHUNKS 32 /* BASE_ROWS·(2^26 − 1) rows already exceed G_MAXINT */
 #define MAX_COLUMNS 4
 
 /* Columns of fixed width, stored column by column inside each chunk. */
 typedef struct {
   int n_cols;
-  gsize width[MAX_COLUMNS];   /* bytes per row */
+  gsize width[MAX_COLUMNS]; /* bytes per row */
   guint8 *chunk[MAX_CHUNKS];
 } Table;
 
 /* Shared by a history and its snapshots; freed with the last of them. */
 struct _SpnHistoryStore {
-  Table rows;    /* step (gint64), train_bpc, tokens_per_s (float), spans (nlayers × nheads) */
-  Table valid;   /* step (gint64), bpc (float) */
+  Table rows;  /* step (gint64), train_bpc, tokens_per_s (float), spans (nlayers × nheads) */
+  Table valid; /* step (gint64), bpc (float) */
 };
 
 enum { COL_STEP, COL_TRAIN, COL_TPS, COL_SPANS };
@@ -295,9 +295,9 @@ spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void 
 
 SpnHistory *
 spn_history_new_from_columns(int nlayers, int nheads, int n, const gint64 *step,
-                             const float *train_bpc, const float *tokens_per_s,
-                             const float *spans, int m, const gint64 *valid_step,
-                             const float *valid_bpc, GError **error)
+                             const float *train_bpc, const float *tokens_per_s, const float *spans,
+                             int m, const gint64 *valid_step, const float *valid_bpc,
+                             GError **error)
 {
   SpnHistory *h = spn_history_new(nlayers, nheads);
   gsize per_row = (gsize)nlayers * nheads;
@@ -331,15 +331,15 @@ spn_span_stats(const float *spans, int n, double *mean, double *max)
 /* ---- checks and the legacy JSON ---- */
 
 static gboolean
-check_order(int n, gint64 (*step)(const SpnHistory *, int), const SpnHistory *h,
-            const char *what, GError **error)
+check_order(int n, gint64 (*step)(const SpnHistory *, int), const SpnHistory *h, const char *what,
+            GError **error)
 {
   for (int i = 1; i < n; i++)
     if (step(h, i) < step(h, i - 1)) {
       g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT,
                   "metrics history: %s %d is at step %" G_GINT64_FORMAT ", before the step of "
-                  "the one before it (%" G_GINT64_FORMAT ")", what, i, step(h, i),
-                  step(h, i - 1));
+                  "the one before it (%" G_GINT64_FORMAT ")",
+                  what, i, step(h, i), step(h, i - 1));
       return FALSE;
     }
   return TRUE;
@@ -353,7 +353,7 @@ spn_history_check(const SpnHistory *h, GError **error)
 }
 
 /* What is wrong with a legacy history, said as "metrics history: …" (format, then arguments). */
-#define LEGACY_ERROR(error, ...)                                                     \
+#define LEGACY_ERROR(error, ...)                                                                   \
   g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, "metrics history: " __VA_ARGS__)
 
 /* That writer spelled ±Inf `inf.0` and `-inf.0` (json-glib's output for them), which no JSON
@@ -407,7 +407,7 @@ legacy_column(JsonObject *o, const char *name, guint expected, GError **error)
   JsonArray *a = json_node_get_array(n);
   if (expected != G_MAXUINT && json_array_get_length(a) != expected) {
     LEGACY_ERROR(error, "\"%s\" has %u values, expected %u", name, json_array_get_length(a),
-                expected);
+                 expected);
     return NULL;
   }
   return a;
@@ -472,8 +472,10 @@ spn_history_from_legacy_json(const char *json, int nlayers, int nheads, GError *
   gint64 nl = json_object_get_int_member_with_default(o, "nlayers", 0);
   gint64 nh = json_object_get_int_member_with_default(o, "nheads", 0);
   if (nl != nlayers || nh != nheads) {
-    LEGACY_ERROR(error, "it is of %" G_GINT64_FORMAT " layers × %" G_GINT64_FORMAT " heads, the "
-                "model has %d × %d", nl, nh, nlayers, nheads);
+    LEGACY_ERROR(error,
+                 "it is of %" G_GINT64_FORMAT " layers × %" G_GINT64_FORMAT " heads, the "
+                 "model has %d × %d",
+                 nl, nh, nlayers, nheads);
     return NULL;
   }
   SpnHistory *h = spn_history_new(nlayers, nheads);

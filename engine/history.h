@@ -18,12 +18,12 @@ G_BEGIN_DECLS
 typedef struct _SpnHistoryStore SpnHistoryStore;
 
 typedef struct {
-  int nlayers, nheads;     /* spans per row: nlayers × nheads */
-  int n;                   /* rows */
-  int n_valid;             /* validation measurements */
+  int nlayers, nheads; /* spans per row: nlayers × nheads */
+  int n;               /* rows */
+  int n_valid;         /* validation measurements */
   /*< private >*/
-  SpnHistoryStore *store;  /* the chunks, shared with snapshots */
-  gboolean frozen;         /* a snapshot: appending is refused */
+  SpnHistoryStore *store; /* the chunks, shared with snapshots */
+  gboolean frozen;        /* a snapshot: appending is refused */
 } SpnHistory;
 
 /* An empty history that appends. nlayers ≥ 1, nheads ≥ 1 (a model's). */
@@ -45,7 +45,7 @@ void spn_history_add_valid(SpnHistory *h, gint64 step, double bpc);
 gint64 spn_history_step(const SpnHistory *h, int i);
 float spn_history_train_bpc(const SpnHistory *h, int i);
 float spn_history_tokens_per_s(const SpnHistory *h, int i);
-const float *spn_history_row_spans(const SpnHistory *h, int i);   /* nlayers × nheads */
+const float *spn_history_row_spans(const SpnHistory *h, int i); /* nlayers × nheads */
 
 /* Validation measurement i (0 ≤ i < n_valid), in the order they were taken. */
 gint64 spn_history_valid_step(const SpnHistory *h, int i);
@@ -75,12 +75,12 @@ gboolean spn_history_valid_chunk(const SpnHistory *h, int j, SpnHistoryValidChun
 
 /* The columns as stored, each the raw bytes of its chunks: what a checkpoint writes. */
 typedef enum {
-  SPN_HISTORY_STEP,          /* gint64 per row */
-  SPN_HISTORY_TRAIN_BPC,     /* float per row */
-  SPN_HISTORY_TOKENS_PER_S,  /* float per row */
-  SPN_HISTORY_SPANS,         /* nlayers × nheads floats per row */
-  SPN_HISTORY_VALID_STEP,    /* gint64 per measurement */
-  SPN_HISTORY_VALID_BPC,     /* float per measurement */
+  SPN_HISTORY_STEP,         /* gint64 per row */
+  SPN_HISTORY_TRAIN_BPC,    /* float per row */
+  SPN_HISTORY_TOKENS_PER_S, /* float per row */
+  SPN_HISTORY_SPANS,        /* nlayers × nheads floats per row */
+  SPN_HISTORY_VALID_STEP,   /* gint64 per measurement */
+  SPN_HISTORY_VALID_BPC,    /* float per measurement */
 } SpnHistoryColumn;
 /* Column col of chunk j: *data and *n_bytes; FALSE past the last chunk. */
 gboolean spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void **data,
@@ -103,8 +103,7 @@ gboolean spn_history_check(const SpnHistory *h, GError **error);
  * {"nlayers","nheads","step":[],"train_bpc":[],"val_bpc":[null|x],"tokens_per_s":[],
  * "spans":[...]} of a model of nlayers × nheads, whose infinite values that writer spelled
  * `inf.0` and `-inf.0`. Errors say which member is missing, of the wrong length or shape. */
-SpnHistory *spn_history_from_legacy_json(const char *json, int nlayers, int nheads,
-                                         GError **error);
+SpnHistory *spn_history_from_legacy_json(const char *json, int nlayers, int nheads, GError **error);
 /* step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max,span_l0h0,... written to a temporary
  * file and renamed. */
 gboolean spn_history_write_csv(const SpnHistory *h, const char *path, GError **error);
@@ -112,8 +111,8 @@ gboolean spn_history_write_csv(const SpnHistory *h, const char *path, GError **e
 #define SPN_HISTORY_ERROR (spn_history_error_quark())
 GQuark spn_history_error_quark(void);
 typedef enum {
-  SPN_HISTORY_ERROR_FORMAT,   /* not a metrics history of this model */
-  SPN_HISTORY_ERROR_IO,       /* the CSV could not be written */
+  SPN_HISTORY_ERROR_FORMAT, /* not a metrics history of this model */
+  SPN_HISTORY_ERROR_IO,     /* the CSV could not be written */
 } SpnHistoryError;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnHistory, spn_history_unref)

@@ -197,7 +197,7 @@ test_validation_series(void)
   g_assert_cmpint(spn_history_valid_at(h, 5), ==, -1);
   spn_history_add_valid(h, 5, 2.0);
   spn_history_add_valid(h, 10, 3.0);
-  spn_history_add_valid(h, 10, 3.5);   /* measured again at the same step: supersedes */
+  spn_history_add_valid(h, 10, 3.5); /* measured again at the same step: supersedes */
   spn_history_add_valid(h, 20, 4.0);
   g_assert_cmpint(h->n_valid, ==, 4);
   g_assert_true(spn_history_valid_current(h, 0));
@@ -223,8 +223,7 @@ test_order_checked(void)
   const gint64 steps[3] = {1, 5, 4}, ok_steps[3] = {1, 2, 3};
   const float v[3] = {1, 2, 3}, spans[3] = {1, 2, 3};
   g_autoptr(GError) error = NULL;
-  SpnHistory *h =
-      spn_history_new_from_columns(1, 1, 3, steps, v, v, spans, 0, NULL, NULL, &error);
+  SpnHistory *h = spn_history_new_from_columns(1, 1, 3, steps, v, v, spans, 0, NULL, NULL, &error);
   g_assert_null(h);
   g_assert_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT);
   g_assert_nonnull(strstr(error->message, "row 2 is at step 4"));
@@ -242,9 +241,9 @@ test_order_checked(void)
 
 /* The JSON of the writer before tensors, as it wrote a run with an infinite value. */
 static const char legacy_json[] =
-  "{\"nlayers\":1,\"nheads\":2,\"step\":[1,2,3],\"train_bpc\":[4.5,inf.0,3.5],"
-  "\"val_bpc\":[null,-inf.0,2.25],\"tokens_per_s\":[-inf.0,null,100],"
-  "\"spans\":[1,2,3,inf.0,5,6]}";
+    "{\"nlayers\":1,\"nheads\":2,\"step\":[1,2,3],\"train_bpc\":[4.5,inf.0,3.5],"
+    "\"val_bpc\":[null,-inf.0,2.25],\"tokens_per_s\":[-inf.0,null,100],"
+    "\"spans\":[1,2,3,inf.0,5,6]}";
 
 static void
 test_legacy_json(void)
@@ -278,23 +277,28 @@ test_legacy_json(void)
     int nlayers, nheads;
     const char *fragment;
   } bad[] = {
-    {"{\"nlayers\":1,", 1, 2, "metrics history: not valid JSON"},
-    {"[1,2]", 1, 2, "expected a JSON object"},
-    {legacy_json, 2, 2, "1 layers \u00d7 2 heads, the model has 2 \u00d7 2"},
-    {"{\"nlayers\":1,\"nheads\":2,\"step\":[1],\"train_bpc\":[1],\"val_bpc\":[1],"
-     "\"tokens_per_s\":[1],\"spans\":[1]}", 1, 2, "\"spans\" has 1 values, expected 2"},
-    {"{\"nlayers\":1,\"nheads\":1,\"step\":[1.5],\"train_bpc\":[1],\"val_bpc\":[1],"
-     "\"tokens_per_s\":[1],\"spans\":[1]}", 1, 1, "\"step\" 0 is not an integer"},
-    {"{\"nlayers\":1,\"nheads\":1,\"step\":[[1]],\"train_bpc\":[1],\"val_bpc\":[1],"
-     "\"tokens_per_s\":[1],\"spans\":[1]}", 1, 1, "\"step\" 0 is not an integer"},
-    {"{\"nlayers\":1,\"nheads\":1,\"step\":[1],\"val_bpc\":[1],\"tokens_per_s\":[1],"
-     "\"spans\":[1]}", 1, 1, "member \"train_bpc\" is missing"},
-    {"{\"nlayers\":1,\"nheads\":1,\"step\":[2,1],\"train_bpc\":[1,1],\"val_bpc\":[1,1],"
-     "\"tokens_per_s\":[1,1],\"spans\":[1,1]}", 1, 1, "row 1 is at step 1"},
+      {"{\"nlayers\":1,", 1, 2, "metrics history: not valid JSON"},
+      {"[1,2]", 1, 2, "expected a JSON object"},
+      {legacy_json, 2, 2, "1 layers \u00d7 2 heads, the model has 2 \u00d7 2"},
+      {"{\"nlayers\":1,\"nheads\":2,\"step\":[1],\"train_bpc\":[1],\"val_bpc\":[1],"
+       "\"tokens_per_s\":[1],\"spans\":[1]}",
+       1, 2, "\"spans\" has 1 values, expected 2"},
+      {"{\"nlayers\":1,\"nheads\":1,\"step\":[1.5],\"train_bpc\":[1],\"val_bpc\":[1],"
+       "\"tokens_per_s\":[1],\"spans\":[1]}",
+       1, 1, "\"step\" 0 is not an integer"},
+      {"{\"nlayers\":1,\"nheads\":1,\"step\":[[1]],\"train_bpc\":[1],\"val_bpc\":[1],"
+       "\"tokens_per_s\":[1],\"spans\":[1]}",
+       1, 1, "\"step\" 0 is not an integer"},
+      {"{\"nlayers\":1,\"nheads\":1,\"step\":[1],\"val_bpc\":[1],\"tokens_per_s\":[1],"
+       "\"spans\":[1]}",
+       1, 1, "member \"train_bpc\" is missing"},
+      {"{\"nlayers\":1,\"nheads\":1,\"step\":[2,1],\"train_bpc\":[1,1],\"val_bpc\":[1,1],"
+       "\"tokens_per_s\":[1,1],\"spans\":[1,1]}",
+       1, 1, "row 1 is at step 1"},
   };
   for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
-    SpnHistory *b = spn_history_from_legacy_json(bad[i].json, bad[i].nlayers, bad[i].nheads,
-                                                 &error);
+    SpnHistory *b =
+        spn_history_from_legacy_json(bad[i].json, bad[i].nlayers, bad[i].nheads, &error);
     g_assert_null(b);
     g_assert_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT);
     if (strstr(error->message, bad[i].fragment) == NULL)
@@ -454,8 +458,7 @@ test_tensors_round_trip(void)
   SpnHistory *h = spn_history_new(2, 2);
   fill_rows(h, 0, 3000);
   for (int i = 0; i < 60; i++)
-    spn_history_add_valid(h, row_step(i * 50), i % 7 == 3 ? NAN : i % 7 == 4 ? INFINITY
-                                                                  : 2.0 + i);
+    spn_history_add_valid(h, row_step(i * 50), i % 7 == 3 ? NAN : i % 7 == 4 ? INFINITY : 2.0 + i);
   spn_history_add_valid(h, row_step(2950), -INFINITY); /* supersedes the one at that step */
   g_autofree char *path = tmp_path("tensors.safetensors");
   save_with_history(path, h);
@@ -535,8 +538,8 @@ test_legacy_checkpoint(void)
   g_assert_cmpint(ck->history->n, ==, 5);
   g_assert_cmpint(spn_history_step(ck->history, 4), ==, 5);
   for (int i = 0; i < 4; i++) {
-    g_assert_true(same_float(spn_history_train_bpc(ck->history, i),
-                             spn_history_train_bpc(before, i)));
+    g_assert_true(
+        same_float(spn_history_train_bpc(ck->history, i), spn_history_train_bpc(before, i)));
     g_assert_cmpmem(spn_history_row_spans(ck->history, i), 4 * sizeof(float),
                     spn_history_row_spans(before, i), 4 * sizeof(float));
   }
@@ -571,20 +574,25 @@ test_bad_history_tensors(void)
 
   float spans[10 * 3 * 2] = {0};
   gint64 shape3[3] = {10, 3, 2};
-  spn_test_rewrite_checkpoint(good, bad, "history.spans", SPN_DTYPE_F32, 3, shape3, spans, NULL, NULL);
+  spn_test_rewrite_checkpoint(good, bad, "history.spans", SPN_DTYPE_F32, 3, shape3, spans, NULL,
+                              NULL);
   expect_history_error(bad, "'history.spans' has shape [10, 3, 2], expected [10, 2, 2]");
   gint64 shape1[1] = {9};
-  spn_test_rewrite_checkpoint(good, bad, "history.train_bpc", SPN_DTYPE_F32, 1, shape1, spans, NULL, NULL);
+  spn_test_rewrite_checkpoint(good, bad, "history.train_bpc", SPN_DTYPE_F32, 1, shape1, spans, NULL,
+                              NULL);
   expect_history_error(bad, "'history.train_bpc' has shape [9], expected [10]");
-  spn_test_rewrite_checkpoint(good, bad, "history.valid.step", SPN_DTYPE_I64, 0, NULL, NULL, NULL, NULL);
+  spn_test_rewrite_checkpoint(good, bad, "history.valid.step", SPN_DTYPE_I64, 0, NULL, NULL, NULL,
+                              NULL);
   expect_history_error(bad, "tensor 'history.valid.step' is missing");
   gint64 shape2[2] = {5, 2};
   gint64 steps[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-  spn_test_rewrite_checkpoint(good, bad, "history.step", SPN_DTYPE_I64, 2, shape2, steps, NULL, NULL);
+  spn_test_rewrite_checkpoint(good, bad, "history.step", SPN_DTYPE_I64, 2, shape2, steps, NULL,
+                              NULL);
   expect_history_error(bad, "'history.step' is of another shape");
   steps[7] = 2;
   gint64 shape10[1] = {10};
-  spn_test_rewrite_checkpoint(good, bad, "history.step", SPN_DTYPE_I64, 1, shape10, steps, NULL, NULL);
+  spn_test_rewrite_checkpoint(good, bad, "history.step", SPN_DTYPE_I64, 1, shape10, steps, NULL,
+                              NULL);
   expect_history_error(bad, "row 7 is at step 2");
   float f[10] = {0};
   spn_test_rewrite_checkpoint(good, bad, "history.step", SPN_DTYPE_F32, 1, shape10, f, NULL, NULL);
@@ -596,7 +604,7 @@ test_bad_history_tensors(void)
   g_autofree char *fixture =
       g_build_filename(g_getenv("SPANSCOPE_FIXTURES"), "legacy_history.safetensors", NULL);
   spn_test_rewrite_checkpoint(fixture, legacy, "", 0, 0, NULL, NULL, "history",
-          "{\"nlayers\":2,\"nheads\":2,\"step\":[1,nan.0]}");
+                              "{\"nlayers\":2,\"nheads\":2,\"step\":[1,nan.0]}");
   SpnTrainer *t = spn_trainer_load(legacy, legacy_corpus(), &error);
   g_assert_null(t);
   g_assert_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT);
