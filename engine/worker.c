@@ -241,10 +241,11 @@ lower_thread_priority(int nice)
 
 /* ---- training thread ---- */
 
+/* The trainer's state (sharing its history: constant time however long the run) and the
+ * passage of its corpus. */
 static SpnSnapshot *
 state_snapshot(SpnWorker *w)
 {
-  /* shares the trainer's history: constant time however long the run */
   SpnSnapshot *s = spn_trainer_snapshot(w->trainer);
   s->passage = g_strdup(w->passage);
   return s;
