@@ -31,7 +31,7 @@ SpnHistory *spn_history_new(int nlayers, int nheads);
 SpnHistory *spn_history_ref(SpnHistory *h);
 void spn_history_unref(SpnHistory *h);
 /* The rows and measurements of h so far, immutable, sharing h's chunks (constant time; a
- * snapshot of a snapshot is the same object). */
+ * snapshot of a snapshot is the same object). Taken on the thread that appends to h. */
 SpnHistory *spn_history_snapshot(const SpnHistory *h);
 
 /* spans: nlayers × nheads values. Any value may be NaN (unknown) or infinite. */
