@@ -193,7 +193,7 @@ static void
 test_validation_series(void)
 {
   g_autoptr(SpnHistory) h = spn_history_new(1, 1);
-  g_assert_true(isnan(spn_history_latest_valid(h)));
+  g_assert_cmpint(spn_history_latest_valid(h), ==, -1);
   g_assert_cmpint(spn_history_valid_at(h, 5), ==, -1);
   spn_history_add_valid(h, 5, 2.0);
   spn_history_add_valid(h, 10, 3.0);
@@ -207,10 +207,11 @@ test_validation_series(void)
   g_assert_cmpint(spn_history_valid_at(h, 5), ==, 0);
   g_assert_cmpint(spn_history_valid_at(h, 7), ==, -1);
   g_assert_cmpint(spn_history_valid_at(h, 25), ==, -1);
-  g_assert_cmpfloat(spn_history_latest_valid(h), ==, 4.0);
+  g_assert_cmpint(spn_history_latest_valid(h), ==, 3);
   /* a NaN measurement counts at its step but is no value to show */
   spn_history_add_valid(h, 20, NAN);
-  g_assert_cmpfloat(spn_history_latest_valid(h), ==, 3.5);
+  g_assert_cmpint(spn_history_latest_valid(h), ==, 2);
+  g_assert_cmpfloat(spn_history_valid_bpc(h, 2), ==, 3.5);
   g_test_expect_message("spanscope", G_LOG_LEVEL_CRITICAL, "*step >=*");
   spn_history_add_valid(h, 19, 1.0);
   g_test_assert_expected_messages();
