@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "probe.h"
+#include "runner.h"
 #include "rng.h"
 
 /* how many prompt tokens one forward call reads */

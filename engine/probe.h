@@ -4,7 +4,7 @@
 #include <glib.h>
 
 #include "corpus.h"
-#include "model.h"
+#include "runner.h"
 
 G_BEGIN_DECLS
 

@@ -6,7 +6,7 @@
 
 #include "corpus.h"
 #include "history.h"
-#include "model.h"
+#include "runner.h"
 #include "optim.h"
 #include "snapshot.h"
 

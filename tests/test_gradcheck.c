@@ -15,7 +15,7 @@
 #include "layernorm.h"
 #include "linear.h"
 #include "loss.h"
-#include "model.h"
+#include "runner.h"
 #include "parallel.h"
 #include "rng.h"
 #include "fixtures.h"

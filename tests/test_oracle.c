@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model.h"
+#include "runner.h"
 #include "optim.h"
 #include "parallel.h"
 #include "safetensors.h"
