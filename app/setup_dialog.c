@@ -57,9 +57,7 @@ field_write(SpnSetupDialog *d, guint i, const SpnConfig *cfg)
     gtk_editable_set_text(GTK_EDITABLE(w), buf);
     break;
   case SPN_FIELD_BOOL: gtk_switch_set_active(GTK_SWITCH(w), *(const gboolean *)base); break;
-  case SPN_FIELD_OPTIM:
-    adw_combo_row_set_selected(ADW_COMBO_ROW(w), *(const SpnOptimKind *)base);
-    break;
+  case SPN_FIELD_CHOICE: adw_combo_row_set_selected(ADW_COMBO_ROW(w), *(const int *)base); break;
   }
 }
 
@@ -120,10 +118,7 @@ field_read(SpnSetupDialog *d, guint i, SpnConfig *cfg, GError **error)
   case SPN_FIELD_SEED:
     return parse_seed(f, gtk_editable_get_text(GTK_EDITABLE(w)), (guint64 *)base, error);
   case SPN_FIELD_BOOL: *(gboolean *)base = gtk_switch_get_active(GTK_SWITCH(w)); return TRUE;
-  case SPN_FIELD_OPTIM:
-    *(SpnOptimKind *)base = adw_combo_row_get_selected(ADW_COMBO_ROW(w)) == 1 ? SPN_OPTIM_ADAM
-                                                                              : SPN_OPTIM_ADAGRAD;
-    return TRUE;
+  case SPN_FIELD_CHOICE: *(int *)base = (int)adw_combo_row_get_selected(ADW_COMBO_ROW(w)); return TRUE;
   }
   return TRUE;
 }
@@ -156,7 +151,7 @@ make_input(SpnSetupDialog *d, const SpnConfigField *f)
     w = gtk_switch_new();
     g_signal_connect_swapped(w, "notify::active", G_CALLBACK(revalidate), d);
     break;
-  case SPN_FIELD_OPTIM:
+  case SPN_FIELD_CHOICE:
   default:
     return NULL;
   }
@@ -167,11 +162,14 @@ make_input(SpnSetupDialog *d, const SpnConfigField *f)
 }
 
 static GtkWidget *
-make_optim_row(SpnSetupDialog *d, const SpnConfigField *f)
+make_choice_row(SpnSetupDialog *d, const SpnConfigField *f)
 {
-  const char *names[] = {"Adagrad (reference)", "Adam", NULL};
+  GtkStringList *titles = gtk_string_list_new(NULL);
+  for (const SpnChoice *c = f->choices; c->name != NULL; c++)
+    gtk_string_list_append(titles, c->title);
   AdwComboRow *row = ADW_COMBO_ROW(adw_combo_row_new());
-  adw_combo_row_set_model(row, G_LIST_MODEL(gtk_string_list_new(names)));
+  adw_combo_row_set_model(row, G_LIST_MODEL(titles));
+  g_object_unref(titles);
   g_signal_connect_swapped(row, "notify::selected", G_CALLBACK(revalidate), d);
   gtk_widget_set_tooltip_text(GTK_WIDGET(row), f->help);
   spn_set_accessible_label(GTK_WIDGET(row), f->title);
@@ -184,8 +182,8 @@ make_row(SpnSetupDialog *d, guint i)
   const SpnConfigField *f = &fields[i];
   g_autofree char *subtitle = g_strconcat("--", f->name, NULL);
   GtkWidget *row;
-  if (f->type == SPN_FIELD_OPTIM) {
-    row = make_optim_row(d, f);
+  if (f->type == SPN_FIELD_CHOICE) {
+    row = make_choice_row(d, f);
     d->inputs[i] = row;
   } else {
     row = adw_action_row_new();

@@ -15,6 +15,12 @@ spn_attention_window(float z, int S, int R, gboolean adapt)
   return CLAMP(w, 1, S);
 }
 
+int
+spn_attention_score_window(const SpnAttnShape *sh, int h)
+{
+  return sh->norm_window > 0 ? sh->norm_window : sh->window[h];
+}
+
 float
 spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad)
 {
@@ -25,11 +31,12 @@ spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad)
   return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x);
 }
 
-/* Offsets of one head's state: band a (M×w), persistent a (M×N), normalisers (M). */
+/* Offsets of one head's state: softmax band a (M×s, s its score window), persistent a (M×N),
+ * normalisers (M). */
 static gsize
 head_state_size(const SpnAttnShape *sh, int h)
 {
-  return (gsize)sh->M * (sh->window[h] + sh->N + 1);
+  return (gsize)sh->M * (spn_attention_score_window(sh, h) + sh->N + 1);
 }
 
 static gsize
@@ -58,11 +65,11 @@ tile_rows(const SpnAttnShape *sh, int w)
   return MIN(sh->M, MAX(32, w));
 }
 
-/* One thread's work arrays, sized for the layer's longest window. */
+/* One thread's work arrays, sized for the layer's longest score window. */
 typedef struct {
   float *dense;       /* T×(T + wmax): one tile of a banded product */
   float *band, *pers; /* M×wmax, M×N: final weights (forward) or their gradients (backward) */
-  float *mask;        /* wmax: the head's soft mask by band column */
+  float *mask;        /* wmax: the head's soft mask by score band column */
   guint8 *pass;       /* wmax: where the mask passes the gradient of z */
   float *own;         /* M×(wmax+N+1): the head's state when the caller keeps none, or NULL */
   float *mem;
@@ -83,25 +90,27 @@ scratch_init(Scratch *sc, const SpnAttnShape *sh, gboolean own_state)
   sc->pass = (guint8 *)(sc->mask + w + own);
 }
 
+/* A head's windows: it scores distances 1..s (band columns 0..s−1, column c = distance s − c)
+ * and only distances 1..w ≤ s can carry weight, the last w columns (from column s − w). */
 typedef struct {
-  int b, h, w;
+  int b, h, w, s;
   const float *qh, *kh, *vh; /* ld d, 2d, 2d */
-  const float *pe;           /* D×w slice of key_pe, ld S */
+  const float *pe;           /* D×s slice of key_pe, ld S */
   const float *pk, *pv;      /* D×N, N×D of this head */
-  float *a, *ap, *zn;        /* state */
-  const float *mask;         /* w: the soft mask at band column c (distance w − c) */
-  const guint8 *pass;        /* w, or NULL when not needed */
+  float *a, *ap, *zn;        /* state: softmax band M×s, persistent M×N, normalisers M */
+  const float *mask;         /* s: the soft mask at band column c (zero before column s − w) */
+  const guint8 *pass;        /* s, or NULL when not needed */
 } Head;
 
-/* The soft mask of head h by band column, and where it passes the gradient of z (pass may be
- * NULL): computed once per head instead of once per score. */
+/* The soft mask of head h over s band columns, and where it passes the gradient of z (pass may
+ * be NULL): computed once per head instead of once per score. */
 static void
-head_mask(const SpnAttnShape *sh, int h, int w, float *mask, guint8 *pass)
+head_mask(const SpnAttnShape *sh, int h, int s, float *mask, guint8 *pass)
 {
   float z = sh->adapt ? sh->z[h] : 0.0f;
-  for (int c = 0; c < w; c++) {
+  for (int c = 0; c < s; c++) {
     gboolean p = TRUE;
-    mask[c] = sh->adapt ? spn_span_mask(z, sh->S, sh->R, w - c, &p) : 1.0f;
+    mask[c] = sh->adapt ? spn_span_mask(z, sh->S, sh->R, s - c, &p) : 1.0f;
     if (pass != NULL)
       pass[c] = (guint8)p;
   }
@@ -113,27 +122,27 @@ head_at(const SpnAttnShape *sh, const float *q, const float *kv, const float *st
         float *own)
 {
   int nk = sh->nk;
-  Head hd = {.b = b, .h = h, .w = sh->window[h]};
+  Head hd = {.b = b, .h = h, .w = sh->window[h], .s = spn_attention_score_window(sh, h)};
   if (q != NULL)
     hd.qh = q + (gsize)b * sh->M * sh->d + h * sh->D;
   if (kv != NULL) {
     hd.kh = kv + (gsize)b * nk * 2 * sh->d + h * sh->D;
     hd.vh = hd.kh + sh->d;
   }
-  hd.pe = sh->key_pe + (sh->S - hd.w);
+  hd.pe = sh->key_pe + (sh->S - hd.s);
   hd.pk = sh->pk ? sh->pk + (gsize)h * sh->D * sh->N : NULL;
   hd.pv = sh->pv ? sh->pv + (gsize)h * sh->N * sh->D : NULL;
   hd.a = own != NULL ? own : (float *)state + head_state_offset(sh, b, h);
-  hd.ap = hd.a + (gsize)sh->M * hd.w;
+  hd.ap = hd.a + (gsize)sh->M * hd.s;
   hd.zn = hd.ap + (gsize)sh->M * sh->N;
   return hd;
 }
 
-/* first pack row read by the tile starting at query i0 */
+/* first pack row read by the tile starting at query i0 over a window of `width` distances */
 static int
-tile_key_row(const SpnAttnShape *sh, const Head *hd, int i0)
+tile_key_row(const SpnAttnShape *sh, int width, int i0)
 {
-  return sh->wmax - hd->w + i0;
+  return sh->wmax - width + i0;
 }
 
 static float
@@ -143,15 +152,16 @@ drop_scale(const SpnAttnShape *sh, const Head *hd, int i, int col)
                            (guint64)i, (guint64)col);
 }
 
-/* scores: band = q·pe (position) + q·k (content, through dense tiles); ap = q·pk·√D */
+/* scores over the score window: band = q·pe (position) + q·k (content, through dense tiles);
+ * ap = q·pk·√D */
 static void
 head_scores(const SpnAttnShape *sh, const Head *hd, float *dense)
 {
-  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, T = tile_rows(sh, w);
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->s, T = tile_rows(sh, w);
   spn_gemm1(FALSE, FALSE, M, w, D, 1.0f, hd->qh, d, hd->pe, sh->S, 0.0f, hd->a, w);
   for (int i0 = 0; i0 < M; i0 += T) {
     int tn = MIN(T, M - i0), ncol = tn + w - 1;
-    const float *k0 = hd->kh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    const float *k0 = hd->kh + (gsize)tile_key_row(sh, w, i0) * 2 * d;
     spn_gemm1(FALSE, TRUE, tn, ncol, D, 1.0f, hd->qh + (gsize)i0 * d, d, k0, 2 * d, 0.0f, dense, ncol);
     for (int t = 0; t < tn; t++) {
       float *row = hd->a + (gsize)(i0 + t) * w;
@@ -169,7 +179,7 @@ head_scores(const SpnAttnShape *sh, const Head *hd, float *dense)
 static void
 head_softmax(const SpnAttnShape *sh, const Head *hd)
 {
-  int w = hd->w, N = sh->N;
+  int w = hd->s, N = sh->N;
   float sd = sqrtf((float)sh->D);
   for (int i = 0; i < sh->M; i++) {
     float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * N;
@@ -192,22 +202,24 @@ head_softmax(const SpnAttnShape *sh, const Head *hd)
       continue;
     }
     float masked = 0.0f, pers = 0.0f;
-    for (int c = 0; c < w; c++)
+    for (int c = w - hd->w; c < w; c++) /* the mask is zero before */
       masked += a[c] * hd->mask[c];
     for (int n = 0; n < N; n++)
       pers += ap[n];
-    /* the context-only renormalisation carries an epsilon; the joint one (persistent memory
-     * always has mass) does not */
-    hd->zn[i] = N > 0 ? masked + pers : masked + 1e-8f;
+    /* the reference's renormalisation, context-only or joint with the persistent vectors: the
+     * epsilon is added to softmax outputs, so it weighs as much as 1e-8 of the normaliser */
+    hd->zn[i] = masked + pers + SPN_ATTN_EPS;
   }
 }
 
-/* weights b of query row i into bc (w) and bp (N), undropped */
+/* weights of query row i into bc (w: the head's window, column c = distance w − c) and bp
+ * (N), undropped. bc may be the mask's own array: column c is written after it was read. */
 static void
 head_final_row(const SpnAttnShape *sh, const Head *hd, int i, float *bc, float *bp)
 {
-  int w = hd->w;
-  const float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * sh->N;
+  int w = hd->w, off = hd->s - hd->w;
+  const float *a = hd->a + (gsize)i * hd->s + off, *ap = hd->ap + (gsize)i * sh->N;
+  const float *mask = hd->mask + off;
   if (!sh->adapt) {
     memcpy(bc, a, sizeof(float) * w);
     if (bp)
@@ -216,7 +228,7 @@ head_final_row(const SpnAttnShape *sh, const Head *hd, int i, float *bc, float *
   }
   float zn = hd->zn[i];
   for (int c = 0; c < w; c++)
-    bc[c] = a[c] * hd->mask[c] / zn;
+    bc[c] = a[c] * mask[c] / zn;
   if (bp)
     for (int n = 0; n < sh->N; n++)
       bp[n] = ap[n] / zn;
@@ -261,7 +273,7 @@ head_forward(const SpnAttnShape *sh, const Head *hd, float *out, const Scratch *
   for (int i0 = 0; i0 < M; i0 += T) {
     int tn = MIN(T, M - i0), ncol = tn + w - 1;
     band_to_dense(band, w, i0, tn, dense);
-    const float *v0 = hd->vh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    const float *v0 = hd->vh + (gsize)tile_key_row(sh, w, i0) * 2 * d;
     spn_gemm1(FALSE, FALSE, tn, D, ncol, 1.0f, dense, ncol, v0, 2 * d, 0.0f, oh + (gsize)i0 * d, d);
   }
   if (N > 0)
@@ -272,7 +284,7 @@ head_forward(const SpnAttnShape *sh, const Head *hd, float *out, const Scratch *
  * parameters, summed over all pairs in a fixed order by spn_attention_reduce_team so the result
  * does not depend on which thread finished first. */
 typedef struct {
-  float *pe;     /* D×w */
+  float *pe;     /* D×s */
   float *pk, *pv;/* D×N, N×D */
   float z;
 } Slot;
@@ -280,7 +292,7 @@ typedef struct {
 static gsize
 slot_floats(const SpnAttnShape *sh, int h)
 {
-  return (gsize)sh->D * sh->window[h] + 2 * (gsize)sh->D * sh->N;
+  return (gsize)sh->D * spn_attention_score_window(sh, h) + 2 * (gsize)sh->D * sh->N;
 }
 
 gsize
@@ -299,47 +311,53 @@ slot_at(const SpnAttnShape *sh, const SpnAttnSlots *slots, int b, int h)
   for (int k = 0; k < h; k++)
     off += slot_floats(sh, k);
   Slot sl = {.pe = slots->mem + off};
-  sl.pk = sl.pe + (gsize)sh->D * sh->window[h];
+  sl.pk = sl.pe + (gsize)sh->D * spn_attention_score_window(sh, h);
   sl.pv = sl.pk + (gsize)sh->D * sh->N;
   return sl;
 }
 
 
-/* g (band, M×w) and gp (M×N): gradient w.r.t. the undropped final weights */
+/* g (band, M×s) and gp (M×N): gradient w.r.t. the undropped final weights, zero where the
+ * weights are (the score window beyond the head's window) */
 static void
 head_grad_weights(const SpnAttnShape *sh, const Head *hd, const float *doh, float *g, float *gp,
                   float *dense)
 {
-  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, s = hd->s, N = sh->N, T = tile_rows(sh, w);
   for (int i0 = 0; i0 < M; i0 += T) {
     int tn = MIN(T, M - i0), ncol = tn + w - 1;
-    const float *v0 = hd->vh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    const float *v0 = hd->vh + (gsize)tile_key_row(sh, w, i0) * 2 * d;
     spn_gemm1(FALSE, TRUE, tn, ncol, D, 1.0f, doh + (gsize)i0 * d, d, v0, 2 * d, 0.0f, dense, ncol);
-    for (int t = 0; t < tn; t++)
-      memcpy(g + (gsize)(i0 + t) * w, dense + (gsize)t * ncol + t, sizeof(float) * w);
+    for (int t = 0; t < tn; t++) {
+      float *row = g + (gsize)(i0 + t) * s;
+      memset(row, 0, sizeof(float) * (s - w));
+      memcpy(row + (s - w), dense + (gsize)t * ncol + t, sizeof(float) * w);
+    }
   }
   if (N > 0)
     spn_gemm1(FALSE, TRUE, M, N, D, sqrtf((float)N), doh, d, hd->pv, D, 0.0f, gp, N);
   if (sh->dropout > 0.0f)
     for (int i = 0; i < M; i++) {
       for (int c = 0; c < w; c++)
-        g[(gsize)i * w + c] *= drop_scale(sh, hd, i, w - c);
+        g[(gsize)i * s + (s - w) + c] *= drop_scale(sh, hd, i, w - c);
       for (int n = 0; n < N; n++)
         gp[(gsize)i * N + n] *= drop_scale(sh, hd, i, sh->S + 1 + n);
     }
 }
 
 /* Through the renormalisation and the mask into gradients of the softmax output, then through
- * the softmax into gradients of the raw scores; g/gp are replaced by the score gradients. */
+ * the softmax into gradients of the raw scores; g/gp (over the score window) are replaced by
+ * the score gradients. */
 static void
 head_grad_scores(const SpnAttnShape *sh, const Head *hd, float *g, float *gp, Slot *slot)
 {
-  int w = hd->w, N = sh->N;
+  int w = hd->s, N = sh->N;
   float sd = sqrtf((float)sh->D);
   float dmdz = (float)sh->S / (float)sh->R;
   for (int i = 0; i < sh->M; i++) {
     const float *a = hd->a + (gsize)i * w, *ap = hd->ap + (gsize)i * N;
     float *gi = g + (gsize)i * w, *gpi = gp + (gsize)i * N;
+    float dot = 0.0f;
     if (sh->adapt) {
       float zn = hd->zn[i], gbar = 0.0f;
       for (int c = 0; c < w; c++)
@@ -356,12 +374,16 @@ head_grad_scores(const SpnAttnShape *sh, const Head *hd, float *g, float *gp, Sl
       }
       for (int n = 0; n < N; n++)
         gpi[n] = (gpi[n] - gbar) / zn;
+      /* Σ a·g over the softmax, exactly: the renormalisation leaves only its epsilon's share.
+       * Summed term by term it would be round-off of terms 10⁷ times larger, and it is all the
+       * gradient that scores outside every span receive. */
+      dot = SPN_ATTN_EPS * gbar / zn;
+    } else {
+      for (int c = 0; c < w; c++)
+        dot += a[c] * gi[c];
+      for (int n = 0; n < N; n++)
+        dot += ap[n] * gpi[n];
     }
-    float dot = 0.0f;
-    for (int c = 0; c < w; c++)
-      dot += a[c] * gi[c];
-    for (int n = 0; n < N; n++)
-      dot += ap[n] * gpi[n];
     for (int c = 0; c < w; c++)
       gi[c] = a[c] * (gi[c] - dot) / sd;
     for (int n = 0; n < N; n++)
@@ -373,23 +395,24 @@ static void
 head_backward(const SpnAttnShape *sh, const Head *hd, const float *dout, float *dq, float *dkv,
               Slot *slot, const Scratch *sc)
 {
-  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, N = sh->N, T = tile_rows(sh, w);
+  int M = sh->M, D = sh->D, d = sh->d, w = hd->w, s = hd->s, N = sh->N;
   float *dense = sc->dense, *g = sc->band, *gp = sc->pers;
   const float *doh = dout + (gsize)hd->b * M * d + hd->h * D;
   float *dqh = dq + (gsize)hd->b * M * d + hd->h * D;
   float *dkh = dkv + (gsize)hd->b * sh->nk * 2 * d + hd->h * D, *dvh = dkh + d;
-  for (int row = sh->wmax - w; row < sh->wmax + M; row++) {
+  for (int row = sh->wmax - s; row < sh->wmax + M; row++)
     memset(dkh + (gsize)row * 2 * d, 0, sizeof(float) * D);
+  for (int row = sh->wmax - w; row < sh->wmax + M; row++)
     memset(dvh + (gsize)row * 2 * d, 0, sizeof(float) * D);
-  }
 
   /* values and persistent values: they saw the final (dropped-out) weights */
   float *band = g, *pers = gp;
   head_final(sh, hd, band, pers);
+  int T = tile_rows(sh, w);
   for (int i0 = 0; i0 < M; i0 += T) {
     int tn = MIN(T, M - i0), ncol = tn + w - 1;
     band_to_dense(band, w, i0, tn, dense);
-    float *dv0 = dvh + (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    float *dv0 = dvh + (gsize)tile_key_row(sh, w, i0) * 2 * d;
     spn_gemm1(TRUE, FALSE, ncol, D, tn, 1.0f, dense, ncol, doh + (gsize)i0 * d, d, 1.0f, dv0, 2 * d);
   }
   if (N > 0)
@@ -398,14 +421,15 @@ head_backward(const SpnAttnShape *sh, const Head *hd, const float *dout, float *
   head_grad_weights(sh, hd, doh, g, gp, dense);
   head_grad_scores(sh, hd, g, gp, slot);
 
-  /* position table and queries through it */
-  spn_gemm1(TRUE, FALSE, D, w, M, 1.0f, hd->qh, d, g, w, 0.0f, slot->pe, w);
-  spn_gemm1(FALSE, TRUE, M, D, w, 1.0f, g, w, hd->pe, sh->S, 0.0f, dqh, d);
+  /* position table and queries through it, over the score window */
+  spn_gemm1(TRUE, FALSE, D, s, M, 1.0f, hd->qh, d, g, s, 0.0f, slot->pe, s);
+  spn_gemm1(FALSE, TRUE, M, D, s, 1.0f, g, s, hd->pe, sh->S, 0.0f, dqh, d);
   /* keys and queries through the content scores */
+  T = tile_rows(sh, s);
   for (int i0 = 0; i0 < M; i0 += T) {
-    int tn = MIN(T, M - i0), ncol = tn + w - 1;
-    band_to_dense(g, w, i0, tn, dense);
-    gsize row = (gsize)tile_key_row(sh, hd, i0) * 2 * d;
+    int tn = MIN(T, M - i0), ncol = tn + s - 1;
+    band_to_dense(g, s, i0, tn, dense);
+    gsize row = (gsize)tile_key_row(sh, s, i0) * 2 * d;
     spn_gemm1(FALSE, FALSE, tn, D, ncol, 1.0f, dense, ncol, hd->kh + row, 2 * d, 1.0f,
               dqh + (gsize)i0 * d, d);
     spn_gemm1(TRUE, FALSE, ncol, D, tn, 1.0f, dense, ncol, hd->qh + (gsize)i0 * d, d, 1.0f,
@@ -440,7 +464,7 @@ for_each_head(const SpnAttnShape *sh, const HeadTask *task, gboolean backward, i
 #pragma omp for schedule(dynamic, 1)
     for (int t = t0; t < t1; t++) {
       Head hd = head_at(sh, task->q, task->kv, task->state, t / sh->K, t % sh->K, sc.own);
-      head_mask(sh, hd.h, hd.w, sc.mask, backward ? sc.pass : NULL);
+      head_mask(sh, hd.h, hd.s, sc.mask, backward ? sc.pass : NULL);
       hd.mask = sc.mask;
       hd.pass = sc.pass;
       if (backward) {
@@ -491,7 +515,7 @@ spn_attention_reduce_team(const SpnAttnShape *sh, const SpnAttnSlots *slots, flo
 #pragma omp for schedule(static) nowait
   for (int j = 0; j < D; j++)
     for (int t = 0; t < sh->B * sh->K; t++) {
-      int h = t % sh->K, w = sh->window[h];
+      int h = t % sh->K, w = spn_attention_score_window(sh, h);
       const float *pe = slot_at(sh, slots, t / sh->K, h).pe + (gsize)j * w;
       float *dst = dkey_pe + (gsize)j * S + (S - w);
       for (int c = 0; c < w; c++)
@@ -537,7 +561,7 @@ spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, 
 {
   Head hd = head_at(sh, NULL, NULL, state, b, h, NULL);
   /* the band holds distance w − c at column c: computed into ctx, then put nearest first */
-  head_mask(sh, h, hd.w, ctx, NULL); /* row c of the mask is read just before c is written */
+  head_mask(sh, h, hd.s, ctx, NULL);
   hd.mask = ctx;
   head_final_row(sh, &hd, i, ctx, pers);
   for (int lo = 0, hi = hd.w - 1; lo < hi; lo++, hi--) {

@@ -8,19 +8,31 @@
  * ceil(zS)+R+1 is kept: when zS is an integer it sits exactly where the clamp starts, and the
  * clamp passes the gradient of z there.)
  *
+ * Two attention windows (docs/MODEL.md, "Attention window"). In head mode (norm_window 0) the
+ * softmax of a head runs over its own window. In reference mode (norm_window W, the layer's
+ * 64-granular trimmed window of the reference) the softmax's normaliser runs over W for every
+ * head of the layer, as the reference computes it: a head then scores W distances (its score
+ * window) but its weights are zero beyond its own window, so the values, their gradients and
+ * the gradient of the weights still cost only its own window. The two differ only through the
+ * renormalisation's 1e-8 epsilon, which is scaled by the normaliser.
+ *
  * Keys and values come from a "pack" per stream: the last wmax cached layer inputs followed by
- * the block, wmax = the largest window of the layer. Query i (0-based in the block) at
- * distance δ reads pack row wmax + i − δ, so head h reads only rows wmax − w_h … wmax+M−1 of
- * its own columns: the caller need project only those (per-head projection). Stream b's pack
- * starts at row b·nk, nk ≥ wmax + M chosen by the caller: layers whose windows differ can share
- * one array, each stream at the same place in every layer. The scores of one
- * head are kept as a band M×w whose column c holds distance w − c — the key_pe layout, so the
- * position table is a plain slice.
+ * the block, wmax = the largest score window of the layer. Query i (0-based in the block) at
+ * distance δ reads pack row wmax + i − δ, so head h reads only key rows wmax − s_h … wmax+M−1
+ * (s_h its score window) and value rows wmax − w_h … of its own columns: the caller need
+ * project only those (per-head projection). Stream b's pack starts at row b·nk, nk ≥ wmax + M
+ * chosen by the caller: layers whose windows differ can share one array, each stream at the
+ * same place in every layer. The scores of one head are kept as a band M×s whose column c
+ * holds distance s − c — the key_pe layout, so the position table is a plain slice.
  */
 #pragma once
 #include <glib.h>
 
 G_BEGIN_DECLS
+
+/* The renormalisation's epsilon: masked weights / (their sum + persistent weights + 1e-8), as
+ * the reference adds it in both its plain and its persistent-memory paths. */
+#define SPN_ATTN_EPS 1e-8f
 
 typedef struct {
   int B, M;            /* streams, queries per stream (the block, possibly shorter) */
@@ -28,8 +40,10 @@ typedef struct {
   gboolean adapt;
   float dropout;       /* on the attention weights, training only */
   guint64 dropout_seed;
-  const int *window;   /* K windows (distances 1..window[h]) */
-  int wmax;
+  const int *window;   /* K windows (distances 1..window[h] can carry weight) */
+  int norm_window;     /* reference mode: W ≥ every window, the distances every head's softmax
+                          normaliser runs over; 0: each head's own window (head mode) */
+  int wmax;            /* the largest score window */
   int nk;              /* rows per stream in kv and dkv, at least wmax + M */
   /* weights */
   const float *key_pe; /* D×S */
@@ -42,6 +56,8 @@ typedef struct {
 
 /* Window of a head: the distances that can carry weight or gradient. */
 int spn_attention_window(float z, int S, int R, gboolean adapt);
+/* The distances head h scores: norm_window in reference mode, else its window. */
+int spn_attention_score_window(const SpnAttnShape *sh, int h);
 /* Soft mask value at distance delta, computed as the reference does (in float). */
 float spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad);
 

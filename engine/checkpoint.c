@@ -198,6 +198,8 @@ read_header(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GErro
   }
   SpnConfig cfg;
   spn_config_init_desktop(&cfg);
+  /* a checkpoint that does not name its attention window predates the option: head mode */
+  cfg.attn_window = SPN_ATTN_WINDOW_HEAD;
   const char *config = spn_safetensors_metadata(st, "config");
   const char *vocab = spn_safetensors_metadata(st, "vocab");
   g_autoptr(GError) inner = NULL;

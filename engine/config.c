@@ -18,57 +18,74 @@ G_DEFINE_QUARK(spn-config-error-quark, spn_config_error)
 #define TRAINING SPN_FIELD_GROUP_TRAINING
 #define RUN SPN_FIELD_GROUP_RUN
 
+static const SpnChoice optim_choices[] = {
+  {"adagrad", "Adagrad (reference)"}, {"adam", "Adam"}, {NULL, NULL}};
+static const SpnChoice window_choices[] = {
+  {"reference", "Its layer's (reference)"}, {"head", "Its own"}, {NULL, NULL}};
+static const SpnChoice eval_choices[] = {
+  {"prefix", "First tokens"}, {"reference", "Rolling (reference)"}, {NULL, NULL}};
+
 /* In the setup dialog's order. Ranges are what is sensible, not what fits a type. */
 static const SpnConfigField fields[] = {
-  /* name, key, title, offset, type, min, max, help, arg, group, flags */
+  /* name, key, title, offset, type, min, max, help, arg, group, flags, choices */
   {"nlayers", "nlayers", "Layers", AT(nlayers), SPN_FIELD_INT, 1, 64,
-   "Number of Transformer layers", "N", MODEL, 0},
+   "Number of Transformer layers", "N", MODEL, 0, NULL},
   {"hid-sz", "hid_sz", "Width d", AT(hid_sz), SPN_FIELD_INT, 1, 8192,
-   "Model width d; must be divisible by the number of heads", "D", MODEL, 0},
+   "Model width d; must be divisible by the number of heads", "D", MODEL, 0, NULL},
   {"nheads", "nheads", "Heads", AT(nheads), SPN_FIELD_INT, 1, 256,
-   "Attention heads per layer", "K", MODEL, 0},
+   "Attention heads per layer", "K", MODEL, 0, NULL},
   {"inner-hid-sz", "inner_hid_sz", "Feed-forward size F", AT(inner_hid_sz), SPN_FIELD_INT, 1, 65536,
    "Hidden size of the feed-forward sublayer (unused with persistent memory)", "F", MODEL,
-   SPN_FIELD_FF_ONLY},
+   SPN_FIELD_FF_ONLY, NULL},
   {"pers-mem-size", "pers_mem_size", "Persistent memory N", AT(pers_mem_size), SPN_FIELD_INT, 0,
    65536, "Learned key/value vectors per head; above 0 they replace the feed-forward sublayer "
-   "(all-attention)", "N", MODEL, 0},
+   "(all-attention)", "N", MODEL, 0, NULL},
   {"dropout", "dropout", "Dropout", AT(dropout), SPN_FIELD_DOUBLE, 0, 0.99,
    "Dropout on attention weights and feed-forward activations while training (0 to 0.99)", "P",
-   MODEL, 0},
+   MODEL, 0, NULL},
   {"adapt-span", "adapt_span", "Adaptive span", AT(adapt_span), SPN_FIELD_BOOL, 0, 1,
-   "Each head learns its own context length through a soft mask", NULL, SPAN, 0},
+   "Each head learns its own context length through a soft mask", NULL, SPAN, 0, NULL},
   {"attn-span", "attn_span", "Maximum span S", AT(attn_span), SPN_FIELD_INT, 1, 65536,
-   "How many previous characters a head can attend to at most", "S", SPAN, 0},
+   "How many previous characters a head can attend to at most", "S", SPAN, 0, NULL},
   {"adapt-span-ramp", "adapt_span_ramp", "Ramp R", AT(adapt_span_ramp), SPN_FIELD_INT, 1, 65536,
-   "Length of the linear fall of the soft mask, in characters", "R", SPAN, SPN_FIELD_SPAN_ONLY},
+   "Length of the linear fall of the soft mask, in characters", "R", SPAN, SPN_FIELD_SPAN_ONLY, NULL},
   {"adapt-span-loss", "adapt_span_loss", "Span loss λ", AT(adapt_span_loss), SPN_FIELD_DOUBLE, 0,
    1e3, "Weight of the span penalty added to the training objective (e.g. 2e-6)", "L", SPAN,
-   SPN_FIELD_SPAN_ONLY},
+   SPN_FIELD_SPAN_ONLY, NULL},
   {"adapt-span-init", "adapt_span_init", "Initial span z₀", AT(adapt_span_init), SPN_FIELD_DOUBLE,
    0, 1, "Starting span of every head as a fraction of S (0 to 1)", "Z", SPAN,
-   SPN_FIELD_SPAN_ONLY},
+   SPN_FIELD_SPAN_ONLY, NULL},
   {"adapt-span-cache", "adapt_span_cache", "Adaptive cache", AT(adapt_span_cache), SPN_FIELD_BOOL,
    0, 1, "Keep only as many past positions as the longest span of the layer needs", NULL, SPAN,
-   SPN_FIELD_SPAN_ONLY},
+   SPN_FIELD_SPAN_ONLY, NULL},
+  {"attn-window", "attn_window", "Softmax window", AT(attn_window), SPN_FIELD_CHOICE, 0, 0,
+   "Distances a head's softmax normaliser covers: reference (its layer's trimmed window: the "
+   "reference's numbers exactly) or head (its own window: a little faster, differs from the "
+   "reference through the renormalisation's epsilon)", "WINDOW", SPAN, SPN_FIELD_SPAN_ONLY,
+   window_choices},
   {"block-sz", "block_sz", "Block M", AT(block_sz), SPN_FIELD_INT, 1, 65536,
-   "Characters per stream and optimizer step", "M", TRAINING, 0},
+   "Characters per stream and optimizer step", "M", TRAINING, 0, NULL},
   {"batch-sz", "batch_sz", "Batch B", AT(batch_sz), SPN_FIELD_INT, 1, 65536,
-   "Parallel streams of the training text", "B", TRAINING, 0},
-  {"optim", "optim", "Optimizer", AT(optim), SPN_FIELD_OPTIM, 0, 1,
-   "adagrad (with per-tensor clipping, the reference's) or adam", "NAME", TRAINING, 0},
+   "Parallel streams of the training text", "B", TRAINING, 0, NULL},
+  {"optim", "optim", "Optimizer", AT(optim), SPN_FIELD_CHOICE, 0, 0,
+   "adagrad (with per-tensor clipping, the reference's) or adam", "NAME", TRAINING, 0,
+   optim_choices},
   {"lr", "lr", "Learning rate", AT(lr), SPN_FIELD_DOUBLE, 0, 1e3,
-   "Step size after warm-up (reference: 0.07 with Adagrad)", "LR", TRAINING, 0},
+   "Step size after warm-up (reference: 0.07 with Adagrad)", "LR", TRAINING, 0, NULL},
   {"lr-warmup", "lr_warmup", "Warm-up steps", AT(lr_warmup), SPN_FIELD_INT, 0, 1e9,
-   "Steps over which the learning rate rises linearly from 0", "N", TRAINING, 0},
+   "Steps over which the learning rate rises linearly from 0", "N", TRAINING, 0, NULL},
   {"grad-clip", "grad_clip", "Gradient clip", AT(grad_clip), SPN_FIELD_DOUBLE, 0, 1e9,
-   "Largest gradient norm per parameter tensor; 0 turns clipping off", "C", TRAINING, 0},
+   "Largest gradient norm per parameter tensor; 0 turns clipping off", "C", TRAINING, 0, NULL},
+  {"eval-mode", "eval_mode", "Validation", AT(eval_mode), SPN_FIELD_CHOICE, 0, 0,
+   "How training measures validation bpc: prefix (the split's first tokens from empty caches) "
+   "or reference (as the reference: a tenth of the steps between validations in blocks, "
+   "rolling through the split with caches of its own)", "MODE", TRAINING, 0, eval_choices},
   {"seed", "seed", "Seed", AT(seed), SPN_FIELD_SEED, 0, 0,
-   "Random seed of the initial weights and the reading order", "N", RUN, 0},
+   "Random seed of the initial weights and the reading order", "N", RUN, 0, NULL},
   {"threads", "threads", "Threads", AT(threads), SPN_FIELD_INT, 0, 1024,
-   "Worker threads for the numerics; 0 uses every core", "N", RUN, 0},
+   "Worker threads for the numerics; 0 uses every core", "N", RUN, 0, NULL},
   {"vocab-size", "vocab_size", "Vocabulary", AT(vocab_size), SPN_FIELD_INT, 1, 1 << 24,
-   "Tokens in the vocabulary, set from the corpus", NULL, MODEL, SPN_FIELD_INTERNAL},
+   "Tokens in the vocabulary, set from the corpus", NULL, MODEL, SPN_FIELD_INTERNAL, NULL},
 };
 
 /* Keys that older checkpoints wrote. */
@@ -103,7 +120,7 @@ number_of(const SpnConfig *c, const SpnConfigField *f)
   case SPN_FIELD_INT: return *CFIELD(c, f, int);
   case SPN_FIELD_DOUBLE: return *CFIELD(c, f, double);
   case SPN_FIELD_BOOL: return *CFIELD(c, f, gboolean) != 0;
-  case SPN_FIELD_OPTIM: return *CFIELD(c, f, SpnOptimKind);
+  case SPN_FIELD_CHOICE: return *CFIELD(c, f, int);
   case SPN_FIELD_SEED: return (double)*CFIELD(c, f, guint64);
   }
   return NAN;
@@ -117,7 +134,8 @@ spn_config_init_desktop(SpnConfig *cfg)
   *cfg = (SpnConfig){
     .nlayers = 4, .hid_sz = 128, .inner_hid_sz = 512, .nheads = 4, .attn_span = 1024,
     .pers_mem_size = 0, .adapt_span = TRUE, .adapt_span_loss = 2e-6, .adapt_span_ramp = 32,
-    .adapt_span_init = 0.0, .adapt_span_cache = TRUE, .dropout = 0.0, .vocab_size = 0,
+    .adapt_span_init = 0.0, .adapt_span_cache = TRUE, .attn_window = SPN_ATTN_WINDOW_REFERENCE,
+    .dropout = 0.0, .vocab_size = 0, .eval_mode = SPN_EVAL_PREFIX,
     .block_sz = 128, .batch_sz = 16, .optim = SPN_OPTIM_ADAGRAD, .lr = 0.07, .lr_warmup = 100,
     .grad_clip = 0.03, .seed = 1, .threads = 0,
   };
@@ -226,24 +244,78 @@ spn_preset_init(SpnPreset p, SpnConfig *cfg)
   presets[p < SPN_PRESET_COUNT ? p : SPN_PRESET_DESKTOP].init(cfg);
 }
 
-/* ---- optimizer names ---- */
+/* ---- choice names ---- */
+
+static const char *
+choice_name(const SpnChoice *choices, int value)
+{
+  for (int i = 0; choices[i].name != NULL; i++)
+    if (i == value)
+      return choices[i].name;
+  return "?";
+}
+
+static gboolean
+choice_from_name(const SpnChoice *choices, const char *name, int *value)
+{
+  for (int i = 0; choices[i].name != NULL; i++)
+    if (g_strcmp0(name, choices[i].name) == 0) {
+      *value = i;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* "adagrad or adam", for messages */
+static char *
+choice_names(const SpnChoice *choices)
+{
+  GString *s = g_string_new(NULL);
+  for (int i = 0; choices[i].name != NULL; i++)
+    g_string_append_printf(s, "%s%s", i == 0 ? "" : choices[i + 1].name ? ", " : " or ",
+                           choices[i].name);
+  return g_string_free(s, FALSE);
+}
 
 const char *
 spn_optim_name(SpnOptimKind kind)
 {
-  return kind == SPN_OPTIM_ADAM ? "adam" : "adagrad";
+  return choice_name(optim_choices, kind);
 }
 
 gboolean
 spn_optim_from_name(const char *name, SpnOptimKind *kind)
 {
-  if (g_strcmp0(name, "adagrad") == 0)
-    *kind = SPN_OPTIM_ADAGRAD;
-  else if (g_strcmp0(name, "adam") == 0)
-    *kind = SPN_OPTIM_ADAM;
-  else
+  int v;
+  if (!choice_from_name(optim_choices, name, &v))
     return FALSE;
+  *kind = (SpnOptimKind)v;
   return TRUE;
+}
+
+const char *
+spn_attn_window_name(SpnAttnWindow window)
+{
+  return choice_name(window_choices, window);
+}
+
+const char *
+spn_eval_mode_name(SpnEvalMode mode)
+{
+  return choice_name(eval_choices, mode);
+}
+
+gboolean
+spn_config_reference_exact(const SpnConfig *cfg, char **why)
+{
+  if (!cfg->adapt_span || cfg->attn_window == SPN_ATTN_WINDOW_REFERENCE)
+    return TRUE;
+  if (why)
+    *why = g_strdup("the model was trained with --attn-window head: each head's softmax ran "
+                    "over its own window, the reference's runs over its layer's trimmed window, "
+                    "so the reference computes slightly different numbers (most where a head's "
+                    "span holds almost no attention)");
+  return FALSE;
 }
 
 /* ---- validation ---- */
@@ -274,6 +346,12 @@ spn_config_validate(const SpnConfig *c, GError **error)
     gboolean unused = (f->flags & SPN_FIELD_FF_ONLY) && c->pers_mem_size > 0;
     if (has_range(f) && !(f->flags & SPN_FIELD_INTERNAL) && !unused && !check_range(c, f, error))
       return FALSE;
+    if (f->type == SPN_FIELD_CHOICE &&
+        g_str_equal(choice_name(f->choices, *CFIELD(c, f, int)), "?")) {
+      g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE, "--%s has no value %d", f->name,
+                  *CFIELD(c, f, int));
+      return FALSE;
+    }
   }
   if (c->hid_sz % c->nheads != 0) {
     g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_INCONSISTENT,
@@ -309,8 +387,8 @@ add_member(JsonBuilder *b, const SpnConfig *c, const SpnConfigField *f)
   case SPN_FIELD_INT: json_builder_add_int_value(b, *CFIELD(c, f, int)); break;
   case SPN_FIELD_DOUBLE: json_builder_add_double_value(b, *CFIELD(c, f, double)); break;
   case SPN_FIELD_BOOL: json_builder_add_boolean_value(b, *CFIELD(c, f, gboolean)); break;
-  case SPN_FIELD_OPTIM:
-    json_builder_add_string_value(b, spn_optim_name(*CFIELD(c, f, SpnOptimKind)));
+  case SPN_FIELD_CHOICE:
+    json_builder_add_string_value(b, choice_name(f->choices, *CFIELD(c, f, int)));
     break;
   case SPN_FIELD_SEED: {
     g_autofree char *seed = g_strdup_printf("%" G_GUINT64_FORMAT, *CFIELD(c, f, guint64));
@@ -356,13 +434,15 @@ read_member(SpnConfig *c, const SpnConfigField *f, JsonNode *n, const char *key,
 {
   double v = NAN;
   switch (f->type) {
-  case SPN_FIELD_OPTIM: {
+  case SPN_FIELD_CHOICE: {
     const char *name = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
                            ? json_node_get_string(n)
                            : NULL;
-    if (!spn_optim_from_name(name, FIELD(c, f, SpnOptimKind))) {
+    if (!choice_from_name(f->choices, name, FIELD(c, f, int))) {
+      g_autofree char *names = choice_names(f->choices);
       g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
-                  "unknown optimizer \"%s\" (expected adagrad or adam)", name ? name : "?");
+                  "configuration key \"%s\" is \"%s\" (expected %s)", key, name ? name : "?",
+                  names);
       return FALSE;
     }
     return TRUE;
@@ -455,13 +535,20 @@ keep(OptionData *d, char *s)
 }
 
 static gboolean
-parse_optim(const char *option, const char *value, gpointer data, GError **error)
+parse_choice(const char *option, const char *value, gpointer data, GError **error)
 {
   OptionData *d = data;
-  if (spn_optim_from_name(value, &d->cfg->optim))
+  const SpnConfigField *f = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS(fields) && f == NULL; i++)
+    if (fields[i].type == SPN_FIELD_CHOICE && g_str_has_prefix(option, "--") &&
+        g_str_equal(option + 2, fields[i].name))
+      f = &fields[i];
+  g_return_val_if_fail(f != NULL, FALSE);
+  if (choice_from_name(f->choices, value, FIELD(d->cfg, f, int)))
     return TRUE;
-  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-              "%s %s: expected adagrad or adam", option, value);
+  g_autofree char *names = choice_names(f->choices);
+  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s %s: expected %s", option,
+              value, names);
   return FALSE;
 }
 
@@ -473,8 +560,9 @@ describe(const SpnConfigField *f, const SpnConfig *desktop)
   case SPN_FIELD_BOOL:
     return g_strdup_printf("%s (default %s)", f->help,
                            *CFIELD(desktop, f, gboolean) ? "on" : "off");
-  case SPN_FIELD_OPTIM:
-    return g_strdup_printf("%s (default %s)", f->help, spn_optim_name(desktop->optim));
+  case SPN_FIELD_CHOICE:
+    return g_strdup_printf("%s (default %s)", f->help,
+                           choice_name(f->choices, *CFIELD(desktop, f, int)));
   case SPN_FIELD_SEED:
     return g_strdup_printf("%s (default %" G_GUINT64_FORMAT ")", f->help, desktop->seed);
   case SPN_FIELD_INT:
@@ -487,7 +575,7 @@ describe(const SpnConfigField *f, const SpnConfig *desktop)
 static const GOptionArg option_args[] = {
   [SPN_FIELD_INT] = G_OPTION_ARG_INT,     [SPN_FIELD_DOUBLE] = G_OPTION_ARG_DOUBLE,
   [SPN_FIELD_BOOL] = G_OPTION_ARG_NONE,   [SPN_FIELD_SEED] = G_OPTION_ARG_INT64,
-  [SPN_FIELD_OPTIM] = G_OPTION_ARG_CALLBACK,
+  [SPN_FIELD_CHOICE] = G_OPTION_ARG_CALLBACK,
 };
 
 GOptionGroup *
@@ -505,8 +593,8 @@ spn_config_option_group(SpnConfig *cfg)
       continue;
     GOptionEntry e = {f->name, 0, 0, option_args[f->type], FIELD(cfg, f, void),
                       keep(d, describe(f, &desktop)), f->arg};
-    if (f->type == SPN_FIELD_OPTIM)
-      e.arg_data = (gpointer)parse_optim;
+    if (f->type == SPN_FIELD_CHOICE)
+      e.arg_data = (gpointer)parse_choice;
     g_array_append_val(entries, e);
     if (f->type == SPN_FIELD_BOOL) {
       GOptionEntry off = {keep(d, g_strconcat("no-", f->name, NULL)), 0, G_OPTION_FLAG_REVERSE,

@@ -7,6 +7,16 @@ G_BEGIN_DECLS
 
 typedef enum { SPN_OPTIM_ADAGRAD = 0, SPN_OPTIM_ADAM = 1 } SpnOptimKind;
 
+/* Over which distances a head's softmax normaliser runs (docs/MODEL.md, "Attention window"):
+ * its layer's trimmed window, as the reference (its numbers exactly), or the head's own window
+ * (per-head cost throughout; differs from the reference through the renormalisation's
+ * epsilon). Checkpoints written before the option existed were trained in head mode. */
+typedef enum { SPN_ATTN_WINDOW_REFERENCE = 0, SPN_ATTN_WINDOW_HEAD = 1 } SpnAttnWindow;
+
+/* How training measures validation bpc: the first --eval-tokens tokens of the split from empty
+ * caches (prefix), or as the reference does during training (docs/MODEL.md, "Evaluation"). */
+typedef enum { SPN_EVAL_PREFIX = 0, SPN_EVAL_REFERENCE = 1 } SpnEvalMode;
+
 typedef struct {
   /* model (names follow the reference's command line) */
   int nlayers;
@@ -20,6 +30,7 @@ typedef struct {
   int adapt_span_ramp;      /* R */
   double adapt_span_init;   /* initial z */
   gboolean adapt_span_cache;
+  SpnAttnWindow attn_window;
   double dropout;
   int vocab_size;           /* V; set from the corpus */
   /* data */
@@ -30,6 +41,7 @@ typedef struct {
   double lr;
   int lr_warmup;
   double grad_clip;
+  SpnEvalMode eval_mode;
   /* run */
   guint64 seed;
   int threads;
@@ -45,7 +57,7 @@ typedef enum {
   SPN_FIELD_DOUBLE,   /* double */
   SPN_FIELD_BOOL,     /* gboolean; the command line has --name and --no-name */
   SPN_FIELD_SEED,     /* guint64, a string in JSON (numbers there cannot carry every seed) */
-  SPN_FIELD_OPTIM,    /* SpnOptimKind, "adagrad" or "adam" */
+  SPN_FIELD_CHOICE,   /* an enum (int-sized) named by the field's choices */
 } SpnFieldType;
 
 typedef enum {
@@ -62,6 +74,12 @@ typedef enum {
   SPN_FIELD_INTERNAL = 1 << 2,    /* set by the program (the vocabulary size): JSON only */
 } SpnFieldFlags;
 
+/* One value of a CHOICE field: its name (JSON, command line) and the setup dialog's label. The
+ * enum value is the index in the field's list, which ends with {NULL, NULL}. */
+typedef struct {
+  const char *name, *title;
+} SpnChoice;
+
 typedef struct {
   const char *name;    /* the reference's option name: --name on the command line, in reasons */
   const char *key;     /* JSON key */
@@ -73,6 +91,7 @@ typedef struct {
   const char *arg;     /* --help's placeholder for the value */
   SpnFieldGroup group;
   guint flags;         /* SpnFieldFlags */
+  const SpnChoice *choices; /* CHOICE only */
 } SpnConfigField;
 
 const SpnConfigField *spn_config_fields(guint *n_fields);
@@ -98,6 +117,14 @@ GOptionGroup *spn_config_option_group(SpnConfig *cfg);
 
 const char *spn_optim_name(SpnOptimKind kind);
 gboolean spn_optim_from_name(const char *name, SpnOptimKind *kind);
+const char *spn_attn_window_name(SpnAttnWindow window);   /* "reference", "head" */
+const char *spn_eval_mode_name(SpnEvalMode mode);         /* "prefix", "reference" */
+
+/* Whether a model computes exactly the reference's numbers, for handing a model back to the
+ * reference (the reference-interop export warns otherwise): FALSE with a sentence saying what
+ * differs when it was trained in head mode with the adaptive span (without it both windows
+ * are S). */
+gboolean spn_config_reference_exact(const SpnConfig *cfg, char **why);
 
 /* ---- presets: the named starting points of the command line and the setup dialog ---- */
 

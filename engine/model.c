@@ -85,16 +85,32 @@ spn_model_spans(const SpnModel *m, float *spans)
 }
 
 int
+spn_layer_trim(const SpnConfig *c, const float *z)
+{
+  int S = c->attn_span;
+  if (!c->adapt_span)
+    return 0;
+  float zmax = 0.0f;
+  for (int h = 0; h < c->nheads; h++)
+    zmax = MAX(zmax, z[h]);
+  /* z·S in double, as the reference multiplies the float32 z read as a Python float: the
+   * product is exact, so its ceiling never rounds the wrong way */
+  int reach = CLAMP((int)ceil((double)zmax * S) + c->adapt_span_ramp, 0, S);
+  return MIN(S - 1, S - reach) / 64 * 64;
+}
+
+int
+spn_model_trim(const SpnModel *m, int layer)
+{
+  return spn_layer_trim(&m->cfg, m->w.layers[layer].z);
+}
+
+int
 spn_model_cache_size(const SpnModel *m, int layer)
 {
   const SpnConfig *c = &m->cfg;
   int S = c->attn_span;
   if (!c->adapt_span || !c->adapt_span_cache)
     return S;
-  float zmax = 0.0f;
-  for (int h = 0; h < c->nheads; h++)
-    zmax = MAX(zmax, m->w.layers[layer].z[h]);
-  int current = CLAMP((int)ceilf(zmax * (float)S) + c->adapt_span_ramp, 0, S);
-  int trim = MIN(S - 1, S - current) / 64 * 64;
-  return MIN(S, S - trim + 64);
+  return MIN(S, S - spn_model_trim(m, layer) + 64);
 }

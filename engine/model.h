@@ -28,6 +28,10 @@ void spn_model_span_loss_backward(SpnModel *m);
 float spn_model_span(const SpnModel *m, int layer, int head);
 /* Every head's span, layer-major: nlayers × nheads values. */
 void spn_model_spans(const SpnModel *m, float *spans);
+/* The reference's trim of a layer (docs/MODEL.md): how many of the oldest of its S distances
+ * no head of the layer needs, in steps of 64; 0 without adaptive span. z: the layer's spans. */
+int spn_layer_trim(const SpnConfig *c, const float *z);
+int spn_model_trim(const SpnModel *m, int layer);
 /* The reference's per-layer cache length: min(S, S − trim + 64) with the adaptive cache, else S. */
 int spn_model_cache_size(const SpnModel *m, int layer);
 

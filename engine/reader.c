@@ -4,8 +4,9 @@
  * rows that stand for the zero hidden states before the text: their keys and values are zero
  * while the position term still scores them, exactly as the probe's freshly zeroed cache. New
  * positions go through the layers in chunks, so re-reading a whole text runs on matrix products
- * while a keystroke is a chunk of one. Each head reads only the distances its soft mask can
- * reach. Every product is a single-threaded BLAS call, so a reader can run in its own thread
+ * while a keystroke is a chunk of one. Each head weighs only the distances its soft mask can
+ * reach, and scores only those unless the model's softmax runs over the layer's window
+ * (reference mode, attention.h). Every product is a single-threaded BLAS call, so a reader can run in its own thread
  * beside the training pool. */
 #include "reader.h"
 
@@ -28,6 +29,7 @@ struct _SpnReader {
   SpnWeights w;
   SpnVocab *vocab;
   float **mask;      /* nlayers×nheads: soft mask over a head's window, column c = distance w − c */
+  int *score;        /* nlayers×nheads: the distances a head scores (attention.h), ≥ its window */
   float **kv;        /* per layer (S + cap)×2d: keys (columns 0..d−1) and values; S zero rows
                         first, then position t at row S + t */
   float *hout;       /* cap×d: output of the last layer, which predicts the next token */
@@ -53,6 +55,13 @@ reader_heads_setup(SpnReader *r)
       int k = l * c->nheads + h;
       float z = c->adapt_span ? r->w.layers[l].z[h] : 0.0f;
       int w = spn_attention_window(z, c->attn_span, c->adapt_span_ramp, c->adapt_span);
+      /* reference mode: the layer's trimmed window (as layer_prepare in runner.c) */
+      int norm = c->attn_window == SPN_ATTN_WINDOW_REFERENCE && c->adapt_span
+                     ? c->attn_span - spn_layer_trim(c, r->w.layers[l].z)
+                     : 0;
+      if (norm > 0)
+        w = MIN(w, norm);
+      r->score[k] = MAX(w, norm);
       /* the same expression as spn_model_span */
       p->spans[k] = c->adapt_span ? z * c->attn_span : (float)c->attn_span;
       SpnProbeHead *ph = &p->heads[k];
@@ -124,6 +133,7 @@ spn_reader_new(SpnParamBlob *weights, const SpnVocab *vocab)
   r->layout = spn_layout_new(c);
   r->vocab = spn_vocab_copy(vocab);
   r->mask = g_new0(float *, c->nlayers * K);
+  r->score = g_new0(int, c->nlayers * K);
   r->kv = g_new0(float *, c->nlayers);
   for (int l = 0; l < c->nlayers; l++)
     r->kv[l] = g_new0(float, (gsize)S * 2 * d);
@@ -158,6 +168,7 @@ spn_reader_free(SpnReader *r)
     g_free(r->mask[k]);
   g_free(r->kv);
   g_free(r->mask);
+  g_free(r->score);
   spn_probe_unref(r->probe);
   spn_weights_unbind(&r->w);
   spn_layout_free(r->layout);
@@ -288,18 +299,18 @@ exp_nonpositive(float x)
 
 typedef struct {
   int l, h, k;     /* layer, head, l·K + h */
-  int w;           /* window */
+  int w, s;        /* window, score window (s ≥ w; the band's columns, distance s − c) */
   int t;           /* position of the tile's first query */
   int i0, n;       /* its row in the chunk, its number of queries */
 } Tile;
 
-/* band (n×w, column c = distance w − c) = (q·p_δ + q·k_{t−δ}) / √D; pers (n×N) = q·P_k·√D / √D */
+/* band (n×s, column c = distance s − c) = (q·p_δ + q·k_{t−δ}) / √D; pers (n×N) = q·P_k·√D / √D */
 static void
 tile_scores(SpnReader *r, const Tile *tl)
 {
   const SpnConfig *c = &r->cfg;
   int d = c->hid_sz, S = c->attn_span, D = spn_config_head_dim(c), N = c->pers_mem_size;
-  int w = tl->w, ncol = tl->n + w - 1;
+  int w = tl->s, ncol = tl->n + w - 1;
   const float *qh = r->q + (gsize)tl->i0 * d + tl->h * D;
   const float *k0 = r->kv[tl->l] + (gsize)(S + tl->t - w) * 2 * d + tl->h * D;
   float inv_sd = 1.0f / sqrtf((float)D);
@@ -317,28 +328,29 @@ tile_scores(SpnReader *r, const Tile *tl)
               r->w.layers[tl->l].pk + (gsize)tl->h * D * N, N, 0.0f, r->pers, N);
 }
 
-/* Scores of one query (already divided by √D) into its final weights: joint softmax over
- * context and persistent vectors, soft mask, joint renormalisation. The two normalisations are
- * folded into one scale: e·m / (Σ e·m + Σ e_p), or e·m / (Σ e·m + 1e-8·Σ e) for the context-only
- * renormalisation, whose epsilon applies to the softmax output. */
+/* Scores of one query (s of them, already divided by √D) into its final weights: joint softmax
+ * over context and persistent vectors, soft mask over the last w, joint renormalisation. The two
+ * normalisations are folded into one scale, e·m / (Σ e·m + Σ e_p + 1e-8·Σ e), the epsilon
+ * applying to the softmax output. The weights are the last w of a. */
 static void
-row_weights(const SpnReader *r, const float *mask, int w, float *a, float *ap)
+row_weights(const SpnReader *r, const float *mask, int w, int s, float *a, float *ap)
 {
   const SpnConfig *c = &r->cfg;
   int N = c->pers_mem_size;
-  float mx = MAX(max_lanes(a, w), max_lanes(ap, N));
-  for (int col = 0; col < w; col++)
+  float mx = MAX(max_lanes(a, s), max_lanes(ap, N));
+  for (int col = 0; col < s; col++)
     a[col] = exp_nonpositive(a[col] - mx);
   for (int n = 0; n < N; n++)
     ap[n] = exp_nonpositive(ap[n] - mx);
-  float sum = sum_lanes(a, w) + sum_lanes(ap, N), scale;
+  float sum = sum_lanes(a, s) + sum_lanes(ap, N), scale;
+  a += s - w;
   if (!c->adapt_span) {
     scale = 1.0f / sum;
     for (int col = 0; col < w; col++)
       a[col] *= scale;
   } else {
     float masked = dot_lanes(a, mask, w);
-    scale = 1.0f / (N > 0 ? masked + sum_lanes(ap, N) : masked + 1e-8f * sum);
+    scale = 1.0f / (masked + sum_lanes(ap, N) + SPN_ATTN_EPS * sum);
     for (int col = 0; col < w; col++)
       a[col] = a[col] * mask[col] * scale;
   }
@@ -346,7 +358,8 @@ row_weights(const SpnReader *r, const float *mask, int w, float *a, float *ap)
     ap[n] *= scale;
 }
 
-/* the probe's view of query q: nearest distance first, and the masses it sums */
+/* the probe's view of query q (a: its w weights): nearest distance first, and the masses it
+ * sums */
 static void
 row_record(SpnReader *r, const Tile *tl, int q, const float *a, const float *ap)
 {
@@ -371,7 +384,8 @@ tile_output(SpnReader *r, const Tile *tl)
   const float *v0 = r->kv[tl->l] + (gsize)(S + tl->t - w) * 2 * d + d + tl->h * D;
   memset(r->dense, 0, sizeof(float) * tl->n * ncol);
   for (int i = 0; i < tl->n; i++)
-    memcpy(r->dense + (gsize)i * ncol + i, r->band + (gsize)i * w, sizeof(float) * w);
+    memcpy(r->dense + (gsize)i * ncol + i, r->band + (gsize)i * tl->s + (tl->s - w),
+           sizeof(float) * w);
   spn_gemm1(FALSE, FALSE, tl->n, D, ncol, 1.0f, r->dense, ncol, v0, 2 * d, 0.0f, oh, d);
   if (N > 0)
     spn_gemm1(FALSE, FALSE, tl->n, D, N, sqrtf((float)N), r->pers, N,
@@ -384,17 +398,18 @@ head_attend(SpnReader *r, int l, int h, int t0, int len)
 {
   const SpnConfig *c = &r->cfg;
   int k = l * c->nheads + h, N = c->pers_mem_size;
-  int w = r->probe->heads[k].window;
-  /* a tile computes T + w − 1 scores per query and uses w: tiles of half the window keep that
+  int w = r->probe->heads[k].window, s = r->score[k];
+  /* a tile computes T + s − 1 scores per query and uses s: tiles of half the window keep that
    * waste moderate and the products tall (measured against 32, 64 and w) */
-  int T = MIN(READER_TILE, MAX(32, w / 2));
+  int T = MIN(READER_TILE, MAX(32, s / 2));
   for (int i0 = 0; i0 < len; i0 += T) {
-    Tile tl = {.l = l, .h = h, .k = k, .w = w, .t = t0 + i0, .i0 = i0, .n = MIN(T, len - i0)};
+    Tile tl = {.l = l, .h = h, .k = k, .w = w, .s = s, .t = t0 + i0, .i0 = i0,
+               .n = MIN(T, len - i0)};
     tile_scores(r, &tl);
     for (int i = 0; i < tl.n; i++) {
-      float *a = r->band + (gsize)i * w, *ap = r->pers + (gsize)i * N;
-      row_weights(r, r->mask[k], w, a, ap);
-      row_record(r, &tl, tl.t + i, a, ap);
+      float *a = r->band + (gsize)i * s, *ap = r->pers + (gsize)i * N;
+      row_weights(r, r->mask[k], w, s, a, ap);
+      row_record(r, &tl, tl.t + i, a + (s - w), ap);
     }
     tile_output(r, &tl);
   }

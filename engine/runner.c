@@ -271,19 +271,26 @@ layer_prepare(SpnRunner *r, int l)
   const SpnConfig *c = &r->m->cfg;
   const SpnLayerWeights *lw = &r->m->w.layers[l];
   Layer *L = &r->layers[l];
-  int wmax = 1;
+  int S = c->attn_span, wmax = 1;
+  /* reference mode: every head's softmax over the layer's trimmed window, as the reference */
+  int norm = c->attn_window == SPN_ATTN_WINDOW_REFERENCE && c->adapt_span
+                 ? S - spn_model_trim(r->m, l)
+                 : 0;
   for (int h = 0; h < c->nheads; h++) {
-    L->window[h] = r->full_windows ? c->attn_span
-                   : spn_attention_window(c->adapt_span ? lw->z[h] : 0.0f, c->attn_span,
-                                          c->adapt_span_ramp, c->adapt_span);
-    wmax = MAX(wmax, L->window[h]);
+    int own = spn_attention_window(c->adapt_span ? lw->z[h] : 0.0f, S, c->adapt_span_ramp,
+                                   c->adapt_span);
+    if (r->full_windows)
+      L->window[h] = norm > 0 ? norm : S;
+    else
+      L->window[h] = norm > 0 ? MIN(own, norm) : own;
+    wmax = MAX(wmax, MAX(L->window[h], norm));
   }
   L->sh = (SpnAttnShape){
     .B = r->B, .M = r->len, .S = c->attn_span, .d = c->hid_sz, .K = c->nheads,
     .D = spn_config_head_dim(c), .N = c->pers_mem_size, .R = c->adapt_span_ramp,
     .adapt = c->adapt_span, .dropout = r->training ? (float)c->dropout : 0.0f,
     .dropout_seed = r->dropout_seed ^ ((guint64)l * 0x9e3779b97f4a7c15ull),
-    .window = L->window, .wmax = wmax, .key_pe = r->m->w.key_pe, .z = lw->z, .pk = lw->pk,
+    .window = L->window, .norm_window = norm, .wmax = wmax, .key_pe = r->m->w.key_pe, .z = lw->z, .pk = lw->pk,
     .pv = lw->pv, .sparse_dkv = TRUE, .nk = kv_rows(r),
   };
   L->hin = l == 0 ? r->h0 : layer_output(r, l - 1);
@@ -311,9 +318,18 @@ thread_part(const SpnRunner *r)
   return p;
 }
 
+/* The cached rows a key/value task reads: task 2h the keys of head h (its score window), task
+ * 2h + 1 its values (its window). */
+static int
+kv_task_rows(const Layer *L, int task)
+{
+  return task % 2 == 0 ? spn_attention_score_window(&L->sh, task / 2) : L->window[task / 2];
+}
+
 /* Keys and values of the rows each head reaches (attention.h): the block's rows for all heads
- * in one product per stream, the cached rows head by head, only as many as the head's window,
- * so a long head does not make its neighbours pay. Reads the cache before it moves on. */
+ * in one product per stream, the cached rows head by head, only as many as the head scores
+ * (keys) and weighs (values), so a long head does not make its neighbours pay. Reads the cache
+ * before it moves on. */
 static void
 layer_project_kv(SpnRunner *r, Layer *L, const float *wkv, const Part *p)
 {
@@ -323,14 +339,10 @@ layer_project_kv(SpnRunner *r, Layer *L, const float *wkv, const Part *p)
     float *kv = L->kv + (gsize)b * L->sh.nk * 2 * d;
     spn_gemm1(FALSE, TRUE, len, 2 * d, d, 1.0f, L->hin + (gsize)b * len * d, d, wkv, d, 0.0f,
               kv + (gsize)wmax * 2 * d, 2 * d);
-    for (int h = 0; h < K; h++) {
-      int w = L->window[h];
-      const float *x = L->cache + ((gsize)b * S + S - w) * d;
-      float *row = kv + (gsize)(wmax - w) * 2 * d;
-      spn_gemm1(FALSE, TRUE, w, D, d, 1.0f, x, d, wkv + (gsize)h * D * d, d, 0.0f, row + h * D,
-                2 * d);
-      spn_gemm1(FALSE, TRUE, w, D, d, 1.0f, x, d, wkv + (gsize)(d + h * D) * d, d, 0.0f,
-                row + d + h * D, 2 * d);
+    for (int task = 0; task < 2 * K; task++) {
+      int h = task / 2, col = (task % 2) * d + h * D, w = kv_task_rows(L, task);
+      spn_gemm1(FALSE, TRUE, w, D, d, 1.0f, L->cache + ((gsize)b * S + S - w) * d, d,
+                wkv + (gsize)col * d, d, 0.0f, kv + (gsize)(wmax - w) * 2 * d + col, 2 * d);
     }
   }
 }
@@ -446,7 +458,7 @@ kv_tasks_by_window(const Layer *L, int K, int *order)
 {
   for (int t = 0; t < 2 * K; t++) {
     int j = t;
-    for (; j > 0 && L->window[order[j - 1] / 2] < L->window[t / 2]; j--)
+    for (; j > 0 && kv_task_rows(L, order[j - 1]) < kv_task_rows(L, t); j--)
       order[j] = order[j - 1];
     order[j] = t;
   }
@@ -502,7 +514,7 @@ kv_weight_grad(SpnRunner *r, const Layer *L, int task, float *dwkv)
 {
   const SpnConfig *c = &r->m->cfg;
   int d = c->hid_sz, D = spn_config_head_dim(c), wmax = L->sh.wmax, n = r->B * r->len;
-  int h = task / 2, col = (task % 2) * d + h * D, w = L->window[h];
+  int h = task / 2, col = (task % 2) * d + h * D, w = kv_task_rows(L, task);
   spn_gemm1(TRUE, FALSE, D, d, n, 1.0f, r->dkv_block + col, 2 * d, L->hin, d, 1.0f,
             dwkv + (gsize)col * d, d);
   for (int b = 0; b < r->B; b++)

@@ -39,8 +39,9 @@ SpnRunner *spn_runner_new_eval(SpnModel *m, int batch, int block, SpnRunner *don
 void spn_runner_free(SpnRunner *r);
 /* Zeroes every cache, as at the start of the streams. */
 void spn_runner_reset_cache(SpnRunner *r);
-/* Every head attends over all S distances (the mask still applies): the untrimmed
- * computation, for checking that trimming changes nothing. */
+/* Every head weighs all the distances its softmax covers (the mask still applies): all S in
+ * head mode, the untrimmed computation; its layer's trimmed window in reference mode, the
+ * reference's own computation. For checking that per-head windows change nothing. */
 void spn_runner_set_full_windows(SpnRunner *r, gboolean full);
 
 /* Runs the B×len tokens x (row b = stream b) through the model, len ≤ block, and advances the

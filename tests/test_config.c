@@ -17,7 +17,7 @@ assert_same_config(const SpnConfig *a, const SpnConfig *b)
   static const gsize sizes[] = {[SPN_FIELD_INT] = sizeof(int), [SPN_FIELD_DOUBLE] = sizeof(double),
                                 [SPN_FIELD_BOOL] = sizeof(gboolean),
                                 [SPN_FIELD_SEED] = sizeof(guint64),
-                                [SPN_FIELD_OPTIM] = sizeof(SpnOptimKind)};
+                                [SPN_FIELD_CHOICE] = sizeof(int)};
   for (guint i = 0; i < n; i++)
     if (memcmp((const guint8 *)a + f[i].offset, (const guint8 *)b + f[i].offset,
                sizes[f[i].type]) != 0)
@@ -42,7 +42,7 @@ set_other_value(SpnConfig *c, const SpnConfigField *f)
   case SPN_FIELD_DOUBLE: *(double *)at = f->min + (f->max - f->min) / 3; break;
   case SPN_FIELD_BOOL: *(gboolean *)at = !*(gboolean *)at; break;
   case SPN_FIELD_SEED: *(guint64 *)at = G_MAXUINT64 - 5; break;
-  case SPN_FIELD_OPTIM: *(SpnOptimKind *)at = SPN_OPTIM_ADAM; break;
+  case SPN_FIELD_CHOICE: *(int *)at = !*(int *)at; break; /* every choice has two values */
   }
 }
 

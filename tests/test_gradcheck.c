@@ -225,22 +225,29 @@ static double
 attn_loss(gpointer p)
 {
   AttnCase *c = p;
+  int norm = c->sh.norm_window;
   for (int h = 0; h < c->sh.K; h++) {
     c->windows[h] = spn_attention_window(c->z ? c->z[h] : 0, c->sh.S, c->sh.R, c->sh.adapt);
-    c->sh.wmax = MAX(h == 0 ? 1 : c->sh.wmax, c->windows[h]);
+    if (norm > 0)
+      c->windows[h] = MIN(c->windows[h], norm);
+    c->sh.wmax = MAX(h == 0 ? 1 : c->sh.wmax, MAX(c->windows[h], norm));
   }
   spn_attention_forward(&c->sh, c->q, c->kv, c->state, c->out);
   return dot(c->out, c->r, (gsize)c->sh.B * c->sh.M * c->sh.d);
 }
 
+/* norm: the reference mode's layer window (0: head mode). starve: a factor on the position
+ * table's columns beyond head 0's window, so that many of its queries give their span almost
+ * no mass and the renormalisation's epsilon, which carries the softmax normaliser over the
+ * layer's window into the weights, changes them visibly (in a plain case its share is 1e-8). */
 static void
-attention_case(gboolean adapt, int N, float dropout)
+attention_case(gboolean adapt, int N, float dropout, int norm, float starve)
 {
   AttnCase c = {0};
   int B = 2, M = 5, S = 9, K = 2, D = 3, d = K * D, R = 3;
   c.sh = (SpnAttnShape){.B = B, .M = M, .S = S, .d = d, .K = K, .D = D, .N = N, .R = R,
                         .adapt = adapt, .dropout = dropout, .dropout_seed = 7,
-                        .window = c.windows};
+                        .window = c.windows, .norm_window = norm};
   c.z = g_new(float, K);
   c.z[0] = 0.13f; /* zS = 1.17: mask ramps inside the window */
   c.z[1] = 0.52f; /* zS = 4.68 + R + 1 > S: window is all of S */
@@ -249,14 +256,17 @@ attention_case(gboolean adapt, int N, float dropout)
   c.q = randn((gsize)B * M * d, 1), c.kv = randn(B * nk * 2 * d, 1), c.key_pe = randn((gsize)D * S, 1);
   c.pk = N ? randn((gsize)K * D * N, 0.6f) : NULL, c.pv = N ? randn((gsize)K * N * D, 0.5f) : NULL;
   c.sh.key_pe = c.key_pe, c.sh.pk = c.pk, c.sh.pv = c.pv;
+  for (int j = 0; starve > 0 && j < D; j++)
+    for (int col = 0; col < S - (2 + R + 1); col++) /* distances beyond head 0's window */
+      c.key_pe[j * S + col] *= starve;
   c.r = randn((gsize)B * M * d, 1);
   c.out = g_new(float, (gsize)B * M * d);
-  /* the pack is laid out for wmax, which is S here (head 1): sizes stay put across evaluations */
-  c.sh.wmax = S;
+  /* the pack has room for S rows before the block, the most any window needs: sizes stay put
+   * across evaluations */
   c.sh.nk = (int)nk;
   c.state = g_new(float, (gsize)B * K * M * (S + N + 1));
   attn_loss(&c);
-  g_assert_cmpint(c.sh.wmax, ==, S);
+  g_assert_cmpint(c.sh.wmax, ==, norm > 0 ? norm : S);
   if (adapt)
     g_assert_cmpint(c.windows[0], ==, 2 + R + 1);
   float *dq = g_new(float, (gsize)B * M * d), *dkv = g_new(float, B * nk * 2 * d);
@@ -275,18 +285,26 @@ attention_case(gboolean adapt, int N, float dropout)
     check_tensor("pv", c.pv, dpv, (gsize)K * N * D, 20, attn_loss, &c);
   }
   /* queries never see themselves or the future: the newest key row has no gradient */
-  for (int j = 0; j < 2 * d; j++)
-    g_assert_cmpfloat(dkv[(nk - 1) * 2 * d + j], ==, 0.0f);
+  for (int b = 0; b < B; b++)
+    for (int j = 0; j < 2 * d; j++)
+      g_assert_cmpfloat(dkv[(b * nk + c.sh.wmax + M - 1) * 2 * d + j], ==, 0.0f);
   g_free(c.z), g_free(c.q), g_free(c.kv), g_free(c.key_pe), g_free(c.pk), g_free(c.pv);
   g_free(c.r), g_free(c.out), g_free(c.state), g_free(dq), g_free(dkv), g_free(dpe), g_free(dz);
   g_free(dpk), g_free(dpv);
 }
 
-static void test_attention_plain(void) { attention_case(FALSE, 0, 0.0f); }
-static void test_attention_span(void) { attention_case(TRUE, 0, 0.0f); }
-static void test_attention_pers(void) { attention_case(TRUE, 4, 0.0f); }
-static void test_attention_pers_nospan(void) { attention_case(FALSE, 4, 0.0f); }
-static void test_attention_dropout(void) { attention_case(TRUE, 3, 0.25f); }
+static void test_attention_plain(void) { attention_case(FALSE, 0, 0.0f, 0, 0.0f); }
+static void test_attention_span(void) { attention_case(TRUE, 0, 0.0f, 0, 0.0f); }
+static void test_attention_pers(void) { attention_case(TRUE, 4, 0.0f, 0, 0.0f); }
+static void test_attention_pers_nospan(void) { attention_case(FALSE, 4, 0.0f, 0, 0.0f); }
+static void test_attention_dropout(void) { attention_case(TRUE, 3, 0.25f, 0, 0.0f); }
+/* reference mode: the layer's window (8 of S = 9 distances) for both heads' normalisers */
+static void test_attention_ref(void) { attention_case(TRUE, 0, 0.0f, 8, 0.0f); }
+static void test_attention_ref_starved(void) { attention_case(TRUE, 0, 0.0f, 8, 12.0f); }
+static void test_attention_ref_pers_starved(void) { attention_case(TRUE, 2, 0.0f, 8, 12.0f); }
+static void test_attention_ref_dropout(void) { attention_case(TRUE, 3, 0.25f, 8, 12.0f); }
+/* head mode starved: the epsilon over the head's own window */
+static void test_attention_head_starved(void) { attention_case(TRUE, 2, 0.0f, 0, 12.0f); }
 
 static void
 test_mask_values(void)
@@ -339,14 +357,17 @@ model_loss(gpointer p)
   return spn_runner_forward(c->r, c->x + n, c->y + n, c->M, FALSE, NULL) + spn_model_span_loss(c->m);
 }
 
+/* starve: a factor on the position table's columns of distances 10..12, beyond the window of
+ * three of the four heads (see attention_case) */
 static void
-model_case(int N, gboolean adapt)
+model_case(int N, gboolean adapt, SpnAttnWindow window, float starve)
 {
   SpnConfig cfg;
   spn_config_init_desktop(&cfg);
   cfg.nlayers = 2, cfg.hid_sz = 8, cfg.nheads = 2, cfg.inner_hid_sz = 12, cfg.attn_span = 12;
   cfg.adapt_span_ramp = 3, cfg.block_sz = 5, cfg.batch_sz = 2, cfg.vocab_size = 7;
   cfg.pers_mem_size = N, cfg.adapt_span = adapt, cfg.adapt_span_loss = 0.05, cfg.seed = 5;
+  cfg.attn_window = window;
   g_assert_true(spn_config_validate(&cfg, NULL));
   ModelCase c = {.M = cfg.block_sz};
   c.m = spn_model_new(&cfg);
@@ -356,6 +377,10 @@ model_case(int N, gboolean adapt)
       for (int h = 0; h < 2; h++)
         c.m->w.layers[l].z[h] = zs[l * 2 + h];
   }
+  /* windows 6, 9 | 12, 7 (the reference's layer window is all 12: S < 64 leaves no trim) */
+  for (int j = 0; starve > 0 && j < 4; j++)
+    for (int col = 0; col < 3; col++)
+      c.m->w.key_pe[j * 12 + col] *= starve;
   c.r = spn_runner_new(c.m, cfg.batch_sz, cfg.block_sz, TRUE);
   int n = cfg.batch_sz * cfg.block_sz;
   c.x = g_new(gint32, 2 * n), c.y = g_new(gint32, 2 * n);
@@ -386,9 +411,12 @@ model_case(int N, gboolean adapt)
   spn_model_free(c.m);
 }
 
-static void test_model_ff(void) { model_case(0, TRUE); }
-static void test_model_pers(void) { model_case(3, TRUE); }
-static void test_model_nospan(void) { model_case(0, FALSE); }
+static void test_model_ff(void) { model_case(0, TRUE, SPN_ATTN_WINDOW_HEAD, 0.0f); }
+static void test_model_pers(void) { model_case(3, TRUE, SPN_ATTN_WINDOW_HEAD, 0.0f); }
+static void test_model_nospan(void) { model_case(0, FALSE, SPN_ATTN_WINDOW_HEAD, 0.0f); }
+static void test_model_ref_ff(void) { model_case(0, TRUE, SPN_ATTN_WINDOW_REFERENCE, 0.0f); }
+static void test_model_ref_starved(void) { model_case(0, TRUE, SPN_ATTN_WINDOW_REFERENCE, 6.0f); }
+static void test_model_ref_pers_starved(void) { model_case(3, TRUE, SPN_ATTN_WINDOW_REFERENCE, 6.0f); }
 
 int
 main(int argc, char **argv)
@@ -406,8 +434,16 @@ main(int argc, char **argv)
   g_test_add_func("/fd/attention-persistent", test_attention_pers);
   g_test_add_func("/fd/attention-persistent-nospan", test_attention_pers_nospan);
   g_test_add_func("/fd/attention-dropout", test_attention_dropout);
+  g_test_add_func("/fd/attention-reference", test_attention_ref);
+  g_test_add_func("/fd/attention-reference-starved", test_attention_ref_starved);
+  g_test_add_func("/fd/attention-reference-persistent-starved", test_attention_ref_pers_starved);
+  g_test_add_func("/fd/attention-reference-dropout", test_attention_ref_dropout);
+  g_test_add_func("/fd/attention-head-starved", test_attention_head_starved);
   g_test_add_func("/fd/model-ff", test_model_ff);
   g_test_add_func("/fd/model-persistent", test_model_pers);
   g_test_add_func("/fd/model-nospan", test_model_nospan);
+  g_test_add_func("/fd/model-reference-ff", test_model_ref_ff);
+  g_test_add_func("/fd/model-reference-starved", test_model_ref_starved);
+  g_test_add_func("/fd/model-reference-persistent-starved", test_model_ref_pers_starved);
   return g_test_run();
 }

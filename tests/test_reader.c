@@ -20,7 +20,10 @@
 static SpnCorpus *corpus;
 static char *text;        /* TEXT_CHARS ASCII characters of the bundled corpus */
 
-typedef enum { CASE_DESKTOP, CASE_PERSISTENT, CASE_NO_ADAPT } Case;
+/* CASE_DESKTOP and CASE_PERSISTENT in reference mode (the default), CASE_HEAD the desktop one in
+ * head mode, CASE_STARVED the desktop one whose layer 1 gives its spans almost no mass (see
+ * model_for) */
+typedef enum { CASE_DESKTOP, CASE_PERSISTENT, CASE_NO_ADAPT, CASE_HEAD, CASE_STARVED } Case;
 
 /* Spans that differ per head: short, medium, one exactly on an integer z·S (where the window
  * keeps the distance at which the ramp starts) and the full span. */
@@ -46,12 +49,24 @@ model_for(Case kind, guint64 seed)
   } else if (kind == CASE_NO_ADAPT) {
     c.nlayers = 2, c.hid_sz = 32, c.nheads = 2, c.inner_hid_sz = 64, c.attn_span = 64;
     c.adapt_span = FALSE;
+  } else if (kind == CASE_HEAD) {
+    c.attn_window = SPN_ATTN_WINDOW_HEAD;
   }
   g_assert_true(spn_config_validate(&c, NULL));
   SpnModel *m = spn_model_new(&c);
-  if (kind == CASE_DESKTOP) {
+  if (kind == CASE_DESKTOP || kind == CASE_HEAD || kind == CASE_STARVED) {
     const float spans[] = {3.0f, 40.0f, 256.0f, 1024.0f, 137.5f};
     set_spans(m, spans);
+  }
+  if (kind == CASE_STARVED) {
+    /* layer 1's spans 137.5, 3, 40 and 256 reach 289 at most, its trimmed window is 320: the
+     * position table's columns of distances 290..320 scaled up draw its queries' mass beyond
+     * every span, so the epsilon of the renormalisation decides the weights */
+    int S = c.attn_span, D = spn_config_head_dim(&c);
+    g_assert_cmpint(spn_model_trim(m, 1), ==, S - 320);
+    for (int j = 0; j < D; j++)
+      for (int delta = 290; delta <= 320; delta++)
+        m->w.key_pe[j * S + S - delta] *= 12.0f;
   } else if (kind == CASE_PERSISTENT) {
     const float spans[] = {0.0f, 10.0f, 64.0f, 128.0f, 33.3f};
     set_spans(m, spans);
@@ -289,6 +304,8 @@ main(int argc, char **argv)
   g_test_add_data_func("/reader/edits/desktop", GINT_TO_POINTER(CASE_DESKTOP), test_edits);
   g_test_add_data_func("/reader/edits/persistent", GINT_TO_POINTER(CASE_PERSISTENT), test_edits);
   g_test_add_data_func("/reader/edits/no-adapt", GINT_TO_POINTER(CASE_NO_ADAPT), test_edits);
+  g_test_add_data_func("/reader/edits/head-window", GINT_TO_POINTER(CASE_HEAD), test_edits);
+  g_test_add_data_func("/reader/edits/starved", GINT_TO_POINTER(CASE_STARVED), test_edits);
   g_test_add_data_func("/reader/typing/desktop", GINT_TO_POINTER(CASE_DESKTOP), test_typing);
   g_test_add_data_func("/reader/typing/persistent", GINT_TO_POINTER(CASE_PERSISTENT), test_typing);
   g_test_add_data_func("/reader/typing/no-adapt", GINT_TO_POINTER(CASE_NO_ADAPT), test_typing);

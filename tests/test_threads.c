@@ -32,10 +32,12 @@
 static char *tmpdir;
 static char *corpus_path;
 
-typedef enum { CASE_FF, CASE_PERSISTENT, CASE_DROPOUT } Case;
+/* CASE_HEAD: CASE_FF in head mode; the others in reference mode (config.h) */
+typedef enum { CASE_FF, CASE_PERSISTENT, CASE_DROPOUT, CASE_HEAD } Case;
 
 /* Spans as fractions of S, per layer and head: the longest head of each layer gives cache
- * sizes 128, 512 and 320 and key windows of 28, 478 and 222 rows. */
+ * sizes 128, 512 and 320 and key windows of 28, 478 and 222 rows in head mode, 64, 512 and 256
+ * (the layers' trimmed windows) in reference mode. */
 static const float ZS[3][4] = {
   {0.02f, 0.0f, 0.01f, 0.005f},
   {0.9f, 0.1f, 0.3f, 0.0f},
@@ -55,6 +57,8 @@ config_for(Case kind, SpnConfig *c)
     c->pers_mem_size = 4, c->inner_hid_sz = 0;
   if (kind == CASE_DROPOUT)
     c->dropout = 0.2;
+  if (kind == CASE_HEAD)
+    c->attn_window = SPN_ATTN_WINDOW_HEAD;
 }
 
 static void
@@ -533,6 +537,7 @@ main(int argc, char **argv)
   write_corpus();
   g_test_add_data_func("/threads/eval/ff", GINT_TO_POINTER(CASE_FF), test_eval);
   g_test_add_data_func("/threads/eval/persistent", GINT_TO_POINTER(CASE_PERSISTENT), test_eval);
+  g_test_add_data_func("/threads/eval/head-window", GINT_TO_POINTER(CASE_HEAD), test_eval);
   g_test_add_func("/threads/training-validation", test_training_validation);
   g_test_add_func("/threads/worker-validation", test_worker_validation);
   g_test_add_data_func("/threads/probe/ff", GINT_TO_POINTER(CASE_FF), test_probe);
@@ -543,10 +548,13 @@ main(int argc, char **argv)
   g_test_add_data_func("/threads/training/persistent", GINT_TO_POINTER(CASE_PERSISTENT),
                        test_training);
   g_test_add_data_func("/threads/training/dropout", GINT_TO_POINTER(CASE_DROPOUT), test_training);
+  g_test_add_data_func("/threads/training/head-window", GINT_TO_POINTER(CASE_HEAD), test_training);
   g_test_add_data_func("/threads/gradients/ff", GINT_TO_POINTER(CASE_FF), test_gradients);
   g_test_add_data_func("/threads/gradients/persistent", GINT_TO_POINTER(CASE_PERSISTENT),
                        test_gradients);
   g_test_add_data_func("/threads/gradients/dropout", GINT_TO_POINTER(CASE_DROPOUT),
+                       test_gradients);
+  g_test_add_data_func("/threads/gradients/head-window", GINT_TO_POINTER(CASE_HEAD),
                        test_gradients);
   int rc = g_test_run();
   g_autoptr(GError) error = NULL;

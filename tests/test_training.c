@@ -152,6 +152,109 @@ test_trim_per_head(void)
   trim_compare(&c, zs);
 }
 
+/* ---- the reference's window ---- */
+
+#define REF_BLOCKS 14
+
+/* REF_BLOCKS blocks of training forward from empty caches (13·16 positions: the caches fill
+ * beyond the windows), backward of the last (without an update); the gradients into grads, the
+ * log-probabilities of the last block into logp. */
+static double
+last_block(SpnModel *m, gboolean full, const gint32 *x, float *grads, float *logp)
+{
+  const SpnConfig *c = &m->cfg;
+  int n = c->batch_sz * c->block_sz;
+  SpnRunner *r = spn_runner_new(m, c->batch_sz, c->block_sz, TRUE);
+  spn_runner_set_full_windows(r, full);
+  for (int j = 0; j < REF_BLOCKS - 1; j++)
+    spn_runner_forward(r, x + (gsize)j * n, x + (gsize)j * n + 1, c->block_sz, TRUE, NULL);
+  spn_model_zero_grad(m);
+  const gint32 *xl = x + (gsize)(REF_BLOCKS - 1) * n;
+  double loss = spn_runner_forward(r, xl, xl + 1, c->block_sz, TRUE, NULL);
+  memcpy(logp, spn_runner_logprobs(r), sizeof(float) * n * c->vocab_size);
+  spn_runner_backward(r);
+  memcpy(grads, m->grads, sizeof(float) * m->layout->total);
+  spn_runner_free(r);
+  return loss;
+}
+
+/* Reference mode with per-head windows (values and their gradients over each head's own
+ * window) against every head over its layer's whole trimmed window, the reference's own
+ * computation: the same losses, log-probabilities and gradients, those of key_pe's columns
+ * outside every span included. The position table's columns of distances 87..128 and
+ * 167..192 (outside every span of layers 0 and 1, inside their trimmed windows) are scaled up
+ * so that many queries give their spans almost no mass: the normaliser over the layer's window
+ * then decides their weights (through the renormalisation's epsilon) and the gradients of the
+ * columns outside every span are large; head mode must give other numbers. */
+static void
+reference_window_case(int pers)
+{
+  SpnConfig c;
+  small_config(&c);
+  c.vocab_size = 13, c.attn_span = 256, c.pers_mem_size = pers;
+  c.attn_window = SPN_ATTN_WINDOW_REFERENCE;
+  /* windows 23, 86 | 9, 166; the reference's layer windows 128 | 192 */
+  const float zs[4] = {0.05f, 0.3f, 0.0f, 0.61f};
+  SpnModel *m = spn_model_new(&c);
+  for (int k = 0; k < 4; k++)
+    m->w.layers[k / 2].z[k % 2] = zs[k];
+  g_assert_cmpint(spn_model_trim(m, 0), ==, 128);
+  g_assert_cmpint(spn_model_trim(m, 1), ==, 64);
+  int S = c.attn_span, D = spn_config_head_dim(&c), n = c.batch_sz * c.block_sz;
+  for (int j = 0; j < D; j++)
+    for (int delta = 87; delta <= 192; delta++)
+      if (delta <= 128 || delta > 166)
+        m->w.key_pe[j * S + S - delta] *= 20.0f;
+  gint32 *x = g_new(gint32, REF_BLOCKS * n + 1);
+  SpnRng rng;
+  spn_rng_seed(&rng, 21);
+  for (int i = 0; i < REF_BLOCKS * n + 1; i++)
+    x[i] = (gint32)spn_rng_below(&rng, c.vocab_size);
+  gsize total = m->layout->total, V = c.vocab_size;
+  float *g[2] = {g_new(float, total), g_new(float, total)};
+  float *lp[2] = {g_new(float, n * V), g_new(float, n * V)};
+  double loss[2];
+  for (int k = 0; k < 2; k++)
+    loss[k] = last_block(m, k == 1, x, g[k], lp[k]);
+  if (fabs(loss[0] - loss[1]) > 1e-6 * fabs(loss[1]))
+    g_error("per-head windows loss %.9g, layer windows %.9g", loss[0], loss[1]);
+  for (gsize i = 0; i < (gsize)n * V; i++)
+    if (fabsf(lp[0][i] - lp[1][i]) > 1e-5f)
+      g_error("logprobs[%zu]: %.7g, %.7g", (size_t)i, lp[0][i], lp[1][i]);
+  double outside = 0.0; /* the largest key_pe gradient outside every span */
+  for (int t = 0; t < m->layout->n_tensors; t++) {
+    const SpnTensorSpec *s = &m->layout->tensors[t];
+    float mx = 0.0f;
+    for (gsize i = 0; i < s->numel; i++)
+      mx = MAX(mx, fabsf(g[1][s->offset + i]));
+    for (gsize i = 0; i < s->numel; i++) {
+      float a = g[0][s->offset + i], b = g[1][s->offset + i];
+      if (fabsf(a - b) > 1e-4f * mx + 1e-3f * fabsf(b))
+        g_error("grad %s[%zu]: per-head %.7g, layer windows %.7g", s->name, (size_t)i, a, b);
+    }
+    if (g_str_equal(s->name, "key_pe"))
+      for (gsize i = 0; i < s->numel; i++)
+        if (S - (int)(i % S) > 166)
+          outside = MAX(outside, fabsf(g[1][s->offset + i]));
+  }
+  g_assert_cmpfloat(outside, >, 1e-6); /* distances 167..192: layer 1's window only */
+  /* head mode on the same weights: its softmax over each head's own window */
+  m->cfg.attn_window = SPN_ATTN_WINDOW_HEAD;
+  double head = last_block(m, FALSE, x, g[0], lp[0]);
+  g_assert_cmpfloat(fabs(head - loss[1]), >, 1e-4 * fabs(loss[1])); /* 100× the tolerance */
+  const float *pe = g[0] + (m->g.key_pe - m->grads);
+  for (int delta = 167; delta <= 192; delta++) /* no head of head mode scores them */
+    for (int j = 0; j < D; j++)
+      g_assert_cmpfloat(pe[j * S + S - delta], ==, 0.0f);
+  g_free(x);
+  for (int k = 0; k < 2; k++)
+    g_free(g[k]), g_free(lp[k]);
+  spn_model_free(m);
+}
+
+static void test_reference_window_ff(void) { reference_window_case(0); }
+static void test_reference_window_pers(void) { reference_window_case(3); }
+
 /* ---- every kind of runner computes the same ---- */
 
 /* Two blocks through a training runner, a probe runner, an evaluation runner with arrays of its
@@ -555,6 +658,8 @@ main(int argc, char **argv)
   g_test_add_func("/training/trim-equals-untrimmed-ff", test_trim_ff);
   g_test_add_func("/training/trim-equals-untrimmed-persistent", test_trim_pers);
   g_test_add_func("/training/trim-equals-untrimmed-per-head", test_trim_per_head);
+  g_test_add_func("/training/reference-window-ff", test_reference_window_ff);
+  g_test_add_func("/training/reference-window-persistent", test_reference_window_pers);
   g_test_add_func("/training/runners-agree-ff", test_runners_ff);
   g_test_add_func("/training/runners-agree-persistent", test_runners_pers);
   g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
