@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Write the oracle fixtures (tests/fixtures/oracle_{ff,pers,nospan}.safetensors), or run the
-self-checks with --check-fd.
+"""Write the oracle fixtures (tests/fixtures/oracle_{ff,pers,nospan,ref_ff,ref_pers,head_ff}
+.safetensors), or run the self-checks with --check-fd.
 
 Usage:
   /usr/bin/python3 tools/oracle/make_fixtures.py [--out DIR]
   /usr/bin/python3 tools/oracle/make_fixtures.py --check-fd
 
-All fixture numbers come from the clear (einsum/gather) path in float32 with C = S.
+All fixture numbers come from the clear (einsum/gather) path with C = S: in float32 for the
+small configurations (S = 20, head mode), in float64 (stored as float32) for the attention
+window ones (S = 130, trimmed, starved spans), whose gradients outside every span are a 1e-8
+share that float32 round-off would drown.
 """
 import argparse
 import copy
@@ -26,20 +29,46 @@ SEED = 1234
 COMMON = dict(vocab_size=11, nlayers=2, hid_sz=16, nheads=2, attn_span=20, adapt_span_ramp=4,
               block_sz=6, batch_sz=2, adapt_span_loss=0.02, adapt_span_cache=True,
               lr=0.07, lr_warmup=2, grad_clip=0.03, optim="adagrad", dropout=0.0)
-CONFIGS = OrderedDict([
-    ("ff", dict(COMMON, adapt_span=True, inner_hid_sz=24, pers_mem_size=0)),
-    ("pers", dict(COMMON, adapt_span=True, inner_hid_sz=0, pers_mem_size=5)),
-    ("nospan", dict(COMMON, adapt_span=False, inner_hid_sz=24, pers_mem_size=0)),
-])
 Z_INIT = [[0.0, 0.35], [0.85, 0.12]]   # per layer, per head (see README: why 0.85, not 0.6)
+# The attention window fixtures: S = 130, R = 8, M = 24. Windows 16, 37 | 101, 22; the
+# reference trims 64 distances of layer 0 (its window is 66) and none of layer 1 (130). The
+# position table's columns of distances 38..66 and 102..130, outside every span of layer 0
+# and of layer 1 head 1, are multiplied by STARVE: many queries then give their spans almost
+# no mass, the renormalisation's epsilon decides their weights, and the two windows differ.
+BIG = dict(COMMON, attn_span=130, adapt_span_ramp=8, block_sz=24)
+Z_BIG = [[0.053, 0.211], [0.707, 0.093]]   # z*S away from integers in float32 and float64
+STARVE = 16.0
+STARVED = list(range(38, 67)) + list(range(102, 131))
+CONFIGS = OrderedDict([
+    ("ff", dict(COMMON, adapt_span=True, inner_hid_sz=24, pers_mem_size=0, attn_window="head")),
+    ("pers", dict(COMMON, adapt_span=True, inner_hid_sz=0, pers_mem_size=5, attn_window="head")),
+    ("nospan", dict(COMMON, adapt_span=False, inner_hid_sz=24, pers_mem_size=0,
+                    attn_window="head")),
+    ("ref_ff", dict(BIG, adapt_span=True, inner_hid_sz=24, pers_mem_size=0,
+                    attn_window="reference")),
+    ("ref_pers", dict(BIG, adapt_span=True, inner_hid_sz=0, pers_mem_size=5,
+                      attn_window="reference")),
+    # not starved: the columns outside every span get only the epsilon's ~1e-12 share
+    ("ref_plain", dict(BIG, adapt_span=True, inner_hid_sz=24, pers_mem_size=0,
+                       attn_window="reference", starve=1.0)),
+    ("head_ff", dict(BIG, adapt_span=True, inner_hid_sz=24, pers_mem_size=0,
+                     attn_window="head")),
+])
 NSTEPS = 3
 META_KEYS = ["nlayers", "hid_sz", "inner_hid_sz", "nheads", "attn_span", "block_sz", "batch_sz",
              "adapt_span", "adapt_span_ramp", "adapt_span_loss", "adapt_span_cache",
-             "pers_mem_size", "lr", "lr_warmup", "grad_clip", "optim", "dropout", "vocab_size"]
+             "pers_mem_size", "lr", "lr_warmup", "grad_clip", "optim", "dropout", "vocab_size",
+             "attn_window"]
 
 
-def setup(cfg_dict, z_init=Z_INIT, seed=SEED, nblocks=NSTEPS):
+def is_big(cfg_dict):
+    return cfg_dict["attn_span"] == BIG["attn_span"]
+
+
+def setup(cfg_dict, z_init=None, seed=SEED, nblocks=NSTEPS):
     """Model at its fixture initial state and the data (B x T, T = nblocks*M + 1)."""
+    if z_init is None:
+        z_init = Z_BIG if is_big(cfg_dict) else Z_INIT
     torch.manual_seed(seed)
     cfg = Config.from_dict(cfg_dict)
     model = SpanModel(cfg)                           # docs/MODEL.md initialisation
@@ -53,6 +82,9 @@ def setup(cfg_dict, z_init=Z_INIT, seed=SEED, nblocks=NSTEPS):
             for l, layer in enumerate(model.layers):
                 layer.span()._mask.current_val.copy_(
                     torch.tensor(z_init[l], dtype=torch.float32).view(-1, 1, 1))
+        if is_big(cfg_dict):
+            for delta in STARVED:
+                model.key_pe[0, :, cfg.attn_span - delta] *= cfg_dict.get("starve", STARVE)
     B, M = cfg.batch_sz, cfg.block_sz
     T = nblocks * M + 1
     tokens = torch.randint(0, cfg.vocab_size, (B * T,))
@@ -77,8 +109,10 @@ def make_one(name, cfg_dict):
     for n, p in model.state_dict().items():
         t[n] = p.detach().clone()
     t["data"] = data.to(torch.int32)
+    dtype = torch.float64 if is_big(cfg_dict) else torch.float32
+    model = model.to(dtype)
 
-    caches = model.init_caches(B)
+    caches = model.init_caches(B, dtype)
     x0, y0 = block(data, 0, M)
     loss0, obj0, out0 = objective(model, x0, y0, caches)
     g0 = grads_of(model, obj0)
@@ -104,24 +138,34 @@ def make_one(name, cfg_dict):
 
     tm = copy.deepcopy(model)
     opt = Adagrad(tm.named_parameters(), cfg.lr, cfg.lr_warmup, cfg.grad_clip)
-    caches = tm.init_caches(B)
+    caches = tm.init_caches(B, dtype)
     losses = []
     for k in range(NSTEPS):
         x, y = block(data, k, M)
         loss, caches = train_step(tm, opt, x, y, caches)
         losses.append(loss)
+        if k == 0 and is_big(cfg_dict):
+            for n, p in tm.state_dict().items():
+                t["step1." + n] = p.detach().clone()
     t["train.loss"] = torch.tensor(losses, dtype=torch.float32)
     for n, p in tm.state_dict().items():
         t["final." + n] = p.detach().clone()
 
+    for n in t:
+        if t[n].dtype == torch.float64:
+            t[n] = t[n].float()
     for n, v in t.items():
         assert v.dtype in (torch.float32, torch.int32), (n, v.dtype)
     conf = {k: cfg_dict[k] for k in META_KEYS}
+    note = "seed 1234; LayerNorm gains 1+0.1*randn, biases 0.1*randn"
+    if cfg.adapt_span:
+        note += "; z per layer " + json.dumps(Z_BIG if is_big(cfg_dict) else Z_INIT)
+    if is_big(cfg_dict):
+        note += (f"; key_pe columns of distances 38..66 and 102..130 times "
+                 f"{cfg_dict.get('starve', STARVE)}; computed in float64")
     meta = OrderedDict([("config", json.dumps(conf)),
                         ("generator", "tools/oracle/make_fixtures.py"),
-                        ("note", "seed 1234; LayerNorm gains 1+0.1*randn, biases 0.1*randn; "
-                                 "z per layer " + json.dumps(Z_INIT) if cfg.adapt_span else
-                                 "seed 1234; LayerNorm gains 1+0.1*randn, biases 0.1*randn")])
+                        ("note", note)])
     return t, meta, losses
 
 
@@ -222,15 +266,17 @@ def check_fd(name, cfg_dict):
     print(f"  [{name}] finite differences OK (worst rel {worst:.1e})")
 
 
-def check_fast_vs_clear(name, cfg_dict, z_init=Z_INIT, nblocks=3, ntrain=3, trim=False,
-                        tol=1e-5, param_tol=2e-4):
+def check_fast_vs_clear(name, cfg_dict, z_init=None, nblocks=3, ntrain=3, trim=False,
+                        tol=1e-5, param_tol=2e-4, dtype=torch.float32):
     """The fast path (with or without trimming) against the clear path: logprobs, losses, caches
     for nblocks blocks with fixed weights, gradients of the last block, and ntrain Adagrad
-    steps."""
+    steps. In float64 every key_pe column is compared (float32 round-off would swamp the
+    gradients of the columns outside every span)."""
     cfg, model, data = setup(cfg_dict, z_init=z_init, nblocks=max(nblocks, ntrain))
+    model = model.to(dtype)
     M, B = cfg.block_sz, cfg.batch_sz
-    cc = model.init_caches(B)
-    cf = model.init_caches(B)
+    cc = model.init_caches(B, dtype)
+    cf = model.init_caches(B, dtype)
     worst_lp, worst_g, worst_w = 0.0, 0.0, 0.0
     trims = None
     for j in range(nblocks):
@@ -256,7 +302,7 @@ def check_fast_vs_clear(name, cfg_dict, z_init=Z_INIT, nblocks=3, ntrain=3, trim
     m1, m2 = copy.deepcopy(model), copy.deepcopy(model)
     o1 = Adagrad(m1.named_parameters(), cfg.lr, cfg.lr_warmup, cfg.grad_clip)
     o2 = Adagrad(m2.named_parameters(), cfg.lr, cfg.lr_warmup, cfg.grad_clip)
-    c1, c2 = m1.init_caches(B), m2.init_caches(B)
+    c1, c2 = m1.init_caches(B, dtype), m2.init_caches(B, dtype)
     worst_tl, worst_tp = 0.0, 0.0
     for k in range(ntrain):
         x, y = block(data, k, M)
@@ -268,7 +314,7 @@ def check_fast_vs_clear(name, cfg_dict, z_init=Z_INIT, nblocks=3, ntrain=3, trim
     # full-size steps of random sign, and exactly zero gradients when trimmed away. They do not
     # influence any output; leave them out of the parameter comparison.
     live = torch.zeros(cfg.attn_span, dtype=torch.bool)
-    if cfg.adapt_span:
+    if cfg.adapt_span and dtype == torch.float32:
         with torch.no_grad():
             for m in (model, m1, m2):
                 for layer in m.layers:
@@ -294,9 +340,14 @@ def self_check():
     print("finite differences (float64) and float32-vs-float64 autograd:")
     for name, cd in CONFIGS.items():
         check_fd(name, cd)
-    print("fast path vs clear path on the fixture configs (S = 20, no trimming possible):")
+    print("fast path vs clear path on the fixture configs:")
     for name, cd in CONFIGS.items():
-        check_fast_vs_clear(name, cd)
+        check_fast_vs_clear(name, cd, dtype=torch.float64 if is_big(cd) else torch.float32)
+    print("the reference's own computation (fast + trim: trimmed keys absent) vs the clear path "
+          "with the reference's window (float64, starved spans):")
+    for name in ("ref_ff", "ref_pers"):
+        check_fast_vs_clear(name, CONFIGS[name], trim=True, dtype=torch.float64, tol=1e-9,
+                            param_tol=1e-9)
     print("trimming + adaptive cache vs untrimmed (S = 200, R = 8, M = 16, 16 blocks):")
     big = dict(COMMON, attn_span=200, adapt_span_ramp=8, block_sz=16, adapt_span_loss=2e-4)
     zt = [[0.1, 0.2], [0.5, 0.3]]     # layer 0: trim 128, cache 136; layer 1: trim 64, cache 200

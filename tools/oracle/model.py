@@ -8,10 +8,14 @@ A character-level Transformer with
 
 Two implementations of the attention share the same parameters:
   * mode="clear": gathers, for every query, its S keys explicitly (B x K x M x S scores via
-    einsum). Slow but obviously right. Always uses all S distances and a cache of S rows.
+    einsum). Slow but obviously right. Scores all S distances with a cache of S rows; the
+    softmax's normaliser covers the distances of the attention window (docs/MODEL.md): the
+    layer's trimmed window (attn_window "reference") or each head's own window ("head"), the
+    other scores taking no part (set to -inf before the softmax).
   * mode="fast": heads batched into bmm, the S relative columns taken out of the M x (S'+M)
     query-key product with the skew/unskew (pad + reshape) trick, and optionally the
-    reference's trimming and adaptive cache.
+    reference's trimming and adaptive cache. With trimming and attn_window "reference" it is
+    the reference's own computation: the keys of the trimmed distances are not there at all.
 The self-check in make_fixtures.py --check-fd asserts that the two agree.
 
 Parameter names (model.state_dict()) are exactly the names of docs/MODEL.md's table.
@@ -45,6 +49,7 @@ class Config:
     grad_clip: float = 0.03
     optim: str = "adagrad"
     dropout: float = 0.0
+    attn_window: str = "reference"
 
     @classmethod
     def from_dict(cls, d):
@@ -100,6 +105,12 @@ class AdaptiveMask(nn.Module):
         # column j -> 1 - delta, delta = S - j
         self.register_buffer("template", torch.linspace(1 - max_size, 0, max_size),
                              persistent=False)
+
+    def windows(self):
+        """Each head's window: the distances its mask can weigh, min(S, ceil(z*S) + R + 1) with
+        z*S rounded to float32 as the mask computes it."""
+        zs = (self.current_val.detach().float() * self.max_size).view(-1)
+        return [min(self.max_size, int(math.ceil(v)) + self.ramp + 1) for v in zs.tolist()]
 
     def mask(self, ncols=None):
         """K x 1 x ncols soft mask m(delta) = clamp((template + z*S)/R + 1, 0, 1), last ncols
@@ -169,10 +180,28 @@ class SeqAttention(nn.Module):
         if self.N > 0:
             self.persistent_memory = PersistentMemory(cfg.nheads, self.D, self.N)
 
-    def _weights(self, scores_ctx, scores_pers, ncols):
+    def norm_limits(self, trim_len):
+        """How many distances each head's softmax normaliser covers (a list of K), or None for
+        all S: the layer's trimmed window S - trim_len in reference mode, the head's own window
+        in head mode (docs/MODEL.md, "Attention window")."""
+        if not self.cfg.adapt_span:
+            return None
+        if self.cfg.attn_window == "reference":
+            return [self.S - trim_len] * self.K
+        if self.cfg.attn_window == "head":
+            return self.adaptive_span._mask.windows()
+        raise ValueError(self.cfg.attn_window)
+
+    def _weights(self, scores_ctx, scores_pers, ncols, limits=None):
         """scores_ctx: B x K x M x ncols (q.k + q.p, not yet divided by sqrt(D)),
-        scores_pers: B x K x M x N or None. Returns (context weights, persistent weights)."""
+        scores_pers: B x K x M x N or None; limits: per head, the distances the softmax covers
+        (None: all ncols). Returns (context weights, persistent weights)."""
         cfg = self.cfg
+        if limits is not None:
+            assert max(limits) <= ncols, (limits, ncols)
+            dist = torch.arange(ncols, 0, -1)                               # column j: ncols - j
+            lim = torch.tensor(limits).view(-1, 1, 1)                       # K x 1 x 1
+            scores_ctx = scores_ctx.masked_fill(dist > lim, float("-inf"))
         if scores_pers is None:
             w = F.softmax(scores_ctx / math.sqrt(self.D), dim=-1)
             if cfg.adapt_span:
@@ -185,7 +214,7 @@ class SeqAttention(nn.Module):
             w, wp = w_all[..., :ncols], w_all[..., ncols:]
             if cfg.adapt_span:
                 w = w * self.adaptive_span._mask.mask(ncols)
-                tot = w.sum(-1, keepdim=True) + wp.sum(-1, keepdim=True)
+                tot = w.sum(-1, keepdim=True) + wp.sum(-1, keepdim=True) + 1e-8
                 w = w / tot
                 wp = wp / tot
         if cfg.dropout > 0 and self.training:
@@ -195,9 +224,9 @@ class SeqAttention(nn.Module):
         return w, wp
 
     # --- clear path ---------------------------------------------------------------------------
-    def forward_clear(self, q, k_all, v_all, key_pe):
+    def forward_clear(self, q, k_all, v_all, key_pe, limits):
         """q: B x M x d; k_all, v_all: B x (S + M) x d (keys/values of [cache; block], cache
-        left-padded with zeros to S rows); key_pe: 1 x D x S.
+        left-padded with zeros to S rows); key_pe: 1 x D x S; limits: see norm_limits.
         Returns out B x M x d, context weights B x K x M x S, persistent weights or None."""
         B, M, d = q.shape
         K, D, S = self.K, self.D, self.S
@@ -217,16 +246,17 @@ class SeqAttention(nn.Module):
         if self.N > 0:
             pk, pv = self.persistent_memory.scaled()
             pers = torch.einsum("bikd,kdn->bkin", qh, pk)                  # B x K x M x N
-        w, wp = self._weights(scores, pers, S)
+        w, wp = self._weights(scores, pers, S, limits)
         out = torch.einsum("bkij,bijkd->bikd", w, vg)
         if self.N > 0:
             out = out + torch.einsum("bkin,knd->bikd", wp, pv)
         return out.reshape(B, M, d), w, wp
 
     # --- fast path ----------------------------------------------------------------------------
-    def forward_fast(self, qh, kh, vh, key_pe, trim_len, B):
+    def forward_fast(self, qh, kh, vh, key_pe, trim_len, B, limits):
         """qh: (B*K) x M x D; kh, vh: (B*K) x (S' + M) x D with S' = S - trim_len;
-        key_pe: 1 x D x S. Returns out (B*K) x M x D and the weights (B x K x M x S', ...)."""
+        key_pe: 1 x D x S; limits: see norm_limits (each at most S').
+        Returns out (B*K) x M x D and the weights (B x K x M x S', ...)."""
         BK, M, D = qh.shape
         K, S = self.K, self.S
         ncols = S - trim_len
@@ -237,7 +267,7 @@ class SeqAttention(nn.Module):
         if self.N > 0:
             pk, pv = self.persistent_memory.scaled()
             pers = torch.matmul(qh.view(B, K, M, D), pk)                   # B x K x M x N
-        w, wp = self._weights(scores, pers, ncols)
+        w, wp = self._weights(scores, pers, ncols, limits)
         out = torch.bmm(skew(w.reshape(BK, M, ncols)), vh)                 # BK x M x D
         if self.N > 0:
             out = out + torch.matmul(wp, pv).view(BK, M, D)
@@ -255,8 +285,9 @@ class MultiHeadAttention(nn.Module):
         self.proj_out = nn.Linear(d, d, bias=False)
         self.attn = SeqAttention(cfg)
 
-    def forward(self, h, cache, key_pe, mode, trim_len):
-        """h: B x M x d block input; cache: B x C x d. Returns (B x M x d, weights, pers weights)."""
+    def forward(self, h, cache, key_pe, mode, trim_len, limits):
+        """h: B x M x d block input; cache: B x C x d; trim_len: the keys the fast path leaves
+        out; limits: see SeqAttention.norm_limits. Returns (B x M x d, weights, pers weights)."""
         cfg = self.cfg
         B, M, d = h.shape
         S, K, D = cfg.attn_span, cfg.nheads, cfg.head_dim
@@ -269,7 +300,7 @@ class MultiHeadAttention(nn.Module):
                 cache = cache[:, C - S:]
             h_all = torch.cat([cache, h], dim=1)                          # B x (S+M) x d
             out, w, wp = self.attn.forward_clear(q, self.proj_key(h_all), self.proj_val(h_all),
-                                                 key_pe)
+                                                 key_pe, limits)
         elif mode == "fast":
             need = S - trim_len                                            # kept cached rows
             C = cache.shape[1]
@@ -286,7 +317,7 @@ class MultiHeadAttention(nn.Module):
             kv = F.linear(h_all, torch.cat([self.proj_key.weight, self.proj_val.weight], 0))
             kh = heads(kv[..., :d], L)
             vh = heads(kv[..., d:], L)
-            o, w, wp = self.attn.forward_fast(qh, kh, vh, key_pe, trim_len, B)
+            o, w, wp = self.attn.forward_fast(qh, kh, vh, key_pe, trim_len, B, limits)
             out = o.view(B, K, M, D).transpose(1, 2).reshape(B, M, d)
         else:
             raise ValueError(mode)
@@ -320,8 +351,8 @@ class Layer(nn.Module):
     def span(self):
         return self.attn.attn.adaptive_span if self.cfg.adapt_span else None
 
-    def forward(self, h, cache, key_pe, mode, trim_len):
-        a, w, wp = self.attn(h, cache, key_pe, mode, trim_len)
+    def forward(self, h, cache, key_pe, mode, trim_len, limits):
+        a, w, wp = self.attn(h, cache, key_pe, mode, trim_len, limits)
         h = self.norm1(h + a)
         if self.cfg.pers_mem_size == 0:
             h = self.norm2(h + self.ff(h))
@@ -393,7 +424,9 @@ class SpanModel(nn.Module):
         mode "clear": full S distances, caches keep S rows.
         mode "fast", trim=False: same numbers through the fast kernels.
         mode "fast", trim=True: reference trimming per layer; with adapt_span_cache the new
-        cache keeps min(S, S - trim + 64) rows.
+        cache keeps min(S, S - trim + 64) rows (not for head mode: a head's window may pass
+        the layer's trimmed window by one distance).
+        In every mode the softmax normaliser covers the distances of cfg.attn_window.
 
         Returns dict with logprobs (B x M x V), caches (new, detached), attn / attn_pers
         (per-layer weights), trim (per-layer trim lengths)."""
@@ -408,6 +441,7 @@ class SpanModel(nn.Module):
                 trim_len = span.trim_len()
                 if cfg.adapt_span_cache:
                     cache_size = span.cache_size()
+            limits = layer.attn.attn.norm_limits(span.trim_len() if span is not None else 0)
             cache = caches[l]
             # new cache: the last cache_size rows of [old cache; block input]
             M = h.shape[1]
@@ -417,7 +451,7 @@ class SpanModel(nn.Module):
                 keep = min(cache.shape[1], cache_size - M)
                 nc = torch.cat([cache[:, cache.shape[1] - keep:], h], dim=1)
             new_caches.append(nc.detach())
-            h, w, wp = layer(h, cache, self.key_pe, mode, trim_len)
+            h, w, wp = layer(h, cache, self.key_pe, mode, trim_len, limits)
             attn.append(w)
             attn_pers.append(wp)
             trims.append(trim_len)
