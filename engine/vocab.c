@@ -196,7 +196,9 @@ encode_bytes(const guchar *text, gsize len, gint32 *ids, gsize *offsets)
   return len;
 }
 
-/* REF: every byte is its decimal token, '\n' is <eos>. */
+/* REF: every byte is its decimal token. A typed '\n' is the token "10" when the vocabulary has
+ * one (a folder whose lines hold real newline bytes, e.g. a whole file written on one line),
+ * else <eos>, the line break of an enwik8/text8 folder. */
 static gsize
 encode_ref(const SpnVocab *vocab, const guchar *text, gsize len, gint32 *ids, gsize *offsets,
            GError **error)
@@ -205,15 +207,18 @@ encode_ref(const SpnVocab *vocab, const guchar *text, gsize len, gint32 *ids, gs
   gint32 id_of[N_BYTES];
   for (guint b = 0; b < N_BYTES; b++) {
     g_snprintf(names[b], sizeof names[b], "%u", b);
-    id_of[b] = spn_vocab_lookup(vocab, b == '\n' ? SPN_VOCAB_EOS : names[b]);
+    id_of[b] = spn_vocab_lookup(vocab, names[b]);
+  }
+  if (id_of['\n'] < 0) {
+    id_of['\n'] = spn_vocab_lookup(vocab, SPN_VOCAB_EOS);
+    g_strlcpy(names['\n'], SPN_VOCAB_EOS, sizeof names['\n']);
   }
   for (gsize i = 0; i < len; i++) {
     if (id_of[text[i]] < 0) {
       g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
                   "text: byte 0x%02x at byte %" G_GSIZE_FORMAT " (line %" G_GSIZE_FORMAT
                   ") has no token \"%s\" in the vocabulary",
-                  text[i], i, spn_text_line_of(text, i),
-                  text[i] == '\n' ? SPN_VOCAB_EOS : names[text[i]]);
+                  text[i], i, spn_text_line_of(text, i), names[text[i]]);
       return G_MAXSIZE;
     }
     ids[i] = id_of[text[i]];

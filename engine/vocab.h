@@ -43,8 +43,9 @@ SpnVocab *spn_vocab_copy(const SpnVocab *vocab);
 /* Token id of a token text, or -1. */
 int spn_vocab_lookup(const SpnVocab *vocab, const char *token);
 /* Encodes user text (UTF-8 for CHARS/REF; raw bytes for BYTES) into token ids. CHARS: unknown
- * characters become <unk> (id 0). REF: each byte becomes its decimal token, '\n' becomes <eos>;
- * bytes absent from the vocabulary are an error naming the offset. Invalid UTF-8 in CHARS mode is
+ * characters become <unk> (id 0). REF: each byte becomes its decimal token, '\n' the token "10"
+ * when the vocabulary has it, else <eos>; bytes absent from the vocabulary are an error naming
+ * the offset. Invalid UTF-8 in CHARS mode is
  * an error naming the byte offset. If offsets is not NULL it receives, for every token, the byte
  * offset in text where the token starts (g_free it). */
 gint32 *spn_vocab_encode(const SpnVocab *vocab, const char *text, gssize len, gsize *n_tokens,

@@ -1,5 +1,6 @@
 /* The incremental reader against the probe: the same reading of the same text and weights,
  * whatever the history of edits that led to the text, and only the changed positions computed. */
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -277,6 +278,73 @@ test_probe_snapshot(void)
   spn_model_free(m);
 }
 
+/* ---- newlines in the reference's folders ---- */
+
+/* A reference-format folder whose three files are `lines` (each line ends in <eos>). */
+static SpnCorpus *
+ref_folder(const char *lines)
+{
+  g_autofree char *dir = g_dir_make_tmp("spanscope-ref-XXXXXX", NULL);
+  const char *names[] = {"train.txt", "valid.txt", "test.txt"};
+  for (int i = 0; i < 3; i++) {
+    g_autofree char *path = g_build_filename(dir, names[i], NULL);
+    g_assert_true(g_file_set_contents(path, lines, -1, NULL));
+  }
+  SpnCorpusOptions opts = {.ref_format = TRUE};
+  g_autoptr(GError) error = NULL;
+  SpnCorpus *c = spn_corpus_load(dir, &opts, &error);
+  g_assert_no_error(error);
+  for (int i = 0; i < 3; i++) {
+    g_autofree char *path = g_build_filename(dir, names[i], NULL);
+    g_remove(path);
+  }
+  g_rmdir(dir);
+  return c;
+}
+
+/* A typed newline in the inspector (the reader) and in `probe`: <eos> in an enwik8-style
+ * folder, where every line break of the original text is a line end; the token "10" in a
+ * folder whose lines hold the newline byte as a token (a whole file on one line), where <eos>
+ * only ends the file's lines. */
+static void
+test_ref_newline(void)
+{
+  const char *folders[] = {"72 105\n72 111 33\n", "72 105 10 72 111 33 10 72 105\n"};
+  const char *newline[] = {SPN_VOCAB_EOS, "10"};
+  for (int k = 0; k < 2; k++) {
+    SpnCorpus *c = ref_folder(folders[k]);
+    SpnConfig cfg;
+    spn_config_init_desktop(&cfg);
+    cfg.nlayers = 2, cfg.hid_sz = 16, cfg.nheads = 2, cfg.inner_hid_sz = 16, cfg.attn_span = 32;
+    cfg.adapt_span_ramp = 4, cfg.vocab_size = c->vocab->size;
+    SpnModel *m = spn_model_new(&cfg);
+    const char *typed = "Hi\nHo!\nHi";
+    g_autoptr(GError) error = NULL;
+    SpnProbe *p = spn_probe_run(m, c->vocab, typed, &error);
+    g_assert_no_error(error);
+    g_autoptr(SpnParamBlob) weights = spn_param_blob_new(&m->cfg, m->layout, m->params);
+    SpnReader *r = spn_reader_new(weights, c->vocab);
+    g_assert_true(spn_reader_read(r, typed, &error));
+    g_assert_no_error(error);
+    assert_probe_equal(spn_reader_probe(r), p);
+    int nl = spn_vocab_lookup(c->vocab, newline[k]);
+    g_assert_cmpint(nl, >=, 0);
+    const gint32 want[] = {spn_vocab_lookup(c->vocab, "72"), spn_vocab_lookup(c->vocab, "105"),
+                           nl, spn_vocab_lookup(c->vocab, "72"),
+                           spn_vocab_lookup(c->vocab, "111"), spn_vocab_lookup(c->vocab, "33"),
+                           nl, spn_vocab_lookup(c->vocab, "72"),
+                           spn_vocab_lookup(c->vocab, "105")};
+    g_assert_cmpmem(p->tokens, sizeof(gint32) * p->n, want, sizeof want);
+    /* the folder with newline tokens also has <eos>, which a typed newline must not become */
+    if (k == 1)
+      g_assert_cmpint(spn_vocab_lookup(c->vocab, SPN_VOCAB_EOS), !=, nl);
+    spn_reader_free(r);
+    spn_probe_unref(p);
+    spn_model_free(m);
+    spn_corpus_free(c);
+  }
+}
+
 /* TEXT_CHARS characters of the corpus, ASCII so that characters are bytes and tokens */
 static char *
 corpus_text(void)
@@ -312,6 +380,7 @@ main(int argc, char **argv)
   g_test_add_func("/reader/empty-and-invalid", test_empty_and_invalid);
   g_test_add_func("/reader/probe-snapshot", test_probe_snapshot);
   g_test_add_func("/reader/memory-follows-text", test_memory_follows_text);
+  g_test_add_func("/reader/reference-folder-newlines", test_ref_newline);
   int status = g_test_run();
   g_free(text);
   spn_corpus_free(corpus);
