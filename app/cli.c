@@ -187,12 +187,11 @@ save(SpnTrainer *t, const char *path, gboolean json)
 }
 
 static double
-evaluate(SpnTrainer *t, gsize max_tokens)
+evaluate(SpnTrainer *t, const TrainArgs *a)
 {
   double bpc = NAN;
   g_autoptr(GError) error = NULL;
-  const SpnConfig *c = &spn_trainer_model(t)->cfg;
-  if (!spn_trainer_evaluate(t, SPN_SPLIT_VALID, c->batch_sz, max_tokens, &bpc, &error))
+  if (!spn_trainer_validate(t, a->eval_every, (gsize)a->eval_tokens, &bpc, &error))
     g_printerr("spanscope-cli: evaluation skipped: %s\n", error->message);
   return bpc;
 }
@@ -213,7 +212,7 @@ train_loop(SpnTrainer *t, TrainArgs *a)
     gboolean do_eval = a->eval_every > 0 && (r.step % a->eval_every == 0 || last);
     if (!do_eval && r.step % a->report_every != 0 && !last)
       continue;
-    double val = do_eval ? evaluate(t, (gsize)a->eval_tokens) : NAN;
+    double val = do_eval ? evaluate(t, a) : NAN;
     double tps = window_s > 0 ? window_steps * (double)c->batch_sz * c->block_sz / window_s : 0;
     window_s = 0.0;
     window_steps = 0;
@@ -278,7 +277,7 @@ preset_help(void)
 static int
 cmd_train(int argc, char **argv)
 {
-  TrainArgs a = {.steps = 1000, .eval_every = 100, .eval_tokens = 65536, .save_every = 500,
+  TrainArgs a = {.steps = 1000, .eval_every = -1, .eval_tokens = 65536, .save_every = 500,
                  .report_every = 10};
   SpnPreset preset;
   if (!init_preset(argc, argv, &a.cfg, &preset))
@@ -288,9 +287,11 @@ cmd_train(int argc, char **argv)
     {"preset", 0, 0, G_OPTION_ARG_STRING, &preset_name, preset_about, "NAME"},
     {"steps", 0, 0, G_OPTION_ARG_INT, &a.steps, "Train until this step (default 1000)", "N"},
     {"eval-every", 0, 0, G_OPTION_ARG_INT, &a.eval_every,
-     "Validation bpc every N steps and at the end, 0 = never (default 100)", "N"},
+     "Validation bpc every N steps and at the end, 0 = never (default 100; 1000, the "
+     "reference's, with --eval-mode reference, which then reads N/10 blocks)", "N"},
     {"eval-tokens", 0, 0, G_OPTION_ARG_INT, &a.eval_tokens,
-     "Validation tokens per evaluation, 0 = the whole split (default 65536)", "N"},
+     "Validation tokens per evaluation with --eval-mode prefix, 0 = the whole split "
+     "(default 65536)", "N"},
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint,
      "Resume from PATH if it exists; save to it periodically and at the end", "PATH"},
     {"save-every", 0, 0, G_OPTION_ARG_INT, &a.save_every, "Save every N steps (default 500)", "N"},
@@ -309,10 +310,13 @@ cmd_train(int argc, char **argv)
     return 2;
   if (a.corpus.corpus == NULL && spn_preset_corpus(preset) != NULL)
     a.corpus.corpus = g_strdup(spn_preset_corpus(preset));   /* the preset's corpus comes along */
-  if (a.steps < 0 || a.report_every < 1 || a.eval_tokens < 0) {
-    g_printerr("spanscope-cli: --steps and --eval-tokens must be >= 0, --report-every >= 1\n");
+  if (a.steps < 0 || a.report_every < 1 || a.eval_tokens < 0 || a.eval_every < -1) {
+    g_printerr("spanscope-cli: --steps, --eval-every and --eval-tokens must be >= 0, "
+               "--report-every >= 1\n");
     return 2;
   }
+  if (a.eval_every < 0)
+    a.eval_every = a.cfg.eval_mode == SPN_EVAL_REFERENCE ? SPN_REFERENCE_EVAL_EVERY : 100;
   spn_threads_init(a.cfg.threads);
   GError *error = NULL;
   SpnTrainer *t = open_trainer(&a, &error);

@@ -17,6 +17,11 @@ struct _SpnTrainer {
   gsize stream_len;
   gint32 *x, *y;
   SpnHistory *history; /* one row per step */
+  /* the reference's rolling validation (spn_trainer_validate): its own caches, in the training
+   * runner's work arrays; position in every validation stream; restarts */
+  SpnRunner *val_runner;
+  gsize val_pos;
+  SpnRng val_rng;
 };
 
 /* clang-format off */
@@ -39,6 +44,7 @@ trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
   t->history = spn_history_new(c->nlayers, c->nheads);
   /* the stream restarts draw from their own generator, seeded apart from the weights */
   spn_rng_seed(&t->rng, c->seed ^ 0x5eed5eed5eed5eedull);
+  spn_rng_seed(&t->val_rng, c->seed ^ 0x7a1d7a1d7a1d7a1dull);
   return t;
 }
 
@@ -167,6 +173,7 @@ spn_trainer_free(SpnTrainer *t)
 {
   if (t == NULL)
     return;
+  spn_runner_free(t->val_runner); /* before the runner whose arrays it works in */
   spn_runner_free(t->runner);
   spn_optim_free(t->optim);
   spn_model_free(t->model);
@@ -328,6 +335,47 @@ spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens,
   /* between two steps the training activations are dead: the evaluation works in them */
   return evaluate(t->model, t->corpus, split, batch, max_tokens, FALSE, t->runner, bpc, NULL,
                   error);
+}
+
+/* The reference's validation during training (trainer.h). */
+static gboolean
+validate_rolling(SpnTrainer *t, int every, double *bpc, GError **error)
+{
+  const SpnConfig *c = &t->model->cfg;
+  int B = c->batch_sz, M = c->block_sz;
+  /* a restart lands anywhere in [0, M) and must still read a whole block */
+  if (!spn_corpus_check_split(t->corpus, SPN_SPLIT_VALID, B, 2 * M, error)) {
+    g_prefix_error(error, "the reference's validation needs two blocks per stream: ");
+    return FALSE;
+  }
+  gsize cols = t->corpus->n_tokens[SPN_SPLIT_VALID] / B;
+  int blocks = (int)MIN((gsize)MAX(1, every / 10), (cols + M - 1) / M);
+  if (t->val_runner == NULL)
+    t->val_runner = spn_runner_new_eval(t->model, B, M, t->runner);
+  gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
+  double total = 0.0;
+  for (int k = 0; k < blocks; k++) {
+    gather_block(t->corpus->tokens[SPN_SPLIT_VALID], cols, B, M, t->val_pos, x, y);
+    total += spn_runner_forward(t->val_runner, x, y, M, FALSE, NULL);
+    t->val_pos += M;
+    if (t->val_pos >= cols - M) {
+      t->val_pos = spn_rng_below(&t->val_rng, M);
+      spn_runner_reset_cache(t->val_runner);
+    }
+  }
+  g_free(x);
+  g_free(y);
+  *bpc = total / blocks / G_LN2;
+  return TRUE;
+}
+
+gboolean
+spn_trainer_validate(SpnTrainer *t, int every, gsize max_tokens, double *bpc, GError **error)
+{
+  const SpnConfig *c = &t->model->cfg;
+  if (c->eval_mode == SPN_EVAL_REFERENCE)
+    return validate_rolling(t, every, bpc, error);
+  return spn_trainer_evaluate(t, SPN_SPLIT_VALID, c->batch_sz, max_tokens, bpc, error);
 }
 
 static char *

@@ -35,6 +35,19 @@ void spn_trainer_step(SpnTrainer *t, SpnStepResult *out);
  * start with fresh caches, no gradient. */
 gboolean spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens,
                               double *bpc, GError **error);
+
+/* The reference validates every 1000 steps (its --nbatches), reading a tenth as many blocks. */
+#define SPN_REFERENCE_EVAL_EVERY 1000
+
+/* Validation bpc during training by the configured procedure (cfg.eval_mode, docs/MODEL.md
+ * "Evaluation"), for a validation every `every` steps. Prefix: the first max_tokens tokens of
+ * the validation split (all when 0) in the training's B streams from empty caches. Reference:
+ * max(1, every / 10) blocks (at most the blocks in a stream), continuing where the last
+ * validation stopped with the validation's own caches; at the end of the streams they restart
+ * at a random offset in [0, M) with empty caches; the mean of the blocks' mean losses. Its
+ * position and caches are not saved: a resumed run starts them afresh, as the reference does. */
+gboolean spn_trainer_validate(SpnTrainer *t, int every, gsize max_tokens, double *bpc,
+                              GError **error);
 /* Model, optimizer, caches, read position and random state: enough to continue bit for bit. */
 gboolean spn_trainer_save(SpnTrainer *t, const char *path, GError **error);
 

@@ -404,13 +404,20 @@ do_save(SpnWorker *w, Command *c)
   post(w, SPN_WORKER_SAVED, SPN_WORKER_TASK_SAVE, c->path, step, NULL, info);
 }
 
+/* Steps between two automatic validations: the reference's interval with its procedure. */
+static int
+eval_interval(SpnWorker *w)
+{
+  const SpnConfig *c = &spn_trainer_model(w->trainer)->cfg;
+  return c->eval_mode == SPN_EVAL_REFERENCE ? SPN_REFERENCE_EVAL_EVERY : w->eval_every;
+}
+
 static void
 evaluate(SpnWorker *w, gsize max_tokens)
 {
   g_autoptr(GError) error = NULL;
-  const SpnConfig *c = &spn_trainer_model(w->trainer)->cfg;
   double bpc;
-  if (spn_trainer_evaluate(w->trainer, SPN_SPLIT_VALID, c->batch_sz, max_tokens, &bpc, &error))
+  if (spn_trainer_validate(w->trainer, eval_interval(w), max_tokens, &bpc, &error))
     spn_trainer_record_validation(w->trainer, bpc);
   else
     post_error(w, SPN_WORKER_TASK_EVALUATE, NULL, "Validation skipped", error);
@@ -471,7 +478,7 @@ train_one(SpnWorker *w)
     w->window_tokens = w->window_seconds = 0.0;
   } else if (w->tokens_per_s == 0.0 && w->window_seconds > 0)
     w->tokens_per_s = w->window_tokens / w->window_seconds;
-  if (w->eval_every > 0 && r.step % w->eval_every == 0)
+  if (w->eval_every > 0 && r.step % eval_interval(w) == 0)
     evaluate(w, AUTO_EVAL_TOKENS);
 }
 

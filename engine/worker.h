@@ -91,8 +91,9 @@ void spn_worker_pause(SpnWorker *w);
 void spn_worker_step(SpnWorker *w);            /* one optimizer step, then idle */
 /* Steps until the run reaches `steps` optimizer steps, then idles (the screenshot mode). */
 void spn_worker_train_until(SpnWorker *w, gint64 steps);
-/* Validation bpc on up to max_tokens tokens (0: all) is recorded in the history. Also run
- * automatically every 200 steps while training. */
+/* Validation bpc by the model's procedure (spn_trainer_validate: up to max_tokens tokens, 0:
+ * all, or the reference's rolling blocks) is recorded in the history. Also run automatically
+ * every 200 steps while training (every 1000 with the reference's procedure). */
 void spn_worker_evaluate(SpnWorker *w, gsize max_tokens);
 void spn_worker_set_publish_interval(SpnWorker *w, int milliseconds);
 /* The text the reading thread reads (copied); incremental when only its end changed. */

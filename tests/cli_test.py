@@ -54,7 +54,7 @@ def _():
                  "--batch-sz", "--lr", "--optim", "--lr-warmup", "--grad-clip", "--dropout",
                  "--adapt-span", "--adapt-span-loss", "--adapt-span-ramp", "--adapt-span-init",
                  "--adapt-span-cache", "--pers-mem-size", "--corpus", "--steps", "--eval-every",
-                 "--checkpoint", "--seed", "--threads", "--json"]:
+                 "--checkpoint", "--seed", "--threads", "--json", "--attn-window", "--eval-mode"]:
         assert flag in out, flag
     out = run("--version").stdout
     assert out.startswith("spanscope-cli ") and out.strip().split()[-1][0].isdigit(), out
@@ -72,6 +72,24 @@ def _():
     assert len(lines[-1]["spans"]) == 2 and len(lines[-1]["spans"][0]) == 2
     assert lines[-1]["train_bpc"] < lines[0]["train_bpc"]
     assert os.path.exists(ckpt)
+
+
+@check("train --eval-mode reference validates every 1000 steps unless told, the window is saved")
+def _():
+    ref = os.path.join(tmp, "rolling.safetensors")
+    p = run("train", *small, "--steps", "12", "--report-every", "4", "--json", "--eval-mode",
+            "reference", "--attn-window", "head", "--checkpoint", ref)
+    lines = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [("val_bpc" in l) for l in lines] == [False, False, True], lines   # the last step only
+    p = run("train", *small, "--steps", "12", "--report-every", "4", "--json", "--eval-mode",
+            "reference", "--eval-every", "4")
+    lines = [json.loads(l) for l in p.stdout.splitlines()]
+    assert all("val_bpc" in l for l in lines), lines
+    p = run("train", *small, "--steps", "1", "--eval-mode", "rolling", ok=False)
+    assert "--eval-mode rolling: expected prefix or reference" in p.stderr, p.stderr
+    with open(ref, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    assert json.loads(header["__metadata__"]["config"])["attn_window"] == "head", header
 
 
 @check("train resumes from its checkpoint")

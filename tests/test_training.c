@@ -325,17 +325,25 @@ load(const char *path)
   return c;
 }
 
-/* A trainer of the small configuration on a fresh 3,000-character corpus named `name`. */
+/* A trainer of the small configuration (with eval_mode) on a fresh 3,000-character corpus
+ * named `name`. */
 static SpnTrainer *
-small_trainer(const char *name)
+small_trainer_eval(const char *name, SpnEvalMode eval_mode)
 {
   g_autofree char *corpus = write_corpus(name, 3000);
   SpnConfig c;
   small_config(&c);
+  c.eval_mode = eval_mode;
   g_autoptr(GError) error = NULL;
   SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
   g_assert_no_error(error);
   return t;
+}
+
+static SpnTrainer *
+small_trainer(const char *name)
+{
+  return small_trainer_eval(name, SPN_EVAL_PREFIX);
 }
 
 static void
@@ -599,6 +607,103 @@ test_eval_whole_blocks(void)
   spn_trainer_free(t);
 }
 
+/* ---- the reference's validation during training ---- */
+
+/* the mean NLL (nats) of `blocks` consecutive blocks of every validation stream from `pos`,
+ * through runner r (its caches carried) */
+static double
+valid_blocks(SpnRunner *r, const SpnCorpus *corpus, int B, int M, gsize pos, int blocks)
+{
+  gsize L = corpus->n_tokens[SPN_SPLIT_VALID] / B;
+  const gint32 *tokens = corpus->tokens[SPN_SPLIT_VALID];
+  gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
+  double sum = 0;
+  for (int k = 0; k < blocks; k++, pos += M) {
+    g_assert_cmpuint(pos + M + 1, <=, L);
+    for (int b = 0; b < B; b++)
+      for (int i = 0; i < M; i++) {
+        x[b * M + i] = tokens[b * L + pos + i];
+        y[b * M + i] = tokens[b * L + pos + i + 1];
+      }
+    sum += spn_runner_forward(r, x, y, M, FALSE, NULL);
+  }
+  g_free(x);
+  g_free(y);
+  return sum / blocks;
+}
+
+/* Validations every 20 steps read 2 blocks each, continuing through the 50-token streams with
+ * the validation's caches; the streams restart after the block at 32 (the position passes
+ * 50 − 16) at an offset in [0, 16) with empty caches. Training, whose work arrays the validation
+ * borrows, goes on as without validation. Prefix mode is the prefix evaluation. */
+static void
+test_reference_validation(void)
+{
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = small_trainer_eval("rolling.txt", SPN_EVAL_REFERENCE);
+  SpnTrainer *plain = small_trainer_eval("rolling.txt", SPN_EVAL_PREFIX);
+  SpnModel *m = spn_trainer_model(t);
+  const SpnCorpus *corpus = spn_trainer_corpus(t);
+  int B = m->cfg.batch_sz, M = m->cfg.block_sz;
+  g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_VALID] / B, ==, 50);
+  SpnStepResult r0, r1;
+  spn_trainer_step(t, &r0);
+  spn_trainer_step(plain, &r1);
+  g_assert_cmpfloat(r0.train_bpc, ==, r1.train_bpc);
+  /* a fresh runner over the same weights, caches carried across the validations' blocks */
+  SpnRunner *r = spn_runner_new_eval(m, B, M, NULL);
+  double bpc;
+  g_assert_true(spn_trainer_validate(t, 20, 0, &bpc, &error));
+  g_assert_cmpfloat(bpc, ==, valid_blocks(r, corpus, B, M, 0, 2) / G_LN2);
+  /* the block at 32, then the restart: a block from some offset in [0, M), empty caches */
+  g_assert_true(spn_trainer_validate(t, 20, 0, &bpc, &error));
+  double last = valid_blocks(r, corpus, B, M, 2 * M, 1);
+  int offset = -1;
+  for (int o = 0; o < M && offset < 0; o++) {
+    spn_runner_reset_cache(r);
+    if ((last + valid_blocks(r, corpus, B, M, o, 1)) / 2 / G_LN2 == bpc)
+      offset = o;
+  }
+  g_assert_cmpint(offset, >=, 0);
+  /* and on from there with the caches of that block */
+  g_assert_true(spn_trainer_validate(t, 10, 0, &bpc, &error));
+  g_assert_cmpfloat(bpc, ==, valid_blocks(r, corpus, B, M, offset + M, 1) / G_LN2);
+  spn_runner_free(r);
+  /* every < 10 still reads one block; training continues as if nothing had run in its arrays */
+  g_assert_true(spn_trainer_validate(t, 5, 0, &bpc, &error));
+  g_assert_true(isfinite(bpc));
+  for (int k = 0; k < 3; k++) {
+    spn_trainer_step(t, &r0);
+    spn_trainer_step(plain, &r1);
+    g_assert_cmpfloat(r0.train_bpc, ==, r1.train_bpc);
+  }
+  /* prefix mode: the split's first tokens from fresh caches */
+  double want;
+  g_assert_true(spn_trainer_validate(plain, 20, 1000, &bpc, &error));
+  g_assert_true(spn_trainer_evaluate(plain, SPN_SPLIT_VALID, B, 1000, &want, &error));
+  g_assert_cmpfloat(bpc, ==, want);
+  spn_trainer_free(plain);
+  spn_trainer_free(t);
+}
+
+/* The rolling validation needs every stream to hold two blocks and a target. */
+static void
+test_reference_validation_small(void)
+{
+  g_autofree char *path = write_corpus("rolling-small.txt", 600); /* 30 valid tokens */
+  SpnConfig c;
+  small_config(&c);
+  c.eval_mode = SPN_EVAL_REFERENCE;
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(path), &error);
+  g_assert_no_error(error);
+  double bpc;
+  g_assert_false(spn_trainer_validate(t, 1000, 0, &bpc, &error));
+  g_assert_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_TOO_SMALL);
+  g_assert_nonnull(strstr(error->message, "reference's validation needs two blocks"));
+  spn_trainer_free(t);
+}
+
 /* ---- probe and sampling ---- */
 
 static void
@@ -669,6 +774,8 @@ main(int argc, char **argv)
   g_test_add_func("/training/corpus-smaller-than-block", test_small_corpus);
   g_test_add_func("/training/absurd-config", test_absurd_config);
   g_test_add_func("/training/eval-whole-blocks", test_eval_whole_blocks);
+  g_test_add_func("/training/reference-validation", test_reference_validation);
+  g_test_add_func("/training/reference-validation-small-split", test_reference_validation_small);
   g_test_add_func("/training/probe-generate", test_probe_generate);
   int rc = g_test_run();
   g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);

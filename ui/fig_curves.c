@@ -64,10 +64,13 @@ curves_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
   r = spn_plot_title(p, r, title);
   if (!has_history(s))
     return r;
+  /* which procedure produced the validation points (config.h, SpnEvalMode) */
+  const char *valid = s->cfg.eval_mode == SPN_EVAL_REFERENCE ? "valid (rolling, as the reference)"
+                                                             : "valid (start of the split)";
   SpnLegendItem items[] = {
     {"train (each step)", {0}, SPN_LEGEND_LINE, 0.3},
     {"train (smoothed)", {0}, SPN_LEGEND_LINE, 1.0},
-    {"valid", {0}, SPN_LEGEND_DOT, 1.0},
+    {valid, {0}, SPN_LEGEND_DOT, 1.0},
     {"tokens/s", {0}, SPN_LEGEND_LINE, 1.0},
     {"span mean", {0}, SPN_LEGEND_LINE, 1.0},
     {"span max", {0}, SPN_LEGEND_LINE, 1.0},
