@@ -10,6 +10,8 @@ and a spanscope checkpoint read into the oracle.
     training steps, max(1, every // 10) blocks (at most ceil(cols / M)), continuing where the
     previous validation stopped, with caches of its own; once the position passes cols - M the
     streams restart at a random offset in [0, M) with zeroed caches.
+  * train_and_validate: training as the reference trains (the streams read from position 0 in
+    order, its Adagrad), validating every `every` steps by RollingValidation.
 
 The attention runs as the model's attn_window says: reference mode through the fast path with
 the reference's trimming (the reference's own computation), head mode through the clear path.
@@ -28,7 +30,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import Config, SpanModel, nll  # noqa: E402
+from model import Adagrad, Config, SpanModel, nll, train_step  # noqa: E402
 import safetensors_io  # noqa: E402
 
 
@@ -103,6 +105,30 @@ class RollingValidation:
                 self.pos = self.random.randrange(M)
                 self.caches = [torch.zeros_like(c) for c in self.caches]
         return total / blocks / math.log(2)
+
+
+def train_and_validate(cfg, model, train_tokens, valid_tokens, steps, every, seed=0):
+    """Trains `steps` steps from the model's weights; returns ({step: validation bpc},
+    {step: that step's training bpc}) at every multiple of `every`, and the rolling validation.
+    The training streams must not run out within the run."""
+    B, M = cfg.batch_sz, cfg.block_sz
+    data = batchify(train_tokens, B)
+    if steps * M + 1 > data.shape[1]:
+        raise ValueError("the training streams would restart within the run")
+    opt = Adagrad(model.named_parameters(), cfg.lr, cfg.lr_warmup, cfg.grad_clip)
+    caches = model.init_caches(B)
+    rolling = RollingValidation(model, valid_tokens, B, M, seed=seed)
+    val, train = {}, {}
+    for k in range(steps):
+        model.train()
+        x, y = data[:, k * M: k * M + M], data[:, k * M + 1: k * M + M + 1]
+        loss, caches = train_step(model, opt, x, y, caches, mode="fast", trim=True)
+        if (k + 1) % every == 0:
+            train[k + 1] = loss / math.log(2)
+            model.eval()
+            val[k + 1] = rolling.validate(model, every)
+    model.eval()
+    return val, train, rolling
 
 
 def load_tokens(path):
