@@ -54,6 +54,9 @@ main(int argc, char **argv)
   spn_config_init_desktop(&cfg);
   cfg.attn_span = 8192;
   cfg.batch_sz = batch;
+  /* per-head trimming throughout: reference mode scores the long head's whole layer window in
+   * every head of that layer (bench/attn_window measures what that costs) */
+  cfg.attn_window = SPN_ATTN_WINDOW_HEAD;
   SpnTrainer *t[N_CASES];
   for (int k = 0; k < N_CASES; k++) {
     SpnCorpusOptions opts = {0};

@@ -235,6 +235,39 @@ test_presets(void)
   g_assert_cmpfloat(c.adapt_span_init, ==, 0.75);
 }
 
+/* The attention window and validation procedure: names, JSON, and whether a model computes the
+ * reference's numbers (what the reference-interop export warns about). */
+static void
+test_reference_settings(void)
+{
+  SpnConfig c;
+  spn_config_init_desktop(&c);
+  g_assert_cmpint(c.attn_window, ==, SPN_ATTN_WINDOW_REFERENCE);
+  g_assert_cmpint(c.eval_mode, ==, SPN_EVAL_PREFIX);
+  g_assert_cmpstr(spn_attn_window_name(SPN_ATTN_WINDOW_HEAD), ==, "head");
+  g_assert_cmpstr(spn_eval_mode_name(SPN_EVAL_REFERENCE), ==, "reference");
+  g_autofree char *why = NULL;
+  g_assert_true(spn_config_reference_exact(&c, &why));
+  g_assert_null(why);
+  c.attn_window = SPN_ATTN_WINDOW_HEAD;
+  g_assert_false(spn_config_reference_exact(&c, &why));
+  g_assert_nonnull(strstr(why, "--attn-window head"));
+  c.adapt_span = FALSE; /* every head's window is S: nothing differs */
+  g_assert_true(spn_config_reference_exact(&c, NULL));
+  g_autoptr(GError) error = NULL;
+  g_assert_false(spn_config_from_json(&c, "{\"attn_window\": \"layer\"}", &error));
+  g_assert_nonnull(strstr(error->message, "\"attn_window\" is \"layer\" (expected reference or head)"));
+  g_clear_error(&error);
+  g_assert_true(spn_config_from_json(&c, "{\"attn_window\": \"reference\", \"eval_mode\": \"reference\"}",
+                                     &error));
+  g_assert_cmpint(c.attn_window, ==, SPN_ATTN_WINDOW_REFERENCE);
+  g_assert_cmpint(c.eval_mode, ==, SPN_EVAL_REFERENCE);
+  c.attn_window = 7;
+  c.vocab_size = 10;
+  g_assert_false(spn_config_validate(&c, &error));
+  g_assert_nonnull(strstr(error->message, "--attn-window"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -245,5 +278,6 @@ main(int argc, char **argv)
   g_test_add_func("/config/validation-rules", test_validation_rules);
   g_test_add_func("/config/options", test_options);
   g_test_add_func("/config/presets", test_presets);
+  g_test_add_func("/config/reference-settings", test_reference_settings);
   return g_test_run();
 }

@@ -478,6 +478,29 @@ test_checkpoint_errors(void)
   expect_load_error(garbage, "garbage.safetensors");
 }
 
+/* The attention window is saved; a checkpoint from before the option opens in head mode, how
+ * it was trained. */
+static void
+test_checkpoint_window(void)
+{
+  g_autofree char *good = saved_checkpoint();
+  g_autoptr(GError) error = NULL;
+  SpnCheckpoint *ck = spn_checkpoint_load(good, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(ck->model->cfg.attn_window, ==, SPN_ATTN_WINDOW_REFERENCE);
+  g_autofree char *json = spn_config_to_json(&ck->model->cfg);
+  spn_checkpoint_free(ck);
+  g_auto(GStrv) parts = g_strsplit(json, "\"attn_window\":\"reference\",", 2);
+  g_assert_cmpuint(g_strv_length(parts), ==, 2);
+  g_autofree char *older = g_strjoinv("", parts);
+  g_autofree char *path = tmp_path("older.safetensors");
+  rewrite_with_metadata(good, path, "config", older);
+  ck = spn_checkpoint_load(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(ck->model->cfg.attn_window, ==, SPN_ATTN_WINDOW_HEAD);
+  spn_checkpoint_free(ck);
+}
+
 static void
 test_atomic_save(void)
 {
@@ -770,6 +793,7 @@ main(int argc, char **argv)
   g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
   g_test_add_func("/training/resume-equals-uninterrupted-adam", test_resume_adam);
   g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);
+  g_test_add_func("/training/checkpoint-window", test_checkpoint_window);
   g_test_add_func("/training/atomic-save", test_atomic_save);
   g_test_add_func("/training/corpus-smaller-than-block", test_small_corpus);
   g_test_add_func("/training/absurd-config", test_absurd_config);
