@@ -945,6 +945,15 @@ test_setup_dialog(void)
   cfg.dropout = 0.1;
   spn_setup_dialog_set_config(d, &cfg);
   g_assert_null(spn_setup_dialog_get_problem(d));
+  /* the choice rows (optimizer, attention window, validation) hold what they are given */
+  cfg.optim = SPN_OPTIM_ADAM, cfg.attn_window = SPN_ATTN_WINDOW_HEAD;
+  cfg.eval_mode = SPN_EVAL_REFERENCE;
+  spn_setup_dialog_set_config(d, &cfg);
+  SpnConfig back;
+  g_assert_true(spn_setup_dialog_get_config(d, &back, NULL));
+  g_assert_cmpint(back.optim, ==, SPN_OPTIM_ADAM);
+  g_assert_cmpint(back.attn_window, ==, SPN_ATTN_WINDOW_HEAD);
+  g_assert_cmpint(back.eval_mode, ==, SPN_EVAL_REFERENCE);
   spn_setup_dialog_set_corpus(d, "demo", FALSE);
   g_assert_cmpstr(spn_setup_dialog_get_corpus(d), ==, "demo");
   gtk_window_destroy(GTK_WINDOW(d));
