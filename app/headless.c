@@ -2,9 +2,14 @@
  * and exit: the screenshot (--screenshot) and the frame-cost benchmark (--bench-frames). */
 #include "headless.h"
 
+#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
+#ifdef GDK_WINDOWING_X11
+#include <gdk/x11/gdkx.h>
+#undef Status   /* Xlib's; Status below is the window's */
+#endif
 
 #include "figure_view.h"
 #include "inspector.h"
@@ -30,11 +35,84 @@ struct _SpnHeadless {
 
 /* ---- rendering the window ---- */
 
-/* The window's render nodes drawn by GSK's cairo renderer whatever renders the window, so the
- * picture is the same under GL and cairo. (The inspector's text still comes out with clipped
- * glyph tops in some runs, a dotless "ı", "of" as "ot", under either renderer: not understood.) */
+/* Drawing the window's render nodes again (GtkWidgetPaintable, then GSK's cairo drawing into
+ * an image surface or an X pixmap) is not what the window shows: on Xvfb, where GTK falls back
+ * to the "medium" hint style, the inspector's tinted characters (one text node each, in a
+ * rounded clip) came out with the hinted tops of their glyphs cut, a dotless "ı" and "of" as
+ * "ot", while the window itself showed them whole; the same nodes serialized and drawn in a
+ * fresh process are whole too. Whether the tint had reached the text before the capture made
+ * it come and go (issue 9). So on X11 the picture is the window's own pixels, read back from
+ * the X server once the frame is painted; only where that cannot be (another display server,
+ * a window reaching past the screen, fewer than 24 bits of colour) are the nodes drawn again. */
+#ifdef GDK_WINDOWING_X11
 static gboolean
-save_window_png(GtkWidget *window, const char *path, GError **error)
+x_visual_is_rgb(const XWindowAttributes *a)
+{
+  return a->depth >= 24 && a->visual->class == TrueColor && a->visual->red_mask == 0xff0000 &&
+         a->visual->green_mask == 0xff00 && a->visual->blue_mask == 0xff;
+}
+
+/* The w × h pixels of the window's content as the X server holds them, NULL when it does not
+ * hold them all. A 32-bit visual's pixels are premultiplied ARGB, as cairo's. */
+static cairo_surface_t *
+read_back_x(GtkWidget *window, int w, int h)
+{
+  GdkDisplay *display = gtk_widget_get_display(window);
+  if (!GDK_IS_X11_DISPLAY(display))
+    return NULL;
+  Display *dpy = gdk_x11_display_get_xdisplay(display);
+  Window xid = gdk_x11_surface_get_xid(gtk_native_get_surface(GTK_NATIVE(window)));
+  XWindowAttributes a;
+  double sx, sy;
+  int rx, ry;
+  Window child;
+  gtk_native_get_surface_transform(GTK_NATIVE(window), &sx, &sy);
+  int x0 = (int)sx, y0 = (int)sy;
+  if (!XGetWindowAttributes(dpy, xid, &a) || a.map_state != IsViewable || !x_visual_is_rgb(&a) ||
+      !XTranslateCoordinates(dpy, xid, a.root, x0, y0, &rx, &ry, &child) || rx < 0 || ry < 0 ||
+      rx + w > WidthOfScreen(a.screen) || ry + h > HeightOfScreen(a.screen))
+    return NULL;
+  gdk_x11_display_error_trap_push(display);
+  XImage *im = XGetImage(dpy, xid, x0, y0, w, h, AllPlanes, ZPixmap);
+  if (gdk_x11_display_error_trap_pop(display) != 0 || im == NULL)
+    return NULL;
+  cairo_surface_t *image = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+  guint8 *data = cairo_image_surface_get_data(image);
+  int stride = cairo_image_surface_get_stride(image);
+  for (int y = 0; y < h; y++) {
+    guint32 *row = (guint32 *)(data + (gsize)y * stride);
+    for (int x = 0; x < w; x++) {
+      unsigned long p = XGetPixel(im, x, y);
+      row[x] = a.depth == 32 ? (guint32)p : 0xff000000u | (guint32)(p & 0xffffff);
+    }
+  }
+  cairo_surface_mark_dirty(image);
+  XDestroyImage(im);
+  return image;
+}
+#endif
+
+/* The window's render nodes drawn again, as GTK's cairo renderer would. */
+static cairo_surface_t *
+draw_again(GtkWidget *window, int w, int h)
+{
+  GdkPaintable *paintable = gtk_widget_paintable_new(window);
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  gdk_paintable_snapshot(paintable, snapshot, w, h);
+  g_object_unref(paintable);
+  GskRenderNode *node = gtk_snapshot_free_to_node(snapshot);
+  if (node == NULL)
+    return NULL;
+  cairo_surface_t *image = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+  cairo_t *cr = cairo_create(image);
+  gsk_render_node_draw(node, cr);
+  cairo_destroy(cr);
+  gsk_render_node_unref(node);
+  return image;
+}
+
+gboolean
+spn_window_save_png(GtkWidget *window, const char *path, GError **error)
 {
   int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
   if (w <= 0 || h <= 0 || gtk_native_get_renderer(GTK_NATIVE(window)) == NULL) {
@@ -42,31 +120,30 @@ save_window_png(GtkWidget *window, const char *path, GError **error)
                 "the window is not on screen yet, there is nothing to render");
     return FALSE;
   }
-  GdkPaintable *paintable = gtk_widget_paintable_new(window);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  g_object_unref(paintable);
-  GskRenderNode *node = gtk_snapshot_free_to_node(snapshot);
-  if (node == NULL) {
+  cairo_surface_t *image = NULL;
+#ifdef GDK_WINDOWING_X11
+  image = read_back_x(window, w, h);
+#endif
+  if (image == NULL) {
+    g_printerr("spanscope: the display does not show the whole window: its widgets are drawn "
+               "again for the picture, where text may differ from the window (on X11, make the "
+               "screen larger than the window, e.g. xvfb-run -s \"-screen 0 1920x1080x24\")\n");
+    image = draw_again(window, w, h);
+  }
+  if (image == NULL) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "the window drew nothing");
     return FALSE;
   }
-  GskRenderer *renderer = gsk_cairo_renderer_new();
-  if (!gsk_renderer_realize(renderer, NULL, error)) {
-    gsk_render_node_unref(node);
-    g_object_unref(renderer);
-    return FALSE;
-  }
-  GdkTexture *texture =
-      gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
-  gsk_render_node_unref(node);
-  gsk_renderer_unrealize(renderer);
-  g_object_unref(renderer);
-  gboolean ok = gdk_texture_save_to_png(texture, path);
-  g_object_unref(texture);
-  if (!ok)
+  /* written beside the file and renamed over it: a failed write leaves the old picture */
+  g_autofree char *partial = g_strconcat(path, ".partial", NULL);
+  gboolean ok = cairo_surface_write_to_png(image, partial) == CAIRO_STATUS_SUCCESS &&
+                g_rename(partial, path) == 0;
+  cairo_surface_destroy(image);
+  if (!ok) {
+    g_unlink(partial);
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
                 "cannot write %s: check that its folder exists and is writable", path);
+  }
   return ok;
 }
 
@@ -192,7 +269,7 @@ capture_after_paint(GdkFrameClock *clock, gpointer data)
     return;
   }
   g_autoptr(GError) error = NULL;
-  if (!save_window_png(window, self->screenshot, &error)) {
+  if (!spn_window_save_png(window, self->screenshot, &error)) {
     fail(self, error->message);
     return;
   }

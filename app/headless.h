@@ -26,4 +26,8 @@ SpnHeadless *spn_headless_start(GApplication *app, SpnWindow *win, const SpnHead
 int spn_headless_get_exit_status(SpnHeadless *h);
 void spn_headless_free(SpnHeadless *h);
 
+/* The window as it shows itself (on X11 its pixels read back from the X server; elsewhere its
+ * widgets drawn again) as a PNG, written to a temporary name and renamed. */
+gboolean spn_window_save_png(GtkWidget *window, const char *path, GError **error);
+
 G_END_DECLS
