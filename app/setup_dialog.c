@@ -25,7 +25,9 @@ struct _SpnSetupDialog {
   GtkWidget *create_button;
   char *paths[CORPUS_FOLDER + 1];   /* the chosen file and folder, by CorpusKind */
   char *problem;
+  char *corpus_error;               /* why the engine refused the corpus, until it changes */
   gboolean filling;                 /* set_config in progress: validate once at the end */
+  gboolean busy;                    /* the model is being created: Create waits */
 };
 
 G_DEFINE_FINAL_TYPE(SpnSetupDialog, spn_setup_dialog, ADW_TYPE_WINDOW)
@@ -234,7 +236,13 @@ update_location_row(SpnSetupDialog *d)
     [CORPUS_FOLDER] = "a folder with train.txt, valid.txt and test.txt",
   };
   CorpusKind k = corpus_kind(d);
-  adw_action_row_set_subtitle(ADW_ACTION_ROW(d->corpus_row), about[k]);
+  /* the engine's reason to refuse the corpus, on its row, until the corpus changes */
+  adw_action_row_set_subtitle(ADW_ACTION_ROW(d->corpus_row),
+                              d->corpus_error ? d->corpus_error : about[k]);
+  if (d->corpus_error)
+    gtk_widget_add_css_class(GTK_WIDGET(d->corpus_row), "error");
+  else
+    gtk_widget_remove_css_class(GTK_WIDGET(d->corpus_row), "error");
   gboolean needs_path = k == CORPUS_FILE || k == CORPUS_FOLDER;
   gtk_widget_set_visible(GTK_WIDGET(d->location_row), needs_path);
   const char *path = needs_path ? d->paths[k] : NULL;
@@ -253,6 +261,7 @@ on_corpus_chosen(GtkNativeDialog *native, int response, gpointer data)
     if (file && (k == CORPUS_FILE || k == CORPUS_FOLDER)) {
       g_free(d->paths[k]);
       d->paths[k] = g_file_get_path(file);
+      g_clear_pointer(&d->corpus_error, g_free);
     }
   }
   g_object_unref(native);
@@ -278,11 +287,21 @@ static void
 on_corpus_selected(SpnSetupDialog *d)
 {
   CorpusKind k = corpus_kind(d);
+  g_clear_pointer(&d->corpus_error, g_free);
   update_location_row(d);
   revalidate(d);
   /* choosing "Text file…" means choosing a file: ask for it right away */
   if (!d->filling && (k == CORPUS_FILE || k == CORPUS_FOLDER) && d->paths[k] == NULL)
     choose_corpus_location(d);
+}
+
+static void
+forget_corpus_error(SpnSetupDialog *d)
+{
+  if (d->corpus_error == NULL)
+    return;
+  g_clear_pointer(&d->corpus_error, g_free);
+  update_location_row(d);
 }
 
 static GtkWidget *
@@ -313,6 +332,7 @@ make_corpus_group(SpnSetupDialog *d)
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(byte_row), "Byte mode");
   adw_action_row_set_subtitle(byte_row, "every byte is a token (V = 256), for enwik8-style data");
   d->byte_switch = gtk_switch_new();
+  g_signal_connect_swapped(d->byte_switch, "notify::active", G_CALLBACK(forget_corpus_error), d);
   gtk_widget_set_valign(d->byte_switch, GTK_ALIGN_CENTER);
   gtk_widget_set_tooltip_text(d->byte_switch, "Read the corpus as raw bytes instead of characters");
   spn_set_accessible_label(d->byte_switch, "Byte mode");
@@ -418,7 +438,7 @@ revalidate(SpnSetupDialog *d)
     d->problem = g_strdup(error->message);
   gtk_label_set_text(GTK_LABEL(d->problem_label), d->problem ? d->problem : "");
   gtk_widget_set_visible(d->problem_label, d->problem != NULL);
-  gtk_widget_set_sensitive(d->create_button, d->problem == NULL);
+  gtk_widget_set_sensitive(d->create_button, d->problem == NULL && !d->busy);
 }
 
 /* ---- the window ---- */
@@ -427,7 +447,7 @@ static void
 on_create_clicked(SpnSetupDialog *d)
 {
   revalidate(d);
-  if (d->problem == NULL)
+  if (d->problem == NULL && !d->busy)
     g_signal_emit(d, signals[SIGNAL_CREATE], 0);
 }
 
@@ -509,6 +529,7 @@ spn_setup_dialog_finalize(GObject *object)
   for (guint i = 0; i < G_N_ELEMENTS(d->paths); i++)
     g_free(d->paths[i]);
   g_free(d->problem);
+  g_free(d->corpus_error);
   g_free(d->inputs);
   g_free(d->rows);
   G_OBJECT_CLASS(spn_setup_dialog_parent_class)->finalize(object);
@@ -556,6 +577,7 @@ spn_setup_dialog_set_corpus(SpnSetupDialog *d, const char *corpus, gboolean byte
   adw_combo_row_set_selected(d->corpus_row, k);
   gtk_switch_set_active(GTK_SWITCH(d->byte_switch), byte_mode);
   d->filling = FALSE;
+  g_clear_pointer(&d->corpus_error, g_free);
   update_location_row(d);
   revalidate(d);
 }
@@ -598,4 +620,35 @@ const char *
 spn_setup_dialog_get_problem(SpnSetupDialog *d)
 {
   return d->problem;
+}
+
+void
+spn_setup_dialog_set_busy(SpnSetupDialog *d, gboolean busy)
+{
+  d->busy = busy;
+  gtk_button_set_label(GTK_BUTTON(d->create_button), busy ? "Creating…" : "C_reate");
+  gtk_button_set_use_underline(GTK_BUTTON(d->create_button), TRUE);
+  revalidate(d);
+}
+
+/* The corpus's errors (a file that cannot be read, is not text, or is smaller than a block) go
+ * on the corpus row; the others above the settings, as validation's do. */
+void
+spn_setup_dialog_show_error(SpnSetupDialog *d, const GError *error)
+{
+  spn_setup_dialog_set_busy(d, FALSE);
+  if (error->domain == SPN_CORPUS_ERROR) {
+    g_free(d->corpus_error);
+    d->corpus_error = g_strdup(error->message);
+    update_location_row(d);
+    return;
+  }
+  gtk_label_set_text(GTK_LABEL(d->problem_label), error->message);
+  gtk_widget_set_visible(d->problem_label, TRUE);
+}
+
+const char *
+spn_setup_dialog_get_corpus_error(SpnSetupDialog *d)
+{
+  return d->corpus_error;
 }

@@ -29,4 +29,12 @@ void spn_setup_dialog_get_corpus_options(SpnSetupDialog *d, SpnCorpusOptions *op
 /* The reason shown in the dialog, NULL when the settings are valid (Create is sensitive). */
 const char *spn_setup_dialog_get_problem(SpnSetupDialog *d);
 
+/* While the engine makes the model the dialog stays, Create waiting; the engine's refusal is
+ * shown in it (a corpus error on the corpus row, until the corpus changes) and every field
+ * kept. */
+void spn_setup_dialog_set_busy(SpnSetupDialog *d, gboolean busy);
+void spn_setup_dialog_show_error(SpnSetupDialog *d, const GError *error);
+/* The corpus row's error, NULL when none. */
+const char *spn_setup_dialog_get_corpus_error(SpnSetupDialog *d);
+
 G_END_DECLS

@@ -231,15 +231,19 @@ spn_window_has_unsaved_steps(SpnWindow *win)
   return win->ready && win->step > win->saved_step;
 }
 
-static gboolean
-close_later(gpointer window)
+static void
+set_weak(SpnSetupDialog **slot, SpnSetupDialog *d)
 {
-  gtk_window_close(window);
-  return G_SOURCE_REMOVE;
+  if (*slot)
+    g_object_remove_weak_pointer(G_OBJECT(*slot), (gpointer *)slot);
+  *slot = d;
+  if (d)
+    g_object_add_weak_pointer(G_OBJECT(d), (gpointer *)slot);
 }
 
-/* The model of the New model dialog replaces the run (the worker saves first whatever save was
- * queued before). The dialog closes once the question asked over it has gone. */
+/* The model of the New model dialog replaces the run once the engine has made it (the worker
+ * saves first whatever save was queued before). The dialog stays, waiting, until the worker
+ * says the model is there (it closes) or why it is not (it shows why, fields kept). */
 static void
 create_from_dialog(SpnWindow *win, SpnSetupDialog *d)
 {
@@ -248,11 +252,38 @@ create_from_dialog(SpnWindow *win, SpnSetupDialog *d)
   if (!spn_setup_dialog_get_config(d, &cfg, NULL))
     return;
   spn_setup_dialog_get_corpus_options(d, &opts);
-  g_clear_pointer(&win->user_file, g_free);
-  win->saved_step = 0;
-  spn_window_forget_query(win);
+  set_weak(&win->creating, d);
+  spn_setup_dialog_set_busy(d, TRUE);
   spn_worker_new_model(win->worker, &cfg, spn_setup_dialog_get_corpus(d), &opts);
+}
+
+static gboolean
+close_later(gpointer window)
+{
+  gtk_window_close(window);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+spn_window_model_created(SpnWindow *win, const GError *error)
+{
+  SpnSetupDialog *d = win->creating;
+  if (error == NULL) {
+    g_clear_pointer(&win->user_file, g_free);
+    win->saved_step = 0;
+    spn_window_forget_query(win);
+  }
+  if (d == NULL)
+    return FALSE;
+  set_weak(&win->creating, NULL);
+  if (error) {
+    spn_setup_dialog_show_error(d, error);
+    gtk_window_present(GTK_WINDOW(d));
+    return TRUE;
+  }
+  /* after the question asked over it has gone */
   g_idle_add_full(G_PRIORITY_DEFAULT, close_later, g_object_ref(d), g_object_unref);
+  return TRUE;
 }
 
 static void
@@ -288,10 +319,7 @@ on_setup_create(SpnSetupDialog *d, SpnWindow *win)
     create_from_dialog(win, d);
     return;
   }
-  if (win->replacing)
-    g_object_remove_weak_pointer(G_OBJECT(win->replacing), (gpointer *)&win->replacing);
-  win->replacing = d;
-  g_object_add_weak_pointer(G_OBJECT(d), (gpointer *)&win->replacing);
+  set_weak(&win->replacing, d);
   g_autofree char *where = win->user_file ? g_path_get_basename(win->user_file) : NULL;
   g_autofree char *body = g_strdup_printf(
       "The current run has %'" G_GINT64_FORMAT " steps that are not saved%s%s. The new model "

@@ -55,6 +55,7 @@ struct _SpnWindow {
   char *user_file;         /* where Save writes: the file last opened or saved by the user */
   gint64 saved_step;       /* the step the user's file holds (0 for a new model) */
   SpnSetupDialog *replacing; /* the New model dialog waiting for Save / Discard (weak) */
+  SpnSetupDialog *creating;  /* the New model dialog waiting for the engine's model (weak) */
   char *text;              /* the inspector's text, as last sent to the worker */
   char *text_corpus;       /* the corpus whose passage the inspector shows, NULL if none yet */
   gboolean text_default;   /* the inspector shows the run's passage: it follows the corpus */
@@ -86,6 +87,9 @@ void spn_window_open(SpnWindow *win, const char *path);
 void spn_window_show_export_dialog(SpnWindow *win, const gboolean selected[SPN_FIGURE_COUNT]);
 /* Steps trained since the user's file was saved or opened (a new model has none). */
 gboolean spn_window_has_unsaved_steps(SpnWindow *win);
+/* The worker's answer to a new model: the New model dialog waiting for it closes, or shows
+ * the error (TRUE: the dialog took the error, no toast needed). */
+gboolean spn_window_model_created(SpnWindow *win, const GError *error);
 
 /* window-layout.c */
 /* Builds the panes of panels and the inspector into win->layout, win->panels, win->inspector. */

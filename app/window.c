@@ -469,6 +469,9 @@ on_message(const SpnWorkerMessage *m, gpointer data)
     return;   /* the window may be gone */
   if (m->kind == SPN_WORKER_SAVED || m->kind == SPN_WORKER_OPENED)
     win->saved_step = m->step;   /* the user's file holds the run up to here */
+  if (m->task == SPN_WORKER_TASK_NEW_MODEL &&
+      (spn_window_model_created(win, m->error) || m->kind == SPN_WORKER_CREATED))
+    return;   /* the New model dialog shows it, or the new model does */
   if (m->kind == SPN_WORKER_FAILED && m->task == SPN_WORKER_TASK_TRAIN) {
     win->stepping = FALSE;   /* the step will not come */
     show_busy(win);
@@ -563,7 +566,9 @@ spn_window_dispose(GObject *object)
   g_clear_handle_id(&win->step_clock, g_source_remove);
   if (win->replacing)
     g_object_remove_weak_pointer(G_OBJECT(win->replacing), (gpointer *)&win->replacing);
-  win->replacing = NULL;
+  if (win->creating)
+    g_object_remove_weak_pointer(G_OBJECT(win->creating), (gpointer *)&win->creating);
+  win->replacing = win->creating = NULL;
   g_clear_pointer(&win->worker, spn_worker_free);
   g_clear_pointer(&win->snapshot, spn_snapshot_unref);
   gtk_widget_dispose_template(GTK_WIDGET(win), SPN_TYPE_WINDOW);

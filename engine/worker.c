@@ -362,6 +362,7 @@ do_new_model(SpnWorker *w, Command *c)
     return;
   }
   adopt_trainer(w, t, NULL);
+  post(w, SPN_WORKER_CREATED, SPN_WORKER_TASK_NEW_MODEL, NULL, 0, NULL, "New model created");
 }
 
 static void

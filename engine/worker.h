@@ -25,6 +25,7 @@ typedef enum {
   SPN_WORKER_OPENED,           /* path: the checkpoint opened, at step */
   SPN_WORKER_SAVED,            /* path: the checkpoint written, at step */
   SPN_WORKER_METRICS_WRITTEN,  /* path: the metrics CSV written */
+  SPN_WORKER_CREATED,          /* a new model is ready (its first snapshot comes after) */
   SPN_WORKER_FAILED,           /* task failed; error says why, path names its file if any */
 } SpnWorkerMessageKind;
 

@@ -832,6 +832,65 @@ test_new_model_asks(void)
   g_assert_null(find_toplevel(SPN_TYPE_SETUP_DIALOG));
 }
 
+static gboolean
+dialog_shows_corpus_error(gpointer d)
+{
+  return spn_setup_dialog_get_corpus_error(d) != NULL;
+}
+
+/* A corpus the engine refuses (smaller than a block) keeps the New model dialog open with every
+ * field as the user left it and the reason on the corpus row; the run stays. Another corpus then
+ * makes the model and closes the dialog. */
+static void
+test_new_model_corpus_error(void)
+{
+  if (!need_window() || !is_x11())
+    return;
+  g_autofree char *small = tmp_path("small.txt");
+  g_assert_true(g_file_set_contents(small, "too short for one block of 32", -1, NULL));
+  g_autofree char *before = status().checkpoint;
+  gint64 step = current_step();
+  SpnSetupDialog *d = new_model_dialog();
+  SpnConfig c;
+  g_assert_true(spn_setup_dialog_get_config(d, &c, NULL));
+  c.nlayers = 3;
+  spn_setup_dialog_set_config(d, &c);
+  spn_setup_dialog_set_corpus(d, small, FALSE);
+  g_assert_null(press_create(d));
+  g_assert_true(wait_until(dialog_shows_corpus_error, d, MODEL_TIMEOUT_S));
+  g_assert_true(find_toplevel(SPN_TYPE_SETUP_DIALOG) == d);
+  g_assert_nonnull(strstr(spn_setup_dialog_get_corpus_error(d), "small.txt"));
+  AdwComboRow *corpus_row = NULL;
+  g_autoptr(GPtrArray) combos = g_ptr_array_new();
+  collect(GTK_WIDGET(d), ADW_TYPE_COMBO_ROW, combos);
+  for (guint i = 0; i < combos->len; i++)
+    if (g_strcmp0(adw_preferences_row_get_title(combos->pdata[i]), "Text") == 0)
+      corpus_row = combos->pdata[i];
+  g_assert_nonnull(corpus_row);
+  g_assert_cmpstr(adw_action_row_get_subtitle(ADW_ACTION_ROW(corpus_row)), ==,
+                  spn_setup_dialog_get_corpus_error(d));
+  SpnConfig kept;
+  g_assert_true(spn_setup_dialog_get_config(d, &kept, NULL));
+  g_assert_cmpint(kept.nlayers, ==, 3);
+  g_assert_cmpint(kept.hid_sz, ==, c.hid_sz);
+  g_assert_cmpstr(spn_setup_dialog_get_corpus(d), ==, small);
+  Status s = status();
+  g_assert_cmpint(s.step, ==, step);   /* the run is as it was */
+  g_assert_cmpstr(s.checkpoint, ==, before);
+  status_clear(&s);
+  /* another corpus: the error goes with the old one, and the model comes */
+  g_autofree char *corpus = tmp_path("corpus.txt");
+  spn_setup_dialog_set_corpus(d, corpus, FALSE);
+  g_assert_null(spn_setup_dialog_get_corpus_error(d));
+  g_assert_null(press_create(d));
+  g_assert_true(wait_until(new_run, NULL, MODEL_TIMEOUT_S));
+  spin_main_loop(0.3);
+  g_assert_null(find_toplevel(SPN_TYPE_SETUP_DIALOG));
+  s = status();
+  g_assert_cmpint(s.nlayers, ==, 3);
+  status_clear(&s);
+}
+
 static int
 window_query(void)
 {
@@ -1327,6 +1386,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/export-csv", test_export_csv);
   g_test_add_func("/app/save-reopen", test_save_reopen);
   g_test_add_func("/app/new-model-asks", test_new_model_asks);
+  g_test_add_func("/app/new-model-corpus-error", test_new_model_corpus_error);
   g_test_add_func("/app/inspector-query", test_inspector_query);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
   g_test_add_func("/app/screenshot-text", test_screenshot_text);

@@ -326,22 +326,26 @@ test_typed_messages(Fixture *f, gconstpointer data)
   spn_worker_export_csv(f->w, csv);
   settle(f);
   g_assert_cmpint(g_rmdir(folder), ==, 0);
-  g_assert_cmpuint(f->messages->len, ==, 5);
-  m = message(f, 1);
+  g_assert_cmpuint(f->messages->len, ==, 6);
+  m = message(f, 1);   /* the new model is there */
+  g_assert_cmpint(m->kind, ==, SPN_WORKER_CREATED);
+  g_assert_cmpint(m->task, ==, SPN_WORKER_TASK_NEW_MODEL);
+  g_assert_null(m->error);
+  m = message(f, 2);
   g_assert_cmpint(m->kind, ==, SPN_WORKER_SAVED);
   g_assert_cmpstr(m->path, ==, ckpt);
   g_assert_cmpint(m->step, ==, 1);
-  m = message(f, 2);
+  m = message(f, 3);
   g_assert_cmpint(m->kind, ==, SPN_WORKER_FAILED);
   g_assert_cmpint(m->task, ==, SPN_WORKER_TASK_SAVE);
   g_assert_cmpstr(m->path, ==, folder);
   g_assert_nonnull(m->error);
   g_assert_cmpint(m->error->domain, !=, SPN_WORKER_ERROR);
-  m = message(f, 3);
+  m = message(f, 4);
   g_assert_cmpint(m->kind, ==, SPN_WORKER_OPENED);
   g_assert_cmpstr(m->path, ==, ckpt);
   g_assert_cmpint(m->step, ==, 1);
-  m = message(f, 4);
+  m = message(f, 5);
   g_assert_cmpint(m->kind, ==, SPN_WORKER_METRICS_WRITTEN);
   g_assert_cmpstr(m->path, ==, csv);
 }
