@@ -61,7 +61,8 @@ spn_application_activate(GApplication *app)
   gtk_window_present(GTK_WINDOW(create_window(SPN_APPLICATION(app), NULL)));
 }
 
-/* `spanscope run.safetensors`: the checkpoint instead of a new model. */
+/* `spanscope run.safetensors` from a file manager (D-Bus Open): the checkpoint instead of a new
+ * model, or in the open window. */
 static void
 spn_application_open(GApplication *app, GFile **files, int n, const char *hint)
 {
@@ -165,6 +166,7 @@ static const GOptionEntry options[] = {
    "Train while measuring what N painted frames cost the main thread, print frame_p95_ms "
    "(and snapshot hand-off, main-loop figures) and exit",
    "N"},
+  {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, NULL},
   {NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -180,27 +182,6 @@ parse_size(const char *text, int *w, int *h)
          g_ascii_string_to_signed(x + 1, 10, 200, 16384, &b, NULL) && (*w = a, *h = b, TRUE);
 }
 
-static int
-check_options(SpnApplication *self, const char *size)
-{
-  SpnPreset preset;
-  if (size && !parse_size(size, &self->width, &self->height)) {
-    g_printerr("spanscope: --size \"%s\": expected WIDTHxHEIGHT in pixels, e.g. 1366x768\n",
-               size);
-    return 1;
-  }
-  if (self->preset && !spn_preset_from_name(self->preset, &preset)) {
-    g_printerr("spanscope: --preset \"%s\": expected desktop, small, allattn or demo\n",
-               self->preset);
-    return 1;
-  }
-  if (self->train_steps < 0 || self->bench_frames < 0) {
-    g_printerr("spanscope: --train-steps and --bench-frames count from 0\n");
-    return 1;
-  }
-  return -1;
-}
-
 static void
 take_string(GVariantDict *d, const char *key, const char *type, char **out)
 {
@@ -211,11 +192,45 @@ take_string(GVariantDict *d, const char *key, const char *type, char **out)
   }
 }
 
+/* In the process the command was typed in: refuses bad options there, with the reason on its
+ * terminal; the headless modes run in that process, apart from any window the user has open.
+ * Everything else goes to the primary instance's command_line. */
 static int
 spn_application_handle_local_options(GApplication *app, GVariantDict *d)
 {
-  SpnApplication *self = SPN_APPLICATION(app);
+  g_autofree char *size = NULL, *preset = NULL, *screenshot = NULL;
+  int width = 0, height = 0, bench_frames = 0;
+  gint64 train_steps = 0;
+  take_string(d, "size", "s", &size);
+  take_string(d, "preset", "s", &preset);
+  take_string(d, "screenshot", "^ay", &screenshot);
+  g_variant_dict_lookup(d, "train-steps", "x", &train_steps);
+  g_variant_dict_lookup(d, "bench-frames", "i", &bench_frames);
+  SpnPreset p;
+  if (size && !parse_size(size, &width, &height)) {
+    g_printerr("spanscope: --size \"%s\": expected WIDTHxHEIGHT in pixels, e.g. 1366x768\n",
+               size);
+    return 1;
+  }
+  if (preset && !spn_preset_from_name(preset, &p)) {
+    g_printerr("spanscope: --preset \"%s\": expected desktop, small, allattn or demo\n", preset);
+    return 1;
+  }
+  if (train_steps < 0 || bench_frames < 0) {
+    g_printerr("spanscope: --train-steps and --bench-frames count from 0\n");
+    return 1;
+  }
+  if (screenshot || bench_frames > 0)   /* a measurement must not depend on a session */
+    g_application_set_flags(app, g_application_get_flags(app) | G_APPLICATION_NON_UNIQUE);
+  return -1;
+}
+
+/* The options of one command line (in the primary instance, whichever process it came from). */
+static void
+read_options(SpnApplication *self, GVariantDict *d, char **checkpoint)
+{
   g_autofree char *size = NULL;
+  g_auto(GStrv) files = NULL;
   take_string(d, "corpus", "^ay", &self->corpus);
   take_string(d, "preset", "s", &self->preset);
   take_string(d, "screenshot", "^ay", &self->screenshot);
@@ -223,14 +238,69 @@ spn_application_handle_local_options(GApplication *app, GVariantDict *d)
   take_string(d, "size", "s", &size);
   g_variant_dict_lookup(d, "train-steps", "x", &self->train_steps);
   g_variant_dict_lookup(d, "bench-frames", "i", &self->bench_frames);
-  if (g_variant_dict_contains(d, "no-autosave"))
+  if (g_variant_dict_contains(d, "no-autosave") || self->screenshot || self->bench_frames > 0)
     self->autosave = FALSE;
-  if (self->screenshot || self->bench_frames > 0) {
-    /* a measurement must not depend on, or disturb, a session the user has open */
-    self->autosave = FALSE;
-    g_application_set_flags(app, g_application_get_flags(app) | G_APPLICATION_NON_UNIQUE);
+  if (size)
+    parse_size(size, &self->width, &self->height);
+  g_variant_dict_lookup(d, G_OPTION_REMAINING, "^aay", &files);
+  *checkpoint = files && files[0] ? g_strdup(files[0]) : NULL;
+}
+
+/* A second `spanscope` while a window is open: its options go to that window. A model asked
+ * for (--preset, --corpus) comes through the New model dialog, filled with them, so the run on
+ * screen is replaced only by the user's Create (which asks first when it has unsaved steps); a
+ * checkpoint opens, a text goes to the inspector. The typing terminal is told what happened. */
+static void
+forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantDict *d,
+                const char *checkpoint)
+{
+  g_autofree char *preset = NULL, *corpus = NULL, *text = NULL;
+  take_string(d, "preset", "s", &preset);
+  take_string(d, "corpus", "^ay", &corpus);
+  take_string(d, "text", "s", &text);
+  gtk_window_present(existing);
+  if (checkpoint) {
+    g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, checkpoint);
+    g_autofree char *path = g_file_get_path(file);
+    g_action_group_activate_action(G_ACTION_GROUP(existing), "open-file",
+                                   g_variant_new_string(path));
+    g_application_command_line_print(cmdline, "spanscope: the open window opens %s\n", path);
+  } else if (preset || corpus) {
+    g_autofree char *about = spn_window_offer_new_model(SPN_WINDOW(existing), preset, corpus);
+    g_application_command_line_print(cmdline,
+                                     "spanscope: the open window's New model dialog holds %s: "
+                                     "press Create there\n", about);
   }
-  return check_options(self, size);
+  if (text) {
+    g_action_group_activate_action(G_ACTION_GROUP(existing), "probe-text",
+                                   g_variant_new_string(text));
+    g_application_command_line_print(cmdline, "spanscope: the open window reads your text\n");
+  }
+  if (!checkpoint && !preset && !corpus && !text)
+    g_application_command_line_print(cmdline, "spanscope: a window is already open\n");
+}
+
+static int
+spn_application_command_line(GApplication *app, GApplicationCommandLine *cmdline)
+{
+  SpnApplication *self = SPN_APPLICATION(app);
+  GVariantDict *d = g_application_command_line_get_options_dict(cmdline);
+  GtkWindow *existing = gtk_application_get_active_window(GTK_APPLICATION(app));
+  g_autofree char *checkpoint = NULL;
+  if (existing) {
+    g_auto(GStrv) files = NULL;
+    g_variant_dict_lookup(d, G_OPTION_REMAINING, "^aay", &files);
+    forward_options(existing, cmdline, d, files ? files[0] : NULL);
+    return 0;
+  }
+  read_options(self, d, &checkpoint);
+  if (checkpoint) {
+    g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, checkpoint);
+    g_free(checkpoint);
+    checkpoint = g_file_get_path(file);
+  }
+  gtk_window_present(GTK_WINDOW(create_window(self, checkpoint)));
+  return 0;
 }
 
 /* ---- object ---- */
@@ -294,6 +364,7 @@ spn_application_class_init(SpnApplicationClass *klass)
   object_class->finalize = spn_application_finalize;
   app_class->startup = spn_application_startup;
   app_class->activate = spn_application_activate;
+  app_class->command_line = spn_application_command_line;
   app_class->open = spn_application_open;
   app_class->handle_local_options = spn_application_handle_local_options;
   props[PROP_CORPUS] = g_param_spec_string("corpus", NULL, NULL, SPN_BUNDLED_SOURCE,
@@ -309,7 +380,7 @@ SpnApplication *
 spn_application_new(void)
 {
   return g_object_new(SPN_TYPE_APPLICATION, "application-id", SPN_APPLICATION_ID, "flags",
-                      G_APPLICATION_HANDLES_OPEN, NULL);
+                      G_APPLICATION_HANDLES_COMMAND_LINE | G_APPLICATION_HANDLES_OPEN, NULL);
 }
 
 int

@@ -652,3 +652,18 @@ spn_setup_dialog_get_corpus_error(SpnSetupDialog *d)
 {
   return d->corpus_error;
 }
+
+void
+spn_setup_dialog_set_preset(SpnSetupDialog *d, SpnPreset preset)
+{
+  if (adw_combo_row_get_selected(d->preset_row) == (guint)preset)
+    on_preset_selected(d);
+  else
+    adw_combo_row_set_selected(d->preset_row, preset);
+}
+
+SpnPreset
+spn_setup_dialog_get_preset(SpnSetupDialog *d)
+{
+  return (SpnPreset)adw_combo_row_get_selected(d->preset_row);
+}

@@ -17,6 +17,9 @@ G_DECLARE_FINAL_TYPE(SpnSetupDialog, spn_setup_dialog, SPN, SETUP_DIALOG, AdwWin
  * getters, then close the dialog. */
 SpnSetupDialog *spn_setup_dialog_new(GtkWindow *parent);
 
+/* Chooses a preset, as the user does: every field, and the corpus when it is made for one. */
+void spn_setup_dialog_set_preset(SpnSetupDialog *d, SpnPreset preset);
+SpnPreset spn_setup_dialog_get_preset(SpnSetupDialog *d);
 /* Fills every field (as choosing a preset does); the corpus is left as it is. */
 void spn_setup_dialog_set_config(SpnSetupDialog *d, const SpnConfig *cfg);
 /* corpus: "bundled", "demo", or a path (a file, or a folder with train/valid/test). */

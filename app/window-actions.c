@@ -337,16 +337,38 @@ on_setup_create(SpnSetupDialog *d, SpnWindow *win)
   gtk_window_present(GTK_WINDOW(ask));
 }
 
-static void
-on_new_model(GSimpleAction *a, GVariant *p, gpointer data)
+static SpnSetupDialog *
+show_setup_dialog(SpnWindow *win)
 {
-  SpnWindow *win = data;
-  (void)a, (void)p;
   SpnSetupDialog *d = spn_setup_dialog_new(GTK_WINDOW(win));
   if (win->snapshot && win->snapshot->corpus)
     spn_setup_dialog_set_corpus(d, win->snapshot->corpus, FALSE);
   g_signal_connect_object(d, "create", G_CALLBACK(on_setup_create), win, 0);
   gtk_window_present(GTK_WINDOW(d));
+  return d;
+}
+
+static void
+on_new_model(GSimpleAction *a, GVariant *p, gpointer data)
+{
+  (void)a, (void)p;
+  show_setup_dialog(data);
+}
+
+char *
+spn_window_offer_new_model(SpnWindow *win, const char *preset_name, const char *corpus)
+{
+  SpnSetupDialog *d = show_setup_dialog(win);
+  SpnPreset preset = SPN_PRESET_DESKTOP;
+  if (preset_name && spn_preset_from_name(preset_name, &preset))
+    spn_setup_dialog_set_preset(d, preset);   /* with the corpus it is made for, if any */
+  if (corpus)
+    spn_setup_dialog_set_corpus(d, corpus, FALSE);
+  const char *chosen = spn_setup_dialog_get_corpus(d);
+  return g_strdup_printf("the %s preset on %s", spn_preset_title(preset),
+                         g_strcmp0(chosen, SPN_BUNDLED_SOURCE) == 0 ? "the King James Bible"
+                         : g_strcmp0(chosen, "demo") == 0         ? "the demonstration corpus"
+                                                                 : chosen);
 }
 
 static void

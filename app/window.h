@@ -32,6 +32,11 @@ typedef struct {
 /* Starts the worker and the first model (or the offer to resume the autosave). */
 SpnWindow *spn_window_new(GtkApplication *app, const SpnWindowStart *start);
 
+/* The New model dialog over the window, filled with the preset (NULL: desktop) and the corpus
+ * (NULL: the preset's, or the run's); the user's Create makes it. Returns what the dialog holds,
+ * e.g. "the Span demo preset on the demonstration corpus" (g_free). */
+char *spn_window_offer_new_model(SpnWindow *win, const char *preset, const char *corpus);
+
 /* $XDG_STATE_HOME/spanscope/autosave.safetensors (g_free). */
 char *spn_window_autosave_path(void);
 

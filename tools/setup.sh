@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 # engine: OpenBLAS, GLib, json-glib, libzip (PyTorch checkpoints); window and figures: GTK 4, libadwaita, cairo, pango;
 # the screenshot reads the window back from X (libx11);
 # tests: PyTorch (the oracle), Xvfb and XTest (the UI tests run without a display and type
-# keys); tools/tsan: clang with LLVM's OpenMP runtime and ThreadSanitizer
+# keys), a private D-Bus session (two spanscope processes, one window); tools/tsan: clang with LLVM's OpenMP runtime and ThreadSanitizer
 PACKAGES="gcc meson ninja-build pkg-config libopenblas-dev libglib2.0-dev libjson-glib-dev \
 libgtk-4-dev libadwaita-1-dev libcairo2-dev libpango1.0-dev libzip-dev \
-python3 python3-torch python3-numpy xvfb xauth libx11-dev libxtst-dev clang libomp-dev libclang-rt-dev"
+python3 python3-torch python3-numpy xvfb xauth dbus-daemon dbus-bin libglib2.0-bin libx11-dev \
+libxtst-dev clang libomp-dev libclang-rt-dev"
 
 missing=""
 for p in $PACKAGES; do
