@@ -499,6 +499,48 @@ test_attention_zoom_and_grid(void)
   cairo_surface_destroy(img);
 }
 
+/* The persistent-memory column stands apart from the colour bar: after the last panel's column
+ * (found by its hover), its name up its side, then at least 1.5 font sizes of background
+ * before the bar's first coloured pixel. */
+static void
+test_attention_persistent_apart(void)
+{
+  const float spans[] = {3.0f, 3.0f};
+  g_autoptr(SpnSnapshot) g = spn_test_snapshot_new(1, 2, 16, 2, spans);
+  attach_probe(g, "abcdefgh", 6, 4);
+  g->probe->heads[1].persistent[6] = 0.5f;
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  o.head = 1;
+  int cx, cy, pers_x1 = -1;
+  g_assert_true(cell_centre(g, &o, 6, 0, &cx, &cy));
+  for (int x = 0; x < W; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_ATTENTION, W, H, g, &o, x + 0.5, cy + 0.5);
+    if (d && strstr(d, "persistent memory"))
+      pers_x1 = x;
+  }
+  g_assert_cmpint(pers_x1, >, 0);
+  cairo_surface_t *img = draw(SPN_FIGURE_ATTENTION, g, &o);
+  int bar_x = -1, label = 0;
+  for (int x = pers_x1 + 2; x < W && bar_x < 0; x++) {
+    for (int y = 0; y < H; y++) {   /* the label: ink beside the column */
+      int c[3];
+      pixel(img, x, y, c);
+      label += x < pers_x1 + 14 && c[0] < 200 && MAX(c[0], c[2]) - MIN(c[0], c[2]) < 30;
+    }
+    int c[3];
+    pixel(img, x, cy, c);
+    if (MAX(MAX(c[0], c[1]), c[2]) - MIN(MIN(c[0], c[1]), c[2]) > 60)
+      bar_x = x;
+  }
+  g_assert_cmpint(label, >, 20);
+  g_assert_cmpint(bar_x, >, 0);
+  g_assert_cmpint(bar_x - pers_x1, >=, (int)(1.5 * 11 + 14));
+  if (g_getenv("SPANSCOPE_FIGURE_PNG"))
+    cairo_surface_write_to_png(img, g_getenv("SPANSCOPE_FIGURE_PNG"));
+  cairo_surface_destroy(img);
+}
+
 /* Every pixel of a tile maps to the cell the figure finds there, through the tile's edges and
  * token range alone; just outside a tile's edges lies no cell of it. */
 static void
@@ -1212,6 +1254,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/attention-describe", test_attention_describe);
   g_test_add_func("/figures/attention-zoom-and-grid", test_attention_zoom_and_grid);
   g_test_add_func("/figures/attention-tiles", test_attention_tiles);
+  g_test_add_func("/figures/attention-persistent-apart", test_attention_persistent_apart);
   g_test_add_func("/figures/attention-without-probe", test_attention_without_probe);
   g_test_add_func("/figures/masks-curve", test_masks_curve);
   g_test_add_func("/figures/masks-measured", test_masks_measured);

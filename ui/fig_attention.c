@@ -20,6 +20,7 @@ typedef struct {
   int head;
   SpnRect title;     /* "head h" above the panel in a grid, w = 0 otherwise */
   SpnRect pers;      /* persistent-memory column, w = 0 without persistent memory */
+  SpnRect pers_label; /* its name, written up its right side */
   gboolean key_chars, query_chars;   /* characters label the columns / rows */
 } Panel;
 
@@ -102,8 +103,10 @@ panel_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, AttnLayout *L, Panel *
   double hs;
   spn_plot_text_size(p, SPN_TEXT_SMALL, "0", NULL, &hs);
   gboolean pers = s->cfg.pers_mem_size > 0 && s->probe->heads[0].persistent != NULL;
+  /* the column, then its name up its side: it reads as part of the panel, not as a legend */
   double pw = pers ? 1.4 * p->fs : 0.0, gap = pers ? 0.3 * p->fs : 0.0;
-  SpnRect outer = {r.x, r.y, r.w - pw - gap, r.h};
+  double lw = pers ? hs + 0.2 * p->fs : 0.0;
+  SpnRect outer = {r.x, r.y, r.w - pw - gap - lw, r.h};
   SpnChartSpec spec = {
     .xlabel = bottom ? "key position" : NULL,
     .ylabel = left ? "query position" : NULL,
@@ -125,9 +128,11 @@ panel_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, AttnLayout *L, Panel *
     spec.left_extra = cw * 1.6;
   if (P->key_chars || P->query_chars)
     spn_chart_layout(p, outer, &spec, &P->chart);
-  P->pers = (SpnRect){0, 0, 0, 0};
-  if (pers)
-    P->pers = (SpnRect){r.x + r.w - pw, P->chart.area.y, pw, P->chart.area.h};
+  P->pers = P->pers_label = (SpnRect){0, 0, 0, 0};
+  if (pers) {
+    P->pers = (SpnRect){r.x + r.w - pw - lw, P->chart.area.y, pw, P->chart.area.h};
+    P->pers_label = (SpnRect){r.x + r.w - lw, P->chart.area.y, lw, P->chart.area.h};
+  }
 }
 
 static void
@@ -141,7 +146,10 @@ attention_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOpt
   spn_plot_text_size(p, SPN_TEXT_SMALL, "0.0005", &tw, NULL);
   double bar_w = 0.9 * p->fs;
   double right = bar_w + 0.35 * p->fs + 0.25 * p->fs + tw + 0.3 * p->fs + hn + pad;
-  SpnRect rest = {r.x, r.y, MAX(1.0, r.w - right - p->fs * 0.6), r.h};
+  /* with persistent memory the last panel's column keeps a wide gap from the colour bar */
+  gboolean pers = s->cfg.pers_mem_size > 0 && s->probe->heads[0].persistent != NULL;
+  double before_bar = p->fs * (pers ? 1.8 : 0.6);
+  SpnRect rest = {r.x, r.y, MAX(1.0, r.w - right - before_bar), r.h};
   int K = o->head >= 0 ? 1 : MIN(s->probe->nheads, MAX_PANELS);
   /* the grid whose panels are closest to square */
   int cols = 1;
@@ -474,6 +482,16 @@ draw_panel_frame(SpnPlot *p, const Panel *P)
     if (!P->chart.spec.no_xlabels)
       spn_plot_text(p, SPN_TEXT_SMALL, "P", P->pers.x + P->pers.w / 2,
                     P->pers.y + P->pers.h + 0.35 * p->fs, 0.5, 0.0, p->pal->muted);
+    const char *names[] = {"persistent memory", "persistent", "P"};
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+      double w;
+      spn_plot_text_size(p, SPN_TEXT_SMALL, names[i], &w, NULL);
+      if (w <= P->pers_label.h || i + 1 == G_N_ELEMENTS(names)) {
+        spn_plot_text_vertical(p, SPN_TEXT_SMALL, names[i], P->pers_label.x + 0.1 * p->fs,
+                               P->pers_label.y + P->pers_label.h / 2, 0.0, 0.5, p->pal->muted);
+        break;
+      }
+    }
   }
 }
 
