@@ -7,6 +7,7 @@
 #include "headless.h"
 #include "setup_dialog.h"
 #include "spanscope-resources.h"
+#include "viewstate.h"
 #include "window.h"
 
 struct _SpnApplication {
@@ -38,6 +39,8 @@ create_window(SpnApplication *self, const char *checkpoint)
     .checkpoint = checkpoint,
     .text = self->text,
     .autosave = self->autosave,
+    /* a measurement shows the defaults, whatever the user chose to see */
+    .remember_view = self->screenshot == NULL && self->bench_frames == 0,
   };
   SpnWindow *win = spn_window_new(GTK_APPLICATION(self), &start);
   if (self->width > 0 && self->height > 0)
@@ -134,6 +137,13 @@ set_accels(GtkApplication *app)
   };
   for (guint i = 0; i < G_N_ELEMENTS(accels); i++)
     gtk_application_set_accels_for_action(app, accels[i].action, accels[i].accels);
+}
+
+static void
+spn_application_shutdown(GApplication *app)
+{
+  spn_view_state_flush();
+  G_APPLICATION_CLASS(spn_application_parent_class)->shutdown(app);
 }
 
 static void
@@ -363,6 +373,7 @@ spn_application_class_init(SpnApplicationClass *klass)
   object_class->set_property = spn_application_set_property;
   object_class->finalize = spn_application_finalize;
   app_class->startup = spn_application_startup;
+  app_class->shutdown = spn_application_shutdown;
   app_class->activate = spn_application_activate;
   app_class->command_line = spn_application_command_line;
   app_class->open = spn_application_open;

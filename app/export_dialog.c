@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "accessible.h"
+#include "viewstate.h"
 
 static const char *extensions[SPN_EXPORT_COUNT] = {"png", "svg", "pdf"};
 
@@ -40,6 +41,7 @@ struct _SpnExportDialog {
   GtkWidget *scale_row;
   AdwActionRow *summary_row;
   GtkWidget *export_button;
+  const char *size_keys;   /* "one" or "several": which remembered size it shows */
 };
 
 G_DEFINE_FINAL_TYPE(SpnExportDialog, spn_export_dialog, ADW_TYPE_WINDOW)
@@ -173,6 +175,21 @@ choose_file(SpnExportDialog *d)
   gtk_native_dialog_show(GTK_NATIVE_DIALOG(native));
 }
 
+/* The next export starts where this one was: format, scale and the size (of one figure or
+ * of several). */
+static void
+remember_choices(SpnExportDialog *d)
+{
+  double w, h, scale;
+  spn_export_dialog_get_size(d, &w, &h, &scale);
+  g_autofree char *wk = g_strconcat("width-", d->size_keys, NULL);
+  g_autofree char *hk = g_strconcat("height-", d->size_keys, NULL);
+  spn_view_state_set_double("export", wk, w);
+  spn_view_state_set_double("export", hk, h);
+  spn_view_state_set_double("export", "scale", scale);
+  spn_view_state_set_string("export", "format", extensions[current_format(d)]);
+}
+
 /* ---- the window ---- */
 
 static void
@@ -219,10 +236,25 @@ spn_export_dialog_new(GtkWindow *parent, const gboolean selected[SPN_FIGURE_COUN
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)
     n += selected[k] ? 1 : 0;
   add_figure_rows(d, selected);
-  /* several figures side by side get a wider default than one panel's proportions */
+  /* several figures side by side get a wider default than one panel's proportions; both
+   * sizes, the format and the scale are the ones of the last export */
   gboolean several = n != 1;
-  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->width_spin), several ? 1500 : 900);
-  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->height_spin), several ? 900 : 560);
+  d->size_keys = several ? "several" : "one";
+  g_autofree char *wk = g_strconcat("width-", d->size_keys, NULL);
+  g_autofree char *hk = g_strconcat("height-", d->size_keys, NULL);
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->width_spin),
+                            spn_view_state_get_double("export", wk, several ? 1500 : 900, 1, 1e5));
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->height_spin),
+                            spn_view_state_get_double("export", hk, several ? 900 : 560, 1, 1e5));
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(d->scale_spin),
+                            spn_view_state_get_double("export", "scale",
+                                                      gtk_spin_button_get_value(
+                                                          GTK_SPIN_BUTTON(d->scale_spin)),
+                                                      0.1, 100));
+  adw_combo_row_set_selected(d->format_row,
+                             spn_view_state_get_choice("export", "format", extensions,
+                                                       SPN_EXPORT_COUNT, SPN_EXPORT_PNG));
+  g_signal_connect(d, "export", G_CALLBACK(remember_choices), NULL);
   update(d);
   return d;
 }

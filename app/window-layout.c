@@ -1,7 +1,10 @@
 /* window-layout.c — the window's panes: spans, their history and the training curves above; the
  * heatmap, the masks and the text below; and one panel at a time maximized. */
+#include <math.h>
+
 #include "inspector.h"
 #include "panel.h"
+#include "viewstate.h"
 #include "window-private.h"
 
 #define SPLIT_KEY "spn-split-percent"
@@ -113,7 +116,85 @@ void
 spn_window_set_maximized(SpnWindow *win, int kind)
 {
   win->maximized = kind;
+  if (win->remember_view)
+    spn_view_state_set_string("layout", "maximized", kind >= 0 ? spn_figure_name(kind) : "none");
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)
     spn_panel_set_maximized(SPN_PANEL(win->panels[k]), k == kind);
   show_only(win->layout, kind >= 0 ? win->panels[kind] : NULL);
+}
+
+/* ---- the view as last chosen ---- */
+
+static const char *const colormap_names[] = {"viridis", "cividis"};
+
+static void
+restore_options(SpnFigureView *view)
+{
+  const char *group = spn_figure_name(spn_figure_view_get_kind(view));
+  SpnFigureOptions o = *spn_figure_view_get_options(view);
+  o.log_axis = spn_view_state_get_boolean(group, "log-axis", o.log_axis);
+  o.log_color = spn_view_state_get_boolean(group, "log-colour", o.log_color);
+  o.colormap = spn_view_state_get_choice(group, "colormap", colormap_names,
+                                         G_N_ELEMENTS(colormap_names), o.colormap);
+  o.smoothing = spn_view_state_get_double(group, "smoothing", o.smoothing, 0.0, 0.99);
+  spn_figure_view_set_options(view, &o);
+}
+
+/* Whoever changed them (the panel's controls, mostly), the options worth keeping are kept. */
+static void
+keep_options(SpnFigureView *view)
+{
+  const char *group = spn_figure_name(spn_figure_view_get_kind(view));
+  const SpnFigureOptions *o = spn_figure_view_get_options(view);
+  spn_view_state_set_boolean(group, "log-axis", o->log_axis);
+  spn_view_state_set_boolean(group, "log-colour", o->log_color);
+  spn_view_state_set_string(group, "colormap", colormap_names[CLAMP((int)o->colormap, 0, 1)]);
+  spn_view_state_set_double(group, "smoothing", o->smoothing);
+}
+
+static void
+keep_split(GtkPaned *paned, GParamSpec *pspec, gpointer key)
+{
+  (void)pspec;
+  gboolean across = gtk_orientable_get_orientation(GTK_ORIENTABLE(paned)) ==
+                    GTK_ORIENTATION_HORIZONTAL;
+  int size = across ? gtk_widget_get_width(GTK_WIDGET(paned))
+                    : gtk_widget_get_height(GTK_WIDGET(paned));
+  if (size > 0 && gtk_widget_get_visible(GTK_WIDGET(paned)))
+    spn_view_state_set_double("layout", key,
+                              round(1000.0 * gtk_paned_get_position(paned) / size) / 10.0);
+}
+
+/* Each paned, in a fixed order, starts at its remembered share and remembers the user's drags. */
+static void
+remember_splits(GtkWidget *node, int *index)
+{
+  if (!GTK_IS_PANED(node))
+    return;
+  char *key = g_strdup_printf("split-%d", (*index)++);
+  int percent = (int)spn_view_state_get_double(
+      "layout", key, GPOINTER_TO_INT(g_object_get_data(G_OBJECT(node), SPLIT_KEY)), 5, 95);
+  g_object_set_data(G_OBJECT(node), SPLIT_KEY, GINT_TO_POINTER(percent));
+  g_signal_connect_data(node, "notify::position", G_CALLBACK(keep_split), key,
+                        (GClosureNotify)(void (*)(void))g_free, 0);
+  remember_splits(gtk_paned_get_start_child(GTK_PANED(node)), index);
+  remember_splits(gtk_paned_get_end_child(GTK_PANED(node)), index);
+}
+
+void
+spn_window_remember_view(SpnWindow *win)
+{
+  for (int k = 0; k < SPN_FIGURE_COUNT; k++) {
+    SpnFigureView *view = spn_window_view(win, k);
+    restore_options(view);
+    g_signal_connect(view, "options-changed", G_CALLBACK(keep_options), NULL);
+  }
+  int index = 0;
+  remember_splits(win->layout, &index);
+  const char *names[SPN_FIGURE_COUNT];
+  for (int k = 0; k < SPN_FIGURE_COUNT; k++)
+    names[k] = spn_figure_name(k);
+  spn_window_set_maximized(win, spn_view_state_get_choice("layout", "maximized", names,
+                                                          SPN_FIGURE_COUNT, -1));
+  win->remember_view = TRUE;
 }

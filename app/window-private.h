@@ -42,6 +42,7 @@ struct _SpnWindow {
   GtkWidget *inspector;
   GtkWidget *layout;
   int maximized;           /* SpnFigureKind shown alone, -1 for the full layout */
+  gboolean remember_view;  /* panel options and layout are read from and written to viewstate */
 
   gboolean updating_selectors;   /* the window, not the user, is changing a drop-down */
   SpnSnapshot *snapshot;
@@ -96,6 +97,8 @@ gboolean spn_window_model_created(SpnWindow *win, const GError *error);
 GtkWidget *spn_window_build_layout(SpnWindow *win);
 /* Shows panel `kind` alone, or everything when kind < 0. */
 void spn_window_set_maximized(SpnWindow *win, int kind);
+/* The panels' options, the splits and the maximized panel as last chosen; changes are kept. */
+void spn_window_remember_view(SpnWindow *win);
 
 /* session.c */
 void spn_session_start(SpnWindow *win);

@@ -630,6 +630,8 @@ spn_window_new(GtkApplication *app, const SpnWindowStart *start)
   win->corpus = g_strdup(corpus ? corpus : SPN_BUNDLED_SOURCE);
   win->checkpoint_arg = g_strdup(start->checkpoint);
   win->autosave = start->autosave;
+  if (start->remember_view)
+    spn_window_remember_view(win);
   win->text_default = start->text == NULL;
   if (start->text)
     spn_window_set_probe_text(win, start->text);

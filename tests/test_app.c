@@ -19,6 +19,8 @@
 #include "panel.h"
 #include "setup_dialog.h"
 #include "trainer.h"
+#include "viewstate.h"
+#include "window.h"
 
 #define MODEL_TIMEOUT_S 300.0   /* loading the corpus and building the model, on a busy machine */
 #define STEP_TIMEOUT_S 120.0
@@ -1231,6 +1233,99 @@ count_dots_and_stems(cairo_surface_t *picture, GtkWidget *view, int *dots, int *
   *stems = column_runs(picture, x0, x1, edges[2], edges[3]);
 }
 
+static SpnPanel *
+panel_of(GtkWidget *window, SpnFigureKind kind)
+{
+  g_autoptr(GPtrArray) panels = g_ptr_array_new();
+  collect(window, SPN_TYPE_PANEL, panels);
+  for (guint i = 0; i < panels->len; i++)
+    if (spn_figure_view_get_kind(spn_panel_get_view(panels->pdata[i])) == kind)
+      return panels->pdata[i];
+  return NULL;
+}
+
+static const SpnFigureOptions *
+options_in(GtkWidget *window, SpnFigureKind kind)
+{
+  return spn_figure_view_get_options(spn_panel_get_view(panel_of(window, kind)));
+}
+
+static gboolean
+drawn(gpointer w)
+{
+  return gtk_widget_get_height(w) > 0;
+}
+
+/* The view as the user left it comes back in the next window (and the next run, through
+ * $XDG_STATE_HOME/spanscope/view.ini): the curves' log axis clicked, the heatmap's colour map
+ * and the smoothing chosen in their controls, the split between the rows dragged; and the
+ * export's format and size. */
+static void
+test_view_remembered(void)
+{
+  if (!need_window() || !is_x11())
+    return;
+  GtkWidget *curves = GTK_WIDGET(panel_of(win, SPN_FIGURE_CURVES));
+  GtkWidget *log = button_labelled(curves, "log");
+  click_at(log, gtk_widget_get_width(log) / 2.0, gtk_widget_get_height(log) / 2.0);
+  g_assert_true(options_in(win, SPN_FIGURE_CURVES)->log_axis);
+  GtkWidget *colormap = find_one(GTK_WIDGET(panel_of(win, SPN_FIGURE_ATTENTION)),
+                                 GTK_TYPE_DROP_DOWN);
+  gtk_drop_down_set_selected(GTK_DROP_DOWN(colormap), 1);   /* Cividis */
+  gtk_range_set_value(GTK_RANGE(find_one(curves, GTK_TYPE_SCALE)), 0.5);
+  GtkPaned *rows = GTK_PANED(gtk_widget_get_ancestor(curves, GTK_TYPE_PANED));
+  while (gtk_widget_get_ancestor(gtk_widget_get_parent(GTK_WIDGET(rows)), GTK_TYPE_PANED))
+    rows = GTK_PANED(gtk_widget_get_ancestor(gtk_widget_get_parent(GTK_WIDGET(rows)),
+                                             GTK_TYPE_PANED));
+  gtk_paned_set_position(rows, gtk_widget_get_height(GTK_WIDGET(rows)) * 30 / 100);
+  spin_main_loop(0.2);
+  spn_view_state_flush();
+  g_autofree char *saved = NULL, *path = spn_view_state_path();
+  g_assert_true(g_file_get_contents(path, &saved, NULL, NULL));
+  g_assert_nonnull(strstr(saved, "cividis"));
+
+  SpnWindowStart start = {.checkpoint = tiny_checkpoint, .remember_view = TRUE};
+  GtkWidget *next = GTK_WIDGET(spn_window_new(GTK_APPLICATION(app), &start));
+  gtk_window_present(GTK_WINDOW(next));
+  g_assert_true(options_in(next, SPN_FIGURE_CURVES)->log_axis);
+  g_assert_cmpint(options_in(next, SPN_FIGURE_ATTENTION)->colormap, ==, SPN_COLORMAP_CIVIDIS);
+  g_assert_cmpfloat(options_in(next, SPN_FIGURE_CURVES)->smoothing, ==, 0.5);
+  g_assert_false(options_in(next, SPN_FIGURE_SPANS)->log_axis);   /* not clicked: as it was */
+  GtkWidget *next_log = button_labelled(GTK_WIDGET(panel_of(next, SPN_FIGURE_CURVES)), "log");
+  g_assert_true(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(next_log)));
+  GtkPaned *next_rows = GTK_PANED(find_one(next, GTK_TYPE_PANED));
+  g_assert_true(wait_until(drawn, next_rows, STEP_TIMEOUT_S));
+  spin_main_loop(0.3);
+  int h = gtk_widget_get_height(GTK_WIDGET(next_rows));
+  g_assert_cmpint(ABS(gtk_paned_get_position(next_rows) - h * 30 / 100), <=, h / 50 + 1);
+  gtk_window_destroy(GTK_WINDOW(next));
+
+  /* the export dialog starts with the last export's format and size */
+  activate("export", NULL);
+  SpnExportDialog *d = find_toplevel(SPN_TYPE_EXPORT_DIALOG);
+  adw_combo_row_set_selected(ADW_COMBO_ROW(find_one(GTK_WIDGET(d), ADW_TYPE_COMBO_ROW)),
+                             SPN_EXPORT_SVG);
+  g_autoptr(GPtrArray) spins = g_ptr_array_new();
+  collect(GTK_WIDGET(d), GTK_TYPE_SPIN_BUTTON, spins);
+  gtk_spin_button_set_value(spins->pdata[0], 777);
+  g_autofree char *svg = tmp_path("remembered.svg");
+  g_signal_emit_by_name(d, "export", svg);
+  gtk_window_destroy(GTK_WINDOW(d));
+  activate("export", NULL);
+  d = find_toplevel(SPN_TYPE_EXPORT_DIALOG);
+  g_assert_cmpuint(adw_combo_row_get_selected(ADW_COMBO_ROW(find_one(GTK_WIDGET(d),
+                                                                     ADW_TYPE_COMBO_ROW))),
+                   ==, SPN_EXPORT_SVG);
+  double w, hh, scale;
+  spn_export_dialog_get_size(d, &w, &hh, &scale);
+  g_assert_cmpfloat(w, ==, 777);
+  gtk_window_destroy(GTK_WINDOW(d));
+
+  /* back as the other tests expect it */
+  click_at(log, gtk_widget_get_width(log) / 2.0, gtk_widget_get_height(log) / 2.0);
+  gtk_drop_down_set_selected(GTK_DROP_DOWN(colormap), 0);
+}
+
 /* The screenshot shows the text as the window does: every tinted "i" keeps its dot (drawn
  * again from the window's render nodes on Xvfb they lost it, and "f" its top). */
 static void
@@ -1389,6 +1484,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/new-model-corpus-error", test_new_model_corpus_error);
   g_test_add_func("/app/inspector-query", test_inspector_query);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
+  g_test_add_func("/app/view-remembered", test_view_remembered);
   g_test_add_func("/app/screenshot-text", test_screenshot_text);
   g_test_add_func("/app/autosave-on-quit", test_autosave_on_quit);
   g_test_add_func("/app/resume-autosave", test_resume_autosave);
