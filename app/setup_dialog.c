@@ -2,6 +2,7 @@
  * (config.c), so that filling, reading and validating stay one loop each. */
 #include "setup_dialog.h"
 
+#include "cost.h"
 #include "demo.h"
 
 #include <math.h>
@@ -28,6 +29,12 @@ struct _SpnSetupDialog {
   char *corpus_error;               /* why the engine refused the corpus, until it changes */
   gboolean filling;                 /* set_config in progress: validate once at the end */
   gboolean busy;                    /* the model is being created: Create waits */
+  AdwActionRow *cost_row;           /* parameters and seconds per step of the settings */
+  double flops_per_s;               /* this machine's training rate, 0 until measured */
+  char *run_corpus;                 /* the current run's corpus and vocabulary size */
+  int run_vocab;
+  gint64 parameters;
+  double step_seconds;              /* estimated at the initial spans, 0 when not measured */
 };
 
 G_DEFINE_FINAL_TYPE(SpnSetupDialog, spn_setup_dialog, ADW_TYPE_WINDOW)
@@ -378,7 +385,72 @@ make_preset_group(SpnSetupDialog *d)
   spn_set_accessible_label(GTK_WIDGET(d->preset_row), "Preset");
   g_signal_connect_swapped(d->preset_row, "notify::selected", G_CALLBACK(on_preset_selected), d);
   adw_preferences_group_add(group, GTK_WIDGET(d->preset_row));
+  d->cost_row = ADW_ACTION_ROW(adw_action_row_new());
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(d->cost_row), "Size and speed");
+  adw_action_row_set_subtitle_lines(d->cost_row, 0);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(d->cost_row),
+                              "Seconds per step: the model's FLOPs per step over the rate this "
+                              "machine reached training a model (bench/step_estimate says how "
+                              "close that comes)");
+  adw_preferences_group_add(group, GTK_WIDGET(d->cost_row));
   return GTK_WIDGET(group);
+}
+
+/* ---- size and speed ---- */
+
+static char *
+format_seconds(double s)
+{
+  if (s < 0.01)
+    return g_strdup_printf("%.2f ms", s * 1e3);
+  if (s < 1)
+    return g_strdup_printf("%.0f ms", s * 1e3);
+  return g_strdup_printf(s < 10 ? "%.1f s" : "%.0f s", s);
+}
+
+/* "1.23 M parameters · ≈ 210 ms per step at first, ≈ 1.4 s once every span reaches S, from the
+ * speed this machine trained a model at". The vocabulary is the corpus's: 256
+ * bytes in byte mode, the current run's on its corpus, else assumed like it. */
+static void
+update_cost(SpnSetupDialog *d, const SpnConfig *valid)
+{
+  if (d->cost_row == NULL || d->byte_switch == NULL)
+    return;
+  if (valid == NULL) {
+    d->parameters = 0;
+    d->step_seconds = 0;
+    adw_action_row_set_subtitle(d->cost_row, "—");
+    return;
+  }
+  SpnConfig c = *valid;
+  gboolean bytes = gtk_switch_get_active(GTK_SWITCH(d->byte_switch));
+  gboolean same = g_strcmp0(spn_setup_dialog_get_corpus(d), d->run_corpus) == 0;
+  c.vocab_size = bytes ? 256 : d->run_vocab > 0 ? d->run_vocab : 256;
+  const char *about_v = bytes || (same && d->run_vocab > 0) ? "" : " (vocabulary as the run's)";
+  d->parameters = spn_cost_parameters(&c);
+  double flops = spn_cost_step_flops(&c, NULL), work = spn_cost_step_work(&c, NULL);
+  GString *t = g_string_new(NULL);
+  if (d->parameters >= 1000000)
+    g_string_append_printf(t, "%.2f M parameters%s · ", d->parameters / 1e6, about_v);
+  else
+    g_string_append_printf(t, "%'" G_GINT64_FORMAT " parameters%s · ", d->parameters, about_v);
+  d->step_seconds = d->flops_per_s > 0 ? work / d->flops_per_s : 0;
+  if (d->step_seconds > 0) {
+    g_autofree char *first = format_seconds(d->step_seconds);
+    g_string_append_printf(t, "≈ %s per step", first);
+    if (c.adapt_span && c.adapt_span_init < 1.0) {
+      SpnConfig full = c;
+      full.adapt_span_init = 1.0;
+      g_autofree char *most = format_seconds(spn_cost_step_work(&full, NULL) / d->flops_per_s);
+      g_string_append_printf(t, " at first, ≈ %s once every span reaches S", most);
+    }
+    g_string_append(t, ", from the speed this machine trained a model at");
+  } else {
+    g_string_append_printf(t, "%.1f GFLOP per step; seconds per step are known once a model "
+                              "has trained a few steps on this machine", flops / 1e9);
+  }
+  adw_action_row_set_subtitle(d->cost_row, t->str);
+  g_string_free(t, TRUE);
 }
 
 /* ---- validation ---- */
@@ -434,7 +506,9 @@ revalidate(SpnSetupDialog *d)
   g_autoptr(GError) error = NULL;
   SpnConfig cfg;
   g_clear_pointer(&d->problem, g_free);
-  if (!spn_setup_dialog_get_config(d, &cfg, &error) || !check_corpus(d, &error))
+  gboolean valid = spn_setup_dialog_get_config(d, &cfg, &error);
+  update_cost(d, valid ? &cfg : NULL);
+  if (!valid || !check_corpus(d, &error))
     d->problem = g_strdup(error->message);
   gtk_label_set_text(GTK_LABEL(d->problem_label), d->problem ? d->problem : "");
   gtk_widget_set_visible(d->problem_label, d->problem != NULL);
@@ -530,6 +604,7 @@ spn_setup_dialog_finalize(GObject *object)
     g_free(d->paths[i]);
   g_free(d->problem);
   g_free(d->corpus_error);
+  g_free(d->run_corpus);
   g_free(d->inputs);
   g_free(d->rows);
   G_OBJECT_CLASS(spn_setup_dialog_parent_class)->finalize(object);
@@ -666,4 +741,22 @@ SpnPreset
 spn_setup_dialog_get_preset(SpnSetupDialog *d)
 {
   return (SpnPreset)adw_combo_row_get_selected(d->preset_row);
+}
+
+void
+spn_setup_dialog_set_machine(SpnSetupDialog *d, double flops_per_s, const char *run_corpus,
+                             int run_vocab)
+{
+  d->flops_per_s = isfinite(flops_per_s) && flops_per_s > 0 ? flops_per_s : 0;
+  g_free(d->run_corpus);
+  d->run_corpus = g_strdup(run_corpus);
+  d->run_vocab = run_vocab;
+  revalidate(d);
+}
+
+void
+spn_setup_dialog_get_cost(SpnSetupDialog *d, gint64 *parameters, double *step_seconds)
+{
+  *parameters = d->parameters;
+  *step_seconds = d->step_seconds;
 }

@@ -37,6 +37,13 @@ const char *spn_setup_dialog_get_problem(SpnSetupDialog *d);
  * kept. */
 void spn_setup_dialog_set_busy(SpnSetupDialog *d, gboolean busy);
 void spn_setup_dialog_show_error(SpnSetupDialog *d, const GError *error);
+/* Size and speed of the settings, shown on their row: flops_per_s is the rate this machine
+ * trained a model at (work per second, cost.h; 0: not measured yet), run_corpus and run_vocab the current run's corpus
+ * and vocabulary size (the vocabulary of the same corpus). */
+void spn_setup_dialog_set_machine(SpnSetupDialog *d, double flops_per_s, const char *run_corpus,
+                                  int run_vocab);
+/* What the row says: parameters, and seconds per step at the initial spans (0: no rate). */
+void spn_setup_dialog_get_cost(SpnSetupDialog *d, gint64 *parameters, double *step_seconds);
 /* The corpus row's error, NULL when none. */
 const char *spn_setup_dialog_get_corpus_error(SpnSetupDialog *d);
 

@@ -343,6 +343,9 @@ show_setup_dialog(SpnWindow *win)
   SpnSetupDialog *d = spn_setup_dialog_new(GTK_WINDOW(win));
   if (win->snapshot && win->snapshot->corpus)
     spn_setup_dialog_set_corpus(d, win->snapshot->corpus, FALSE);
+  spn_setup_dialog_set_machine(d, spn_window_training_rate(win),
+                               win->snapshot ? win->snapshot->corpus : NULL,
+                               win->snapshot ? win->snapshot->cfg.vocab_size : 0);
   g_signal_connect_object(d, "create", G_CALLBACK(on_setup_create), win, 0);
   gtk_window_present(GTK_WINDOW(d));
   return d;

@@ -52,6 +52,7 @@ struct _SpnWindow {
   gboolean stepping;       /* a single step was asked for and has not come yet */
   guint step_clock;        /* while busy: the status line counts the seconds of the step */
   double tokens_per_s;
+  gint64 rate_kept_at;     /* when the machine's training rate was last remembered (µs) */
   char *seen_checkpoint;   /* the worker's last reported checkpoint */
   char *user_file;         /* where Save writes: the file last opened or saved by the user */
   gint64 saved_step;       /* the step the user's file holds (0 for a new model) */
@@ -64,6 +65,9 @@ struct _SpnWindow {
 };
 
 /* window.c */
+/* The rate this machine trains at (work per second, cost.h): the running model's now, else
+ * the one remembered from an earlier run (viewstate), 0 when never measured. */
+double spn_window_training_rate(SpnWindow *win);
 SpnFigureView *spn_window_view(SpnWindow *win, SpnFigureKind kind);
 GSimpleAction *spn_window_action(SpnWindow *win, const char *name);
 void spn_window_toast(SpnWindow *win, const char *text);

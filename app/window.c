@@ -6,10 +6,12 @@
  * state (layer, head, query, probe text), the title and the status line. */
 #include <math.h>
 
+#include "cost.h"
 #include "demo.h"
 #include "inspector.h"
 #include "panel.h"
 #include "setup_dialog.h"
+#include "viewstate.h"
 #include "window-private.h"
 
 G_DEFINE_FINAL_TYPE(SpnWindow, spn_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -440,6 +442,42 @@ apply_status(SpnWindow *win, const SpnWorkerStatus *status)
   follow_checkpoint(win, status->checkpoint);
 }
 
+#define RATE_KEEP_US (30 * G_USEC_PER_SEC)
+
+/* The work of a step of the running model with its spans now (cost.h), over its step time. */
+static double
+live_rate(SpnWindow *win)
+{
+  const SpnSnapshot *s = win->snapshot;
+  if (s == NULL || !win->training || win->tokens_per_s <= 0)
+    return 0;
+  int n = s->cfg.nlayers * s->cfg.nheads;
+  g_autofree float *z = g_new(float, MAX(n, 1));
+  for (int i = 0; i < n; i++)
+    z[i] = s->spans[i] / s->cfg.attn_span;
+  return spn_cost_step_work(&s->cfg, z) * win->tokens_per_s /
+         ((double)s->cfg.batch_sz * s->cfg.block_sz);
+}
+
+double
+spn_window_training_rate(SpnWindow *win)
+{
+  double now = live_rate(win);
+  return now > 0 ? now : spn_view_state_get_double("machine", "train-work-per-s", 0, 1e6, 1e15);
+}
+
+/* The machine's rate, for New model dialogs of later runs too: every half minute of training. */
+static void
+keep_rate(SpnWindow *win)
+{
+  double rate = live_rate(win);
+  gint64 now = g_get_monotonic_time();
+  if (rate <= 0 || !win->remember_view || now - win->rate_kept_at < RATE_KEEP_US)
+    return;
+  win->rate_kept_at = now;
+  spn_view_state_set_double("machine", "train-work-per-s", rate);
+}
+
 static void
 on_snapshot(SpnSnapshot *snapshot, const SpnWorkerStatus *status, gpointer data)
 {
@@ -448,6 +486,7 @@ on_snapshot(SpnSnapshot *snapshot, const SpnWorkerStatus *status, gpointer data)
   g_clear_pointer(&win->snapshot, spn_snapshot_unref);
   win->snapshot = spn_snapshot_ref(snapshot);
   apply_status(win, status);
+  keep_rate(win);
   follow_shape(win, snapshot->cfg.nlayers, snapshot->cfg.nheads);
   follow_corpus_text(win);
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)

@@ -3,18 +3,18 @@
  * Measures the sgemm peak of this machine with the same threads (large square products, both
  * through spanscope's pool of single-threaded sgemms and through OpenBLAS's own threads; the
  * better counts), then times desktop training steps and counts the FLOPs the model needs per
- * step: every matrix product (forward, input and weight gradients), the keys over the rows
- * each head scores and the values over those it weighs, and the attention each head computes
- * (scores and position terms over the distances it scores: its layer's trimmed window in
- * reference mode, its own window in head mode; weighted values over its own window; persistent
- * memory) — not the work the engine wastes in its dense tiles. Prints
+ * step (engine/cost.c): every matrix product (forward, input and weight gradients), the keys
+ * over the rows each head scores and the values over those it weighs, and the attention each
+ * head computes (scores and position terms over the distances it scores: its layer's trimmed
+ * window in reference mode, its own window in head mode; weighted values over its own window;
+ * persistent memory) — not the work the engine wastes in its dense tiles. Prints
  *   sgemm_peak_gflops, model_gflop_per_step, step_ms_median, model_gflops, mfu_desktop (%). */
 #include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "attention.h"
 #include "bench_common.h"
+#include "cost.h"
 #include "parallel.h"
 #include "trainer.h"
 
@@ -47,36 +47,18 @@ sgemm_peak(int threads)
   return best;
 }
 
-/* Model FLOPs of one training step with the spans the model has now. A product of m×k by
- * k×n counts 2mkn forward and twice that backward (input and weight gradients). */
+/* Model FLOPs of one training step with the spans the model has now. */
 static double
 step_flops(const SpnModel *m)
 {
   const SpnConfig *c = &m->cfg;
-  double n = (double)c->batch_sz * c->block_sz, d = c->hid_sz, F = c->inner_hid_sz;
-  double D = spn_config_head_dim(c), N = c->pers_mem_size;
-  double total = 3 * 2 * n * d * c->vocab_size;
-  for (int l = 0; l < c->nlayers; l++) {
-    double lin = 2 * n * d * d + (N == 0 ? 2 * n * d * F : 0); /* queries, output; FF */
-    total += 3 * 2 * lin;
-    total += 2 * n * 2 * d * d; /* gradient of the block's inputs through keys and values */
-    /* reference mode: every head scores the layer's trimmed window (attention.h) */
-    int norm = c->attn_window == SPN_ATTN_WINDOW_REFERENCE && c->adapt_span
-                   ? c->attn_span - spn_model_trim(m, l)
-                   : 0;
-    for (int h = 0; h < c->nheads; h++) {
-      float z = c->adapt_span ? m->w.layers[l].z[h] : 0.0f;
-      double w = spn_attention_window(z, c->attn_span, c->adapt_span_ramp, c->adapt_span);
-      w = norm > 0 ? MIN(w, norm) : w;
-      double s = norm > 0 ? norm : w, B = c->batch_sz, M = c->block_sz;
-      total += 2 * 2 * B * (s + M) * d * D;     /* keys of the rows scored, and dW */
-      total += 2 * 2 * B * (w + M) * d * D;     /* values of the rows weighed, and dW */
-      total += 3 * 2 * 2 * n * s * D;           /* scores and position terms */
-      total += 3 * 2 * n * w * D;               /* weighted values */
-      total += 3 * 2 * 2 * n * N * D;           /* persistent keys and values */
-    }
-  }
-  return total;
+  float *z = g_new(float, (gsize)c->nlayers * c->nheads);
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      z[l * c->nheads + h] = c->adapt_span ? m->w.layers[l].z[h] : 1.0f;
+  double f = spn_cost_step_flops(c, z);
+  g_free(z);
+  return f;
 }
 
 int

@@ -12,6 +12,7 @@
 #undef Status   /* Xlib's; the test's Status is the window's */
 
 #include "application.h"
+#include "cost.h"
 #include "export_dialog.h"
 #include "figure_view.h"
 #include "headless.h"
@@ -33,6 +34,7 @@ static gint64 autosaved_step = -1;
 static char *start_passage;     /* the inspector's first text */
 
 static void tiny_config(SpnConfig *c);
+static SpnPanel *panel_of(GtkWidget *window, SpnFigureKind kind);
 
 /* ---- helpers ---- */
 
@@ -493,6 +495,60 @@ test_space_keys(void)
   g_autofree char *left = inspector_text();
   g_assert_cmpstr(left, ==, tabbed);
   activate("probe-text", g_variant_new_string(before));
+}
+
+static const char *
+cost_row_text(SpnSetupDialog *d)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new();
+  collect(GTK_WIDGET(d), ADW_TYPE_ACTION_ROW, rows);
+  for (guint i = 0; i < rows->len; i++)
+    if (g_strcmp0(adw_preferences_row_get_title(rows->pdata[i]), "Size and speed") == 0)
+      return adw_action_row_get_subtitle(rows->pdata[i]);
+  return NULL;
+}
+
+/* After the window has trained, the New model dialog (Ctrl+N) gives the settings' parameters and
+ * seconds per step from the rate this machine trained at; a model twice as deep has more of
+ * both. */
+static void
+test_new_model_estimate(void)
+{
+  if (!need_window() || !is_x11())
+    return;
+  gint64 past = current_step() + 3;
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "train", g_variant_new_boolean(TRUE));
+  g_assert_true(wait_until(training_past, &past, STEP_TIMEOUT_S));
+  spin_main_loop(1.0);   /* a tokens/s measured */
+  press_key(win, XK_n, TRUE);
+  SpnSetupDialog *d = find_toplevel(SPN_TYPE_SETUP_DIALOG);
+  g_assert_nonnull(d);
+  activate("train", NULL);
+  SpnConfig c;
+  tiny_config(&c);
+  spn_setup_dialog_set_config(d, &c);
+  g_autofree char *corpus = tmp_path("corpus.txt");
+  spn_setup_dialog_set_corpus(d, corpus, FALSE);
+  gint64 params;
+  double seconds;
+  spn_setup_dialog_get_cost(d, &params, &seconds);
+  c.vocab_size = spn_figure_view_get_snapshot(spn_panel_get_view(
+                     panel_of(win, SPN_FIGURE_SPANS)))->cfg.vocab_size;
+  g_assert_cmpint(params, ==, spn_cost_parameters(&c));
+  g_assert_cmpfloat(seconds, >, 0);
+  g_assert_cmpfloat(seconds, <, 60);
+  const char *text = cost_row_text(d);
+  g_assert_nonnull(strstr(text, " parameters · ≈ "));
+  g_assert_nonnull(strstr(text, " per step"));
+  c.nlayers *= 2;
+  spn_setup_dialog_set_config(d, &c);
+  gint64 params2;
+  double seconds2;
+  spn_setup_dialog_get_cost(d, &params2, &seconds2);
+  g_assert_cmpint(params2, >, params);
+  g_assert_cmpfloat(seconds2, >, seconds * 1.5);
+  gtk_window_destroy(GTK_WINDOW(d));
+  g_assert_true(wait_until(is_idle, NULL, STEP_TIMEOUT_S));
 }
 
 static gboolean
@@ -1473,6 +1529,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/step", test_step);
   g_test_add_func("/app/train-pause", test_train_pause);
   g_test_add_func("/app/space-keys", test_space_keys);
+  g_test_add_func("/app/new-model-estimate", test_new_model_estimate);
   g_test_add_func("/app/type-text", test_type_text);
   g_test_add_func("/app/select-layer-head", test_select_layer_head);
   g_test_add_func("/app/maximize", test_maximize);
