@@ -345,8 +345,11 @@ static GPollFunc bench_next_poll;
 
 struct Bench {
   GArray *frame_ms, *frame_cpu_ms, *dispatch_ms, *loop_ms;
+  GArray *relayout_cpu_ms;   /* frame_cpu of the frames that laid the window out again */
   gint64 frame_start, frame_cpu_start, poll_end;
   gboolean painted, measuring;
+  int relayouts;   /* the window laid out again while measuring (GdkSurface::layout) */
+  gboolean relaid; /* in the frame under way */
 };
 
 static int
@@ -377,6 +380,7 @@ report_bench(Bench *b)
 {
   report_series("frame", b->frame_ms);
   report_series("frame_cpu", b->frame_cpu_ms);
+  report_series("frame_cpu_relayout", b->relayout_cpu_ms);
   report_series("dispatch", b->dispatch_ms);
   guint over = 0;
   for (guint i = 0; i < b->loop_ms->len; i++)
@@ -385,6 +389,8 @@ report_bench(Bench *b)
   g_print("loop_max_ms %.2f\n",
           b->loop_ms->len ? g_array_index(b->loop_ms, double, b->loop_ms->len - 1) : 0.0);
   g_print("loop_over_16ms %u\n", over);
+  g_print("window_relayouts_per_frame %.2f\n",
+          b->frame_ms->len ? (double)b->relayouts / b->frame_ms->len : 0.0);
   fflush(stdout);
 }
 
@@ -426,6 +432,7 @@ on_before_paint(GdkFrameClock *clock, SpnHeadless *self)
   self->bench->frame_start = g_get_monotonic_time();
   self->bench->frame_cpu_start = thread_cpu_us();
   self->bench->painted = FALSE;
+  self->bench->relaid = FALSE;
 }
 
 static void
@@ -443,6 +450,8 @@ on_after_paint(GdkFrameClock *clock, SpnHeadless *self)
     return;
   record(b->frame_ms, (g_get_monotonic_time() - b->frame_start) / 1000.0);
   record(b->frame_cpu_ms, (thread_cpu_us() - b->frame_cpu_start) / 1000.0);
+  if (b->relaid)
+    record(b->relayout_cpu_ms, (thread_cpu_us() - b->frame_cpu_start) / 1000.0);
   if ((int)b->frame_ms->len < self->bench_frames)
     return;
   g_signal_handlers_disconnect_by_data(clock, self);
@@ -473,10 +482,21 @@ on_bench_status(GActionGroup *group, const char *name, GVariant *value, SpnHeadl
   self->bench->measuring = s.training && s.step > 0;
 }
 
+/* A relayout of the whole window: something in it asked for a new size (a label's text, ...). */
+static void
+on_surface_layout(GdkSurface *surface, int width, int height, SpnHeadless *self)
+{
+  (void)surface, (void)width, (void)height;
+  self->bench->relayouts += self->bench->measuring;
+  self->bench->relaid = TRUE;
+}
+
 /* The frame clock exists once the window is realized. */
 static void
 on_bench_realize(GtkWidget *window, SpnHeadless *self)
 {
+  g_signal_connect(gtk_native_get_surface(GTK_NATIVE(window)), "layout",
+                   G_CALLBACK(on_surface_layout), self);
   GdkFrameClock *clock = gtk_widget_get_frame_clock(window);
   g_signal_connect(clock, "before-paint", G_CALLBACK(on_before_paint), self);
   g_signal_connect(clock, "paint", G_CALLBACK(on_paint), self);
@@ -491,6 +511,7 @@ start_bench(SpnHeadless *self, SpnWindow *win)
   self->bench->frame_cpu_ms = g_array_new(FALSE, FALSE, sizeof(double));
   self->bench->dispatch_ms = g_array_new(FALSE, FALSE, sizeof(double));
   self->bench->loop_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  self->bench->relayout_cpu_ms = g_array_new(FALSE, FALSE, sizeof(double));
   bench_owner = self;
   bench_next_poll = g_main_context_get_poll_func(NULL);
   g_main_context_set_poll_func(NULL, bench_poll);
@@ -506,6 +527,7 @@ free_bench(Bench *b)
   g_array_unref(b->frame_cpu_ms);
   g_array_unref(b->dispatch_ms);
   g_array_unref(b->loop_ms);
+  g_array_unref(b->relayout_cpu_ms);
   g_free(b);
 }
 

@@ -32,7 +32,8 @@ struct _SpnWindow {
 
   /* from the template */
   AdwToastOverlay *toasts;
-  AdwWindowTitle *title;
+  GtkLabel *title_label;
+  GtkInscription *status_line;
   AdwButtonContent *train_content;
   GtkDropDown *layer_drop, *head_drop;
   GMenu *recent_menu;

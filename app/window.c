@@ -333,10 +333,13 @@ spn_window_update_title(SpnWindow *win)
   g_autofree char *title = win->user_file ? g_path_get_basename(win->user_file)
                                           : g_strdup_printf("New run on %s", about);
   g_autofree char *line = status_line(win);
-  adw_window_title_set_title(win->title, title);
-  adw_window_title_set_subtitle(win->title, line);
   g_autofree char *window_title = g_strdup_printf("%s — spanscope", title);
-  gtk_window_set_title(GTK_WINDOW(win), window_title);
+  /* a label given new text asks the whole window for a new layout: only when it changed */
+  if (g_strcmp0(gtk_label_get_text(win->title_label), title) != 0)
+    gtk_label_set_text(win->title_label, title);
+  gtk_inscription_set_text(win->status_line, line);
+  if (g_strcmp0(gtk_window_get_title(GTK_WINDOW(win)), window_title) != 0)
+    gtk_window_set_title(GTK_WINDOW(win), window_title);
 }
 
 static gboolean
@@ -399,9 +402,14 @@ spn_window_show_training(SpnWindow *win, gboolean training)
   win->training = training;
   show_busy(win);
   g_simple_action_set_state(spn_window_action(win, "train"), g_variant_new_boolean(training));
-  adw_button_content_set_icon_name(win->train_content, training ? "media-playback-pause-symbolic"
-                                                                 : "media-playback-start-symbolic");
-  adw_button_content_set_label(win->train_content, training ? "_Pause" : "_Train");
+  /* with every snapshot: the button changes (and asks for a layout) only when training does */
+  const char *label = training ? "_Pause" : "_Train";
+  if (g_strcmp0(adw_button_content_get_label(win->train_content), label) != 0) {
+    adw_button_content_set_icon_name(win->train_content, training
+                                                             ? "media-playback-pause-symbolic"
+                                                             : "media-playback-start-symbolic");
+    adw_button_content_set_label(win->train_content, label);
+  }
   g_simple_action_set_enabled(spn_window_action(win, "step"), win->ready && !training);
 }
 
@@ -492,7 +500,10 @@ on_snapshot(SpnSnapshot *snapshot, const SpnWorkerStatus *status, gpointer data)
   for (int k = 0; k < SPN_FIGURE_COUNT; k++)
     spn_figure_view_set_snapshot(spn_window_view(win, k), snapshot);
   spn_inspector_set_snapshot(SPN_INSPECTOR(win->inspector), snapshot);
-  spn_window_update_title(win);
+  /* while training, the step clock refreshes the status line once a second: a new line with
+   * every snapshot (five a second) would lay the window out again each time */
+  if (!win->training || win->step_clock == 0)
+    spn_window_update_title(win);
   publish_status(win);
   g_signal_emit(win, signals[SIGNAL_SNAPSHOT_DISPATCHED], 0,
                 (g_get_monotonic_time() - start) / 1000.0);
@@ -640,7 +651,8 @@ spn_window_class_init(SpnWindowClass *klass)
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/org/spanscope/Spanscope/ui/window.ui");
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, toasts);
-  gtk_widget_class_bind_template_child(widget_class, SpnWindow, title);
+  gtk_widget_class_bind_template_child(widget_class, SpnWindow, title_label);
+  gtk_widget_class_bind_template_child(widget_class, SpnWindow, status_line);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, train_content);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, layer_drop);
   gtk_widget_class_bind_template_child(widget_class, SpnWindow, head_drop);

@@ -368,14 +368,15 @@ test_step(void)
   gint64 target = current_step() + 2;
   activate("step", NULL);
   /* the status line says a step is under way until it comes */
-  AdwWindowTitle *title = ADW_WINDOW_TITLE(find_one(win, ADW_TYPE_WINDOW_TITLE));
+  GtkInscription *title = GTK_INSCRIPTION(find_one(find_one(win, ADW_TYPE_HEADER_BAR),
+                                                    GTK_TYPE_INSCRIPTION));
   g_autofree char *busy = g_strdup_printf("step %" G_GINT64_FORMAT " under way", target - 1);
-  g_assert_nonnull(strstr(adw_window_title_get_subtitle(title), busy));
+  g_assert_nonnull(strstr(gtk_inscription_get_text(title), busy));
   activate("step", NULL);
   g_assert_true(wait_until(idle_at_step, &target, STEP_TIMEOUT_S));
-  g_assert_null(strstr(adw_window_title_get_subtitle(title), "under way"));
+  g_assert_null(strstr(gtk_inscription_get_text(title), "under way"));
   /* the header's validation is the one of step 1, and says so next to today's train bpc */
-  const char *line = adw_window_title_get_subtitle(title);
+  const char *line = gtk_inscription_get_text(title);
   g_assert_nonnull(strstr(line, "train "));
   g_assert_nonnull(strstr(line, "valid 3.500 at step 1"));
 }

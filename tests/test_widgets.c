@@ -547,7 +547,7 @@ test_inspector(void)
   g_assert_true(ink);
   g_assert_cmpfloat(tag_alpha(top_tag_at(buffer, hot + 5)), ==, 0.0);  /* surprisal hidden */
   GtkWidget *status = gtk_widget_get_last_child(gtk_widget_get_first_child(insp));
-  const char *line = gtk_label_get_text(GTK_LABEL(status));
+  const char *line = gtk_inscription_get_text(GTK_INSCRIPTION(status));
   g_assert_nonnull(strstr(line, "query 'Z' #"));
   g_assert_nonnull(strstr(line, "layer 0 head 1"));
   g_assert_nonnull(strstr(line, "10 % on persistent memory"));
@@ -565,11 +565,11 @@ test_inspector(void)
 
   /* the footer says what Escape does; an edit or a new text forgets the query */
   spn_inspector_select_query(SPN_INSPECTOR(insp), hot);
-  g_assert_nonnull(strstr(gtk_label_get_text(GTK_LABEL(status)), "Escape"));
+  g_assert_nonnull(strstr(gtk_inscription_get_text(GTK_INSCRIPTION(status)), "Escape"));
   gtk_text_buffer_get_start_iter(buffer, &end);
   gtk_text_buffer_insert(buffer, &end, "> ", -1);
   g_assert_cmpint(selected, ==, -1);
-  g_assert_null(strstr(gtk_label_get_text(GTK_LABEL(status)), "query"));
+  g_assert_null(strstr(gtk_inscription_get_text(GTK_INSCRIPTION(status)), "query"));
   spn_inspector_select_query(SPN_INSPECTOR(insp), hot);
   selected = -2;
   spn_inspector_set_text(SPN_INSPECTOR(insp), TEXT);
@@ -617,7 +617,7 @@ test_inspector_unknown(void)
   g_assert_cmpfloat(tag_alpha(top_tag_at(buffer, k)), ==, 0.0);   /* no surprisal tint */
   GtkWidget *status = gtk_widget_get_last_child(gtk_widget_get_first_child(insp));
   g_autofree char *average = g_strdup_printf("%.2f bits each", sum / n);
-  const char *line = gtk_label_get_text(GTK_LABEL(status));
+  const char *line = gtk_inscription_get_text(GTK_INSCRIPTION(status));
   g_assert_nonnull(strstr(line, average));
   g_assert_nonnull(strstr(line, "1 not in the model's vocabulary"));
   /* in byte mode every byte is a token of its own: nothing is unknown */

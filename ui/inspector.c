@@ -354,7 +354,7 @@ update_status(SpnInspector *self)
     text = query_status(self);
   else
     text = reading_status(self);
-  gtk_label_set_text(GTK_LABEL(self->status), text);
+  gtk_inscription_set_text(GTK_INSCRIPTION(self->status), text);
   g_free(text);
 }
 
@@ -629,6 +629,10 @@ update_legend(SpnInspector *self)
                                "strongest weight on this text"
                              : "Colour scale of the surprisal in bits per character: "
                                "untinted near 0, strongest at 8 bits or more";
+  /* with every reading: only what changed, or the legend is drawn (and described) again */
+  const char *was = gtk_widget_get_tooltip_text(self->legend_bar);
+  if (g_strcmp0(was, what) == 0)
+    return;
   gtk_widget_set_tooltip_text(self->legend_bar, what);
   gtk_accessible_update_property(GTK_ACCESSIBLE(self->legend_bar),
                                  GTK_ACCESSIBLE_PROPERTY_LABEL, what, -1);
@@ -776,11 +780,15 @@ spn_inspector_init(SpnInspector *self)
   add_text_controllers(self);
 
   GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
-  self->status = gtk_label_new(NULL);
-  gtk_label_set_xalign(GTK_LABEL(self->status), 0);
-  gtk_label_set_wrap(GTK_LABEL(self->status), TRUE);
-  gtk_label_set_wrap_mode(GTK_LABEL(self->status), PANGO_WRAP_WORD_CHAR);
-  gtk_label_set_selectable(GTK_LABEL(self->status), FALSE);
+  /* an inscription, not a label: its size does not follow its text, so a new reading's line
+   * (several a second while training) redraws it without laying the window out again */
+  self->status = gtk_inscription_new(NULL);
+  gtk_inscription_set_xalign(GTK_INSCRIPTION(self->status), 0);
+  gtk_inscription_set_wrap_mode(GTK_INSCRIPTION(self->status), PANGO_WRAP_WORD_CHAR);
+  gtk_inscription_set_min_lines(GTK_INSCRIPTION(self->status), 2);
+  gtk_inscription_set_nat_lines(GTK_INSCRIPTION(self->status), 3);
+  gtk_inscription_set_text_overflow(GTK_INSCRIPTION(self->status),
+                                    GTK_INSCRIPTION_OVERFLOW_ELLIPSIZE_END);
   gtk_accessible_update_property(GTK_ACCESSIBLE(self->status), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                  "Reading status", -1);
   GtkWidget *legend = build_legend(self);
