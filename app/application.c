@@ -268,6 +268,12 @@ forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantD
   take_string(d, "preset", "s", &preset);
   take_string(d, "corpus", "^ay", &corpus);
   take_string(d, "text", "s", &text);
+  if (corpus && g_strcmp0(corpus, SPN_BUNDLED_SOURCE) != 0 && g_strcmp0(corpus, "demo") != 0) {
+    /* a path typed in the other process's folder */
+    g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, corpus);
+    g_free(corpus);
+    corpus = g_file_get_path(file);
+  }
   gtk_window_present(existing);
   if (checkpoint) {
     g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, checkpoint);

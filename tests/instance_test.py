@@ -36,8 +36,9 @@ def check(name, fn):
         results.append((False, name, str(e)))
 
 
-def second(*args):
-    return subprocess.run([APP, *args], capture_output=True, text=True, timeout=120, env=env)
+def second(*args, cwd=None):
+    return subprocess.run([APP, *args], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=cwd)
 
 
 def registered():
@@ -73,6 +74,10 @@ def preset_demo_is_forwarded():
 
 def corpus_is_forwarded():
     p = second("--corpus", corpus)
+    assert p.returncode == 0, p.stderr
+    assert "the Desktop preset on " + corpus in p.stdout, p.stdout + p.stderr
+    # a relative path is the typing process's, not the open window's
+    p = second("--corpus", "corpus.txt", cwd=tmp)
     assert p.returncode == 0, p.stderr
     assert "the Desktop preset on " + corpus in p.stdout, p.stdout + p.stderr
 
