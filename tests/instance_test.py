@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-APP = sys.argv[1]
+APP = os.path.abspath(sys.argv[1])
 APP_ID = "org.spanscope.Spanscope"
 results = []
 
