@@ -1,28 +1,26 @@
 /* spanscope-cli — train, evaluate, probe and sample from the command line. */
-#include <json-glib/json-glib.h>
+#include <gio/gunixoutputstream.h>
+#include <glib-unix.h>
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "checkpoint.h"
-#include "demo.h"
+#include "cli_common.h"
 #include "cli_export.h"
+#include "demo.h"
 #include "generate.h"
+#include "jsonwrite.h"
 #include "parallel.h"
 #include "probe.h"
 #include "spanscope-config.h"
 #include "trainer.h"
 
-static volatile sig_atomic_t interrupted = 0;
+/* the longest text probe reads from a file */
+#define PROBE_MAX_BYTES (64u << 20)
 
-static void
-on_signal(int sig)
-{
-  (void)sig;
-  interrupted = 1;
-}
+/* ---- corpus options (train, eval) ---- */
 
 typedef struct {
   char *corpus;
@@ -34,24 +32,18 @@ corpus_args_clear(CorpusArgs *a)
 {
   g_clear_pointer(&a->corpus, g_free);
 }
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CorpusArgs, corpus_args_clear)
 
-static SpnCorpus *
-load_corpus(const CorpusArgs *a, GError **error)
-{
-  SpnCorpusOptions opts = {.byte_mode = a->byte_mode, .ref_format = a->ref_format};
-  return spn_corpus_load(a->corpus ? a->corpus : SPN_BUNDLED_SOURCE, &opts, error);
-}
+#define CORPUS_HELP                                                                              \
+  "Text file, folder with train/valid/test.txt, \"bundled\" or \"demo\" (generated text with "    \
+  "passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later; a file named demo is "  \
+  "./demo)"
 
-/* GLib copies the entries, so a local array will do */
+/* GLib copies the entries (not their strings), so a local array will do */
 static void
-add_corpus_entries(GOptionContext *ctx, CorpusArgs *a)
+add_corpus_entries(GOptionContext *ctx, CorpusArgs *a, const char *help)
 {
   GOptionEntry entries[] = {
-    {"corpus", 0, 0, G_OPTION_ARG_FILENAME, &a->corpus,
-     "Text file, folder with train/valid/test.txt, \"bundled\" (default, or the preset's corpus) "
-     "or \"demo\" (generated text with passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE)
-     " characters later; a file named demo is ./demo)", "PATH"},
+    {"corpus", 0, 0, G_OPTION_ARG_FILENAME, &a->corpus, help, "PATH"},
     {"byte-mode", 0, 0, G_OPTION_ARG_NONE, &a->byte_mode, "Every byte is a token (V = 256)", NULL},
     {"ref-format", 0, 0, G_OPTION_ARG_NONE, &a->ref_format,
      "Folder in the reference's enwik8/text8 format (space-separated byte values)", NULL},
@@ -60,27 +52,92 @@ add_corpus_entries(GOptionContext *ctx, CorpusArgs *a)
   g_option_context_add_main_entries(ctx, entries, NULL);
 }
 
-static gboolean
-parse(GOptionContext *ctx, int *argc, char ***argv)
+/* A path is recorded absolute, so that a checkpoint finds its corpus from any folder. */
+static SpnCorpus *
+load_corpus(const CorpusArgs *a, GError **error)
 {
-  g_autoptr(GError) error = NULL;
-  if (!g_option_context_parse(ctx, argc, argv, &error)) {
-    g_printerr("spanscope-cli: %s\n", error->message);
-    return FALSE;
-  }
-  if (*argc > 1) {
-    g_printerr("spanscope-cli: unexpected argument \"%s\" (see --help)\n", (*argv)[1]);
-    return FALSE;
-  }
-  return TRUE;
+  SpnCorpusOptions opts = {.byte_mode = a->byte_mode, .ref_format = a->ref_format};
+  const char *name = a->corpus ? a->corpus : SPN_BUNDLED_SOURCE;
+  if (g_str_equal(name, SPN_BUNDLED_SOURCE) || g_str_equal(name, SPN_DEMO_SOURCE))
+    return spn_corpus_load(name, &opts, error);
+  g_autofree char *path = g_canonicalize_filename(name, NULL);
+  return spn_corpus_load(path, &opts, error);
 }
 
-static int
-fail(GError *error)
+/* ---- stopping: Ctrl+C, SIGTERM, SIGHUP ----
+ *
+ * The first signal asks the run to stop: the step under way finishes, a validation under way
+ * stops at its next block, the run is saved, and the program exits with 128 + the signal's
+ * number (130 for Ctrl+C). A second signal quits at once without saving (what is on disk stays
+ * whole: saves go through a temporary file). The signals are GLib's unix signal sources,
+ * dispatched on a thread of their own, so they are heard while the main thread computes. */
+
+static GCancellable *stop_request;
+static gint stop_signal;
+
+static gboolean
+on_stop_signal(gpointer data)
 {
-  g_printerr("spanscope-cli: %s\n", error->message);
-  g_error_free(error);
-  return 1;
+  int sig = GPOINTER_TO_INT(data);
+  if (!g_atomic_int_compare_and_exchange(&stop_signal, 0, sig)) {
+    static const char msg[] = "spanscope-cli train: quitting at once, without saving\n";
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) { /* nothing more to say */
+    }
+    _exit(128 + sig);
+  }
+  g_printerr("spanscope-cli train: %s: stopping after this step and saving (%s again quits at "
+             "once, without saving)\n", g_strsignal(sig), sig == SIGINT ? "Ctrl+C" : "the signal");
+  g_cancellable_cancel(stop_request);
+  return G_SOURCE_CONTINUE;
+}
+
+typedef struct {
+  GMainContext *ctx;
+  GThread *thread;
+  gint done;
+} SignalWatch;
+
+static gpointer
+watch_signals(gpointer data)
+{
+  SignalWatch *w = data;
+  g_main_context_push_thread_default(w->ctx);
+  while (!g_atomic_int_get(&w->done))
+    g_main_context_iteration(w->ctx, TRUE);
+  g_main_context_pop_thread_default(w->ctx);
+  return NULL;
+}
+
+static void
+signal_watch_start(SignalWatch *w)
+{
+  static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+  stop_request = g_cancellable_new();
+  w->ctx = g_main_context_new();
+  for (guint i = 0; i < G_N_ELEMENTS(signals); i++) {
+    GSource *source = g_unix_signal_source_new(signals[i]);
+    g_source_set_callback(source, on_stop_signal, GINT_TO_POINTER(signals[i]), NULL);
+    g_source_attach(source, w->ctx);
+    g_source_unref(source);
+  }
+  w->done = 0;
+  w->thread = g_thread_new("signals", watch_signals, w);
+}
+
+static void
+signal_watch_stop(SignalWatch *w)
+{
+  g_atomic_int_set(&w->done, 1);
+  g_main_context_wakeup(w->ctx);
+  g_thread_join(w->thread);
+  g_main_context_unref(w->ctx);
+  g_clear_object(&stop_request);
+}
+
+static gboolean
+stopping(void)
+{
+  return g_atomic_int_get(&stop_signal) != 0;
 }
 
 /* ---- train ---- */
@@ -88,10 +145,36 @@ fail(GError *error)
 typedef struct {
   SpnConfig cfg;
   CorpusArgs corpus;
-  char *checkpoint;
+  char *checkpoint, *preset;
   int steps, eval_every, eval_tokens, save_every, report_every;
   gboolean json;
+  GHashTable *given;   /* the row options given */
 } TrainArgs;
+
+static void
+train_args_clear(TrainArgs *a)
+{
+  corpus_args_clear(&a->corpus);
+  g_clear_pointer(&a->checkpoint, g_free);
+  g_clear_pointer(&a->preset, g_free);
+  g_clear_pointer(&a->given, g_hash_table_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TrainArgs, train_args_clear)
+
+static const SpnConfigField train_rows[] = {
+  SPN_CLI_ROW("steps", TrainArgs, steps, SPN_FIELD_INT, 0, 1e9, "Train until this step", "N"),
+  SPN_CLI_ROW("eval-every", TrainArgs, eval_every, SPN_FIELD_INT, 0, 1e9,
+              "Validation bpc every N steps and at the end, 0 = never; with --eval-mode reference the "
+   "default is the reference's 1000, and each validation reads N/10 blocks", "N"),
+  SPN_CLI_ROW("eval-tokens", TrainArgs, eval_tokens, SPN_FIELD_INT, 0, G_MAXINT,
+   "Validation tokens per evaluation with --eval-mode prefix, 0 = the whole split", "N"),
+  SPN_CLI_ROW("save-every", TrainArgs, save_every, SPN_FIELD_INT, 0, 1e9,
+   "With --checkpoint: save every N steps and at the end, 0 = at the end only", "N"),
+  SPN_CLI_ROW("report-every", TrainArgs, report_every, SPN_FIELD_INT, 1, 1e9,
+   "Progress every N steps", "N"),
+};
+static const TrainArgs train_defaults = {.steps = 1000, .eval_every = 100, .eval_tokens = 65536,
+                                         .save_every = 500, .report_every = 10};
 
 /* the average and the longest span of all heads, in characters */
 static void
@@ -108,40 +191,40 @@ metrics_json(SpnTrainer *t, const SpnStepResult *r, double val_bpc, double token
 {
   SpnModel *m = spn_trainer_model(t);
   const SpnConfig *c = &m->cfg;
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "step");
-  json_builder_add_int_value(b, r->step);
-  json_builder_set_member_name(b, "train_bpc");
-  json_builder_add_double_value(b, r->train_bpc);
+  GString *s = g_string_new("{");
+  spn_json_key(s, "step", TRUE);
+  g_string_append_printf(s, "%" G_GINT64_FORMAT, r->step);
+  spn_json_key(s, "train_bpc", FALSE);
+  spn_json_number(s, r->train_bpc, 7);
   if (!isnan(val_bpc)) {
-    json_builder_set_member_name(b, "val_bpc");
-    json_builder_add_double_value(b, val_bpc);
+    spn_json_key(s, "val_bpc", FALSE);
+    spn_json_number(s, val_bpc, 7);
   }
-  json_builder_set_member_name(b, "tokens_per_s");
-  json_builder_add_double_value(b, tokens_per_s);
-  json_builder_set_member_name(b, "lr");
-  json_builder_add_double_value(b, r->lr);
-  json_builder_set_member_name(b, "spans");
-  json_builder_begin_array(b);
+  spn_json_key(s, "tokens_per_s", FALSE);
+  spn_json_number(s, tokens_per_s, 6);
+  spn_json_key(s, "lr", FALSE);
+  spn_json_number(s, r->lr, 6);
+  spn_json_key(s, "spans", FALSE);
+  g_string_append_c(s, '[');
   for (int l = 0; l < c->nlayers; l++) {
-    json_builder_begin_array(b);
-    for (int h = 0; h < c->nheads; h++)
-      json_builder_add_double_value(b, spn_model_span(m, l, h));
-    json_builder_end_array(b);
+    g_string_append(s, l ? ",[" : "[");
+    for (int h = 0; h < c->nheads; h++) {
+      if (h)
+        g_string_append_c(s, ',');
+      spn_json_number(s, spn_model_span(m, l, h), 6);
+    }
+    g_string_append_c(s, ']');
   }
-  json_builder_end_array(b);
+  g_string_append_c(s, ']');
   double avg, mx;
   span_stats(m, &avg, &mx);
-  json_builder_set_member_name(b, "span_avg");
-  json_builder_add_double_value(b, avg);
-  json_builder_set_member_name(b, "span_max");
-  json_builder_add_double_value(b, mx);
-  json_builder_set_member_name(b, "batch_sz");
-  json_builder_add_int_value(b, c->batch_sz);
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  return json_to_string(root, FALSE);
+  spn_json_key(s, "span_avg", FALSE);
+  spn_json_number(s, avg, 6);
+  spn_json_key(s, "span_max", FALSE);
+  spn_json_number(s, mx, 6);
+  spn_json_key(s, "batch_sz", FALSE);
+  g_string_append_printf(s, "%d}", c->batch_sz);
+  return g_string_free(s, FALSE);
 }
 
 static void
@@ -153,89 +236,181 @@ print_progress(SpnTrainer *t, const SpnStepResult *r, gint64 total, double val_b
   g_autofree char *val = isnan(val_bpc) ? g_strdup("") : g_strdup_printf("  val %.3f bpc", val_bpc);
   g_print("step %5" G_GINT64_FORMAT "/%" G_GINT64_FORMAT "  train %.3f bpc%s  %6.0f tok/s  "
           "span avg %.1f max %.1f  lr %.4f\n",
-          r->step, total, r->train_bpc, val, tokens_per_s, avg, mx,
-          r->lr);
+          r->step, total, r->train_bpc, val, tokens_per_s, avg, mx, r->lr);
 }
 
-static SpnTrainer *
-open_trainer(TrainArgs *a, GError **error)
+/* "--nlayers 8 (C has 4)" for every setting that differs, resumable ones and the others apart */
+static void
+describe_differences(const SpnConfig *have, const SpnConfig *want, GString *refused,
+                     GString *changed)
 {
-  SpnCorpus *corpus = load_corpus(&a->corpus, error);
-  if (corpus == NULL)
-    return NULL;
-  if (a->checkpoint && g_file_test(a->checkpoint, G_FILE_TEST_EXISTS)) {
-    SpnTrainer *t = spn_trainer_load(a->checkpoint, corpus, error);
-    if (t && !a->json)
-      g_print("resuming %s at step %" G_GINT64_FORMAT "\n", a->checkpoint,
-              spn_trainer_step_count(t));
-    return t;
+  guint n;
+  const SpnConfigField *rows = spn_config_fields(&n);
+  for (guint i = 0; i < n; i++) {
+    const SpnConfigField *f = &rows[i];
+    if ((f->flags & SPN_FIELD_INTERNAL) || spn_config_field_equal(have, want, f))
+      continue;
+    g_autofree char *old = spn_config_field_format(have, f);
+    g_autofree char *now = spn_config_field_format(want, f);
+    GString *s = (f->flags & SPN_FIELD_RESUMABLE) ? changed : refused;
+    g_string_append_printf(s, "%s--%s %s (%s %s)", s->len ? ", " : "", f->name, now,
+                           s == changed ? "was" : "the checkpoint has", old);
   }
-  return spn_trainer_new(&a->cfg, corpus, error);
 }
 
-static gboolean
-save(SpnTrainer *t, const char *path, gboolean json)
+/* "--lr, --lr-warmup, ... and --threads" */
+static char *
+resumable_names(void)
 {
-  g_autoptr(GError) error = NULL;
-  if (!spn_trainer_save(t, path, &error)) {
-    g_printerr("spanscope-cli: %s\n", error->message);
+  guint n;
+  const SpnConfigField *rows = spn_config_fields(&n);
+  GString *s = g_string_new(NULL);
+  for (guint i = 0; i < n; i++)
+    if (rows[i].flags & SPN_FIELD_RESUMABLE)
+      g_string_append_printf(s, "%s--%s", s->len ? ", " : "", rows[i].name);
+  return g_string_free(s, FALSE);
+}
+
+/* A run resumes with its own model. The settings the command line gives (all of the preset's
+ * but the run group's when --preset is given) must be the checkpoint's, except those a run may
+ * change when it resumes, which are taken and named. */
+static gboolean
+resume_settings(SpnTrainer *t, const TrainArgs *a, GError **error)
+{
+  const SpnConfig *have = &spn_trainer_model(t)->cfg;
+  SpnConfig want = *have;
+  guint n;
+  const SpnConfigField *rows = spn_config_fields(&n);
+  for (guint i = 0; i < n; i++)
+    if (g_hash_table_contains(a->given, rows[i].name) ||
+        (a->preset && rows[i].group != SPN_FIELD_GROUP_RUN && !(rows[i].flags & SPN_FIELD_INTERNAL)))
+      spn_config_field_copy(&want, &a->cfg, &rows[i]);
+  g_autoptr(GString) refused = g_string_new(NULL), changed = g_string_new(NULL);
+  describe_differences(have, &want, refused, changed);
+  if (refused->len > 0) {
+    g_autofree char *names = resumable_names();
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "%s holds a run of other settings than the command line gives: %s. A run keeps "
+                "its model when it resumes: leave these out to resume it, or name another "
+                "--checkpoint to start a new run (resuming may change %s, and --steps, "
+                "--eval-every, --eval-tokens, --save-every and --report-every)",
+                a->checkpoint, refused->str, names);
     return FALSE;
   }
-  if (!json)
-    g_print("saved %s at step %" G_GINT64_FORMAT "\n", path, spn_trainer_step_count(t));
+  if (changed->len > 0)
+    spn_trainer_adjust(t, &want);
+  g_autofree char *line = g_strdup_printf("resuming %s at step %" G_GINT64_FORMAT "%s%s",
+                                          a->checkpoint, spn_trainer_step_count(t),
+                                          changed->len ? " with " : "", changed->str);
+  if (!a->json)
+    g_print("%s\n", line);
+  else if (changed->len > 0) /* stdout stays JSON */
+    g_printerr("spanscope-cli train: %s\n", line);
   return TRUE;
 }
 
+static SpnTrainer *
+open_trainer(const TrainArgs *a, GError **error)
+{
+  if (a->checkpoint && g_file_test(a->checkpoint, G_FILE_TEST_EXISTS)) {
+    /* without --corpus the run goes on with the corpus it recorded */
+    SpnCorpus *corpus = NULL;
+    if (a->corpus.corpus && (corpus = load_corpus(&a->corpus, error)) == NULL)
+      return NULL;
+    SpnTrainer *t = spn_trainer_load(a->checkpoint, corpus, error);
+    if (t && !resume_settings(t, a, error))
+      g_clear_pointer(&t, spn_trainer_free);
+    return t;
+  }
+  CorpusArgs ca = a->corpus;
+  SpnPreset preset = SPN_PRESET_DESKTOP;
+  if (ca.corpus == NULL && a->preset && spn_preset_from_name(a->preset, &preset))
+    ca.corpus = (char *)spn_preset_corpus(preset);   /* the preset's corpus comes along */
+  SpnCorpus *corpus = load_corpus(&ca, error);
+  return corpus ? spn_trainer_new(&a->cfg, corpus, error) : NULL;
+}
+
+/* A failed save is tried once more; if that fails too, training stops (the file keeps the last
+ * save that succeeded). */
+static gboolean
+save(SpnTrainer *t, const TrainArgs *a)
+{
+  for (int attempt = 0; attempt < 2; attempt++) {
+    g_autoptr(GError) error = NULL;
+    if (spn_trainer_save(t, a->checkpoint, &error)) {
+      if (!a->json)
+        g_print("saved %s at step %" G_GINT64_FORMAT "\n", a->checkpoint,
+                spn_trainer_step_count(t));
+      return TRUE;
+    }
+    g_printerr("spanscope-cli train: could not save step %" G_GINT64_FORMAT ": %s%s\n",
+               spn_trainer_step_count(t), error->message,
+               attempt == 0 ? "; trying once more" : "");
+  }
+  g_printerr("spanscope-cli train: training stopped at step %" G_GINT64_FORMAT " because it "
+             "cannot be saved; %s keeps the last save that succeeded, if any\n",
+             spn_trainer_step_count(t), a->checkpoint);
+  return FALSE;
+}
+
+/* validation bpc, NaN when it failed or was stopped */
 static double
 evaluate(SpnTrainer *t, const TrainArgs *a)
 {
   double bpc = NAN;
   g_autoptr(GError) error = NULL;
   if (!spn_trainer_validate(t, a->eval_every, (gsize)a->eval_tokens, &bpc, &error))
-    g_printerr("spanscope-cli: evaluation skipped: %s\n", error->message);
+    g_printerr("spanscope-cli train: validation of step %" G_GINT64_FORMAT " %s: %s\n",
+               spn_trainer_step_count(t),
+               g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "left out" : "skipped",
+               error->message);
   return bpc;
 }
 
+/* the exit status: 0, 1 after a failed save, 128 + the signal after a stop */
 static int
-train_loop(SpnTrainer *t, TrainArgs *a)
+train_loop(SpnTrainer *t, const TrainArgs *a)
 {
   const SpnConfig *c = &spn_trainer_model(t)->cfg;
   double window_s = 0.0;
   int window_steps = 0;
-  gboolean ok = TRUE;
-  while (spn_trainer_step_count(t) < a->steps && !interrupted) {
+  while (spn_trainer_step_count(t) < a->steps && !stopping()) {
     SpnStepResult r;
     spn_trainer_step(t, &r);
     window_s += r.seconds;
     window_steps++;
-    gboolean last = r.step >= a->steps || interrupted;
-    gboolean do_eval = a->eval_every > 0 && (r.step % a->eval_every == 0 || last);
+    gboolean last = r.step >= a->steps || stopping();
+    gboolean do_eval = a->eval_every > 0 && !stopping() &&
+                       (r.step % a->eval_every == 0 || r.step >= a->steps);
     if (!do_eval && r.step % a->report_every != 0 && !last)
       continue;
     double val = do_eval ? evaluate(t, a) : NAN;
     double tps = window_s > 0 ? window_steps * (double)c->batch_sz * c->block_sz / window_s : 0;
     window_s = 0.0;
     window_steps = 0;
-    g_autofree char *line = metrics_json(t, &r, val, tps);
     if (!isnan(val))
       spn_trainer_record_validation(t, val);
-    if (a->json)
+    if (a->json) {
+      g_autofree char *line = metrics_json(t, &r, val, tps);
       g_print("%s\n", line);
-    else
+    } else
       print_progress(t, &r, a->steps, val, tps);
-    if (a->checkpoint && a->save_every > 0 && r.step % a->save_every == 0 && !last)
-      ok = save(t, a->checkpoint, a->json) && ok;
+    if (a->checkpoint && a->save_every > 0 && r.step % a->save_every == 0 && !last &&
+        !save(t, a))
+      return 1;
   }
-  if (a->checkpoint)
-    ok = save(t, a->checkpoint, a->json) && ok;
-  if (interrupted && !a->json)
-    g_print("interrupted at step %" G_GINT64_FORMAT "\n", spn_trainer_step_count(t));
-  return ok ? 0 : 1;
+  if (a->checkpoint && !save(t, a))
+    return 1;
+  if (!stopping())
+    return 0;
+  if (!a->json)
+    g_print("stopped at step %" G_GINT64_FORMAT "\n", spn_trainer_step_count(t));
+  return 128 + g_atomic_int_get(&stop_signal);
 }
 
 /* The preset is read in a first pass so the other options, parsed after it, override it. */
 static gboolean
-init_preset(int argc, char **argv, SpnConfig *cfg, SpnPreset *preset)
+init_preset(int argc, char **argv, SpnConfig *cfg)
 {
   g_autofree char *name = NULL;
   GOptionEntry e[] = {{"preset", 0, 0, G_OPTION_ARG_STRING, &name, NULL, NULL},
@@ -249,16 +424,16 @@ init_preset(int argc, char **argv, SpnConfig *cfg, SpnPreset *preset)
     args[i] = g_strdup(argv[i]);
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse_strv(ctx, &args, &error)) {
-    g_printerr("spanscope-cli: %s\n", error->message);
+    spn_cli_usage_error("%s", error->message);
     return FALSE;
   }
-  *preset = SPN_PRESET_DESKTOP;
-  if (name != NULL && !spn_preset_from_name(name, preset)) {
+  SpnPreset preset = SPN_PRESET_DESKTOP;
+  if (name != NULL && !spn_preset_from_name(name, &preset)) {
     g_autofree char *names = spn_preset_names();
-    g_printerr("spanscope-cli: --preset %s: expected %s\n", name, names);
+    spn_cli_usage_error("--preset %s: expected %s", name, names);
     return FALSE;
   }
-  spn_preset_init(*preset, cfg);
+  spn_preset_init(preset, cfg);
   return TRUE;
 }
 
@@ -277,206 +452,319 @@ preset_help(void)
 static int
 cmd_train(int argc, char **argv)
 {
-  TrainArgs a = {.steps = 1000, .eval_every = -1, .eval_tokens = 65536, .save_every = 500,
-                 .report_every = 10};
-  SpnPreset preset;
-  if (!init_preset(argc, argv, &a.cfg, &preset))
+  g_auto(TrainArgs) a = train_defaults;
+  a.given = g_hash_table_new(g_str_hash, g_str_equal);
+  if (!init_preset(argc, argv, &a.cfg))
     return 2;
-  g_autofree char *preset_name = NULL, *preset_about = preset_help();
+  SpnConfig preset_cfg = a.cfg;
+  g_autofree char *preset_about = preset_help();
   GOptionEntry run[] = {
-    {"preset", 0, 0, G_OPTION_ARG_STRING, &preset_name, preset_about, "NAME"},
-    {"steps", 0, 0, G_OPTION_ARG_INT, &a.steps, "Train until this step (default 1000)", "N"},
-    {"eval-every", 0, 0, G_OPTION_ARG_INT, &a.eval_every,
-     "Validation bpc every N steps and at the end, 0 = never (default 100; 1000, the "
-     "reference's, with --eval-mode reference, which then reads N/10 blocks)", "N"},
-    {"eval-tokens", 0, 0, G_OPTION_ARG_INT, &a.eval_tokens,
-     "Validation tokens per evaluation with --eval-mode prefix, 0 = the whole split "
-     "(default 65536)", "N"},
+    {"preset", 0, 0, G_OPTION_ARG_STRING, &a.preset, preset_about, "NAME"},
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint,
-     "Resume from PATH if it exists; save to it periodically and at the end", "PATH"},
-    {"save-every", 0, 0, G_OPTION_ARG_INT, &a.save_every, "Save every N steps (default 500)", "N"},
-    {"report-every", 0, 0, G_OPTION_ARG_INT, &a.report_every, "Progress every N steps (default 10)", "N"},
+     "Resume from PATH if it exists (on the corpus it recorded unless --corpus is given); save "
+     "to it periodically and at the end", "PATH"},
     {"json", 0, 0, G_OPTION_ARG_NONE, &a.json, "One JSON object per progress line", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("- train a model");
-  g_option_context_set_summary(ctx, "Trains the adaptive-span Transformer on a corpus, showing "
-                                    "progress; option names follow the reference's.");
-  /* the settings table's options are main options, listed with the others */
-  g_option_context_set_main_group(ctx, spn_config_option_group(&a.cfg));
-  g_option_context_add_main_entries(ctx, run, NULL);
-  add_corpus_entries(ctx, &a.corpus);
-  if (!parse(ctx, &argc, &argv))
+  guint n_fields;
+  const SpnConfigField *fields = spn_config_fields(&n_fields);
+  SpnOptionRows sets[] = {
+    {fields, n_fields, &a.cfg, &preset_cfg},
+    {train_rows, G_N_ELEMENTS(train_rows), &a, &train_defaults},
+  };
+  g_autoptr(GOptionContext) ctx = spn_cli_context(
+      "- train a model", "Trains the adaptive-span Transformer on a corpus, showing progress; "
+      "option names follow the reference's. Ctrl+C stops after the step under way and saves "
+      "(exit status 130); a second Ctrl+C quits at once.", sets, G_N_ELEMENTS(sets), run, a.given);
+  add_corpus_entries(ctx, &a.corpus, CORPUS_HELP "; default: bundled, or the preset's corpus");
+  if (!spn_cli_parse(ctx, &argc, &argv))
     return 2;
-  if (a.corpus.corpus == NULL && spn_preset_corpus(preset) != NULL)
-    a.corpus.corpus = g_strdup(spn_preset_corpus(preset));   /* the preset's corpus comes along */
-  if (a.steps < 0 || a.report_every < 1 || a.eval_tokens < 0 || a.eval_every < -1) {
-    g_printerr("spanscope-cli: --steps, --eval-every and --eval-tokens must be >= 0, "
-               "--report-every >= 1\n");
-    return 2;
-  }
-  if (a.eval_every < 0)
-    a.eval_every = a.cfg.eval_mode == SPN_EVAL_REFERENCE ? SPN_REFERENCE_EVAL_EVERY : 100;
-  spn_threads_init(a.cfg.threads);
   GError *error = NULL;
+  SignalWatch watch;
+  signal_watch_start(&watch);
   SpnTrainer *t = open_trainer(&a, &error);
+  int rc = 0;
   if (t == NULL)
-    return fail(error);
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  int rc = train_loop(t, &a);
-  spn_trainer_free(t);
-  g_free(a.checkpoint);
-  g_free(a.corpus.corpus);
+    rc = spn_cli_fail(error);
+  else {
+    const SpnConfig *c = &spn_trainer_model(t)->cfg;
+    if (!g_hash_table_contains(a.given, "eval-every") && c->eval_mode == SPN_EVAL_REFERENCE)
+      a.eval_every = SPN_REFERENCE_EVAL_EVERY;
+    spn_threads_init(c->threads);
+    spn_trainer_set_cancellable(t, stop_request);
+    rc = train_loop(t, &a);
+    spn_trainer_free(t);
+  }
+  signal_watch_stop(&watch);
   return rc;
 }
 
-/* ---- eval, probe, generate ---- */
+/* ---- eval ---- */
 
-static SpnCheckpoint *
-open_checkpoint(const char *path, GError **error)
+typedef struct {
+  CorpusArgs corpus;
+  char *checkpoint, *split;
+  int batch, threads;
+  gboolean whole_blocks;
+  GHashTable *given;
+} EvalArgs;
+
+static void
+eval_args_clear(EvalArgs *a)
 {
-  if (path == NULL) {
-    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--checkpoint PATH is required");
-    return NULL;
-  }
-  return spn_checkpoint_load(path, error);
+  corpus_args_clear(&a->corpus);
+  g_clear_pointer(&a->checkpoint, g_free);
+  g_clear_pointer(&a->split, g_free);
+  g_clear_pointer(&a->given, g_hash_table_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(EvalArgs, eval_args_clear)
+
+static void
+print_eval(SpnSplit which, double bpc, int batch, gsize tokens, gsize scored,
+           gboolean whole_blocks)
+{
+  GString *s = g_string_new("{");
+  spn_json_key(s, "split", TRUE);
+  spn_json_string(s, which == SPN_SPLIT_TEST ? "test" : "valid", -1);
+  spn_json_key(s, "bpc", FALSE);
+  spn_json_number(s, bpc, 7);
+  g_string_append_printf(s, ",\"batch_sz\":%d,\"tokens\":%zu,\"scored\":%zu,\"whole_blocks\":%s}",
+                         batch, (size_t)tokens, (size_t)scored, whole_blocks ? "true" : "false");
+  g_print("%s\n", s->str);
+  g_string_free(s, TRUE);
 }
 
 static int
 cmd_eval(int argc, char **argv)
 {
-  g_auto(CorpusArgs) ca = {0};
-  g_autofree char *ckpt = NULL, *split = NULL;
-  int batch = 0, threads = 0;
-  gboolean whole_blocks = FALSE;
+  g_auto(EvalArgs) a = {.given = g_hash_table_new(g_str_hash, g_str_equal)};
+  SpnConfigField batch = *spn_config_field("batch-sz");
+  batch.offset = G_STRUCT_OFFSET(EvalArgs, batch);
+  batch.help = "Streams (default: the model's)";
+  SpnOptionRows sets[] = {{&batch, 1, &a, NULL}, spn_cli_threads_rows(&a.threads)};
   GOptionEntry e[] = {
-    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model to evaluate", "PATH"},
-    {"split", 0, 0, G_OPTION_ARG_STRING, &split, "valid (default) or test", "NAME"},
-    {"batch-sz", 0, 0, G_OPTION_ARG_INT, &batch, "Streams (default: the model's)", "B"},
-    {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads, 0 = one per core", "N"},
-    {"whole-blocks", 0, 0, G_OPTION_ARG_NONE, &whole_blocks,
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint, "Model to evaluate", "PATH"},
+    {"split", 0, 0, G_OPTION_ARG_STRING, &a.split, "valid (default) or test", "NAME"},
+    {"whole-blocks", 0, 0, G_OPTION_ARG_NONE, &a.whole_blocks,
      "Leave out each stream's last partial block, as the reference's full evaluation", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("- bits per character over a whole split");
-  g_option_context_add_main_entries(ctx, e, NULL);
-  add_corpus_entries(ctx, &ca);
-  if (!parse(ctx, &argc, &argv))
+  g_autoptr(GOptionContext) ctx =
+      spn_cli_context("- bits per character over a whole split", "Scores a checkpoint on the "
+                      "validation or test split of its corpus (or another of the same "
+                      "vocabulary).", sets, G_N_ELEMENTS(sets), e, a.given);
+  add_corpus_entries(ctx, &a.corpus, CORPUS_HELP "; default: the corpus it was trained on");
+  if (!spn_cli_parse(ctx, &argc, &argv))
     return 2;
   SpnSplit which = SPN_SPLIT_VALID;
-  if (split && g_str_equal(split, "test"))
+  if (a.split && g_str_equal(a.split, "test"))
     which = SPN_SPLIT_TEST;
-  else if (split && !g_str_equal(split, "valid")) {
-    g_printerr("spanscope-cli: --split %s: expected valid or test\n", split);
-    return 2;
-  }
-  spn_threads_init(threads);
+  else if (a.split && !g_str_equal(a.split, "valid"))
+    return spn_cli_usage_error("--split %s: expected valid or test", a.split);
+  spn_threads_init(a.threads);
   GError *error = NULL;
-  SpnCheckpoint *ck = open_checkpoint(ckpt, &error);
+  SpnCheckpoint *ck = spn_cli_open_checkpoint(a.checkpoint, &error);
   if (ck == NULL)
-    return fail(error);
-  SpnCorpus *corpus = load_corpus(&ca, &error);
+    return spn_cli_fail(error);
+  SpnCorpus *corpus = a.corpus.corpus ? load_corpus(&a.corpus, &error)
+                                      : spn_cli_checkpoint_corpus(ck, a.checkpoint, &error);
   int rc = 0;
   double bpc = 0;
   gsize scored = 0;
-  if (batch <= 0)
-    batch = ck->model->cfg.batch_sz;
+  int streams = g_hash_table_contains(a.given, "batch-sz") ? a.batch : ck->model->cfg.batch_sz;
   if (corpus == NULL)
-    rc = fail(error);
-  else if (corpus->vocab->size != ck->vocab->size) {
-    g_printerr("spanscope-cli: corpus %s has %d tokens in its vocabulary, the model %d\n",
-               corpus->source, corpus->vocab->size, ck->vocab->size);
-    rc = 1;
-  } else if (!spn_evaluate(ck->model, corpus, which, batch, 0, whole_blocks, &bpc, &scored,
-                           &error))
-    rc = fail(error);
+    rc = spn_cli_fail(error);
+  else if (!spn_vocab_equal(corpus->vocab, ck->vocab)) {
+    /* the same size is not enough: ids of another alphabet mean other characters */
+    g_set_error(&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "corpus %s has another vocabulary (%d tokens) than the model (%d tokens); "
+                "evaluate on a corpus of the model's alphabet", corpus->source,
+                corpus->vocab->size, ck->vocab->size);
+    rc = spn_cli_fail(error);
+  } else if (!spn_evaluate(ck->model, corpus, which, streams, 0, a.whole_blocks, &bpc, &scored,
+                         &error))
+    rc = spn_cli_fail(error);
   else
-    g_print("{\"split\":\"%s\",\"bpc\":%.6f,\"batch_sz\":%d,\"tokens\":%zu,"
-            "\"scored\":%zu,\"whole_blocks\":%s}\n",
-            which == SPN_SPLIT_TEST ? "test" : "valid", bpc, batch,
-            (size_t)corpus->n_tokens[which], (size_t)scored, whole_blocks ? "true" : "false");
+    print_eval(which, bpc, streams, corpus->n_tokens[which], scored, a.whole_blocks);
   spn_corpus_free(corpus);
   spn_checkpoint_free(ck);
   return rc;
 }
 
+/* ---- probe ---- */
+
+typedef struct {
+  char *checkpoint, *text, *text_file, *layers, *heads;
+  int threads, top_k, max_distance;
+} ProbeArgs;
+
+static void
+probe_args_clear(ProbeArgs *a)
+{
+  g_clear_pointer(&a->checkpoint, g_free);
+  g_clear_pointer(&a->text, g_free);
+  g_clear_pointer(&a->text_file, g_free);
+  g_clear_pointer(&a->layers, g_free);
+  g_clear_pointer(&a->heads, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ProbeArgs, probe_args_clear)
+
+static const SpnConfigField probe_rows[] = {
+  SPN_CLI_ROW("top-k", ProbeArgs, top_k, SPN_FIELD_INT, 1, 65536,
+   "Per position and head only the K largest weights, as [distance, weight] pairs (default: "
+   "every weight)", "K"),
+  SPN_CLI_ROW("max-distance", ProbeArgs, max_distance, SPN_FIELD_INT, 1, 65536,
+   "Only the weights on distances up to D (default: the head's whole window)", "D"),
+};
+
+/* "0,2" → flags of n entries; NULL (every one) without a list */
+static gboolean
+parse_indices(const char *option, const char *list, int n, const char *what, gboolean **flags)
+{
+  *flags = NULL;
+  if (list == NULL)
+    return TRUE;
+  g_auto(GStrv) parts = g_strsplit(list, ",", -1);
+  g_autofree gboolean *on = g_new0(gboolean, n);
+  for (int i = 0; parts[i]; i++) {
+    guint64 k;
+    if (!g_ascii_string_to_unsigned(g_strstrip(parts[i]), 10, 0, n - 1, &k, NULL)) {
+      spn_cli_usage_error("--%s %s: \"%s\" is not one of the model's %s 0 to %d (give a comma "
+                          "list, e.g. 0,2)", option, list, parts[i], what, n - 1);
+      return FALSE;
+    }
+    on[k] = TRUE;
+  }
+  *flags = g_steal_pointer(&on);
+  return TRUE;
+}
+
+/* --text, --text-file (one of them), or the passage of the checkpoint's corpus */
+static char *
+probe_input(const ProbeArgs *a, const SpnCheckpoint *ck, gsize *len, GError **error)
+{
+  if (a->text_file)
+    return spn_cli_read_text("--text-file", a->text_file, PROBE_MAX_BYTES, len, error);
+  if (a->text) {
+    *len = strlen(a->text);
+    return g_strdup(a->text);
+  }
+  char *text = spn_cli_default_text(ck, a->checkpoint, error);
+  if (text == NULL)
+    g_prefix_error(error, "give --text or --text-file: ");
+  else
+    *len = strlen(text);
+  return text;
+}
+
 static int
 cmd_probe(int argc, char **argv)
 {
-  g_autofree char *ckpt = NULL, *text = NULL, *file = NULL;
+  g_auto(ProbeArgs) a = {0};
+  SpnOptionRows sets[] = {{probe_rows, G_N_ELEMENTS(probe_rows), &a, NULL},
+                          spn_cli_threads_rows(&a.threads)};
   GOptionEntry e[] = {
-    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model", "PATH"},
-    {"text", 0, 0, G_OPTION_ARG_STRING, &text, "Text to read", "TEXT"},
-    {"text-file", 0, 0, G_OPTION_ARG_FILENAME, &file, "Read the text from a file", "PATH"},
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint, "Model", "PATH"},
+    {"text", 0, 0, G_OPTION_ARG_STRING, &a.text,
+     "Text to read (default: a passage of the checkpoint's corpus the model did not train on)",
+     "TEXT"},
+    {"text-file", 0, 0, G_OPTION_ARG_FILENAME, &a.text_file, "Read the text from a file", "PATH"},
+    {"layers", 0, 0, G_OPTION_ARG_STRING, &a.layers, "Only these layers, e.g. 0,2 (default: all)",
+     "LIST"},
+    {"heads", 0, 0, G_OPTION_ARG_STRING, &a.heads,
+     "Only these heads of each layer, e.g. 1,3 (default: all)", "LIST"},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("- attention and surprisal on a text, as JSON");
-  g_option_context_add_main_entries(ctx, e, NULL);
-  if (!parse(ctx, &argc, &argv))
+  g_autoptr(GOptionContext) ctx = spn_cli_context(
+      "- attention and surprisal on a text, as JSON",
+      "Writes, position after position as the model reads, the surprisal of every character and "
+      "where each head looked (see README.md for the format).", sets, G_N_ELEMENTS(sets), e, NULL);
+  if (!spn_cli_parse(ctx, &argc, &argv))
     return 2;
-  spn_threads_init(0);
+  if (a.text && a.text_file)
+    return spn_cli_usage_error("give --text or --text-file, not both");
+  spn_threads_init(a.threads);
   GError *error = NULL;
-  g_autofree char *contents = NULL;
-  if (file && !g_file_get_contents(file, &contents, NULL, &error))
-    return fail(error);
-  const char *input = contents ? contents : text;
-  if (input == NULL) {
-    g_printerr("spanscope-cli: give --text or --text-file\n");
-    return 2;
-  }
-  SpnCheckpoint *ck = open_checkpoint(ckpt, &error);
+  SpnCheckpoint *ck = spn_cli_open_checkpoint(a.checkpoint, &error);
   if (ck == NULL)
-    return fail(error);
-  SpnProbe *p = spn_probe_run(ck->model, ck->vocab, input, &error);
+    return spn_cli_fail(error);
+  const SpnConfig *c = &ck->model->cfg;
+  g_autofree gboolean *layers = NULL, *heads = NULL;
+  gsize len = 0;
+  g_autofree char *text = NULL;
   int rc = 0;
-  if (p == NULL)
-    rc = fail(error);
+  if (!parse_indices("layers", a.layers, c->nlayers, "layers", &layers) ||
+      !parse_indices("heads", a.heads, c->nheads, "heads", &heads))
+    rc = 2;
+  else if ((text = probe_input(&a, ck, &len, &error)) == NULL)
+    rc = spn_cli_fail(error);
   else {
-    g_autofree char *json = spn_probe_to_json(p, ck->vocab, input);
-    g_print("%s\n", json);
+    SpnProbeSelection sel = {layers, heads, a.max_distance, a.top_k};
+    g_autoptr(GOutputStream) out = g_unix_output_stream_new(STDOUT_FILENO, FALSE);
+    if (!spn_probe_write_json(ck->model, ck->vocab, text, len, &sel, out, &error)) {
+      if (a.text_file)
+        g_prefix_error(&error, "--text-file %s: ", a.text_file);
+      rc = spn_cli_fail(error);
+    }
   }
-  spn_probe_unref(p);
   spn_checkpoint_free(ck);
   return rc;
 }
 
+/* ---- generate ---- */
+
+typedef struct {
+  char *checkpoint, *prompt;
+  int length, threads;
+  double temperature;
+  guint64 seed;
+} GenerateArgs;
+
+static void
+generate_args_clear(GenerateArgs *a)
+{
+  g_clear_pointer(&a->checkpoint, g_free);
+  g_clear_pointer(&a->prompt, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(GenerateArgs, generate_args_clear)
+
+static const SpnConfigField generate_rows[] = {
+  SPN_CLI_ROW("length", GenerateArgs, length, SPN_FIELD_INT, 0, 1000000, "Tokens to sample", "N"),
+  SPN_CLI_ROW("temperature", GenerateArgs, temperature, SPN_FIELD_DOUBLE, 0, 100,
+   "Sampling temperature; 0 = always the most likely", "T"),
+  SPN_CLI_ROW("seed", GenerateArgs, seed, SPN_FIELD_SEED, 0, 0, "Random seed", "N"),
+};
+static const GenerateArgs generate_defaults = {.length = 200, .temperature = 0.8, .seed = 1};
+
 static int
 cmd_generate(int argc, char **argv)
 {
-  g_autofree char *ckpt = NULL, *prompt = NULL;
-  int length = 200;
-  double temperature = 0.8;
-  gint64 seed = 1;
+  g_auto(GenerateArgs) a = generate_defaults;
+  SpnOptionRows sets[] = {{generate_rows, G_N_ELEMENTS(generate_rows), &a, &generate_defaults},
+                          spn_cli_threads_rows(&a.threads)};
   GOptionEntry e[] = {
-    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &ckpt, "Model", "PATH"},
-    {"prompt", 0, 0, G_OPTION_ARG_STRING, &prompt, "Text to continue", "TEXT"},
-    {"length", 0, 0, G_OPTION_ARG_INT, &length, "Tokens to sample (default 200)", "N"},
-    {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature,
-     "Sampling temperature; 0 = always the most likely (default 0.8)", "T"},
-    {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)", "N"},
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint, "Model", "PATH"},
+    {"prompt", 0, 0, G_OPTION_ARG_STRING, &a.prompt, "Text to continue (default: a line break)",
+     "TEXT"},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("- continue a prompt by sampling");
-  g_option_context_add_main_entries(ctx, e, NULL);
-  if (!parse(ctx, &argc, &argv))
+  g_autoptr(GOptionContext) ctx = spn_cli_context(
+      "- continue a prompt by sampling", "Prints the prompt and the model's continuation.", sets,
+      G_N_ELEMENTS(sets), e, NULL);
+  if (!spn_cli_parse(ctx, &argc, &argv))
     return 2;
-  if (length < 0 || length > 1000000 || temperature < 0) {
-    g_printerr("spanscope-cli: --length must be in [0, 1000000] and --temperature >= 0\n");
-    return 2;
-  }
-  spn_threads_init(0);
+  spn_threads_init(a.threads);
   GError *error = NULL;
-  SpnCheckpoint *ck = open_checkpoint(ckpt, &error);
+  SpnCheckpoint *ck = spn_cli_open_checkpoint(a.checkpoint, &error);
   if (ck == NULL)
-    return fail(error);
-  char *out = spn_generate(ck->model, ck->vocab, prompt ? prompt : "\n", length, temperature,
-                           (guint64)seed, &error);
+    return spn_cli_fail(error);
+  char *out = spn_generate(ck->model, ck->vocab, a.prompt ? a.prompt : "\n", a.length,
+                           a.temperature, a.seed, &error);
   int rc = 0;
   if (out == NULL)
-    rc = fail(error);
+    rc = spn_cli_fail(error);
   else
-    g_print("%s%s\n", prompt ? prompt : "", out);
+    g_print("%s%s\n", a.prompt ? a.prompt : "", out);
   g_free(out);
   spn_checkpoint_free(ck);
   return rc;
@@ -492,7 +780,9 @@ usage(void)
           "  probe      attention and surprisal of a checkpoint on a text, as JSON\n"
           "  generate   continue a prompt by sampling\n"
           "  export     draw figures of a checkpoint into a PNG, SVG or PDF file\n\n"
-          "spanscope-cli COMMAND --help shows the options of a command; --version the version.\n");
+          "spanscope-cli COMMAND --help shows the options of a command; --version the version.\n"
+          "Exit status: 0 done, 1 failed, 2 bad command line, 128 + N stopped by signal N (130: "
+          "Ctrl+C).\n");
 }
 
 int
@@ -507,23 +797,23 @@ main(int argc, char **argv)
     usage();
     return argc < 2 ? 2 : 0;
   }
+  static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+  } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"probe", cmd_probe},
+                  {"generate", cmd_generate}, {"export", spn_cli_export}};
   const char *cmd = argv[1];
-  /* the subcommand's own parser sees "spanscope-cli COMMAND" as its program name */
-  g_autofree char *prgname = g_strdup_printf("%s %s", argv[0], cmd);
-  argv[1] = prgname;
-  argc--;
-  argv++;
-  g_set_prgname(argv[0]);
-  if (g_str_equal(cmd, "train"))
-    return cmd_train(argc, argv);
-  if (g_str_equal(cmd, "eval"))
-    return cmd_eval(argc, argv);
-  if (g_str_equal(cmd, "probe"))
-    return cmd_probe(argc, argv);
-  if (g_str_equal(cmd, "generate"))
-    return cmd_generate(argc, argv);
-  if (g_str_equal(cmd, "export"))
-    return spn_cli_export(argc, argv);
+  for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
+    if (g_str_equal(cmd, commands[i].name)) {
+      /* the subcommand's own parser sees "spanscope-cli COMMAND" as its program name */
+      g_autofree char *prgname = g_strdup_printf("%s %s", argv[0], cmd);
+      argv[1] = prgname;
+      g_set_prgname(prgname);
+      spn_cli_set_command(cmd);
+      int rc = commands[i].run(argc - 1, argv + 1);
+      spn_cli_set_command(NULL);
+      return rc;
+    }
   g_printerr("spanscope-cli: unknown command \"%s\"\n\n", cmd);
   usage();
   return 2;

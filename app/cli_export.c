@@ -2,11 +2,9 @@
  * figure needs it, and writes the figures through the same drawing code as the window. */
 #include "cli_export.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "cli_common.h"
 #include "colormap.h"
 #include "figures.h"
 #include "parallel.h"
@@ -15,10 +13,29 @@
 
 typedef struct {
   char *checkpoint, *figure, *text, *text_file, *colormap, *output;
-  int layer, head, max_chars;
+  int layer, head, max_chars, threads;
   gboolean log, linear_color, dark;
   double width, height, scale, font_size;
 } ExportArgs;
+
+static const SpnConfigField export_rows[] = {
+  SPN_CLI_ROW("max-chars", ExportArgs, max_chars, SPN_FIELD_INT, 1, 20000,
+              "Read at most the first N characters of the text", "N"),
+  SPN_CLI_ROW("layer", ExportArgs, layer, SPN_FIELD_INT, 0, 63, "Layer of masks and attention",
+              "L"),
+  SPN_CLI_ROW("head", ExportArgs, head, SPN_FIELD_INT, -1, 255,
+              "Attention head, -1 for a grid of all heads; masks: the head emphasised", "H"),
+  SPN_CLI_ROW("width", ExportArgs, width, SPN_FIELD_DOUBLE, 16, 32767,
+              "Width in pixels (PNG) or points", "W"),
+  SPN_CLI_ROW("height", ExportArgs, height, SPN_FIELD_DOUBLE, 16, 32767, "Height", "H"),
+  SPN_CLI_ROW("scale", ExportArgs, scale, SPN_FIELD_DOUBLE, 0.01, 16,
+              "PNG pixels per unit, e.g. 2 for HiDPI", "S"),
+  SPN_CLI_ROW("font-size", ExportArgs, font_size, SPN_FIELD_DOUBLE, 4, 96, "Base font size",
+              "PT"),
+};
+static const ExportArgs export_defaults = {.layer = 0, .head = -1, .max_chars = 600,
+                                           .width = 1200, .height = 750, .scale = 1,
+                                           .font_size = 11};
 
 static void
 export_args_clear(ExportArgs *a)
@@ -31,28 +48,6 @@ export_args_clear(ExportArgs *a)
   g_free(a->output);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ExportArgs, export_args_clear)
-
-static int
-usage_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-
-static int
-usage_error(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  g_printerr("spanscope-cli export: %s\n", msg);
-  return 2;
-}
-
-static int
-fail(GError *error)
-{
-  g_printerr("spanscope-cli export: %s\n", error->message);
-  g_error_free(error);
-  return 1;
-}
 
 /* "spans,attention" → kinds; FALSE with a message naming the bad entry */
 static gboolean
@@ -69,7 +64,7 @@ parse_figures(const char *list, SpnFigureKind **kinds, int *n)
       GString *names = g_string_new(NULL);
       for (int k = 0; k < SPN_FIGURE_COUNT; k++)
         g_string_append_printf(names, "%s%s", k ? ", " : "", spn_figure_name((SpnFigureKind)k));
-      usage_error("--figure %s: unknown figure; expected %s (several separated by commas)", name,
+      spn_cli_usage_error("--figure %s: unknown figure; expected %s (several separated by commas)", name,
                   names->str);
       g_string_free(names, TRUE);
       return FALSE;
@@ -77,7 +72,7 @@ parse_figures(const char *list, SpnFigureKind **kinds, int *n)
     (*n)++;
   }
   if (*n == 0) {
-    usage_error("--figure names no figure");
+    spn_cli_usage_error("--figure names no figure");
     return FALSE;
   }
   return TRUE;
@@ -92,20 +87,6 @@ needs_probe(const SpnFigureKind *kinds, int n)
   return FALSE;
 }
 
-/* the default passage, if every character of it is in the vocabulary */
-static gboolean
-vocab_knows(const SpnVocab *vocab, const char *text)
-{
-  gsize n = 0;
-  g_autofree gint32 *ids = spn_vocab_encode(vocab, text, -1, &n, NULL, NULL);
-  if (ids == NULL)
-    return FALSE;
-  for (gsize i = 0; vocab->kind == SPN_VOCAB_CHARS && i < n; i++)
-    if (ids[i] == 0)
-      return FALSE;
-  return TRUE;
-}
-
 /* at most max_chars characters (bytes for text that is not UTF-8) */
 static char *
 cut_text(const char *text, gsize len, int max_chars)
@@ -117,33 +98,29 @@ cut_text(const char *text, gsize len, int max_chars)
   return g_strndup(text, g_utf8_offset_to_pointer(text, max_chars) - text);
 }
 
-/* the probe text: --text-file, --text, or the default passage when a figure needs one */
+/* the probe text: --text-file, --text, or when a figure needs one what the window's inspector
+ * reads on the checkpoint's corpus */
 static gboolean
 probe_text(const ExportArgs *a, const SpnCheckpoint *ck, gboolean needed, char **text,
            GError **error)
 {
-  const SpnVocab *vocab = ck->vocab;
+  g_autofree char *contents = NULL;
+  gsize len = 0;
   *text = NULL;
-  if (a->text_file) {
-    g_autofree char *contents = NULL;
-    gsize len = 0;
-    if (!g_file_get_contents(a->text_file, &contents, &len, error))
-      return FALSE;
-    *text = cut_text(contents, len, a->max_chars);
-  } else if (a->text) {
-    *text = cut_text(a->text, strlen(a->text), a->max_chars);
-  } else if (needed) {
-    /* what the window's inspector reads on the checkpoint's corpus */
-    g_autofree char *corpus = spn_checkpoint_corpus(ck);
-    const char *passage = spn_corpus_default_passage(corpus);
-    if (!vocab_knows(vocab, passage)) {
-      g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                  "the attention and masks figures need a text for the model to read, and its "
-                  "vocabulary cannot encode the default passage: give --text or --text-file");
-      return FALSE;
-    }
-    *text = g_strdup(passage);
-  }
+  if (a->text_file)
+    contents = spn_cli_read_text("--text-file", a->text_file, 64u << 20, &len, error);
+  else if (a->text)
+    contents = g_strdup(a->text);
+  else if (needed && (contents = spn_cli_default_text(ck, a->checkpoint, error)) == NULL)
+    g_prefix_error(error, "the attention and masks figures need a text for the model to read; "
+                          "give --text or --text-file: ");
+  else if (!needed)
+    return TRUE;
+  if (contents == NULL)
+    return FALSE;
+  if (!a->text_file)
+    len = strlen(contents);
+  *text = cut_text(contents, len, a->max_chars);
   return TRUE;
 }
 
@@ -178,11 +155,11 @@ static gboolean
 check_indices(const ExportArgs *a, const SpnConfig *c)
 {
   if (a->layer < 0 || a->layer >= c->nlayers) {
-    usage_error("--layer %d: the model has layers 0 to %d", a->layer, c->nlayers - 1);
+    spn_cli_usage_error("--layer %d: the model has layers 0 to %d", a->layer, c->nlayers - 1);
     return FALSE;
   }
   if (a->head < -1 || a->head >= c->nheads) {
-    usage_error("--head %d: the model has heads 0 to %d (or -1 for all)", a->head, c->nheads - 1);
+    spn_cli_usage_error("--head %d: the model has heads 0 to %d (or -1 for all)", a->head, c->nheads - 1);
     return FALSE;
   }
   return TRUE;
@@ -191,18 +168,16 @@ check_indices(const ExportArgs *a, const SpnConfig *c)
 static GOptionContext *
 export_context(ExportArgs *a)
 {
+  SpnOptionRows sets[] = {{export_rows, G_N_ELEMENTS(export_rows), a, &export_defaults},
+                          spn_cli_threads_rows(&a->threads)};
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a->checkpoint, "Model to draw", "PATH"},
     {"figure", 0, 0, G_OPTION_ARG_STRING, &a->figure,
      "spans, history, masks, attention or curves; a comma list draws them side by side", "NAMES"},
-    {"text", 0, 0, G_OPTION_ARG_STRING, &a->text, "Text for the model to read (attention, masks)",
-     "TEXT"},
+    {"text", 0, 0, G_OPTION_ARG_STRING, &a->text,
+     "Text for the model to read (attention, masks; default: a passage of the checkpoint's "
+     "corpus that it did not train on)", "TEXT"},
     {"text-file", 0, 0, G_OPTION_ARG_FILENAME, &a->text_file, "Read that text from a file", "PATH"},
-    {"max-chars", 0, 0, G_OPTION_ARG_INT, &a->max_chars,
-     "Read at most the first N characters of the text (default 600)", "N"},
-    {"layer", 0, 0, G_OPTION_ARG_INT, &a->layer, "Layer of masks and attention (default 0)", "L"},
-    {"head", 0, 0, G_OPTION_ARG_INT, &a->head,
-     "Attention head, -1 for a grid of all heads (default); masks: the head emphasised", "H"},
     {"log", 0, 0, G_OPTION_ARG_NONE, &a->log, "Logarithmic value axes (spans, history, bpc, distance)",
      NULL},
     {"linear-color", 0, 0, G_OPTION_ARG_NONE, &a->linear_color,
@@ -211,47 +186,26 @@ export_context(ExportArgs *a)
     {"dark", 0, 0, G_OPTION_ARG_NONE, &a->dark, "Light ink on a dark background", NULL},
     {"output", 'o', 0, G_OPTION_ARG_FILENAME, &a->output, "File to write: .png, .svg or .pdf",
      "FILE"},
-    {"width", 0, 0, G_OPTION_ARG_DOUBLE, &a->width, "Width in pixels (PNG) or points (default 1200)",
-     "W"},
-    {"height", 0, 0, G_OPTION_ARG_DOUBLE, &a->height, "Height (default 750)", "H"},
-    {"scale", 0, 0, G_OPTION_ARG_DOUBLE, &a->scale, "PNG pixels per unit, e.g. 2 for HiDPI (default 1)",
-     "S"},
-    {"font-size", 0, 0, G_OPTION_ARG_DOUBLE, &a->font_size, "Base font size (default 11)", "PT"},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  GOptionContext *ctx = g_option_context_new("- draw figures of a checkpoint into a file");
-  g_option_context_set_summary(ctx, "Writes the learned spans, span history, soft masks, attention "
-                                    "heatmaps or training curves of a checkpoint to PNG, SVG or "
-                                    "PDF, without a display.");
-  g_option_context_add_main_entries(ctx, e, NULL);
-  return ctx;
+  return spn_cli_context("- draw figures of a checkpoint into a file",
+                         "Writes the learned spans, span history, soft masks, attention heatmaps "
+                         "or training curves of a checkpoint to PNG, SVG or PDF, without a "
+                         "display.", sets, G_N_ELEMENTS(sets), e, NULL);
 }
 
 static gboolean
 parse_args(ExportArgs *a, int *argc, char ***argv)
 {
   g_autoptr(GOptionContext) ctx = export_context(a);
-  g_autoptr(GError) error = NULL;
-  if (!g_option_context_parse(ctx, argc, argv, &error)) {
-    usage_error("%s", error->message);
+  if (!spn_cli_parse(ctx, argc, argv))
     return FALSE;
-  }
-  if (*argc > 1) {
-    usage_error("unexpected argument \"%s\" (see --help)", (*argv)[1]);
-    return FALSE;
-  }
   if (a->checkpoint == NULL || a->figure == NULL || a->output == NULL) {
-    usage_error("--checkpoint, --figure and --output are required (see --help)");
-    return FALSE;
-  }
-  if (!(a->width >= 16 && a->height >= 16 && a->scale > 0 && a->font_size > 0 &&
-        a->max_chars > 0)) {
-    usage_error("--width and --height must be at least 16, --scale, --font-size and --max-chars "
-                "positive");
+    spn_cli_usage_error("--checkpoint, --figure and --output are required (see --help)");
     return FALSE;
   }
   if (a->text && a->text_file) {
-    usage_error("give --text or --text-file, not both");
+    spn_cli_usage_error("give --text or --text-file, not both");
     return FALSE;
   }
   return TRUE;
@@ -260,23 +214,22 @@ parse_args(ExportArgs *a, int *argc, char ***argv)
 int
 spn_cli_export(int argc, char **argv)
 {
-  g_auto(ExportArgs) a = {.layer = 0, .head = -1, .max_chars = 600, .width = 1200, .height = 750,
-                          .scale = 1, .font_size = 11};
+  g_auto(ExportArgs) a = export_defaults;
   if (!parse_args(&a, &argc, &argv))
     return 2;
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   if (a.colormap && !spn_colormap_from_name(a.colormap, &o.colormap))
-    return usage_error("--colormap %s: expected viridis or cividis", a.colormap);
+    return spn_cli_usage_error("--colormap %s: expected viridis or cividis", a.colormap);
   g_autofree SpnFigureKind *kinds = NULL;
   int n = 0;
   if (!parse_figures(a.figure, &kinds, &n))
     return 2;
-  spn_threads_init(0);
+  spn_threads_init(a.threads);
   GError *error = NULL;
-  SpnCheckpoint *ck = spn_checkpoint_load(a.checkpoint, &error);
+  SpnCheckpoint *ck = spn_cli_open_checkpoint(a.checkpoint, &error);
   if (ck == NULL)
-    return fail(error);
+    return spn_cli_fail(error);
   if (!check_indices(&a, &ck->model->cfg)) {
     spn_checkpoint_free(ck);
     return 2;
@@ -287,7 +240,7 @@ spn_cli_export(int argc, char **argv)
       (text && (probe = spn_probe_run(ck->model, ck->vocab, text, &error)) == NULL)) {
     g_free(text);
     spn_checkpoint_free(ck);
-    return fail(error);
+    return spn_cli_fail(error);
   }
   g_autoptr(SpnSnapshot) s = build_snapshot(ck, a.checkpoint, text, probe);
   spn_checkpoint_free(ck);
@@ -301,7 +254,7 @@ spn_cli_export(int argc, char **argv)
   for (int i = 0; i < n; i++)
     each[i] = o;
   if (!spn_figure_export(a.output, kinds, n, a.width, a.height, a.scale, s, each, &error))
-    return fail(error);
+    return spn_cli_fail(error);
   g_print("wrote %s\n", a.output);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 /* clang-format off */
 G_DEFINE_QUARK(spn-config-error-quark, spn_config_error)
@@ -42,7 +43,7 @@ static const SpnConfigField fields[] = {
    "(all-attention)", "N", MODEL, 0, NULL},
   {"dropout", "dropout", "Dropout", AT(dropout), SPN_FIELD_DOUBLE, 0, 0.99,
    "Dropout on attention weights and feed-forward activations while training (0 to 0.99)", "P",
-   MODEL, 0, NULL},
+   MODEL, SPN_FIELD_RESUMABLE, NULL},
   {"adapt-span", "adapt_span", "Adaptive span", AT(adapt_span), SPN_FIELD_BOOL, 0, 1,
    "Each head learns its own context length through a soft mask", NULL, SPAN, 0, NULL},
   {"attn-span", "attn_span", "Maximum span S", AT(attn_span), SPN_FIELD_INT, 1, 65536,
@@ -51,7 +52,7 @@ static const SpnConfigField fields[] = {
    "Length of the linear fall of the soft mask, in characters", "R", SPAN, SPN_FIELD_SPAN_ONLY, NULL},
   {"adapt-span-loss", "adapt_span_loss", "Span loss λ", AT(adapt_span_loss), SPN_FIELD_DOUBLE, 0,
    1e3, "Weight of the span penalty added to the training objective (e.g. 2e-6)", "L", SPAN,
-   SPN_FIELD_SPAN_ONLY, NULL},
+   SPN_FIELD_SPAN_ONLY | SPN_FIELD_RESUMABLE, NULL},
   {"adapt-span-init", "adapt_span_init", "Initial span z₀", AT(adapt_span_init), SPN_FIELD_DOUBLE,
    0, 1, "Starting span of every head as a fraction of S (0 to 1)", "Z", SPAN,
    SPN_FIELD_SPAN_ONLY, NULL},
@@ -71,19 +72,23 @@ static const SpnConfigField fields[] = {
    "adagrad (with per-tensor clipping, the reference's) or adam", "NAME", TRAINING, 0,
    optim_choices},
   {"lr", "lr", "Learning rate", AT(lr), SPN_FIELD_DOUBLE, 0, 1e3,
-   "Step size after warm-up (reference: 0.07 with Adagrad)", "LR", TRAINING, 0, NULL},
+   "Step size after warm-up (reference: 0.07 with Adagrad)", "LR", TRAINING,
+   SPN_FIELD_RESUMABLE, NULL},
   {"lr-warmup", "lr_warmup", "Warm-up steps", AT(lr_warmup), SPN_FIELD_INT, 0, 1e9,
-   "Steps over which the learning rate rises linearly from 0", "N", TRAINING, 0, NULL},
+   "Steps over which the learning rate rises linearly from 0", "N", TRAINING,
+   SPN_FIELD_RESUMABLE, NULL},
   {"grad-clip", "grad_clip", "Gradient clip", AT(grad_clip), SPN_FIELD_DOUBLE, 0, 1e9,
-   "Largest gradient norm per parameter tensor; 0 turns clipping off", "C", TRAINING, 0, NULL},
+   "Largest gradient norm per parameter tensor; 0 turns clipping off", "C", TRAINING,
+   SPN_FIELD_RESUMABLE, NULL},
   {"eval-mode", "eval_mode", "Validation", AT(eval_mode), SPN_FIELD_CHOICE, 0, 0,
    "How training measures validation bpc: prefix (the split's first tokens from empty caches) "
    "or reference (as the reference: a tenth of the steps between validations in blocks, "
-   "rolling through the split with caches of its own)", "MODE", TRAINING, 0, eval_choices},
+   "rolling through the split with caches of its own)", "MODE", TRAINING,
+   SPN_FIELD_RESUMABLE, eval_choices},
   {"seed", "seed", "Seed", AT(seed), SPN_FIELD_SEED, 0, 0,
    "Random seed of the initial weights and the reading order", "N", RUN, 0, NULL},
   {"threads", "threads", "Threads", AT(threads), SPN_FIELD_INT, 0, 1024,
-   "Worker threads for the numerics; 0 uses every core", "N", RUN, 0, NULL},
+   "Worker threads for the numerics; 0 uses every core", "N", RUN, SPN_FIELD_RESUMABLE, NULL},
   {"vocab-size", "vocab_size", "Vocabulary", AT(vocab_size), SPN_FIELD_INT, 1, 1 << 24,
    "Tokens in the vocabulary, set from the corpus", NULL, MODEL, SPN_FIELD_INTERNAL, NULL},
 };
@@ -514,15 +519,24 @@ spn_config_from_json(SpnConfig *c, const char *json, GError **error)
 
 /* ---- command-line options ---- */
 
+/* An option's row and where its value goes. */
 typedef struct {
-  SpnConfig *cfg;
-  GPtrArray *strings;   /* the entries' names and descriptions, alive as long as the group */
+  const SpnConfigField *row;
+  gpointer dest;
+  gboolean off;   /* the --no- form of a switch */
+} OptionBinding;
+
+typedef struct {
+  GHashTable *bindings;   /* "--name" → OptionBinding */
+  GHashTable *given;      /* may be NULL; not owned */
+  GPtrArray *strings;     /* the entries' names and descriptions, alive as long as the group */
 } OptionData;
 
 static void
 option_data_free(gpointer p)
 {
   OptionData *d = p;
+  g_hash_table_unref(d->bindings);
   g_ptr_array_unref(d->strings);
   g_free(d);
 }
@@ -535,78 +549,185 @@ keep(OptionData *d, char *s)
 }
 
 static gboolean
-parse_choice(const char *option, const char *value, gpointer data, GError **error)
+bad_value(GError **error, const char *option, const char *value, const SpnConfigField *f)
+{
+  if (f->type == SPN_FIELD_INT)
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "%s %s: expected an integer in [%.0f, %.0f]", option, value, f->min, f->max);
+  else if (f->type == SPN_FIELD_DOUBLE)
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "%s %s: expected a number in [%g, %g]", option, value, f->min, f->max);
+  else if (f->type == SPN_FIELD_SEED)
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "%s %s: expected an integer in [0, %" G_GUINT64_FORMAT "]", option, value,
+                G_MAXUINT64);
+  else {
+    g_autofree char *names = choice_names(f->choices);
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s %s: expected %s", option,
+                value, names);
+  }
+  return FALSE;
+}
+
+/* The value of one option into its field, checked against the row's range. */
+static gboolean
+parse_value(const SpnConfigField *f, const char *option, const char *value, gpointer dest,
+            GError **error)
+{
+  char *end = NULL;
+  switch (f->type) {
+  case SPN_FIELD_INT: {
+    gint64 v;
+    if (!g_ascii_string_to_signed(value, 10, (gint64)f->min, (gint64)f->max, &v, NULL))
+      return bad_value(error, option, value, f);
+    *(int *)dest = (int)v;
+    return TRUE;
+  }
+  case SPN_FIELD_DOUBLE: {
+    double v = g_ascii_strtod(value, &end);
+    if (end == value || *end != '\0' || !(v >= f->min && v <= f->max))
+      return bad_value(error, option, value, f);
+    *(double *)dest = v;
+    return TRUE;
+  }
+  case SPN_FIELD_SEED: {
+    guint64 v;
+    if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT64, &v, NULL))
+      return bad_value(error, option, value, f);
+    *(guint64 *)dest = v;
+    return TRUE;
+  }
+  case SPN_FIELD_CHOICE:
+    return choice_from_name(f->choices, value, dest) || bad_value(error, option, value, f);
+  case SPN_FIELD_BOOL:
+    break;
+  }
+  return TRUE;
+}
+
+static gboolean
+parse_option(const char *option, const char *value, gpointer data, GError **error)
 {
   OptionData *d = data;
-  const SpnConfigField *f = NULL;
-  for (guint i = 0; i < G_N_ELEMENTS(fields) && f == NULL; i++)
-    if (fields[i].type == SPN_FIELD_CHOICE && g_str_has_prefix(option, "--") &&
-        g_str_equal(option + 2, fields[i].name))
-      f = &fields[i];
-  g_return_val_if_fail(f != NULL, FALSE);
-  if (choice_from_name(f->choices, value, FIELD(d->cfg, f, int)))
-    return TRUE;
-  g_autofree char *names = choice_names(f->choices);
-  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s %s: expected %s", option,
-              value, names);
-  return FALSE;
+  const OptionBinding *b = g_hash_table_lookup(d->bindings, option);
+  if (b == NULL) { /* a short name: GLib passes "-x" */
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "%s: unknown option", option);
+    return FALSE;
+  }
+  if (b->row->type == SPN_FIELD_BOOL)
+    *(gboolean *)b->dest = !b->off;
+  else if (!parse_value(b->row, option, value, b->dest, error))
+    return FALSE;
+  if (d->given)
+    g_hash_table_add(d->given, (gpointer)b->row->name);
+  return TRUE;
 }
 
 /* "Layers (default 4)" */
 static char *
-describe(const SpnConfigField *f, const SpnConfig *desktop)
+describe(const SpnConfigField *f, gconstpointer defaults)
 {
-  switch (f->type) {
-  case SPN_FIELD_BOOL:
-    return g_strdup_printf("%s (default %s)", f->help,
-                           *CFIELD(desktop, f, gboolean) ? "on" : "off");
-  case SPN_FIELD_CHOICE:
-    return g_strdup_printf("%s (default %s)", f->help,
-                           choice_name(f->choices, *CFIELD(desktop, f, int)));
-  case SPN_FIELD_SEED:
-    return g_strdup_printf("%s (default %" G_GUINT64_FORMAT ")", f->help, desktop->seed);
-  case SPN_FIELD_INT:
-  case SPN_FIELD_DOUBLE:
-    return g_strdup_printf("%s (default %g)", f->help, number_of(desktop, f));
-  }
-  return g_strdup(f->help);
+  if (defaults == NULL)
+    return g_strdup(f->help);
+  g_autofree char *value = spn_config_field_format(defaults, f);
+  return g_strdup_printf("%s (default %s)", f->help, value);
 }
 
-static const GOptionArg option_args[] = {
-  [SPN_FIELD_INT] = G_OPTION_ARG_INT,     [SPN_FIELD_DOUBLE] = G_OPTION_ARG_DOUBLE,
-  [SPN_FIELD_BOOL] = G_OPTION_ARG_NONE,   [SPN_FIELD_SEED] = G_OPTION_ARG_INT64,
-  [SPN_FIELD_CHOICE] = G_OPTION_ARG_CALLBACK,
-};
+static void
+add_entry(GArray *entries, OptionData *d, const SpnConfigField *f, gpointer dest, gboolean off,
+          const char *description)
+{
+  const char *name = off ? keep(d, g_strconcat("no-", f->name, NULL)) : f->name;
+  OptionBinding *b = g_new(OptionBinding, 1);
+  *b = (OptionBinding){f, dest, off};
+  g_hash_table_insert(d->bindings, (gpointer)keep(d, g_strconcat("--", name, NULL)), b);
+  GOptionEntry e = {name, 0, f->type == SPN_FIELD_BOOL ? G_OPTION_FLAG_NO_ARG : 0,
+                    G_OPTION_ARG_CALLBACK, (gpointer)parse_option, description,
+                    f->type == SPN_FIELD_BOOL ? NULL : f->arg};
+  g_array_append_val(entries, e);
+}
 
 GOptionGroup *
-spn_config_option_group(SpnConfig *cfg)
+spn_option_group_new(const SpnOptionRows *sets, guint n_sets, GHashTable *given)
 {
   OptionData *d = g_new0(OptionData, 1);
-  d->cfg = cfg;
+  d->bindings = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+  d->given = given;
   d->strings = g_ptr_array_new_with_free_func(g_free);
-  SpnConfig desktop;
-  spn_config_init_desktop(&desktop);
   GArray *entries = g_array_new(TRUE, TRUE, sizeof(GOptionEntry));
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
-    const SpnConfigField *f = &fields[i];
-    if (f->flags & SPN_FIELD_INTERNAL)
-      continue;
-    GOptionEntry e = {f->name, 0, 0, option_args[f->type], FIELD(cfg, f, void),
-                      keep(d, describe(f, &desktop)), f->arg};
-    if (f->type == SPN_FIELD_CHOICE)
-      e.arg_data = (gpointer)parse_choice;
-    g_array_append_val(entries, e);
-    if (f->type == SPN_FIELD_BOOL) {
-      GOptionEntry off = {keep(d, g_strconcat("no-", f->name, NULL)), 0, G_OPTION_FLAG_REVERSE,
-                          G_OPTION_ARG_NONE, FIELD(cfg, f, void),
-                          keep(d, g_strdup_printf("Turn --%s off", f->name)), NULL};
-      g_array_append_val(entries, off);
+  for (guint s = 0; s < n_sets; s++)
+    for (guint i = 0; i < sets[s].n_rows; i++) {
+      const SpnConfigField *f = &sets[s].rows[i];
+      if (f->flags & SPN_FIELD_INTERNAL)
+        continue;
+      gpointer dest = (guint8 *)sets[s].base + f->offset;
+      add_entry(entries, d, f, dest, FALSE, keep(d, describe(f, sets[s].defaults)));
+      if (f->type == SPN_FIELD_BOOL)
+        add_entry(entries, d, f, dest, TRUE,
+                  keep(d, g_strdup_printf("Turn --%s off", f->name)));
     }
-  }
-  GOptionGroup *group = g_option_group_new("model", "Model, span, optimizer and run settings:",
-                                           "Show the model and optimizer options", d,
+  GOptionGroup *group = g_option_group_new("settings", "Settings:", "Show the settings", d,
                                            option_data_free);
   g_option_group_add_entries(group, (const GOptionEntry *)entries->data);
   g_array_free(entries, TRUE);
   return group;
+}
+
+GOptionGroup *
+spn_config_option_group(SpnConfig *cfg)
+{
+  SpnConfig desktop;
+  spn_config_init_desktop(&desktop);
+  SpnOptionRows set = {fields, G_N_ELEMENTS(fields), cfg, &desktop};
+  return spn_option_group_new(&set, 1, NULL);
+}
+
+const SpnConfigField *
+spn_config_field(const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+    if (g_str_equal(fields[i].name, name))
+      return &fields[i];
+  return NULL;
+}
+
+static gsize
+field_size(const SpnConfigField *f)
+{
+  switch (f->type) {
+  case SPN_FIELD_INT: return sizeof(int);
+  case SPN_FIELD_DOUBLE: return sizeof(double);
+  case SPN_FIELD_BOOL: return sizeof(gboolean);
+  case SPN_FIELD_SEED: return sizeof(guint64);
+  case SPN_FIELD_CHOICE: return sizeof(int);
+  }
+  return 0;
+}
+
+gboolean
+spn_config_field_equal(const SpnConfig *a, const SpnConfig *b, const SpnConfigField *f)
+{
+  if (f->type == SPN_FIELD_SEED)
+    return *CFIELD(a, f, guint64) == *CFIELD(b, f, guint64);
+  return number_of(a, f) == number_of(b, f);
+}
+
+void
+spn_config_field_copy(SpnConfig *dst, const SpnConfig *src, const SpnConfigField *f)
+{
+  memcpy(FIELD(dst, f, void), CFIELD(src, f, void), field_size(f));
+}
+
+/* the offsets may be into another struct (a program's own rows): CFIELD only adds them */
+char *
+spn_config_field_format(const SpnConfig *c, const SpnConfigField *f)
+{
+  switch (f->type) {
+  case SPN_FIELD_BOOL: return g_strdup(*CFIELD(c, f, gboolean) ? "on" : "off");
+  case SPN_FIELD_CHOICE: return g_strdup(choice_name(f->choices, *CFIELD(c, f, int)));
+  case SPN_FIELD_SEED: return g_strdup_printf("%" G_GUINT64_FORMAT, *CFIELD(c, f, guint64));
+  case SPN_FIELD_INT:
+  case SPN_FIELD_DOUBLE: return g_strdup_printf("%g", number_of(c, f));
+  }
+  return g_strdup("");
 }

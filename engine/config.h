@@ -72,6 +72,8 @@ typedef enum {
   SPN_FIELD_SPAN_ONLY = 1 << 0,   /* means something only with the adaptive span */
   SPN_FIELD_FF_ONLY = 1 << 1,     /* means something (is checked) only without persistent memory */
   SPN_FIELD_INTERNAL = 1 << 2,    /* set by the program (the vocabulary size): JSON only */
+  SPN_FIELD_RESUMABLE = 1 << 3,   /* may change when a run resumes: it shapes neither the model,
+                                     nor the optimizer's state, nor the reading of the data */
 } SpnFieldFlags;
 
 /* One value of a CHOICE field: its name (JSON, command line) and the setup dialog's label. The
@@ -110,9 +112,36 @@ char *spn_config_to_json(const SpnConfig *cfg);
 /* Missing keys keep the values already in *cfg; unknown keys are ignored. */
 gboolean spn_config_from_json(SpnConfig *cfg, const char *json, GError **error);
 
-/* The settings as command-line options writing into *cfg (which must outlive the group), each
- * with its help and the desktop default; a setting already given a value by a preset keeps it
- * unless its option is given. */
+/* The row of the table named `name` (its option without "--"), or NULL. */
+const SpnConfigField *spn_config_field(const char *name);
+/* One setting of two configurations compared, copied, or written as the command line takes it
+ * ("4", "0.07", "on", "adam"; g_free it). */
+gboolean spn_config_field_equal(const SpnConfig *a, const SpnConfig *b, const SpnConfigField *f);
+void spn_config_field_copy(SpnConfig *dst, const SpnConfig *src, const SpnConfigField *f);
+char *spn_config_field_format(const SpnConfig *cfg, const SpnConfigField *f);
+
+/* ---- command-line options from rows ----
+ *
+ * The table's rows, or a program's own rows (offsets into its own struct, key and title unused),
+ * become command-line options. */
+typedef struct {
+  const SpnConfigField *rows;
+  guint n_rows;
+  gpointer base;           /* the struct the rows' offsets point into; must outlive parsing */
+  gconstpointer defaults;  /* a struct of the same kind whose values --help names as the
+                              defaults ("(default 4)"), or NULL when the help says it */
+} SpnOptionRows;
+
+/* One option group (for g_option_context_set_main_group) of the rows of every set, INTERNAL rows
+ * left out. Each value is parsed and checked against its row's range as it is read, so a bad one
+ * is refused with the option, the value and the range: "--steps -5: expected an integer in
+ * [0, 1000000000]", "--temperature nan: expected a number in [0, 100]". BOOL rows are switches
+ * with a --no- form. given (may be NULL, else a g_str_hash set that outlives parsing) receives the
+ * row name of every option met. */
+GOptionGroup *spn_option_group_new(const SpnOptionRows *sets, guint n_sets, GHashTable *given);
+/* The settings table as options writing into *cfg (which must outlive the group), described with
+ * the desktop defaults; a setting already given a value by a preset keeps it unless its option is
+ * given. */
 GOptionGroup *spn_config_option_group(SpnConfig *cfg);
 
 const char *spn_optim_name(SpnOptimKind kind);

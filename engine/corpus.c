@@ -601,7 +601,32 @@ spn_corpus_check_split(const SpnCorpus *corpus, SpnSplit split, int batch, int b
   return FALSE;
 }
 
-/* ---- default passages ---- */
+/* ---- passages ---- */
+
+#define PASSAGE_TOKENS 800
+
+char *
+spn_corpus_passage(const SpnCorpus *c)
+{
+  gsize n = MIN(c->n_tokens[SPN_SPLIT_VALID], (gsize)PASSAGE_TOKENS * 2);
+  g_autofree char *raw = spn_vocab_decode(c->vocab, c->tokens[SPN_SPLIT_VALID], n);
+  g_autofree char *text = g_utf8_make_valid(raw, -1);
+  const char *start = strchr(text, '\n');
+  start = start && start - text < 400 ? start + 1 : text;
+  const char *end = g_utf8_offset_to_pointer(start, MIN(g_utf8_strlen(start, -1), PASSAGE_TOKENS));
+  if (*end != '\0') {   /* more follows: cut after the last line, or else word, that fits */
+    const char *half = g_utf8_offset_to_pointer(start, PASSAGE_TOKENS / 2), *cut = end;
+    while (cut > half && cut[-1] != '\n')
+      cut--;
+    if (cut == half)
+      for (cut = end; cut > half && cut[-1] != ' '; cut--)
+        ;
+    if (cut > half)
+      end = cut;
+  }
+  return g_strndup(start, (gsize)(end - start));
+}
+
 
 /* 1 Corinthians 13:1-8 as the bundled corpus has it. It lies at 93 % of the text, inside the
  * validation split (90-95 %), so the model has never trained on it. */

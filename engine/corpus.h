@@ -67,6 +67,11 @@ const char *spn_data_dir(void);
  * on them. Owned by the library; safe from any thread. */
 const char *spn_corpus_default_passage(const char *source);
 
+/* About 800 tokens of the corpus's validation split, which a model of it never trained on, from
+ * the first line start near its beginning to the last line or word end that fits (UTF-8, bytes
+ * that are not replaced by U+FFFD): the text a model of a user's corpus reads by default. */
+char *spn_corpus_passage(const SpnCorpus *corpus);
+
 #define SPN_CORPUS_ERROR (spn_corpus_error_quark())
 GQuark spn_corpus_error_quark(void);
 typedef enum { SPN_CORPUS_ERROR_IO, SPN_CORPUS_ERROR_FORMAT, SPN_CORPUS_ERROR_TOO_SMALL } SpnCorpusError;

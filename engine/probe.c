@@ -1,10 +1,10 @@
 #include "probe.h"
 
-#include <json-glib/json-glib.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <string.h>
 
-#include "rng.h"
+#include "jsonwrite.h"
 
 /* how many tokens one forward call reads */
 #define PROBE_CHUNK 256
@@ -31,6 +31,25 @@ probe_alloc_heads(SpnProbe *p, const SpnModel *m)
     }
 }
 
+/* the weight on distances past the start of the text (the zero cache) */
+static float
+mass_before_start(const float *ctx, int q, int window)
+{
+  float before = 0.0f;
+  for (int delta = q + 1; delta <= window; delta++)
+    before += ctx[delta - 1];
+  return before;
+}
+
+static float
+persistent_mass(const float *pers, int n)
+{
+  float pm = 0.0f;
+  for (int k = 0; k < n; k++)
+    pm += pers[k];
+  return pm;
+}
+
 /* copies the attention of the chunk starting at token `start` out of the runner */
 static void
 probe_collect(SpnProbe *p, const SpnModel *m, SpnRunner *r, int start, int len, float *ctx,
@@ -44,16 +63,77 @@ probe_collect(SpnProbe *p, const SpnModel *m, SpnRunner *r, int start, int len, 
         int q = start + i;
         spn_runner_attention(r, l, 0, h, i, ctx, c->pers_mem_size > 0 ? pers : NULL);
         memcpy(ph->weights + (gsize)q * ph->window, ctx, sizeof(float) * ph->window);
-        float before = 0.0f;
-        for (int delta = q + 1; delta <= ph->window; delta++)
-          before += ctx[delta - 1];
-        ph->before_start[q] = before;
-        float pm = 0.0f;
-        for (int n = 0; n < c->pers_mem_size; n++)
-          pm += pers[n];
-        ph->persistent[q] = pm;
+        ph->before_start[q] = mass_before_start(ctx, q, ph->window);
+        ph->persistent[q] = persistent_mass(pers, c->pers_mem_size);
       }
     }
+}
+
+/* Reads tokens[0..n) in chunks of PROBE_CHUNK positions; after each chunk's forward pass `chunk`
+ * gets the runner and the surprisal of the chunk's positions (NaN at 0: nothing precedes it). */
+typedef gboolean (*ChunkFunc)(SpnRunner *r, int start, int len, const float *surprisal,
+                              gpointer data, GError **error);
+
+static gboolean
+probe_walk(SpnModel *m, const gint32 *tokens, int n, ChunkFunc chunk, gpointer data,
+           GError **error)
+{
+  const SpnConfig *c = &m->cfg;
+  SpnRunner *r = spn_runner_new(m, 1, PROBE_CHUNK, FALSE);
+  float surprisal[PROBE_CHUNK];
+  /* the last position of a chunk predicts the first token of the next one */
+  float carried = NAN;
+  gboolean ok = TRUE;
+  for (int start = 0; ok && start < n; start += PROBE_CHUNK) {
+    int len = MIN(PROBE_CHUNK, n - start);
+    spn_runner_forward(r, tokens + start, NULL, len, FALSE, NULL);
+    const float *logp = spn_runner_logprobs(r);
+    surprisal[0] = carried;
+    for (int i = 0; i + 1 < len; i++)
+      surprisal[i + 1] = -logp[(gsize)i * c->vocab_size + tokens[start + i + 1]] / G_LN2;
+    if (start + len < n)
+      carried = -logp[(gsize)(len - 1) * c->vocab_size + tokens[start + len]] / G_LN2;
+    ok = chunk(r, start, len, surprisal, data, error);
+  }
+  spn_runner_free(r);
+  return ok;
+}
+
+static gint32 *
+probe_encode(const SpnVocab *vocab, const char *text, gssize len, gsize *n, gsize **offsets,
+             GError **error)
+{
+  gint32 *tokens = spn_vocab_encode(vocab, text, len, n, offsets, error);
+  if (tokens != NULL && *n == 0) {
+    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY,
+                "the text is empty: nothing to read");
+    g_clear_pointer(offsets, g_free);
+    g_clear_pointer(&tokens, g_free);
+  }
+  if (tokens != NULL && *n > G_MAXINT / 2) {
+    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_TOO_LONG,
+                "the text has %zu tokens; at most %d can be read", (size_t)*n, G_MAXINT / 2);
+    g_clear_pointer(offsets, g_free);
+    g_clear_pointer(&tokens, g_free);
+  }
+  return tokens;
+}
+
+typedef struct {
+  SpnProbe *p;
+  const SpnModel *m;
+  float *ctx, *pers;
+} Collect;
+
+static gboolean
+collect_chunk(SpnRunner *r, int start, int len, const float *surprisal, gpointer data,
+              GError **error)
+{
+  (void)error;
+  Collect *c = data;
+  memcpy(c->p->surprisal + start, surprisal, sizeof(float) * len);
+  probe_collect(c->p, c->m, r, start, len, c->ctx, c->pers);
+  return TRUE;
 }
 
 SpnProbe *
@@ -62,37 +142,19 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
   const SpnConfig *c = &m->cfg;
   gsize n = 0;
   gsize *offsets = NULL;
-  gint32 *tokens = spn_vocab_encode(vocab, text, -1, &n, &offsets, error);
+  gint32 *tokens = probe_encode(vocab, text, -1, &n, &offsets, error);
   if (tokens == NULL)
     return NULL;
-  if (n == 0) {
-    g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_EMPTY,
-                "the text is empty: nothing to read");
-    g_free(tokens);
-    g_free(offsets);
-    return NULL;
-  }
   SpnProbe *p = spn_probe_new();
   p->n = (int)n;
   p->tokens = tokens;
   p->offsets = offsets;
   p->surprisal = g_new(float, n);
   probe_alloc_heads(p, m);
-  SpnRunner *r = spn_runner_new(m, 1, PROBE_CHUNK, FALSE);
-  float *ctx = g_new(float, c->attn_span), *pers = g_new(float, MAX(1, c->pers_mem_size));
-  p->surprisal[0] = NAN;
-  for (int start = 0; start < p->n; start += PROBE_CHUNK) {
-    int len = MIN(PROBE_CHUNK, p->n - start);
-    spn_runner_forward(r, tokens + start, NULL, len, FALSE, NULL);
-    const float *logp = spn_runner_logprobs(r);
-    /* the last position of a chunk predicts the first token of the next one */
-    for (int i = 0; i < len && start + i + 1 < p->n; i++)
-      p->surprisal[start + i + 1] = -logp[(gsize)i * c->vocab_size + tokens[start + i + 1]] / G_LN2;
-    probe_collect(p, m, r, start, len, ctx, pers);
-  }
-  g_free(ctx);
-  g_free(pers);
-  spn_runner_free(r);
+  Collect collect = {p, m, g_new(float, c->attn_span), g_new(float, MAX(1, c->pers_mem_size))};
+  probe_walk(m, tokens, p->n, collect_chunk, &collect, NULL);
+  g_free(collect.ctx);
+  g_free(collect.pers);
   return p;
 }
 
@@ -131,81 +193,212 @@ spn_probe_unref(SpnProbe *p)
     g_atomic_rc_box_release_full(p, probe_clear);
 }
 
-static void
-add_float(JsonBuilder *b, float v)
+/* ---- the reading as JSON, a block of positions at a time ---- */
+
+#define DIGITS 6 /* six significant digits keep files small without losing what a figure shows */
+
+typedef struct {
+  const SpnModel *m;
+  const SpnVocab *vocab;
+  const char *text;
+  gsize text_len;
+  const gint32 *tokens;
+  const gsize *offsets;
+  int n;
+  SpnProbeSelection sel;
+  int *chosen;    /* layer · nheads + head of every head written, in the order written */
+  int *window;    /* its window */
+  int n_chosen;
+  float *ctx, *pers;
+  int *top;       /* top_k distances, strongest first */
+  GString *buf;
+  GOutputStream *out;
+} Writer;
+
+static gboolean
+writer_flush(Writer *w, GError **error)
 {
-  if (isnan(v))
-    json_builder_add_null_value(b);
-  else { /* six significant digits keep files small without losing what a figure shows */
-    char buf[G_ASCII_DTOSTR_BUF_SIZE];
-    json_builder_add_double_value(b, g_ascii_strtod(g_ascii_formatd(buf, sizeof buf, "%.6g", v), NULL));
+  gboolean ok = g_output_stream_write_all(w->out, w->buf->str, w->buf->len, NULL, NULL, error);
+  g_string_truncate(w->buf, 0);
+  return ok;
+}
+
+/* the k strongest distances of 1..reach, strongest first (the nearer one of equals) */
+static int
+top_distances(const float *ctx, int reach, int k, int *top)
+{
+  int n = 0;
+  for (int delta = 1; delta <= reach; delta++) {
+    float v = ctx[delta - 1];
+    if (n == k && v <= ctx[top[n - 1] - 1])
+      continue;
+    int at = n < k ? n++ : k - 1;
+    while (at > 0 && ctx[top[at - 1] - 1] < v) {
+      top[at] = top[at - 1];
+      at--;
+    }
+    top[at] = delta;
   }
+  return n;
+}
+
+/* one head's weights for query q: dense, nearest first, or the strongest as [distance, weight] */
+static void
+write_weights(Writer *w, int q, int window)
+{
+  int reach = MIN(q, window);
+  if (w->sel.max_distance > 0)
+    reach = MIN(reach, w->sel.max_distance);
+  g_string_append_c(w->buf, '[');
+  if (w->sel.top_k > 0) {
+    int n = top_distances(w->ctx, reach, w->sel.top_k, w->top);
+    for (int j = 0; j < n; j++) {
+      g_string_append_printf(w->buf, "%s[%d,", j ? "," : "", w->top[j]);
+      spn_json_number(w->buf, w->ctx[w->top[j] - 1], DIGITS);
+      g_string_append_c(w->buf, ']');
+    }
+  } else
+    for (int delta = 1; delta <= reach; delta++) {
+      if (delta > 1)
+        g_string_append_c(w->buf, ',');
+      spn_json_number(w->buf, w->ctx[delta - 1], DIGITS);
+    }
+  g_string_append_c(w->buf, ']');
 }
 
 static void
-head_json(JsonBuilder *b, const SpnProbe *p, int l, int h)
+write_position(Writer *w, SpnRunner *r, int q, int i, float surprisal)
 {
-  const SpnProbeHead *ph = &p->heads[l * p->nheads + h];
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "span");
-  add_float(b, p->spans[l * p->nheads + h]);
-  json_builder_set_member_name(b, "window");
-  json_builder_add_int_value(b, ph->window);
-  json_builder_set_member_name(b, "attention");
-  json_builder_begin_array(b);
-  for (int i = 0; i < p->n; i++) {
-    /* weights on the previous characters, nearest first (distance 1, 2, ...) */
-    json_builder_begin_array(b);
-    for (int delta = 1; delta <= MIN(i, ph->window); delta++)
-      add_float(b, ph->weights[(gsize)i * ph->window + delta - 1]);
-    json_builder_end_array(b);
+  const SpnConfig *c = &w->m->cfg;
+  GString *b = w->buf;
+  gsize from = w->offsets[q], to = q + 1 < w->n ? w->offsets[q + 1] : w->text_len;
+  g_string_append(b, q ? ",\n{" : "\n{");
+  spn_json_key(b, "offset", TRUE);
+  g_string_append_printf(b, "%zu", (size_t)from);
+  spn_json_key(b, "token", FALSE);
+  spn_json_string(b, w->vocab->tokens[w->tokens[q]], -1);
+  spn_json_key(b, "text", FALSE);
+  spn_json_string(b, w->text + from, (gssize)(to - from));
+  spn_json_key(b, "surprisal_bits", FALSE);
+  spn_json_number(b, surprisal, DIGITS);
+  float *before = g_newa(float, w->n_chosen), *persistent = g_newa(float, w->n_chosen);
+  spn_json_key(b, w->sel.top_k > 0 ? "top" : "attention", FALSE);
+  g_string_append_c(b, '[');
+  for (int k = 0; k < w->n_chosen; k++) {
+    int l = w->chosen[k] / c->nheads, h = w->chosen[k] % c->nheads;
+    spn_runner_attention(r, l, 0, h, i, w->ctx, c->pers_mem_size > 0 ? w->pers : NULL);
+    if (k > 0)
+      g_string_append_c(b, ',');
+    write_weights(w, q, w->window[k]);
+    before[k] = mass_before_start(w->ctx, q, w->window[k]);
+    persistent[k] = persistent_mass(w->pers, c->pers_mem_size);
   }
-  json_builder_end_array(b);
-  json_builder_set_member_name(b, "before_start");
-  json_builder_begin_array(b);
-  for (int i = 0; i < p->n; i++)
-    add_float(b, ph->before_start[i]);
-  json_builder_end_array(b);
-  json_builder_set_member_name(b, "persistent");
-  json_builder_begin_array(b);
-  for (int i = 0; i < p->n; i++)
-    add_float(b, ph->persistent[i]);
-  json_builder_end_array(b);
-  json_builder_end_object(b);
+  g_string_append_c(b, ']');
+  const char *keys[] = {"before_start", "persistent"};
+  const float *values[] = {before, persistent};
+  for (int j = 0; j < 2; j++) {
+    spn_json_key(b, keys[j], FALSE);
+    g_string_append_c(b, '[');
+    for (int k = 0; k < w->n_chosen; k++) {
+      if (k > 0)
+        g_string_append_c(b, ',');
+      spn_json_number(b, values[j][k], DIGITS);
+    }
+    g_string_append_c(b, ']');
+  }
+  g_string_append_c(b, '}');
 }
 
-char *
-spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *text)
+static gboolean
+write_chunk(SpnRunner *r, int start, int len, const float *surprisal, gpointer data,
+            GError **error)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "text");
-  json_builder_add_string_value(b, text);
-  json_builder_set_member_name(b, "tokens");
-  json_builder_begin_array(b);
-  for (int i = 0; i < p->n; i++)
-    json_builder_add_string_value(b, vocab->tokens[p->tokens[i]]);
-  json_builder_end_array(b);
-  json_builder_set_member_name(b, "surprisal_bits");
-  json_builder_begin_array(b);
-  for (int i = 0; i < p->n; i++)
-    add_float(b, p->surprisal[i]);
-  json_builder_end_array(b);
-  json_builder_set_member_name(b, "layers");
-  json_builder_begin_array(b);
-  for (int l = 0; l < p->nlayers; l++) {
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "heads");
-    json_builder_begin_array(b);
-    for (int h = 0; h < p->nheads; h++)
-      head_json(b, p, l, h);
-    json_builder_end_array(b);
-    json_builder_end_object(b);
+  Writer *w = data;
+  for (int i = 0; i < len; i++)
+    write_position(w, r, start + i, i, surprisal[i]);
+  return writer_flush(w, error);
+}
+
+static void
+write_header(Writer *w)
+{
+  const SpnConfig *c = &w->m->cfg;
+  GString *b = w->buf;
+  g_string_append_c(b, '{');
+  spn_json_key(b, "text", TRUE);
+  spn_json_string(b, w->text, (gssize)w->text_len);
+  spn_json_key(b, "heads", FALSE);
+  g_string_append_c(b, '[');
+  for (int k = 0; k < w->n_chosen; k++) {
+    int l = w->chosen[k] / c->nheads, h = w->chosen[k] % c->nheads;
+    g_string_append_printf(b, "%s{\"layer\":%d,\"head\":%d,\"span\":", k ? "," : "", l, h);
+    spn_json_number(b, spn_model_span(w->m, l, h), DIGITS);
+    g_string_append_printf(b, ",\"window\":%d}", w->window[k]);
   }
-  json_builder_end_array(b);
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  return json_to_string(root, FALSE);
+  g_string_append_c(b, ']');
+  spn_json_key(b, "max_distance", FALSE);
+  if (w->sel.max_distance > 0)
+    g_string_append_printf(b, "%d", w->sel.max_distance);
+  else
+    g_string_append(b, "null");
+  spn_json_key(b, "top_k", FALSE);
+  if (w->sel.top_k > 0)
+    g_string_append_printf(b, "%d", w->sel.top_k);
+  else
+    g_string_append(b, "null");
+  spn_json_key(b, "positions", FALSE);
+  g_string_append_c(b, '[');
+}
+
+/* the heads of the selection, layer by layer */
+static void
+writer_choose(Writer *w)
+{
+  const SpnConfig *c = &w->m->cfg;
+  w->chosen = g_new(int, c->nlayers * c->nheads);
+  w->window = g_new(int, c->nlayers * c->nheads);
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      if ((w->sel.layers == NULL || w->sel.layers[l]) && (w->sel.heads == NULL || w->sel.heads[h])) {
+        float z = c->adapt_span ? w->m->w.layers[l].z[h] : 0.0f;
+        w->window[w->n_chosen] = spn_attention_window(z, c->attn_span, c->adapt_span_ramp,
+                                                      c->adapt_span);
+        w->chosen[w->n_chosen++] = l * c->nheads + h;
+      }
+}
+
+gboolean
+spn_probe_write_json(SpnModel *m, const SpnVocab *vocab, const char *text, gsize len,
+                     const SpnProbeSelection *sel, GOutputStream *out, GError **error)
+{
+  const SpnConfig *c = &m->cfg;
+  gsize n = 0;
+  g_autofree gsize *offsets = NULL;
+  g_autofree gint32 *tokens = probe_encode(vocab, text, (gssize)len, &n, &offsets, error);
+  if (tokens == NULL)
+    return FALSE;
+  Writer w = {.m = m, .vocab = vocab, .text = text, .text_len = len, .tokens = tokens,
+              .offsets = offsets, .n = (int)n, .out = out};
+  if (sel)
+    w.sel = *sel;
+  writer_choose(&w);
+  w.ctx = g_new(float, c->attn_span);
+  w.pers = g_new(float, MAX(1, c->pers_mem_size));
+  w.top = g_new(int, MAX(1, w.sel.top_k));
+  w.buf = g_string_sized_new(1 << 16);
+  write_header(&w);
+  gboolean ok = writer_flush(&w, error) && probe_walk(m, tokens, w.n, write_chunk, &w, error);
+  if (ok) {
+    g_string_append(w.buf, "\n]}\n");
+    ok = writer_flush(&w, error);
+  }
+  g_string_free(w.buf, TRUE);
+  g_free(w.top);
+  g_free(w.ctx);
+  g_free(w.pers);
+  g_free(w.chosen);
+  g_free(w.window);
+  return ok;
 }
 
 /* never NULL, even for an empty reading, so a copy can be used like the original */

@@ -1,7 +1,7 @@
 /* probe.h — the model reading a text: per character its surprisal and, per layer and head,
  * where it looked. */
 #pragma once
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "corpus.h"
 #include "runner.h"
@@ -38,12 +38,33 @@ SpnProbe *spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GE
 /* An immutable reading equal to p: a copy of the n tokens p holds now, or p itself (another
  * reference) when p is already a snapshot. */
 SpnProbe *spn_probe_snapshot(const SpnProbe *p);
-char *spn_probe_to_json(const SpnProbe *p, const SpnVocab *vocab, const char *text);
+/* Which heads and weights spn_probe_write_json writes. */
+typedef struct {
+  const gboolean *layers;  /* nlayers flags; NULL: every layer */
+  const gboolean *heads;   /* nheads flags (the same heads of every layer chosen); NULL: all */
+  int max_distance;        /* > 0: only the distances up to it */
+  int top_k;               /* > 0: only the k largest weights, as [distance, weight] pairs */
+} SpnProbeSelection;
+
+/* Reads `len` bytes of text and writes the reading to out as one JSON object, a block of
+ * positions at a time, so memory stays that of one block whatever the text's length:
+ *   {"text": the text, "heads": [{"layer", "head", "span", "window"} of every head written],
+ *    "max_distance": D or null, "top_k": k or null,
+ *    "positions": [{"offset": byte offset, "token": vocabulary text, "text": its bytes of the
+ *      text, "surprisal_bits": null at 0, "attention": per head its weights on distances 1, 2, …
+ *      up to min(position, window, D) (with top_k "top": per head [distance, weight] pairs,
+ *      strongest first), "before_start": per head the weight past the text's start (the zero
+ *      cache), "persistent": per head the weight on the persistent vectors}, …]}
+ * Numbers have six significant digits, a number that is not finite is null. Errors: the
+ * encoding's (spn_vocab_encode), an empty text, and the stream's. */
+gboolean spn_probe_write_json(SpnModel *m, const SpnVocab *vocab, const char *text, gsize len,
+                              const SpnProbeSelection *sel, GOutputStream *out, GError **error);
 
 #define SPN_PROBE_ERROR (spn_probe_error_quark())
 GQuark spn_probe_error_quark(void);
 typedef enum {
-  SPN_PROBE_ERROR_EMPTY,   /* no text (or prompt, generate.h) to read */
+  SPN_PROBE_ERROR_EMPTY,     /* no text (or prompt, generate.h) to read */
+  SPN_PROBE_ERROR_TOO_LONG,  /* more tokens than an int counts */
 } SpnProbeError;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnProbe, spn_probe_unref)

@@ -1,5 +1,6 @@
 #include "trainer.h"
 
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct _SpnTrainer {
   SpnRunner *val_runner;
   gsize val_pos;
   SpnRng val_rng;
+  GCancellable *cancellable; /* stops evaluations between blocks */
 };
 
 /* clang-format off */
@@ -181,6 +183,7 @@ spn_trainer_free(SpnTrainer *t)
   g_free(t->x);
   g_free(t->y);
   spn_history_unref(t->history);
+  g_clear_object(&t->cancellable);
   g_free(t);
 }
 
@@ -288,7 +291,8 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
 /* donor: a training runner whose work arrays the evaluation may use, or NULL */
 static gboolean
 evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
-         gboolean whole_blocks, SpnRunner *donor, double *bpc, gsize *scored, GError **error)
+         gboolean whole_blocks, SpnRunner *donor, GCancellable *cancellable, double *bpc,
+         gsize *scored, GError **error)
 {
   int M = m->cfg.block_sz;
   if (!spn_corpus_check_split(corpus, split, batch, whole_blocks ? M : 1, error))
@@ -303,7 +307,11 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
   gint32 *x = g_new(gint32, (gsize)batch * M), *y = g_new(gint32, (gsize)batch * M);
   double total = 0.0;
   gsize count = 0;
+  gboolean cancelled = FALSE;
   for (gsize pos = 0; pos < end; pos += M) {
+    /* a block is the unit: a cancelled evaluation stops between two, having changed nothing */
+    if ((cancelled = g_cancellable_set_error_if_cancelled(cancellable, error)))
+      break;
     int len = (int)MIN((gsize)M, end - pos);
     gather_block(corpus->tokens[split], stream_len, batch, len, pos, x, y);
     double nll = spn_runner_forward(r, x, y, len, FALSE, NULL);
@@ -312,20 +320,23 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
     if (max_tokens > 0 && count >= max_tokens)
       break;
   }
-  *bpc = total / count / G_LN2;
-  if (scored)
-    *scored = count;
+  if (!cancelled) {
+    *bpc = total / count / G_LN2;
+    if (scored)
+      *scored = count;
+  }
   g_free(x);
   g_free(y);
   spn_runner_free(r);
-  return TRUE;
+  return !cancelled;
 }
 
 gboolean
 spn_evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
              gboolean whole_blocks, double *bpc, gsize *scored, GError **error)
 {
-  return evaluate(m, corpus, split, batch, max_tokens, whole_blocks, NULL, bpc, scored, error);
+  return evaluate(m, corpus, split, batch, max_tokens, whole_blocks, NULL, NULL, bpc, scored,
+                  error);
 }
 
 gboolean
@@ -333,8 +344,27 @@ spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens,
                      GError **error)
 {
   /* between two steps the training activations are dead: the evaluation works in them */
-  return evaluate(t->model, t->corpus, split, batch, max_tokens, FALSE, t->runner, bpc, NULL,
-                  error);
+  return evaluate(t->model, t->corpus, split, batch, max_tokens, FALSE, t->runner, t->cancellable,
+                  bpc, NULL, error);
+}
+
+void
+spn_trainer_set_cancellable(SpnTrainer *t, GCancellable *cancellable)
+{
+  g_set_object(&t->cancellable, cancellable);
+}
+
+void
+spn_trainer_adjust(SpnTrainer *t, const SpnConfig *cfg)
+{
+  guint n;
+  const SpnConfigField *rows = spn_config_fields(&n);
+  for (guint i = 0; i < n; i++)
+    if (rows[i].flags & SPN_FIELD_RESUMABLE)
+      spn_config_field_copy(&t->model->cfg, cfg, &rows[i]);
+  t->optim->lr = cfg->lr;
+  t->optim->warmup = cfg->lr_warmup;
+  t->optim->grad_clip = cfg->grad_clip;
 }
 
 /* The reference's validation during training (trainer.h). */

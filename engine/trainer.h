@@ -2,7 +2,7 @@
  * read block by block, caches carried across blocks and zeroed when the streams restart at a
  * random offset; evaluation over a whole split; checkpoints that resume exactly. */
 #pragma once
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "corpus.h"
 #include "history.h"
@@ -48,6 +48,13 @@ gboolean spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize ma
  * position and caches are not saved: a resumed run starts them afresh, as the reference does. */
 gboolean spn_trainer_validate(SpnTrainer *t, int every, gsize max_tokens, double *bpc,
                               GError **error);
+/* Once `cancellable` (may be NULL) is cancelled, an evaluation under way stops at the next block
+ * and returns FALSE with G_IO_ERROR_CANCELLED, having changed nothing of the run; training steps
+ * are never cut short. Thread-safe to cancel from any thread. */
+void spn_trainer_set_cancellable(SpnTrainer *t, GCancellable *cancellable);
+/* Takes cfg's settings that a run may change when it resumes (SPN_FIELD_RESUMABLE: learning
+ * rate, warm-up, clipping, dropout, span loss, threads) for the next steps. */
+void spn_trainer_adjust(SpnTrainer *t, const SpnConfig *cfg);
 /* Model, optimizer, caches, read position and random state: enough to continue bit for bit. */
 gboolean spn_trainer_save(SpnTrainer *t, const char *path, GError **error);
 

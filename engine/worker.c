@@ -301,39 +301,13 @@ set_checkpoint(SpnWorker *w, const char *path)
   g_mutex_unlock(&w->lock);
 }
 
-#define PASSAGE_TOKENS 800
-
-/* About PASSAGE_TOKENS tokens of the validation split, which the model never trained on: from
- * the first line start near its beginning to the last line or word end. */
-static char *
-valid_passage(const SpnCorpus *c)
-{
-  gsize n = MIN(c->n_tokens[SPN_SPLIT_VALID], (gsize)PASSAGE_TOKENS * 2);
-  g_autofree char *raw = spn_vocab_decode(c->vocab, c->tokens[SPN_SPLIT_VALID], n);
-  g_autofree char *text = g_utf8_make_valid(raw, -1);
-  const char *start = strchr(text, '\n');
-  start = start && start - text < 400 ? start + 1 : text;
-  const char *end = g_utf8_offset_to_pointer(start, MIN(g_utf8_strlen(start, -1), PASSAGE_TOKENS));
-  if (*end != '\0') {   /* more follows: cut after the last line, or else word, that fits */
-    const char *half = g_utf8_offset_to_pointer(start, PASSAGE_TOKENS / 2), *cut = end;
-    while (cut > half && cut[-1] != '\n')
-      cut--;
-    if (cut == half)
-      for (cut = end; cut > half && cut[-1] != ' '; cut--)
-        ;
-    if (cut > half)
-      end = cut;
-  }
-  return g_strndup(start, (gsize)(end - start));
-}
-
 static void
 adopt_trainer(SpnWorker *w, SpnTrainer *t, const char *checkpoint)
 {
   spn_trainer_free(w->trainer);
   w->trainer = t;
   g_free(w->passage);
-  w->passage = valid_passage(spn_trainer_corpus(t));
+  w->passage = spn_corpus_passage(spn_trainer_corpus(t));
   w->training = FALSE;
   w->until = 0;
   w->tokens_per_s = w->window_tokens = w->window_seconds = 0.0;

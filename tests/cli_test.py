@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-CLI = sys.argv[1]
+CLI = os.path.abspath(sys.argv[1])
 results = []
 
 
@@ -42,6 +42,13 @@ small = ["--corpus", corpus, "--nlayers", "2", "--hid-sz", "32", "--nheads", "2"
          "--inner-hid-sz", "64", "--attn-span", "128", "--block-sz", "32", "--batch-sz", "4",
          "--adapt-span-ramp", "16", "--lr-warmup", "10",
          "--threads", os.environ.get("SPANSCOPE_TEST_THREADS", "2")]
+
+
+def metadata(path):
+    """The __metadata__ of a safetensors file."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(n))["__metadata__"]
 
 
 @check("help of every subcommand")
@@ -115,16 +122,51 @@ def _():
     assert out["scored"] < full["scored"] and out["bpc"] != full["bpc"], (out, full)
 
 
-@check("probe writes attention and surprisal")
+@check("probe writes attention and surprisal, a position at a time")
 def _():
     out = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span was short").stdout)
-    assert len(out["surprisal_bits"]) == 18 and out["surprisal_bits"][0] is None
-    heads = out["layers"][0]["heads"]
-    assert len(out["layers"]) == 2 and len(heads) == 2
-    att = heads[0]["attention"]
+    positions = out["positions"]
+    assert len(positions) == 18 and positions[0]["surprisal_bits"] is None
+    assert [p["offset"] for p in positions] == list(range(18))
+    assert "".join(p["text"] for p in positions) == "the span was short" == out["text"]
+    heads = out["heads"]
+    assert [(h["layer"], h["head"]) for h in heads] == [(0, 0), (0, 1), (1, 0), (1, 1)], heads
+    assert out["top_k"] is None and out["max_distance"] is None
+    att = [p["attention"][0] for p in positions]
     assert len(att[0]) == 0 and len(att[5]) == min(5, heads[0]["window"])
-    total = sum(att[17]) + out["layers"][0]["heads"][0]["before_start"][17]
+    total = sum(att[17]) + positions[17]["before_start"][0]
     assert abs(total - 1) < 1e-3, total
+    # numbers carry six significant digits, not seventeen
+    line = run("probe", "--checkpoint", ckpt, "--text", "the span was short").stdout
+    digits = [len(n.lstrip("-0.").replace(".", "").split("e")[0])
+              for n in __import__("re").findall(r"-?\d+\.\d+(?:e-?\d+)?", line)]
+    assert digits and max(digits) <= 6, max(digits)
+
+
+@check("probe chooses layers, heads, distances and the strongest weights")
+def _():
+    full = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span was short").stdout)
+    out = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span was short",
+                         "--layers", "1", "--heads", "0", "--max-distance", "3").stdout)
+    assert [(h["layer"], h["head"]) for h in out["heads"]] == [(1, 0)], out["heads"]
+    for i, (p, q) in enumerate(zip(out["positions"], full["positions"])):
+        assert p["attention"] == [q["attention"][2][:3]], (i, p, q)
+        assert p["before_start"] == [q["before_start"][2]]
+    out = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span was short",
+                         "--top-k", "2").stdout)
+    for p, q in zip(out["positions"], full["positions"]):
+        for top, dense in zip(p["top"], q["attention"]):
+            want = sorted(range(len(dense)), key=lambda d: (-dense[d], d))[:2]
+            assert [d for d, _ in top] == [d + 1 for d in want], (top, dense)
+            assert [w for _, w in top] == [dense[d] for d in want]
+
+
+@check("probe reads a passage of the checkpoint's corpus by default")
+def _():
+    out = json.loads(run("probe", "--checkpoint", ckpt, "--layers", "0", "--heads", "0").stdout)
+    with open(corpus, encoding="utf-8") as f:
+        text = f.read()
+    assert len(out["positions"]) > 100 and out["text"] in text[len(text) * 9 // 10:], out["text"]
 
 
 @check("generate continues the prompt")
@@ -160,10 +202,6 @@ def _():
         assert f.read(5) == b"%PDF-"
     assert sorted(n for n in os.listdir(tmp) if n.startswith(("spans.", "att.", "curves."))) == \
         ["att.svg", "curves.pdf", "spans.png"], os.listdir(tmp)
-    # this corpus lacks letters of the default passage, so attention needs a text
-    err = run("export", "--checkpoint", ckpt, "--figure", "attention", "--output", png,
-              ok=False).stderr
-    assert "--text" in err, err
     err = run("export", "--checkpoint", ckpt, "--figure", "masks", "--layer", "5", "--text", "ab",
               "--output", png, ok=False).stderr
     assert "--layer 5" in err and "0 to 1" in err, err
@@ -176,6 +214,35 @@ def _():
     assert "heat" in err and "attention" in err, err
 
 
+@check("a checkpoint remembers its corpus: eval, probe and export read it from any folder")
+def _():
+    sub = os.path.join(tmp, "sub")
+    os.makedirs(sub, exist_ok=True)
+    own = os.path.join(sub, "moved.txt")
+    with open(corpus, encoding="utf-8") as f, open(own, "w", encoding="utf-8") as g:
+        g.write(f.read().replace("span", "reach"))
+    model = os.path.join(tmp, "moved.safetensors")
+    args = [a for a in small if a != corpus and a != "--corpus"]
+    # a relative --corpus is recorded as an absolute path
+    subprocess.run([CLI, "train", *args, "--corpus", "moved.txt", "--steps", "2", "--eval-every",
+                    "0", "--checkpoint", model], cwd=sub, check=True, capture_output=True,
+                   timeout=600)
+    assert json.loads(metadata(model)["trainer"])["corpus"] == own
+    out = json.loads(run("eval", "--checkpoint", model).stdout)
+    assert out["tokens"] < 2000 and 0 < out["bpc"] < 8, out
+    svg = os.path.join(tmp, "own.svg")
+    run("export", "--checkpoint", model, "--figure", "attention", "--output", svg)
+    probe = json.loads(run("probe", "--checkpoint", model, "--layers", "0").stdout)
+    assert "reach" in probe["text"] and "span" not in probe["text"], probe["text"]
+    # resuming without --corpus goes on with the recorded corpus
+    p = run("train", "--checkpoint", model, "--steps", "3", "--eval-every", "0")
+    assert "resuming" in p.stdout and "step     3/3" in p.stdout, p.stdout
+    os.remove(own)
+    for cmd in (["eval"], ["probe"], ["export", "--figure", "masks", "--output", svg]):
+        err = run(*cmd, "--checkpoint", model, ok=False).stderr
+        assert "moved.txt" in err and ("--corpus" in err or "--text" in err), err
+
+
 @check("the span demo preset trains on the demonstration corpus, options override it")
 def _():
     out = run("train", "--preset", "demo", "--corpus", "demo", "--steps", "1", "--batch-sz", "2",
@@ -186,13 +253,6 @@ def _():
     assert len(spans) == 16 and all(700 < s <= 768 for s in spans), spans
     err = run("train", "--preset", "nope", ok=False).stderr
     assert "nope" in err and "demo" in err, err
-
-
-def metadata(path):
-    """The __metadata__ of a safetensors file."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(n))["__metadata__"]
 
 
 @check("a preset made for a corpus brings it along unless --corpus names another")
@@ -224,8 +284,8 @@ def _():
     assert "too few" in err or "split" in err, err
     err = run("eval", "--checkpoint", corpus, ok=False).stderr
     assert "corpus.txt" in err, err
-    err = run("probe", "--checkpoint", ckpt, ok=False).stderr
-    assert "--text" in err, err
+    err = run("probe", "--checkpoint", ckpt, "--text", "a", "--text-file", corpus, ok=False).stderr
+    assert "--text" in err and "--text-file" in err and "not both" in err, err
     err = run("frobnicate", ok=False).stderr
     assert "unknown command" in err, err
 
