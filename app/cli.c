@@ -4,6 +4,7 @@
 #include <locale.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -341,6 +342,7 @@ save(SpnTrainer *t, const TrainArgs *a)
       if (!a->json)
         g_print("saved %s at step %" G_GINT64_FORMAT "\n", a->checkpoint,
                 spn_trainer_step_count(t));
+      fflush(stdout);
       return TRUE;
     }
     g_printerr("spanscope-cli train: could not save step %" G_GINT64_FORMAT ": %s%s\n",
@@ -395,6 +397,7 @@ train_loop(SpnTrainer *t, const TrainArgs *a)
       g_print("%s\n", line);
     } else
       print_progress(t, &r, a->steps, val, tps);
+    fflush(stdout); /* a line as it happens, also into a pipe */
     if (a->checkpoint && a->save_every > 0 && r.step % a->save_every == 0 && !last &&
         !save(t, a))
       return 1;

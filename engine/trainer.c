@@ -310,8 +310,12 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
   gboolean cancelled = FALSE;
   for (gsize pos = 0; pos < end; pos += M) {
     /* a block is the unit: a cancelled evaluation stops between two, having changed nothing */
-    if ((cancelled = g_cancellable_set_error_if_cancelled(cancellable, error)))
+    if ((cancelled = g_cancellable_is_cancelled(cancellable))) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                  "the evaluation stopped after %zu of its %zu positions", (size_t)count,
+                  (size_t)(end * batch));
       break;
+    }
     int len = (int)MIN((gsize)M, end - pos);
     gather_block(corpus->tokens[split], stream_len, batch, len, pos, x, y);
     double nll = spn_runner_forward(r, x, y, len, FALSE, NULL);

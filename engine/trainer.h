@@ -49,8 +49,9 @@ gboolean spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize ma
 gboolean spn_trainer_validate(SpnTrainer *t, int every, gsize max_tokens, double *bpc,
                               GError **error);
 /* Once `cancellable` (may be NULL) is cancelled, an evaluation under way stops at the next block
- * and returns FALSE with G_IO_ERROR_CANCELLED, having changed nothing of the run; training steps
- * are never cut short. Thread-safe to cancel from any thread. */
+ * and returns FALSE with G_IO_ERROR_CANCELLED ("the evaluation stopped after N of its M
+ * positions"), having changed nothing of the run; training steps are never cut short. It may be
+ * cancelled from any thread. */
 void spn_trainer_set_cancellable(SpnTrainer *t, GCancellable *cancellable);
 /* Takes cfg's settings that a run may change when it resumes (SPN_FIELD_RESUMABLE: learning
  * rate, warm-up, clipping, dropout, span loss, threads) for the next steps. */

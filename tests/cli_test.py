@@ -22,6 +22,9 @@ def run(*args, ok=True):
     return p
 
 
+running = []   # Background programs of the check under way, killed when it ends
+
+
 def check(name):
     def wrap(fn):
         try:
@@ -29,6 +32,12 @@ def check(name):
             results.append((True, name, ""))
         except Exception as e:  # noqa: BLE001 - every failure is reported as TAP
             results.append((False, name, str(e)))
+        finally:
+            while running:
+                p = running.pop()
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         return fn
     return wrap
 
@@ -241,6 +250,128 @@ def _():
     for cmd in (["eval"], ["probe"], ["export", "--figure", "masks", "--output", svg]):
         err = run(*cmd, "--checkpoint", model, ok=False).stderr
         assert "moved.txt" in err and ("--corpus" in err or "--text" in err), err
+
+
+class Background:
+    """spanscope-cli running in the background; its output read as it comes (so it never blocks
+    on a full pipe)."""
+
+    def __init__(self, *args):
+        import queue
+        import threading
+        self.p = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        running.append(self.p)
+        self.lines = queue.Queue()
+        self.out, self.err = [], []
+        self.readers = [threading.Thread(target=self._read, args=(self.p.stdout, self.out, True)),
+                        threading.Thread(target=self._read, args=(self.p.stderr, self.err, False))]
+        for r in self.readers:
+            r.start()
+
+    def _read(self, stream, into, queue_lines):
+        for line in stream:
+            into.append(line)
+            if queue_lines:
+                self.lines.put(line)
+        if queue_lines:
+            self.lines.put(None)
+
+    def wait_for_line(self, fragment, timeout=120):
+        """The first line of stdout (from here on) holding fragment, within timeout seconds."""
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 - queue.Empty: the time is up
+                line = None
+            if line is None or time.monotonic() > deadline:
+                raise AssertionError(f"no line with {fragment!r}: {''.join(self.err)}")
+            if fragment in line:
+                return line
+
+    def finish(self, timeout=120):
+        """Waits (no hang: past the timeout it is killed and the check fails); the exit status,
+        stdout and stderr."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError(f"still running {timeout} s later")
+        for r in self.readers:
+            r.join()
+        return self.p.returncode, "".join(self.out), "".join(self.err)
+
+
+@check("Ctrl+C stops a validation at its next block, saves, and exits 130")
+def _():
+    import re
+    import signal
+    import time
+    stopped = os.path.join(tmp, "stopped.safetensors")
+    # the desktop model validating on the whole validation split of the bundled corpus (~200,000
+    # characters) takes many seconds on one thread
+    p = Background("train", "--steps", "50", "--eval-every", "2", "--eval-tokens", "0",
+                   "--report-every", "1", "--threads", "1", "--json", "--checkpoint", stopped)
+    assert json.loads(p.wait_for_line('"step":1,'))["step"] == 1
+    time.sleep(3)   # step 2 is done, its validation under way
+    p.p.send_signal(signal.SIGINT)
+    rc, out, err = p.finish()
+    assert rc == 130, (rc, err)
+    assert "stopping after this step and saving" in err, err
+    last = json.loads(out.splitlines()[-1])
+    assert last["step"] == 2 and "val_bpc" not in last, last
+    m = re.search(r"validation of step 2 left out: the evaluation stopped after (\d+) of its (\d+) "
+                  r"positions", err)
+    assert m and int(m.group(1)) < int(m.group(2)), err
+    assert json.loads(metadata(stopped)["step"]) == 2
+
+
+@check("a second Ctrl+C quits at once; SIGTERM and SIGHUP stop like Ctrl+C (exit 143, 129)")
+def _():
+    import signal
+    import time
+    quit_now = os.path.join(tmp, "quit.safetensors")
+    p = Background("train", "--steps", "50", "--eval-every", "2", "--eval-tokens", "0",
+                   "--report-every", "1", "--threads", "1", "--checkpoint", quit_now)
+    p.wait_for_line("step     1/50")
+    time.sleep(3)
+    p.p.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    p.p.send_signal(signal.SIGINT)
+    rc, out, err = p.finish(60)
+    assert rc == 130 and "quitting at once, without saving" in err, (rc, err)
+    # what is on disk is whole, whenever the second signal came
+    if os.path.exists(quit_now):
+        json.loads(metadata(quit_now)["step"])
+    for sig, status in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+        if os.path.exists(quit_now):
+            os.remove(quit_now)
+        p = Background("train", *small, "--steps", "100000", "--eval-every", "0",
+                       "--report-every", "1", "--checkpoint", quit_now)
+        p.wait_for_line("step     3/100000")
+        p.p.send_signal(sig)
+        rc, out, err = p.finish()
+        assert rc == status and "saved" in out, (rc, out[-300:], err)
+        step = json.loads(metadata(quit_now)["step"])
+        assert f"stopped at step {step}" in out, out[-300:]
+
+
+@check("a save that fails is tried once more, then training stops (exit 1)")
+def _():
+    import shutil
+    folder = os.path.join(tmp, "vanishing")
+    os.makedirs(folder)
+    p = Background("train", *small, "--steps", "100000", "--eval-every", "0", "--report-every",
+                   "1", "--save-every", "1", "--checkpoint", os.path.join(folder, "run.safetensors"))
+    p.wait_for_line("saved")
+    shutil.rmtree(folder)
+    rc, out, err = p.finish()
+    assert rc == 1, (rc, err)
+    assert "trying once more" in err and "training stopped at step" in err, err
+    assert "step 100000/100000" not in out, out[-300:]
 
 
 @check("the span demo preset trains on the demonstration corpus, options override it")

@@ -1,5 +1,6 @@
 /* Training behaviour: trimming changes nothing, a resumed run equals an uninterrupted one,
  * checkpoints and corpora that are wrong give errors, the probe and sampling work. */
+#include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -397,6 +398,71 @@ resume_case(SpnOptimKind optim)
 
 static void test_resume_adagrad(void) { resume_case(SPN_OPTIM_ADAGRAD); }
 static void test_resume_adam(void) { resume_case(SPN_OPTIM_ADAM); }
+
+/* ---- an interrupted validation ---- */
+
+typedef struct {
+  GCancellable *cancellable;
+  gulong delay_us;
+} CancelLater;
+
+static gpointer
+cancel_later(gpointer data)
+{
+  CancelLater *c = data;
+  g_usleep(c->delay_us);
+  g_cancellable_cancel(c->cancellable);
+  return NULL;
+}
+
+/* A validation stopped between two blocks, whenever that is, leaves the run as it was: the steps
+ * after it are those of a run without it, bit for bit, and its bpc is not reported. */
+static void
+test_cancelled_evaluation(void)
+{
+  g_autofree char *corpus = write_corpus("cancel.txt", 200000); /* 10,000 validation positions */
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  double straight[12], cancelled[12];
+  SpnStepResult r;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  for (int s = 0; s < 12; s++) {
+    spn_trainer_step(t, &r);
+    straight[s] = r.objective;
+  }
+  spn_trainer_free(t);
+  t = spn_trainer_new(&c, load(corpus), &error);
+  int partial = 0;
+  for (int s = 0; s < 12; s++) {
+    spn_trainer_step(t, &r);
+    cancelled[s] = r.objective;
+    /* cancelled before it starts, then later and later while it runs */
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    spn_trainer_set_cancellable(t, cancellable);
+    CancelLater later = {cancellable, s == 0 ? 0 : 500ul << MIN(s, 8)};
+    if (s == 0)
+      g_cancellable_cancel(cancellable);
+    GThread *thread = s == 0 ? NULL : g_thread_new("cancel", cancel_later, &later);
+    double bpc = -1.0;
+    gboolean done = spn_trainer_evaluate(t, SPN_SPLIT_VALID, 1, 0, &bpc, &error);
+    if (thread)
+      g_thread_join(thread);
+    if (!done) {
+      g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      g_assert_cmpfloat(bpc, ==, -1.0);
+      partial += strstr(error->message, "after 0 of") == NULL;
+      g_clear_error(&error);
+    }
+    spn_trainer_set_cancellable(t, NULL);
+  }
+  for (int s = 0; s < 12; s++)
+    if (straight[s] != cancelled[s])
+      g_error("step %d: without validations %.17g, with cancelled ones %.17g", s + 1, straight[s],
+              cancelled[s]);
+  g_test_message("%d of 11 validations stopped part of the way through", partial);
+  spn_trainer_free(t);
+}
 
 /* ---- bad input ---- */
 
@@ -871,6 +937,7 @@ main(int argc, char **argv)
   g_test_add_func("/training/runners-agree-persistent", test_runners_pers);
   g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
   g_test_add_func("/training/resume-equals-uninterrupted-adam", test_resume_adam);
+  g_test_add_func("/training/cancelled-evaluation", test_cancelled_evaluation);
   g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);
   g_test_add_func("/training/checkpoint-window", test_checkpoint_window);
   g_test_add_func("/training/atomic-save", test_atomic_save);
