@@ -2,6 +2,8 @@
  * (screenshot, frame benchmark) are in headless.c. */
 #include "application.h"
 
+#include <glib-unix.h>
+#include <signal.h>
 #include <string.h>
 
 #include "headless.h"
@@ -21,6 +23,7 @@ struct _SpnApplication {
   gint64 train_steps;
   int bench_frames;
   SpnHeadless *headless;
+  guint quit_signals[2];   /* SIGTERM, SIGHUP */
 };
 
 G_DEFINE_FINAL_TYPE(SpnApplication, spn_application, ADW_TYPE_APPLICATION)
@@ -139,6 +142,16 @@ set_accels(GtkApplication *app)
     gtk_application_set_accels_for_action(app, accels[i].action, accels[i].accels);
 }
 
+/* SIGTERM (a session ending, `kill`) and SIGHUP (the terminal closing) quit as Ctrl+Q does:
+ * every window autosaves before it goes, and one whose autosave fails stays and says so. GLib's
+ * unix signal sources call this from the main loop, where the window may be touched. */
+static gboolean
+on_quit_signal(gpointer data)
+{
+  g_action_group_activate_action(G_ACTION_GROUP(data), "quit", NULL);
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 spn_application_shutdown(GApplication *app)
 {
@@ -149,10 +162,22 @@ spn_application_shutdown(GApplication *app)
 static void
 spn_application_startup(GApplication *app)
 {
+  SpnApplication *self = SPN_APPLICATION(app);
   G_APPLICATION_CLASS(spn_application_parent_class)->startup(app);
   g_action_map_add_action_entries(G_ACTION_MAP(app), app_actions, G_N_ELEMENTS(app_actions), app);
   set_accels(GTK_APPLICATION(app));
   gtk_window_set_default_icon_name(SPN_APPLICATION_ID);
+  self->quit_signals[0] = g_unix_signal_add(SIGTERM, on_quit_signal, app);
+  self->quit_signals[1] = g_unix_signal_add(SIGHUP, on_quit_signal, app);
+}
+
+static void
+spn_application_shutdown(GApplication *app)
+{
+  SpnApplication *self = SPN_APPLICATION(app);
+  for (guint i = 0; i < G_N_ELEMENTS(self->quit_signals); i++)
+    g_clear_handle_id(&self->quit_signals[i], g_source_remove);
+  G_APPLICATION_CLASS(spn_application_parent_class)->shutdown(app);
 }
 
 /* ---- command line ---- */

@@ -7,11 +7,13 @@
 #include <X11/extensions/XTest.h>
 #include <gdk/x11/gdkx.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <gtk/gtk.h>
 #include <string.h>
 #undef Status   /* Xlib's; the test's Status is the window's */
 
 #include "application.h"
+#include "checkpoint.h"
 #include "cost.h"
 #include "export_dialog.h"
 #include "figure_view.h"
@@ -1201,6 +1203,37 @@ test_resume_autosave(void)
   win = NULL;
 }
 
+/* SIGTERM and SIGHUP quit as Ctrl+Q does: the window autosaves its run before it goes. */
+static void
+test_quit_signals(void)
+{
+  if (win == NULL && !gtk_init_check()) {
+    g_test_skip("no display");
+    return;
+  }
+  g_autofree char *autosave = g_build_filename(tmpdir, "state", "spanscope",
+                                               "autosave.safetensors", NULL);
+  const int signals[] = {SIGTERM, SIGHUP};
+  for (guint i = 0; i < G_N_ELEMENTS(signals); i++) {
+    g_autoptr(GFile) model = g_file_new_for_path(tiny_checkpoint);
+    g_application_open(G_APPLICATION(app), &model, 1, "");
+    win = gtk_application_get_windows(GTK_APPLICATION(app))->data;
+    g_assert_true(wait_until(is_ready, NULL, MODEL_TIMEOUT_S));
+    activate("step", NULL);
+    gint64 one = 2; /* the tiny checkpoint is at step 1 */
+    g_assert_true(wait_until(idle_at_step, &one, STEP_TIMEOUT_S));
+    g_remove(autosave);
+    g_assert_cmpint(raise(signals[i]), ==, 0);
+    g_assert_true(wait_until(window_gone, NULL, STEP_TIMEOUT_S));
+    win = NULL;
+    g_autoptr(GError) error = NULL;
+    SpnCheckpoint *ck = spn_checkpoint_load(autosave, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(ck->optim->step, ==, 2);
+    spn_checkpoint_free(ck);
+  }
+}
+
 /* ---- the program ---- */
 
 /* Runs `spanscope --screenshot png` on the tiny model with the renderer named; FALSE on failure. */
@@ -1546,6 +1579,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/screenshot-text", test_screenshot_text);
   g_test_add_func("/app/autosave-on-quit", test_autosave_on_quit);
   g_test_add_func("/app/resume-autosave", test_resume_autosave);
+  g_test_add_func("/app/quit-signals", test_quit_signals);
   g_test_add_func("/app/screenshot", test_screenshot);
   g_test_add_func("/app/bad-option", test_bad_option);
   int result = g_test_run();
