@@ -118,6 +118,13 @@ probe_text(const ExportArgs *a, const SpnCheckpoint *ck, gboolean needed, char *
     return TRUE;
   if (contents == NULL)
     return FALSE;
+  const char *nul = a->text_file ? memchr(contents, '\0', len) : NULL;
+  if (nul) { /* the figures read text up to a NUL: refused, rather than cut short unsaid */
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "--text-file %s: a NUL byte at byte %zu; the figures read text without them",
+                a->text_file, (size_t)(nul - contents));
+    return FALSE;
+  }
   if (!a->text_file)
     len = strlen(contents);
   *text = cut_text(contents, len, a->max_chars);
@@ -238,6 +245,8 @@ spn_cli_export(int argc, char **argv)
   SpnProbe *probe = NULL;
   if (!probe_text(&a, ck, needs_probe(kinds, n), &text, &error) ||
       (text && (probe = spn_probe_run(ck->model, ck->vocab, text, &error)) == NULL)) {
+    if (text && a.text_file)
+      g_prefix_error(&error, "--text-file %s: ", a.text_file);
     g_free(text);
     spn_checkpoint_free(ck);
     return spn_cli_fail(error);
