@@ -170,6 +170,33 @@ def _():
             assert [w for _, w in top] == [dense[d] for d in want]
 
 
+@check("probe streams: a long text with long windows stays within a bounded memory")
+def _():
+    wide = os.path.join(tmp, "wide.safetensors")
+    run("train", "--corpus", corpus, "--nlayers", "2", "--hid-sz", "16", "--nheads", "2",
+        "--inner-hid-sz", "32", "--attn-span", "1024", "--adapt-span-init", "1", "--block-sz",
+        "16", "--batch-sz", "2", "--steps", "1", "--eval-every", "0", "--threads", "1",
+        "--checkpoint", wide)
+    text = os.path.join(tmp, "long.txt")
+    with open(corpus, encoding="utf-8") as f, open(text, "w", encoding="utf-8") as g:
+        g.write((f.read() * 2)[:30000])
+    # every head reads all 1,024 distances: the weights of 30,000 positions alone would take
+    # 30,000 x 4 heads x 1,024 x 4 bytes = 492 MB held at once
+    with open(os.devnull, "wb") as null:
+        p = subprocess.Popen([CLI, "probe", "--checkpoint", wide, "--text-file", text,
+                              "--top-k", "2", "--threads", "1"], stdout=subprocess.PIPE,
+                             stderr=null)
+        first = p.stdout.readline()
+        rest = p.stdout.read()
+        _, status, usage = os.wait4(p.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    out = json.loads(first + rest)
+    assert len(out["positions"]) == 30000 and out["heads"][0]["window"] == 1024, out["heads"]
+    assert all(len(t) == 2 for t in out["positions"][-1]["top"])
+    rss_mb = usage.ru_maxrss * 1024 / 1e6
+    assert rss_mb < 200, f"peak RSS {rss_mb:.0f} MB"
+
+
 @check("probe reads a passage of the checkpoint's corpus by default")
 def _():
     out = json.loads(run("probe", "--checkpoint", ckpt, "--layers", "0", "--heads", "0").stdout)
