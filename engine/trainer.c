@@ -288,6 +288,18 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
   }
 }
 
+/* Whether an evaluation that has read `done` of its `total` positions is to stop now. */
+static gboolean
+stopped(GCancellable *cancellable, gsize done, gsize total, GError **error)
+{
+  if (!g_cancellable_is_cancelled(cancellable))
+    return FALSE;
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+              "the evaluation stopped after %zu of its %zu positions", (size_t)done,
+              (size_t)total);
+  return TRUE;
+}
+
 /* donor: a training runner whose work arrays the evaluation may use, or NULL */
 static gboolean
 evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize max_tokens,
@@ -310,12 +322,8 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
   gboolean cancelled = FALSE;
   for (gsize pos = 0; pos < end; pos += M) {
     /* a block is the unit: a cancelled evaluation stops between two, having changed nothing */
-    if ((cancelled = g_cancellable_is_cancelled(cancellable))) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                  "the evaluation stopped after %zu of its %zu positions", (size_t)count,
-                  (size_t)(end * batch));
+    if ((cancelled = stopped(cancellable, count, end * batch, error)))
       break;
-    }
     int len = (int)MIN((gsize)M, end - pos);
     gather_block(corpus->tokens[split], stream_len, batch, len, pos, x, y);
     double nll = spn_runner_forward(r, x, y, len, FALSE, NULL);
@@ -388,7 +396,11 @@ validate_rolling(SpnTrainer *t, int every, double *bpc, GError **error)
     t->val_runner = spn_runner_new_eval(t->model, B, M, t->runner);
   gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
   double total = 0.0;
+  gboolean cancelled = FALSE;
+  /* a stop leaves the validation's own reading where it got, as after a shorter validation */
   for (int k = 0; k < blocks; k++) {
+    if ((cancelled = stopped(t->cancellable, (gsize)k * B * M, (gsize)blocks * B * M, error)))
+      break;
     gather_block(t->corpus->tokens[SPN_SPLIT_VALID], cols, B, M, t->val_pos, x, y);
     total += spn_runner_forward(t->val_runner, x, y, M, FALSE, NULL);
     t->val_pos += M;
@@ -399,8 +411,9 @@ validate_rolling(SpnTrainer *t, int every, double *bpc, GError **error)
   }
   g_free(x);
   g_free(y);
-  *bpc = total / blocks / G_LN2;
-  return TRUE;
+  if (!cancelled)
+    *bpc = total / blocks / G_LN2;
+  return !cancelled;
 }
 
 gboolean

@@ -48,9 +48,10 @@ gboolean spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize ma
  * position and caches are not saved: a resumed run starts them afresh, as the reference does. */
 gboolean spn_trainer_validate(SpnTrainer *t, int every, gsize max_tokens, double *bpc,
                               GError **error);
-/* Once `cancellable` (may be NULL) is cancelled, an evaluation under way stops at the next block
- * and returns FALSE with G_IO_ERROR_CANCELLED ("the evaluation stopped after N of its M
- * positions"), having changed nothing of the run; training steps are never cut short. It may be
+/* Once `cancellable` (may be NULL) is cancelled, an evaluation or a validation (either procedure)
+ * under way stops at its next block and returns FALSE with G_IO_ERROR_CANCELLED ("the evaluation
+ * stopped after N of its M positions"), having changed nothing of the run (the reference's rolling
+ * validation reads on from where it stopped); training steps are never cut short. It may be
  * cancelled from any thread. */
 void spn_trainer_set_cancellable(SpnTrainer *t, GCancellable *cancellable);
 /* Takes cfg's settings that a run may change when it resumes (SPN_FIELD_RESUMABLE: learning

@@ -418,11 +418,12 @@ cancel_later(gpointer data)
 /* A validation stopped between two blocks, whenever that is, leaves the run as it was: the steps
  * after it are those of a run without it, bit for bit, and its bpc is not reported. */
 static void
-test_cancelled_evaluation(void)
+cancelled_evaluation_case(SpnEvalMode mode)
 {
   g_autofree char *corpus = write_corpus("cancel.txt", 200000); /* 10,000 validation positions */
   SpnConfig c;
   small_config(&c);
+  c.eval_mode = mode;
   g_autoptr(GError) error = NULL;
   double straight[12], cancelled[12];
   SpnStepResult r;
@@ -445,7 +446,10 @@ test_cancelled_evaluation(void)
       g_cancellable_cancel(cancellable);
     GThread *thread = s == 0 ? NULL : g_thread_new("cancel", cancel_later, &later);
     double bpc = -1.0;
-    gboolean done = spn_trainer_evaluate(t, SPN_SPLIT_VALID, 1, 0, &bpc, &error);
+    /* the reference's rolling validation: all 208 blocks of a stream */
+    gboolean done = mode == SPN_EVAL_REFERENCE
+                        ? spn_trainer_validate(t, 2080, 0, &bpc, &error)
+                        : spn_trainer_evaluate(t, SPN_SPLIT_VALID, 1, 0, &bpc, &error);
     if (thread)
       g_thread_join(thread);
     if (!done) {
@@ -463,6 +467,9 @@ test_cancelled_evaluation(void)
   g_test_message("%d of 11 validations stopped part of the way through", partial);
   spn_trainer_free(t);
 }
+
+static void test_cancelled_evaluation(void) { cancelled_evaluation_case(SPN_EVAL_PREFIX); }
+static void test_cancelled_validation(void) { cancelled_evaluation_case(SPN_EVAL_REFERENCE); }
 
 /* ---- bad input ---- */
 
@@ -938,6 +945,7 @@ main(int argc, char **argv)
   g_test_add_func("/training/resume-equals-uninterrupted-adagrad", test_resume_adagrad);
   g_test_add_func("/training/resume-equals-uninterrupted-adam", test_resume_adam);
   g_test_add_func("/training/cancelled-evaluation", test_cancelled_evaluation);
+  g_test_add_func("/training/cancelled-reference-validation", test_cancelled_validation);
   g_test_add_func("/training/checkpoint-errors", test_checkpoint_errors);
   g_test_add_func("/training/checkpoint-window", test_checkpoint_window);
   g_test_add_func("/training/atomic-save", test_atomic_save);
