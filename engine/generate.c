@@ -57,6 +57,17 @@ spn_generate(SpnModel *m, const SpnVocab *vocab, const char *prompt, int length,
   gint32 *out = g_new(gint32, MAX(length, 1));
   const float *logp = spn_runner_logprobs(r) + (gsize)(last_len - 1) * c->vocab_size;
   for (int k = 0; k < length; k++) {
+    /* a prediction that is not finite samples nothing: saying so beats printing noise */
+    for (int j = 0; j < c->vocab_size; j++)
+      if (!isfinite(logp[j]) && !(isinf(logp[j]) && logp[j] < 0)) {
+        g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_NOT_FINITE,
+                    "the model's prediction of token %d is not finite (its weights or their "
+                    "sums are not): nothing can be sampled", k + 1);
+        g_free(out);
+        g_free(tokens);
+        spn_runner_free(r);
+        return NULL;
+      }
     out[k] = sample_token(logp, c->vocab_size, temperature, &rng);
     spn_runner_forward(r, &out[k], NULL, 1, FALSE, NULL);
     logp = spn_runner_logprobs(r);

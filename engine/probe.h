@@ -65,6 +65,7 @@ GQuark spn_probe_error_quark(void);
 typedef enum {
   SPN_PROBE_ERROR_EMPTY,     /* no text (or prompt, generate.h) to read */
   SPN_PROBE_ERROR_TOO_LONG,  /* more tokens than an int counts */
+  SPN_PROBE_ERROR_NOT_FINITE, /* the model predicts NaN or +Inf (generate.h) */
 } SpnProbeError;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpnProbe, spn_probe_unref)

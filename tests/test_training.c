@@ -926,6 +926,25 @@ test_probe_generate(void)
   g_assert_cmpstr(a, ==, b); /* seeded */
   g_assert_null(spn_probe_run(m, v, "", &error));
   g_assert_nonnull(error);
+  g_clear_error(&error);
+  /* a model whose weights are not finite: generate says so, the probe's JSON stays JSON */
+  for (gsize i = 0; i < m->layout->total; i += 7)
+    m->params[i] = NAN;
+  g_assert_null(spn_generate(m, v, "the ", 5, 0.8, 7, &error));
+  g_assert_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_NOT_FINITE);
+  g_clear_error(&error);
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable();
+  g_assert_true(spn_probe_write_json(m, v, "the spans", 9, NULL, out, &error));
+  g_assert_true(g_output_stream_close(out, NULL, NULL));
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_assert_true(json_parser_load_from_data(
+      parser, g_memory_output_stream_get_data(G_MEMORY_OUTPUT_STREAM(out)),
+      (gssize)g_memory_output_stream_get_data_size(G_MEMORY_OUTPUT_STREAM(out)), &error));
+  g_assert_no_error(error);
+  JsonArray *positions = json_object_get_array_member(
+      json_node_get_object(json_parser_get_root(parser)), "positions");
+  JsonObject *last = json_array_get_object_element(positions, 8);
+  g_assert_true(JSON_NODE_HOLDS_NULL(json_object_get_member(last, "surprisal_bits")));
   spn_trainer_free(t);
 }
 
