@@ -61,6 +61,8 @@ load_corpus(const CorpusArgs *a, GError **error)
   const char *name = a->corpus ? a->corpus : SPN_BUNDLED_SOURCE;
   if (g_str_equal(name, SPN_BUNDLED_SOURCE) || g_str_equal(name, SPN_DEMO_SOURCE))
     return spn_corpus_load(name, &opts, error);
+  if (!spn_cli_check_path("--corpus", name, TRUE, error))
+    return NULL;
   g_autofree char *path = g_canonicalize_filename(name, NULL);
   return spn_corpus_load(path, &opts, error);
 }
@@ -314,6 +316,8 @@ static SpnTrainer *
 open_trainer(const TrainArgs *a, GError **error)
 {
   if (a->checkpoint && g_file_test(a->checkpoint, G_FILE_TEST_EXISTS)) {
+    if (!spn_cli_check_path("--checkpoint", a->checkpoint, FALSE, error))
+      return NULL;
     /* without --corpus the run goes on with the corpus it recorded */
     SpnCorpus *corpus = NULL;
     if (a->corpus.corpus && (corpus = load_corpus(&a->corpus, error)) == NULL)

@@ -92,6 +92,23 @@ file_kind(mode_t mode)
   return "not a regular file";
 }
 
+gboolean
+spn_cli_check_path(const char *option, const char *path, gboolean folder_too, GError **error)
+{
+  struct stat sb;
+  if (g_stat(path, &sb) != 0) {
+    int err = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s %s: %s", option, path,
+                g_strerror(err));
+    return FALSE;
+  }
+  if (S_ISREG(sb.st_mode) || (folder_too && S_ISDIR(sb.st_mode)))
+    return TRUE;
+  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s %s: is %s; give a file%s", option,
+              path, file_kind(sb.st_mode), folder_too ? " or a folder" : "");
+  return FALSE;
+}
+
 char *
 spn_cli_read_text(const char *option, const char *path, gsize max, gsize *len, GError **error)
 {
@@ -142,6 +159,8 @@ spn_cli_open_checkpoint(const char *path, GError **error)
                 "--checkpoint PATH is required (see --help)");
     return NULL;
   }
+  if (!spn_cli_check_path("--checkpoint", path, FALSE, error))
+    return NULL;
   return spn_checkpoint_load(path, error);
 }
 

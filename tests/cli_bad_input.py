@@ -120,6 +120,7 @@ VALUED = {
     "train": ["nlayers", "hid-sz", "nheads", "inner-hid-sz", "pers-mem-size", "dropout",
               "attn-span", "adapt-span-ramp", "adapt-span-loss", "adapt-span-init", "block-sz",
               "batch-sz", "optim", "lr", "lr-warmup", "grad-clip", "seed", "threads", "steps",
+              "attn-window", "eval-mode",
               "eval-every", "eval-tokens", "save-every", "report-every", "preset"],
     "eval": ["batch-sz", "threads", "split"],
     "probe": ["top-k", "max-distance", "threads", "layers", "heads"],
