@@ -167,14 +167,16 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(TrainArgs, train_args_clear)
 static const SpnConfigField train_rows[] = {
   SPN_CLI_ROW("steps", TrainArgs, steps, SPN_FIELD_INT, 0, 1e9, "Train until this step", "N"),
   SPN_CLI_ROW("eval-every", TrainArgs, eval_every, SPN_FIELD_INT, 0, 1e9,
-              "Validation bpc every N steps and at the end, 0 = never; with --eval-mode reference the "
-   "default is the reference's 1000, and each validation reads N/10 blocks", "N"),
+              "Validation bpc every N steps and at the end, 0 = never; with --eval-mode "
+              "reference the default is the reference's 1000, and each validation reads N/10 "
+              "blocks", "N"),
   SPN_CLI_ROW("eval-tokens", TrainArgs, eval_tokens, SPN_FIELD_INT, 0, G_MAXINT,
-   "Validation tokens per evaluation with --eval-mode prefix, 0 = the whole split", "N"),
+              "Validation tokens per evaluation with --eval-mode prefix, 0 = the whole split",
+              "N"),
   SPN_CLI_ROW("save-every", TrainArgs, save_every, SPN_FIELD_INT, 0, 1e9,
-   "With --checkpoint: save every N steps and at the end, 0 = at the end only", "N"),
+              "With --checkpoint: save every N steps and at the end, 0 = at the end only", "N"),
   SPN_CLI_ROW("report-every", TrainArgs, report_every, SPN_FIELD_INT, 1, 1e9,
-   "Progress every N steps", "N"),
+              "Progress every N steps", "N"),
 };
 static const TrainArgs train_defaults = {.steps = 1000, .eval_every = 100, .eval_tokens = 65536,
                                          .save_every = 500, .report_every = 10};
@@ -286,7 +288,8 @@ resume_settings(SpnTrainer *t, const TrainArgs *a, GError **error)
   const SpnConfigField *rows = spn_config_fields(&n);
   for (guint i = 0; i < n; i++)
     if (g_hash_table_contains(a->given, rows[i].name) ||
-        (a->preset && rows[i].group != SPN_FIELD_GROUP_RUN && !(rows[i].flags & SPN_FIELD_INTERNAL)))
+        (a->preset && rows[i].group != SPN_FIELD_GROUP_RUN &&
+         !(rows[i].flags & SPN_FIELD_INTERNAL)))
       spn_config_field_copy(&want, &a->cfg, &rows[i]);
   g_autoptr(GString) refused = g_string_new(NULL), changed = g_string_new(NULL);
   describe_differences(have, &want, refused, changed);
@@ -618,10 +621,10 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ProbeArgs, probe_args_clear)
 
 static const SpnConfigField probe_rows[] = {
   SPN_CLI_ROW("top-k", ProbeArgs, top_k, SPN_FIELD_INT, 1, 65536,
-   "Per position and head only the K largest weights, as [distance, weight] pairs (default: "
-   "every weight)", "K"),
+              "Per position and head only the K largest weights, as [distance, weight] pairs "
+              "(default: every weight)", "K"),
   SPN_CLI_ROW("max-distance", ProbeArgs, max_distance, SPN_FIELD_INT, 1, 65536,
-   "Only the weights on distances up to D (default: the head's whole window)", "D"),
+              "Only the weights on distances up to D (default: the head's whole window)", "D"),
 };
 
 /* "0,2" → flags of n entries; NULL (every one) without a list */
@@ -738,7 +741,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(GenerateArgs, generate_args_clear)
 static const SpnConfigField generate_rows[] = {
   SPN_CLI_ROW("length", GenerateArgs, length, SPN_FIELD_INT, 0, 1000000, "Tokens to sample", "N"),
   SPN_CLI_ROW("temperature", GenerateArgs, temperature, SPN_FIELD_DOUBLE, 0, 100,
-   "Sampling temperature; 0 = always the most likely", "T"),
+              "Sampling temperature; 0 = always the most likely", "T"),
   SPN_CLI_ROW("seed", GenerateArgs, seed, SPN_FIELD_SEED, 0, 0, "Random seed", "N"),
 };
 static const GenerateArgs generate_defaults = {.length = 200, .temperature = 0.8, .seed = 1};

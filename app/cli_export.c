@@ -64,8 +64,8 @@ parse_figures(const char *list, SpnFigureKind **kinds, int *n)
       GString *names = g_string_new(NULL);
       for (int k = 0; k < SPN_FIGURE_COUNT; k++)
         g_string_append_printf(names, "%s%s", k ? ", " : "", spn_figure_name((SpnFigureKind)k));
-      spn_cli_usage_error("--figure %s: unknown figure; expected %s (several separated by commas)", name,
-                  names->str);
+      spn_cli_usage_error("--figure %s: unknown figure; expected %s (several separated by commas)",
+                          name, names->str);
       g_string_free(names, TRUE);
       return FALSE;
     }
@@ -166,7 +166,8 @@ check_indices(const ExportArgs *a, const SpnConfig *c)
     return FALSE;
   }
   if (a->head < -1 || a->head >= c->nheads) {
-    spn_cli_usage_error("--head %d: the model has heads 0 to %d (or -1 for all)", a->head, c->nheads - 1);
+    spn_cli_usage_error("--head %d: the model has heads 0 to %d (or -1 for all)", a->head,
+                        c->nheads - 1);
     return FALSE;
   }
   return TRUE;
@@ -185,8 +186,8 @@ export_context(ExportArgs *a)
      "Text for the model to read (attention, masks; default: a passage of the checkpoint's "
      "corpus that it did not train on)", "TEXT"},
     {"text-file", 0, 0, G_OPTION_ARG_FILENAME, &a->text_file, "Read that text from a file", "PATH"},
-    {"log", 0, 0, G_OPTION_ARG_NONE, &a->log, "Logarithmic value axes (spans, history, bpc, distance)",
-     NULL},
+    {"log", 0, 0, G_OPTION_ARG_NONE, &a->log,
+     "Logarithmic value axes (spans, history, bpc, distance)", NULL},
     {"linear-color", 0, 0, G_OPTION_ARG_NONE, &a->linear_color,
      "Linear colour scale for attention (default logarithmic, like the window)", NULL},
     {"colormap", 0, 0, G_OPTION_ARG_STRING, &a->colormap, "viridis (default) or cividis", "NAME"},

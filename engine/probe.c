@@ -359,7 +359,8 @@ writer_choose(Writer *w)
   w->window = g_new(int, c->nlayers * c->nheads);
   for (int l = 0; l < c->nlayers; l++)
     for (int h = 0; h < c->nheads; h++)
-      if ((w->sel.layers == NULL || w->sel.layers[l]) && (w->sel.heads == NULL || w->sel.heads[h])) {
+      if ((w->sel.layers == NULL || w->sel.layers[l]) &&
+          (w->sel.heads == NULL || w->sel.heads[h])) {
         float z = c->adapt_span ? w->m->w.layers[l].z[h] : 0.0f;
         w->window[w->n_chosen] = spn_attention_window(z, c->attn_span, c->adapt_span_ramp,
                                                       c->adapt_span);
