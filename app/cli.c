@@ -263,16 +263,20 @@ describe_differences(const SpnConfig *have, const SpnConfig *want, GString *refu
   }
 }
 
-/* "--lr, --lr-warmup, ... and --threads" */
+/* "--dropout, --lr, ... and --threads" */
 static char *
 resumable_names(void)
 {
   guint n;
   const SpnConfigField *rows = spn_config_fields(&n);
-  GString *s = g_string_new(NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < n; i++)
     if (rows[i].flags & SPN_FIELD_RESUMABLE)
-      g_string_append_printf(s, "%s--%s", s->len ? ", " : "", rows[i].name);
+      g_ptr_array_add(names, g_strconcat("--", rows[i].name, NULL));
+  GString *s = g_string_new(NULL);
+  for (guint i = 0; i < names->len; i++)
+    g_string_append_printf(s, "%s%s", i == 0 ? "" : i + 1 == names->len ? " and " : ", ",
+                           (char *)names->pdata[i]);
   return g_string_free(s, FALSE);
 }
 
@@ -298,7 +302,7 @@ resume_settings(SpnTrainer *t, const TrainArgs *a, GError **error)
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                 "%s holds a run of other settings than the command line gives: %s. A run keeps "
                 "its model when it resumes: leave these out to resume it, or name another "
-                "--checkpoint to start a new run (resuming may change %s, and --steps, "
+                "--checkpoint to start a new run (resuming may change %s, and the run's --steps, "
                 "--eval-every, --eval-tokens, --save-every and --report-every)",
                 a->checkpoint, refused->str, names);
     return FALSE;
@@ -467,12 +471,14 @@ cmd_train(int argc, char **argv)
   if (!init_preset(argc, argv, &a.cfg))
     return 2;
   SpnConfig preset_cfg = a.cfg;
-  g_autofree char *preset_about = preset_help();
+  g_autofree char *preset_about = preset_help(), *resumable = resumable_names();
+  g_autofree char *checkpoint_help = g_strdup_printf(
+      "Resume from PATH if it exists, on the corpus it recorded unless --corpus is given, with its "
+      "model (of the settings, only %s may change); save to it periodically and at the end",
+      resumable);
   GOptionEntry run[] = {
     {"preset", 0, 0, G_OPTION_ARG_STRING, &a.preset, preset_about, "NAME"},
-    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint,
-     "Resume from PATH if it exists (on the corpus it recorded unless --corpus is given); save "
-     "to it periodically and at the end", "PATH"},
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint, checkpoint_help, "PATH"},
     {"json", 0, 0, G_OPTION_ARG_NONE, &a.json, "One JSON object per progress line", NULL},
     {NULL, 0, 0, 0, NULL, NULL, NULL},
   };

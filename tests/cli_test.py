@@ -115,6 +115,38 @@ def _():
     assert "resuming" in p.stdout and "step    25/25" in p.stdout, p.stdout
 
 
+@check("a resumed run keeps its model: other model flags are refused by name, resumable ones taken")
+def _():
+    run("train", *small, "--steps", "2", "--eval-every", "0", "--checkpoint", ckpt + ".keep")
+    p = run("train", *small, "--nlayers", "3", "--hid-sz", "64", "--steps", "3",
+            "--checkpoint", ckpt + ".keep", ok=False)
+    assert p.returncode == 2, p.returncode
+    err = p.stderr
+    assert "--nlayers 3 (the checkpoint has 2)" in err and "--hid-sz 64 (the checkpoint has 32)" \
+        in err, err
+    refused = err.split(": ", 2)[2].split(". A run")[0]   # the list of what differs
+    assert "--nheads" not in refused and "--lr" not in refused, refused
+    assert "--lr" in err and "--steps" in err, err   # what may change is said
+    p = run("train", *small, "--lr", "0.05", "--steps", "3", "--checkpoint", ckpt + ".keep")
+    assert "resuming" in p.stdout and "with --lr 0.05 (was 0.07)" in p.stdout, p.stdout
+    assert json.loads(metadata(ckpt + ".keep")["config"])["lr"] == 0.05
+    err = run("train", "--preset", "small", "--steps", "4", "--checkpoint", ckpt + ".keep",
+              ok=False).stderr
+    assert "--nlayers 8 (the checkpoint has 2)" in err, err
+
+
+@check("an error names only the option that is wrong")
+def _():
+    for args, wrong, others in ((["generate", "--checkpoint", ckpt, "--length", "-3"], "--length -3",
+                                 ["--temperature"]),
+                                (["generate", "--checkpoint", ckpt, "--temperature", "-1"],
+                                 "--temperature -1", ["--length"]),
+                                (["train", "--steps", "-5"], "--steps -5",
+                                 ["--eval-tokens", "--report-every"])):
+        err = run(*args, ok=False).stderr
+        assert wrong in err and not any(o in err for o in others), err
+
+
 @check("eval gives bpc over the whole split")
 def _():
     out = json.loads(run("eval", "--checkpoint", ckpt, "--corpus", corpus, "--split", "test").stdout)
