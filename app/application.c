@@ -153,13 +153,6 @@ on_quit_signal(gpointer data)
 }
 
 static void
-spn_application_shutdown(GApplication *app)
-{
-  spn_view_state_flush();
-  G_APPLICATION_CLASS(spn_application_parent_class)->shutdown(app);
-}
-
-static void
 spn_application_startup(GApplication *app)
 {
   SpnApplication *self = SPN_APPLICATION(app);
@@ -177,6 +170,7 @@ spn_application_shutdown(GApplication *app)
   SpnApplication *self = SPN_APPLICATION(app);
   for (guint i = 0; i < G_N_ELEMENTS(self->quit_signals); i++)
     g_clear_handle_id(&self->quit_signals[i], g_source_remove);
+  spn_view_state_flush();
   G_APPLICATION_CLASS(spn_application_parent_class)->shutdown(app);
 }
 
