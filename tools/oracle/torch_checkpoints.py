@@ -103,7 +103,7 @@ def write_json(obj, path):
 
 class AdagradWithGradClip(torch.optim.Adagrad):
     """Adagrad whose param group carries grad_clip, as the reference's optimizer does; the step
-    scales the learning rate by clip/|g| per tensor (DESIGN.md, "Optimizer (reference)")."""
+    scales the learning rate by clip/|g| per tensor (docs/MODEL.md, "The optimizer")."""
 
     def __init__(self, params, lr, grad_clip):
         super().__init__(params, lr=lr)
