@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "compare_window.h"
 #include "headless.h"
 #include "setup_dialog.h"
 #include "spanscope-resources.h"
@@ -22,6 +23,7 @@ struct _SpnApplication {
   char *screenshot;
   gint64 train_steps;
   int bench_frames;
+  gboolean compare;   /* the screenshot is of the comparison window */
   SpnHeadless *headless;
   guint quit_signals[2];   /* SIGTERM, SIGHUP */
 };
@@ -50,7 +52,7 @@ create_window(SpnApplication *self, const char *checkpoint)
     gtk_window_set_default_size(GTK_WINDOW(win), self->width, self->height);
   if ((self->screenshot || self->bench_frames > 0) && self->headless == NULL) {
     SpnHeadlessOptions o = {self->screenshot, self->train_steps, self->width, self->height,
-                            self->bench_frames};
+                            self->bench_frames, self->compare};
     self->headless = spn_headless_start(G_APPLICATION(self), win, &o);
   }
   return win;
@@ -65,6 +67,21 @@ spn_application_activate(GApplication *app)
     return;
   }
   gtk_window_present(GTK_WINDOW(create_window(SPN_APPLICATION(app), NULL)));
+}
+
+/* `spanscope --compare A --compare B`: the runs in the application's comparison window, each
+ * path taken in the folder the command was typed in. */
+static void
+compare_files(GtkApplication *app, GApplicationCommandLine *cmdline, char **paths)
+{
+  SpnCompareWindow *cmp = spn_compare_window_get(app);
+  for (int i = 0; paths[i]; i++) {
+    g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, paths[i]);
+    g_autofree char *path = g_file_get_path(file);
+    if (path)
+      spn_compare_window_add_file(cmp, path);
+  }
+  gtk_window_present(GTK_WINDOW(cmp));
 }
 
 /* `spanscope run.safetensors` from a file manager (D-Bus Open): the checkpoint instead of a new
@@ -191,6 +208,9 @@ static const GOptionEntry options[] = {
    "With --screenshot: optimizer steps before the picture (default 0)", "N"},
   {"text", 0, 0, G_OPTION_ARG_STRING, NULL, "Text the inspector starts with", "TEXT"},
   {"size", 0, 0, G_OPTION_ARG_STRING, NULL, "Window size, e.g. 1366x768", "WxH"},
+  {"compare", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL,
+   "Add the checkpoint to the comparison window (several times for several runs); with a "
+   "window already open, to that one", "CHECKPOINT"},
   {"bench-frames", 0, 0, G_OPTION_ARG_INT, NULL,
    "Train while measuring what N painted frames cost the main thread, print frame_p95_ms "
    "(and snapshot hand-off, main-loop figures) and exit",
@@ -281,7 +301,7 @@ read_options(SpnApplication *self, GVariantDict *d, char **checkpoint)
  * checkpoint opens, a text goes to the inspector. The typing terminal is told what happened. */
 static void
 forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantDict *d,
-                const char *checkpoint)
+                const char *checkpoint, gboolean compare)
 {
   g_autofree char *preset = NULL, *corpus = NULL, *text = NULL;
   take_string(d, "preset", "s", &preset);
@@ -311,7 +331,10 @@ forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantD
                                    g_variant_new_string(text));
     g_application_command_line_print(cmdline, "spanscope: the open window reads your text\n");
   }
-  if (!checkpoint && !preset && !corpus && !text)
+  if (compare)
+    g_application_command_line_print(cmdline,
+                                     "spanscope: the open window's comparison adds the runs\n");
+  else if (!checkpoint && !preset && !corpus && !text)
     g_application_command_line_print(cmdline, "spanscope: a window is already open\n");
 }
 
@@ -322,19 +345,27 @@ spn_application_command_line(GApplication *app, GApplicationCommandLine *cmdline
   GVariantDict *d = g_application_command_line_get_options_dict(cmdline);
   GtkWindow *existing = gtk_application_get_active_window(GTK_APPLICATION(app));
   g_autofree char *checkpoint = NULL;
+  g_auto(GStrv) compare = NULL;
+  if (!g_variant_dict_lookup(d, "compare", "^aay", &compare) || compare[0] == NULL)
+    g_clear_pointer(&compare, g_strfreev);
   if (existing) {
     g_auto(GStrv) files = NULL;
     g_variant_dict_lookup(d, G_OPTION_REMAINING, "^aay", &files);
-    forward_options(existing, cmdline, d, files ? files[0] : NULL);
+    forward_options(existing, cmdline, d, files ? files[0] : NULL, compare != NULL);
+    if (compare)
+      compare_files(GTK_APPLICATION(app), cmdline, compare);
     return 0;
   }
   read_options(self, d, &checkpoint);
+  self->compare = compare != NULL;
   if (checkpoint) {
     g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, checkpoint);
     g_free(checkpoint);
     checkpoint = g_file_get_path(file);
   }
   gtk_window_present(GTK_WINDOW(create_window(self, checkpoint)));
+  if (compare)
+    compare_files(GTK_APPLICATION(app), cmdline, compare);
   return 0;
 }
 

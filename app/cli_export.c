@@ -6,15 +6,20 @@
 
 #include "cli_common.h"
 #include "colormap.h"
+#include "compare.h"
 #include "figures.h"
+#include "jsonwrite.h"
 #include "parallel.h"
 #include "probe.h"
 #include "snapshot.h"
+#include "summary.h"
 
 typedef struct {
-  char *checkpoint, *figure, *text, *text_file, *colormap, *output;
+  char **checkpoints, **labels;
+  char *checkpoint; /* the first of checkpoints, borrowed */
+  char *figure, *text, *text_file, *colormap, *output;
   int layer, head, max_chars, threads;
-  gboolean log, linear_color, dark;
+  gboolean log, linear_color, dark, json;
   double width, height, scale, font_size;
 } ExportArgs;
 
@@ -40,7 +45,8 @@ static const ExportArgs export_defaults = {.layer = 0, .head = -1, .max_chars = 
 static void
 export_args_clear(ExportArgs *a)
 {
-  g_free(a->checkpoint);
+  g_strfreev(a->checkpoints);
+  g_strfreev(a->labels);
   g_free(a->figure);
   g_free(a->text);
   g_free(a->text_file);
@@ -131,28 +137,15 @@ probe_text(const ExportArgs *a, const SpnCheckpoint *ck, gboolean needed, char *
   return TRUE;
 }
 
-static gint64
-checkpoint_step(const SpnCheckpoint *ck, const SpnHistory *h)
-{
-  if (ck->optim)
-    return ck->optim->step;
-  return h->n > 0 ? spn_history_step(h, h->n - 1) : 0;
-}
-
 /* snapshot of the checkpoint: spans, history (empty when absent or unreadable) and probe */
 static SpnSnapshot *
 build_snapshot(SpnCheckpoint *ck, const char *path, char *text, SpnProbe *probe)
 {
-  const SpnConfig *c = &ck->model->cfg;
-  SpnSnapshot *s = spn_snapshot_new(c);
-  spn_model_spans(ck->model, s->spans);
-  if (ck->history) {
-    spn_history_unref(s->history);
-    s->history = g_steal_pointer(&ck->history);
-  } else if (ck->history_error)
-    g_printerr("spanscope-cli export: training history skipped: %s\n", ck->history_error->message);
-  s->step = checkpoint_step(ck, s->history);
-  s->corpus = g_path_get_basename(path);
+  if (ck->history == NULL && ck->history_error)
+    g_printerr("spanscope-cli export: %s: training history skipped: %s\n", path,
+               ck->history_error->message);
+  g_autofree char *name = g_path_get_basename(path);
+  SpnSnapshot *s = spn_checkpoint_snapshot(ck, name);
   s->text = text;
   s->probe = probe;
   return s;
@@ -179,9 +172,16 @@ export_context(ExportArgs *a)
   SpnOptionRows sets[] = {{export_rows, G_N_ELEMENTS(export_rows), a, &export_defaults},
                           spn_cli_threads_rows(&a->threads)};
   GOptionEntry e[] = {
-    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a->checkpoint, "Model to draw", "PATH"},
+    {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a->checkpoints,
+     "Model to draw; given several times, the runs side by side", "PATH"},
+    {"label", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a->labels,
+     "Name of the run of the checkpoint given in the same place (default: its file name)",
+     "NAME"},
     {"figure", 0, 0, G_OPTION_ARG_STRING, &a->figure,
-     "spans, history, masks, attention or curves; a comma list draws them side by side", "NAMES"},
+     "spans, history, masks, attention or curves; a comma list draws them side by side; with "
+     "several checkpoints curves, spans or table", "NAMES"},
+    {"json", 0, 0, G_OPTION_ARG_NONE, &a->json,
+     "With several checkpoints, print each run's numbers (the table) as a JSON line", NULL},
     {"text", 0, 0, G_OPTION_ARG_STRING, &a->text,
      "Text for the model to read (attention, masks; default: a passage of the checkpoint's "
      "corpus that it did not train on)", "TEXT"},
@@ -208,6 +208,7 @@ parse_args(ExportArgs *a, int *argc, char ***argv)
   g_autoptr(GOptionContext) ctx = export_context(a);
   if (!spn_cli_parse(ctx, argc, argv))
     return FALSE;
+  a->checkpoint = a->checkpoints ? a->checkpoints[0] : NULL;
   if (a->checkpoint == NULL || a->figure == NULL || a->output == NULL) {
     spn_cli_usage_error("--checkpoint, --figure and --output are required (see --help)");
     return FALSE;
@@ -216,7 +217,115 @@ parse_args(ExportArgs *a, int *argc, char ***argv)
     spn_cli_usage_error("give --text or --text-file, not both");
     return FALSE;
   }
+  guint n_runs = g_strv_length(a->checkpoints);
+  if (a->labels && g_strv_length(a->labels) > n_runs) {
+    spn_cli_usage_error("%u --label for %u --checkpoint: give at most one label per checkpoint",
+                        g_strv_length(a->labels), n_runs);
+    return FALSE;
+  }
+  if (n_runs > 1 && (a->text || a->text_file)) {
+    spn_cli_usage_error("--text and --text-file are for one checkpoint; several are compared by "
+                        "their curves, spans and table");
+    return FALSE;
+  }
   return TRUE;
+}
+
+/* "curves,spans" → comparison figures; FALSE with a message naming the bad entry */
+static gboolean
+parse_compare_figures(const char *list, SpnCompareKind **kinds, int *n)
+{
+  g_auto(GStrv) parts = g_strsplit(list, ",", -1);
+  *n = 0;
+  *kinds = g_new(SpnCompareKind, g_strv_length(parts) + 1);
+  for (int i = 0; parts[i]; i++) {
+    char *name = g_strstrip(parts[i]);
+    if (*name == '\0')
+      continue;
+    if (!spn_compare_from_name(name, &(*kinds)[*n])) {
+      spn_cli_usage_error("--figure %s: several checkpoints are compared by curves, spans or "
+                          "table (several separated by commas)", name);
+      return FALSE;
+    }
+    (*n)++;
+  }
+  if (*n == 0) {
+    spn_cli_usage_error("--figure names no figure");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* One run's numbers (the table's) as a JSON line; null for what it has not measured. */
+static void
+print_run_json(const SpnCompareRun *run, const char *path)
+{
+  SpnRunSummary m;
+  spn_run_summary(run->snapshot, &m);
+  g_autoptr(GString) s = g_string_new("{");
+  spn_json_key(s, "label", TRUE);
+  spn_json_string(s, run->label, -1);
+  spn_json_key(s, "checkpoint", FALSE);
+  spn_json_string(s, path, -1);
+  g_string_append_printf(s, ",\"step\":%" G_GINT64_FORMAT ",\"params\":%" G_GSIZE_FORMAT
+                         ",\"best_val_step\":%" G_GINT64_FORMAT, m.step, m.params,
+                         m.best_valid_step);
+  const struct {
+    const char *key;
+    double v;
+  } numbers[] = {
+    {"chars", m.chars}, {"final_val_bpc", m.final_valid}, {"best_val_bpc", m.best_valid},
+    {"final_train_bpc", m.final_train}, {"span_mean", m.span_mean}, {"span_max", m.span_max},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(numbers); i++) {
+    spn_json_key(s, numbers[i].key, FALSE);
+    spn_json_number(s, numbers[i].v, i == 0 ? 15 : 7);
+  }
+  g_string_append(s, "}\n");
+  g_print("%s", s->str);
+}
+
+/* Several checkpoints: their snapshots side by side in the comparison figures. */
+static int
+export_comparison(const ExportArgs *a, const SpnFigureOptions *o)
+{
+  g_autofree SpnCompareKind *kinds = NULL;
+  int n_kinds = 0;
+  if (!parse_compare_figures(a->figure, &kinds, &n_kinds))
+    return 2;
+  int n = (int)g_strv_length(a->checkpoints), status = 0;
+  guint n_labels = a->labels ? g_strv_length(a->labels) : 0;
+  SpnSnapshot **snaps = g_new0(SpnSnapshot *, n);
+  SpnCompareRun *runs = g_new0(SpnCompareRun, n);
+  char **names = g_new0(char *, n + 1);
+  GError *error = NULL;
+  for (int i = 0; i < n && status == 0; i++) {
+    SpnCheckpoint *ck = spn_cli_open_checkpoint(a->checkpoints[i], &error);
+    if (ck == NULL) {
+      status = spn_cli_fail(error);
+      break;
+    }
+    snaps[i] = build_snapshot(ck, a->checkpoints[i], NULL, NULL);
+    spn_checkpoint_free(ck);
+    names[i] = (guint)i < n_labels ? g_strdup(a->labels[i])
+                                   : g_path_get_basename(a->checkpoints[i]);
+    runs[i] = (SpnCompareRun){snaps[i], names[i]};
+  }
+  if (status == 0 && !spn_compare_export(a->output, kinds, n_kinds, a->width, a->height, a->scale,
+                                         runs, n, o, &error))
+    status = spn_cli_fail(error);
+  if (status == 0 && a->json)
+    for (int i = 0; i < n; i++)
+      print_run_json(&runs[i], a->checkpoints[i]);
+  if (status == 0 && !a->json)
+    g_print("wrote %s\n", a->output);
+  for (int i = 0; i < n; i++)
+    if (snaps[i])
+      spn_snapshot_unref(snaps[i]);
+  g_free(snaps);
+  g_free(runs);
+  g_strfreev(names);
+  return status;
 }
 
 int
@@ -229,6 +338,13 @@ spn_cli_export(int argc, char **argv)
   spn_figure_options_init(&o);
   if (a.colormap && !spn_colormap_from_name(a.colormap, &o.colormap))
     return spn_cli_usage_error("--colormap %s: expected viridis or cividis", a.colormap);
+  if (g_strv_length(a.checkpoints) > 1) {
+    o.dark = a.dark;
+    o.log_axis = a.log;
+    o.font_size = a.font_size;
+    spn_threads_init(a.threads);
+    return export_comparison(&a, &o);
+  }
   g_autofree SpnFigureKind *kinds = NULL;
   int n = 0;
   if (!parse_figures(a.figure, &kinds, &n))

@@ -2,6 +2,8 @@
  * and exit: the screenshot (--screenshot) and the frame-cost benchmark (--bench-frames). */
 #include "headless.h"
 
+#include "compare_window.h"
+
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@ typedef struct Bench Bench;  /* the frame benchmark's measurements */
 struct _SpnHeadless {
   GApplication *app;
   SpnWindow *win;          /* NULL once finished */
+  GtkWidget *target;       /* the window the screenshot is of: win, or the comparison window */
   char *screenshot;
   gint64 train_steps;
   int width, height;
@@ -154,9 +157,12 @@ finish(SpnHeadless *self, int status)
 {
   self->exit_status = status;
   g_clear_handle_id(&self->timeout, g_source_remove);
+  if (self->target && self->target != GTK_WIDGET(self->win))
+    gtk_window_destroy(GTK_WINDOW(self->target));
   if (self->win)
     gtk_window_destroy(GTK_WINDOW(self->win));
   self->win = NULL;
+  self->target = NULL;
   g_application_quit(self->app);
 }
 
@@ -253,7 +259,7 @@ static void
 capture_after_paint(GdkFrameClock *clock, gpointer data)
 {
   SpnHeadless *self = data;
-  GtkWidget *window = GTK_WIDGET(self->win);
+  GtkWidget *window = self->target;
   if (window == NULL)
     return;
   if (--self->settle > 0 || fit_requested_size(self, window)) {
@@ -284,9 +290,9 @@ static gboolean
 start_capture(gpointer data)
 {
   SpnHeadless *self = data;
-  if (self->win == NULL)
+  if (self->target == NULL)
     return G_SOURCE_REMOVE;
-  GtkWidget *window = GTK_WIDGET(self->win);
+  GtkWidget *window = self->target;
   GdkFrameClock *clock = gtk_widget_get_frame_clock(window);
   if (clock == NULL) {
     fail(self, "the window is not on screen: is there a display (DISPLAY or WAYLAND_DISPLAY)?");
@@ -319,6 +325,35 @@ start_screenshot(SpnHeadless *self, SpnWindow *win)
   if (self->train_steps > 0)
     g_action_group_activate_action(G_ACTION_GROUP(win), "train-until",
                                    g_variant_new_int64(self->train_steps));
+}
+
+/* The comparison window: once every run asked for is open, take its picture. */
+static void
+on_compare_runs_changed(SpnCompareWindow *cmp, SpnHeadless *self)
+{
+  if (self->capturing || spn_compare_window_get_pending(cmp) > 0 ||
+      spn_compare_window_get_n_runs(cmp) == 0)
+    return;
+  self->capturing = TRUE;
+  g_idle_add_full(G_PRIORITY_LOW, start_capture, self, NULL);
+}
+
+static void
+on_compare_failed(SpnCompareWindow *cmp, const char *message, SpnHeadless *self)
+{
+  (void)cmp;
+  fail(self, message);
+}
+
+static void
+start_compare_screenshot(SpnHeadless *self)
+{
+  SpnCompareWindow *cmp = spn_compare_window_get(GTK_APPLICATION(self->app));
+  self->target = GTK_WIDGET(cmp);
+  if (self->width > 0 && self->height > 0)
+    gtk_window_set_default_size(GTK_WINDOW(cmp), self->width, self->height);
+  g_signal_connect(cmp, "runs-changed", G_CALLBACK(on_compare_runs_changed), self);
+  g_signal_connect(cmp, "run-failed", G_CALLBACK(on_compare_failed), self);
 }
 
 /* ---- headless: frame-cost benchmark ----
@@ -539,6 +574,7 @@ spn_headless_start(GApplication *app, SpnWindow *win, const SpnHeadlessOptions *
   SpnHeadless *self = g_new0(SpnHeadless, 1);
   self->app = app;
   self->win = win;
+  self->target = GTK_WIDGET(win);
   self->screenshot = g_strdup(o->screenshot);
   self->train_steps = o->train_steps;
   self->width = o->width;
@@ -546,7 +582,9 @@ spn_headless_start(GApplication *app, SpnWindow *win, const SpnHeadlessOptions *
   self->bench_frames = o->bench_frames;
   g_signal_connect(win, "worker-error", G_CALLBACK(on_headless_error), self);
   self->timeout = g_timeout_add_seconds(HEADLESS_TIMEOUT_S, on_headless_timeout, self);
-  if (self->screenshot)
+  if (self->screenshot && o->compare)
+    start_compare_screenshot(self);
+  else if (self->screenshot)
     start_screenshot(self, win);
   else
     start_bench(self, win);
@@ -567,6 +605,8 @@ spn_headless_free(SpnHeadless *h)
   g_clear_handle_id(&h->timeout, g_source_remove);
   if (h->win)
     g_signal_handlers_disconnect_by_data(h->win, h);
+  if (h->target && h->target != GTK_WIDGET(h->win))
+    g_signal_handlers_disconnect_by_data(h->target, h);
   if (h->bench) {
     g_main_context_set_poll_func(NULL, bench_next_poll);
     bench_owner = NULL;

@@ -1,4 +1,5 @@
 /* headless.h — the modes that drive a real window through its actions and exit:
+ *   --screenshot FILE.png --compare CHECKPOINT...: the comparison window once its runs are open;
  *   --screenshot FILE.png: trains to train_steps, waits until every view shows the newest
  *     snapshot and the inspector's tint the newest reading, renders the window into the PNG;
  *   --bench-frames N: trains while measuring what N painted frames cost the main thread, prints
@@ -18,6 +19,7 @@ typedef struct {
   gint64 train_steps;       /* screenshot: optimizer steps before the picture */
   int width, height;        /* screenshot: the picture's size (0: the window's) */
   int bench_frames;         /* benchmark: painted frames to measure */
+  gboolean compare;         /* screenshot: of the comparison window once its runs are open */
 } SpnHeadlessOptions;
 
 /* Starts driving win; when done it destroys win and quits app. */

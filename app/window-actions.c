@@ -1,6 +1,7 @@
 /* window-actions.c — the "win" actions (window.h lists them): training, models and files,
  * export, what the views show. Menus, shortcuts, the headless modes and the tests all go
  * through them. */
+#include "compare_window.h"
 #include "export_dialog.h"
 #include "inspector.h"
 #include "panel.h"
@@ -462,6 +463,24 @@ on_export_csv_to(GSimpleAction *a, GVariant *p, gpointer data)
   export_csv(data, g_variant_get_string(p, NULL));
 }
 
+/* The comparison window with this run added as it is now (a snapshot: training goes on here). */
+static void
+on_compare(GSimpleAction *a, GVariant *p, gpointer data)
+{
+  (void)a, (void)p;
+  SpnWindow *win = data;
+  SpnCompareWindow *cmp =
+      spn_compare_window_get(gtk_window_get_application(GTK_WINDOW(win)));
+  if (win->snapshot) {
+    g_autofree char *base =
+        win->user_file ? g_path_get_basename(win->user_file) : g_strdup("this run");
+    g_autofree char *label = g_strdup_printf("%s (step %" G_GINT64_FORMAT ")", base,
+                                             win->snapshot->step);
+    spn_compare_window_add_snapshot(cmp, win->snapshot, label);
+  }
+  gtk_window_present(GTK_WINDOW(cmp));
+}
+
 static void
 on_probe_text(GSimpleAction *a, GVariant *p, gpointer data)
 {
@@ -514,6 +533,7 @@ static const GActionEntry win_actions[] = {
   {"export-to", on_export_to, "(sasddd)", NULL, NULL, {0}},
   {"export-csv", on_export_csv, NULL, NULL, NULL, {0}},
   {"export-csv-to", on_export_csv_to, "s", NULL, NULL, {0}},
+  {"compare", on_compare, NULL, NULL, NULL, {0}},
   {"layer", NULL, "i", "0", on_layer_change, {0}},
   {"head", NULL, "i", "-1", on_head_change, {0}},
   {"probe-text", on_probe_text, "s", NULL, NULL, {0}},

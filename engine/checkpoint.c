@@ -321,3 +321,19 @@ spn_checkpoint_corpus(const SpnCheckpoint *ck)
   return g_strdup(json_object_get_string_member_with_default(
       json_node_get_object(json_parser_get_root(p)), "corpus", NULL));
 }
+
+SpnSnapshot *
+spn_checkpoint_snapshot(SpnCheckpoint *ck, const char *corpus)
+{
+  SpnSnapshot *s = spn_snapshot_new(&ck->model->cfg);
+  spn_model_spans(ck->model, s->spans);
+  if (ck->history) {
+    spn_history_unref(s->history);
+    s->history = g_steal_pointer(&ck->history);
+  }
+  const SpnHistory *h = s->history;
+  s->step = ck->optim ? ck->optim->step : h->n > 0 ? spn_history_step(h, h->n - 1) : 0;
+  s->vocab = ck->vocab ? ck->vocab->kind : SPN_VOCAB_CHARS;
+  s->corpus = g_strdup(corpus);
+  return s;
+}

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "model.h"
 #include "optim.h"
+#include "snapshot.h"
 
 G_BEGIN_DECLS
 
@@ -46,6 +47,10 @@ void spn_checkpoint_free(SpnCheckpoint *ck);
 /* The corpus the checkpoint was trained on, as its trainer state names it (a path,
  * SPN_BUNDLED_SOURCE or "demo"); NULL when it does not say. */
 char *spn_checkpoint_corpus(const SpnCheckpoint *ck);
+
+/* A snapshot of the checkpoint for the figures (no probe): its configuration, spans, step and
+ * history, which it takes from ck (an empty one when ck has none); `corpus` names it in titles. */
+SpnSnapshot *spn_checkpoint_snapshot(SpnCheckpoint *ck, const char *corpus);
 
 #define SPN_CHECKPOINT_ERROR (spn_checkpoint_error_quark())
 GQuark spn_checkpoint_error_quark(void);

@@ -1,6 +1,7 @@
 /* config.c — the settings table and everything it drives: validation, JSON, command-line
  * options; the presets. */
 #include "config.h"
+#include "demo.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -180,6 +181,28 @@ spn_config_init_span_demo(SpnConfig *cfg)
   cfg->grad_clip = 0.0;
 }
 
+/* S = 8192 for the long-span corpus (demo.h): every head starts at S, so each can find the
+ * copies 6000 characters back before the span loss sweeps it past them (Adam moves a span by at
+ * most lr·S ≈ 25 characters a step: 6000 is passed after ~140 steps, 800 after ~360, 100 after
+ * ~390). λ is weaker than the span demo's: each distance holds a third of the copies. Head
+ * window: in the reference's window the softmax of every head in a layer with a 6000-character
+ * head would cover 6000 distances, and the cost would follow the layer's longest head. */
+void
+spn_config_init_long_span(SpnConfig *cfg)
+{
+  spn_config_init_desktop(cfg);
+  cfg->hid_sz = 64;
+  cfg->inner_hid_sz = 256;
+  cfg->attn_span = 8192;
+  cfg->adapt_span_init = 1.0;
+  cfg->adapt_span_loss = 1e-4;
+  cfg->adapt_span_cache = TRUE;
+  cfg->attn_window = SPN_ATTN_WINDOW_HEAD;
+  cfg->optim = SPN_OPTIM_ADAM;
+  cfg->lr = 0.003;
+  cfg->grad_clip = 0.0;
+}
+
 static const struct {
   const char *name, *title, *about, *corpus;
   void (*init)(SpnConfig *cfg);
@@ -196,6 +219,10 @@ static const struct {
                             "wide spans on the demonstration corpus: they start at 0.75·S, span "
                             "loss 5e-4, Adam lr 0.002 without clipping", "demo",
                             spn_config_init_span_demo},
+  [SPN_PRESET_LONG_SPAN] = {"long", "Long span",
+                            "S = 8192 on the long-span corpus: spans start at S and sort "
+                            "themselves to 100, 800 and 6000 characters or nothing",
+                            SPN_LONG_DEMO_SOURCE, spn_config_init_long_span},
 };
 
 const char *

@@ -162,10 +162,11 @@ typedef enum {
   SPN_PRESET_REFERENCE_SMALL,   /* the reference's small enwik8 setting */
   SPN_PRESET_ALL_ATTENTION,     /* desktop with persistent memory instead of feed-forward */
   SPN_PRESET_SPAN_DEMO,         /* for the demonstration corpus (demo.h) */
+  SPN_PRESET_LONG_SPAN,         /* S = 8192 for the long-span corpus (demo.h) */
   SPN_PRESET_COUNT
 } SpnPreset;
 
-const char *spn_preset_name(SpnPreset p);    /* "desktop", "small", "allattn", "demo" */
+const char *spn_preset_name(SpnPreset p);    /* "desktop", "small", "allattn", "demo", "long" */
 const char *spn_preset_title(SpnPreset p);   /* "Desktop", "Reference small", ... */
 const char *spn_preset_about(SpnPreset p);   /* what it is for, one phrase */
 gboolean spn_preset_from_name(const char *name, SpnPreset *p);
@@ -186,6 +187,7 @@ void spn_config_init_desktop(SpnConfig *cfg);
 void spn_config_init_reference_small(SpnConfig *cfg);
 void spn_config_init_all_attention(SpnConfig *cfg);
 void spn_config_init_span_demo(SpnConfig *cfg);
+void spn_config_init_long_span(SpnConfig *cfg);
 
 #define SPN_CONFIG_ERROR (spn_config_error_quark())
 GQuark spn_config_error_quark(void);

@@ -520,9 +520,10 @@ spn_corpus_load(const char *path, const SpnCorpusOptions *opts, GError **error)
     return NULL;
   }
 
-  if (strcmp(source, SPN_DEMO_SOURCE) == 0) {
-    g_autofree char *text = spn_demo_text(SPN_DEMO_SEED, SPN_DEMO_CHARS, SPN_DEMO_DISTANCE, NULL);
-    return spn_corpus_from_text(SPN_DEMO_SOURCE, text, SPN_DEMO_CHARS, opts, error);
+  const SpnDemoCorpus *generated = spn_demo_corpus(source);
+  if (generated != NULL) {
+    g_autofree char *text = spn_demo_corpus_text(generated, NULL);
+    return spn_corpus_from_text(generated->source, text, generated->n_chars, opts, error);
   }
 
   SpnCorpus *corpus = g_new0(SpnCorpus, 1);
@@ -653,26 +654,29 @@ static const char kjv_passage[] =
 
 #define PASSAGE_CHARS 800
 
-/* From the validation split (90-95 %) of the demonstration corpus, the first sentence whose
- * planted copy follows SPN_DEMO_DISTANCE characters later, up to PASSAGE_CHARS characters and
- * ending after a word. The same constants give the corpus the engine trains on. */
+/* From the validation split (90-95 %) of a generated corpus, the first sentence whose planted
+ * copy follows at its longest distance D, from the sentence up to D + PASSAGE_CHARS characters
+ * (so the passage shows the copy), ending after a word. The same constants give the corpus the
+ * engine trains on. */
 static char *
-demo_passage(void)
+demo_passage(const SpnDemoCorpus *corpus)
 {
   GArray *copies = NULL;
-  g_autofree char *text = spn_demo_text(SPN_DEMO_SEED, SPN_DEMO_CHARS, SPN_DEMO_DISTANCE, &copies);
-  gsize from = SPN_DEMO_CHARS / 100 * 91 + SPN_DEMO_DISTANCE;
-  gsize start = from - SPN_DEMO_DISTANCE;
+  g_autofree char *text = spn_demo_corpus_text(corpus, &copies);
+  int distance = corpus->distances[corpus->n_distances - 1];
+  gsize from = corpus->n_chars / 100 * 91 + (gsize)distance;
+  gsize start = from - (gsize)distance;
   for (guint i = 0; i < copies->len; i++) {
     const SpnDemoCopy *c = &g_array_index(copies, SpnDemoCopy, i);
-    if (c->start >= from) {
-      start = c->start - SPN_DEMO_DISTANCE;
+    if (c->start >= from && c->distance == distance) {
+      start = c->start - (gsize)distance;
       break;
     }
   }
   g_array_unref(copies);
-  gsize end = MIN(start + PASSAGE_CHARS, (gsize)SPN_DEMO_CHARS);
-  while (end > start + PASSAGE_CHARS / 2 && text[end - 1] != ' ')
+  gsize length = MAX((gsize)PASSAGE_CHARS, (gsize)distance + PASSAGE_CHARS / 4);
+  gsize end = MIN(start + length, corpus->n_chars);
+  while (end > start + length / 2 && text[end - 1] != ' ')
     end--;
   return g_strndup(text + start, end - start);
 }
@@ -680,10 +684,12 @@ demo_passage(void)
 const char *
 spn_corpus_default_passage(const char *source)
 {
-  static char *demo;
-  if (g_strcmp0(source, SPN_DEMO_SOURCE) != 0)
+  static char *passages[2];
+  const SpnDemoCorpus *generated = spn_demo_corpus(source);
+  if (generated == NULL)
     return kjv_passage;
-  if (g_once_init_enter(&demo))
-    g_once_init_leave(&demo, demo_passage());
-  return demo;
+  char **passage = &passages[g_strcmp0(source, SPN_DEMO_SOURCE) == 0 ? 0 : 1];
+  if (g_once_init_enter(passage))
+    g_once_init_leave(passage, demo_passage(generated));
+  return *passage;
 }

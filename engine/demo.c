@@ -25,7 +25,8 @@ typedef struct {
   GString *out;
   GArray *copies;                                /* SpnDemoCopy, scheduled, ascending */
   guint next_copy;                               /* first copy not written yet */
-  gsize distance;
+  const int *distances;
+  int n_distances;
 } SpnDemoGen;
 
 /* ---- lexicon ------------------------------------------------------------------------------ */
@@ -146,18 +147,35 @@ static void spn_demo_sentence(SpnDemoGen *g, gsize length)
   g_string_append(g->out, spn_rng_uniform(&g->rng) < SPN_DEMO_NEWLINE_P ? ".\n" : ". ");
 }
 
-/* Copies start only right after the previous one or at least two characters later, so the
- * lowercase filler in between is always a word and a space. */
+/* Whether a copy [start, end) may follow one that ends at `before_end` and precede one that
+ * starts at `after_start`: copies touch or leave at least two characters, so the lowercase
+ * filler in between is always a word and a space. */
+static gboolean spn_demo_fits(gsize before_end, gsize start, gsize end, gsize after_start)
+{
+  return (start == before_end || start >= before_end + 2) &&
+         (end == after_start || end + 2 <= after_start);
+}
+
+/* With several distances the copies of later passages can land before copies already
+ * scheduled, so the new one is inserted in order and checked against both neighbours. With one
+ * distance no random number is drawn here, so its text is the same as before distances could be
+ * several. */
 static void spn_demo_schedule(SpnDemoGen *g, gsize source, gsize length)
 {
-  SpnDemoCopy copy = {source + g->distance, length};
-  if (g->copies->len > 0) {
-    const SpnDemoCopy *last = &g_array_index(g->copies, SpnDemoCopy, g->copies->len - 1);
-    gsize end = last->start + last->length;
-    if (copy.start != end && copy.start < end + 2)
-      return;
+  int which = g->n_distances > 1 ? (int)spn_rng_below(&g->rng, (guint64)g->n_distances) : 0;
+  SpnDemoCopy copy = {source + (gsize)g->distances[which], length, g->distances[which]};
+  guint at = g->copies->len;
+  while (at > g->next_copy && g_array_index(g->copies, SpnDemoCopy, at - 1).start > copy.start)
+    at--;
+  gsize before_end = 0, after_start = G_MAXSIZE;
+  if (at > 0) {
+    const SpnDemoCopy *before = &g_array_index(g->copies, SpnDemoCopy, at - 1);
+    before_end = before->start + before->length;
   }
-  g_array_append_val(g->copies, copy);
+  if (at < g->copies->len)
+    after_start = g_array_index(g->copies, SpnDemoCopy, at).start;
+  if (spn_demo_fits(before_end, copy.start, copy.start + length, after_start))
+    g_array_insert_val(g->copies, at, copy);
 }
 
 /* The source ends before the copy starts (distance > passage), so the regions never overlap. */
@@ -165,7 +183,7 @@ static void spn_demo_write_copy(SpnDemoGen *g, const SpnDemoCopy *copy)
 {
   gsize at = g->out->len;
   g_string_set_size(g->out, at + copy->length);
-  memcpy(g->out->str + at, g->out->str + at - g->distance, copy->length);
+  memcpy(g->out->str + at, g->out->str + at - copy->distance, copy->length);
 }
 
 static void spn_demo_generate(SpnDemoGen *g, gsize n_chars)
@@ -206,13 +224,19 @@ static void spn_demo_trim_copies(GArray *copies, gsize n_chars)
   }
 }
 
-char *spn_demo_text(guint64 seed, gsize n_chars, int distance, GArray **copies)
+char *spn_demo_text_multi(guint64 seed, gsize n_chars, const int *distances, int n_distances,
+                         GArray **copies)
 {
-  g_return_val_if_fail(distance >= SPN_DEMO_MAX_PASSAGE + 2, NULL);
-  SpnDemoGen g = {.distance = (gsize)distance};
+  g_return_val_if_fail(n_distances >= 1 && n_distances <= SPN_DEMO_MAX_DISTANCES, NULL);
+  int longest = 0;
+  for (int i = 0; i < n_distances; i++) {
+    g_return_val_if_fail(distances[i] >= SPN_DEMO_MAX_PASSAGE + 2, NULL);
+    longest = MAX(longest, distances[i]);
+  }
+  SpnDemoGen g = {.distances = distances, .n_distances = n_distances};
   spn_rng_seed(&g.rng, seed);
   spn_demo_build_lexicon(&g);
-  g.out = g_string_sized_new(n_chars + SPN_DEMO_MAX_PASSAGE + (gsize)distance);
+  g.out = g_string_sized_new(n_chars + SPN_DEMO_MAX_PASSAGE + (gsize)longest);
   g.copies = g_array_new(FALSE, FALSE, sizeof(SpnDemoCopy));
 
   spn_demo_generate(&g, n_chars);
@@ -228,4 +252,30 @@ char *spn_demo_text(guint64 seed, gsize n_chars, int distance, GArray **copies)
   g_free(g.cumulative);
   g_ptr_array_unref(g.words);
   return g_string_free(g.out, FALSE);
+}
+
+char *spn_demo_text(guint64 seed, gsize n_chars, int distance, GArray **copies)
+{
+  return spn_demo_text_multi(seed, n_chars, &distance, 1, copies);
+}
+
+static const SpnDemoCorpus spn_demo_corpora[] = {
+  {SPN_DEMO_SOURCE, "the demonstration corpus", SPN_DEMO_SEED, SPN_DEMO_CHARS, 1,
+   {SPN_DEMO_DISTANCE}},
+  {SPN_LONG_DEMO_SOURCE, "the long-span corpus", SPN_LONG_DEMO_SEED, SPN_LONG_DEMO_CHARS, 3,
+   {SPN_LONG_DEMO_NEAR, SPN_LONG_DEMO_MID, SPN_LONG_DEMO_FAR}},
+};
+
+const SpnDemoCorpus *spn_demo_corpus(const char *source)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(spn_demo_corpora); i++)
+    if (g_strcmp0(source, spn_demo_corpora[i].source) == 0)
+      return &spn_demo_corpora[i];
+  return NULL;
+}
+
+char *spn_demo_corpus_text(const SpnDemoCorpus *corpus, GArray **copies)
+{
+  return spn_demo_text_multi(corpus->seed, corpus->n_chars, corpus->distances,
+                             corpus->n_distances, copies);
 }

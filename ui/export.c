@@ -9,7 +9,7 @@
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
 
-#include "figures.h"
+#include "export.h"
 #include "plot.h"
 
 typedef enum { FORMAT_PNG, FORMAT_SVG, FORMAT_PDF } Format;
@@ -42,13 +42,14 @@ format_of(const char *path, Format *format, GError **error)
   return TRUE;
 }
 
-/* the panels of a grid: as many columns as rows, or one more */
-static void
-draw_grid(cairo_t *cr, const SpnFigureKind *kinds, int n, double width, double height,
-          const SpnSnapshot *s, const SpnFigureOptions *o)
+/* Several panels in a grid: as many columns as rows, or one more. draw_one(i) draws panel i into
+ * (0, 0, pw, ph). */
+void
+spn_export_grid(cairo_t *cr, int n, double width, double height, const SpnFigureOptions *o,
+                SpnExportPanel draw_one, gconstpointer data)
 {
   SpnPlot p;
-  spn_plot_init(&p, cr, &o[0]);
+  spn_plot_init(&p, cr, o);
   spn_plot_fill_background(&p, width, height);
   spn_plot_clear(&p);
   int cols = (int)ceil(sqrt((double)n)), rows = (n + cols - 1) / cols;
@@ -56,14 +57,27 @@ draw_grid(cairo_t *cr, const SpnFigureKind *kinds, int n, double width, double h
   for (int i = 0; i < n; i++) {
     cairo_save(cr);
     cairo_translate(cr, (i % cols) * pw, (i / cols) * ph);
-    spn_figure_draw(kinds[i], cr, pw, ph, s, &o[i]);
+    draw_one(cr, i, pw, ph, data);
     cairo_restore(cr);
   }
 }
 
+typedef struct {
+  const SpnFigureKind *kinds;
+  const SpnSnapshot *s;
+  const SpnFigureOptions *o;
+} FigureGrid;
+
+static void
+draw_figure(cairo_t *cr, int i, double width, double height, gconstpointer data)
+{
+  const FigureGrid *g = data;
+  spn_figure_draw(g->kinds[i], cr, width, height, g->s, &g->o[i]);
+}
+
 static cairo_status_t
-render(Format format, GByteArray *sink, const SpnFigureKind *kinds, int n, double width,
-       double height, double scale, const SpnSnapshot *s, const SpnFigureOptions *o)
+render(Format format, GByteArray *sink, double width, double height, double scale,
+       SpnExportDraw draw, gconstpointer data)
 {
   cairo_surface_t *surface;
   if (format == FORMAT_PNG)
@@ -76,7 +90,7 @@ render(Format format, GByteArray *sink, const SpnFigureKind *kinds, int n, doubl
   cairo_t *cr = cairo_create(surface);
   if (format == FORMAT_PNG)
     cairo_scale(cr, scale, scale);
-  draw_grid(cr, kinds, n, width, height, s, o);
+  draw(cr, width, height, data);
   cairo_status_t status = cairo_status(cr);
   cairo_destroy(cr);
   if (status == CAIRO_STATUS_SUCCESS && format == FORMAT_PNG)
@@ -90,9 +104,8 @@ render(Format format, GByteArray *sink, const SpnFigureKind *kinds, int n, doubl
 }
 
 gboolean
-spn_figure_export(const char *path, const SpnFigureKind *kinds, int n, double width,
-                  double height, double scale, const SpnSnapshot *s, const SpnFigureOptions *o,
-                  GError **error)
+spn_export_file(const char *path, int n, double width, double height, double scale,
+                SpnExportDraw draw, gconstpointer data, GError **error)
 {
   Format format;
   if (!format_of(path, &format, error))
@@ -105,14 +118,8 @@ spn_figure_export(const char *path, const SpnFigureKind *kinds, int n, double wi
                 path, n, width, height, scale);
     return FALSE;
   }
-  for (int i = 0; i < n; i++)
-    if (kinds[i] < 0 || kinds[i] >= SPN_FIGURE_COUNT) {
-      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: unknown figure kind %d", path,
-                  (int)kinds[i]);
-      return FALSE;
-    }
   g_autoptr(GByteArray) bytes = g_byte_array_new();
-  cairo_status_t st = render(format, bytes, kinds, n, width, height, scale, s, o);
+  cairo_status_t st = render(format, bytes, width, height, scale, draw, data);
   if (st != CAIRO_STATUS_SUCCESS) {
     int e = st == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot write %s: %s", path,
@@ -126,4 +133,31 @@ spn_figure_export(const char *path, const SpnFigureKind *kinds, int n, double wi
     return FALSE;
   }
   return TRUE;
+}
+
+typedef struct {
+  int n;
+  FigureGrid grid;
+} FigureExport;
+
+static void
+draw_figures(cairo_t *cr, double width, double height, gconstpointer data)
+{
+  const FigureExport *e = data;
+  spn_export_grid(cr, e->n, width, height, &e->grid.o[0], draw_figure, &e->grid);
+}
+
+gboolean
+spn_figure_export(const char *path, const SpnFigureKind *kinds, int n, double width,
+                  double height, double scale, const SpnSnapshot *s, const SpnFigureOptions *o,
+                  GError **error)
+{
+  for (int i = 0; i < n; i++)
+    if (kinds[i] < 0 || kinds[i] >= SPN_FIGURE_COUNT) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: unknown figure kind %d", path,
+                  (int)kinds[i]);
+      return FALSE;
+    }
+  FigureExport e = {n, {kinds, s, o}};
+  return spn_export_file(path, n, width, height, scale, draw_figures, &e, error);
 }
