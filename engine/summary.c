@@ -50,8 +50,11 @@ spn_run_summary(const SpnSnapshot *s, SpnRunSummary *out)
   out->chars = (double)s->step * spn_chars_per_step(c);
   summarise_valid(s->history, out);
   out->final_train = final_train(s->history);
+  /* the tensors' sizes: the arena's total also counts the padding that aligns them */
   SpnLayout *layout = spn_layout_new(c);
-  out->params = layout->total;
+  out->params = 0;
+  for (int i = 0; i < layout->n_tensors; i++)
+    out->params += layout->tensors[i].numel;
   spn_layout_free(layout);
   spn_span_stats(s->spans, c->nlayers * c->nheads, &out->span_mean, &out->span_max);
 }
