@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compare_window.h"
+#include "demo.h"
 #include "headless.h"
 #include "setup_dialog.h"
 #include "spanscope-resources.h"
@@ -195,11 +196,11 @@ spn_application_shutdown(GApplication *app)
 
 static const GOptionEntry options[] = {
   {"corpus", 0, 0, G_OPTION_ARG_FILENAME, NULL,
-   "First model's corpus: bundled (default; demo with --preset demo), demo, a text file or a "
-   "train/valid/test folder",
+   "First model's corpus: bundled (default; the preset's for demo and long), demo, longdemo, a "
+   "text file or a train/valid/test folder",
    "CORPUS"},
   {"preset", 0, 0, G_OPTION_ARG_STRING, NULL,
-   "First model's settings: desktop (default), small, allattn or demo", "PRESET"},
+   "First model's settings: desktop (default), small, allattn, demo or long", "PRESET"},
   {"no-autosave", 0, 0, G_OPTION_ARG_NONE, NULL,
    "Neither offer nor write the autosaved session", NULL},
   {"screenshot", 0, 0, G_OPTION_ARG_FILENAME, NULL,
@@ -262,7 +263,8 @@ spn_application_handle_local_options(GApplication *app, GVariantDict *d)
     return 1;
   }
   if (preset && !spn_preset_from_name(preset, &p)) {
-    g_printerr("spanscope: --preset \"%s\": expected desktop, small, allattn or demo\n", preset);
+    g_autofree char *names = spn_preset_names();
+    g_printerr("spanscope: --preset \"%s\": expected %s\n", preset, names);
     return 1;
   }
   if (train_steps < 0 || bench_frames < 0) {
@@ -307,7 +309,7 @@ forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantD
   take_string(d, "preset", "s", &preset);
   take_string(d, "corpus", "^ay", &corpus);
   take_string(d, "text", "s", &text);
-  if (corpus && g_strcmp0(corpus, SPN_BUNDLED_SOURCE) != 0 && g_strcmp0(corpus, "demo") != 0) {
+  if (corpus && g_strcmp0(corpus, SPN_BUNDLED_SOURCE) != 0 && spn_demo_corpus(corpus) == NULL) {
     /* a path typed in the other process's folder */
     g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, corpus);
     g_free(corpus);

@@ -35,9 +35,10 @@ corpus_args_clear(CorpusArgs *a)
 }
 
 #define CORPUS_HELP                                                                              \
-  "Text file, folder with train/valid/test.txt, \"bundled\" or \"demo\" (generated text with "    \
-  "passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later; a file named demo is "  \
-  "./demo)"
+  "Text file, folder with train/valid/test.txt, \"bundled\", \"demo\" (generated text with "     \
+  "passages recurring " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later) or \"longdemo\" "     \
+  "(recurring " G_STRINGIFY(SPN_LONG_DEMO_NEAR) ", " G_STRINGIFY(SPN_LONG_DEMO_MID) " or "        \
+  G_STRINGIFY(SPN_LONG_DEMO_FAR) " characters later); a file named demo is ./demo"
 
 /* GLib copies the entries (not their strings), so a local array will do */
 static void

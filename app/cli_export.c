@@ -276,6 +276,8 @@ print_run_json(const SpnCompareRun *run, const char *path)
   } numbers[] = {
     {"chars", m.chars}, {"final_val_bpc", m.final_valid}, {"best_val_bpc", m.best_valid},
     {"final_train_bpc", m.final_train}, {"span_mean", m.span_mean}, {"span_max", m.span_max},
+    {"flops_per_char", m.flops_per_char}, {"flops_per_char_full_span", m.flops_per_char_full},
+    {"train_flops", m.train_flops},
   };
   for (guint i = 0; i < G_N_ELEMENTS(numbers); i++) {
     spn_json_key(s, numbers[i].key, FALSE);

@@ -13,7 +13,7 @@
 static guint n_fields;
 static const SpnConfigField *fields;   /* the engine's table (config.c) */
 
-typedef enum { CORPUS_BUNDLED, CORPUS_DEMO, CORPUS_FILE, CORPUS_FOLDER } CorpusKind;
+typedef enum { CORPUS_BUNDLED, CORPUS_DEMO, CORPUS_LONG_DEMO, CORPUS_FILE, CORPUS_FOLDER } CorpusKind;
 
 struct _SpnSetupDialog {
   AdwWindow parent;
@@ -239,6 +239,9 @@ update_location_row(SpnSetupDialog *d)
   static const char *about[] = {
     [CORPUS_BUNDLED] = "bundled with spanscope; spans stay short on it",
     [CORPUS_DEMO] = "generated; passages recur " G_STRINGIFY(SPN_DEMO_DISTANCE) " characters later",
+    [CORPUS_LONG_DEMO] = "generated; passages recur " G_STRINGIFY(SPN_LONG_DEMO_NEAR) ", "
+                         G_STRINGIFY(SPN_LONG_DEMO_MID) " or " G_STRINGIFY(SPN_LONG_DEMO_FAR)
+                         " characters later",
     [CORPUS_FILE] = "a UTF-8 text file, split 90/5/5 into train/valid/test",
     [CORPUS_FOLDER] = "a folder with train.txt, valid.txt and test.txt",
   };
@@ -314,7 +317,8 @@ forget_corpus_error(SpnSetupDialog *d)
 static GtkWidget *
 make_corpus_group(SpnSetupDialog *d)
 {
-  const char *kinds[] = {"King James Bible", "Demonstration", "Text file…", "Folder…", NULL};
+  const char *kinds[] = {"King James Bible", "Demonstration", "Long-span demonstration",
+                         "Text file…", "Folder…", NULL};
   AdwPreferencesGroup *group = ADW_PREFERENCES_GROUP(adw_preferences_group_new());
   adw_preferences_group_set_title(group, "Corpus");
 
@@ -641,8 +645,10 @@ void
 spn_setup_dialog_set_corpus(SpnSetupDialog *d, const char *corpus, gboolean byte_mode)
 {
   CorpusKind k = CORPUS_BUNDLED;
-  if (g_strcmp0(corpus, "demo") == 0)
+  if (g_strcmp0(corpus, SPN_DEMO_SOURCE) == 0)
     k = CORPUS_DEMO;
+  else if (g_strcmp0(corpus, SPN_LONG_DEMO_SOURCE) == 0)
+    k = CORPUS_LONG_DEMO;
   else if (corpus && g_strcmp0(corpus, SPN_BUNDLED_SOURCE) != 0) {
     k = g_file_test(corpus, G_FILE_TEST_IS_DIR) ? CORPUS_FOLDER : CORPUS_FILE;
     g_free(d->paths[k]);
@@ -677,7 +683,8 @@ spn_setup_dialog_get_corpus(SpnSetupDialog *d)
 {
   CorpusKind k = corpus_kind(d);
   switch (k) {
-  case CORPUS_DEMO: return "demo";
+  case CORPUS_DEMO: return SPN_DEMO_SOURCE;
+  case CORPUS_LONG_DEMO: return SPN_LONG_DEMO_SOURCE;
   case CORPUS_FILE:
   case CORPUS_FOLDER: return d->paths[k] ? d->paths[k] : SPN_BUNDLED_SOURCE;
   case CORPUS_BUNDLED:

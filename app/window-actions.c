@@ -2,6 +2,7 @@
  * export, what the views show. Menus, shortcuts, the headless modes and the tests all go
  * through them. */
 #include "compare_window.h"
+#include "demo.h"
 #include "export_dialog.h"
 #include "inspector.h"
 #include "panel.h"
@@ -369,10 +370,11 @@ spn_window_offer_new_model(SpnWindow *win, const char *preset_name, const char *
   if (corpus)
     spn_setup_dialog_set_corpus(d, corpus, FALSE);
   const char *chosen = spn_setup_dialog_get_corpus(d);
+  const SpnDemoCorpus *generated = spn_demo_corpus(chosen);
   return g_strdup_printf("the %s preset on %s", spn_preset_title(preset),
                          g_strcmp0(chosen, SPN_BUNDLED_SOURCE) == 0 ? "the King James Bible"
-                         : g_strcmp0(chosen, "demo") == 0         ? "the demonstration corpus"
-                                                                 : chosen);
+                         : generated                               ? generated->title
+                                                                   : chosen);
 }
 
 static void

@@ -319,8 +319,9 @@ corpus_title(const char *corpus)
     return g_strdup("…");
   if (g_strcmp0(corpus, SPN_BUNDLED_SOURCE) == 0)
     return g_strdup("the King James Bible");
-  if (g_strcmp0(corpus, SPN_DEMO_SOURCE) == 0)
-    return g_strdup("the demonstration corpus");
+  const SpnDemoCorpus *generated = spn_demo_corpus(corpus);
+  if (generated)
+    return g_strdup(generated->title);
   return g_path_get_basename(corpus);
 }
 

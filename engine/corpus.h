@@ -24,8 +24,8 @@ typedef struct {
 
 /* How to read the corpus named by `path`:
  *  - "bundled" (or NULL): the King James Bible shipped in data/ (kjv.txt.gz), CHARS, 90/5/5 split;
- *  - "demo": the generated span-demo text of demo.h (passages recurring at a planted distance),
- *    90/5/5 split; a file or folder named demo is reached as "./demo";
+ *  - "demo", "longdemo": the generated texts of demo.h (passages recurring at planted
+ *    distances), 90/5/5 split; a file or folder of that name is reached as "./demo";
  *  - a regular file: UTF-8 text, CHARS (or BYTES when byte_mode), split 90/5/5 by position
  *    (first 90 % train, next 5 % valid, last 5 % test; CHARS split at character boundaries);
  *  - a directory with train.txt, valid.txt, test.txt: each file one split;

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "cost.h"
 #include "params.h"
 
 #define FINAL_TRAIN_ROWS 100
@@ -56,5 +57,41 @@ spn_run_summary(const SpnSnapshot *s, SpnRunSummary *out)
   for (int i = 0; i < layout->n_tensors; i++)
     out->params += layout->tensors[i].numel;
   spn_layout_free(layout);
-  spn_span_stats(s->spans, c->nlayers * c->nheads, &out->span_mean, &out->span_max);
+  int heads = c->nlayers * c->nheads;
+  spn_span_stats(s->spans, heads, &out->span_mean, &out->span_max);
+  float *z = g_new(float, MAX(heads, 1));
+  for (int i = 0; i < heads; i++)
+    z[i] = s->spans[i] / c->attn_span;
+  out->flops_per_char = spn_cost_step_flops(c, z) / spn_chars_per_step(c);
+  for (int i = 0; i < heads; i++)
+    z[i] = 1.0f;
+  out->flops_per_char_full = spn_cost_step_flops(c, z) / spn_chars_per_step(c);
+  g_free(z);
+  out->train_flops = s->history->n > 0 ? spn_run_train_flops(c, s->history, NULL) : NAN;
+}
+
+double
+spn_run_train_flops(const SpnConfig *c, const SpnHistory *h, double *per_row)
+{
+  int heads = c->nlayers * c->nheads;
+  float *z = g_new(float, MAX(heads, 1));
+  double flops = 0, step_flops = spn_cost_step_flops(c, NULL);
+  gint64 prev = 0;
+  SpnHistoryChunk chunk;
+  for (int j = 0; spn_history_chunk(h, j, &chunk); j++)
+    for (int k = 0; k < chunk.n; k++) {
+      gboolean known = TRUE;
+      for (int e = 0; e < heads && known; e++) {
+        z[e] = chunk.spans[(gsize)k * heads + e] / c->attn_span;
+        known = isfinite(z[e]);
+      }
+      if (known)
+        step_flops = spn_cost_step_flops(c, z);
+      flops += step_flops * (double)MAX(chunk.step[k] - prev, 0);
+      prev = MAX(prev, chunk.step[k]);
+      if (per_row)
+        per_row[chunk.first + k] = flops;
+    }
+  g_free(z);
+  return flops;
 }

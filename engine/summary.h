@@ -17,9 +17,18 @@ typedef struct {
   double final_train;       /* mean train bpc of the last min(n, 100) rows, NaN when none */
   gsize params;             /* parameters of the model */
   double span_mean, span_max;   /* of the current spans (S everywhere without adaptive span) */
+  double flops_per_char;        /* training FLOPs of a character at the current spans (cost.h) */
+  double flops_per_char_full;   /* the same with every head at S */
+  double train_flops;           /* training FLOPs over the history's steps, NaN without one */
 } SpnRunSummary;
 
 void spn_run_summary(const SpnSnapshot *s, SpnRunSummary *out);
+
+/* The training FLOPs spent by each row of h (per_row, h->n values; may be NULL): every step
+ * costs what spn_cost_step_flops() says of the spans its row records (a row with an unknown span
+ * keeps the last known ones; steps before the first row cost a new model's), steps missing
+ * between rows at the later row's. Returns the total to the last row (0 for none). */
+double spn_run_train_flops(const SpnConfig *c, const SpnHistory *h, double *per_row);
 
 /* Characters one training step reads: B streams × M. */
 static inline double

@@ -133,7 +133,7 @@ BAD_VALUES = {"garbage": "abc", "negative": "-5", "huge": "1e20", "NaN": "nan"}
 PATHS = {"train": ["corpus", "checkpoint"], "eval": ["corpus", "checkpoint"],
          "probe": ["checkpoint", "text-file"], "generate": ["checkpoint"],
          "export": ["checkpoint", "text-file", "output"]}
-TEXT = {"probe": ["text"], "generate": ["prompt"], "export": ["text"]}
+TEXT = {"probe": ["text"], "generate": ["prompt"], "export": ["text", "label"]}
 
 
 def help_options(cmd):

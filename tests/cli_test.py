@@ -282,6 +282,55 @@ def _():
     assert "heat" in err and "attention" in err, err
 
 
+@check("export with several --checkpoint: the runs side by side, their numbers as JSON lines")
+def _():
+    import struct
+    runs = {}
+    for name, extra in (("adaptive", []), ("fixed", ["--no-adapt-span"])):
+        path = os.path.join(tmp, f"cmp-{name}.safetensors")
+        p = run("train", *small, *extra, "--steps", "12", "--eval-every", "6", "--report-every",
+                "12", "--json", "--checkpoint", path)
+        runs[name] = (path, json.loads(p.stdout.splitlines()[-1]))
+    png = os.path.join(tmp, "cmp.png")
+    p = run("export", "--checkpoint", runs["adaptive"][0], "--label", "adaptive span",
+            "--checkpoint", runs["fixed"][0], "--figure", "curves,spans,table", "--json",
+            "--output", png, "--width", "900", "--height", "600")
+    with open(png, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (900, 600)
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    # labels: the one given, else the file name
+    assert [r["label"] for r in rows] == ["adaptive span", "cmp-fixed.safetensors"], rows
+    for r, name in zip(rows, ("adaptive", "fixed")):
+        report = runs[name][1]
+        spans = [s for layer in report["spans"] for s in layer]
+        assert r["step"] == 12 and r["chars"] == 12 * 4 * 32, r
+        assert abs(r["final_val_bpc"] - report["val_bpc"]) < 1e-5, (r, report)
+        assert abs(r["span_mean"] - sum(spans) / len(spans)) < 1e-3, (r, spans)
+        assert abs(r["span_max"] - max(spans)) < 1e-3, (r, spans)
+        assert 0 < r["flops_per_char"] <= r["flops_per_char_full_span"], r
+        assert 0 < r["train_flops"] <= 12 * 4 * 32 * r["flops_per_char_full_span"] * (1 + 1e-6), r
+    # the same shapes but one span parameter per head (2 layers x 2 heads); a fixed span costs
+    # its full span
+    assert rows[0]["params"] == rows[1]["params"] + 4 and rows[1]["params"] > 0, rows
+    assert rows[1]["flops_per_char"] == rows[1]["flops_per_char_full_span"], rows
+    assert rows[0]["flops_per_char"] < rows[1]["flops_per_char"], rows
+    svg = os.path.join(tmp, "cmp.svg")
+    out = run("export", "--checkpoint", runs["adaptive"][0], "--checkpoint", runs["fixed"][0],
+              "--figure", "curves", "--output", svg).stdout
+    assert out.strip() == f"wrote {svg}", out
+    with open(svg, encoding="utf-8") as f:
+        assert "<svg" in f.read(2000)
+    for bad, says in ((["--figure", "attention"], "attention"),
+                      (["--figure", "spans", "--label", "a", "--label", "b", "--label", "c"],
+                       "3 --label for 2 --checkpoint"),
+                      (["--figure", "spans", "--text", "abc"], "--text")):
+        p = run("export", "--checkpoint", runs["adaptive"][0], "--checkpoint", runs["fixed"][0],
+                *bad, "--output", os.path.join(tmp, "bad.png"), ok=False)
+        assert p.returncode == 2 and says in p.stderr, (bad, p.stderr)
+    assert not os.path.exists(os.path.join(tmp, "bad.png"))
+
+
 @check("a checkpoint remembers its corpus: eval, probe and export read it from any folder")
 def _():
     sub = os.path.join(tmp, "sub")

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "cost.h"
 #include "fixtures.h"
 #include "plot.h"
 #include "summary.h"
@@ -125,13 +126,12 @@ test_spans(void)
   spn_snapshot_unref(b);
 }
 
-/* Run a at 2 bpc, run b at 3 bpc, the same steps but b reads twice the characters a step: in the
- * left panel (steps) both lines end at the same x, a's below b's; in the right panel
- * (characters) a's line ends half way along b's. */
+/* The curves of runs a and b (colours 0 and 1) in each of the three panels (step, characters,
+ * FLOPs): where each line ends, as a share of the later one's length from the panel's left-most
+ * line start; a's box in the steps panel in la, b's in lb. */
 static void
-test_curves(void)
+curve_ends(const SpnSnapshot *a, const SpnSnapshot *b, double ratio[3], Box *la, Box *lb)
 {
-  SpnSnapshot *a = run_snapshot(1024, 100, 8, 2.0, 200), *b = run_snapshot(1024, 100, 16, 3.0, 200);
   SpnCompareRun runs[] = {{a, "a"}, {b, "b"}};
   SpnFigureOptions o;
   spn_figure_options_init(&o);
@@ -139,19 +139,97 @@ test_curves(void)
   int ca[3], cb[3];
   run_rgb(0, ca);
   run_rgb(1, cb);
-  int mid = W / 2;
-  Box la = find(img, ca, 2, 0, mid, H / 5, H), lb = find(img, cb, 2, 0, mid, H / 5, H);
-  Box ra = find(img, ca, 2, mid, W, H / 5, H), rb = find(img, cb, 2, mid, W, H / 5, H);
-  g_assert_cmpint(la.count, >, 50);
-  g_assert_cmpint(lb.count, >, 50);
+  int third = W / 3;
+  for (int panel = 0; panel < 3; panel++) {
+    Box ra = find(img, ca, 2, panel * third, (panel + 1) * third, H / 5, H);
+    Box rb = find(img, cb, 2, panel * third, (panel + 1) * third, H / 5, H);
+    g_assert_cmpint(ra.count, >, 50);
+    g_assert_cmpint(rb.count, >, 50);
+    double start = MIN(ra.left, rb.left);
+    ratio[panel] = (ra.right - start) / (double)(rb.right - start);
+    if (panel == 0)
+      *la = ra, *lb = rb;
+  }
+  cairo_surface_destroy(img);
+}
+
+/* Run a at 2 bpc, run b at 3 bpc, the same steps but b reads twice the characters a step: in the
+ * left panel (steps) both lines end at the same x, a's below b's; in the middle panel
+ * (characters) a's line ends half way along b's, and in the right one (FLOPs, all of them in
+ * proportion to the characters at equal spans) too. */
+static void
+test_curves(void)
+{
+  SpnSnapshot *a = run_snapshot(1024, 100, 8, 2.0, 200), *b = run_snapshot(1024, 100, 16, 3.0, 200);
+  double ratio[3];
+  Box la, lb;
+  curve_ends(a, b, ratio, &la, &lb);
   g_assert_cmpint(la.top, >, lb.bottom);              /* lower bpc is lower on the page */
   g_assert_cmpint(abs(la.right - lb.right), <=, 3);   /* same last step */
-  double start = MIN(ra.left, rb.left);
-  double ratio = (ra.right - start) / (double)(rb.right - start);
-  g_assert_cmpfloat(fabs(ratio - 0.5), <, 0.03);
-  cairo_surface_destroy(img);
+  g_assert_cmpfloat(fabs(ratio[1] - 0.5), <, 0.03);
+  g_assert_cmpfloat(fabs(ratio[2] - 0.5), <, 0.03);
   spn_snapshot_unref(a);
   spn_snapshot_unref(b);
+}
+
+/* Same batch and steps, one run with every head at 100 of S = 1024, the other at 1000: in the
+ * steps and characters panels their lines end together, in the FLOPs panel the short spans' ends
+ * where its cumulative FLOPs put it against the long spans' (below 1: shorter spans cost less). */
+static void
+test_curves_flops(void)
+{
+  SpnSnapshot *a = run_snapshot(1024, 100, 8, 2.0, 200), *b = run_snapshot(1024, 1000, 8, 3.0, 200);
+  double ratio[3];
+  Box la, lb;
+  curve_ends(a, b, ratio, &la, &lb);
+  g_assert_cmpfloat(fabs(ratio[0] - 1), <, 0.01);
+  g_assert_cmpfloat(fabs(ratio[1] - 1), <, 0.01);
+  double want = spn_run_train_flops(&a->cfg, a->history, NULL) /
+                spn_run_train_flops(&b->cfg, b->history, NULL);
+  g_assert_cmpfloat(want, <, 0.9);
+  g_assert_cmpfloat(fabs(ratio[2] - want), <, 0.03);
+  spn_snapshot_unref(a);
+  spn_snapshot_unref(b);
+}
+
+/* Training FLOPs over a history: each step at its row's spans, the steps missing between rows
+ * at the later row's, a row whose span is unknown at the last known spans, the steps before the
+ * first row at a new model's. */
+static void
+test_train_flops(void)
+{
+  float z1[4] = {10, 10, 10, 10}, z2[4] = {100, 200, 300, 400}, bad[4] = {100, NAN, 3, 4};
+  SpnSnapshot *s = spn_test_snapshot_new(2, 2, 512, 32, z1);
+  s->cfg.vocab_size = 50;
+  s->cfg.batch_sz = 4;
+  s->cfg.block_sz = 32;
+  spn_history_append(s->history, 2, 3.0, 100, z1);   /* steps 1, 2 */
+  spn_history_append(s->history, 3, 3.0, 100, z2);   /* step 3 */
+  spn_history_append(s->history, 6, 3.0, 100, bad);  /* steps 4..6 at z2 */
+  spn_history_append(s->history, 7, 3.0, 100, z1);   /* step 7 */
+  float f1[4], f2[4];
+  for (int i = 0; i < 4; i++) {
+    f1[i] = z1[i] / 512;
+    f2[i] = z2[i] / 512;
+  }
+  double c1 = spn_cost_step_flops(&s->cfg, f1), c2 = spn_cost_step_flops(&s->cfg, f2);
+  g_assert_cmpfloat(c1, <, c2);
+  double per_row[4];
+  double total = spn_run_train_flops(&s->cfg, s->history, per_row);
+  double want[4] = {2 * c1, 2 * c1 + c2, 2 * c1 + 4 * c2, 3 * c1 + 4 * c2};
+  for (int i = 0; i < 4; i++)
+    g_assert_cmpfloat(fabs(per_row[i] / want[i] - 1), <, 1e-12);
+  g_assert_cmpfloat(total, ==, per_row[3]);
+  /* the summary: a character's FLOPs at the current spans, and with every head at S */
+  SpnRunSummary m;
+  s->step = 7;
+  spn_run_summary(s, &m);
+  g_assert_cmpfloat(fabs(m.flops_per_char / (c1 / (4.0 * 32)) - 1), <, 1e-12);
+  float ones[4] = {1, 1, 1, 1};
+  g_assert_cmpfloat(fabs(m.flops_per_char_full / (spn_cost_step_flops(&s->cfg, ones) / 128) - 1),
+                    <, 1e-12);
+  g_assert_cmpfloat(m.train_flops, ==, total);
+  spn_snapshot_unref(s);
 }
 
 /* A row per run, each with its colour's swatch, one under the other. */
@@ -300,6 +378,8 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/compare/spans", test_spans);
   g_test_add_func("/compare/curves", test_curves);
+  g_test_add_func("/compare/curves-flops", test_curves_flops);
+  g_test_add_func("/compare/train-flops", test_train_flops);
   g_test_add_func("/compare/table", test_table);
   g_test_add_func("/compare/empty", test_empty);
   g_test_add_func("/compare/describe", test_describe);

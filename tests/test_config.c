@@ -226,13 +226,21 @@ test_presets(void)
   SpnPreset p;
   g_assert_false(spn_preset_from_name("nope", &p));
   g_autofree char *names = spn_preset_names();
-  g_assert_cmpstr(names, ==, "desktop, small, allattn or demo");
+  g_assert_cmpstr(names, ==, "desktop, small, allattn, demo or long");
   g_assert_cmpstr(spn_preset_corpus(SPN_PRESET_SPAN_DEMO), ==, "demo");
+  g_assert_cmpstr(spn_preset_corpus(SPN_PRESET_LONG_SPAN), ==, "longdemo");
   g_assert_null(spn_preset_corpus(SPN_PRESET_DESKTOP));
   SpnConfig c;
   spn_preset_init(SPN_PRESET_SPAN_DEMO, &c);
   g_assert_cmpint(c.optim, ==, SPN_OPTIM_ADAM);
   g_assert_cmpfloat(c.adapt_span_init, ==, 0.75);
+  /* the long span: S = 8192, every head starting at S, the adaptive cache, each head's own
+   * window (the cost follows each head, not its layer's longest) */
+  spn_preset_init(SPN_PRESET_LONG_SPAN, &c);
+  g_assert_cmpint(c.attn_span, ==, 8192);
+  g_assert_cmpfloat(c.adapt_span_init, ==, 1.0);
+  g_assert_true(c.adapt_span && c.adapt_span_cache);
+  g_assert_cmpint(c.attn_window, ==, SPN_ATTN_WINDOW_HEAD);
 }
 
 /* The attention window and validation procedure: names, JSON, and whether a model computes the

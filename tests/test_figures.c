@@ -294,6 +294,12 @@ test_axis_labels(void)
   g_assert_cmpstr(buf, ==, "0");
   spn_axis_format(&a, t, 3, 20000, buf);
   g_assert_cmpstr(buf, ==, "20k");
+  /* training FLOPs: SI prefixes past mega */
+  double big[] = {0, 2e10, 4e10}, huge[] = {0, 5e14, 1e15};
+  spn_axis_format(&a, big, 3, 4e10, buf);
+  g_assert_cmpstr(buf, ==, "40G");
+  spn_axis_format(&a, huge, 3, 5e14, buf);
+  g_assert_cmpstr(buf, ==, "0.5P");
   SpnFigureOptions o;
   spn_figure_options_init(&o);
   SpnPlot p;

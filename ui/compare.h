@@ -1,5 +1,5 @@
 /* compare.h — several runs side by side: their training curves overlaid (against step,
- * characters seen and training compute), their learned spans next to each other, and a table of
+ * characters seen and training FLOPs), their learned spans next to each other, and a table of
  * what each reached and cost. Pure cairo functions over one snapshot per run, like figures.h;
  * the comparison window, `spanscope-cli export` with several checkpoints and the tests draw with
  * them. Each run keeps one colour and its label (a file name or the user's) in every figure. */
@@ -21,7 +21,8 @@ typedef enum {
   SPN_COMPARE_CURVES,  /* bpc (smoothed train, validation) against step, characters, FLOPs */
   SPN_COMPARE_SPANS,   /* every run's span bars, one group per run on a common axis */
   SPN_COMPARE_TABLE,   /* per run: steps, characters, final and best validation bpc, parameters,
-                          mean and longest span */
+                          FLOPs per character (and their share of all heads at S), mean and
+                          longest span */
   SPN_COMPARE_COUNT
 } SpnCompareKind;
 

@@ -58,8 +58,9 @@ runs_legend(SpnPlot *p, SpnRect r, const SpnCompareRun *runs, int n, const char 
 
 /* ---- curves ---- */
 
-/* What progress is measured in along x. */
-typedef enum { X_STEP, X_CHARS, N_X } XMeasure;
+/* What progress is measured in along x: steps, characters read, and the training FLOPs spent so
+ * far (each step's FLOPs from the spans the run had then, engine/cost.h). */
+typedef enum { X_STEP, X_CHARS, X_FLOPS, N_X } XMeasure;
 
 typedef struct {
   int n;          /* rows */
@@ -87,6 +88,7 @@ run_series(const SpnSnapshot *s, double smoothing, RunSeries *r)
       r->x[X_STEP][i] = (double)c.step[k];
       r->x[X_CHARS][i] = (double)c.step[k] * per_step;
     }
+  spn_run_train_flops(&s->cfg, h, r->x[X_FLOPS]);
 }
 
 static void
@@ -110,7 +112,7 @@ typedef struct {
   RunSeries *series;
 } CompareCurves;
 
-static const char *const x_labels[N_X] = {"step", "characters seen"};
+static const char *const x_labels[N_X] = {"step", "characters seen", "training FLOPs"};
 
 static void
 curves_layout(SpnPlot *p, SpnRect r, const SpnCompareRun *runs, int n, const SpnFigureOptions *o,
@@ -465,11 +467,14 @@ compare_spans_describe(SpnPlot *p, SpnRect r, const SpnCompareRun *runs, int n,
 
 /* ---- table ---- */
 
-enum { COL_RUN, COL_STEPS, COL_CHARS, COL_FINAL, COL_BEST, COL_PARAMS, COL_MEAN, COL_MAX, N_COLS };
+enum {
+  COL_RUN, COL_STEPS, COL_CHARS, COL_FINAL, COL_BEST, COL_PARAMS, COL_FLOPS, COL_MEAN, COL_MAX,
+  N_COLS
+};
 
 static const char *const col_titles[N_COLS] = {
-  "run", "steps", "characters", "valid bpc", "best valid bpc", "parameters", "mean span",
-  "max span",
+  "run", "steps", "characters", "valid bpc", "best valid bpc", "parameters",
+  "FLOPs/char (of span S)", "mean span", "max span",
 };
 
 static char *
@@ -487,6 +492,9 @@ cell_text(const SpnCompareRun *run, const SpnRunSummary *m, int col)
                                m->best_valid_step)
              : g_strdup("\u2013");
   case COL_PARAMS: return g_strdup_printf("%.3f M", m->params / 1e6);
+  case COL_FLOPS:
+    return g_strdup_printf("%.3g M (%.0f %%)", m->flops_per_char / 1e6,
+                           100 * m->flops_per_char / m->flops_per_char_full);
   case COL_MEAN: return g_strdup_printf("%.1f", m->span_mean);
   case COL_MAX: return g_strdup_printf("%.1f", m->span_max);
   default: return g_strdup("");

@@ -383,15 +383,20 @@ spn_axis_format(const SpnAxis *a, const double *ticks, int n, double v, char buf
   double maxabs = 0;
   for (int i = 0; i < n; i++)
     maxabs = MAX(maxabs, fabs(ticks[i]));
+  /* SI prefixes from 10⁴ up: training FLOPs reach 10¹⁵ and more */
+  static const struct {
+    double from, div;
+    const char *suffix;
+  } prefixes[] = {{1e15, 1e15, "P"}, {1e12, 1e12, "T"}, {1e9, 1e9, "G"}, {1e6, 1e6, "M"},
+                  {1e4, 1e3, "k"}};
   const char *suffix = "";
   double div = 1;
-  if (maxabs >= 1e6) {
-    suffix = "M";
-    div = 1e6;
-  } else if (maxabs >= 1e4) {
-    suffix = "k";
-    div = 1e3;
-  }
+  for (guint i = 0; i < G_N_ELEMENTS(prefixes); i++)
+    if (maxabs >= prefixes[i].from) {
+      suffix = prefixes[i].suffix;
+      div = prefixes[i].div;
+      break;
+    }
   int decimals = (int)MAX(0.0, -floor(log10(step / div) + 1e-9));
   if (v == 0 && div > 1) {   /* "0", not "0k" */
     snprintf(buf, 32, "0");
