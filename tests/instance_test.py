@@ -95,6 +95,41 @@ def bad_option_refused_locally():
     assert first.poll() is None
 
 
+def make_checkpoints():
+    """Two tiny runs for the comparison, trained by the spanscope-cli next to spanscope."""
+    cli = os.path.join(os.path.dirname(APP), "spanscope-cli")
+    for name, extra in (("a", []), ("b", ["--no-adapt-span"])):
+        subprocess.run([cli, "train", "--corpus", corpus, "--nlayers", "1", "--hid-sz", "16",
+                        "--nheads", "2", "--inner-hid-sz", "32", "--attn-span", "64",
+                        "--block-sz", "16", "--batch-sz", "2", "--steps", "6", "--eval-every",
+                        "3", "--threads", "1", "--checkpoint", os.path.join(tmp, name + ".st"),
+                        *extra], check=True, capture_output=True, timeout=300, env=env)
+
+
+def compare_is_forwarded():
+    p = second("--compare", "a.st", "--compare", "b.st", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "comparison adds the runs" in p.stdout, p.stdout + p.stderr
+    assert first.poll() is None
+
+
+def compare_screenshot():
+    """The comparison window alone, headless, once both runs are open; a run that cannot be
+    opened fails it, naming the file."""
+    png = os.path.join(tmp, "compare.png")
+    p = second("--compare", "a.st", "--compare", "b.st", "--screenshot", png, "--size", "900x600",
+               "--no-autosave", cwd=tmp)
+    assert p.returncode == 0, p.stdout + p.stderr
+    with open(png, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    assert (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")) == (900, 600)
+    bad = os.path.join(tmp, "missing.st")
+    p = second("--compare", bad, "--screenshot", os.path.join(tmp, "bad.png"), "--no-autosave")
+    assert p.returncode != 0 and "missing.st" in p.stderr, p.stdout + p.stderr
+    assert not os.path.exists(os.path.join(tmp, "bad.png"))
+
+
 def plain_start_presents():
     p = second()
     assert p.returncode == 0, p.stderr
@@ -107,6 +142,10 @@ check("a second --corpus goes to the dialog too", corpus_is_forwarded)
 check("a second --text goes to the inspector", text_is_forwarded)
 check("a bad option is refused where it was typed", bad_option_refused_locally)
 check("a second plain start presents the open window", plain_start_presents)
+check("two tiny runs to compare", make_checkpoints)
+check("a second --compare adds runs to the open window's comparison", compare_is_forwarded)
+check("--screenshot --compare draws the comparison window; a missing run fails it",
+      compare_screenshot)
 
 subprocess.run(["gdbus", "call", "--session", "--dest", APP_ID, "--object-path",
                 "/org/spanscope/Spanscope", "--method", "org.gtk.Actions.Activate", "quit", "[]",
