@@ -70,6 +70,7 @@ def train(args, name, extra, out):
     cmd = [args.cli, "train", "--preset", "desktop", "--steps", str(args.steps),
            "--seed", str(args.seed), "--threads", str(args.threads), "--json",
            "--report-every", str(args.report_every), "--eval-every", str(args.eval_every),
+           "--eval-tokens", str(args.eval_tokens),
            "--checkpoint", ckpt, "--save-every", str(args.steps),
            "--attn-window", "head"] + extra
     print("$ " + " ".join(cmd), flush=True)
@@ -192,6 +193,9 @@ def main():
                     help=f"steps of each run (default {DEFAULT_STEPS})")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="validation every N steps (default steps/10)")
+    ap.add_argument("--eval-tokens", type=int, default=65536,
+                    help="validation tokens per evaluation (default 65536, train's; 0 = the whole "
+                         "split)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report-every", type=int, default=50)

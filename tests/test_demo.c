@@ -97,6 +97,54 @@ static void test_copies_at_distance(void)
   check_copies(700);
 }
 
+/* The long-span corpus: every copy repeats its source at one of the three planted distances,
+ * each distance gets between a fifth and a half of the copies, copies do not overlap, and the
+ * corpus loads whole with splits its preset can read. */
+static void test_long_corpus(void)
+{
+  const SpnDemoCorpus *long_demo = spn_demo_corpus(SPN_LONG_DEMO_SOURCE);
+  g_assert_nonnull(long_demo);
+  g_assert_cmpint(long_demo->n_distances, ==, 3);
+  const int *d = long_demo->distances;
+  g_assert_cmpint(d[0], ==, SPN_LONG_DEMO_NEAR);
+  g_assert_cmpint(d[2], ==, SPN_LONG_DEMO_FAR);
+  GArray *copies;
+  char *text = spn_demo_text_multi(long_demo->seed, TEST_CHARS, d, 3, &copies);
+  gsize prev_end = 0, covered = 0;
+  guint per[3] = {0};
+  for (guint i = 0; i < copies->len; i++) {
+    const SpnDemoCopy *c = &g_array_index(copies, SpnDemoCopy, i);
+    int k = c->distance == d[0] ? 0 : c->distance == d[1] ? 1 : c->distance == d[2] ? 2 : -1;
+    g_assert_cmpint(k, >=, 0);
+    per[k]++;
+    g_assert_cmpuint(c->start, >=, prev_end);
+    g_assert_cmpint(memcmp(text + c->start, text + c->start - c->distance, c->length), ==, 0);
+    prev_end = c->start + c->length;
+    covered += c->length;
+  }
+  for (int k = 0; k < 3; k++) {
+    g_test_message("distance %d: %u of %u copies", d[k], per[k], copies->len);
+    g_assert_cmpfloat((double)per[k] / copies->len, >, 0.2);
+    g_assert_cmpfloat((double)per[k] / copies->len, <, 0.5);
+  }
+  g_assert_cmpfloat((double)covered / TEST_CHARS, >, 0.25);
+  g_array_unref(copies);
+  g_free(text);
+
+  GError *error = NULL;
+  SpnCorpus *corpus = spn_corpus_load(SPN_LONG_DEMO_SOURCE, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(corpus->n_tokens[0] + corpus->n_tokens[1] + corpus->n_tokens[2], ==,
+                   SPN_LONG_DEMO_CHARS);
+  SpnConfig cfg;
+  spn_config_init_long_span(&cfg);
+  for (int s = 0; s < 3; s++) {
+    spn_corpus_check_split(corpus, (SpnSplit)s, cfg.batch_sz, cfg.block_sz, &error);
+    g_assert_no_error(error);
+  }
+  spn_corpus_free(corpus);
+}
+
 static void test_corpus(void)
 {
   GError *error = NULL;
@@ -209,6 +257,7 @@ int main(int argc, char **argv)
   g_test_add_func("/demo/text-is-plain", test_text_is_plain);
   g_test_add_func("/demo/copies-at-distance", test_copies_at_distance);
   g_test_add_func("/demo/corpus", test_corpus);
+  g_test_add_func("/demo/long-corpus", test_long_corpus);
   g_test_add_func("/demo/corpus-errors", test_corpus_errors);
   g_test_add_func("/demo/file-named-demo", test_file_named_demo);
   g_test_add_func("/demo/preset", test_preset);
