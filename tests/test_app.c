@@ -14,6 +14,7 @@
 
 #include "application.h"
 #include "checkpoint.h"
+#include "compare_window.h"
 #include "cost.h"
 #include "export_dialog.h"
 #include "figure_view.h"
@@ -804,6 +805,52 @@ test_save_reopen(void)
   g_assert_true(wait_until(idle_at_step, &next, STEP_TIMEOUT_S));
 }
 
+static gboolean
+compare_settled(gpointer data)
+{
+  return spn_compare_window_get_pending(data) == 0;
+}
+
+/* Compare Runs… adds the run on screen as it is now, named by its file and step; Add run opens
+ * a checkpoint (named by its file), a missing one is reported and adds nothing; the export
+ * writes the three figures. */
+static void
+test_compare_runs(void)
+{
+  if (!need_window())
+    return;
+  g_autofree char *saved = tmp_path("run.safetensors");   /* test_save_reopen's */
+  g_assert_true(g_file_test(saved, G_FILE_TEST_IS_REGULAR));
+  gint64 step = current_step();
+  activate("compare", NULL);
+  SpnCompareWindow *cmp = find_toplevel(SPN_TYPE_COMPARE_WINDOW);
+  g_assert_nonnull(cmp);
+  g_assert_cmpint(spn_compare_window_get_n_runs(cmp), ==, 1);
+  g_autofree char *step_text = g_strdup_printf("(step %" G_GINT64_FORMAT ")", step);
+  g_assert_nonnull(strstr(spn_compare_window_get_label(cmp, 0), step_text));
+  spn_compare_window_add_file(cmp, saved);
+  g_assert_true(wait_until(compare_settled, cmp, MODEL_TIMEOUT_S));
+  g_assert_cmpint(spn_compare_window_get_n_runs(cmp), ==, 2);
+  g_assert_cmpstr(spn_compare_window_get_label(cmp, 1), ==, "run.safetensors");
+  g_autofree char *missing = tmp_path("missing.safetensors");
+  spn_compare_window_add_file(cmp, missing);
+  g_assert_true(wait_until(compare_settled, cmp, MODEL_TIMEOUT_S));
+  g_assert_cmpint(spn_compare_window_get_n_runs(cmp), ==, 2);
+  spn_compare_window_set_label(cmp, 1, "saved");
+  g_assert_cmpstr(spn_compare_window_get_label(cmp, 1), ==, "saved");
+  g_autofree char *png = tmp_path("compare.png");
+  GError *error = NULL;
+  g_assert_true(spn_compare_window_export(cmp, png, 800, 500, &error));
+  g_assert_no_error(error);
+  cairo_surface_t *img = cairo_image_surface_create_from_png(png);
+  g_assert_cmpint(cairo_image_surface_get_width(img), ==, 800);
+  cairo_surface_destroy(img);
+  spn_compare_window_remove(cmp, 0);
+  g_assert_cmpint(spn_compare_window_get_n_runs(cmp), ==, 1);
+  gtk_window_destroy(GTK_WINDOW(cmp));
+  spin_main_loop(0.2);
+}
+
 /* Ctrl+N, the New model dialog, Create: a run with unsaved steps is not replaced without
  * asking. Cancel keeps the run and the dialog, Save writes the run to the user's file before
  * the new model comes, Discard replaces it. */
@@ -1571,6 +1618,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/export-dialog", test_export_dialog);
   g_test_add_func("/app/export-csv", test_export_csv);
   g_test_add_func("/app/save-reopen", test_save_reopen);
+  g_test_add_func("/app/compare-runs", test_compare_runs);
   g_test_add_func("/app/new-model-asks", test_new_model_asks);
   g_test_add_func("/app/new-model-corpus-error", test_new_model_corpus_error);
   g_test_add_func("/app/inspector-query", test_inspector_query);
