@@ -63,11 +63,20 @@ def desktop_shape(cli):
     return values["--hid-sz"], values["--inner-hid-sz"]
 
 
-def train(args, name, extra, out):
+def train(args, name, preset, extra, out):
     ckpt = os.path.join(out, name + ".safetensors")
+    record = os.path.join(out, name + ".run.json")
+    settings = {"steps": args.steps, "seed": args.seed, "preset": preset, "extra": extra,
+                "eval_every": args.eval_every, "eval_tokens": args.eval_tokens}
+    if args.reuse and os.path.exists(ckpt) and os.path.exists(record):
+        with open(record, encoding="utf-8") as f:
+            run = json.load(f)
+        if run["settings"] == settings:
+            print(f"  {name}: reusing {ckpt} ({args.steps} steps, {run['wall']:.0f} s)")
+            return dict(run, checkpoint=ckpt)
     if os.path.exists(ckpt):
         os.remove(ckpt)   # the same run again from step 0, not a resume
-    cmd = [args.cli, "train", "--preset", "desktop", "--steps", str(args.steps),
+    cmd = [args.cli, "train", "--preset", preset, "--steps", str(args.steps),
            "--seed", str(args.seed), "--threads", str(args.threads), "--json",
            "--report-every", str(args.report_every), "--eval-every", str(args.eval_every),
            "--eval-tokens", str(args.eval_tokens),
@@ -94,7 +103,11 @@ def train(args, name, extra, out):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0 or not reports:
         sys.exit(f"paper_claims.py: training {name} failed (exit {proc.returncode})")
-    return {"name": name, "checkpoint": ckpt, "reports": reports, "wall": wall, "cpu": cpu}
+    run = {"name": name, "checkpoint": ckpt, "reports": reports, "wall": wall, "cpu": cpu,
+           "settings": settings}
+    with open(record, "w", encoding="utf-8") as f:
+        json.dump(run, f)
+    return run
 
 
 def summarise(args, runs, out):
@@ -196,6 +209,9 @@ def main():
     ap.add_argument("--eval-tokens", type=int, default=65536,
                     help="validation tokens per evaluation (default 65536, train's; 0 = the whole "
                          "split)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take a run whose checkpoint and record (NAME.run.json) an earlier call "
+                         "with the same settings left in --out instead of training it again")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report-every", type=int, default=50)
@@ -215,10 +231,11 @@ def main():
     # a feed-forward sublayer has 2·d·F + F + d parameters, N persistent vectors per head 2·d·N
     # (keys and values of every head): the N closest to the FF's count
     n_pers = round((2 * d * F + F + d) / (2 * d))
-    configs = [("adaptive", []),
-               ("fixed", ["--no-adapt-span"]),
-               ("allattn", ["--pers-mem-size", str(n_pers), "--inner-hid-sz", "0"])]
-    runs = [train(args, name, extra, args.out) for name, extra in configs]
+    # the all-attention preset is the desktop model without the feed-forward sublayer
+    configs = [("adaptive", "desktop", []),
+               ("fixed", "desktop", ["--no-adapt-span"]),
+               ("allattn", "allattn", ["--pers-mem-size", str(n_pers)])]
+    runs = [train(args, name, preset, extra, args.out) for name, preset, extra in configs]
     summarise(args, runs, args.out)
     table = write_tables(runs, args.out)
     verdicts = claims(args, runs)
