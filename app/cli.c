@@ -60,7 +60,7 @@ load_corpus(const CorpusArgs *a, GError **error)
 {
   SpnCorpusOptions opts = {.byte_mode = a->byte_mode, .ref_format = a->ref_format};
   const char *name = a->corpus ? a->corpus : SPN_BUNDLED_SOURCE;
-  if (g_str_equal(name, SPN_BUNDLED_SOURCE) || g_str_equal(name, SPN_DEMO_SOURCE))
+  if (g_str_equal(name, SPN_BUNDLED_SOURCE) || spn_demo_corpus(name) != NULL)
     return spn_corpus_load(name, &opts, error);
   if (!spn_cli_check_path("--corpus", name, TRUE, error))
     return NULL;

@@ -186,7 +186,7 @@ char *
 spn_cli_default_text(const SpnCheckpoint *ck, const char *path, GError **error)
 {
   g_autofree char *source = spn_checkpoint_corpus(ck);
-  if (g_strcmp0(source, SPN_BUNDLED_SOURCE) == 0 || g_strcmp0(source, SPN_DEMO_SOURCE) == 0)
+  if (g_strcmp0(source, SPN_BUNDLED_SOURCE) == 0 || spn_demo_corpus(source) != NULL)
     return g_strdup(spn_corpus_default_passage(source));
   SpnCorpus *corpus = spn_cli_checkpoint_corpus(ck, path, error);
   if (corpus == NULL)

@@ -506,6 +506,15 @@ def _():
     assert json.loads(metadata(own)["trainer"])["corpus"] == corpus
     config = json.loads(metadata(own)["config"])
     assert config["optim"] == "adam" and config["adapt_span_init"] == 0.75, config
+    # the long span preset brings the long-span corpus, which probe reads by default
+    long_ckpt = os.path.join(tmp, "long.safetensors")
+    run("train", "--preset", "long", "--attn-span", "256", "--nlayers", "1", "--steps", "1",
+        "--batch-sz", "2", "--block-sz", "16", "--eval-every", "0", "--checkpoint", long_ckpt)
+    assert json.loads(metadata(long_ckpt)["trainer"])["corpus"] == "longdemo"
+    config = json.loads(metadata(long_ckpt)["config"])
+    assert config["adapt_span_cache"] and config["attn_window"] == "head", config
+    probe = json.loads(run("probe", "--checkpoint", long_ckpt, "--layers", "0").stdout)
+    assert len(probe["positions"]) > 100, probe["text"]
 
 
 @check("bad input gives clear errors")
