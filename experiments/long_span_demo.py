@@ -57,6 +57,7 @@ def train(args, preset, steps, checkpoint):
         os.remove(checkpoint)   # from step 0, not a resume
     cmd = [args.cli, "train", "--preset", preset, "--steps", str(steps), "--json",
            "--report-every", str(args.report_every), "--eval-every", str(steps),
+           "--eval-tokens", str(args.eval_tokens),
            "--checkpoint", checkpoint, "--save-every", str(steps),
            "--threads", str(args.threads), "--seed", str(args.seed)]
     print("$ " + " ".join(cmd), flush=True)
@@ -107,6 +108,9 @@ def main():
     ap.add_argument("--cost-fraction", type=float, default=0.25,
                     help="final FLOPs per character must be below this share of all heads at S "
                          "(default 0.25)")
+    ap.add_argument("--eval-tokens", type=int, default=65536,
+                    help="validation tokens at the end of each run (default 65536; 0 = the "
+                         "whole split)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--report-every", type=int, default=25)

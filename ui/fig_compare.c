@@ -346,9 +346,10 @@ span_bar(cairo_t *cr, const SpnAxis *y, double x, double w, double v0, double v1
 }
 
 /* A horizontal mark across run i's group at value v, dashed or solid, with a label above its
- * right end. */
+ * right end (below it when `below`). */
 static void
-group_mark(SpnPlot *p, const CompareSpans *L, int i, double v, gboolean dashed, const char *label)
+group_mark(SpnPlot *p, const CompareSpans *L, int i, double v, gboolean dashed, gboolean below,
+           const char *label)
 {
   const SpnAxis *y = &L->chart.y;
   if (!(v >= y->v0 && v <= y->v1))
@@ -364,7 +365,8 @@ group_mark(SpnPlot *p, const CompareSpans *L, int i, double v, gboolean dashed, 
   cairo_line_to(cr, x1, py);
   cairo_stroke(cr);
   cairo_set_dash(cr, NULL, 0, 0);
-  spn_plot_text(p, SPN_TEXT_SMALL, label, x1, py - 0.1 * p->fs, 1.0, 1.0, p->pal->fg);
+  spn_plot_text(p, SPN_TEXT_SMALL, label, x1, below ? py + 0.2 * p->fs : py - 0.1 * p->fs, 1.0,
+                below ? 0.0 : 1.0, p->pal->fg);
 }
 
 static void
@@ -395,10 +397,13 @@ draw_group(SpnPlot *p, const CompareSpans *L, const SpnCompareRun *run, int i,
   spn_span_stats(s->spans, c->nlayers * c->nheads, &mean, &mx);
   char label[48];
   snprintf(label, sizeof label, "S = %d", c->attn_span);
-  group_mark(p, L, i, S, TRUE, label);
+  group_mark(p, L, i, S, TRUE, FALSE, label);
   if (c->adapt_span && isfinite(mean)) {
+    /* a mean near S: its label under its line, clear of S's */
+    double v = MAX(mean, floor_v);
+    gboolean near_s = fabs(spn_axis_px(&L->chart.y, v) - spn_axis_px(&L->chart.y, S)) < 1.5 * p->fs;
     snprintf(label, sizeof label, "mean %.0f", mean);
-    group_mark(p, L, i, MAX(mean, floor_v), FALSE, label);
+    group_mark(p, L, i, v, FALSE, near_s, label);
   }
 }
 
