@@ -43,6 +43,20 @@ final_train(const SpnHistory *h)
   return count ? sum / count : NAN;
 }
 
+/* Spans in characters as the fractions z of S the cost takes, within [0, 1] as the engine keeps
+ * them (a span read from a file may be anything); FALSE, z unfinished, when one is not finite:
+ * such a number must not reach the cost's integer windows. */
+static gboolean
+span_fractions(const SpnConfig *c, const float *spans, float *z)
+{
+  for (int e = 0; e < c->nlayers * c->nheads; e++) {
+    if (!isfinite(spans[e]))
+      return FALSE;
+    z[e] = CLAMP(spans[e] / c->attn_span, 0.0f, 1.0f);
+  }
+  return TRUE;
+}
+
 void
 spn_run_summary(const SpnSnapshot *s, SpnRunSummary *out)
 {
@@ -60,9 +74,8 @@ spn_run_summary(const SpnSnapshot *s, SpnRunSummary *out)
   int heads = c->nlayers * c->nheads;
   spn_span_stats(s->spans, heads, &out->span_mean, &out->span_max);
   float *z = g_new(float, MAX(heads, 1));
-  for (int i = 0; i < heads; i++)
-    z[i] = s->spans[i] / c->attn_span;
-  out->flops_per_char = spn_cost_step_flops(c, z) / spn_chars_per_step(c);
+  out->flops_per_char =
+      span_fractions(c, s->spans, z) ? spn_cost_step_flops(c, z) / spn_chars_per_step(c) : NAN;
   for (int i = 0; i < heads; i++)
     z[i] = 1.0f;
   out->flops_per_char_full = spn_cost_step_flops(c, z) / spn_chars_per_step(c);
@@ -80,12 +93,7 @@ spn_run_train_flops(const SpnConfig *c, const SpnHistory *h, double *per_row)
   SpnHistoryChunk chunk;
   for (int j = 0; spn_history_chunk(h, j, &chunk); j++)
     for (int k = 0; k < chunk.n; k++) {
-      gboolean known = TRUE;
-      for (int e = 0; e < heads && known; e++) {
-        z[e] = chunk.spans[(gsize)k * heads + e] / c->attn_span;
-        known = isfinite(z[e]);
-      }
-      if (known)
+      if (span_fractions(c, chunk.spans + (gsize)k * heads, z))
         step_flops = spn_cost_step_flops(c, z);
       flops += step_flops * (double)MAX(chunk.step[k] - prev, 0);
       prev = MAX(prev, chunk.step[k]);

@@ -229,6 +229,14 @@ test_train_flops(void)
   g_assert_cmpfloat(fabs(m.flops_per_char_full / (spn_cost_step_flops(&s->cfg, ones) / 128) - 1),
                     <, 1e-12);
   g_assert_cmpfloat(m.train_flops, ==, total);
+  /* spans from a file may be anything: beyond S they cost S, unknown ones cost nothing known */
+  float huge[4] = {1e30f, 1e30f, 1e30f, 1e30f};
+  memcpy(s->spans, huge, sizeof huge);
+  spn_run_summary(s, &m);
+  g_assert_cmpfloat(m.flops_per_char, ==, m.flops_per_char_full);
+  s->spans[2] = NAN;
+  spn_run_summary(s, &m);
+  g_assert_true(isnan(m.flops_per_char));
   spn_snapshot_unref(s);
 }
 

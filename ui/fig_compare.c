@@ -498,8 +498,10 @@ cell_text(const SpnCompareRun *run, const SpnRunSummary *m, int col)
              : g_strdup("\u2013");
   case COL_PARAMS: return g_strdup_printf("%.3f M", m->params / 1e6);
   case COL_FLOPS:
-    return g_strdup_printf("%.3g M (%.0f %%)", m->flops_per_char / 1e6,
-                           100 * m->flops_per_char / m->flops_per_char_full);
+    return isfinite(m->flops_per_char)
+             ? g_strdup_printf("%.3g M (%.0f %%)", m->flops_per_char / 1e6,
+                               100 * m->flops_per_char / m->flops_per_char_full)
+             : g_strdup("\u2013");
   case COL_MEAN: return g_strdup_printf("%.1f", m->span_mean);
   case COL_MAX: return g_strdup_printf("%.1f", m->span_max);
   default: return g_strdup("");
