@@ -199,7 +199,8 @@ export_context(ExportArgs *a)
   return spn_cli_context("- draw figures of a checkpoint into a file",
                          "Writes the learned spans, span history, soft masks, attention heatmaps "
                          "or training curves of a checkpoint to PNG, SVG or PDF, without a "
-                         "display.", sets, G_N_ELEMENTS(sets), e, NULL);
+                         "display; with several checkpoints, their training curves, spans and "
+                         "numbers side by side.", sets, G_N_ELEMENTS(sets), e, NULL);
 }
 
 static gboolean
