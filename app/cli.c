@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "cli_export.h"
+#include "cli_ref.h"
 #include "demo.h"
 #include "generate.h"
 #include "jsonwrite.h"
@@ -796,7 +797,11 @@ usage(void)
           "  eval       bits per character of a checkpoint over a whole split\n"
           "  probe      attention and surprisal of a checkpoint on a text, as JSON\n"
           "  generate   continue a prompt by sampling\n"
-          "  export     draw figures of a checkpoint into a PNG, SVG or PDF file\n\n"
+          "  export     draw figures of a checkpoint into a PNG, SVG or PDF file\n"
+          "  import     a checkpoint of the reference's main.py (.pt) as a spanscope checkpoint\n"
+          "  export-reference   a spanscope checkpoint as a .pt that main.py resumes from\n"
+          "  reference-command  main.py's command line for a checkpoint's configuration\n"
+          "  follow     one line per new version of a checkpoint a run keeps rewriting\n\n"
           "spanscope-cli COMMAND --help shows the options of a command; --version the version.\n"
           "Exit status: 0 done, 1 failed, 2 bad command line, 128 + N stopped by signal N (130: "
           "Ctrl+C).\n");
@@ -818,7 +823,9 @@ main(int argc, char **argv)
     const char *name;
     int (*run)(int argc, char **argv);
   } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"probe", cmd_probe},
-                  {"generate", cmd_generate}, {"export", spn_cli_export}};
+                  {"generate", cmd_generate}, {"export", spn_cli_export},
+                  {"import", spn_cli_import}, {"export-reference", spn_cli_export_reference},
+                  {"reference-command", spn_cli_reference_command}, {"follow", spn_cli_follow}};
   const char *cmd = argv[1];
   for (guint i = 0; i < G_N_ELEMENTS(commands); i++)
     if (g_str_equal(cmd, commands[i].name)) {

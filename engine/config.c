@@ -203,6 +203,20 @@ spn_config_init_long_span(SpnConfig *cfg)
   cfg->grad_clip = 0.0;
 }
 
+/* The defaults of the reference's main.py (its argparse table), where we have the setting; its
+ * default optimizer, SGD, is not one of ours, so Adagrad stands in. */
+void
+spn_config_init_reference_defaults(SpnConfig *cfg)
+{
+  *cfg = (SpnConfig){
+    .nlayers = 8, .hid_sz = 256, .inner_hid_sz = 1024, .nheads = 2, .attn_span = 32,
+    .pers_mem_size = 0, .adapt_span = FALSE, .adapt_span_loss = 0.0, .adapt_span_ramp = 32,
+    .adapt_span_init = 0.0, .adapt_span_cache = FALSE, .dropout = 0.2, .vocab_size = 0,
+    .block_sz = 64, .batch_sz = 64, .optim = SPN_OPTIM_ADAGRAD, .lr = 0.03, .lr_warmup = 0,
+    .grad_clip = 0.0, .seed = 1, .threads = 0,
+  };
+}
+
 static const struct {
   const char *name, *title, *about, *corpus;
   void (*init)(SpnConfig *cfg);
@@ -705,7 +719,13 @@ spn_config_option_group(SpnConfig *cfg)
 {
   SpnConfig desktop;
   spn_config_init_desktop(&desktop);
-  SpnOptionRows set = {fields, G_N_ELEMENTS(fields), cfg, &desktop};
+  return spn_config_option_group_with_defaults(cfg, &desktop);
+}
+
+GOptionGroup *
+spn_config_option_group_with_defaults(SpnConfig *cfg, const SpnConfig *defaults)
+{
+  SpnOptionRows set = {fields, G_N_ELEMENTS(fields), cfg, defaults};
   return spn_option_group_new(&set, 1, NULL);
 }
 

@@ -143,6 +143,8 @@ GOptionGroup *spn_option_group_new(const SpnOptionRows *sets, guint n_sets, GHas
  * the desktop defaults; a setting already given a value by a preset keeps it unless its option is
  * given. */
 GOptionGroup *spn_config_option_group(SpnConfig *cfg);
+/* The same, its help naming the values of `defaults` (read as the group is made) as the defaults. */
+GOptionGroup *spn_config_option_group_with_defaults(SpnConfig *cfg, const SpnConfig *defaults);
 
 const char *spn_optim_name(SpnOptimKind kind);
 gboolean spn_optim_from_name(const char *name, SpnOptimKind *kind);
@@ -188,6 +190,10 @@ void spn_config_init_reference_small(SpnConfig *cfg);
 void spn_config_init_all_attention(SpnConfig *cfg);
 void spn_config_init_span_demo(SpnConfig *cfg);
 void spn_config_init_long_span(SpnConfig *cfg);
+/* The defaults of the reference's main.py flags: 8 layers, width 256, FF 1024, 2 heads, S 32,
+ * block 64, batch 64, dropout 0.2, lr 0.03 without warm-up or clipping, adaptive span off (λ 0,
+ * R 32, z₀ 0, no adaptive cache), no persistent memory. */
+void spn_config_init_reference_defaults(SpnConfig *cfg);
 
 #define SPN_CONFIG_ERROR (spn_config_error_quark())
 GQuark spn_config_error_quark(void);

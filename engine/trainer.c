@@ -81,9 +81,13 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
     o = json_node_get_object(json_parser_get_root(p));
   JsonArray *rng = o ? json_object_get_array_member(o, "rng") : NULL;
   JsonArray *valid = o ? json_object_get_array_member(o, "cache_valid") : NULL;
+  /* a run that starts with empty caches (an imported reference run) need not store them */
+  gboolean no_caches = ck->n_caches == 0 && valid != NULL;
+  for (guint l = 0; no_caches && l < json_array_get_length(valid); l++)
+    no_caches = json_array_get_int_element(valid, l) == 0;
   if (o == NULL || rng == NULL || json_array_get_length(rng) != 4 || valid == NULL ||
-      (int)json_array_get_length(valid) != c->nlayers || ck->n_caches != c->nlayers ||
-      ck->cache_batch != c->batch_sz) {
+      (int)json_array_get_length(valid) != c->nlayers ||
+      (!no_caches && (ck->n_caches != c->nlayers || ck->cache_batch != c->batch_sz))) {
     g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
                 "%s: the training state is missing or incomplete; it holds a model only "
                 "(use it with eval, probe or generate)", path);
@@ -94,7 +98,7 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
     t->pos = 0;
   for (int k = 0; k < 4; k++)
     t->rng.s[k] = g_ascii_strtoull(json_array_get_string_element(rng, k), NULL, 16);
-  for (int l = 0; l < c->nlayers; l++) {
+  for (int l = 0; l < c->nlayers && !no_caches; l++) {
     memcpy(spn_runner_cache(t->runner, l), ck->caches[l],
            sizeof(float) * c->batch_sz * c->attn_span * c->hid_sz);
     spn_runner_set_cache_valid(t->runner, l, (int)json_array_get_int_element(valid, l));
@@ -137,6 +141,13 @@ spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error)
     spn_corpus_free(corpus);
     return NULL;
   }
+  return spn_trainer_from_checkpoint(ck, path, corpus, error);
+}
+
+SpnTrainer *
+spn_trainer_from_checkpoint(SpnCheckpoint *ck, const char *path, SpnCorpus *corpus,
+                            GError **error)
+{
   if (corpus == NULL)
     corpus = recorded_corpus(ck, path, error);
   if (corpus == NULL) {

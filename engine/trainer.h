@@ -4,6 +4,7 @@
 #pragma once
 #include <gio/gio.h>
 
+#include "checkpoint.h"
 #include "corpus.h"
 #include "history.h"
 #include "runner.h"
@@ -27,6 +28,9 @@ SpnTrainer *spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **er
 /* Resumes from a checkpoint; corpus (taken over) must have the checkpoint's vocabulary. NULL:
  * reload the corpus the checkpoint was trained on (its recorded source). */
 SpnTrainer *spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error);
+/* The same from a checkpoint in memory (taken over); path names it in messages. */
+SpnTrainer *spn_trainer_from_checkpoint(SpnCheckpoint *ck, const char *path, SpnCorpus *corpus,
+                                        GError **error);
 void spn_trainer_free(SpnTrainer *t);
 
 /* One optimizer step on the next block. */
