@@ -348,6 +348,37 @@ check_alias(SpnPtObj *dict, const char *key, const SpnTensorSpec *s, const float
   return TRUE;
 }
 
+/* Before anything is allocated for them: every parameter is there with its shape, and holds
+ * data of its own in the file (no repeated elements, no storage shared with another parameter;
+ * main.py never writes either), so what the model allocates is bounded by the file's size. */
+static gboolean
+check_params(SpnPtObj *dict, const char *prefix, const SpnLayout *layout, const GArray *entries,
+             GError **error)
+{
+  g_autoptr(GHashTable) storages = g_hash_table_new(NULL, NULL);
+  for (guint i = 0; i < entries->len; i++) {
+    const Entry *e = &g_array_index(entries, Entry, i);
+    if (e->kind != ENTRY_PARAM)
+      continue;
+    const SpnTensorSpec *s = &layout->tensors[e->param];
+    g_autofree char *key = g_strconcat(prefix, e->name, NULL);
+    SpnPtObj *t = spn_pt_expect_tensor(dict, key, s->ndim, s->shape, error);
+    if (t == NULL) {
+      g_prefix_error(error, "'model': ");
+      return FALSE;
+    }
+    SpnPtObj *storage = spn_pt_tensor_storage(t);
+    if (spn_pt_tensor_numel(t) > spn_pt_storage_numel(storage) ||
+        !g_hash_table_add(storages, storage)) {
+      g_set_error(error, SPN_REF_ERROR, SPN_REF_ERROR_FORMAT,
+                  "'model/%s' repeats elements or shares its storage with another parameter, "
+                  "which main.py never writes", key);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static gboolean
 read_model(SpnPtObj *dict, const char *prefix, SpnModel *m, const GArray *entries, GError **error)
 {
@@ -634,6 +665,21 @@ read_logger(SpnPtObj *root, Logger *lg, GError **error)
   return TRUE;
 }
 
+/* The history keeps every head's span per row: a logger of absurd length is refused before it
+ * sizes one. */
+#define MAX_HISTORY_SPANS (1 << 24)
+
+static gboolean
+check_history_size(const Logger *lg, const SpnConfig *c, GError **error)
+{
+  if ((double)(lg->n + 1) * c->nlayers * c->nheads <= MAX_HISTORY_SPANS)
+    return TRUE;
+  g_set_error(error, SPN_REF_ERROR, SPN_REF_ERROR_FORMAT,
+              "'logger' has %u entries, more than a history of %d×%d heads keeps", lg->n,
+              c->nlayers, c->nheads);
+  return FALSE;
+}
+
 static double
 logged_bpc(SpnPtObj *list, guint i, gboolean ppl)
 {
@@ -744,9 +790,17 @@ import_checkpoint(SpnPtObj *root, const SpnRefFlags *flags, const SpnVocab *voca
   if (prefix == NULL || !import_config(root, model, prefix, flags, vocab, &c, error) ||
       !read_logger(root, &lg, error))
     return NULL;
+  SpnLayout *layout = spn_layout_new(&c);
+  GArray *entries = reference_entries(&c, layout);
+  gboolean fits = check_params(model, prefix, layout, entries, error) &&
+                  check_history_size(&lg, &c, error);
+  spn_layout_free(layout);
+  g_array_unref(entries);
+  if (!fits)
+    return NULL;
   SpnCheckpoint *ck = g_new0(SpnCheckpoint, 1);
   ck->model = spn_model_new(&c);
-  GArray *entries = reference_entries(&c, ck->model->layout);
+  entries = reference_entries(&c, ck->model->layout);
   gboolean ok = read_model(model, prefix, ck->model, entries, error);
   SpnPtObj *opt = spn_pt_dict_get(root, "optimizer");
   if (ok && opt) {

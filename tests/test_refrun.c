@@ -274,7 +274,8 @@ test_import_damaged(void)
   fixture_flags(&flags);
   static const struct {
     const char *path, *key, *fragment;
-    int what;   /* 0: drop the value (set None), 1: a wrong shape, 2: an out-of-range z */
+    int what;   /* 0: drop the value (set None), 1: a wrong shape, 2: an out-of-range z,
+                   3: norm1.weight's tensor again (one storage for two parameters) */
   } cases[] = {
     {"model", "module.key_pe", "no 3-dimensional tensor 'module.key_pe'", 0},
     {"model", "module.layers.1.norm1.bias", "'model': 'module.layers.1.norm1.bias' has shape", 1},
@@ -286,6 +287,7 @@ test_import_damaged(void)
     {"logger", "val_bpc", "'logger/val_bpc' is not a list of one entry", 1},
     {"optimizer/state/3", "sum", "'optimizer/state/3': 'sum'", 1},
     {"optimizer/state/0", "step", "'optimizer/state/0/step' is missing", 0},
+    {"model", "module.layers.1.norm1.bias", "shares its storage with another parameter", 3},
   };
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     SpnPtTree *tree = load_pt("ref_ff_zip.pt");
@@ -296,6 +298,8 @@ test_import_damaged(void)
     if (cases[i].what == 1 && g_str_equal(cases[i].path, "logger")) {
       v = spn_pt_new_list(tree);
       spn_pt_append(v, spn_pt_new_float(tree, 1.0));
+    } else if (cases[i].what == 3) {
+      v = spn_pt_dict_get(dict, "module.layers.1.norm1.weight");
     } else if (cases[i].what > 0) {
       float z[4] = {0.5f, cases[i].what == 2 ? 1.5f : 0.5f, 0.5f, 0.5f};
       gint64 shape[3] = {cases[i].what == 2 ? 2 : 3, 1, 1};
