@@ -16,7 +16,7 @@
 
 struct _SpnApplication {
   AdwApplication parent;
-  char *corpus, *preset;
+  char *corpus, *preset, *follow, *reference_flags;
   gboolean autosave;
   char *text;
   int width, height;
@@ -43,6 +43,8 @@ create_window(SpnApplication *self, const char *checkpoint)
     .corpus = self->corpus,
     .preset = self->preset,
     .checkpoint = checkpoint,
+    .follow = self->follow,
+    .reference_flags = self->reference_flags,
     .text = self->text,
     .autosave = self->autosave,
     /* a measurement shows the defaults, whatever the user chose to see */
@@ -149,6 +151,7 @@ set_accels(GtkApplication *app)
   } accels[] = {
     {"win.new-model", {"<Primary>n", NULL}},
     {"win.open", {"<Primary>o", NULL}},
+    {"win.follow", {"<Primary><Shift>o", NULL}},
     {"win.save", {"<Primary>s", NULL}},
     {"win.save-as", {"<Primary><Shift>s", NULL}},
     {"win.export", {"<Primary>e", NULL}},
@@ -201,6 +204,12 @@ static const GOptionEntry options[] = {
    "CORPUS"},
   {"preset", 0, 0, G_OPTION_ARG_STRING, NULL,
    "First model's settings: desktop (default), small, allattn, demo or long", "PRESET"},
+  {"follow", 0, 0, G_OPTION_ARG_FILENAME, NULL,
+   "Follow a checkpoint that a run elsewhere keeps rewriting (spanscope's, or a .pt of the "
+   "reference's main.py, whose data folder is --corpus)", "PATH"},
+  {"reference-flags", 0, 0, G_OPTION_ARG_STRING, NULL,
+   "main.py's flags of the reference run opened or followed, e.g. \"--adapt-span "
+   "--adapt-span-ramp 32\"", "FLAGS"},
   {"no-autosave", 0, 0, G_OPTION_ARG_NONE, NULL,
    "Neither offer nor write the autosaved session", NULL},
   {"screenshot", 0, 0, G_OPTION_ARG_FILENAME, NULL,
@@ -284,6 +293,8 @@ read_options(SpnApplication *self, GVariantDict *d, char **checkpoint)
   g_auto(GStrv) files = NULL;
   take_string(d, "corpus", "^ay", &self->corpus);
   take_string(d, "preset", "s", &self->preset);
+  take_string(d, "follow", "^ay", &self->follow);
+  take_string(d, "reference-flags", "s", &self->reference_flags);
   take_string(d, "screenshot", "^ay", &self->screenshot);
   take_string(d, "text", "s", &self->text);
   take_string(d, "size", "s", &size);
@@ -404,6 +415,8 @@ spn_application_finalize(GObject *object)
   g_clear_pointer(&self->headless, spn_headless_free);
   g_free(self->corpus);
   g_free(self->preset);
+  g_free(self->follow);
+  g_free(self->reference_flags);
   g_free(self->screenshot);
   g_free(self->text);
   G_OBJECT_CLASS(spn_application_parent_class)->finalize(object);

@@ -322,7 +322,8 @@ static void
 start_screenshot(SpnHeadless *self, SpnWindow *win)
 {
   g_signal_connect(win, "action-state-changed::status", G_CALLBACK(on_screenshot_status), self);
-  if (self->train_steps > 0)
+  /* following a run elsewhere, --train-steps is the step to wait for, not to train to */
+  if (self->train_steps > 0 && !spn_window_is_following(win))
     g_action_group_activate_action(G_ACTION_GROUP(win), "train-until",
                                    g_variant_new_int64(self->train_steps));
 }

@@ -22,6 +22,7 @@ spn_window_new_model(SpnWindow *win, const char *preset_name, const char *corpus
   g_clear_pointer(&win->user_file, g_free);
   win->saved_step = 0;
   spn_window_forget_query(win);
+  spn_window_unfollow(win);
   spn_worker_new_model(win->worker, &cfg, corpus ? corpus : SPN_BUNDLED_SOURCE, &opts);
 }
 
@@ -29,6 +30,7 @@ void
 spn_window_open(SpnWindow *win, const char *path)
 {
   spn_window_forget_query(win);
+  spn_window_unfollow(win);
   spn_worker_open(win->worker, path, NULL);
 }
 
@@ -43,11 +45,14 @@ save_checkpoint(SpnWindow *win, const char *path)
 }
 
 static GtkFileFilter *
-checkpoint_filter(void)
+checkpoint_filter(gboolean reference)
 {
   GtkFileFilter *f = gtk_file_filter_new();
-  gtk_file_filter_set_name(f, "spanscope checkpoints (*.safetensors)");
+  gtk_file_filter_set_name(f, reference ? "Checkpoints (*.safetensors, the reference's *.pt)"
+                                        : "spanscope checkpoints (*.safetensors)");
   gtk_file_filter_add_pattern(f, "*.safetensors");
+  if (reference)
+    gtk_file_filter_add_pattern(f, "*.pt");
   return f;
 }
 
@@ -93,7 +98,8 @@ choose_file(SpnWindow *win, const char *title, const char *accept, gboolean chec
   GtkFileChooser *chooser = GTK_FILE_CHOOSER(native);
   gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(native), TRUE);
   if (checkpoints) {
-    g_autoptr(GtkFileFilter) filter = checkpoint_filter();
+    /* what can be opened includes the reference's .pt; what is saved is always ours */
+    g_autoptr(GtkFileFilter) filter = checkpoint_filter(save_name == NULL);
     gtk_file_chooser_add_filter(chooser, filter);
   }
   if (save_name)
@@ -274,6 +280,7 @@ spn_window_model_created(SpnWindow *win, const GError *error)
     g_clear_pointer(&win->user_file, g_free);
     win->saved_step = 0;
     spn_window_forget_query(win);
+    spn_window_unfollow(win);
   }
   if (d == NULL)
     return FALSE;
@@ -381,14 +388,36 @@ static void
 on_open(GSimpleAction *a, GVariant *p, gpointer data)
 {
   (void)a, (void)p;
-  choose_file(data, "Open Checkpoint", "_Open", TRUE, NULL, spn_window_open);
+  choose_file(data, "Open Checkpoint", "_Open", TRUE, NULL, spn_window_open_any);
 }
 
 static void
 on_open_file(GSimpleAction *a, GVariant *p, gpointer data)
 {
   (void)a;
-  spn_window_open(data, g_variant_get_string(p, NULL));
+  spn_window_open_any(data, g_variant_get_string(p, NULL));
+}
+
+static void
+on_follow(GSimpleAction *a, GVariant *p, gpointer data)
+{
+  (void)a, (void)p;
+  choose_file(data, "Follow a Checkpoint Another Run Rewrites", "_Follow", TRUE, NULL,
+              spn_window_follow_any);
+}
+
+static void
+on_follow_file(GSimpleAction *a, GVariant *p, gpointer data)
+{
+  (void)a;
+  spn_window_follow_any(data, g_variant_get_string(p, NULL));
+}
+
+static void
+on_unfollow(GSimpleAction *a, GVariant *p, gpointer data)
+{
+  (void)a, (void)p;
+  spn_window_unfollow(data);
 }
 
 static void
@@ -528,6 +557,9 @@ static const GActionEntry win_actions[] = {
   {"new-model", on_new_model, NULL, NULL, NULL, {0}},
   {"open", on_open, NULL, NULL, NULL, {0}},
   {"open-file", on_open_file, "s", NULL, NULL, {0}},
+  {"follow", on_follow, NULL, NULL, NULL, {0}},
+  {"follow-file", on_follow_file, "s", NULL, NULL, {0}},
+  {"unfollow", on_unfollow, NULL, NULL, NULL, {0}},
   {"save", on_save, NULL, NULL, NULL, {0}},
   {"save-as", on_save_as, NULL, NULL, NULL, {0}},
   {"save-to", on_save_to, "s", NULL, NULL, {0}},

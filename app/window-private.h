@@ -8,11 +8,14 @@
  *   window-layout.c   the panes of panels and the inspector, maximizing one panel
  *   session.c         the first model, the offer to resume the autosave, the periodic
  *                     autosave and the asynchronous save at close
- *   recent.c          recently used checkpoints (GtkRecentManager) as a menu */
+ *   recent.c          recently used checkpoints (GtkRecentManager) as a menu
+ *   window-follow.c   runs that live elsewhere: opening a reference .pt (its data folder and
+ *                     flags asked for), following a checkpoint another run keeps rewriting */
 #pragma once
 #include "figure_view.h"
 #include "figures.h"
 #include "setup_dialog.h"
+#include "follow.h"
 #include "window.h"
 #include "worker.h"
 
@@ -24,6 +27,8 @@ struct _SpnWindow {
 
   /* session.c */
   char *corpus, *preset, *checkpoint_arg;   /* how the first model is made */
+  char *follow_arg;        /* --follow: follow this instead */
+  gboolean corpus_given;   /* --corpus was given (a reference run's data folder) */
   gboolean autosave;
   char *autosave_path;
   guint autosave_source;
@@ -63,6 +68,16 @@ struct _SpnWindow {
   char *text_corpus;       /* the corpus whose passage the inspector shows, NULL if none yet */
   gboolean text_default;   /* the inspector shows the run's passage: it follows the corpus */
   int nlayers, nheads, layer, head, query;
+
+  /* window-follow.c */
+  SpnFollower *follower;   /* NULL when not following */
+  char *follow_path;
+  gint64 follow_updated;   /* wall time (µs) of the last version, 0 before the first */
+  guint follow_tick;
+  char *follow_failure;    /* the last unusable version's error, said once */
+  char *ref_data, *ref_flags;   /* the last reference run's data folder and main.py flags */
+  char *shown_file;        /* the reference .pt or followed file the run came from, for the
+                              title while the user has no file of ours */
 };
 
 /* window.c */
@@ -96,6 +111,21 @@ gboolean spn_window_has_unsaved_steps(SpnWindow *win);
 /* The worker's answer to a new model: the New model dialog waiting for it closes, or shows
  * the error (TRUE: the dialog took the error, no toast needed). */
 gboolean spn_window_model_created(SpnWindow *win, const GError *error);
+
+/* window-follow.c */
+/* Open and Follow of any checkpoint: a reference .pt asks for its data folder and flags. */
+void spn_window_open_any(SpnWindow *win, const char *path);
+void spn_window_follow_any(SpnWindow *win, const char *path);
+/* A reference .pt with its data folder (NULL: main.py's --data in command_line) and main.py's
+ * flags (a command line, may be NULL), opened or followed. */
+void spn_window_use_reference(SpnWindow *win, const char *path, gboolean follow,
+                              const char *data, const char *command_line);
+/* Follows path (a .pt: with data and flags; a spanscope checkpoint: both NULL). */
+void spn_window_follow(SpnWindow *win, const char *path, const char *data,
+                       const SpnRefFlags *flags);
+void spn_window_unfollow(SpnWindow *win);
+/* "following run.pt · updated 2 min ago", NULL when not following (g_free). */
+char *spn_window_follow_status(SpnWindow *win);
 
 /* window-layout.c */
 /* Builds the panes of panels and the inspector into win->layout, win->panels, win->inspector. */

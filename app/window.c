@@ -21,6 +21,12 @@ static guint signals[N_SIGNALS];
 
 static void publish_status(SpnWindow *win);
 
+gboolean
+spn_window_is_following(SpnWindow *win)
+{
+  return win->follower != NULL;
+}
+
 SpnFigureView *
 spn_window_view(SpnWindow *win, SpnFigureKind kind)
 {
@@ -276,8 +282,10 @@ static char *
 status_line(SpnWindow *win)
 {
   const SpnSnapshot *s = win->snapshot;
-  if (!win->ready || s == NULL)
-    return g_strdup("creating the model…");
+  if (!win->ready || s == NULL) {
+    g_autofree char *following = spn_window_follow_status(win);
+    return following ? g_steal_pointer(&following) : g_strdup("creating the model…");
+  }
   GString *line = g_string_new(NULL);
   g_string_append_printf(line, "step %'" G_GINT64_FORMAT, win->step);
   if (win->training && win->tokens_per_s > 0) {
@@ -308,6 +316,9 @@ status_line(SpnWindow *win)
   double avg, max;
   spn_span_stats(s->spans, s->cfg.nlayers * s->cfg.nheads, &avg, &max);
   g_string_append_printf(line, " · span avg %.0f / max %.0f of %d", avg, max, s->cfg.attn_span);
+  g_autofree char *following = spn_window_follow_status(win);
+  if (following)
+    g_string_append_printf(line, " · %s", following);
   return g_string_free(line, FALSE);
 }
 
@@ -331,8 +342,9 @@ spn_window_update_title(SpnWindow *win)
 {
   const char *corpus = win->snapshot ? win->snapshot->corpus : win->corpus;
   g_autofree char *about = corpus_title(corpus);
-  g_autofree char *title = win->user_file ? g_path_get_basename(win->user_file)
-                                          : g_strdup_printf("New run on %s", about);
+  const char *file = win->user_file ? win->user_file : win->shown_file;
+  g_autofree char *title = file ? g_path_get_basename(file)
+                                : g_strdup_printf("New run on %s", about);
   g_autofree char *line = status_line(win);
   g_autofree char *window_title = g_strdup_printf("%s — spanscope", title);
   /* a label given new text asks the whole window for a new layout: only when it changed */
@@ -529,7 +541,7 @@ on_message(const SpnWorkerMessage *m, gpointer data)
   }
   if (m->kind == SPN_WORKER_FAILED)
     spn_window_report_error(win, m->text);
-  else
+  else if (m->task != SPN_WORKER_TASK_FOLLOW)   /* a followed version: the status line says it */
     toast(win, m->text, FALSE);
 }
 
@@ -620,6 +632,8 @@ spn_window_dispose(GObject *object)
   if (win->creating)
     g_object_remove_weak_pointer(G_OBJECT(win->creating), (gpointer *)&win->creating);
   win->replacing = win->creating = NULL;
+  g_clear_pointer(&win->follower, spn_follower_free);
+  g_clear_handle_id(&win->follow_tick, g_source_remove);
   g_clear_pointer(&win->worker, spn_worker_free);
   g_clear_pointer(&win->snapshot, spn_snapshot_unref);
   gtk_widget_dispose_template(GTK_WIDGET(win), SPN_TYPE_WINDOW);
@@ -633,12 +647,18 @@ spn_window_finalize(GObject *object)
   g_free(win->corpus);
   g_free(win->preset);
   g_free(win->checkpoint_arg);
+  g_free(win->follow_arg);
   g_free(win->autosave_path);
   g_free(win->close_error);
   g_free(win->seen_checkpoint);
   g_free(win->user_file);
   g_free(win->text);
   g_free(win->text_corpus);
+  g_free(win->follow_path);
+  g_free(win->shown_file);
+  g_free(win->follow_failure);
+  g_free(win->ref_data);
+  g_free(win->ref_flags);
   G_OBJECT_CLASS(spn_window_parent_class)->finalize(object);
 }
 
@@ -681,6 +701,9 @@ spn_window_new(GtkApplication *app, const SpnWindowStart *start)
   const char *corpus = start->corpus ? start->corpus : spn_preset_corpus(preset);
   win->corpus = g_strdup(corpus ? corpus : SPN_BUNDLED_SOURCE);
   win->checkpoint_arg = g_strdup(start->checkpoint);
+  win->follow_arg = g_strdup(start->follow);
+  win->ref_flags = g_strdup(start->reference_flags);
+  win->corpus_given = start->corpus != NULL;
   win->autosave = start->autosave;
   if (start->remember_view)
     spn_window_remember_view(win);

@@ -4,6 +4,7 @@
  * headless modes and the UI test drive it the same way:
  *   train (boolean state, Space)    step                      train-until (x)
  *   new-model (Ctrl+N)              open (Ctrl+O)             open-file (s: path)
+ *   follow (Ctrl+Shift+O)           follow-file (s: path)     unfollow
  *   save (Ctrl+S)                   save-as (Ctrl+Shift+S)    save-to (s: path)
  *   export (Ctrl+E)                 export-to ((sasddd): path, figure names, width, height,
  *                                              PNG scale)
@@ -25,6 +26,8 @@ typedef struct {
   const char *corpus;       /* first model: "bundled", "demo" or a path */
   const char *preset;       /* "desktop", "small", "allattn", "demo" */
   const char *checkpoint;   /* open this instead of making a model, or NULL */
+  const char *follow;       /* follow this instead of making a model, or NULL */
+  const char *reference_flags; /* main.py's flags of a reference .pt opened or followed */
   const char *text;         /* probe text; NULL: a passage of the corpus */
   gboolean autosave;        /* offer the autosave back, write it every 5 minutes and on close */
   gboolean remember_view;   /* start with the view last chosen, and remember changes (viewstate.h) */
@@ -37,6 +40,9 @@ SpnWindow *spn_window_new(GtkApplication *app, const SpnWindowStart *start);
  * (NULL: the preset's, or the run's); the user's Create makes it. Returns what the dialog holds,
  * e.g. "the Span demo preset on the demonstration corpus" (g_free). */
 char *spn_window_offer_new_model(SpnWindow *win, const char *preset, const char *corpus);
+
+/* Whether the window follows a checkpoint that another run rewrites (--follow, File → Follow…). */
+gboolean spn_window_is_following(SpnWindow *win);
 
 /* $XDG_STATE_HOME/spanscope/autosave.safetensors (g_free). */
 char *spn_window_autosave_path(void);

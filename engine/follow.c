@@ -150,7 +150,19 @@ read_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
 {
   (void)source, (void)cancel;
   Read *r = data;
-  SpnFollowSource src = {&r->f->flags, r->f->vocab, r->f->corpus};
+  SpnFollower *f = r->f;
+  if (f->vocab == NULL && f->corpus != NULL) {   /* only one read runs at a time */
+    SpnCorpusOptions opts = {.ref_format = TRUE};
+    SpnCorpus *corpus = spn_corpus_load(f->corpus, &opts, &r->error);
+    if (corpus == NULL) {   /* a failure of its own, reported once per version of the file */
+      r->before = r->after = stamp_of(f->file);
+      g_task_return_boolean(task, TRUE);
+      return;
+    }
+    f->vocab = spn_vocab_copy(corpus->vocab);
+    spn_corpus_free(corpus);
+  }
+  SpnFollowSource src = {&f->flags, f->vocab, f->corpus};
   r->before = stamp_of(r->f->file);
   r->ck = spn_checkpoint_load_any(r->f->path, &src, NULL, &r->error);
   r->after = stamp_of(r->f->file);

@@ -43,7 +43,8 @@ typedef void (*SpnFollowFunc)(SpnFollowEvent *event, gpointer user_data);
 
 /* What a `.pt` file needs: the run's flags, the vocabulary of its --data folder (may be NULL:
  * versions without one) and the corpus to name in the versions' trainer state (may be NULL).
- * All copied. */
+ * All copied. With a corpus but no vocabulary, the follower reads the vocabulary from the
+ * corpus (a folder in the reference's format) on its own thread, once. */
 typedef struct {
   const SpnRefFlags *flags;
   const SpnVocab *vocab;

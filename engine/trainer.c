@@ -181,6 +181,27 @@ spn_trainer_from_checkpoint(SpnCheckpoint *ck, const char *path, SpnCorpus *corp
   return t;
 }
 
+gboolean
+spn_trainer_replace(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error)
+{
+  g_autofree char *now = spn_config_to_json(&t->model->cfg);
+  g_autofree char *then = spn_config_to_json(&ck->model->cfg);
+  SpnHistory *h = ck->history_json ? spn_history_from_json(ck->history_json, NULL) : NULL;
+  gboolean same = g_str_equal(now, then) && ck->vocab && spn_vocab_equal(ck->vocab, t->corpus->vocab) &&
+                  ck->optim && (ck->history_json == NULL || h != NULL);
+  spn_history_free(h);
+  if (!same) {
+    g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
+                "%s holds another model, vocabulary or no complete training state", path);
+    return FALSE;
+  }
+  memcpy(t->model->params, ck->model->params, sizeof(float) * t->model->layout->total);
+  spn_optim_free(t->optim);
+  t->optim = g_steal_pointer(&ck->optim);
+  spn_runner_reset_cache(t->runner);
+  return restore_state(t, ck, path, error);
+}
+
 void
 spn_trainer_free(SpnTrainer *t)
 {

@@ -32,6 +32,10 @@ SpnTrainer *spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error
 SpnTrainer *spn_trainer_from_checkpoint(SpnCheckpoint *ck, const char *path, SpnCorpus *corpus,
                                         GError **error);
 void spn_trainer_free(SpnTrainer *t);
+/* A newer version of the same run (a followed checkpoint): weights, optimizer, history and
+ * reading state from ck (its optimizer taken over), keeping the corpus. Fails, changing
+ * nothing, when ck is of another configuration or vocabulary or holds no optimizer. */
+gboolean spn_trainer_replace(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error);
 
 /* One optimizer step on the next block. */
 void spn_trainer_step(SpnTrainer *t, SpnStepResult *out);

@@ -21,6 +21,8 @@
 typedef enum {
   CMD_NEW_MODEL,
   CMD_OPEN,
+  CMD_IMPORT,
+  CMD_ADOPT,
   CMD_SAVE,
   CMD_TRAIN,
   CMD_PAUSE,
@@ -40,6 +42,8 @@ typedef struct {
   char *path;      /* checkpoint, CSV */
   char *corpus;
   gint64 number;   /* steps, tokens, milliseconds */
+  SpnRefFlags ref; /* IMPORT */
+  SpnCheckpoint *ck; /* ADOPT */
 } Command;
 
 /* What the reading thread is asked to do; guarded by read_lock. */
@@ -365,6 +369,58 @@ do_open(SpnWorker *w, Command *c)
 }
 
 static void
+do_import(SpnWorker *w, Command *c)
+{
+  g_autoptr(GError) error = NULL;
+  SpnCorpusOptions opts = {.ref_format = TRUE};
+  SpnCorpus *corpus = spn_corpus_load(c->corpus, &opts, &error);
+  if (corpus == NULL) {
+    post_error(w, SPN_WORKER_TASK_IMPORT, c->path, "Cannot read the run's data folder", error);
+    return;
+  }
+  g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+  SpnCheckpoint *ck = spn_ref_load(c->path, &c->ref, corpus->vocab, corpus->source, notes,
+                                   &error);
+  SpnTrainer *t = ck ? spn_trainer_from_checkpoint(ck, c->path, corpus, &error) : NULL;
+  if (ck == NULL)
+    spn_corpus_free(corpus);
+  if (t == NULL) {
+    post_error(w, SPN_WORKER_TASK_IMPORT, c->path, "Cannot open the reference run", error);
+    return;
+  }
+  spn_threads_init(spn_trainer_model(t)->cfg.threads);
+  adopt_trainer(w, t, NULL);
+  gint64 step = spn_trainer_step_count(t);
+  GString *info = g_string_new(NULL);
+  g_string_printf(info, "Opened the reference run %s at step %" G_GINT64_FORMAT, c->path, step);
+  for (guint i = 0; i < notes->len; i++)
+    g_string_append_printf(info, "; %s", (const char *)g_ptr_array_index(notes, i));
+  post(w, SPN_WORKER_OPENED, SPN_WORKER_TASK_IMPORT, c->path, step, NULL, info->str);
+  g_string_free(info, TRUE);
+}
+
+static void
+do_adopt(SpnWorker *w, Command *c)
+{
+  g_autoptr(GError) error = NULL;
+  if (w->trainer && spn_trainer_replace(w->trainer, c->ck, c->path, NULL)) {
+    w->training = FALSE;
+    w->until = 0;
+  } else {
+    SpnTrainer *t = spn_trainer_from_checkpoint(g_steal_pointer(&c->ck), c->path, NULL, &error);
+    if (t == NULL) {
+      post_error(w, SPN_WORKER_TASK_FOLLOW, c->path, "Cannot show the new version", error);
+      return;
+    }
+    spn_threads_init(spn_trainer_model(t)->cfg.threads);
+    adopt_trainer(w, t, NULL);
+  }
+  gint64 step = spn_trainer_step_count(w->trainer);
+  g_autofree char *info = g_strdup_printf("%s: step %" G_GINT64_FORMAT, c->path, step);
+  post(w, SPN_WORKER_OPENED, SPN_WORKER_TASK_FOLLOW, c->path, step, NULL, info);
+}
+
+static void
 do_save(SpnWorker *w, Command *c)
 {
   g_autoptr(GError) error = NULL;
@@ -466,6 +522,8 @@ execute(SpnWorker *w, Command *c)
   switch (c->kind) {
   case CMD_NEW_MODEL: do_new_model(w, c); break;
   case CMD_OPEN: do_open(w, c); break;
+  case CMD_IMPORT: do_import(w, c); break;
+  case CMD_ADOPT: do_adopt(w, c); break;
   case CMD_SAVE: do_save(w, c); return TRUE;
   case CMD_TRAIN: w->training = TRUE; w->until = 0; break;
   case CMD_PAUSE: w->training = FALSE; break;
@@ -497,6 +555,7 @@ command_free(Command *c)
 {
   g_free(c->path);
   g_free(c->corpus);
+  spn_checkpoint_free(c->ck);
   g_free(c);
 }
 
@@ -744,6 +803,28 @@ spn_worker_open(SpnWorker *w, const char *checkpoint, const char *corpus)
   c->kind = CMD_OPEN;
   c->path = g_strdup(checkpoint);
   c->corpus = g_strdup(corpus);
+  g_async_queue_push(w->commands, c);
+}
+
+void
+spn_worker_import(SpnWorker *w, const char *checkpoint, const char *data,
+                  const SpnRefFlags *flags)
+{
+  Command *c = g_new0(Command, 1);
+  c->kind = CMD_IMPORT;
+  c->path = g_strdup(checkpoint);
+  c->corpus = g_strdup(data);
+  c->ref = *flags;
+  g_async_queue_push(w->commands, c);
+}
+
+void
+spn_worker_adopt(SpnWorker *w, SpnCheckpoint *ck, const char *path)
+{
+  Command *c = g_new0(Command, 1);
+  c->kind = CMD_ADOPT;
+  c->path = g_strdup(path);
+  c->ck = ck;
   g_async_queue_push(w->commands, c);
 }
 

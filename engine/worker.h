@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "corpus.h"
+#include "refrun.h"
 #include "snapshot.h"
 
 G_BEGIN_DECLS
@@ -38,6 +39,8 @@ typedef enum {
   SPN_WORKER_TASK_EVALUATE,
   SPN_WORKER_TASK_EXPORT_CSV,
   SPN_WORKER_TASK_READ,         /* the reading thread's reading of the text */
+  SPN_WORKER_TASK_IMPORT,       /* a checkpoint of the reference's main.py */
+  SPN_WORKER_TASK_FOLLOW,       /* a new version of a followed checkpoint */
 } SpnWorkerTask;
 
 typedef struct {
@@ -86,6 +89,15 @@ void spn_worker_new_model(SpnWorker *w, const SpnConfig *cfg, const char *corpus
 /* Loads a checkpoint with training state; its corpus is reloaded from where it was trained
  * (corpus NULL) or from `corpus`. */
 void spn_worker_open(SpnWorker *w, const char *checkpoint, const char *corpus);
+/* Opens a checkpoint of the reference's main.py (.pt): the vocabulary from its --data folder
+ * `data`, the settings the tensors do not hold from flags (copied). The run has no file of
+ * ours yet: Save asks for one. */
+void spn_worker_import(SpnWorker *w, const char *checkpoint, const char *data,
+                       const SpnRefFlags *flags);
+/* A version of a followed checkpoint, already read (taken over; engine/follow.h): it replaces
+ * the run's weights, optimizer and history in place when it is the same model on the same
+ * corpus, else it becomes the run (its corpus read from where its trainer state says). */
+void spn_worker_adopt(SpnWorker *w, SpnCheckpoint *ck, const char *path);
 void spn_worker_save(SpnWorker *w, const char *checkpoint);
 void spn_worker_train(SpnWorker *w);           /* step until paused */
 void spn_worker_pause(SpnWorker *w);
