@@ -1064,6 +1064,68 @@ test_inspector_query(void)
   click_at(reset, gtk_widget_get_width(reset) / 2.0, gtk_widget_get_height(reset) / 2.0);
   g_autofree char *back = inspector_text();
   g_assert_cmpstr(back, ==, start_passage);
+
+typedef struct {
+  gint64 step;
+  const char *subtitle;   /* a part of the status line */
+} Followed;
+
+static gboolean
+followed(gpointer data)
+{
+  Followed *f = data;
+  Status s = status();
+  status_clear(&s);
+  const char *line = adw_window_title_get_subtitle(
+      ADW_WINDOW_TITLE(find_one(win, ADW_TYPE_WINDOW_TITLE)));
+  return s.ready && s.step == f->step && line && strstr(line, f->subtitle) != NULL;
+}
+
+/* Copies src over dst in place (not by rename), in two pieces with the main loop running
+ * between them when slow: what a writer that is not atomic does. */
+static void
+rewrite(const char *src, const char *dst, gboolean slow)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+  g_assert_true(g_file_get_contents(src, &data, &len, NULL));
+  FILE *f = fopen(dst, "wb");
+  g_assert_nonnull(f);
+  g_assert_cmpuint(fwrite(data, 1, len / 2, f), ==, len / 2);
+  fflush(f);
+  if (slow)
+    spin_main_loop(1.5);
+  g_assert_cmpuint(fwrite(data + len / 2, 1, len - len / 2, f), ==, len - len / 2);
+  fclose(f);
+}
+
+/* Follow: the window shows each complete version of a file rewritten in place (one written
+ * slowly), says so in its status line, and stops following when a model is opened. */
+static void
+test_follow(void)
+{
+  if (!need_window())
+    return;
+  g_autofree char *v1 = tmp_path("v1.safetensors"), *v2 = tmp_path("v2.safetensors");
+  g_autofree char *target = tmp_path("followed.safetensors");
+  gint64 first = current_step(), second = first + 1;
+  activate("save-to", g_variant_new_string(v1));
+  g_assert_true(wait_until(file_exists, v1, STEP_TIMEOUT_S));
+  activate("step", NULL);
+  g_assert_true(wait_until(idle_at_step, &second, STEP_TIMEOUT_S));
+  activate("save-to", g_variant_new_string(v2));
+  g_assert_true(wait_until(file_exists, v2, STEP_TIMEOUT_S));
+  spin_main_loop(0.5);   /* the save has been reported */
+  rewrite(v1, target, FALSE);
+  activate("follow-file", g_variant_new_string(target));
+  Followed f = {first, "following followed.safetensors · updated just now"};
+  g_assert_true(wait_until(followed, &f, MODEL_TIMEOUT_S));
+  g_assert_true(spn_window_is_following(SPN_WINDOW(win)));
+  rewrite(v2, target, TRUE);
+  f.step = second;
+  g_assert_true(wait_until(followed, &f, MODEL_TIMEOUT_S));
+  activate("unfollow", NULL);
+  g_assert_false(spn_window_is_following(SPN_WINDOW(win)));
 }
 
 static void
@@ -1622,6 +1684,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/new-model-asks", test_new_model_asks);
   g_test_add_func("/app/new-model-corpus-error", test_new_model_corpus_error);
   g_test_add_func("/app/inspector-query", test_inspector_query);
+  g_test_add_func("/app/follow", test_follow);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
   g_test_add_func("/app/view-remembered", test_view_remembered);
   g_test_add_func("/app/screenshot-text", test_screenshot_text);

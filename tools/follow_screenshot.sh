@@ -5,7 +5,7 @@
 #   sh tools/follow_screenshot.sh [OUT.png] [WORKDIR]
 #
 # The stand-in for the cluster is spanscope itself: the desktop model trains on the bundled
-# text converted to the reference's data format, and every 200 steps export-reference rewrites
+# text converted to the reference's data format, and every 200 steps (one iteration of main.py's --nbatches 200) export-reference rewrites
 # run.pt in place (what main.py does at the end of each iteration). The window follows run.pt
 # from the first version on and takes its picture once the third has arrived. Needs xvfb-run;
 # takes a few minutes on 2 cores.
@@ -30,10 +30,10 @@ for k, name in enumerate(("train", "valid", "test")):
             f.write(" ".join(str(b) for b in line) + "\n")
 ' "$work/data"
 
-flags="--nbatches 100"
+flags="--nbatches 200"
 version() {
   nice $cli train --corpus "$work/data" --ref-format --checkpoint "$work/run.safetensors" \
-    --steps "$1" --eval-every 100 --report-every 100 --save-every 0 > /dev/null
+    --steps "$1" --eval-every 200 --report-every 200 --save-every 0 > /dev/null
   $cli export-reference --checkpoint "$work/run.safetensors" --output "$work/next.pt" $flags \
     > /dev/null 2>&1
   cat "$work/next.pt" > "$work/run.pt"   # rewritten in place, not renamed
@@ -46,7 +46,7 @@ with open(sys.argv[1], "rb") as f:
     c = json.loads(json.loads(f.read(n))["__metadata__"]["config"])
 flags = ["--block-sz", c["block_sz"], "--batch-sz", c["batch_sz"], "--dropout", c["dropout"],
          "--adapt-span-loss", c["adapt_span_loss"], "--adapt-span-ramp", c["adapt_span_ramp"],
-         "--lr-warmup", c["lr_warmup"], "--nbatches", 100]
+         "--lr-warmup", c["lr_warmup"], "--nbatches", 200]
 print(" ".join(str(x) for x in flags) + (" --adapt-span-cache" if c["adapt_span_cache"] else ""))
 EOF
 )"
