@@ -5,7 +5,8 @@
 #   sh tools/follow_screenshot.sh [OUT.png] [WORKDIR]
 #
 # The stand-in for the cluster is spanscope itself: the desktop model trains on the bundled
-# text converted to the reference's data format, and every 200 steps (one iteration of main.py's --nbatches 200) export-reference rewrites
+# text converted to the reference's data format, and every 200 steps (one iteration of main.py's
+# --nbatches 200) export-reference rewrites
 # run.pt in place (what main.py does at the end of each iteration). The window follows run.pt
 # from the first version on and takes its picture once the third has arrived. Needs xvfb-run;
 # takes a few minutes on 2 cores.
