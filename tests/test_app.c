@@ -1064,6 +1064,7 @@ test_inspector_query(void)
   click_at(reset, gtk_widget_get_width(reset) / 2.0, gtk_widget_get_height(reset) / 2.0);
   g_autofree char *back = inspector_text();
   g_assert_cmpstr(back, ==, start_passage);
+}
 
 typedef struct {
   gint64 step;
