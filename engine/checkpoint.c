@@ -37,13 +37,24 @@ static const struct {
   {"history.tokens_per_s", SPN_HISTORY_TOKENS_PER_S, SPN_DTYPE_F32},
   {"history.spans", SPN_HISTORY_SPANS, SPN_DTYPE_F32},
   {"history.valid.bpc", SPN_HISTORY_VALID_BPC, SPN_DTYPE_F32},
+  {"history.logged.step", SPN_HISTORY_LOGGED_STEP, SPN_DTYPE_I64},
+  {"history.logged.span_avg", SPN_HISTORY_LOGGED_SPAN_AVG, SPN_DTYPE_F32},
+  {"history.logged.span_max", SPN_HISTORY_LOGGED_SPAN_MAX, SPN_DTYPE_F32},
 };
 
-/* The shape of a history tensor: [n], [n, nlayers, nheads] or [m]. */
+/* The length of each series' tensors: rows (n), measurements (m), logged statistics (k). */
+typedef struct {
+  gint64 n, m, k;
+} HistoryLengths;
+
+/* The shape of a history tensor: [n], [n, nlayers, nheads], [m] or [k]. */
 static int
-history_shape(SpnHistoryColumn col, gint64 n, gint64 m, int nlayers, int nheads, gint64 *shape)
+history_shape(SpnHistoryColumn col, const HistoryLengths *len, int nlayers, int nheads,
+              gint64 *shape)
 {
-  shape[0] = col >= SPN_HISTORY_VALID_STEP ? m : n;
+  shape[0] = col >= SPN_HISTORY_LOGGED_STEP  ? len->k
+             : col >= SPN_HISTORY_VALID_STEP ? len->m
+                                             : len->n;
   shape[1] = nlayers;
   shape[2] = nheads;
   return col == SPN_HISTORY_SPANS ? 3 : 1;
@@ -61,8 +72,8 @@ add_history(SpnStWriter *w, const SpnHistory *h, SpnDtype dtype)
     for (int j = 0; spn_history_column(h, history_tensors[i].column, j, &p.data, &p.n_bytes); j++)
       g_array_append_val(pieces, p);
     gint64 shape[3];
-    int ndim = history_shape(history_tensors[i].column, h->n, h->n_valid, h->nlayers, h->nheads,
-                             shape);
+    HistoryLengths len = {h->n, h->n_valid, h->n_logged};
+    int ndim = history_shape(history_tensors[i].column, &len, h->nlayers, h->nheads, shape);
     spn_st_writer_add_pieces(w, history_tensors[i].name, dtype, ndim, shape,
                              (const SpnStPiece *)(void *)pieces->data, pieces->len);
   }
@@ -238,7 +249,8 @@ history_length(const SpnSafetensors *st, const char *name, gint64 *n, GError **e
 }
 
 /* The history: its tensors, or the JSON of checkpoints written before them; NULL (error unset)
- * when the file has none. */
+ * when the file has none. Files written before the logged span statistics have none of their
+ * tensors: none were logged. */
 static SpnHistory *
 read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
 {
@@ -249,24 +261,26 @@ read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
       g_prefix_error(error, "%s: ", spn_safetensors_path(st));
     return h;
   }
-  gint64 n, m;
-  if (!history_length(st, "history.step", &n, error) ||
-      !history_length(st, "history.valid.step", &m, error))
+  HistoryLengths len = {0, 0, 0};
+  gboolean logged = spn_safetensors_get(st, "history.logged.step") != NULL;
+  if (!history_length(st, "history.step", &len.n, error) ||
+      !history_length(st, "history.valid.step", &len.m, error) ||
+      (logged && !history_length(st, "history.logged.step", &len.k, error)))
     return NULL;
-  const void *data[G_N_ELEMENTS(history_tensors)];
+  const void *data[SPN_HISTORY_N_COLUMNS] = {NULL};
   for (guint i = 0; i < G_N_ELEMENTS(history_tensors); i++) {
     gint64 shape[3];
     SpnHistoryColumn col = history_tensors[i].column;
-    int ndim = history_shape(col, n, m, c->nlayers, c->nheads, shape);
+    if (col >= SPN_HISTORY_LOGGED_STEP && !logged)
+      continue;
+    int ndim = history_shape(col, &len, c->nlayers, c->nheads, shape);
     data[col] = spn_safetensors_expect(st, history_tensors[i].name, history_tensors[i].dtype,
                                        ndim, shape, error);
     if (data[col] == NULL)
       return NULL;
   }
-  SpnHistory *h = spn_history_new_from_columns(
-      c->nlayers, c->nheads, (int)n, data[SPN_HISTORY_STEP], data[SPN_HISTORY_TRAIN_BPC],
-      data[SPN_HISTORY_TOKENS_PER_S], data[SPN_HISTORY_SPANS], (int)m,
-      data[SPN_HISTORY_VALID_STEP], data[SPN_HISTORY_VALID_BPC], error);
+  SpnHistory *h = spn_history_new_from_columns(c->nlayers, c->nheads, (int)len.n, (int)len.m,
+                                               (int)len.k, data, error);
   if (h == NULL)
     g_prefix_error(error, "%s: ", spn_safetensors_path(st));
   return h;

@@ -5,7 +5,10 @@
  * can load them; with training state also `optimizer.<moment>.<name>`, `trainer.cache.<l>`
  * (B×S×d, the layer inputs carried to the next block) and the metrics history: `history.step`
  * (I64, n), `history.train_bpc`, `history.tokens_per_s` (F32, n), `history.spans` (F32,
- * n×nlayers×nheads), `history.valid.step` (I64, m) and `history.valid.bpc` (F32, m).
+ * n×nlayers×nheads), `history.valid.step` (I64, m), `history.valid.bpc` (F32, m) and the span
+ * statistics the reference's main.py logged, of an imported run: `history.logged.step` (I64, k),
+ * `history.logged.span_avg`, `history.logged.span_max` (F32, k; files written before them have
+ * none, and k = 0).
  * __metadata__: "format" ("spanscope-checkpoint"), "version", "config", "vocab", "step",
  * "optimizer" and "trainer" (JSON strings). Checkpoints written before the history became
  * tensors carry it as JSON in the metadata key "history"; they are still read.

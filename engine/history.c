@@ -24,14 +24,47 @@ typedef struct {
   guint8 *chunk[MAX_CHUNKS];
 } Table;
 
+/* The tables: rows: step (gint64), train_bpc, tokens_per_s (float), spans (nlayers × nheads);
+ * valid: step (gint64), bpc (float); logged: step (gint64), span_avg, span_max (float). Every
+ * table's first column is its step. */
+enum { T_ROWS, T_VALID, T_LOGGED, N_TABLES };
+
 /* Shared by a history and its snapshots; freed with the last of them. */
 struct _SpnHistoryStore {
-  Table rows;  /* step (gint64), train_bpc, tokens_per_s (float), spans (nlayers × nheads) */
-  Table valid; /* step (gint64), bpc (float) */
+  Table t[N_TABLES];
 };
 
 enum { COL_STEP, COL_TRAIN, COL_TPS, COL_SPANS };
 enum { VCOL_STEP, VCOL_BPC };
+enum { LCOL_STEP, LCOL_AVG, LCOL_MAX };
+
+/* Where each SpnHistoryColumn is: its table and its column there. */
+static const struct {
+  int table, col;
+} columns[SPN_HISTORY_N_COLUMNS] = {
+    [SPN_HISTORY_STEP] = {T_ROWS, COL_STEP},
+    [SPN_HISTORY_TRAIN_BPC] = {T_ROWS, COL_TRAIN},
+    [SPN_HISTORY_TOKENS_PER_S] = {T_ROWS, COL_TPS},
+    [SPN_HISTORY_SPANS] = {T_ROWS, COL_SPANS},
+    [SPN_HISTORY_VALID_STEP] = {T_VALID, VCOL_STEP},
+    [SPN_HISTORY_VALID_BPC] = {T_VALID, VCOL_BPC},
+    [SPN_HISTORY_LOGGED_STEP] = {T_LOGGED, LCOL_STEP},
+    [SPN_HISTORY_LOGGED_SPAN_AVG] = {T_LOGGED, LCOL_AVG},
+    [SPN_HISTORY_LOGGED_SPAN_MAX] = {T_LOGGED, LCOL_MAX},
+};
+
+/* The number of entries of table k. */
+static int *
+count_of(SpnHistory *h, int k)
+{
+  return k == T_ROWS ? &h->n : k == T_VALID ? &h->n_valid : &h->n_logged;
+}
+
+static int
+length_of(const SpnHistory *h, int k)
+{
+  return *count_of((SpnHistory *)h, k);
+}
 
 static int
 chunk_first(int j)
@@ -99,10 +132,27 @@ static void
 store_clear(gpointer data)
 {
   SpnHistoryStore *s = data;
-  for (int j = 0; j < MAX_CHUNKS; j++) {
-    g_free(s->rows.chunk[j]);
-    g_free(s->valid.chunk[j]);
-  }
+  for (int k = 0; k < N_TABLES; k++)
+    for (int j = 0; j < MAX_CHUNKS; j++)
+      g_free(s->t[k].chunk[j]);
+}
+
+static gint64
+step_at(const SpnHistory *h, int k, int i)
+{
+  return *(const gint64 *)cell(&h->store->t[k], i, 0);
+}
+
+/* Appends entry i of table k of src to dst, without the order check (callers keep order). */
+static void
+copy_entry(SpnHistory *dst, int k, const SpnHistory *src, int i)
+{
+  Table *to = &dst->store->t[k];
+  const Table *from = &src->store->t[k];
+  int *n = count_of(dst, k);
+  for (int c = 0; c < to->n_cols; c++)
+    memcpy(cell_for_write(to, *n, c), cell(from, i, c), to->width[c]);
+  (*n)++;
 }
 
 /* ---- the history ---- */
@@ -115,7 +165,8 @@ spn_history_new(int nlayers, int nheads)
   h->nlayers = nlayers;
   h->nheads = nheads;
   h->store = g_atomic_rc_box_new0(SpnHistoryStore);
-  Table *rows = &h->store->rows, *valid = &h->store->valid;
+  Table *rows = &h->store->t[T_ROWS], *valid = &h->store->t[T_VALID];
+  Table *logged = &h->store->t[T_LOGGED];
   rows->n_cols = 4;
   rows->width[COL_STEP] = sizeof(gint64);
   rows->width[COL_TRAIN] = rows->width[COL_TPS] = sizeof(float);
@@ -123,6 +174,9 @@ spn_history_new(int nlayers, int nheads)
   valid->n_cols = 2;
   valid->width[VCOL_STEP] = sizeof(gint64);
   valid->width[VCOL_BPC] = sizeof(float);
+  logged->n_cols = 3;
+  logged->width[LCOL_STEP] = sizeof(gint64);
+  logged->width[LCOL_AVG] = logged->width[LCOL_MAX] = sizeof(float);
   return h;
 }
 
@@ -162,7 +216,7 @@ spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double tokens_p
                    const float *spans)
 {
   g_return_if_fail(!h->frozen && h->n < G_MAXINT);
-  Table *t = &h->store->rows;
+  Table *t = &h->store->t[T_ROWS];
   int i = h->n;
   *(gint64 *)cell_for_write(t, i, COL_STEP) = step;
   *(float *)cell_for_write(t, i, COL_TRAIN) = (float)train_bpc;
@@ -175,10 +229,20 @@ spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double tokens_p
 static void
 push_valid(SpnHistory *h, gint64 step, double bpc)
 {
-  Table *t = &h->store->valid;
+  Table *t = &h->store->t[T_VALID];
   *(gint64 *)cell_for_write(t, h->n_valid, VCOL_STEP) = step;
   *(float *)cell_for_write(t, h->n_valid, VCOL_BPC) = (float)bpc;
   h->n_valid++;
+}
+
+static void
+push_logged(SpnHistory *h, gint64 step, double avg, double max)
+{
+  Table *t = &h->store->t[T_LOGGED];
+  *(gint64 *)cell_for_write(t, h->n_logged, LCOL_STEP) = step;
+  *(float *)cell_for_write(t, h->n_logged, LCOL_AVG) = (float)avg;
+  *(float *)cell_for_write(t, h->n_logged, LCOL_MAX) = (float)max;
+  h->n_logged++;
 }
 
 void
@@ -189,40 +253,89 @@ spn_history_add_valid(SpnHistory *h, gint64 step, double bpc)
   push_valid(h, step, bpc);
 }
 
+void
+spn_history_add_logged_spans(SpnHistory *h, gint64 step, double span_avg, double span_max)
+{
+  g_return_if_fail(!h->frozen && h->n_logged < G_MAXINT);
+  g_return_if_fail(h->n_logged == 0 || step >= spn_history_logged_step(h, h->n_logged - 1));
+  push_logged(h, step, span_avg, span_max);
+}
+
 gint64
 spn_history_step(const SpnHistory *h, int i)
 {
-  return *(const gint64 *)cell(&h->store->rows, i, COL_STEP);
+  return step_at(h, T_ROWS, i);
 }
 
 float
 spn_history_train_bpc(const SpnHistory *h, int i)
 {
-  return *(const float *)cell(&h->store->rows, i, COL_TRAIN);
+  return *(const float *)cell(&h->store->t[T_ROWS], i, COL_TRAIN);
 }
 
 float
 spn_history_tokens_per_s(const SpnHistory *h, int i)
 {
-  return *(const float *)cell(&h->store->rows, i, COL_TPS);
+  return *(const float *)cell(&h->store->t[T_ROWS], i, COL_TPS);
 }
 
 const float *
 spn_history_row_spans(const SpnHistory *h, int i)
 {
-  return (const float *)cell(&h->store->rows, i, COL_SPANS);
+  return (const float *)cell(&h->store->t[T_ROWS], i, COL_SPANS);
 }
 
 gint64
 spn_history_valid_step(const SpnHistory *h, int i)
 {
-  return *(const gint64 *)cell(&h->store->valid, i, VCOL_STEP);
+  return step_at(h, T_VALID, i);
 }
 
 float
 spn_history_valid_bpc(const SpnHistory *h, int i)
 {
-  return *(const float *)cell(&h->store->valid, i, VCOL_BPC);
+  return *(const float *)cell(&h->store->t[T_VALID], i, VCOL_BPC);
+}
+
+gint64
+spn_history_logged_step(const SpnHistory *h, int i)
+{
+  return step_at(h, T_LOGGED, i);
+}
+
+float
+spn_history_logged_span_avg(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->t[T_LOGGED], i, LCOL_AVG);
+}
+
+float
+spn_history_logged_span_max(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->t[T_LOGGED], i, LCOL_MAX);
+}
+
+/* The last entry of table k at or before step, -1 when none (the steps never decrease). */
+static int
+last_at_or_before(const SpnHistory *h, int k, gint64 step)
+{
+  int lo = 0, hi = length_of(h, k);
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (step_at(h, k, mid) <= step)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo - 1;
+}
+
+/* The last entry of table k exactly at step, -1 when none. */
+static int
+last_at(const SpnHistory *h, int k, gint64 step)
+{
+  int i = last_at_or_before(h, k, step);
+  return i >= 0 && step_at(h, k, i) == step ? i : -1;
 }
 
 gboolean
@@ -234,16 +347,27 @@ spn_history_valid_current(const SpnHistory *h, int i)
 int
 spn_history_valid_at(const SpnHistory *h, gint64 step)
 {
-  /* the last measurement at or before step */
-  int lo = 0, hi = h->n_valid;
-  while (lo < hi) {
-    int mid = lo + (hi - lo) / 2;
-    if (spn_history_valid_step(h, mid) <= step)
-      lo = mid + 1;
-    else
-      hi = mid;
+  return last_at(h, T_VALID, step);
+}
+
+int
+spn_history_logged_at(const SpnHistory *h, gint64 step)
+{
+  return h->n_logged ? last_at(h, T_LOGGED, step) : -1;
+}
+
+gboolean
+spn_history_span_stats_at(const SpnHistory *h, gint64 step, const float *spans, double *mean,
+                          double *max)
+{
+  int g = spn_history_logged_at(h, step);
+  if (g < 0) {
+    spn_span_stats(spans, h->nlayers * h->nheads, mean, max);
+    return FALSE;
   }
-  return lo > 0 && spn_history_valid_step(h, lo - 1) == step ? lo - 1 : -1;
+  *mean = spn_history_logged_span_avg(h, g);
+  *max = spn_history_logged_span_max(h, g);
+  return TRUE;
 }
 
 int
@@ -260,7 +384,7 @@ spn_history_chunk(const SpnHistory *h, int j, SpnHistoryChunk *c)
 {
   if (!chunk_range(h->n, j, &c->first, &c->n))
     return FALSE;
-  const Table *t = &h->store->rows;
+  const Table *t = &h->store->t[T_ROWS];
   c->step = (const gint64 *)column(t, j, COL_STEP);
   c->train_bpc = (const float *)column(t, j, COL_TRAIN);
   c->tokens_per_s = (const float *)column(t, j, COL_TPS);
@@ -273,20 +397,25 @@ spn_history_valid_chunk(const SpnHistory *h, int j, SpnHistoryValidChunk *c)
 {
   if (!chunk_range(h->n_valid, j, &c->first, &c->n))
     return FALSE;
-  const Table *t = &h->store->valid;
+  const Table *t = &h->store->t[T_VALID];
   c->step = (const gint64 *)column(t, j, VCOL_STEP);
   c->bpc = (const float *)column(t, j, VCOL_BPC);
   return TRUE;
+}
+
+int
+spn_history_column_length(const SpnHistory *h, SpnHistoryColumn col)
+{
+  return length_of(h, columns[col].table);
 }
 
 gboolean
 spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void **data,
                    gsize *n_bytes)
 {
-  gboolean valid = col >= SPN_HISTORY_VALID_STEP;
-  const Table *t = valid ? &h->store->valid : &h->store->rows;
-  int c = valid ? (int)col - SPN_HISTORY_VALID_STEP : (int)col, first, len;
-  if (!chunk_range(valid ? h->n_valid : h->n, j, &first, &len))
+  const Table *t = &h->store->t[columns[col].table];
+  int c = columns[col].col, first, len;
+  if (!chunk_range(spn_history_column_length(h, col), j, &first, &len))
     return FALSE;
   *data = column(t, j, c);
   *n_bytes = t->width[c] * (gsize)len;
@@ -294,22 +423,66 @@ spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void 
 }
 
 SpnHistory *
-spn_history_new_from_columns(int nlayers, int nheads, int n, const gint64 *step,
-                             const float *train_bpc, const float *tokens_per_s, const float *spans,
-                             int m, const gint64 *valid_step, const float *valid_bpc,
-                             GError **error)
+spn_history_new_from_columns(int nlayers, int nheads, int n, int m, int k,
+                             const void *const data[SPN_HISTORY_N_COLUMNS], GError **error)
 {
   SpnHistory *h = spn_history_new(nlayers, nheads);
   gsize per_row = (gsize)nlayers * nheads;
+  const gint64 *step = data[SPN_HISTORY_STEP], *valid_step = data[SPN_HISTORY_VALID_STEP];
+  const gint64 *logged_step = data[SPN_HISTORY_LOGGED_STEP];
+  const float *train = data[SPN_HISTORY_TRAIN_BPC], *tps = data[SPN_HISTORY_TOKENS_PER_S];
+  const float *spans = data[SPN_HISTORY_SPANS], *bpc = data[SPN_HISTORY_VALID_BPC];
+  const float *avg = data[SPN_HISTORY_LOGGED_SPAN_AVG], *max = data[SPN_HISTORY_LOGGED_SPAN_MAX];
   for (int i = 0; i < n; i++)
-    spn_history_append(h, step[i], train_bpc[i], tokens_per_s[i], spans + per_row * i);
+    spn_history_append(h, step[i], train[i], tps[i], spans + per_row * i);
   for (int i = 0; i < m; i++)
-    push_valid(h, valid_step[i], valid_bpc[i]);
+    push_valid(h, valid_step[i], bpc[i]);
+  for (int i = 0; i < k; i++)
+    push_logged(h, logged_step[i], avg[i], max[i]);
   if (!spn_history_check(h, error)) {
     spn_history_unref(h);
     return NULL;
   }
   return h;
+}
+
+/* The entries of every table of src with a step in (after, upto], appended to dst in order. */
+static void
+copy_entries(SpnHistory *dst, const SpnHistory *src, gint64 after, gint64 upto)
+{
+  for (int k = 0; k < N_TABLES; k++)
+    for (int i = last_at_or_before(src, k, after) + 1;
+         i < length_of(src, k) && step_at(src, k, i) <= upto; i++)
+      copy_entry(dst, k, src, i);
+}
+
+/* Whether h holds anything after step. */
+static gboolean
+holds_after(const SpnHistory *h, gint64 step)
+{
+  for (int k = 0; k < N_TABLES; k++) {
+    int n = length_of(h, k);
+    if (n > 0 && step_at(h, k, n - 1) > step)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+SpnHistory *
+spn_history_continued(SpnHistory *h, gint64 base, SpnHistory *newer)
+{
+  if (newer->nlayers != h->nlayers || newer->nheads != h->nheads || newer->n == 0 ||
+      spn_history_step(newer, newer->n - 1) < base)
+    return spn_history_ref(newer);
+  SpnHistory *out;
+  if (!h->frozen && !holds_after(h, base))
+    out = spn_history_ref(h);
+  else {
+    out = spn_history_new(h->nlayers, h->nheads);
+    copy_entries(out, h, G_MININT64, base);
+  }
+  copy_entries(out, newer, base, G_MAXINT64);
+  return out;
 }
 
 void
@@ -349,7 +522,8 @@ gboolean
 spn_history_check(const SpnHistory *h, GError **error)
 {
   return check_order(h->n, spn_history_step, h, "row", error) &&
-         check_order(h->n_valid, spn_history_valid_step, h, "validation measurement", error);
+         check_order(h->n_valid, spn_history_valid_step, h, "validation measurement", error) &&
+         check_order(h->n_logged, spn_history_logged_step, h, "logged span statistics", error);
 }
 
 /* What is wrong with a legacy history, said as "metrics history: …" (format, then arguments). */
@@ -512,7 +686,7 @@ spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
     for (int i = 0; i < c.n; i++) {
       const float *spans = c.spans + (gsize)i * per_row;
       double avg, mx;
-      spn_span_stats(spans, per_row, &avg, &mx);
+      spn_history_span_stats_at(h, c.step[i], spans, &avg, &mx);
       int v = spn_history_valid_at(h, c.step[i]);
       g_string_append_printf(s, "%" G_GINT64_FORMAT, c.step[i]);
       csv_number(s, c.train_bpc[i]);

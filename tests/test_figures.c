@@ -825,6 +825,41 @@ test_history_and_curves(void)
     }
 }
 
+/* An imported reference run: no head's span in its rows but main.py's logged statistics, which
+ * the span panel shows (and says so); a row trained here after them shows its own. */
+static void
+test_curves_logged_spans(void)
+{
+  const float spans[] = {10.0f, 30.0f}, unknown[] = {NAN, NAN};
+  g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 2, 256, 8, spans);
+  for (int i = 1; i <= 20; i++) {
+    spn_history_append(s->history, i * 100, 3.0 - i * 0.05, NAN, unknown);
+    spn_history_add_logged_spans(s->history, i * 100, 20 + i, 40 + i);
+  }
+  spn_history_append(s->history, 2100, 2.0, 500, spans);
+  s->step = 2100;
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  int logged = 0, ours = 0;
+  for (int x = 0; x < W; x++) {
+    g_autofree char *d = spn_figure_describe(SPN_FIGURE_CURVES, W, H, s, &o, x, H * 0.5);
+    if (d == NULL)
+      continue;
+    gint64 step;
+    g_assert_cmpint(sscanf(d, "step %" G_GINT64_FORMAT, &step), ==, 1);
+    g_autofree char *want =
+        step == 2100 ? g_strdup(" \u00b7 span mean 20.0, max 30.0")
+                     : g_strdup_printf(" \u00b7 span mean %.1f, max %.1f (main.py's log)",
+                                       20.0 + step / 100, 40.0 + step / 100);
+    if (!g_str_has_suffix(d, want))
+      g_error("\"%s\" does not end in \"%s\"", d, want);
+    step == 2100 ? ours++ : logged++;
+  }
+  g_assert_cmpint(logged, >, 10);
+  g_assert_cmpint(ours, >, 0);
+  cairo_surface_destroy(draw(SPN_FIGURE_CURVES, s, &o));
+}
+
 static void
 test_empty_history(void)
 {
@@ -1265,6 +1300,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/masks-curve", test_masks_curve);
   g_test_add_func("/figures/masks-measured", test_masks_measured);
   g_test_add_func("/figures/history-and-curves", test_history_and_curves);
+  g_test_add_func("/figures/curves-logged-spans", test_curves_logged_spans);
   g_test_add_func("/figures/empty-history", test_empty_history);
   g_test_add_func("/figures/lines-in-pieces", test_lines_in_pieces);
   g_test_add_func("/figures/long-history-round-trip", test_long_history_round_trip);

@@ -1,5 +1,6 @@
 /* test_history.c — the metrics history (chunks, snapshots that share them, the validation
- * series), snapshots and readings shared by reference, the history in checkpoints (tensors,
+ * series, the reference's logged span statistics, a followed run's history continued by each
+ * version), snapshots and readings shared by reference, the history in checkpoints (tensors,
  * the JSON of older files, non-finite values, bad files) and the writer's pieces and header
  * limit. Built with LeakSanitizer where the compiler has it: a reference never released (or a
  * structure freed with data still shared) is a leak reported at exit, which fails the test. */
@@ -224,20 +225,153 @@ test_order_checked(void)
   const gint64 steps[3] = {1, 5, 4}, ok_steps[3] = {1, 2, 3};
   const float v[3] = {1, 2, 3}, spans[3] = {1, 2, 3};
   g_autoptr(GError) error = NULL;
-  SpnHistory *h = spn_history_new_from_columns(1, 1, 3, steps, v, v, spans, 0, NULL, NULL, &error);
+  const void *bad_rows[SPN_HISTORY_N_COLUMNS] = {steps, v, v, spans};
+  SpnHistory *h = spn_history_new_from_columns(1, 1, 3, 0, 0, bad_rows, &error);
   g_assert_null(h);
   g_assert_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT);
   g_assert_nonnull(strstr(error->message, "row 2 is at step 4"));
   g_clear_error(&error);
-  h = spn_history_new_from_columns(1, 1, 3, ok_steps, v, v, spans, 3, steps, v, &error);
+  const void *bad_valid[SPN_HISTORY_N_COLUMNS] = {ok_steps, v, v, spans, steps, v};
+  h = spn_history_new_from_columns(1, 1, 3, 3, 0, bad_valid, &error);
   g_assert_null(h);
   g_assert_nonnull(strstr(error->message, "validation measurement 2"));
   g_clear_error(&error);
-  h = spn_history_new_from_columns(1, 1, 3, ok_steps, v, v, spans, 3, ok_steps, v, &error);
+  const void *bad_logged[SPN_HISTORY_N_COLUMNS] = {ok_steps, v, v, spans, ok_steps, v, steps, v, v};
+  h = spn_history_new_from_columns(1, 1, 3, 3, 3, bad_logged, &error);
+  g_assert_null(h);
+  g_assert_nonnull(strstr(error->message, "logged span statistics 2"));
+  g_clear_error(&error);
+  const void *ok[SPN_HISTORY_N_COLUMNS] = {ok_steps, v, v, spans, ok_steps, v, ok_steps, v, v};
+  h = spn_history_new_from_columns(1, 1, 3, 3, 3, ok, &error);
   g_assert_no_error(error);
   g_assert_cmpint(h->n, ==, 3);
   g_assert_cmpint(h->n_valid, ==, 3);
+  g_assert_cmpint(h->n_logged, ==, 3);
   spn_history_unref(h);
+}
+
+/* main.py's logged span statistics: a series of their own, shown instead of the statistics of
+ * the row's spans where they exist, in the figures and the CSV alike. */
+static void
+test_logged_spans(void)
+{
+  g_autoptr(SpnHistory) h = spn_history_new(1, 2);
+  const float unknown[2] = {NAN, NAN}, known[2] = {10, 30};
+  spn_history_append(h, 1000, 3.0, NAN, unknown);
+  spn_history_append(h, 2000, 2.5, NAN, known);
+  spn_history_append(h, 2001, 2.4, 100, known); /* trained here after the import */
+  spn_history_add_logged_spans(h, 1000, 36, 64);
+  spn_history_add_logged_spans(h, 2000, 52, 64);
+  g_assert_cmpint(h->n_logged, ==, 2);
+  g_assert_cmpint(spn_history_logged_at(h, 2000), ==, 1);
+  g_assert_cmpint(spn_history_logged_at(h, 1500), ==, -1);
+  double mean, max;
+  g_assert_true(spn_history_span_stats_at(h, 1000, unknown, &mean, &max));
+  g_assert_cmpfloat(mean, ==, 36);
+  g_assert_cmpfloat(max, ==, 64);
+  g_assert_true(spn_history_span_stats_at(h, 2000, known, &mean, &max)); /* main.py's, as logged */
+  g_assert_cmpfloat(mean, ==, 52);
+  g_assert_false(spn_history_span_stats_at(h, 2001, known, &mean, &max)); /* ours */
+  g_assert_cmpfloat(mean, ==, 20);
+  g_assert_cmpfloat(max, ==, 30);
+  g_autoptr(SpnHistory) snap = spn_history_snapshot(h);
+  g_assert_cmpint(snap->n_logged, ==, 2);
+  g_test_expect_message("spanscope", G_LOG_LEVEL_CRITICAL, "*step >=*");
+  spn_history_add_logged_spans(h, 999, 1, 1);
+  g_test_assert_expected_messages();
+  g_assert_cmpint(h->n_logged, ==, 2);
+
+  g_autofree char *path = tmp_path("logged.csv");
+  g_autoptr(GError) error = NULL;
+  g_assert_true(spn_history_write_csv(h, path, &error));
+  g_autofree char *csv = NULL;
+  g_assert_true(g_file_get_contents(path, &csv, NULL, NULL));
+  g_auto(GStrv) lines = g_strsplit(csv, "\n", -1);
+  g_assert_cmpstr(lines[1], ==, "1000,3,,,36,64,,");
+  g_assert_cmpstr(lines[2], ==, "2000,2.5,,,52,64,10,30");
+  g_assert_cmpstr(lines[3], ==, "2001,2.4,,100,20,30,10,30");
+}
+
+static void
+add_rows(SpnHistory *h, gint64 from, gint64 to, float span)
+{
+  float spans[2] = {span, span};
+  for (gint64 s = from; s <= to; s++)
+    spn_history_append(h, s, (double)s, NAN, spans);
+}
+
+/* The history of a run followed version by version: each extends what was shown. */
+static void
+test_continued(void)
+{
+  /* version 1 (steps 1-3), shown; version 2 (steps 1-6, spans known at its own step only) */
+  SpnHistory *shown = spn_history_new(1, 2);
+  add_rows(shown, 1, 3, 5);
+  spn_history_add_valid(shown, 3, 2.0);
+  spn_history_add_logged_spans(shown, 3, 40, 50);
+  SpnHistory *v2 = spn_history_new(1, 2);
+  add_rows(v2, 1, 5, NAN);
+  add_rows(v2, 6, 6, 7);
+  spn_history_add_valid(v2, 3, 2.0);
+  spn_history_add_valid(v2, 6, 1.5);
+  spn_history_add_logged_spans(v2, 3, 40, 50);
+  spn_history_add_logged_spans(v2, 6, 41, 52);
+  SpnHistory *snap = spn_history_snapshot(shown);
+  /* nothing after step 3 in what is shown: appended to in place */
+  SpnHistory *next = spn_history_continued(shown, 3, v2);
+  g_assert_true(next == shown);
+  g_assert_cmpint(next->n, ==, 6);
+  g_assert_cmpfloat(spn_history_row_spans(next, 2)[0], ==, 5); /* version 1's spans stay */
+  g_assert_true(isnan(spn_history_row_spans(next, 3)[0]));
+  g_assert_cmpfloat(spn_history_row_spans(next, 5)[0], ==, 7);
+  g_assert_cmpint(next->n_valid, ==, 2);
+  g_assert_cmpint(next->n_logged, ==, 2);
+  g_assert_cmpint(spn_history_logged_step(next, 1), ==, 6);
+  g_assert_true(spn_history_row_spans(next, 0) == spn_history_row_spans(snap, 0));
+  g_assert_cmpint(snap->n, ==, 3); /* the snapshot keeps what it had */
+  spn_history_unref(next);
+
+  /* steps trained here since (7, 8): a new history, the published one untouched */
+  add_rows(shown, 7, 8, 9);
+  spn_history_unref(snap);
+  snap = spn_history_snapshot(shown);
+  SpnHistory *v3 = spn_history_new(1, 2);
+  add_rows(v3, 1, 9, 11);
+  next = spn_history_continued(shown, 6, v3);
+  g_assert_true(next != shown);
+  g_assert_cmpint(next->n, ==, 9);
+  for (int i = 0; i < 9; i++)
+    g_assert_cmpint(spn_history_step(next, i), ==, i + 1);
+  g_assert_cmpfloat(spn_history_row_spans(next, 2)[0], ==, 5);  /* up to step 6: what was shown */
+  g_assert_cmpfloat(spn_history_row_spans(next, 6)[0], ==, 11); /* after it: version 3's */
+  g_assert_cmpint(next->n_valid, ==, 2);
+  g_assert_cmpint(next->n_logged, ==, 2);
+  g_assert_cmpint(snap->n, ==, 8);
+  g_assert_cmpfloat(spn_history_row_spans(snap, 6)[0], ==, 9);
+  spn_history_unref(next);
+  /* a snapshot is never appended to */
+  next = spn_history_continued(snap, 8, v3);
+  g_assert_true(next != snap);
+  g_assert_cmpint(next->n, ==, 9);
+  g_assert_cmpint(snap->n, ==, 8);
+  spn_history_unref(next);
+
+  /* the run went back (a version before the one shown) or is of another shape: the version */
+  SpnHistory *older = spn_history_new(1, 2);
+  add_rows(older, 1, 2, 1);
+  next = spn_history_continued(shown, 6, older);
+  g_assert_true(next == older);
+  spn_history_unref(next);
+  SpnHistory *other = spn_history_new(2, 2);
+  next = spn_history_continued(shown, 0, other);
+  g_assert_true(next == other);
+  spn_history_unref(next);
+  spn_history_unref(other);
+  spn_history_unref(older);
+  spn_history_unref(snap);
+  spn_history_unref(v3);
+  spn_history_unref(v2);
+  spn_history_unref(shown);
 }
 
 /* The JSON of the writer before tensors, as it wrote a run with an infinite value. */
@@ -438,7 +572,8 @@ assert_same_history(const SpnHistory *a, const SpnHistory *b)
 {
   g_assert_cmpint(a->n, ==, b->n);
   g_assert_cmpint(a->n_valid, ==, b->n_valid);
-  for (int col = SPN_HISTORY_STEP; col <= SPN_HISTORY_VALID_BPC; col++) {
+  g_assert_cmpint(a->n_logged, ==, b->n_logged);
+  for (int col = SPN_HISTORY_STEP; col < SPN_HISTORY_N_COLUMNS; col++) {
     GByteArray *bytes[2] = {g_byte_array_new(), g_byte_array_new()};
     const SpnHistory *hs[2] = {a, b};
     for (int k = 0; k < 2; k++) {
@@ -461,6 +596,8 @@ test_tensors_round_trip(void)
   for (int i = 0; i < 60; i++)
     spn_history_add_valid(h, row_step(i * 50), i % 7 == 3 ? NAN : i % 7 == 4 ? INFINITY : 2.0 + i);
   spn_history_add_valid(h, row_step(2950), -INFINITY); /* supersedes the one at that step */
+  for (int i = 0; i < 150; i++)
+    spn_history_add_logged_spans(h, row_step(i * 20), i % 11 == 5 ? NAN : 32.0 + i, 64.0 + i);
   g_autofree char *path = tmp_path("tensors.safetensors");
   save_with_history(path, h);
 
@@ -476,6 +613,10 @@ test_tensors_round_trip(void)
   g_assert_true(t && t->dtype == SPN_DTYPE_I64 && t->shape[0] == 3000);
   t = spn_safetensors_get(st, "history.valid.bpc");
   g_assert_true(t && t->dtype == SPN_DTYPE_F32 && t->shape[0] == 61);
+  t = spn_safetensors_get(st, "history.logged.step");
+  g_assert_true(t && t->dtype == SPN_DTYPE_I64 && t->shape[0] == 150);
+  t = spn_safetensors_get(st, "history.logged.span_max");
+  g_assert_true(t && t->dtype == SPN_DTYPE_F32 && t->ndim == 1 && t->shape[0] == 150);
   spn_safetensors_free(st);
 
   SpnCheckpoint *ck = spn_checkpoint_load(path, &error);
@@ -485,8 +626,25 @@ test_tensors_round_trip(void)
   check_rows(ck->history, 3000);
   g_assert_true(isinf(spn_history_valid_bpc(ck->history, 60)));
   g_assert_false(spn_history_valid_current(ck->history, 59));
+  g_assert_true(isnan(spn_history_logged_span_avg(ck->history, 5)));
+  g_assert_cmpfloat(spn_history_logged_span_max(ck->history, 149), ==, 64.0f + 149);
   spn_checkpoint_free(ck);
   spn_history_unref(h);
+
+  /* a file written before the logged statistics (none of their tensors) opens without them */
+  g_autofree char *before = tmp_path("before-logged.safetensors");
+  const char *logged[] = {"history.logged.step", "history.logged.span_avg",
+                          "history.logged.span_max"};
+  spn_test_rewrite_checkpoint(path, before, logged[0], 0, 0, NULL, NULL, NULL, NULL);
+  for (guint i = 1; i < G_N_ELEMENTS(logged); i++)
+    spn_test_rewrite_checkpoint(before, before, logged[i], 0, 0, NULL, NULL, NULL, NULL);
+  ck = spn_checkpoint_load(before, &error);
+  g_assert_no_error(error);
+  g_assert_null(ck->history_error);
+  g_assert_cmpint(ck->history->n, ==, 3000);
+  g_assert_cmpint(ck->history->n_valid, ==, 61);
+  g_assert_cmpint(ck->history->n_logged, ==, 0);
+  spn_checkpoint_free(ck);
 
   /* an empty history is a history too */
   h = spn_history_new(2, 2);
@@ -568,6 +726,7 @@ test_bad_history_tensors(void)
   SpnHistory *h = spn_history_new(2, 2);
   fill_rows(h, 0, 10);
   spn_history_add_valid(h, row_step(4), 2.0);
+  spn_history_add_logged_spans(h, row_step(4), 30, 40);
   g_autofree char *good = tmp_path("good.safetensors");
   g_autofree char *bad = tmp_path("bad.safetensors");
   save_with_history(good, h);
@@ -598,6 +757,13 @@ test_bad_history_tensors(void)
   float f[10] = {0};
   spn_test_rewrite_checkpoint(good, bad, "history.step", SPN_DTYPE_F32, 1, shape10, f, NULL, NULL);
   expect_history_error(bad, "history.step");
+  /* the logged statistics: all three tensors or none, of one length */
+  spn_test_rewrite_checkpoint(good, bad, "history.logged.span_avg", 0, 0, NULL, NULL, NULL, NULL);
+  expect_history_error(bad, "tensor 'history.logged.span_avg' is missing");
+  gint64 shape0[1] = {0};
+  spn_test_rewrite_checkpoint(good, bad, "history.logged.step", SPN_DTYPE_I64, 1, shape0, steps,
+                              NULL, NULL);
+  expect_history_error(bad, "'history.logged.span_avg' has shape [1], expected [0]");
 
   /* resuming needs the history: the error names the file and says it is the history */
   g_autoptr(GError) error = NULL;
@@ -678,6 +844,8 @@ main(int argc, char **argv)
   g_test_add_func("/history/snapshots-across-threads", test_snapshots_across_threads);
   g_test_add_func("/history/validation-series", test_validation_series);
   g_test_add_func("/history/order-checked", test_order_checked);
+  g_test_add_func("/history/logged-spans", test_logged_spans);
+  g_test_add_func("/history/continued", test_continued);
   g_test_add_func("/history/legacy-json", test_legacy_json);
   g_test_add_func("/snapshot/sharing-and-refcounts", test_snapshot_sharing);
   g_test_add_func("/snapshot/probe-snapshot", test_probe_snapshot_frozen);

@@ -1,6 +1,6 @@
 /* fig_curves.c — the training run at a glance, three panels over one step axis: bits per
  * character (each step's block, raw and smoothed, and validation), throughput, and the mean and
- * longest span. */
+ * longest span (of an imported reference run, as its logger recorded them where it did). */
 #include <math.h>
 #include <stdio.h>
 
@@ -42,7 +42,7 @@ derive(const SpnHistory *h, double smoothing, Derived *d)
         ema = isfinite(ema) ? a * ema + (1 - a) * x : x;
       d->smooth[i] = (float)ema;
       double mean, mx;
-      spn_span_stats(c.spans + (gsize)k * per_row, per_row, &mean, &mx);
+      spn_history_span_stats_at(h, c.step[k], c.spans + (gsize)k * per_row, &mean, &mx);
       d->span_mean[i] = (float)mean;
       d->span_max[i] = (float)mx;
     }
@@ -78,7 +78,15 @@ curves_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
   static const int colors[] = {C_TRAIN, C_TRAIN, C_VALID, C_SPEED, C_SPAN_MEAN, C_SPAN_MAX};
   for (guint i = 0; i < G_N_ELEMENTS(items); i++)
     spn_plot_series_rgb(p, colors[i], items[i].rgb);
-  return spn_plot_legend(p, r, items, G_N_ELEMENTS(items));
+  r = spn_plot_legend(p, r, items, G_N_ELEMENTS(items));
+  if (s->history->n_logged == 0)
+    return r;
+  /* the logger's statistics are not ours: each layer's span rounded up, plus the ramp */
+  g_autofree char *note = g_strdup_printf(
+      "span mean and max to step %" G_GINT64_FORMAT ": main.py's log (per layer "
+      "\u2308z\u00b7S\u2309 + R, at most S)",
+      spn_history_logged_step(s->history, s->history->n_logged - 1));
+  return spn_plot_note(p, r, note);
 }
 
 /* The range of two series (each its smallest and largest finite value, NaN when none), padded. */
@@ -255,8 +263,9 @@ spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFi
     if (isfinite(tps))
       g_string_append_printf(t, " \u00b7 %.0f tokens/s", tps);
     if (isfinite(d.span_mean[i]))
-      g_string_append_printf(t, " \u00b7 span mean %.1f, max %.1f", d.span_mean[i],
-                             d.span_max[i]);
+      g_string_append_printf(t, " \u00b7 span mean %.1f, max %.1f%s", d.span_mean[i],
+                             d.span_max[i],
+                             spn_history_logged_at(h, step) >= 0 ? " (main.py's log)" : "");
     text = g_string_free(t, FALSE);
   }
   derived_clear(&d);
