@@ -96,7 +96,7 @@ describe_import(const char *from, SpnTorchFormat format, const SpnCheckpoint *ck
                 const char *to)
 {
   const SpnConfig *c = &ck->model->cfg;
-  SpnHistory *h = ck->history_json ? spn_history_from_json(ck->history_json, NULL) : NULL;
+  const SpnHistory *h = ck->history;
   g_autofree char *sublayer = c->pers_mem_size > 0
                                   ? g_strdup_printf("%d persistent vectors", c->pers_mem_size)
                                   : g_strdup_printf("FF %d", c->inner_hid_sz);
@@ -105,7 +105,6 @@ describe_import(const char *from, SpnTorchFormat format, const SpnCheckpoint *ck
           from, format == SPN_TORCH_ZIP ? "zip" : "legacy", c->nlayers, c->hid_sz, c->nheads,
           c->attn_span, sublayer, c->vocab_size, ck->optim->step, h ? h->n : 0,
           spn_optim_name(ck->optim->kind), to);
-  spn_history_free(h);
 }
 
 int
@@ -199,9 +198,13 @@ spn_cli_export_reference(int argc, char **argv)
   SpnCheckpoint *ck = open_checkpoint(checkpoint, &error);
   if (ck == NULL)
     return fail(error);
-  SpnHistory *h = ck->history_json ? spn_history_from_json(ck->history_json, &error)
-                                    : spn_history_new(ck->model->cfg.nlayers,
-                                                      ck->model->cfg.nheads);
+  if (ck->history_error) {
+    g_prefix_error(&ck->history_error, "its history cannot be handed back: ");
+    error = g_steal_pointer(&ck->history_error);
+  }
+  SpnHistory *h = error           ? NULL
+                  : ck->history ? spn_history_ref(ck->history)
+                                : spn_history_new(ck->model->cfg.nlayers, ck->model->cfg.nheads);
   g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
   SpnPtTree *tree = h ? spn_ref_export(ck->model, ck->optim, h, ck->vocab, nbatches, notes,
                                        &error)
@@ -219,7 +222,7 @@ spn_cli_export_reference(int argc, char **argv)
   } else
     rc = fail(error);
   spn_pt_tree_free(tree);
-  spn_history_free(h);
+  spn_history_unref(h);
   spn_checkpoint_free(ck);
   return rc;
 }
@@ -298,15 +301,13 @@ static void
 version_line(const SpnCheckpoint *ck, gint64 step, gboolean json)
 {
   const SpnConfig *c = &ck->model->cfg;
-  SpnHistory *h = ck->history_json ? spn_history_from_json(ck->history_json, NULL) : NULL;
+  const SpnHistory *h = ck->history;
   double train = NAN, val = NAN, avg, mx;
-  for (int i = h ? h->n - 1 : -1; i >= 0 && (isnan(train) || isnan(val)); i--) {
-    if (isnan(train))
-      train = h->train_bpc[i];
-    if (isnan(val))
-      val = h->val_bpc[i];
-  }
-  spn_history_free(h);
+  for (int i = h ? h->n - 1 : -1; i >= 0 && isnan(train); i--)
+    train = spn_history_train_bpc(h, i);
+  int v = h ? spn_history_latest_valid(h) : -1;
+  if (v >= 0)
+    val = spn_history_valid_bpc(h, v);
   int n = c->nlayers * c->nheads;
   g_autofree float *spans = g_new(float, n);
   spn_model_spans(ck->model, spans);

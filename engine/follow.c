@@ -2,8 +2,6 @@
 #include "follow.h"
 
 #include <gio/gio.h>
-#include <math.h>
-#include <string.h>
 
 #include "safetensors.h"
 
@@ -21,11 +19,6 @@ typedef struct {
   guint64 size, inode;
   guint64 mtime_us;
 } Stamp;
-
-typedef struct {
-  gint64 step;
-  float *spans;   /* nlayers × nheads */
-} SeenSpans;
 
 struct _SpnFollower {
   gatomicrefcount ref;   /* the owner's, and one per read under way */
@@ -46,8 +39,6 @@ struct _SpnFollower {
   Stamp seen;            /* the file as last read completely, good or not */
   gboolean have_version;
   gint64 last_step, last_version_time;
-  int nlayers, nheads;   /* of the versions whose spans are kept */
-  GArray *spans_seen;    /* SeenSpans */
 };
 
 static SpnFollower *
@@ -55,12 +46,6 @@ follower_ref(SpnFollower *f)
 {
   g_atomic_ref_count_inc(&f->ref);
   return f;
-}
-
-static void
-seen_clear(gpointer p)
-{
-  g_free(((SeenSpans *)p)->spans);
 }
 
 static void
@@ -73,7 +58,6 @@ follower_unref(SpnFollower *f)
   g_main_context_unref(f->context);
   spn_vocab_free(f->vocab);
   g_free(f->corpus);
-  g_array_unref(f->spans_seen);
   g_free(f);
 }
 
@@ -169,50 +153,6 @@ read_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
   g_task_return_boolean(task, TRUE);
 }
 
-/* ---- spans of earlier versions ---- */
-
-static gboolean
-all_nan(const float *v, int n)
-{
-  for (int i = 0; i < n; i++)
-    if (!isnan(v[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* Puts the spans kept from earlier versions into the rows of the version's history that have
- * none, and keeps this version's. */
-static void
-merge_spans(SpnFollower *f, SpnCheckpoint *ck)
-{
-  const SpnConfig *c = &ck->model->cfg;
-  int n = c->nlayers * c->nheads;
-  if (c->nlayers != f->nlayers || c->nheads != f->nheads) {
-    g_array_set_size(f->spans_seen, 0);   /* another model: its own spans only */
-    f->nlayers = c->nlayers;
-    f->nheads = c->nheads;
-  }
-  SeenSpans now = {ck->optim ? ck->optim->step : 0, g_new(float, n)};
-  spn_model_spans(ck->model, now.spans);
-  g_array_append_val(f->spans_seen, now);
-  SpnHistory *h = ck->history_json ? spn_history_from_json(ck->history_json, NULL) : NULL;
-  if (h == NULL || h->nlayers != c->nlayers || h->nheads != c->nheads) {
-    spn_history_free(h);
-    return;
-  }
-  for (int i = 0; i < h->n; i++) {
-    float *row = h->spans + (gsize)i * n;
-    for (guint k = 0; k < f->spans_seen->len && all_nan(row, n); k++) {
-      const SeenSpans *s = &g_array_index(f->spans_seen, SeenSpans, k);
-      if (s->step == h->step[i])
-        memcpy(row, s->spans, sizeof(float) * n);
-    }
-  }
-  g_free(ck->history_json);
-  ck->history_json = spn_history_to_json(h);
-  spn_history_free(h);
-}
-
 /* ---- checking (the follower's context) ---- */
 
 static void schedule_check(SpnFollower *f, int ms);
@@ -251,7 +191,6 @@ on_read(GObject *source, GAsyncResult *result, gpointer data)
     else {
       gint64 step = r->ck->optim ? r->ck->optim->step : 0;
       if (!f->have_version || step != f->last_step) {
-        merge_spans(f, r->ck);
         f->have_version = TRUE;
         f->last_step = step;
         f->last_version_time = g_get_monotonic_time();
@@ -362,8 +301,6 @@ spn_follower_new(const char *path, const SpnFollowSource *source, SpnFollowFunc 
   f->vocab = source && source->vocab ? spn_vocab_copy(source->vocab) : NULL;
   f->corpus = g_strdup(source ? source->corpus : NULL);
   f->retry_ms = RETRY_MS;
-  f->spans_seen = g_array_new(FALSE, FALSE, sizeof(SeenSpans));
-  g_array_set_clear_func(f->spans_seen, seen_clear);
   g_file_monitor_set_rate_limit(monitor, 100);
   g_signal_connect(monitor, "changed", G_CALLBACK(on_changed), f);
   f->poll_source = g_timeout_source_new(POLL_MS);

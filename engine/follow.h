@@ -10,9 +10,11 @@
  * A file that reads completely but cannot be used (a vocabulary or flag that contradicts it)
  * is reported as failed, once, and read again when it changes.
  *
- * The reference's logger keeps only the mean and maximum span per iteration; the follower
- * keeps every head's span of each version it delivered and puts them into the history of the
- * later versions, so the span history grows as the run is followed. */
+ * Each version is delivered whole, its history as the file holds it; the reference's logger
+ * keeps only the mean and maximum span per iteration, so a version's history has every head's
+ * span at its own step only. Whoever shows the run continues its history with each version
+ * (spn_history_continued, as spn_trainer_replace does): rows already shown stay, the spans of
+ * every version delivered among them, and the span history grows as the run is followed. */
 #pragma once
 #include <glib.h>
 
@@ -31,9 +33,8 @@ typedef enum {
 
 typedef struct {
   SpnFollowEventKind kind;
-  /* VERSION: the checkpoint read (model, vocabulary, optimizer, history with the spans of
-   * earlier versions, trainer state); the callback may take it (setting the field to NULL),
-   * else it is freed after the callback. */
+  /* VERSION: the checkpoint read (model, vocabulary, optimizer, history, trainer state); the
+   * callback may take it (setting the field to NULL), else it is freed after the callback. */
   SpnCheckpoint *checkpoint;
   gint64 step;
   const GError *error;   /* WAITING, FAILED */

@@ -602,7 +602,7 @@ read_optimizer(SpnPtObj *opt, const SpnModel *m, const GArray *entries, GPtrArra
 
 typedef struct {
   guint n;
-  SpnPtObj *step, *train, *val;
+  SpnPtObj *step, *train, *val, *span_avg, *span_max;
   gboolean ppl;
 } Logger;
 
@@ -639,7 +639,9 @@ read_logger(SpnPtObj *root, Logger *lg, GError **error)
             spn_pt_dict_get(logger, "train_ppl") != NULL;
   if (!logger_list(logger, "step", &n, &lg->step, error) ||
       !logger_list(logger, lg->ppl ? "train_ppl" : "train_bpc", &n, &lg->train, error) ||
-      !logger_list(logger, lg->ppl ? "val_ppl" : "val_bpc", &n, &lg->val, error))
+      !logger_list(logger, lg->ppl ? "val_ppl" : "val_bpc", &n, &lg->val, error) ||
+      !logger_list(logger, "span_avg", &n, &lg->span_avg, error) ||
+      !logger_list(logger, "span_max", &n, &lg->span_max, error))
     return FALSE;
   if (lg->step == NULL)
     return TRUE;
@@ -654,11 +656,13 @@ read_logger(SpnPtObj *root, Logger *lg, GError **error)
       return FALSE;
     }
     prev = s;
-    SpnPtObj *lists[2] = {lg->train, lg->val};
-    for (int k = 0; k < 2; k++)
+    SpnPtObj *lists[4] = {lg->train, lg->val, lg->span_avg, lg->span_max};
+    const char *names[4] = {lg->ppl ? "train_ppl" : "train_bpc", lg->ppl ? "val_ppl" : "val_bpc",
+                            "span_avg", "span_max"};
+    for (int k = 0; k < 4; k++)
       if (lists[k] && !spn_pt_get_number(spn_pt_item(lists[k], i), &v)) {
         g_set_error(error, SPN_REF_ERROR, SPN_REF_ERROR_FORMAT, "'logger/%s/%u' is not a number",
-                    k ? "val_bpc" : "train_bpc", i);
+                    names[k], i);
         return FALSE;
       }
   }
@@ -681,15 +685,24 @@ check_history_size(const Logger *lg, const SpnConfig *c, GError **error)
 }
 
 static double
-logged_bpc(SpnPtObj *list, guint i, gboolean ppl)
+logged_number(SpnPtObj *list, guint i)
 {
   double v = NAN;
   if (list == NULL || !spn_pt_get_number(spn_pt_item(list, i), &v))
     return NAN;
+  return v;
+}
+
+static double
+logged_bpc(SpnPtObj *list, guint i, gboolean ppl)
+{
+  double v = logged_number(list, i);
   return ppl ? log2(v) : v;
 }
 
-/* The logger's iterations as history rows, the model's own spans at its step. */
+/* The logger's iterations as history rows (the model's own spans at its step, the others
+ * unknown: the logger keeps their mean and maximum, which become the logged statistics), its
+ * validations as measurements. */
 static SpnHistory *
 history_of(const Logger *lg, const SpnModel *m, gint64 step)
 {
@@ -705,12 +718,17 @@ history_of(const Logger *lg, const SpnModel *m, gint64 step)
     gint64 s = 0;
     spn_pt_get_int(spn_pt_item(lg->step, i), &s);
     gboolean here = s == step && i + 1 == lg->n;
-    spn_history_append(h, s, logged_bpc(lg->train, i, lg->ppl), logged_bpc(lg->val, i, lg->ppl),
-                       NAN, here ? now : unknown);
+    spn_history_append(h, s, logged_bpc(lg->train, i, lg->ppl), NAN, here ? now : unknown);
+    double val = logged_bpc(lg->val, i, lg->ppl);
+    if (!isnan(val))
+      spn_history_add_valid(h, s, val);
+    if (lg->span_avg || lg->span_max)
+      spn_history_add_logged_spans(h, s, logged_number(lg->span_avg, i),
+                                   logged_number(lg->span_max, i));
     placed |= here;
   }
-  if (!placed && (h->n == 0 || h->step[h->n - 1] < step))
-    spn_history_append(h, step, NAN, NAN, NAN, now);
+  if (!placed && (h->n == 0 || spn_history_step(h, h->n - 1) < step))
+    spn_history_append(h, step, NAN, NAN, now);
   return h;
 }
 
@@ -842,9 +860,7 @@ import_checkpoint(SpnPtObj *root, const SpnRefFlags *flags, const SpnVocab *voca
                                            ck->optim->step, step, step));
   ck->optim->step = step;
   ck->vocab = vocab ? spn_vocab_copy(vocab) : NULL;
-  SpnHistory *h = history_of(&lg, ck->model, step);
-  ck->history_json = spn_history_to_json(h);
-  spn_history_free(h);
+  ck->history = history_of(&lg, ck->model, step);
   ck->trainer_json = fresh_trainer_json(&c, corpus);
   return ck;
 }
@@ -986,33 +1002,50 @@ typedef struct {
   SpnPtObj *step, *train, *val, *span_avg, *span_max;
 } LoggerLists;
 
+/* The span statistics of the iteration ending at row `last`: what main.py logged there when
+ * the history kept it (an imported run), else main.py's computation over the row's spans. */
+static void
+iteration_spans(const SpnConfig *c, const SpnHistory *h, int last, double *avg, double *mx)
+{
+  int g = spn_history_logged_at(h, spn_history_step(h, last));
+  if (g >= 0) {
+    *avg = spn_history_logged_span_avg(h, g);
+    *mx = spn_history_logged_span_max(h, g);
+  } else
+    logged_spans(c, spn_history_row_spans(h, last), avg, mx);
+}
+
 /* One logger entry per whole iteration of nbatches steps that the history has rows in. */
 static SpnPtObj *
 export_logger(SpnPtTree *tree, const SpnConfig *c, const SpnHistory *h, int nbatches)
 {
   LoggerLists L = {spn_pt_new_list(tree), spn_pt_new_list(tree), spn_pt_new_list(tree),
                    spn_pt_new_list(tree), spn_pt_new_list(tree)};
-  int i = 0;
+  int i = 0, v = 0;
   while (i < h->n) {
-    gint64 iter = (h->step[i] - 1) / nbatches, end = (iter + 1) * nbatches;
+    gint64 iter = (spn_history_step(h, i) - 1) / nbatches, end = (iter + 1) * nbatches;
     double sum = 0, val = NAN;
     int n = 0, last = i;
-    for (; i < h->n && h->step[i] <= end; i++) {
-      if (isfinite(h->train_bpc[i])) {
-        sum += h->train_bpc[i];
+    for (; i < h->n && spn_history_step(h, i) <= end; i++) {
+      double train = spn_history_train_bpc(h, i);
+      if (isfinite(train)) {
+        sum += train;
         n++;
       }
-      if (!isnan(h->val_bpc[i]))
-        val = h->val_bpc[i];
       last = i;
     }
-    if (h->step[last] != end)
+    /* the iteration's last validation (a later one at the same step supersedes) */
+    for (; v < h->n_valid && spn_history_valid_step(h, v) <= end; v++)
+      if (spn_history_valid_step(h, v) > end - nbatches && spn_history_valid_current(h, v) &&
+          !isnan(spn_history_valid_bpc(h, v)))
+        val = spn_history_valid_bpc(h, v);
+    if (spn_history_step(h, last) != end)
       break;   /* an iteration not finished: main.py has not logged it either */
     spn_pt_append(L.step, spn_pt_new_int(tree, end));
     spn_pt_append(L.train, spn_pt_new_float(tree, n ? sum / n : NAN));
     spn_pt_append(L.val, spn_pt_new_float(tree, val));
     double avg, mx;
-    logged_spans(c, spn_history_row_spans(h, last), &avg, &mx);
+    iteration_spans(c, h, last, &avg, &mx);
     spn_pt_append(L.span_avg, spn_pt_new_float(tree, avg));
     spn_pt_append(L.span_max, spn_pt_new_float(tree, mx));
   }

@@ -55,9 +55,11 @@ gboolean spn_ref_is_torch_file(const char *path);
 
 /* A main.py checkpoint (the object tree torch.load gives) as a spanscope checkpoint: the model,
  * the vocabulary (a copy of `vocab`, the reference's --data folder read with --ref-format; NULL
- * for a model without one, its size then from the tensors), the optimizer state (NULL for SGD,
- * which spanscope does not have: a note says so), the logger as the history (per-head spans
- * only at the checkpoint's own step: the logger keeps their mean and maximum only) and a
+ * for a model without one, its size then from the tensors), the optimizer state (a fresh Adagrad
+ * for SGD, which spanscope does not have, or none: a note says so), the logger as the history (a row per logged
+ * iteration with its train bpc, its validation as a measurement, span_avg and span_max as the
+ * history's logged span statistics; per-head spans only in the row of the checkpoint's own
+ * step, from the model: the logger keeps their mean and maximum only) and a
  * trainer state that starts reading at the beginning of the streams with empty caches, as
  * main.py does when it resumes, on `corpus` (may be NULL). `name` is used in messages. Notes
  * for the user (char *) are appended to notes (may be NULL). A missing or misshapen part, a
@@ -72,7 +74,9 @@ SpnCheckpoint *spn_ref_load(const char *path, const SpnRefFlags *flags, const Sp
 /* The main.py checkpoint of a spanscope run (model, optimizer state — a fresh Adagrad when
  * NULL —, history), as an object tree for spn_torch_save: iter_no = step / nbatches − 1, the
  * logger (one entry per whole iteration: mean train bpc of its steps, the last validation in
- * it, span_avg and span_max as main.py computes them), scheduler_iter with a warm-up. Needs the
+ * it, span_avg and span_max as main.py logged them when the history kept them — an imported
+ * run —, else computed as main.py does from the spans of the iteration's last step),
+ * scheduler_iter with a warm-up. Needs the
  * vocabulary of a --ref-format corpus (the only one main.py reads, with the same token ids).
  * What main.py will do differently is appended to notes. */
 SpnPtTree *spn_ref_export(const SpnModel *m, const SpnOptim *optim, const SpnHistory *history,

@@ -24,6 +24,8 @@ struct _SpnTrainer {
   gsize val_pos;
   SpnRng val_rng;
   GCancellable *cancellable; /* stops evaluations between blocks */
+  gint64 history_base; /* the step of the checkpoint the history was last read from (-1: none);
+                          later rows were trained here */
 };
 
 /* clang-format off */
@@ -44,6 +46,7 @@ trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
   t->x = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
   t->y = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
   t->history = spn_history_new(c->nlayers, c->nheads);
+  t->history_base = -1;
   /* the stream restarts draw from their own generator, seeded apart from the weights */
   spn_rng_seed(&t->rng, c->seed ^ 0x5eed5eed5eed5eedull);
   spn_rng_seed(&t->val_rng, c->seed ^ 0x7a1d7a1d7a1d7a1dull);
@@ -70,10 +73,15 @@ spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **error)
   return t;
 }
 
+/* The reading state (position, generator, caches) from ck; fails changing nothing. */
 static gboolean
 restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error)
 {
   const SpnConfig *c = &t->model->cfg;
+  if (ck->history_error) {
+    g_propagate_error(error, g_steal_pointer(&ck->history_error));
+    return FALSE;
+  }
   g_autoptr(JsonParser) p = json_parser_new();
   JsonObject *o = NULL;
   if (ck->trainer_json && json_parser_load_from_data(p, ck->trainer_json, -1, NULL) &&
@@ -98,18 +106,12 @@ restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error
     t->pos = 0;
   for (int k = 0; k < 4; k++)
     t->rng.s[k] = g_ascii_strtoull(json_array_get_string_element(rng, k), NULL, 16);
+  if (no_caches)
+    spn_runner_reset_cache(t->runner);
   for (int l = 0; l < c->nlayers && !no_caches; l++) {
     memcpy(spn_runner_cache(t->runner, l), ck->caches[l],
            sizeof(float) * c->batch_sz * c->attn_span * c->hid_sz);
     spn_runner_set_cache_valid(t->runner, l, (int)json_array_get_int_element(valid, l));
-  }
-  if (ck->history_error) {
-    g_propagate_error(error, g_steal_pointer(&ck->history_error));
-    return FALSE;
-  }
-  if (ck->history) {
-    spn_history_unref(t->history);
-    t->history = g_steal_pointer(&ck->history);
   }
   return TRUE;
 }
@@ -173,6 +175,11 @@ spn_trainer_from_checkpoint(SpnCheckpoint *ck, const char *path, SpnCorpus *corp
   t->optim = ck->optim ? ck->optim : spn_optim_new(t->model);
   ck->optim = NULL;
   gboolean ok = restore_state(t, ck, path, error);
+  if (ok && ck->history) {
+    spn_history_unref(t->history);
+    t->history = g_steal_pointer(&ck->history);
+  }
+  t->history_base = t->optim->step;
   spn_checkpoint_free(ck);
   if (!ok) {
     spn_trainer_free(t);
@@ -186,20 +193,26 @@ spn_trainer_replace(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError *
 {
   g_autofree char *now = spn_config_to_json(&t->model->cfg);
   g_autofree char *then = spn_config_to_json(&ck->model->cfg);
-  SpnHistory *h = ck->history_json ? spn_history_from_json(ck->history_json, NULL) : NULL;
-  gboolean same = g_str_equal(now, then) && ck->vocab && spn_vocab_equal(ck->vocab, t->corpus->vocab) &&
-                  ck->optim && (ck->history_json == NULL || h != NULL);
-  spn_history_free(h);
+  gboolean same = g_str_equal(now, then) && ck->vocab &&
+                  spn_vocab_equal(ck->vocab, t->corpus->vocab) && ck->optim;
   if (!same) {
     g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
                 "%s holds another model, vocabulary or no complete training state", path);
     return FALSE;
   }
+  if (!restore_state(t, ck, path, error))
+    return FALSE;
   memcpy(t->model->params, ck->model->params, sizeof(float) * t->model->layout->total);
   spn_optim_free(t->optim);
   t->optim = g_steal_pointer(&ck->optim);
-  spn_runner_reset_cache(t->runner);
-  return restore_state(t, ck, path, error);
+  /* the version extends the history shown (rows already published stay as they are) */
+  if (ck->history) {
+    SpnHistory *next = spn_history_continued(t->history, t->history_base, ck->history);
+    spn_history_unref(t->history);
+    t->history = next;
+  }
+  t->history_base = t->optim->step;
+  return TRUE;
 }
 
 void

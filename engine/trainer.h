@@ -32,9 +32,11 @@ SpnTrainer *spn_trainer_load(const char *path, SpnCorpus *corpus, GError **error
 SpnTrainer *spn_trainer_from_checkpoint(SpnCheckpoint *ck, const char *path, SpnCorpus *corpus,
                                         GError **error);
 void spn_trainer_free(SpnTrainer *t);
-/* A newer version of the same run (a followed checkpoint): weights, optimizer, history and
- * reading state from ck (its optimizer taken over), keeping the corpus. Fails, changing
- * nothing, when ck is of another configuration or vocabulary or holds no optimizer. */
+/* A newer version of the same run (a followed checkpoint): weights, optimizer and reading
+ * state from ck (its optimizer taken over), keeping the corpus; the history continues with
+ * ck's rows after the version last read (spn_history_continued: steps trained here since are
+ * dropped, rows already published are never edited). Fails, changing nothing, when ck is of
+ * another configuration or vocabulary, holds no optimizer or an unreadable history. */
 gboolean spn_trainer_replace(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error);
 
 /* One optimizer step on the next block. */

@@ -7,9 +7,10 @@ Usage: refrun_torch.py ORACLE_DIR SPANSCOPE_CLI TEST_REFRUN
 2. `import` of a main.py run (both torch formats) gives the bpc of the reference's full
    evaluation (`eval --batch-sz 8 --whole-blocks`).
 3. `export-reference` (both formats) → torch.load → the reference's model nesting loads it
-   strictly, with the same tensors and the oracle's loss; the reference's optimizer and
-   scheduler load its state, and 3 steps of main.py's loop from there equal 3 steps of
-   `spanscope-cli train` from the same file.
+   strictly, with the same tensors, the logger as logged (span_avg and span_max too) and the
+   oracle's loss; the reference's optimizer and scheduler load its state, and 3 steps of
+   main.py's loop from there equal 3 steps of `spanscope-cli train` from the same file, whose
+   export logs the iteration trained here with main.py's span statistics.
 4. `follow --json` sees 3 versions written one after the other by main.py's torch.save (the
    second slowly, in two pieces with a pause) and prints each once, never a partial one.
 Skipped (exit 77) without torch.
@@ -106,6 +107,8 @@ def test_export(fixtures, tmp, name, legacy):
     assert ck["logger"]["step"] == orig["logger"]["step"], ck["logger"]
     for key in ("train_bpc", "val_bpc"):   # the history keeps float32
         assert all(close(a, b, 1e-6) for a, b in zip(ck["logger"][key], orig["logger"][key])), key
+    for key in ("span_avg", "span_max"):   # as logged (whole numbers of positions), never NaN
+        assert ck["logger"][key] == orig["logger"][key], (key, ck["logger"][key])
     model, exp = oracle_from_pt(fixtures, name, ck)   # strict load into main.py's nesting
     tensors, _ = expected(fixtures, name)
     with torch.no_grad():
@@ -141,6 +144,19 @@ def test_export(fixtures, tmp, name, legacy):
     for pname, p in model.named_parameters():
         worst = max(worst, (final[pname] - p.detach()).abs().max().item())
     assert worst <= 2e-4, worst   # Adagrad's first steps magnify round-off (tools/oracle/README)
+
+    # handed back again: the logged iterations as logged, the one trained here as main.py logs
+    again = os.path.join(tmp, f"exp_again_{name}.pt")
+    run(cli, "export-reference", "--checkpoint", back, "--output", again, "--nbatches",
+        str(rr.NBATCHES))
+    ck2 = torch.load(again)
+    assert ck2["logger"]["step"] == orig["logger"]["step"] + [step + 3], ck2["logger"]["step"]
+    for key in ("span_avg", "span_max"):
+        assert ck2["logger"][key][:-1] == orig["logger"][key], key
+    trained, _ = oracle_from_pt(fixtures, name, ck2)
+    avg, mx = rr.logged_spans(trained)
+    assert (ck2["logger"]["span_avg"][-1], ck2["logger"]["span_max"][-1]) == (avg, mx), \
+        (ck2["logger"], avg, mx)
 
 
 def read_line(proc, timeout):

@@ -1125,6 +1125,19 @@ test_follow(void)
   rewrite(v2, target, TRUE);
   f.step = second;
   g_assert_true(wait_until(followed, &f, MODEL_TIMEOUT_S));
+  /* the history shown continues version by version: each step once, as the file has it */
+  g_autoptr(GError) error = NULL;
+  SpnCheckpoint *ck = spn_checkpoint_load(v2, &error);
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) views = g_ptr_array_new();
+  collect(win, SPN_TYPE_FIGURE_VIEW, views);
+  for (guint i = 0; i < views->len; i++) {
+    const SpnHistory *h = spn_figure_view_get_snapshot(views->pdata[i])->history;
+    g_assert_cmpint(h->n, ==, ck->history->n);
+    g_assert_cmpint(spn_history_step(h, h->n - 1), ==, second);
+    g_assert_cmpint(spn_history_step(h, h->n - 2), ==, first);
+  }
+  spn_checkpoint_free(ck);
   activate("unfollow", NULL);
   g_assert_false(spn_window_is_following(SPN_WINDOW(win)));
 }

@@ -168,23 +168,35 @@ check_import(const char *run, const char *file)
   JsonArray *steps = json_object_get_array_member(logger, "step");
   JsonArray *train = json_object_get_array_member(logger, "train_bpc");
   JsonArray *val = json_object_get_array_member(logger, "val_bpc");
-  SpnHistory *h = spn_history_from_json(ck->history_json, &error);
-  g_assert_no_error(error);
+  JsonArray *span_avg = json_object_get_array_member(logger, "span_avg");
+  JsonArray *span_max = json_object_get_array_member(logger, "span_max");
+  const SpnHistory *h = ck->history;
+  g_assert_nonnull(h);
   g_assert_cmpint(h->n, ==, json_array_get_length(steps));
+  g_assert_cmpint(h->n_valid, ==, h->n);
+  g_assert_cmpint(h->n_logged, ==, h->n);
   int n = m->cfg.nlayers * m->cfg.nheads;
   g_autofree float *spans = g_new(float, n);
   spn_model_spans(m, spans);
   for (int i = 0; i < h->n; i++) {
-    g_assert_cmpint(h->step[i], ==, json_array_get_int_element(steps, i));
-    g_assert_cmpfloat(fabs(h->train_bpc[i] - json_number(train, i)), <=, 1e-6);
-    g_assert_cmpfloat(fabs(h->val_bpc[i] - json_number(val, i)), <=, 1e-6);
+    gint64 step = json_array_get_int_element(steps, i);
+    g_assert_cmpint(spn_history_step(h, i), ==, step);
+    g_assert_cmpfloat(fabs(spn_history_train_bpc(h, i) - json_number(train, i)), <=, 1e-6);
+    g_assert_cmpint(spn_history_valid_step(h, i), ==, step);
+    g_assert_cmpfloat(fabs(spn_history_valid_bpc(h, i) - json_number(val, i)), <=, 1e-6);
+    /* the logger's span statistics as logged (whole numbers of positions) */
+    g_assert_cmpint(spn_history_logged_step(h, i), ==, step);
+    g_assert_cmpfloat(spn_history_logged_span_avg(h, i), ==, (float)json_number(span_avg, i));
+    g_assert_cmpfloat(spn_history_logged_span_max(h, i), ==, (float)json_number(span_max, i));
+    double mean, max;
+    g_assert_true(spn_history_span_stats_at(h, step, spn_history_row_spans(h, i), &mean, &max));
+    g_assert_cmpfloat(max, ==, (float)json_number(span_max, i));
     const float *row = spn_history_row_spans(h, i);
     if (i + 1 < h->n)   /* the logger keeps no head's span: only the checkpoint's own step has them */
       g_assert_true(isnan(row[0]));
     else
       g_assert_cmpmem(row, sizeof(float) * n, spans, sizeof(float) * n);
   }
-  spn_history_free(h);
   g_assert_true(g_str_has_prefix(ck->trainer_json, "{\"pos\":0,"));
   spn_safetensors_free(st);
   g_object_unref(parser);
@@ -337,7 +349,7 @@ check_export_round_trip(SpnTorchFormat format)
 {
   SpnCorpus *corpus = ref_corpus();
   SpnCheckpoint *ck = import_fixture("ref_pers_zip.pt", corpus->vocab);
-  SpnHistory *h = spn_history_from_json(ck->history_json, NULL);
+  const SpnHistory *h = ck->history;
   g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
   GError *error = NULL;
   SpnPtTree *tree = spn_ref_export(ck->model, ck->optim, h, ck->vocab, 3, notes, &error);
@@ -356,19 +368,29 @@ check_export_round_trip(SpnTorchFormat format)
   g_assert_cmpmem(ck->optim->m1, sizeof(float) * a->layout->total, back->optim->m1,
                   sizeof(float) * b->layout->total);
   g_assert_cmpint(back->optim->step, ==, ck->optim->step);
-  SpnHistory *hb = spn_history_from_json(back->history_json, NULL);
+  const SpnHistory *hb = back->history;
   g_assert_cmpint(hb->n, ==, h->n);
+  g_assert_cmpint(hb->n_valid, ==, h->n_valid);
+  g_assert_cmpint(hb->n_logged, ==, h->n_logged);
   for (int i = 0; i < h->n; i++) {
-    g_assert_cmpint(hb->step[i], ==, h->step[i]);
-    g_assert_cmpfloat(hb->train_bpc[i], ==, h->train_bpc[i]);
-    g_assert_cmpfloat(hb->val_bpc[i], ==, h->val_bpc[i]);
+    g_assert_cmpint(spn_history_step(hb, i), ==, spn_history_step(h, i));
+    g_assert_cmpfloat(spn_history_train_bpc(hb, i), ==, spn_history_train_bpc(h, i));
+  }
+  for (int i = 0; i < h->n_valid; i++) {
+    g_assert_cmpint(spn_history_valid_step(hb, i), ==, spn_history_valid_step(h, i));
+    g_assert_cmpfloat(spn_history_valid_bpc(hb, i), ==, spn_history_valid_bpc(h, i));
+  }
+  /* span_avg and span_max handed back as main.py logged them, never NaN */
+  for (int i = 0; i < h->n_logged; i++) {
+    g_assert_cmpint(spn_history_logged_step(hb, i), ==, spn_history_logged_step(h, i));
+    g_assert_true(isfinite(spn_history_logged_span_avg(h, i)));
+    g_assert_cmpfloat(spn_history_logged_span_avg(hb, i), ==, spn_history_logged_span_avg(h, i));
+    g_assert_cmpfloat(spn_history_logged_span_max(hb, i), ==, spn_history_logged_span_max(h, i));
   }
   SpnPtObj *root = spn_pt_tree_root(tree);
   gint64 iter_no;
   g_assert_true(spn_pt_get_int(spn_pt_dict_get(root, "iter_no"), &iter_no));
   g_assert_cmpint(iter_no, ==, 1);
-  spn_history_free(hb);
-  spn_history_free(h);
   spn_checkpoint_free(back);
   spn_checkpoint_free(ck);
   spn_pt_tree_free(tree);
@@ -396,7 +418,7 @@ test_export_needs_ref_vocab(void)
   g_assert_error(error, SPN_REF_ERROR, SPN_REF_ERROR_UNSUPPORTED);
   g_assert_nonnull(strstr(error->message, "--ref-format"));
   g_error_free(error);
-  spn_history_free(h);
+  spn_history_unref(h);
   spn_vocab_free(v);
   spn_model_free(m);
 }
@@ -566,8 +588,11 @@ test_follow_versions(void)
   g_rmdir(dir);
 }
 
-/* A .pt followed with its flags: the history of the second version has the heads' spans at
- * the first version's step, which the logger does not keep. */
+/* A .pt followed with its flags, each version handed to a trainer as the window's worker does:
+ * the second version extends the history shown — the heads' spans at the first version's step,
+ * which the logger does not keep, stay in it — without editing a row already published; steps
+ * trained here between versions are dropped from the history that continues, never from a
+ * snapshot taken before. */
 static void
 test_follow_keeps_spans(void)
 {
@@ -600,6 +625,11 @@ test_follow_keeps_spans(void)
   int n = c->nlayers * c->nheads;
   g_autofree float *first = g_new(float, n);
   spn_model_spans(s.last->model, first);
+  SpnTrainer *t = spn_trainer_from_checkpoint(g_steal_pointer(&s.last), target, ref_corpus(),
+                                              &error);
+  g_assert_no_error(error);
+  SpnHistory *shown = spn_history_snapshot(spn_trainer_history(t));
+  g_assert_cmpint(shown->n, ==, 1);
   /* version 2: the whole run */
   g_autofree char *src_path = fixture("ref_ff_zip.pt");
   g_autofree char *data = NULL;
@@ -609,15 +639,39 @@ test_follow_keeps_spans(void)
   while (s.steps->len < 2)
     iterate(&s, 5000);
   g_assert_cmpint(g_array_index(s.steps, gint64, 1), ==, 6);
-  SpnHistory *h = spn_history_from_json(s.last->history_json, &error);
-  g_assert_no_error(error);
-  g_assert_cmpint(h->n, ==, 2);
-  g_assert_cmpint(h->step[0], ==, 3);
-  g_assert_cmpmem(spn_history_row_spans(h, 0), sizeof(float) * n, first, sizeof(float) * n);
   g_autofree float *now = g_new(float, n);
   spn_model_spans(s.last->model, now);
+  g_assert_true(spn_trainer_replace(t, s.last, target, &error));
+  g_assert_no_error(error);
+  const SpnHistory *h = spn_trainer_history(t);
+  g_assert_cmpint(h->n, ==, 2);
+  g_assert_cmpint(spn_history_step(h, 0), ==, 3);
+  g_assert_cmpmem(spn_history_row_spans(h, 0), sizeof(float) * n, first, sizeof(float) * n);
   g_assert_cmpmem(spn_history_row_spans(h, 1), sizeof(float) * n, now, sizeof(float) * n);
-  spn_history_free(h);
+  g_assert_cmpint(h->n_valid, ==, 2);
+  g_assert_cmpint(h->n_logged, ==, 2);
+  /* appended to the rows shown, which stay where they were: the snapshot still has one */
+  g_assert_true(spn_history_row_spans(h, 0) == spn_history_row_spans(shown, 0));
+  g_assert_cmpint(shown->n, ==, 1);
+  g_assert_cmpint(shown->n_logged, ==, 1);
+  /* a step trained here, then the same version again: the followed run's history only */
+  spn_history_unref(shown);
+  spn_trainer_step(t, NULL);
+  shown = spn_history_snapshot(spn_trainer_history(t));
+  g_assert_cmpint(shown->n, ==, 3);
+  SpnCheckpoint *again = spn_ref_load(target, &flags, corpus->vocab, corpus->source, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_true(spn_trainer_replace(t, again, target, &error));
+  h = spn_trainer_history(t);
+  g_assert_cmpint(h->n, ==, 2);
+  g_assert_cmpint(spn_history_step(h, 1), ==, 6);
+  g_assert_cmpmem(spn_history_row_spans(h, 0), sizeof(float) * n, first, sizeof(float) * n);
+  g_assert_cmpint(spn_trainer_step_count(t), ==, 6);
+  g_assert_cmpint(shown->n, ==, 3);
+  g_assert_cmpint(spn_history_step(shown, 2), ==, 7);
+  spn_checkpoint_free(again);
+  spn_history_unref(shown);
+  spn_trainer_free(t);
   spn_follower_free(f);
   spn_checkpoint_free(s.last);
   g_array_unref(s.steps);
