@@ -860,6 +860,40 @@ test_curves_logged_spans(void)
   cairo_surface_destroy(draw(SPN_FIGURE_CURVES, s, &o));
 }
 
+/* The span history of a run whose heads' spans are known at lone steps (an imported reference
+ * run's versions): a dot where no line passes. */
+static void
+test_history_lone_spans(void)
+{
+  const float spans[] = {10.0f, 30.0f}, unknown[] = {NAN, NAN};
+  const gint64 steps[] = {100, 150, 200, 250, 300, 350, 400};
+  cairo_surface_t *img[2];
+  for (int lone = 0; lone < 2; lone++) {
+    g_autoptr(SpnSnapshot) s = spn_test_snapshot_new(1, 2, 256, 8, spans);
+    for (int i = 0; i < 7; i++) {
+      gboolean known = i < 2 || i > 4 || (lone && i == 3);
+      spn_history_append(s->history, steps[i], 3.0, NAN, known ? spans : unknown);
+    }
+    spn_history_add_logged_spans(s->history, 100, 12, 34);
+    SpnFigureOptions o;
+    spn_figure_options_init(&o);
+    img[lone] = draw(SPN_FIGURE_HISTORY, s, &o);
+  }
+  /* the two pictures differ by two dots (not a pixel column each) */
+  int differ = 0;
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      int a[3], b[3];
+      pixel(img[0], x, y, a);
+      pixel(img[1], x, y, b);
+      differ += a[0] != b[0] || a[1] != b[1] || a[2] != b[2];
+    }
+  g_assert_cmpint(differ, >=, 40);
+  g_assert_cmpint(differ, <=, 400);
+  cairo_surface_destroy(img[0]);
+  cairo_surface_destroy(img[1]);
+}
+
 static void
 test_empty_history(void)
 {
@@ -1301,6 +1335,7 @@ main(int argc, char **argv)
   g_test_add_func("/figures/masks-measured", test_masks_measured);
   g_test_add_func("/figures/history-and-curves", test_history_and_curves);
   g_test_add_func("/figures/curves-logged-spans", test_curves_logged_spans);
+  g_test_add_func("/figures/history-lone-spans", test_history_lone_spans);
   g_test_add_func("/figures/empty-history", test_empty_history);
   g_test_add_func("/figures/lines-in-pieces", test_lines_in_pieces);
   g_test_add_func("/figures/long-history-round-trip", test_long_history_round_trip);

@@ -1,5 +1,6 @@
 /* fig_history.c — every head's span against the training step, one line per head, coloured by
- * layer: how the spans grow or shrink while the model learns. */
+ * layer: how the spans grow or shrink while the model learns. A span known at a lone step (an
+ * imported reference run knows the heads' spans only at the versions seen) is a dot. */
 #include <math.h>
 #include <stdio.h>
 
@@ -45,7 +46,11 @@ history_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
     spn_plot_series_rgb(p, l, items[l].rgb);
   }
   r = spn_plot_legend(p, r, items, n);
-  return h_note(p, r, s);
+  r = h_note(p, r, s);
+  if (s->history->n_logged == 0)
+    return r;
+  return spn_plot_note(p, r, "the reference's log keeps no head's span: they are known at the "
+                             "versions opened or followed here");
 }
 
 static void
@@ -82,6 +87,38 @@ history_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptio
   L->nheads_total = per_row;
 }
 
+static gboolean
+known(const SpnHistory *h, int i, int k)
+{
+  return i >= 0 && i < h->n && isfinite(spn_history_row_spans(h, i)[k]);
+}
+
+/* A dot for each span known at a row whose neighbours do not know it: no line passes there. */
+static void
+draw_lone_spans(SpnPlot *p, const HistoryLayout *L, const SpnHistory *h,
+                const SpnFigureOptions *o)
+{
+  int per_row = h->nlayers * h->nheads;
+  SpnHistoryChunk c;
+  for (int j = 0; spn_history_chunk(h, j, &c); j++)
+    for (int r = 0; r < c.n; r++) {
+      int i = c.first + r;
+      for (int k = 0; k < per_row; k++) {
+        float v = c.spans[(gsize)r * per_row + k];
+        if (!isfinite(v) || known(h, i - 1, k) || known(h, i + 1, k))
+          continue;
+        double rgb[3];
+        spn_fig_head_rgb(p, k / h->nheads, k % h->nheads, h->nheads, rgb);
+        spn_plot_set_rgb(p, rgb, spn_fig_selected(o, k / h->nheads, k % h->nheads) ? 0.95 : 0.5);
+        double y = o->log_axis ? MAX(v, L->chart.y.v0) : v;
+        cairo_new_sub_path(p->cr);
+        cairo_arc(p->cr, spn_axis_px(&L->chart.x, (double)c.step[r]), spn_axis_px(&L->chart.y, y),
+                  0.3 * p->fs, 0, 2 * G_PI);
+        cairo_fill(p->cr);
+      }
+    }
+}
+
 void
 spn_fig_history_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o)
 {
@@ -111,6 +148,7 @@ spn_fig_history_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigur
                            selected ? 0.95 : 0.3, selected && o->head >= 0 ? 2.5 : 1.5);
     }
   spn_lines_end(lines);
+  draw_lone_spans(p, &L, h, o);
   cairo_restore(cr);
   spn_chart_draw_axes(p, &L.chart);
 }
