@@ -339,6 +339,19 @@ version_line(const SpnCheckpoint *ck, gint64 step, gboolean json)
     json_builder_end_array(b);
   }
   json_builder_end_array(b);
+  /* what main.py logged at this step (a .pt): its own definition of the two */
+  int g = h ? spn_history_logged_at(h, step) : -1;
+  if (g >= 0) {
+    const char *logged[] = {"logged_span_avg", "logged_span_max"};
+    double lv[] = {spn_history_logged_span_avg(h, g), spn_history_logged_span_max(h, g)};
+    for (int k = 0; k < 2; k++) {
+      json_builder_set_member_name(b, logged[k]);
+      if (isfinite(lv[k]))
+        json_builder_add_double_value(b, lv[k]);
+      else
+        json_builder_add_null_value(b);
+    }
+  }
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   g_autofree char *text = json_to_string(root, FALSE);
@@ -381,7 +394,8 @@ spn_cli_follow(int argc, char **argv)
   spn_ref_flags_init(&flags);
   GOptionEntry e[] = {
     {"json", 0, 0, G_OPTION_ARG_NONE, &f.json,
-     "One JSON object per version: step, train_bpc, val_bpc, span_avg, span_max, spans", NULL},
+     "One JSON object per version: step, train_bpc, val_bpc, span_avg, span_max (of spans), "
+     "spans, and for a .pt logged_span_avg, logged_span_max (main.py's log)", NULL},
     {"count", 0, 0, G_OPTION_ARG_INT, &f.count, "Stop after N versions (default: never)", "N"},
     {"verbose", 0, 0, G_OPTION_ARG_NONE, &f.verbose,
      "Say on stderr when the file is not complete yet", NULL},

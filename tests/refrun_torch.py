@@ -195,6 +195,8 @@ def test_follow(tmp):
             assert close(line["train_bpc"], ck["logger"]["train_bpc"][-1], 1e-6), line
             assert close(line["val_bpc"], ck["logger"]["val_bpc"][-1], 1e-6), line
             assert all(math.isfinite(s) for row in line["spans"] for s in row), line
+            assert line["logged_span_avg"] == ck["logger"]["span_avg"][-1], line
+            assert line["logged_span_max"] == ck["logger"]["span_max"][-1], line
             seen.append(line["step"])
         assert proc.wait(timeout=30) == 0
         err = proc.stderr.read()
