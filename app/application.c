@@ -428,7 +428,7 @@ spn_application_init(SpnApplication *self)
   self->autosave = TRUE;
   g_application_add_main_option_entries(G_APPLICATION(self), options);
   g_application_set_option_context_parameter_string(G_APPLICATION(self),
-                                                    "[CHECKPOINT.safetensors]");
+                                                    "[CHECKPOINT.safetensors | RUN.pt]");
   g_application_set_option_context_summary(
       G_APPLICATION(self), "Train a character Transformer and watch its attention spans.");
 }
