@@ -48,6 +48,19 @@ print_notes(GPtrArray *notes)
     g_printerr("%s: note: %s\n", g_get_prgname(), (const char *)g_ptr_array_index(notes, i));
 }
 
+/* A model trained in head mode does not compute what main.py computes: said on stderr. */
+static void
+warn_head_mode(const SpnConfig *c)
+{
+  g_autofree char *why = NULL;
+  if (spn_config_reference_exact(c, &why))
+    return;
+  g_printerr("%s: warning: %s. main.py always computes the reference's window: with this "
+             "model its bpc and its training will differ from spanscope's. To hand a model over "
+             "exactly, train it here with --attn-window reference (the default).\n",
+             g_get_prgname(), why);
+}
+
 /* The reference's data folder: --data, or --corpus (always read in its format). */
 typedef struct {
   char *data, *corpus;
@@ -213,6 +226,7 @@ spn_cli_export_reference(int argc, char **argv)
   if (tree && spn_torch_save(tree, spn_pt_tree_root(tree), output,
                              legacy ? SPN_TORCH_LEGACY : SPN_TORCH_ZIP, &error)) {
     print_notes(notes);
+    warn_head_mode(&ck->model->cfg);
     gint64 step = ck->optim ? ck->optim->step : 0;
     g_autofree char *source = spn_checkpoint_corpus(ck);
     g_autofree char *command = spn_ref_command(&ck->model->cfg, source, output, nbatches, 0, 0);
@@ -267,8 +281,12 @@ spn_cli_reference_command(int argc, char **argv)
   g_autofree char *one = spn_ref_command(c, folder, pt, nbatches, steps, 0);
   g_autofree char *many = spn_ref_command(c, folder, pt, nbatches, steps, gpus);
   g_print("# one machine (main.py wraps the model in DataParallel over every visible GPU):\n"
-          "%s\n# %d GPUs with torch.distributed (--batch-sz %d is the total over them):\n%s\n",
-          one, gpus, c->batch_sz, many);
+          "%s\n# %d GPUs with torch.distributed (--batch-sz %d is the total over them):\n%s\n"
+          "# spanscope computes what main.py does with --attn-window reference --eval-mode "
+          "reference (this run: --attn-window %s --eval-mode %s)\n",
+          one, gpus, c->batch_sz, many, spn_attn_window_name(c->attn_window),
+          spn_eval_mode_name(c->eval_mode));
+  warn_head_mode(c);
   if (c->batch_sz % gpus != 0)
     g_printerr("%s: note: main.py --distributed needs --batch-sz %d divisible by the %d GPUs\n",
                g_get_prgname(), c->batch_sz, gpus);

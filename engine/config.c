@@ -213,7 +213,8 @@ spn_config_init_reference_defaults(SpnConfig *cfg)
     .pers_mem_size = 0, .adapt_span = FALSE, .adapt_span_loss = 0.0, .adapt_span_ramp = 32,
     .adapt_span_init = 0.0, .adapt_span_cache = FALSE, .dropout = 0.2, .vocab_size = 0,
     .block_sz = 64, .batch_sz = 64, .optim = SPN_OPTIM_ADAGRAD, .lr = 0.03, .lr_warmup = 0,
-    .grad_clip = 0.0, .seed = 1, .threads = 0,
+    .grad_clip = 0.0, .seed = 1, .threads = 0, .attn_window = SPN_ATTN_WINDOW_REFERENCE,
+    .eval_mode = SPN_EVAL_REFERENCE,
   };
 }
 

@@ -192,7 +192,8 @@ void spn_config_init_span_demo(SpnConfig *cfg);
 void spn_config_init_long_span(SpnConfig *cfg);
 /* The defaults of the reference's main.py flags: 8 layers, width 256, FF 1024, 2 heads, S 32,
  * block 64, batch 64, dropout 0.2, lr 0.03 without warm-up or clipping, adaptive span off (λ 0,
- * R 32, z₀ 0, no adaptive cache), no persistent memory. */
+ * R 32, z₀ 0, no adaptive cache), no persistent memory; and what main.py computes where
+ * spanscope has a choice: the reference's attention window and validation procedure. */
 void spn_config_init_reference_defaults(SpnConfig *cfg);
 
 #define SPN_CONFIG_ERROR (spn_config_error_quark())

@@ -762,6 +762,12 @@ import_config(SpnPtObj *root, SpnPtObj *model, const char *prefix, const SpnRefF
   *c = flags->cfg;
   if (!read_shape(model, prefix, c, error) || !check_shape_flags(&flags->cfg, c, error))
     return FALSE;
+  if (c->attn_window != SPN_ATTN_WINDOW_REFERENCE) {
+    g_set_error(error, SPN_REF_ERROR, SPN_REF_ERROR_MISMATCH,
+                "--attn-window %s was given, but main.py computes the reference's window: its "
+                "runs are imported in reference mode", spn_attn_window_name(c->attn_window));
+    return FALSE;
+  }
   if (vocab && vocab->size != c->vocab_size) {
     g_set_error(error, SPN_REF_ERROR, SPN_REF_ERROR_MISMATCH,
                 "the corpus has %d tokens in its vocabulary, but the model's in_emb.weight has "

@@ -62,8 +62,10 @@ gboolean spn_ref_is_torch_file(const char *path);
  * step, from the model: the logger keeps their mean and maximum only) and a
  * trainer state that starts reading at the beginning of the streams with empty caches, as
  * main.py does when it resumes, on `corpus` (may be NULL). `name` is used in messages. Notes
- * for the user (char *) are appended to notes (may be NULL). A missing or misshapen part, a
- * flag or vocabulary that contradicts the tensors, or a non-finite parameter is an error. */
+ * for the user (char *) are appended to notes (may be NULL). The model computes the reference's
+ * attention window (--attn-window reference, what main.py computes; head is refused). A missing
+ * or misshapen part, a flag or vocabulary that contradicts the tensors, or a non-finite
+ * parameter is an error. */
 SpnCheckpoint *spn_ref_import(SpnPtObj *root, const char *name, const SpnRefFlags *flags,
                               const SpnVocab *vocab, const char *corpus, GPtrArray *notes,
                               GError **error);

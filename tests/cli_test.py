@@ -517,6 +517,35 @@ def _():
     assert len(probe["positions"]) > 100, probe["text"]
 
 
+@check("export-reference and reference-command warn when a model was trained in head mode")
+def _():
+    # a folder in the reference's format: one line of decimal byte values per line of text
+    data = os.path.join(tmp, "refdata")
+    os.makedirs(data, exist_ok=True)
+    text = "In the beginning was the span, and the span was short.\n" * 60
+    for name in ("train", "valid", "test"):
+        with open(os.path.join(data, name + ".txt"), "w") as f:
+            for line in text.splitlines():
+                f.write(" ".join(str(b) for b in line.encode()) + "\n")
+    tiny = ["--corpus", data, "--ref-format", "--nlayers", "1", "--hid-sz", "16", "--nheads", "2",
+            "--inner-hid-sz", "16", "--attn-span", "32", "--block-sz", "8", "--batch-sz", "2",
+            "--steps", "2", "--eval-every", "0", "--threads", "1"]
+    for window in ("head", "reference"):
+        run_ck = os.path.join(tmp, f"window_{window}.safetensors")
+        run("train", *tiny, "--attn-window", window, "--checkpoint", run_ck)
+        p = run("export-reference", "--checkpoint", run_ck, "--output",
+                os.path.join(tmp, f"window_{window}.pt"), "--nbatches", "1")
+        c = run("reference-command", "--checkpoint", run_ck)
+        assert f"(this run: --attn-window {window}" in c.stdout, c.stdout
+        assert "--attn-window reference --eval-mode reference" in c.stdout, c.stdout
+        for err in (p.stderr, c.stderr):
+            if window == "head":
+                assert "warning:" in err and "--attn-window head" in err, err
+                assert "--attn-window reference" in err, err
+            else:
+                assert "warning" not in err, err
+
+
 @check("bad input gives clear errors")
 def _():
     bad = os.path.join(tmp, "bad.txt")

@@ -147,6 +147,9 @@ check_import(const char *run, const char *file)
   g_assert_cmpint(m->cfg.nheads, ==, json_object_get_int_member(flags, "nheads"));
   g_assert_cmpint(m->cfg.pers_mem_size, ==, json_object_get_int_member(flags, "pers_mem_size"));
   g_assert_true(m->cfg.adapt_span);
+  /* what main.py computes: the reference's window and validation */
+  g_assert_cmpint(m->cfg.attn_window, ==, SPN_ATTN_WINDOW_REFERENCE);
+  g_assert_cmpint(m->cfg.eval_mode, ==, SPN_EVAL_REFERENCE);
   g_assert_cmpfloat(m->cfg.lr, ==, 0.07);          /* from the param group */
   g_assert_cmpfloat(m->cfg.grad_clip, ==, 0.03);
   assert_tensors_equal(st, m->layout, "", m->params);
@@ -267,6 +270,10 @@ test_import_mismatch(void)
   fixture_flags(&flags);
   flags.cfg.adapt_span = FALSE;
   expect_import_error(tree, &flags, corpus->vocab, SPN_REF_ERROR_MISMATCH, "--no-adapt-span");
+  fixture_flags(&flags);   /* main.py computes the reference's window only */
+  flags.cfg.attn_window = SPN_ATTN_WINDOW_HEAD;
+  expect_import_error(tree, &flags, corpus->vocab, SPN_REF_ERROR_MISMATCH,
+                      "--attn-window head was given, but main.py computes the reference's window");
   fixture_flags(&flags);
   const char *tokens[] = {"<eos>", "65", "66"};
   SpnVocab *small = spn_vocab_new(SPN_VOCAB_REF, 3, tokens);
