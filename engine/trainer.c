@@ -32,6 +32,16 @@ struct _SpnTrainer {
 G_DEFINE_QUARK(spn-trainer-error-quark, spn_trainer_error)
 /* clang-format on */
 
+/* The reference's rolling validation from the start of its streams, with empty caches. */
+static void
+restart_validation(SpnTrainer *t)
+{
+  t->val_pos = 0;
+  spn_rng_seed(&t->val_rng, t->model->cfg.seed ^ 0x7a1d7a1d7a1d7a1dull);
+  if (t->val_runner)
+    spn_runner_reset_cache(t->val_runner);
+}
+
 static SpnTrainer *
 trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
 {
@@ -49,7 +59,7 @@ trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
   t->history_base = -1;
   /* the stream restarts draw from their own generator, seeded apart from the weights */
   spn_rng_seed(&t->rng, c->seed ^ 0x5eed5eed5eed5eedull);
-  spn_rng_seed(&t->val_rng, c->seed ^ 0x7a1d7a1d7a1d7a1dull);
+  restart_validation(t);
   return t;
 }
 
@@ -205,6 +215,7 @@ spn_trainer_replace(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError *
   memcpy(t->model->params, ck->model->params, sizeof(float) * t->model->layout->total);
   spn_optim_free(t->optim);
   t->optim = g_steal_pointer(&ck->optim);
+  restart_validation(t);   /* as for a trainer made from the file */
   /* the version extends the history shown (rows already published stay as they are) */
   if (ck->history) {
     SpnHistory *next = spn_history_continued(t->history, t->history_base, ck->history);
