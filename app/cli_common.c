@@ -34,6 +34,16 @@ spn_cli_fail(GError *error)
   return status;
 }
 
+void
+spn_cli_message(const char *format, ...)
+{
+  va_list ap;
+  va_start(ap, format);
+  g_autofree char *message = g_strdup_vprintf(format, ap);
+  va_end(ap);
+  print_message(message);
+}
+
 int
 spn_cli_usage_error(const char *format, ...)
 {

@@ -13,6 +13,8 @@ void spn_cli_set_command(const char *command);
 /* Prints the error (freeing it) and returns the exit status: 2 for a G_OPTION_ERROR (a bad
  * command line), else 1. */
 int spn_cli_fail(GError *error);
+/* Prints the message ("spanscope-cli COMMAND: note: ..."), for notes and warnings. */
+void spn_cli_message(const char *format, ...) G_GNUC_PRINTF(1, 2);
 /* Prints the message and returns 2, the status of a bad command line. */
 int spn_cli_usage_error(const char *format, ...) G_GNUC_PRINTF(1, 2);
 

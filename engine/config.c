@@ -720,13 +720,7 @@ spn_config_option_group(SpnConfig *cfg)
 {
   SpnConfig desktop;
   spn_config_init_desktop(&desktop);
-  return spn_config_option_group_with_defaults(cfg, &desktop);
-}
-
-GOptionGroup *
-spn_config_option_group_with_defaults(SpnConfig *cfg, const SpnConfig *defaults)
-{
-  SpnOptionRows set = {fields, G_N_ELEMENTS(fields), cfg, defaults};
+  SpnOptionRows set = {fields, G_N_ELEMENTS(fields), cfg, &desktop};
   return spn_option_group_new(&set, 1, NULL);
 }
 

@@ -143,8 +143,6 @@ GOptionGroup *spn_option_group_new(const SpnOptionRows *sets, guint n_sets, GHas
  * the desktop defaults; a setting already given a value by a preset keeps it unless its option is
  * given. */
 GOptionGroup *spn_config_option_group(SpnConfig *cfg);
-/* The same, its help naming the values of `defaults` (read as the group is made) as the defaults. */
-GOptionGroup *spn_config_option_group_with_defaults(SpnConfig *cfg, const SpnConfig *defaults);
 
 const char *spn_optim_name(SpnOptimKind kind);
 gboolean spn_optim_from_name(const char *name, SpnOptimKind *kind);

@@ -15,7 +15,7 @@
 
 /* What identifies one state of the file: a rewrite changes at least one of them. */
 typedef struct {
-  gboolean exists;
+  gboolean exists, regular;
   guint64 size, inode;
   guint64 mtime_us;
 } Stamp;
@@ -67,12 +67,14 @@ stamp_of(GFile *file)
   Stamp s = {0};
   g_autoptr(GFileInfo) info = g_file_query_info(
       file,
-      G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_TIME_MODIFIED
+      G_FILE_ATTRIBUTE_STANDARD_TYPE "," G_FILE_ATTRIBUTE_STANDARD_SIZE
+      "," G_FILE_ATTRIBUTE_TIME_MODIFIED
       "," G_FILE_ATTRIBUTE_TIME_MODIFIED_USEC "," G_FILE_ATTRIBUTE_UNIX_INODE,
       G_FILE_QUERY_INFO_NONE, NULL, NULL);
   if (info == NULL)
     return s;
   s.exists = TRUE;
+  s.regular = g_file_info_get_file_type(info) == G_FILE_TYPE_REGULAR;
   s.size = (guint64)g_file_info_get_size(info);
   s.inode = g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_UNIX_INODE);
   s.mtime_us = g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED) * 1000000 +
@@ -148,7 +150,11 @@ read_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
   }
   SpnFollowSource src = {&f->flags, f->vocab, f->corpus};
   r->before = stamp_of(r->f->file);
-  r->ck = spn_checkpoint_load_any(r->f->path, &src, NULL, &r->error);
+  /* never opened unless a regular file: the open of a FIFO would wait for a writer forever */
+  if (r->before.exists && !r->before.regular)
+    g_set_error(&r->error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: not a regular file", f->path);
+  else
+    r->ck = spn_checkpoint_load_any(r->f->path, &src, NULL, &r->error);
   r->after = stamp_of(r->f->file);
   g_task_return_boolean(task, TRUE);
 }
@@ -281,6 +287,21 @@ spn_follower_new(const char *path, const SpnFollowSource *source, SpnFollowFunc 
                  gpointer user_data, GError **error)
 {
   GFile *file = g_file_new_for_path(path);
+  /* a file that does not exist yet is waited for; anything else must be a regular file */
+  g_autoptr(GError) type_error = NULL;
+  g_autoptr(GFileInfo) info = g_file_query_info(file, G_FILE_ATTRIBUTE_STANDARD_TYPE,
+                                                G_FILE_QUERY_INFO_NONE, NULL, &type_error);
+  if ((info && g_file_info_get_file_type(info) != G_FILE_TYPE_REGULAR) ||
+      (info == NULL && !g_error_matches(type_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))) {
+    if (info)
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                  "cannot follow %s: it is not a regular file; give a checkpoint file", path);
+    else
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot follow %s: %s", path,
+                  type_error->message);
+    g_object_unref(file);
+    return NULL;
+  }
   GFileMonitor *monitor = g_file_monitor_file(file, G_FILE_MONITOR_WATCH_HARD_LINKS, NULL, error);
   if (monitor == NULL) {
     g_prefix_error(error, "cannot follow %s: ", path);

@@ -52,8 +52,9 @@ typedef struct {
   const char *corpus;
 } SpnFollowSource;
 
-/* Starts following path (which need not exist yet) in the thread-default main context, where
- * the callback runs. The first version is the file as it is now, if complete. source may be NULL
+/* Starts following path (which need not exist yet; when it does, it must be a regular file: a
+ * folder, a FIFO or a device is an error, and one found there later is never opened) in the
+ * thread-default main context, where the callback runs. The first version is the file as it is now, if complete. source may be NULL
  * (main.py's defaults, no vocabulary). */
 SpnFollower *spn_follower_new(const char *path, const SpnFollowSource *source,
                               SpnFollowFunc callback, gpointer user_data, GError **error);

@@ -27,19 +27,30 @@ spn_ref_flags_init(SpnRefFlags *f)
   f->nbatches = 1000;
 }
 
+static const SpnConfigField ref_rows[] = {
+  {.name = "nbatches", .offset = G_STRUCT_OFFSET(SpnRefFlags, nbatches), .type = SPN_FIELD_INT,
+   .min = 1, .max = 1e9, .help = "Optimizer steps per logged iteration, main.py's --nbatches",
+   .arg = "N"},
+};
+
+guint
+spn_ref_option_rows(SpnRefFlags *f, SpnRefFlags *defaults, SpnOptionRows rows[2])
+{
+  spn_config_init_reference_defaults(&defaults->cfg);
+  defaults->nbatches = 1000;
+  guint n_fields;
+  const SpnConfigField *fields = spn_config_fields(&n_fields);
+  rows[0] = (SpnOptionRows){fields, n_fields, &f->cfg, &defaults->cfg};
+  rows[1] = (SpnOptionRows){ref_rows, G_N_ELEMENTS(ref_rows), f, defaults};
+  return 2;
+}
+
 GOptionGroup *
 spn_ref_option_group(SpnRefFlags *f)
 {
-  SpnConfig defaults;
-  spn_config_init_reference_defaults(&defaults);
-  GOptionGroup *g = spn_config_option_group_with_defaults(&f->cfg, &defaults);
-  GOptionEntry extra[] = {
-    {"nbatches", 0, 0, G_OPTION_ARG_INT, &f->nbatches,
-     "Optimizer steps per logged iteration, main.py's --nbatches (default 1000)", "N"},
-    {NULL, 0, 0, 0, NULL, NULL, NULL},
-  };
-  g_option_group_add_entries(g, extra);
-  return g;
+  SpnRefFlags defaults;
+  SpnOptionRows rows[2];
+  return spn_option_group_new(rows, spn_ref_option_rows(f, &defaults, rows), NULL);
 }
 
 gboolean

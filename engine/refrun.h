@@ -39,8 +39,11 @@ typedef struct {
 } SpnRefFlags;
 
 void spn_ref_flags_init(SpnRefFlags *flags);
-/* The flags above as command-line options (main.py's names and defaults) writing into *flags,
- * which must outlive the group. */
+/* The flags above as rows of command-line options (main.py's names, each value checked against
+ * its row's range as it is read) writing into *flags, which must outlive parsing; *defaults is
+ * filled with main.py's defaults, which --help names. Returns the number of sets (2). */
+guint spn_ref_option_rows(SpnRefFlags *flags, SpnRefFlags *defaults, SpnOptionRows rows[2]);
+/* The same as one option group. */
 GOptionGroup *spn_ref_option_group(SpnRefFlags *flags);
 /* Sets flags from a command line of main.py's options ("python3 main.py --data data/enwik8
  * --adapt-span-ramp 64 ..."); main.py's other options (--checkpoint, --distributed, ...) are

@@ -85,6 +85,17 @@ tiny = ["--nlayers", "1", "--hid-sz", "8", "--nheads", "2", "--inner-hid-sz", "1
         "--attn-span", "32", "--adapt-span-ramp", "4", "--block-sz", "16", "--batch-sz", "2",
         "--threads", "1"]
 png = os.path.join(tmp, "out.png")
+# a run in the reference's format (a folder of decimal byte values, a line per line of text), and
+# the .pt main.py would write of it, for import, export-reference and follow
+refdata = os.path.join(tmp, "refdata")
+os.mkdir(refdata)
+for split in ("train", "valid", "test"):
+    with open(os.path.join(refdata, split + ".txt"), "w") as f:
+        for line in ["the span was short, and then it grew."] * 40:
+            f.write(" ".join(str(b) for b in line.encode()) + "\n")
+refck = os.path.join(tmp, "ref.safetensors")
+pt = os.path.join(tmp, "run.pt")
+imported = os.path.join(tmp, "imported.safetensors")
 
 # the odd paths
 fifo = os.path.join(tmp, "fifo")
@@ -114,6 +125,10 @@ BASE = {
     "probe": ["--checkpoint", ckpt, "--text", "the spans"],
     "generate": ["--checkpoint", ckpt, "--length", "5"],
     "export": ["--checkpoint", ckpt, "--figure", "spans", "--output", png],
+    "import": ["--checkpoint", pt, "--corpus", refdata, "--output", imported, "--nbatches", "1"],
+    "export-reference": ["--checkpoint", refck, "--output", pt, "--nbatches", "1"],
+    "reference-command": ["--checkpoint", ckpt],
+    "follow": [pt, "--count", "1", "--corpus", refdata, "--nbatches", "1"],
 }
 # options whose every value in BAD_VALUES is wrong (numbers, and names from a list)
 VALUED = {
@@ -127,13 +142,24 @@ VALUED = {
     "generate": ["length", "temperature", "seed", "threads"],
     "export": ["max-chars", "layer", "head", "width", "height", "scale", "font-size", "threads",
                "figure", "colormap"],
+    "export-reference": ["nbatches"],
+    "reference-command": ["gpus", "steps", "nbatches"],
 }
+# import and follow take main.py's flags: the settings, without the run's own options
+VALUED["import"] = [o for o in VALUED["train"] if o not in (
+    "steps", "eval-every", "eval-tokens", "save-every", "report-every", "preset")] + ["nbatches"]
+VALUED["follow"] = VALUED["import"] + ["count"]
 BAD_VALUES = {"garbage": "abc", "negative": "-5", "huge": "1e20", "NaN": "nan"}
 # options whose value is a path, and any text
 PATHS = {"train": ["corpus", "checkpoint"], "eval": ["corpus", "checkpoint"],
          "probe": ["checkpoint", "text-file"], "generate": ["checkpoint"],
-         "export": ["checkpoint", "text-file", "output"]}
-TEXT = {"probe": ["text"], "generate": ["prompt"], "export": ["text", "label"]}
+         "export": ["checkpoint", "text-file", "output"],
+         "import": ["checkpoint", "corpus", "data", "output"],
+         "export-reference": ["checkpoint", "output"], "reference-command": ["checkpoint"],
+         "follow": ["corpus", "data"]}
+# (reference-command's --data and --output are main.py's, written into its command line)
+TEXT = {"probe": ["text"], "generate": ["prompt"], "export": ["text", "label"],
+        "reference-command": ["data", "output"]}
 
 
 def help_options(cmd):
@@ -145,7 +171,8 @@ def help_options(cmd):
 def with_option(cmd, option, value):
     """The command's base arguments with option set to value (replacing the base's)."""
     args, base, i = [cmd], BASE[cmd], 0
-    replaced = {"--" + option} | ({"--text"} if option == "text-file" else set())
+    replaced = {"--" + option} | ({"--text"} if option == "text-file" else set()) | (
+        {"--corpus"} if option == "data" else set())
     while i < len(base):
         if base[i] in replaced:
             i += 2
@@ -159,6 +186,9 @@ def with_option(cmd, option, value):
 def _():
     accepted(["train", "--corpus", corpus, *tiny, "--steps", "2", "--eval-every", "0",
               "--checkpoint", ckpt])
+    accepted(["train", "--corpus", refdata, "--ref-format", *tiny, "--steps", "2",
+              "--eval-every", "0", "--checkpoint", refck])
+    accepted(["export-reference", "--checkpoint", refck, "--output", pt, "--nbatches", "1"])
     for cmd in BASE:
         accepted([cmd, *BASE[cmd]])
 
@@ -200,6 +230,16 @@ for cmd in BASE:
         refused([cmd, *BASE[cmd], "--frobnicate"], "--frobnicate", status=2)
 
 
+@check("follow PATH: odd paths refused (a missing or empty file is waited for: a run has yet to "
+       "write it), a corpus as a checkpoint")
+def _():
+    for kind, path in ODD.items():
+        if kind not in ("missing file", "empty file", "unreadable file"):
+            refused(["follow", path, *BASE["follow"][1:]], path, status=1)
+    refused(with_option("import", "checkpoint", corpus), corpus)
+    refused(with_option("import", "corpus", os.path.dirname(refdata)), "valid.txt")
+
+
 @check("files of the wrong kind: text as a checkpoint, binary as a corpus or a text")
 def _():
     for cmd in ("eval", "probe", "generate", "export"):
@@ -224,8 +264,10 @@ def _():
 
 @check("missing required options, and no command")
 def _():
-    for cmd in ("eval", "probe", "generate", "export"):
+    for cmd in ("eval", "probe", "generate", "export", "import", "export-reference",
+                "reference-command"):
         refused([cmd], "--checkpoint", status=2)
+    refused(["follow"], "PATH", status=2)
     refused(["export", "--checkpoint", ckpt], "--figure", status=2)
     p = run([])
     assert p.returncode == 2 and "Usage" in p.stdout, p

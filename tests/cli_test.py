@@ -517,6 +517,29 @@ def _():
     assert len(probe["positions"]) > 100, probe["text"]
 
 
+@check("follow: Ctrl+C, SIGTERM and SIGHUP stop following (exit 130, 143, 129); a folder or a "
+       "FIFO is refused, a file not written yet waited for")
+def _():
+    import signal
+    for sig, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+        p = Background("follow", ckpt)
+        p.wait_for_line("step ")
+        p.p.send_signal(sig)
+        rc, out, err = p.finish(60)
+        assert rc == status, (sig, rc, err)
+    fifo = os.path.join(tmp, "follow.fifo")
+    os.mkfifo(fifo)
+    for path in (tmp, fifo):
+        p = run("follow", path, ok=False)
+        assert p.returncode == 1 and "not a regular file" in p.stderr, p
+    p = Background("follow", "--verbose", os.path.join(tmp, "not-yet.safetensors"))
+    import time
+    time.sleep(1)
+    p.p.send_signal(signal.SIGINT)
+    rc, out, err = p.finish(60)
+    assert rc == 130 and "does not exist (yet)" in err and out == "", (rc, out, err)
+
+
 @check("export-reference and reference-command warn when a model was trained in head mode")
 def _():
     # a folder in the reference's format: one line of decimal byte values per line of text

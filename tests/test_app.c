@@ -1077,8 +1077,8 @@ followed(gpointer data)
   Followed *f = data;
   Status s = status();
   status_clear(&s);
-  const char *line = adw_window_title_get_subtitle(
-      ADW_WINDOW_TITLE(find_one(win, ADW_TYPE_WINDOW_TITLE)));
+  const char *line = gtk_inscription_get_text(
+      GTK_INSCRIPTION(find_one(find_one(win, ADW_TYPE_HEADER_BAR), GTK_TYPE_INSCRIPTION)));
   return s.ready && s.step == f->step && line && strstr(line, f->subtitle) != NULL;
 }
 
