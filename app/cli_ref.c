@@ -164,12 +164,38 @@ static const SpnConfigField nbatches_row =
     SPN_CLI_ROW("nbatches", RefArgs, nbatches, SPN_FIELD_INT, 1, 1e9,
                 "Optimizer steps per logged iteration, main.py's --nbatches", "N");
 
+/* main.py logs at step (iteration + 1) x --nbatches: the log of an imported run says its
+ * --nbatches (0: no log, or one that does not). */
+static int
+logged_nbatches(const SpnHistory *h)
+{
+  gint64 first = h && h->n_logged > 0 ? spn_history_logged_step(h, 0) : 0;
+  if (first < 1 || first > (gint64)nbatches_row.max)
+    return 0;
+  for (int i = 1; i < h->n_logged; i++)
+    if (spn_history_logged_step(h, i) != (i + 1) * first)
+      return 0;
+  return (int)first;
+}
+
+/* --nbatches when not given: the imported run's, else main.py's default */
+static void
+default_nbatches(RefArgs *a, GHashTable *given, const SpnCheckpoint *ck)
+{
+  int logged = logged_nbatches(ck->history);
+  if (g_hash_table_contains(given, "nbatches") || logged == 0 || logged == a->nbatches)
+    return;
+  a->nbatches = logged;
+  spn_cli_message("note: --nbatches %d, as main.py's log of this run has it", logged);
+}
+
 int
 spn_cli_export_reference(int argc, char **argv)
 {
   g_autofree char *checkpoint = NULL, *output = NULL;
   RefArgs a = ref_defaults;
   gboolean legacy = FALSE;
+  g_autoptr(GHashTable) given = g_hash_table_new(g_str_hash, g_str_equal);
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "The spanscope checkpoint",
      "RUN.safetensors"},
@@ -182,8 +208,9 @@ spn_cli_export_reference(int argc, char **argv)
   g_autoptr(GOptionContext) ctx = spn_cli_context(
       "- a spanscope run as a checkpoint main.py resumes from",
       "Writes the model (keys prefixed module.), Adagrad's state in the reference's parameter "
-      "order, iter_no, logger and scheduler_iter, as main.py saves them.",
-      rows, G_N_ELEMENTS(rows), e, NULL);
+      "order, iter_no, logger and scheduler_iter, as main.py saves them. --nbatches defaults to "
+      "that of main.py's log in an imported run.",
+      rows, G_N_ELEMENTS(rows), e, given);
   if (!spn_cli_parse(ctx, &argc, &argv))
     return 2;
   GError *error = NULL;
@@ -197,7 +224,8 @@ spn_cli_export_reference(int argc, char **argv)
   if (ck->history_error) {
     g_prefix_error(&ck->history_error, "its history cannot be handed back: ");
     error = g_steal_pointer(&ck->history_error);
-  }
+  } else
+    default_nbatches(&a, given, ck);
   SpnHistory *h = error         ? NULL
                   : ck->history ? spn_history_ref(ck->history)
                                 : spn_history_new(ck->model->cfg.nlayers, ck->model->cfg.nheads);
@@ -231,6 +259,7 @@ spn_cli_reference_command(int argc, char **argv)
 {
   g_autofree char *checkpoint = NULL, *data = NULL, *out = NULL;
   RefArgs a = ref_defaults;
+  g_autoptr(GHashTable) given = g_hash_table_new(g_str_hash, g_str_equal);
   GOptionEntry e[] = {
     {"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "The spanscope checkpoint",
      "RUN.safetensors"},
@@ -252,14 +281,16 @@ spn_cli_reference_command(int argc, char **argv)
                           {&nbatches_row, 1, &a, &ref_defaults}};
   g_autoptr(GOptionContext) ctx = spn_cli_context(
       "- the reference's command line that trains this configuration",
-      "Prints main.py's command line for one machine and for --distributed over --gpus GPUs.",
-      rows, G_N_ELEMENTS(rows), e, NULL);
+      "Prints main.py's command line for one machine and for --distributed over --gpus GPUs. "
+      "--nbatches defaults to that of main.py's log in an imported run.",
+      rows, G_N_ELEMENTS(rows), e, given);
   if (!spn_cli_parse(ctx, &argc, &argv))
     return 2;
   GError *error = NULL;
   SpnCheckpoint *ck = spn_cli_open_checkpoint(checkpoint, &error);
   if (ck == NULL)
     return spn_cli_fail(error);
+  default_nbatches(&a, given, ck);
   const SpnConfig *c = &ck->model->cfg;
   g_autofree char *source = spn_checkpoint_corpus(ck);
   const char *folder = data ? data : ck->vocab->kind == SPN_VOCAB_REF ? source : NULL;

@@ -567,6 +567,16 @@ def _():
                 assert "--attn-window reference" in err, err
             else:
                 assert "warning" not in err, err
+    # imported back, the run's --nbatches comes from main.py's log, unless given
+    back = os.path.join(tmp, "window_back.safetensors")
+    run("import", "--checkpoint", os.path.join(tmp, "window_reference.pt"), "--corpus", data,
+        "--output", back, "--nbatches", "1", "--block-sz", "8", "--batch-sz", "2")
+    c = run("reference-command", "--checkpoint", back)
+    assert "--nbatches 1 " in c.stdout and "--nbatches 1, as main.py's log" in c.stderr, c
+    c = run("reference-command", "--checkpoint", back, "--nbatches", "5")
+    assert "--nbatches 5 " in c.stdout and "main.py's log" not in c.stderr, c
+    p = run("export-reference", "--checkpoint", back, "--output", os.path.join(tmp, "again.pt"))
+    assert "iteration 1 done" in p.stdout and "not a multiple" not in p.stderr, p
 
 
 @check("bad input gives clear errors")

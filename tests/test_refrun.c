@@ -249,6 +249,48 @@ expect_import_error(SpnPtTree *tree, const SpnRefFlags *flags, const SpnVocab *v
   g_error_free(error);
 }
 
+/* The state dict of a model saved without DataParallel (keys without "module.") imports to the
+ * same model; keys of both kinds are refused. */
+static SpnPtObj *
+model_with_keys(SpnPtTree *tree, gboolean strip_all)
+{
+  SpnPtObj *model = spn_pt_dict_get(spn_pt_tree_root(tree), "model");
+  SpnPtObj *out = spn_pt_new_dict(tree, TRUE);
+  for (guint i = 0; i < spn_pt_len(model); i++) {
+    const char *key = spn_pt_get_str(spn_pt_dict_key(model, i), NULL);
+    g_assert_true(g_str_has_prefix(key, "module."));
+    gboolean strip = strip_all || i == 3;
+    spn_pt_dict_set_str(out, strip ? key + strlen("module.") : key, spn_pt_dict_value(model, i));
+  }
+  return out;
+}
+
+static void
+test_import_unprefixed(void)
+{
+  SpnCorpus *corpus = ref_corpus();
+  SpnCheckpoint *prefixed = import_fixture("ref_ff_zip.pt", corpus->vocab);
+  SpnRefFlags flags;
+  fixture_flags(&flags);
+  SpnPtTree *tree = load_pt("ref_ff_zip.pt");
+  SpnPtObj *plain = model_with_keys(tree, TRUE), *mixed = model_with_keys(tree, FALSE);
+  spn_pt_dict_set_str(spn_pt_tree_root(tree), "model", plain);
+  GError *error = NULL;
+  SpnCheckpoint *ck = import_tree(tree, &flags, corpus->vocab, &error);
+  g_assert_no_error(error);
+  gsize n = ck->model->layout->total, bytes = sizeof(float) * n;
+  g_assert_cmpuint(n, ==, prefixed->model->layout->total);
+  g_assert_cmpmem(ck->model->params, bytes, prefixed->model->params, bytes);
+  g_assert_cmpmem(ck->optim->m1, bytes, prefixed->optim->m1, bytes);
+  spn_pt_dict_set_str(spn_pt_tree_root(tree), "model", mixed);
+  expect_import_error(tree, &flags, corpus->vocab, SPN_REF_ERROR_FORMAT,
+                      "keys start with \"module.\" and the others do not");
+  spn_checkpoint_free(ck);
+  spn_checkpoint_free(prefixed);
+  spn_pt_tree_free(tree);
+  spn_corpus_free(corpus);
+}
+
 /* Flags and a vocabulary that contradict the tensors are refused, naming both. */
 static void
 test_import_mismatch(void)
@@ -697,6 +739,7 @@ main(int argc, char **argv)
   g_test_add_func("/refrun/import/pers-zip", test_import_pers_zip);
   g_test_add_func("/refrun/import/pers-legacy", test_import_pers_legacy);
   g_test_add_func("/refrun/import/resumes", test_import_resumes);
+  g_test_add_func("/refrun/import/unprefixed", test_import_unprefixed);
   g_test_add_func("/refrun/import/mismatch", test_import_mismatch);
   g_test_add_func("/refrun/import/damaged", test_import_damaged);
   g_test_add_func("/refrun/import/foreign", test_import_foreign);
