@@ -1,9 +1,13 @@
 /* refrun.c — see refrun.h. */
 #include "refrun.h"
 
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "rng.h"
 #include "torchfile.h"
@@ -91,14 +95,19 @@ gboolean
 spn_ref_is_torch_file(const char *path)
 {
   guint8 head[4] = {0};
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
+  /* only a regular file is read: O_NONBLOCK, since the open of a FIFO would wait for a writer
+   * (this runs on the window's thread) */
+  int fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+  struct stat sb;
+  if (fd < 0)
     return FALSE;
-  size_t n = fread(head, 1, sizeof head, f);
-  fclose(f);
+  ssize_t n = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? read(fd, head, sizeof head) : 0;
+  close(fd);
+  if (n != (ssize_t)sizeof head)
+    return FALSE;
   /* a zip archive's local header, or a pickle of protocol 2 or later (the legacy magic number) */
-  return n == sizeof head && ((head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) ||
-                              (head[0] == 0x80 && head[1] >= 2 && head[1] <= 5));
+  return (head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) ||
+         (head[0] == 0x80 && head[1] >= 2 && head[1] <= 5);
 }
 
 /* ---- the reference's tensors, in state-dict order ---- */

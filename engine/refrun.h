@@ -53,7 +53,8 @@ gboolean spn_ref_flags_parse(SpnRefFlags *flags, const char *command_line, char 
                              GError **error);
 
 /* TRUE when the file starts like a torch.save file (a zip archive or the legacy pickle) rather
- * than a safetensors checkpoint. */
+ * than a safetensors checkpoint; FALSE for anything but a regular file, whose bytes are never
+ * read (a FIFO never waited for: the window asks this on its own thread). */
 gboolean spn_ref_is_torch_file(const char *path);
 
 /* A main.py checkpoint (the object tree torch.load gives) as a spanscope checkpoint: the model,

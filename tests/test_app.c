@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <gtk/gtk.h>
 #include <string.h>
+#include <sys/stat.h>
 #undef Status   /* Xlib's; the test's Status is the window's */
 
 #include "application.h"
@@ -21,6 +22,7 @@
 #include "headless.h"
 #include "inspector.h"
 #include "panel.h"
+#include "refrun.h"
 #include "setup_dialog.h"
 #include "trainer.h"
 #include "viewstate.h"
@@ -1257,6 +1259,28 @@ positive(gpointer data)
   return *(int *)data > 0;
 }
 
+/* Following a FIFO or a folder is refused with an error at once: nothing waits for a writer,
+ * not the window's thread nor the follower's. */
+static void
+test_follow_odd_paths(void)
+{
+  if (!need_window())
+    return;
+  g_autofree char *fifo = tmp_path("fifo.safetensors"), *folder = tmp_path("folder");
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_assert_cmpint(g_mkdir(folder, 0700), ==, 0);
+  const char *paths[] = {fifo, folder};
+  for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+    int errors = 0;
+    gulong id = g_signal_connect(win, "worker-error", G_CALLBACK(count_error), &errors);
+    activate("follow-file", g_variant_new_string(paths[i]));
+    g_assert_cmpint(errors, ==, 1);
+    g_assert_false(spn_window_is_following(SPN_WINDOW(win)));
+    g_signal_handler_disconnect(win, id);
+  }
+  g_assert_false(spn_ref_is_torch_file(fifo));
+}
+
 /* Quitting writes the session to the autosave and waits for it; when that fails the window
  * stays open and says so, until the run is saved elsewhere. */
 static void
@@ -1699,6 +1723,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/new-model-corpus-error", test_new_model_corpus_error);
   g_test_add_func("/app/inspector-query", test_inspector_query);
   g_test_add_func("/app/follow", test_follow);
+  g_test_add_func("/app/follow-odd-paths", test_follow_odd_paths);
   g_test_add_func("/app/setup-dialog", test_setup_dialog);
   g_test_add_func("/app/view-remembered", test_view_remembered);
   g_test_add_func("/app/screenshot-text", test_screenshot_text);
