@@ -311,15 +311,19 @@ read_options(SpnApplication *self, GVariantDict *d, char **checkpoint)
 /* A second `spanscope` while a window is open: its options go to that window. A model asked
  * for (--preset, --corpus) comes through the New model dialog, filled with them, so the run on
  * screen is replaced only by the user's Create (which asks first when it has unsaved steps); a
- * checkpoint opens, a text goes to the inspector. The typing terminal is told what happened. */
+ * checkpoint opens and a --follow path is followed (a reference .pt with the --corpus and
+ * --reference-flags typed, else the window asks for them), a text goes to the inspector. The
+ * typing terminal is told what happened. */
 static void
 forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantDict *d,
                 const char *checkpoint, gboolean compare)
 {
-  g_autofree char *preset = NULL, *corpus = NULL, *text = NULL;
+  g_autofree char *preset = NULL, *corpus = NULL, *text = NULL, *follow = NULL, *flags = NULL;
   take_string(d, "preset", "s", &preset);
   take_string(d, "corpus", "^ay", &corpus);
   take_string(d, "text", "s", &text);
+  take_string(d, "follow", "^ay", &follow);
+  take_string(d, "reference-flags", "s", &flags);
   if (corpus && g_strcmp0(corpus, SPN_BUNDLED_SOURCE) != 0 && spn_demo_corpus(corpus) == NULL) {
     /* a path typed in the other process's folder */
     g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, corpus);
@@ -327,12 +331,18 @@ forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantD
     corpus = g_file_get_path(file);
   }
   gtk_window_present(existing);
-  if (checkpoint) {
-    g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, checkpoint);
+  const char *run = follow ? follow : checkpoint;
+  if (run) {
+    g_autoptr(GFile) file = g_application_command_line_create_file_for_arg(cmdline, run);
     g_autofree char *path = g_file_get_path(file);
-    g_action_group_activate_action(G_ACTION_GROUP(existing), "open-file",
-                                   g_variant_new_string(path));
-    g_application_command_line_print(cmdline, "spanscope: the open window opens %s\n", path);
+    /* a reference run's data folder and flags typed here are used; else the window asks */
+    if (corpus || flags)
+      spn_window_start_run(SPN_WINDOW(existing), path, follow != NULL, corpus, flags);
+    else
+      g_action_group_activate_action(G_ACTION_GROUP(existing), follow ? "follow-file" : "open-file",
+                                     g_variant_new_string(path));
+    g_application_command_line_print(cmdline, "spanscope: the open window %s %s\n",
+                                     follow ? "follows" : "opens", path);
   } else if (preset || corpus) {
     g_autofree char *about = spn_window_offer_new_model(SPN_WINDOW(existing), preset, corpus);
     g_application_command_line_print(cmdline,
@@ -347,7 +357,7 @@ forward_options(GtkWindow *existing, GApplicationCommandLine *cmdline, GVariantD
   if (compare)
     g_application_command_line_print(cmdline,
                                      "spanscope: the open window's comparison adds the runs\n");
-  else if (!checkpoint && !preset && !corpus && !text)
+  else if (!run && !preset && !corpus && !text)
     g_application_command_line_print(cmdline, "spanscope: a window is already open\n");
 }
 

@@ -152,10 +152,7 @@ spn_session_start(SpnWindow *win)
     /* a reference .pt names its data folder with --corpus or in its flags (--data) */
     const char *path = win->follow_arg ? win->follow_arg : win->checkpoint_arg;
     const char *data = win->corpus_given ? win->corpus : NULL;
-    if (spn_ref_is_torch_file(path) || g_str_has_suffix(path, ".pt"))
-      spn_window_use_reference(win, path, win->follow_arg != NULL, data, win->ref_flags);
-    else
-      spn_window_follow(win, path, NULL, NULL);
+    spn_window_start_run(win, path, win->follow_arg != NULL, data, win->ref_flags);
   } else if (win->checkpoint_arg)
     spn_window_open(win, win->checkpoint_arg);
   else if (win->autosave && g_file_test(win->autosave_path, G_FILE_TEST_IS_REGULAR))

@@ -234,6 +234,20 @@ ask_reference(SpnWindow *win, const char *path, RefUse use)
   gtk_window_present(GTK_WINDOW(dialog));
 }
 
+void
+spn_window_start_run(SpnWindow *win, const char *path, gboolean follow, const char *data,
+                     const char *ref_flags)
+{
+  if (spn_ref_is_torch_file(path) || g_str_has_suffix(path, ".pt"))
+    spn_window_use_reference(win, path, follow, data, ref_flags);
+  else if (follow)
+    spn_window_follow(win, path, NULL, NULL);
+  else {
+    spn_window_unfollow(win);
+    spn_window_open(win, path);
+  }
+}
+
 /* Open: a `.pt` asks for its data folder and flags first. */
 void
 spn_window_open_any(SpnWindow *win, const char *path)

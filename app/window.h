@@ -41,6 +41,11 @@ SpnWindow *spn_window_new(GtkApplication *app, const SpnWindowStart *start);
  * e.g. "the Span demo preset on the demonstration corpus" (g_free). */
 char *spn_window_offer_new_model(SpnWindow *win, const char *preset, const char *corpus);
 
+/* Opens or (follow) follows path as a command line asks: a reference .pt (or a path ending in
+ * .pt) with its data folder (data, or --data in ref_flags; may be NULL) and main.py's flags
+ * (may be NULL), any other file as a spanscope checkpoint. Errors are reported by the window. */
+void spn_window_start_run(SpnWindow *win, const char *path, gboolean follow, const char *data,
+                          const char *ref_flags);
 /* Whether the window follows a checkpoint that another run rewrites (--follow, File → Follow…). */
 gboolean spn_window_is_following(SpnWindow *win);
 

@@ -88,6 +88,15 @@ def text_is_forwarded():
     assert "reads your text" in p.stdout, p.stdout
 
 
+def follow_is_forwarded():
+    # a file the run elsewhere has yet to write: the window waits for it
+    later = os.path.join(tmp, "later.safetensors")
+    p = second("--follow", "later.safetensors", cwd=tmp)
+    assert p.returncode == 0, p.stderr
+    assert "the open window follows " + later in p.stdout, p.stdout + p.stderr
+    assert first.poll() is None
+
+
 def bad_option_refused_locally():
     p = second("--preset", "bogus")
     assert p.returncode != 0
@@ -140,6 +149,7 @@ check("the first spanscope owns the application id", first_owns_the_id)
 check("a second --preset demo fills the open window's New model dialog", preset_demo_is_forwarded)
 check("a second --corpus goes to the dialog too", corpus_is_forwarded)
 check("a second --text goes to the inspector", text_is_forwarded)
+check("a second --follow is followed by the open window", follow_is_forwarded)
 check("a bad option is refused where it was typed", bad_option_refused_locally)
 check("a second plain start presents the open window", plain_start_presents)
 check("two tiny runs to compare", make_checkpoints)
