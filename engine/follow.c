@@ -1,6 +1,7 @@
 /* follow.c — see follow.h. */
 #include "follow.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 
 #include "safetensors.h"
@@ -15,7 +16,7 @@
 
 /* What identifies one state of the file: a rewrite changes at least one of them. */
 typedef struct {
-  gboolean exists, regular;
+  gboolean exists, regular, readable;
   guint64 size, inode;
   guint64 mtime_us;
 } Stamp;
@@ -68,6 +69,7 @@ stamp_of(GFile *file)
   g_autoptr(GFileInfo) info = g_file_query_info(
       file,
       G_FILE_ATTRIBUTE_STANDARD_TYPE "," G_FILE_ATTRIBUTE_STANDARD_SIZE
+      "," G_FILE_ATTRIBUTE_ACCESS_CAN_READ
       "," G_FILE_ATTRIBUTE_TIME_MODIFIED
       "," G_FILE_ATTRIBUTE_TIME_MODIFIED_USEC "," G_FILE_ATTRIBUTE_UNIX_INODE,
       G_FILE_QUERY_INFO_NONE, NULL, NULL);
@@ -75,6 +77,8 @@ stamp_of(GFile *file)
     return s;
   s.exists = TRUE;
   s.regular = g_file_info_get_file_type(info) == G_FILE_TYPE_REGULAR;
+  s.readable = !g_file_info_has_attribute(info, G_FILE_ATTRIBUTE_ACCESS_CAN_READ) ||
+               g_file_info_get_attribute_boolean(info, G_FILE_ATTRIBUTE_ACCESS_CAN_READ);
   s.size = (guint64)g_file_info_get_size(info);
   s.inode = g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_UNIX_INODE);
   s.mtime_us = g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED) * 1000000 +
@@ -85,8 +89,8 @@ stamp_of(GFile *file)
 static gboolean
 stamp_equal(const Stamp *a, const Stamp *b)
 {
-  return a->exists == b->exists && a->size == b->size && a->inode == b->inode &&
-         a->mtime_us == b->mtime_us;
+  return a->exists == b->exists && a->readable == b->readable && a->size == b->size &&
+         a->inode == b->inode && a->mtime_us == b->mtime_us;
 }
 
 /* ---- loading (any thread) ---- */
@@ -104,12 +108,13 @@ spn_checkpoint_load_any(const char *path, const SpnFollowSource *source, GPtrArr
                       error);
 }
 
-/* Errors of a file that is still being written (or was cut short): read it again later. */
+/* Errors of a file that is still being written (or was cut short): read it again later. A file
+ * we may not read is an error to report (until its permissions change). */
 static gboolean
 incomplete(const GError *e)
 {
-  return e->domain == G_FILE_ERROR || e->domain == G_IO_ERROR ||
-         (e->domain == SPN_ST_ERROR && e->code != SPN_ST_ERROR_MISMATCH) ||
+  return (e->domain == G_FILE_ERROR && e->code != G_FILE_ERROR_ACCES) ||
+         e->domain == G_IO_ERROR || (e->domain == SPN_ST_ERROR && e->code != SPN_ST_ERROR_MISMATCH) ||
          (e->domain == SPN_PT_ERROR && (e->code == SPN_PT_ERROR_FORMAT ||
                                         e->code == SPN_PT_ERROR_IO));
 }
@@ -153,6 +158,9 @@ read_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
   /* never opened unless a regular file: the open of a FIFO would wait for a writer forever */
   if (r->before.exists && !r->before.regular)
     g_set_error(&r->error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: not a regular file", f->path);
+  else if (r->before.exists && !r->before.readable)
+    g_set_error(&r->error, G_FILE_ERROR, G_FILE_ERROR_ACCES, "%s: %s", f->path,
+                g_strerror(EACCES));
   else
     r->ck = spn_checkpoint_load_any(r->f->path, &src, NULL, &r->error);
   r->after = stamp_of(r->f->file);

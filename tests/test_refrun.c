@@ -570,6 +570,51 @@ write_bytes(const char *path, const guint8 *data, gsize from, gsize to, gboolean
   close(fd);
 }
 
+/* A file the follower may not read is reported (once), not waited for in silence; once it may,
+ * its version comes. Root reads any file: the test needs another user. */
+static void
+test_follow_unreadable(void)
+{
+  if (geteuid() == 0) {
+    g_test_skip("root may read any file");
+    return;
+  }
+  SpnConfig c;
+  spn_test_tiny_config(&c);
+  g_autofree char *text = g_strnfill(2000, 'a');
+  for (int i = 0; i < 2000; i++)
+    text[i] = "abcde fghij\n"[(i * 7 + i / 13) % 12];
+  SpnCorpus *corpus = spn_corpus_from_text("test", text, strlen(text), NULL, NULL);
+  GError *error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, corpus, &error);
+  g_assert_no_error(error);
+  spn_trainer_step(t, NULL);
+  g_autofree char *dir = g_dir_make_tmp("spanscope-follow-XXXXXX", NULL);
+  g_autofree char *target = g_build_filename(dir, "run.safetensors", NULL);
+  g_assert_true(spn_trainer_save(t, target, &error));
+  g_assert_cmpint(g_chmod(target, 0), ==, 0);
+  Seen s = {g_array_new(FALSE, FALSE, sizeof(gint64)), 0, 0, g_main_loop_new(NULL, FALSE), NULL};
+  SpnFollower *f = spn_follower_new(target, NULL, on_event, &s, &error);
+  g_assert_no_error(error);
+  for (gint64 until = g_get_monotonic_time() + 3000 * 1000; g_get_monotonic_time() < until;)
+    iterate(&s, 200);
+  g_assert_cmpint(s.failed, ==, 1);
+  g_assert_cmpint(s.waiting, ==, 0);
+  g_assert_cmpint(s.steps->len, ==, 0);
+  g_assert_cmpint(g_chmod(target, 0644), ==, 0);
+  for (gint64 until = g_get_monotonic_time() + 5000 * 1000;
+       s.steps->len == 0 && g_get_monotonic_time() < until;)
+    iterate(&s, 200);
+  g_assert_cmpint(s.steps->len, ==, 1);
+  spn_follower_free(f);
+  spn_checkpoint_free(s.last);
+  g_array_unref(s.steps);
+  g_main_loop_unref(s.loop);
+  spn_trainer_free(t);
+  g_unlink(target);
+  g_rmdir(dir);
+}
+
 /* Three versions of our own trainer's checkpoint, each rewritten in place; the second in two
  * pieces with a long pause: the half-written file is waited for, never delivered, and the
  * spans of each version stay in its history. */
@@ -749,6 +794,7 @@ main(int argc, char **argv)
   g_test_add_func("/refrun/command", test_command);
   g_test_add_func("/refrun/flags-parse", test_flags_parse);
   g_test_add_func("/follow/versions", test_follow_versions);
+  g_test_add_func("/follow/unreadable", test_follow_unreadable);
   g_test_add_func("/follow/keeps-spans", test_follow_keeps_spans);
   return g_test_run();
 }
