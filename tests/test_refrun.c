@@ -570,6 +570,23 @@ write_bytes(const char *path, const guint8 *data, gsize from, gsize to, gboolean
   close(fd);
 }
 
+/* A tiny trainer on a text of 4,000 characters, for the follower's versions. */
+static SpnTrainer *
+follow_trainer(void)
+{
+  SpnConfig c;
+  spn_test_tiny_config(&c);
+  g_autofree char *text = g_strnfill(4000, 'a');
+  for (int i = 0; i < 4000; i++)
+    text[i] = "abcde fghij\n"[(i * 7 + i / 13) % 12];
+  SpnCorpus *corpus = spn_corpus_from_text("test", text, strlen(text), NULL, NULL);
+  g_assert_nonnull(corpus);
+  GError *error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, corpus, &error);
+  g_assert_no_error(error);
+  return t;
+}
+
 /* A file the follower may not read is reported (once), not waited for in silence; once it may,
  * its version comes. Root reads any file: the test needs another user. */
 static void
@@ -579,15 +596,8 @@ test_follow_unreadable(void)
     g_test_skip("root may read any file");
     return;
   }
-  SpnConfig c;
-  spn_test_tiny_config(&c);
-  g_autofree char *text = g_strnfill(2000, 'a');
-  for (int i = 0; i < 2000; i++)
-    text[i] = "abcde fghij\n"[(i * 7 + i / 13) % 12];
-  SpnCorpus *corpus = spn_corpus_from_text("test", text, strlen(text), NULL, NULL);
+  SpnTrainer *t = follow_trainer();
   GError *error = NULL;
-  SpnTrainer *t = spn_trainer_new(&c, corpus, &error);
-  g_assert_no_error(error);
   spn_trainer_step(t, NULL);
   g_autofree char *dir = g_dir_make_tmp("spanscope-follow-XXXXXX", NULL);
   g_autofree char *target = g_build_filename(dir, "run.safetensors", NULL);
@@ -621,16 +631,8 @@ test_follow_unreadable(void)
 static void
 test_follow_versions(void)
 {
-  SpnConfig c;
-  spn_test_tiny_config(&c);
-  g_autofree char *text = g_strnfill(4000, 'a');
-  for (int i = 0; i < 4000; i++)
-    text[i] = "abcde fghij\n"[(i * 7 + i / 13) % 12];
-  SpnCorpus *corpus = spn_corpus_from_text("test", text, strlen(text), NULL, NULL);
-  g_assert_nonnull(corpus);
+  SpnTrainer *t = follow_trainer();
   GError *error = NULL;
-  SpnTrainer *t = spn_trainer_new(&c, corpus, &error);
-  g_assert_no_error(error);
   g_autofree char *dir = g_dir_make_tmp("spanscope-follow-XXXXXX", NULL);
   g_autofree char *target = g_build_filename(dir, "run.safetensors", NULL);
   GBytes *versions[3];
