@@ -61,10 +61,21 @@ create_window(SpnApplication *self, const char *checkpoint)
   return win;
 }
 
+/* The most recently focused training window: the comparison window is also the application's
+ * and may be the active one, but runs, files and options go to a training window. */
+static GtkWindow *
+main_window(GtkApplication *app)
+{
+  for (GList *l = gtk_application_get_windows(app); l; l = l->next)
+    if (SPN_IS_WINDOW(l->data))
+      return l->data;
+  return NULL;
+}
+
 static void
 spn_application_activate(GApplication *app)
 {
-  GtkWindow *existing = gtk_application_get_active_window(GTK_APPLICATION(app));
+  GtkWindow *existing = main_window(GTK_APPLICATION(app));
   if (existing) {
     gtk_window_present(existing);
     return;
@@ -94,7 +105,7 @@ spn_application_open(GApplication *app, GFile **files, int n, const char *hint)
 {
   (void)hint;
   g_autofree char *path = n > 0 ? g_file_get_path(files[0]) : NULL;
-  GtkWindow *existing = gtk_application_get_active_window(GTK_APPLICATION(app));
+  GtkWindow *existing = main_window(GTK_APPLICATION(app));
   if (existing && path) {
     g_action_group_activate_action(G_ACTION_GROUP(existing), "open-file",
                                    g_variant_new_string(path));
@@ -366,7 +377,7 @@ spn_application_command_line(GApplication *app, GApplicationCommandLine *cmdline
 {
   SpnApplication *self = SPN_APPLICATION(app);
   GVariantDict *d = g_application_command_line_get_options_dict(cmdline);
-  GtkWindow *existing = gtk_application_get_active_window(GTK_APPLICATION(app));
+  GtkWindow *existing = main_window(GTK_APPLICATION(app));
   g_autofree char *checkpoint = NULL;
   g_auto(GStrv) compare = NULL;
   if (!g_variant_dict_lookup(d, "compare", "^aay", &compare) || compare[0] == NULL)
