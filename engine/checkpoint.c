@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "safetensors.h"
+#include "savefile.h"
 
 /* clang-format off */
 G_DEFINE_QUARK(spn-checkpoint-error-quark, spn_checkpoint_error)
@@ -289,6 +290,7 @@ read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
 SpnCheckpoint *
 spn_checkpoint_load(const char *path, GError **error)
 {
+  spn_save_remove_stale(path); /* what an interrupted save of this file left behind */
   SpnSafetensors *st = spn_safetensors_read(path, error);
   if (st == NULL)
     return NULL;

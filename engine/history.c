@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "savefile.h"
+
 /* clang-format off */
 G_DEFINE_QUARK(spn-history-error-quark, spn_history_error)
 /* clang-format on */
@@ -698,9 +700,8 @@ spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
         csv_number(s, spans[k]);
       g_string_append_c(s, '\n');
     }
-  /* g_file_set_contents writes a temporary file and renames it over path */
   g_autoptr(GError) local = NULL;
-  gboolean ok = g_file_set_contents(path, s->str, (gssize)s->len, &local);
+  gboolean ok = spn_save_bytes(path, s->str, s->len, &local);
   if (!ok)
     g_set_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_IO, "cannot write the metrics CSV: %s",
                 local->message);

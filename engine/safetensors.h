@@ -74,9 +74,10 @@ void spn_st_writer_add_pieces(SpnStWriter *w, const char *name, SpnDtype dtype, 
 /* Setting a key again replaces its value; "spanscope.sha256" is always computed by the writer. */
 void spn_st_writer_set_metadata(SpnStWriter *w, const char *key, const char *value);
 /* A header larger than readers accept (100 MB: large metadata) fails with SPN_ST_ERROR_FORMAT
- * before anything is written. Writes through GIO's g_file_replace: an existing file is replaced by a finished, synced
- * temporary file renamed over it, so it is never left half-written; a write that fails leaves
- * what was there before (and no file where there was none). */
+ * before anything is written. Writes through spn_save_file (savefile.h): a finished, synced
+ * temporary file renamed over the target, so it is never left half-written; a write that fails
+ * (full disk, no room for the temporary file) leaves what was there before, and no file where
+ * there was none. */
 gboolean spn_st_writer_write(SpnStWriter *w, const char *path, GError **error);
 void spn_st_writer_free(SpnStWriter *w);
 

@@ -1,13 +1,14 @@
 /* safetensors_writer.c — writing a safetensors file (safetensors.h): tensors are borrowed until
- * the write, the header is built with json-glib, and the file goes through GIO's g_file_replace:
- * an existing file is replaced by renaming a finished, synced temporary file over it. */
+ * the write, the header is built with json-glib, and the file goes through spn_save_file: a
+ * finished, synced temporary file renamed over the target. */
 #include "safetensors-private.h"
 
 #include <stdarg.h>
 #include <string.h>
 
-#include <gio/gio.h>
 #include <json-glib/json-glib.h>
+
+#include "savefile.h"
 
 typedef struct {
   char *name;
@@ -319,48 +320,29 @@ build_prefix(const SpnStWriter *w, const char *checksum, char **message)
   return g_byte_array_free_to_bytes(prefix);
 }
 
+typedef struct {
+  const SpnStWriter *w;
+  GBytes *prefix;
+} Contents;
+
 /* The prefix, then every tensor's bytes, in the order of the header's offsets. */
 static gboolean
-write_contents(const SpnStWriter *w, GOutputStream *out, GBytes *prefix, GError **error)
+write_contents(int fd, gpointer user_data, GError **error)
 {
+  const Contents *c = user_data;
   gsize len;
-  const void *data = g_bytes_get_data(prefix, &len);
-  if (!g_output_stream_write_all(out, data, len, NULL, NULL, error))
+  const void *data = g_bytes_get_data(c->prefix, &len);
+  if (!spn_save_write(fd, data, len, error))
     return FALSE;
-  for (guint i = 0; i < w->entries->len; i++) {
-    const SpnStEntry *e = g_ptr_array_index(w->entries, i);
+  for (guint i = 0; i < c->w->entries->len; i++) {
+    const SpnStEntry *e = g_ptr_array_index(c->w->entries, i);
     for (guint k = 0; k < e->pieces->len; k++) {
       const SpnStPiece *p = &g_array_index(e->pieces, SpnStPiece, k);
-      if (!g_output_stream_write_all(out, p->data, p->n_bytes, NULL, NULL, error))
+      if (!spn_save_write(fd, p->data, p->n_bytes, error))
         return FALSE;
     }
   }
   return TRUE;
-}
-
-/* GIO writes a new file in place and replaces an existing one through a temporary file that it
- * syncs, then renames over it when the stream is closed. A failed write must not be committed:
- * closing with a cancelled cancellable drops the temporary file, and a new file that did not
- * exist before is removed. G_FILE_CREATE_REPLACE_DESTINATION keeps the temporary-file route even
- * for a symbolic link or a file with several hard links (without it GIO rewrites those in place),
- * and gives the file ordinary permissions (0666 less the umask). */
-static gboolean
-replace_file(const SpnStWriter *w, const char *path, GBytes *prefix, GError **error)
-{
-  g_autoptr(GFile) file = g_file_new_for_path(path);
-  gboolean existed = g_file_query_exists(file, NULL);
-  g_autoptr(GFileOutputStream) out =
-      g_file_replace(file, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION, NULL, error);
-  if (out == NULL)
-    return FALSE;
-  if (write_contents(w, G_OUTPUT_STREAM(out), prefix, error))
-    return g_output_stream_close(G_OUTPUT_STREAM(out), NULL, error);
-  g_autoptr(GCancellable) abandon = g_cancellable_new();
-  g_cancellable_cancel(abandon);
-  g_output_stream_close(G_OUTPUT_STREAM(out), abandon, NULL);
-  if (!existed)
-    g_file_delete(file, NULL, NULL);
-  return FALSE;
 }
 
 gboolean
@@ -383,8 +365,9 @@ spn_st_writer_write(SpnStWriter *w, const char *path, GError **error)
     return FALSE;
   }
   g_autoptr(GError) io_error = NULL;
-  if (!replace_file(w, path, prefix, &io_error)) {
-    spn_st_fail(error, SPN_ST_ERROR_IO, display, "cannot write: %s", io_error->message);
+  Contents contents = {w, prefix};
+  if (!spn_save_file(path, write_contents, &contents, &io_error)) {
+    spn_st_fail(error, SPN_ST_ERROR_IO, display, "%s (nothing was replaced)", io_error->message);
     return FALSE;
   }
   return TRUE;

@@ -2,6 +2,7 @@
 #include "torchfile.h"
 #include "pickle.h"
 #include "ptobj-private.h"
+#include "savefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -566,89 +567,6 @@ spn_torch_load(const char *path, SpnTorchFormat *format, GError **error)
  * Writing
  * ============================================================================================== */
 
-typedef gboolean (*WriteFunc)(const char *tmp_path, int fd, gpointer user_data, GError **error);
-
-static gboolean
-write_all(int fd, const void *data, gsize len, GError **error)
-{
-  const guint8 *p = data;
-  while (len > 0) {
-    ssize_t n = write(fd, p, MIN(len, (gsize) 1 << 30));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot write: %s", g_strerror(err));
-      return FALSE;
-    }
-    p += n;
-    len -= (gsize) n;
-  }
-  return TRUE;
-}
-
-static gboolean
-sync_close(int fd, GError **error)
-{
-  int rc;
-  do
-    rc = fsync(fd);
-  while (rc != 0 && errno == EINTR);
-  int err = errno;
-  if (close(fd) != 0 && rc == 0) {
-    rc = -1;
-    err = errno;
-  }
-  if (rc != 0)
-    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot write to disk: %s", g_strerror(err));
-  return rc == 0;
-}
-
-/* Writes through fn into "<path>.tmp-XXXXXX", syncs it and renames it over path. */
-static gboolean
-write_atomically(const char *path, WriteFunc fn, gpointer user_data, GError **error)
-{
-  char *tmp_path = g_strdup_printf("%s.tmp-XXXXXX", path);
-  int fd = g_mkstemp_full(tmp_path, O_RDWR | O_CLOEXEC, 0666);
-  gboolean ok = fd >= 0;
-  if (!ok) {
-    int err = errno;
-    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot create a temporary file next to it: %s",
-                g_strerror(err));
-    g_free(tmp_path);
-    return FALSE;
-  }
-  ok = fn(tmp_path, fd, user_data, error);
-  /* libzip replaced the file behind fd: sync what is at tmp_path now. */
-  close(fd);
-  fd = ok ? open(tmp_path, O_RDONLY | O_CLOEXEC) : -1;
-  if (ok && fd < 0) {
-    int err = errno;
-    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot reopen the temporary file: %s", g_strerror(err));
-    ok = FALSE;
-  }
-  ok = ok && sync_close(fd, error);
-  if (ok && rename(tmp_path, path) != 0) {
-    int err = errno;
-    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot rename the temporary file over it: %s",
-                g_strerror(err));
-    ok = FALSE;
-  }
-  if (!ok)
-    g_unlink(tmp_path);
-  g_free(tmp_path);
-  if (ok) { /* make the rename itself durable; the file is already in place if this fails */
-    char *dir = g_path_get_dirname(path);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void) fsync(dfd);
-      close(dfd);
-    }
-    g_free(dir);
-  }
-  return ok;
-}
-
 typedef struct {
   GBytes *pickle;
   GPtrArray *storages;
@@ -688,20 +606,49 @@ archive_add(zip_t *za, const char *name, const void *data, gsize len, guint64 *o
   return TRUE;
 }
 
+/* Writes the whole of an in-memory zip source to fd. */
 static gboolean
-write_zip(const char *tmp_path, int fd, gpointer user_data, GError **error)
+copy_source(zip_source_t *src, int fd, GError **error)
 {
-  (void) fd;
-  Payload *p = user_data;
-  int zerr = 0;
-  zip_t *za = zip_open(tmp_path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
-  if (za == NULL) {
-    zip_error_t e;
-    zip_error_init_with_code(&e, zerr);
-    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot create the archive: %s", zip_error_strerror(&e));
-    zip_error_fini(&e);
+  if (zip_source_open(src) != 0) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot read the archive back: %s",
+                zip_error_strerror(zip_source_error(src)));
     return FALSE;
   }
+  gboolean ok = TRUE;
+  guint8 chunk[1 << 16];
+  zip_int64_t n = 0;
+  while (ok && (n = zip_source_read(src, chunk, sizeof chunk)) > 0)
+    ok = spn_save_write(fd, chunk, (gsize) n, error);
+  if (ok && n < 0) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot read the archive back: %s",
+                zip_error_strerror(zip_source_error(src)));
+    ok = FALSE;
+  }
+  zip_source_close(src);
+  return ok;
+}
+
+/* The archive is built in memory (libzip writes files through temporary files of its own, which
+ * would escape spn_save_file's clean-up), then written to fd. */
+static gboolean
+write_zip(int fd, gpointer user_data, GError **error)
+{
+  Payload *p = user_data;
+  zip_error_t zerr;
+  zip_error_init(&zerr);
+  zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &zerr);
+  zip_t *za = src != NULL ? zip_open_from_source(src, ZIP_TRUNCATE, &zerr) : NULL;
+  if (za == NULL) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "cannot create the archive: %s",
+                zip_error_strerror(&zerr));
+    zip_error_fini(&zerr);
+    if (src != NULL)
+      zip_source_free(src);
+    return FALSE;
+  }
+  zip_error_fini(&zerr);
+  zip_source_keep(src); /* the archive's bytes outlive zip_close */
   guint64 offset = 0;
   gboolean ok = archive_add(za, "archive/data.pkl", g_bytes_get_data(p->pickle, NULL),
                         g_bytes_get_size(p->pickle), &offset, error) &&
@@ -719,13 +666,14 @@ write_zip(const char *tmp_path, int fd, gpointer user_data, GError **error)
   }
   if (!ok)
     zip_discard(za);
+  ok = ok && copy_source(src, fd, error);
+  zip_source_free(src);
   return ok;
 }
 
 static gboolean
-write_legacy(const char *tmp_path, int fd, gpointer user_data, GError **error)
+write_legacy(int fd, gpointer user_data, GError **error)
 {
-  (void) tmp_path;
   Payload *p = user_data;
   guint8 magic[16] = {0x80, 0x02, 0x8a, 0x0a};
   memcpy(magic + 4, legacy_magic, 10);
@@ -748,16 +696,16 @@ write_legacy(const char *tmp_path, int fd, gpointer user_data, GError **error)
   GPtrArray *none = g_ptr_array_new();
   GBytes *info_pkl = spn_pickle(t, info, FALSE, none, error);
   GBytes *keys_pkl = info_pkl != NULL ? spn_pickle(t, keys, FALSE, none, error) : NULL;
-  gboolean ok = keys_pkl != NULL && write_all(fd, magic, 15, error) &&
-                write_all(fd, protocol, sizeof protocol, error) &&
-                write_all(fd, g_bytes_get_data(info_pkl, NULL), g_bytes_get_size(info_pkl), error) &&
-                write_all(fd, g_bytes_get_data(p->pickle, NULL), g_bytes_get_size(p->pickle), error) &&
-                write_all(fd, g_bytes_get_data(keys_pkl, NULL), g_bytes_get_size(keys_pkl), error);
+  gboolean ok = keys_pkl != NULL && spn_save_write(fd, magic, 15, error) &&
+                spn_save_write(fd, protocol, sizeof protocol, error) &&
+                spn_save_write(fd, g_bytes_get_data(info_pkl, NULL), g_bytes_get_size(info_pkl), error) &&
+                spn_save_write(fd, g_bytes_get_data(p->pickle, NULL), g_bytes_get_size(p->pickle), error) &&
+                spn_save_write(fd, g_bytes_get_data(keys_pkl, NULL), g_bytes_get_size(keys_pkl), error);
   for (guint i = 0; ok && i < p->storages->len; i++) {
     SpnPtObj *storage = g_ptr_array_index(p->storages, i);
     guint64 numel = spn_pt_storage_numel(storage);
-    ok = write_all(fd, &numel, 8, error) &&
-         write_all(fd, spn_pt_storage_data(storage), storage_bytes(storage), error);
+    ok = spn_save_write(fd, &numel, 8, error) &&
+         spn_save_write(fd, spn_pt_storage_data(storage), storage_bytes(storage), error);
   }
   if (info_pkl != NULL)
     g_bytes_unref(info_pkl);
@@ -777,10 +725,11 @@ spn_torch_save(SpnPtTree *tree, SpnPtObj *root, const char *path, SpnTorchFormat
   GError *err = NULL;
   p.pickle = spn_pickle(tree, root, format == SPN_TORCH_LEGACY, p.storages, &err);
   gboolean ok = p.pickle != NULL &&
-                write_atomically(path, format == SPN_TORCH_ZIP ? write_zip : write_legacy, &p, &err);
+                spn_save_file(path, format == SPN_TORCH_ZIP ? write_zip : write_legacy, &p, &err);
   if (!ok) {
     char *display = g_filename_display_name(path);
-    g_set_error(error, SPN_PT_ERROR, err->code, "%s: %s", display, err->message);
+    int code = err->domain == SPN_PT_ERROR ? err->code : SPN_PT_ERROR_IO;
+    g_set_error(error, SPN_PT_ERROR, code, "%s: %s", display, err->message);
     g_free(display);
     g_error_free(err);
   }

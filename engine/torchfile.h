@@ -36,8 +36,8 @@ SpnPtTree *spn_torch_load_bytes(GBytes *bytes, const char *name, SpnTorchFormat 
 /* Writes root (and everything it reaches) so that torch.load reads it back: dicts (str, int, ...
  * keys), OrderedDicts (with their attributes), lists, tuples, numbers, strings, bools, None,
  * tensors of any dtype (views keep their storage, offset and strides; tensors that share a
- * storage share it in the file). Written to "<path>.tmp-XXXXXX", synced and renamed over path,
- * so an existing file is never left half-written. */
+ * storage share it in the file). Written through spn_save_file (savefile.h): a synced temporary
+ * file renamed over path, so an existing file is never left half-written. */
 gboolean spn_torch_save(SpnPtTree *tree, SpnPtObj *root, const char *path, SpnTorchFormat format,
                         GError **error);
 

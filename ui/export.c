@@ -1,7 +1,7 @@
 /* export.c — figures to PNG, SVG and PDF files: one figure, or several in a grid on one page.
- * The file is drawn into memory and written with g_file_set_contents_full, which writes a
- * temporary file beside the target and renames it, so a failed export never leaves a truncated
- * file under the name asked for. */
+ * The file is drawn into memory and written with spn_save_bytes (engine/savefile.h): a synced
+ * temporary file beside the target renamed over it, so a failed export never leaves a truncated
+ * file under the name asked for, nor removes the file that was there. */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 
 #include "export.h"
 #include "plot.h"
+#include "savefile.h"
 
 typedef enum { FORMAT_PNG, FORMAT_SVG, FORMAT_PDF } Format;
 
@@ -127,9 +128,8 @@ spn_export_file(const char *path, int n, double width, double height, double sca
     return FALSE;
   }
   g_autoptr(GError) local = NULL;
-  if (!g_file_set_contents_full(path, (const char *)bytes->data, (gssize)bytes->len,
-                                G_FILE_SET_CONTENTS_CONSISTENT, 0666, &local)) {
-    g_set_error(error, local->domain, local->code, "cannot write %s: %s", path, local->message);
+  if (!spn_save_bytes(path, bytes->data, bytes->len, &local)) {
+    g_set_error(error, local->domain, local->code, "%s: %s", path, local->message);
     return FALSE;
   }
   return TRUE;
