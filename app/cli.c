@@ -382,16 +382,24 @@ evaluate(SpnTrainer *t, const TrainArgs *a)
   return bpc;
 }
 
-/* the exit status: 0, 1 after a failed save, 128 + the signal after a stop */
+/* the exit status: 0, 1 after a failed save or a step that was not finite, 128 + the signal
+ * after a stop */
 static int
 train_loop(SpnTrainer *t, const TrainArgs *a)
 {
   const SpnConfig *c = &spn_trainer_model(t)->cfg;
   double window_s = 0.0;
   int window_steps = 0;
+  gboolean diverged = FALSE;
   while (spn_trainer_step_count(t) < a->steps && !stopping()) {
     SpnStepResult r;
-    spn_trainer_step(t, &r);
+    g_autoptr(GError) error = NULL;
+    if (!spn_trainer_step(t, &r, &error)) {
+      /* diverged: nothing bad was applied, so the checkpoint below keeps the last good weights */
+      g_printerr("spanscope-cli train: %s\n", error->message);
+      diverged = TRUE;
+      break;
+    }
     window_s += r.seconds;
     window_steps++;
     gboolean last = r.step >= a->steps || stopping();
@@ -415,7 +423,7 @@ train_loop(SpnTrainer *t, const TrainArgs *a)
         !save(t, a))
       return 1;
   }
-  if (a->checkpoint && !save(t, a))
+  if ((a->checkpoint && !save(t, a)) || diverged)
     return 1;
   if (!stopping())
     return 0;

@@ -36,7 +36,7 @@ static double
 eval_block(SpnRunner *r, const SpnCorpus *corpus, int B, int M, int k)
 {
   gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
-  const gint32 *tokens = corpus->tokens[SPN_SPLIT_VALID];
+  const SpnToken *tokens = corpus->tokens[SPN_SPLIT_VALID];
   gsize L = corpus->n_tokens[SPN_SPLIT_VALID] / B, pos = (gsize)k * M % (L - M - 1);
   for (int b = 0; b < B; b++)
     for (int i = 0; i < M; i++) {
@@ -97,7 +97,7 @@ main(int argc, char **argv)
         SpnModel *m = spn_trainer_model(tr);
         SpnStepResult r;
         set_spans(m, k);
-        spn_trainer_step(tr, &r);
+        g_assert_true(spn_trainer_step(tr, &r, NULL));
         set_spans(m, k);
         double ev = eval_block(eval[k][mode], spn_trainer_corpus(tr), m->cfg.batch_sz,
                                m->cfg.block_sz, s);

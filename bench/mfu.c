@@ -97,7 +97,7 @@ main(int argc, char **argv)
   for (int s = 0; s < warmup + steps; s++) {
     double f = step_flops(spn_trainer_model(t));
     SpnStepResult r;
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     if (s >= warmup) {
       rate[s - warmup] = f / r.seconds / 1e9;
       ms[s - warmup] = r.seconds * 1e3;

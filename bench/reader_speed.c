@@ -172,7 +172,7 @@ main(int argc, char **argv)
   }
   char **texts = g_new0(char *, keys + 2);
   for (int k = 0; k <= keys; k++)
-    texts[k] = spn_vocab_decode(corpus->vocab, corpus->tokens[SPN_SPLIT_VALID], chars + k);
+    texts[k] = spn_corpus_decode(corpus, SPN_SPLIT_VALID, 0, chars + k);
   SpnConfig cfg;
   spn_config_init_desktop(&cfg);
   cfg.vocab_size = corpus->vocab->size;

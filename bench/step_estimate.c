@@ -35,7 +35,10 @@ time_preset(SpnPreset p, int threads, int warmup, int steps, SpnStepCost *cost, 
   double *s = g_new(double, steps);
   for (int i = 0; i < warmup + steps; i++) {
     SpnStepResult r;
-    spn_trainer_step(t, &r);
+    if (!spn_trainer_step(t, &r, &error)) {
+      fprintf(stderr, "step_estimate: %s\n", error->message);
+      exit(1);
+    }
     if (i >= warmup)
       s[i - warmup] = r.seconds;
   }

@@ -62,11 +62,14 @@ main(int argc, char **argv)
     fprintf(stderr, "train_speed: %s\n", error->message);
     return 1;
   }
-  if (tokens_out &&
-      !g_file_set_contents(tokens_out, (const char *)corpus->tokens[SPN_SPLIT_TRAIN],
-                           (gssize)(corpus->n_tokens[SPN_SPLIT_TRAIN] * sizeof(gint32)), &error)) {
-    fprintf(stderr, "train_speed: %s\n", error->message);
-    return 1;
+  if (tokens_out) {
+    gsize n = corpus->n_tokens[SPN_SPLIT_TRAIN];
+    g_autofree gint32 *ids = g_new(gint32, MAX(n, 1));
+    spn_corpus_copy_ids(corpus, SPN_SPLIT_TRAIN, 0, n, ids); /* int32, as train_vs_torch reads */
+    if (!g_file_set_contents(tokens_out, (const char *)ids, (gssize)(n * sizeof(gint32)), &error)) {
+      fprintf(stderr, "train_speed: %s\n", error->message);
+      return 1;
+    }
   }
   SpnTrainer *t = spn_trainer_new(&cfg, corpus, &error);
   if (t == NULL) {
@@ -86,7 +89,7 @@ main(int argc, char **argv)
   for (int s = 0; s < warmup + steps; s++) {
     SpnStepResult r;
     double cpu0 = cpu_seconds();
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     double cpu = cpu_seconds() - cpu0;
     g_string_append_printf(losses, "%s%.7f", s ? ", " : "", r.train_bpc * G_LN2);
     if (s >= warmup) {

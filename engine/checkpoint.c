@@ -1,7 +1,10 @@
 #include "checkpoint.h"
 
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
+
+#include "jsonread.h"
 
 #include "safetensors.h"
 #include "savefile.h"
@@ -9,6 +12,11 @@
 /* clang-format off */
 G_DEFINE_QUARK(spn-checkpoint-error-quark, spn_checkpoint_error)
 /* clang-format on */
+
+/* The optimizer and trainer metadata are a few hundred bytes (a corpus path included). */
+#define MAX_SMALL_JSON 65536
+/* Streams of the saved caches: the batch size's range (config.c). */
+#define MAX_CACHE_BATCH 65536
 
 static const char *
 moment_name(SpnOptimKind kind, int k)
@@ -125,15 +133,61 @@ spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error)
   return ok;
 }
 
+/* The first value of data that is not finite, or -1. */
+static gssize
+first_non_finite(const float *data, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite(data[i]))
+      return (gssize)i;
+  return -1;
+}
+
+/* Weights that are not finite would make every figure and number meaningless; a file we wrote
+ * never has them (training stops before a step that would make them), so the file is refused. */
+static gboolean
+check_finite(const char *path, const char *name, const float *data, gsize n, GError **error)
+{
+  gssize bad = first_non_finite(data, n);
+  if (bad < 0)
+    return TRUE;
+  g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_VALUE,
+              "%s: tensor '%s' holds %g at element %" G_GSSIZE_FORMAT "; a model whose weights "
+              "are not finite cannot be used (its training diverged: resume from an earlier "
+              "checkpoint with a lower --lr or a --grad-clip)",
+              path, name, (double)data[bad], bad);
+  return FALSE;
+}
+
+/* z is a fraction of S: training clamps it to [0, 1] after every step. */
+static gboolean
+check_span_fractions(const char *path, const char *name, const float *z, gsize n, GError **error)
+{
+  for (gsize i = 0; i < n; i++) {
+    if (z[i] >= 0.0f && z[i] <= 1.0f)
+      continue;
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_VALUE,
+                "%s: tensor '%s' holds %g at element %" G_GSIZE_FORMAT "; a span is a fraction "
+                "of --attn-span between 0 and 1",
+                path, name, (double)z[i], i);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 read_tensors(const SpnSafetensors *st, const SpnLayout *layout, const char *prefix, float *dest,
              GError **error)
 {
+  const char *path = spn_safetensors_path(st);
   for (int i = 0; i < layout->n_tensors; i++) {
     const SpnTensorSpec *s = &layout->tensors[i];
     g_autofree char *name = g_strconcat(prefix, s->name, NULL);
     const float *src = spn_safetensors_expect(st, name, SPN_DTYPE_F32, s->ndim, s->shape, error);
-    if (src == NULL)
+    if (src == NULL || !check_finite(path, name, src, s->numel, error))
+      return FALSE;
+    if (*prefix == '\0' && g_str_has_suffix(name, "adaptive_span._mask.current_val") &&
+        !check_span_fractions(path, name, src, s->numel, error))
       return FALSE;
     memcpy(dest + s->offset, src, sizeof(float) * s->numel);
   }
@@ -147,21 +201,33 @@ read_optimizer(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GE
   if (meta == NULL)
     return TRUE;
   SpnModel *m = ck->model;
-  ck->optim = spn_optim_new(m);
-  g_autoptr(JsonParser) parser = json_parser_new();
-  JsonObject *o = NULL;
-  if (json_parser_load_from_data(parser, meta, -1, NULL) &&
-      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-    o = json_node_get_object(json_parser_get_root(parser));
-  if (o == NULL || !json_object_has_member(o, "step") ||
-      g_strcmp0(json_object_get_string_member_with_default(o, "kind", ""),
-                spn_optim_name(m->cfg.optim)) != 0) {
+  g_autoptr(JsonParser) parser =
+      spn_json_read(meta, strlen(meta), MAX_SMALL_JSON, SPN_JSON_MAX_DEPTH, TRUE,
+                    "the \"optimizer\" metadata", SPN_CHECKPOINT_ERROR,
+                    SPN_CHECKPOINT_ERROR_FORMAT, error);
+  if (parser == NULL) {
+    g_prefix_error(error, "%s: ", path);
+    return FALSE;
+  }
+  JsonObject *o = spn_json_root_object(parser);
+  const char *kind = NULL;
+  gint64 step = -1;
+  if (!spn_json_get_string(json_object_get_member(o, "kind"), &kind) ||
+      g_strcmp0(kind, spn_optim_name(m->cfg.optim)) != 0) {
     g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_MISMATCH,
                 "%s: optimizer state %s does not match the configuration (%s)", path, meta,
                 spn_optim_name(m->cfg.optim));
     return FALSE;
   }
-  ck->optim->step = json_object_get_int_member(o, "step");
+  /* the step sets the warm-up's learning rate: a negative one would train backwards */
+  if (!spn_json_get_int(json_object_get_member(o, "step"), &step) || step < 0) {
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_VALUE,
+                "%s: the optimizer's \"step\" must be an integer of at least 0 (found %s)", path,
+                meta);
+    return FALSE;
+  }
+  ck->optim = spn_optim_new(m);
+  ck->optim->step = step;
   for (int k = 0; k < (m->cfg.optim == SPN_OPTIM_ADAM ? 2 : 1); k++) {
     g_autofree char *prefix = g_strdup_printf("optimizer.%s.", moment_name(m->cfg.optim, k));
     if (!read_tensors(st, m->layout, prefix, k == 0 ? ck->optim->m1 : ck->optim->m2, error))
@@ -171,24 +237,51 @@ read_optimizer(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GE
 }
 
 static gboolean
-read_caches(SpnCheckpoint *ck, const SpnSafetensors *st, GError **error)
+read_caches(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GError **error)
 {
   const SpnConfig *c = &ck->model->cfg;
   const SpnStTensor *t0 = spn_safetensors_get(st, "trainer.cache.0");
   if (t0 == NULL)
     return TRUE;
-  ck->cache_batch = t0->ndim == 3 ? (int)t0->shape[0] : 0;
+  if (t0->ndim != 3 || t0->shape[0] < 1 || t0->shape[0] > MAX_CACHE_BATCH) {
+    g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_MISMATCH,
+                "%s: tensor 'trainer.cache.0' is not streams × %d × %d with 1 to %d streams",
+                path, c->attn_span, c->hid_sz, MAX_CACHE_BATCH);
+    return FALSE;
+  }
+  ck->cache_batch = (int)t0->shape[0];
   ck->n_caches = c->nlayers;
   ck->caches = g_new0(float *, c->nlayers);
   gint64 shape[3] = {ck->cache_batch, c->attn_span, c->hid_sz};
+  gsize n = (gsize)shape[0] * shape[1] * shape[2];
   for (int l = 0; l < c->nlayers; l++) {
     g_autofree char *name = g_strdup_printf("trainer.cache.%d", l);
     const float *src = spn_safetensors_expect(st, name, SPN_DTYPE_F32, 3, shape, error);
-    if (src == NULL)
+    if (src == NULL || !check_finite(path, name, src, n, error))
       return FALSE;
-    ck->caches[l] = g_memdup2(src, sizeof(float) * shape[0] * shape[1] * shape[2]);
+    ck->caches[l] = g_memdup2(src, sizeof(float) * n);
   }
   return TRUE;
+}
+
+/* Before the model is allocated: its parameters must be in the file, so a crafted configuration
+ * cannot make us allocate more than the file could fill. */
+static gboolean
+check_size(const SpnConfig *cfg, const SpnSafetensors *st, const char *path, GError **error)
+{
+  SpnLayout *layout = spn_layout_new(cfg);
+  guint64 needed = 0;
+  for (int i = 0; i < layout->n_tensors; i++)
+    needed += (guint64)layout->tensors[i].numel * sizeof(float);
+  spn_layout_free(layout);
+  if (needed <= spn_safetensors_data_size(st))
+    return TRUE;
+  g_set_error(error, SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_MISMATCH,
+              "%s: the configuration describes %" G_GUINT64_FORMAT " bytes of parameters but the "
+              "file holds only %" G_GSIZE_FORMAT " bytes of tensors; the file is truncated or its "
+              "configuration is not its own",
+              path, needed, spn_safetensors_data_size(st));
+  return FALSE;
 }
 
 static gboolean
@@ -229,6 +322,8 @@ read_header(SpnCheckpoint *ck, const SpnSafetensors *st, const char *path, GErro
                 ck->vocab->size, cfg.vocab_size);
     return FALSE;
   }
+  if (!check_size(&cfg, st, path, error))
+    return FALSE;
   ck->model = spn_model_new(&cfg);
   return TRUE;
 }
@@ -297,7 +392,7 @@ spn_checkpoint_load(const char *path, GError **error)
   SpnCheckpoint *ck = g_new0(SpnCheckpoint, 1);
   gboolean ok = read_header(ck, st, path, error) &&
                 read_tensors(st, ck->model->layout, "", ck->model->params, error) &&
-                read_optimizer(ck, st, path, error) && read_caches(ck, st, error);
+                read_optimizer(ck, st, path, error) && read_caches(ck, st, path, error);
   if (ok) {
     ck->trainer_json = g_strdup(spn_safetensors_metadata(st, "trainer"));
     ck->history = read_history(st, &ck->model->cfg, &ck->history_error);
@@ -330,12 +425,16 @@ spn_checkpoint_free(SpnCheckpoint *ck)
 char *
 spn_checkpoint_corpus(const SpnCheckpoint *ck)
 {
-  g_autoptr(JsonParser) p = json_parser_new();
-  if (ck->trainer_json == NULL || !json_parser_load_from_data(p, ck->trainer_json, -1, NULL) ||
-      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+  if (ck->trainer_json == NULL)
     return NULL;
-  return g_strdup(json_object_get_string_member_with_default(
-      json_node_get_object(json_parser_get_root(p)), "corpus", NULL));
+  g_autoptr(JsonParser) p =
+      spn_json_read(ck->trainer_json, strlen(ck->trainer_json), MAX_SMALL_JSON, SPN_JSON_MAX_DEPTH,
+                    TRUE, "trainer", SPN_CHECKPOINT_ERROR, SPN_CHECKPOINT_ERROR_FORMAT, NULL);
+  const char *corpus = NULL;
+  if (p == NULL ||
+      !spn_json_get_string(json_object_get_member(spn_json_root_object(p), "corpus"), &corpus))
+    return NULL;
+  return g_strdup(corpus);
 }
 
 SpnSnapshot *

@@ -42,9 +42,11 @@ typedef struct {
  * spn_st_writer_write, so a failed save leaves the file that was there. */
 gboolean spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError **error);
 /* Everything in the returned struct is owned by it. Errors name the file and what is wrong:
- * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation. A
- * history that cannot be read does not fail the load: history_error says why (resuming needs
- * it, drawing a figure of the model does not). */
+ * not a spanscope checkpoint, an unknown version, a tensor of the wrong shape, truncation, a
+ * configuration larger than the file's tensors, weights that are not finite. Every metadata value
+ * is parsed with bounded size and nesting (jsonread.h). Temporary files left by an interrupted
+ * save of path are removed first (savefile.h). A history that cannot be read does not fail the
+ * load: history_error says why (resuming needs it, drawing a figure of the model does not). */
 SpnCheckpoint *spn_checkpoint_load(const char *path, GError **error);
 void spn_checkpoint_free(SpnCheckpoint *ck);
 /* The corpus the checkpoint was trained on, as its trainer state names it (a path,
@@ -61,6 +63,8 @@ typedef enum {
   SPN_CHECKPOINT_ERROR_FORMAT,    /* a safetensors file, but not a spanscope checkpoint */
   SPN_CHECKPOINT_ERROR_VERSION,   /* a checkpoint version this build does not read */
   SPN_CHECKPOINT_ERROR_MISMATCH,  /* its parts contradict each other (config, vocab, optimizer) */
+  SPN_CHECKPOINT_ERROR_VALUE,     /* a value no training could produce: non-finite weights, a span
+                                     fraction outside [0, 1], a negative step */
 } SpnCheckpointError;
 
 G_END_DECLS

@@ -8,6 +8,14 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "jsonread.h"
+
+/* What a model may take in memory: its parameters with their gradients and optimizer moments,
+ * or the activations of one block with the layer caches. */
+#define MAX_MODEL_BYTES 16e9
+/* A configuration is a few hundred bytes; anything near this is not one. */
+#define MAX_CONFIG_JSON 65536
+
 /* clang-format off */
 G_DEFINE_QUARK(spn-config-error-quark, spn_config_error)
 /* clang-format on */
@@ -385,6 +393,18 @@ has_range(const SpnConfigField *f)
   return f->type == SPN_FIELD_INT || f->type == SPN_FIELD_DOUBLE;
 }
 
+/* The parameters of the layout in params.c, counted in floating point so that no product of
+ * absurd settings overflows. */
+static double
+param_count(const SpnConfig *c)
+{
+  double d = c->hid_sz, K = c->nheads, N = c->pers_mem_size, F = c->inner_hid_sz;
+  double V = c->vocab_size, D = d / K;
+  double layer = 4 * d * d + 2 * d + (c->adapt_span ? K : 0) +
+                 (N > 0 ? 2 * K * D * N : 2 * F * d + F + d + 2 * d);
+  return 2 * V * d + V + D * c->attn_span + c->nlayers * layer;
+}
+
 gboolean
 spn_config_validate(const SpnConfig *c, GError **error)
 {
@@ -411,14 +431,27 @@ spn_config_validate(const SpnConfig *c, GError **error)
                 "vocabulary size %d is out of range [1, 2^24]", c->vocab_size);
     return FALSE;
   }
-  /* The activations of one block must fit comfortably in memory. */
+  /* Parameters, gradients and optimizer moments must fit before anything is allocated (a
+   * checkpoint's configuration is checked here too). */
+  double params = param_count(c);
+  double moments = c->optim == SPN_OPTIM_ADAM ? 2 : 1;
+  if (params * (2 + moments) * sizeof(float) > MAX_MODEL_BYTES) {
+    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE,
+                "this model would need about %.0f GB for its %.0f million parameters, their "
+                "gradients and optimizer state; reduce --hid-sz, --nlayers, --inner-hid-sz, "
+                "--pers-mem-size or the vocabulary",
+                params * (2 + moments) * sizeof(float) / 1e9, params / 1e6);
+    return FALSE;
+  }
+  /* The activations of one block and the layer caches must fit comfortably in memory. */
   double acts = (double)c->batch_sz * c->block_sz * c->nlayers *
-                (c->hid_sz * 12.0 + c->inner_hid_sz * 2.0 +
-                 c->nheads * (double)(c->attn_span + c->pers_mem_size));
-  if (acts * 4 > 16e9) {
+                    (c->hid_sz * 12.0 + c->inner_hid_sz * 2.0 +
+                     c->nheads * (double)(c->attn_span + c->pers_mem_size)) +
+                (double)c->batch_sz * c->attn_span * c->hid_sz * c->nlayers;
+  if (acts * sizeof(float) > MAX_MODEL_BYTES) {
     g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_RANGE,
                 "this model would need about %.0f GB for the activations of one block; "
-                "reduce --batch-sz, --block-sz or --attn-span", acts * 4 / 1e9);
+                "reduce --batch-sz, --block-sz or --attn-span", acts * sizeof(float) / 1e9);
     return FALSE;
   }
   return TRUE;
@@ -535,16 +568,12 @@ field_by_key(const char *key)
 gboolean
 spn_config_from_json(SpnConfig *c, const char *json, GError **error)
 {
-  g_autoptr(JsonParser) p = json_parser_new();
-  if (!json_parser_load_from_data(p, json, -1, error))
+  g_autoptr(JsonParser) p = spn_json_read(json, strlen(json), MAX_CONFIG_JSON, SPN_JSON_MAX_DEPTH,
+                                          TRUE, "the configuration", SPN_CONFIG_ERROR,
+                                          SPN_CONFIG_ERROR_PARSE, error);
+  if (p == NULL)
     return FALSE;
-  JsonNode *root = json_parser_get_root(p);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, SPN_CONFIG_ERROR, SPN_CONFIG_ERROR_PARSE,
-                "configuration is not a JSON object");
-    return FALSE;
-  }
-  JsonObject *o = json_node_get_object(root);
+  JsonObject *o = spn_json_root_object(p);
   for (guint i = 0; i < G_N_ELEMENTS(key_aliases); i++) {
     JsonNode *n = json_object_get_member(o, key_aliases[i].old);
     if (n != NULL &&

@@ -1,16 +1,21 @@
-/* corpus.c — loading corpora into token ids, and the vocabularies that map text to ids.
+/* corpus.c — loading corpora into token ids.
  *
- * Every input is read whole into memory: the corpora this tool trains on are a few megabytes
- * (enwik8, the largest, is 100 MB), and one contiguous buffer keeps tokenizing a single pass. */
+ * Files are streamed, never held whole: a first pass validates the text, counts its tokens and
+ * finds the vocabulary; a second pass writes 16-bit token ids straight into the three splits. So a
+ * corpus costs two bytes per token (twice the file for ASCII text) plus buffers of a few MiB, and a
+ * *.gz file is gunzipped twice rather than kept. Only regular files are read (a FIFO or a device
+ * such as /dev/zero is refused before a byte is read), and no text longer than MAX_TEXT is
+ * accepted, however it is compressed. */
 #include "corpus.h"
 
 #include "demo.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -20,6 +25,14 @@
 
 #define BUNDLED_FILE "kjv.txt.gz"
 #define N_CODE_POINTS 0x110000
+/* Text is read in pieces of this size (plus the few bytes of a character cut at a piece's end). */
+#define PIECE ((gsize)1 << 20)
+/* The most text one file may hold: token ids of more would not fit a desktop's memory. */
+#define MAX_TEXT ((guint64)4 << 30)
+/* Token ids are 16 bits (SpnToken). */
+#define MAX_VOCAB 65535
+/* A token of the reference format is a byte's decimal value; anything this long is not one. */
+#define MAX_REF_TOKEN 256
 /* A single file is split at these percentages of its length: train | valid | test. */
 #define SPN_TRAIN_END_PCT 90
 #define SPN_VALID_END_PCT 95
@@ -53,35 +66,19 @@ spn_data_dir(void)
   return running_uninstalled() ? SPN_SOURCE_DATADIR : SPN_DATADIR;
 }
 
-/* ---- small helpers ------------------------------------------------------------------------- */
+/* ---- sources: the bytes of a file (gunzipped) or of a text in memory, in pieces ------------- */
 
-/* Decodes UTF-8 that spn_text_check_utf8 accepted; `out` needs room for `len` code points. */
-static gsize
-decode_utf8(const guchar *data, gsize len, gint32 *out)
-{
-  const guchar *p = data, *end = data + len;
-  gsize n = 0;
-  while (p < end) {
-    if (*p < 0x80) {
-      out[n++] = *p++;
-    } else {
-      out[n++] = (gint32)g_utf8_get_char((const gchar *)p);
-      p = (const guchar *)g_utf8_next_char(p);
-    }
-  }
-  return n;
-}
-
-static gint32 *
-bytes_to_ids(const guchar *data, gsize len)
-{
-  gint32 *ids = g_new(gint32, MAX(len, 1));
-  for (gsize i = 0; i < len; i++)
-    ids[i] = data[i];
-  return ids;
-}
-
-/* ---- reading files ------------------------------------------------------------------------- */
+typedef struct {
+  const char *name;      /* in messages: the path, or the text's source */
+  const guchar *text;    /* a text in memory, or NULL for a file */
+  gsize text_len, text_pos;
+  int fd;                /* the file, -1 for a text */
+  GConverter *gunzip;    /* files named *.gz */
+  guchar *zbuf;          /* compressed bytes read but not yet converted */
+  gsize zlen, zpos;
+  gboolean zeof;
+  guint64 total;         /* bytes delivered so far */
+} Source;
 
 static void
 set_io_error(GError **error, const char *path, int err)
@@ -90,93 +87,373 @@ set_io_error(GError **error, const char *path, int err)
               g_strerror(err));
 }
 
-/* GByteArray lengths are guint: refuse to grow past them rather than abort in GLib. */
-static gboolean
-append(GByteArray *buf, const guchar *chunk, gsize n, const char *path, GError **error)
+static const char *
+file_kind(mode_t mode)
 {
-  if (n > G_MAXUINT - 1 - buf->len) {
-    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
-                "%s: the file is larger than the 4 GiB a corpus may hold", path);
+  if (S_ISDIR(mode))
+    return "a folder";
+  if (S_ISFIFO(mode))
+    return "a pipe (FIFO)";
+  if (S_ISCHR(mode) || S_ISBLK(mode))
+    return "a device";
+  return "not a regular file";
+}
+
+/* Opens a regular file; anything else is refused before it is read. O_NONBLOCK keeps the open of
+ * a FIFO from waiting for a writer; it changes nothing for a regular file. */
+static gboolean
+source_open_file(Source *src, const char *path, GError **error)
+{
+  *src = (Source){.name = path, .fd = -1};
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    set_io_error(error, path, errno);
     return FALSE;
   }
-  g_byte_array_append(buf, chunk, (guint)n);
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    set_io_error(error, path, errno);
+    close(fd);
+    return FALSE;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
+                "%s: is %s; a corpus is a text file or a folder of them", path,
+                file_kind(sb.st_mode));
+    close(fd);
+    return FALSE;
+  }
+  src->fd = fd;
+  if (g_str_has_suffix(path, ".gz")) {
+    src->gunzip = G_CONVERTER(g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP));
+    src->zbuf = g_malloc(PIECE);
+  }
   return TRUE;
 }
 
-static GByteArray *
-read_plain(const char *path, GError **error)
+static void
+source_open_text(Source *src, const char *name, const guchar *text, gsize len)
 {
-  FILE *file = g_fopen(path, "rb");
-  if (file == NULL) {
-    set_io_error(error, path, errno);
-    return NULL;
-  }
-  GByteArray *buf = g_byte_array_new();
-  guchar chunk[1 << 16];
-  size_t got;
-  gboolean ok = TRUE;
-  while (ok && (got = fread(chunk, 1, sizeof chunk, file)) > 0)
-    ok = append(buf, chunk, got, path, error);
-  int err = ferror(file) ? errno : 0;
-  fclose(file);
-  if (ok && err != 0) {
-    set_io_error(error, path, err);
-    ok = FALSE;
-  }
-  if (!ok) {
-    g_byte_array_unref(buf);
-    return NULL;
-  }
-  return buf;
+  *src = (Source){.name = name, .text = text, .text_len = len, .fd = -1};
 }
 
-static GByteArray *
-gunzip(const char *path, const GByteArray *gz, GError **error)
+static void
+source_close(Source *src)
 {
-  g_autoptr(GInputStream) raw = g_memory_input_stream_new_from_data(gz->data, gz->len, NULL);
-  g_autoptr(GZlibDecompressor) gunzip = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-  g_autoptr(GInputStream) in = g_converter_input_stream_new(raw, G_CONVERTER(gunzip));
-  g_autoptr(GByteArray) out = g_byte_array_new();
-  guchar chunk[1 << 16];
-  g_autoptr(GError) local = NULL;
-  gssize got;
-  gboolean ok = TRUE;
-  while (ok && (got = g_input_stream_read(in, chunk, sizeof chunk, NULL, &local)) > 0)
-    ok = append(out, chunk, (gsize)got, path, error);
-  if (ok && got < 0) {
+  if (src->fd >= 0)
+    close(src->fd);
+  g_clear_object(&src->gunzip);
+  g_free(src->zbuf);
+  src->fd = -1;
+  src->zbuf = NULL;
+}
+
+/* Back to the first byte, for the second pass. */
+static gboolean
+source_rewind(Source *src, GError **error)
+{
+  src->total = 0;
+  src->text_pos = 0;
+  src->zlen = src->zpos = 0;
+  src->zeof = FALSE;
+  if (src->gunzip != NULL)
+    g_converter_reset(src->gunzip);
+  if (src->fd >= 0 && lseek(src->fd, 0, SEEK_SET) != 0) {
+    set_io_error(error, src->name, errno);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gssize
+read_fd(Source *src, guchar *buf, gsize cap, GError **error)
+{
+  for (;;) {
+    ssize_t n = read(src->fd, buf, cap);
+    if (n >= 0)
+      return n;
+    if (errno != EINTR) {
+      set_io_error(error, src->name, errno);
+      return -1;
+    }
+  }
+}
+
+/* Gunzips into buf: at least one byte, or 0 at the end of the data. */
+static gssize
+read_gunzip(Source *src, guchar *buf, gsize cap, GError **error)
+{
+  for (;;) {
+    if (src->zpos == src->zlen && !src->zeof) {
+      gssize n = read_fd(src, src->zbuf, PIECE, error);
+      if (n < 0)
+        return -1;
+      src->zlen = (gsize)n;
+      src->zpos = 0;
+      src->zeof = n == 0;
+    }
+    gsize used = 0, made = 0;
+    g_autoptr(GError) local = NULL;
+    GConverterResult r = g_converter_convert(
+        src->gunzip, src->zbuf + src->zpos, src->zlen - src->zpos, buf, cap,
+        src->zeof ? G_CONVERTER_INPUT_AT_END : G_CONVERTER_NO_FLAGS, &used, &made, &local);
+    src->zpos += used;
+    if (r == G_CONVERTER_ERROR && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT) &&
+        !src->zeof)
+      continue; /* needs more input */
+    if (r == G_CONVERTER_ERROR) {
+      g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
+                  "%s: cannot decompress the file (%s); a *.gz file must hold complete gzip "
+                  "data",
+                  src->name, local->message);
+      return -1;
+    }
+    if (made > 0 || r == G_CONVERTER_FINISHED)
+      return (gssize)made;
+  }
+}
+
+/* Up to cap bytes of text; 0 at the end. Refuses to deliver more than MAX_TEXT. */
+static gssize
+source_read(Source *src, guchar *buf, gsize cap, GError **error)
+{
+  gssize n;
+  if (src->text != NULL) {
+    n = (gssize)MIN(cap, src->text_len - src->text_pos);
+    memcpy(buf, src->text + src->text_pos, (gsize)n);
+    src->text_pos += (gsize)n;
+  } else {
+    n = src->gunzip != NULL ? read_gunzip(src, buf, cap, error) : read_fd(src, buf, cap, error);
+  }
+  if (n > 0 && (src->total += (guint64)n) > MAX_TEXT) {
     g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
-                "%s: cannot decompress the file (%s); a *.gz file must hold complete gzip "
-                "data",
-                path, local->message);
+                "%s: the text is longer than the %" G_GUINT64_FORMAT " GiB a corpus file may hold",
+                src->name, MAX_TEXT >> 30);
+    return -1;
+  }
+  return n;
+}
+
+/* ---- text: pieces that end at character boundaries, checked as UTF-8 ----------------------- */
+
+typedef struct {
+  Source *src;
+  gboolean check_utf8;   /* FALSE in byte mode */
+  const char *hint;      /* ends a UTF-8 error message */
+  guchar *buf;           /* PIECE + 4 bytes */
+  gsize carry;           /* bytes of a character cut by the last piece, kept at buf's start */
+  guint64 offset;        /* of the current piece in the text */
+  guint64 line;          /* 1-based line at `offset` */
+} TextReader;
+
+static void
+text_reader_init(TextReader *tr, Source *src, gboolean check_utf8, const char *hint)
+{
+  *tr = (TextReader){.src = src, .check_utf8 = check_utf8, .hint = hint, .line = 1};
+  tr->buf = g_malloc(PIECE + 4);
+}
+
+static void
+text_reader_clear(TextReader *tr)
+{
+  g_clear_pointer(&tr->buf, g_free);
+}
+
+static guint64
+count_lines(const guchar *p, gsize n)
+{
+  guint64 lines = 0;
+  const guchar *end = p + n;
+  while (p < end && (p = memchr(p, '\n', (gsize)(end - p))) != NULL) {
+    lines++;
+    p++;
+  }
+  return lines;
+}
+
+/* Where the last complete character of buf[0, n) ends: a lead byte among the last three bytes
+ * whose sequence runs past n starts what must be carried into the next piece. */
+static gsize
+complete_prefix(const guchar *buf, gsize n)
+{
+  for (gsize back = 1; back <= 3 && back <= n; back++) {
+    guchar c = buf[n - back];
+    if ((c & 0xc0) == 0x80)
+      continue; /* a continuation byte: look further back */
+    gsize need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return need > back ? n - back : n;
+  }
+  return n;
+}
+
+static gboolean
+utf8_error(const TextReader *tr, const guchar *piece, gsize at, GError **error)
+{
+  spn_text_set_utf8_error(error, tr->src->name, tr->offset + at,
+                          tr->line + count_lines(piece, at), piece[at], tr->hint);
+  return FALSE;
+}
+
+/* The next piece of text in *piece (valid UTF-8 when checked, ending at a character boundary);
+ * *n = 0 at the end. The piece stays valid until the next call. */
+static gboolean
+text_reader_next(TextReader *tr, const guchar **piece, gsize *n, GError **error)
+{
+  gsize have = tr->carry;
+  gssize got = source_read(tr->src, tr->buf + have, PIECE, error);
+  if (got < 0)
+    return FALSE;
+  have += (gsize)got;
+  /* at the end a carried, incomplete character is an error of its own */
+  gsize whole = tr->check_utf8 && got > 0 ? complete_prefix(tr->buf, have) : have;
+  if (tr->check_utf8) {
+    const gchar *end = NULL;
+    if (!g_utf8_validate_len((const gchar *)tr->buf, whole, &end))
+      return utf8_error(tr, tr->buf, (gsize)((const guchar *)end - tr->buf), error);
+  }
+  *piece = tr->buf;
+  *n = whole;
+  tr->carry = have - whole;
+  return TRUE;
+}
+
+/* After the caller is done with the piece of length n: moves on (the carried bytes first). */
+static void
+text_reader_advance(TextReader *tr, gsize n)
+{
+  tr->line += count_lines(tr->buf, n);
+  tr->offset += n;
+  memmove(tr->buf, tr->buf + n, tr->carry);
+}
+
+/* Calls fn on every piece of the source's text; FALSE when reading or fn fails. An empty text is
+ * SPN_CORPUS_ERROR_TOO_SMALL. */
+typedef gboolean (*PieceFunc)(TextReader *tr, const guchar *piece, gsize n, gpointer data,
+                              GError **error);
+
+static gboolean
+for_each_piece(Source *src, gboolean check_utf8, const char *hint, PieceFunc fn, gpointer data,
+               GError **error)
+{
+  TextReader tr;
+  text_reader_init(&tr, src, check_utf8, hint);
+  const guchar *piece;
+  gsize n;
+  gboolean ok;
+  while ((ok = text_reader_next(&tr, &piece, &n, error)) && n > 0) {
+    if (!(ok = fn(&tr, piece, n, data, error)))
+      break;
+    text_reader_advance(&tr, n);
+  }
+  if (ok && tr.offset == 0) {
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_TOO_SMALL, "%s: file is empty",
+                src->name);
     ok = FALSE;
   }
-  return ok ? g_steal_pointer(&out) : NULL;
+  text_reader_clear(&tr);
+  return ok;
 }
 
-/* Reads a whole file, gunzipping names ending in ".gz". The data is NUL-terminated one byte past
- * *len so tokenizers may cut C strings out of it in place. An empty file is an error. */
-static guchar *
-read_file(const char *path, gsize *len, GError **error)
+/* ---- token sinks: where the second pass writes ids ------------------------------------------ */
+
+/* Consecutive destinations: the three splits of one text, or the one split of a file. */
+typedef struct {
+  SpnToken *dest[3];
+  gsize len[3];
+  int n_dest;
+  int at;       /* current destination */
+  gsize pos;    /* tokens written into it */
+  guint64 written;
+} Sink;
+
+/* FALSE when the text holds more tokens than the first pass counted: it changed meanwhile. */
+static inline gboolean
+sink_put(Sink *sink, SpnToken id)
 {
-  GByteArray *buf = read_plain(path, error);
-  if (buf != NULL && g_str_has_suffix(path, ".gz")) {
-    GByteArray *plain = gunzip(path, buf, error);
-    g_byte_array_unref(buf);
-    buf = plain;
+  while (sink->at < sink->n_dest && sink->pos == sink->len[sink->at]) {
+    sink->at++;
+    sink->pos = 0;
   }
-  if (buf == NULL)
-    return NULL;
-  if (buf->len == 0) {
-    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_TOO_SMALL, "%s: file is empty", path);
-    g_byte_array_unref(buf);
-    return NULL;
-  }
-  *len = buf->len;
-  g_byte_array_append(buf, (const guint8 *)"", 1);
-  return g_byte_array_free(buf, FALSE);
+  if (sink->at == sink->n_dest)
+    return FALSE;
+  sink->dest[sink->at][sink->pos++] = id;
+  sink->written++;
+  return TRUE;
 }
 
-/* ---- CHARS corpora ------------------------------------------------------------------------- */
+static gboolean
+changed_error(const char *name, GError **error)
+{
+  g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
+              "%s: the file changed while it was read; read it again once it is complete", name);
+  return FALSE;
+}
+
+/* ---- CHARS and BYTES: a token per code point or per byte ------------------------------------ */
+
+/* What the passes over CHARS text share: code point -> first position (pass one) and code point
+ * -> token id (pass two). */
+typedef struct {
+  guint64 *first;      /* N_CODE_POINTS entries, G_MAXUINT64 where unseen */
+  guint64 count;       /* code points so far (pass one) */
+  gboolean mark;       /* pass one: record first positions (the training text only) */
+  SpnToken *id_of;     /* N_CODE_POINTS entries (pass two) */
+  Sink *sink;
+} CharsPass;
+
+static inline gunichar
+next_char(const guchar **p)
+{
+  gunichar c = **p;
+  if (c < 0x80) {
+    (*p)++;
+    return c;
+  }
+  c = g_utf8_get_char((const gchar *)*p);
+  *p = (const guchar *)g_utf8_next_char(*p);
+  return c;
+}
+
+static gboolean
+chars_count(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError **error)
+{
+  (void)tr, (void)error;
+  CharsPass *cp = data;
+  for (const guchar *p = piece, *end = piece + n; p < end;) {
+    gunichar c = next_char(&p);
+    if (cp->mark && cp->first[c] == G_MAXUINT64)
+      cp->first[c] = cp->count;
+    cp->count++;
+  }
+  return TRUE;
+}
+
+static gboolean
+chars_map(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError **error)
+{
+  CharsPass *cp = data;
+  for (const guchar *p = piece, *end = piece + n; p < end;)
+    if (!sink_put(cp->sink, cp->id_of[next_char(&p)]))
+      return changed_error(tr->src->name, error);
+  return TRUE;
+}
+
+static gboolean
+bytes_count(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError **error)
+{
+  (void)tr, (void)piece, (void)error;
+  *(guint64 *)data += n;
+  return TRUE;
+}
+
+static gboolean
+bytes_map(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError **error)
+{
+  for (gsize i = 0; i < n; i++)
+    if (!sink_put(data, piece[i]))
+      return changed_error(tr->src->name, error);
+  return TRUE;
+}
 
 static char *
 char_text(gunichar cp)
@@ -186,111 +463,137 @@ char_text(gunichar cp)
   return g_strndup(buf, (gsize)n);
 }
 
-/* Builds the CHARS vocabulary of the training split and rewrites all three splits from code
- * points to token ids in place. A table indexed by code point keeps this one cheap pass over
- * the corpus; its zero entries double as <unk>. */
+/* The CHARS vocabulary: <unk>, then the code points first seen before position `train_end`,
+ * by code point; fills id_of (0, <unk>, elsewhere). */
 static SpnVocab *
-chars_tokenize(gint32 *const splits[3], const gsize n[3])
+chars_vocab(const CharsPass *cp, guint64 train_end, const char *name, GError **error)
 {
-  g_autofree gint32 *id_of = g_new0(gint32, N_CODE_POINTS);
-  for (gsize i = 0; i < n[SPN_SPLIT_TRAIN]; i++)
-    id_of[splits[SPN_SPLIT_TRAIN][i]] = 1;
-
-  GPtrArray *tokens = g_ptr_array_new();
+  GPtrArray *tokens = g_ptr_array_new_with_free_func(g_free);
   g_ptr_array_add(tokens, g_strdup(SPN_VOCAB_UNK));
-  for (gunichar cp = 0; cp < N_CODE_POINTS; cp++) {
-    if (id_of[cp] == 0)
+  for (gunichar c = 0; c < N_CODE_POINTS; c++) {
+    cp->id_of[c] = 0;
+    if (cp->first[c] >= train_end)
       continue;
-    id_of[cp] = (gint32)tokens->len;
-    g_ptr_array_add(tokens, char_text(cp));
+    if (tokens->len == MAX_VOCAB) {
+      g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
+                  "%s: the training text holds more than %d distinct characters; use byte mode",
+                  name, MAX_VOCAB - 1);
+      g_ptr_array_free(tokens, TRUE);
+      return NULL;
+    }
+    cp->id_of[c] = (SpnToken)tokens->len;
+    g_ptr_array_add(tokens, char_text(c));
   }
-
-  for (int s = 0; s < 3; s++)
-    for (gsize i = 0; i < n[s]; i++)
-      splits[s][i] = id_of[splits[s][i]];
+  g_ptr_array_set_free_func(tokens, NULL);
   return spn_vocab_new_take(SPN_VOCAB_CHARS, tokens, NULL);
 }
 
-/* Text into code points (CHARS) or byte values (BYTES), not yet mapped to ids; `name` is what
- * an error message calls the text. */
-static gint32 *
-units_from_data(const char *name, const guchar *data, gsize len, gboolean byte_mode, gsize *n,
-                GError **error)
+/* One pass: the count (and, for CHARS, first positions) of every file. */
+static gboolean
+count_units(Source *src, gboolean byte_mode, CharsPass *cp, guint64 *n, GError **error)
 {
-  gint32 *units = NULL;
   if (byte_mode) {
-    units = bytes_to_ids(data, len);
-    *n = len;
-  } else if (spn_text_check_utf8(name, data, len, "; use byte mode for binary data", error)) {
-    units = g_new(gint32, len);
-    *n = decode_utf8(data, len, units);
-    units = g_renew(gint32, units, *n); /* multi-byte text decodes to fewer units than bytes */
+    *n = 0;
+    return for_each_piece(src, FALSE, "", bytes_count, n, error);
   }
-  return units;
+  guint64 before = cp->count;
+  gboolean ok = for_each_piece(src, TRUE, "; use byte mode for binary data", chars_count, cp, error);
+  *n = cp->count - before;
+  return ok;
 }
 
-/* Reads one file into code points (CHARS) or byte values (BYTES), not yet mapped to ids. */
-static gint32 *
-read_units(const char *path, gboolean byte_mode, gsize *n, GError **error)
+static gboolean
+map_units(Source *src, gboolean byte_mode, CharsPass *cp, Sink *sink, GError **error)
 {
-  gsize len;
-  g_autofree guchar *data = read_file(path, &len, error);
-  if (data == NULL)
-    return NULL;
-  return units_from_data(path, data, len, byte_mode, n, error);
+  gboolean ok = source_rewind(src, error);
+  cp->sink = sink;
+  if (ok && byte_mode)
+    ok = for_each_piece(src, FALSE, "", bytes_map, sink, error);
+  else if (ok)
+    ok = for_each_piece(src, TRUE, "; use byte mode for binary data", chars_map, cp, error);
+  guint64 expected = 0;
+  for (int d = 0; d < sink->n_dest; d++)
+    expected += sink->len[d];
+  return ok && (sink->written == expected || changed_error(src->name, error));
 }
 
 static void
-corpus_finish_units(SpnCorpus *corpus, gboolean byte_mode)
+chars_pass_init(CharsPass *cp, gboolean byte_mode)
 {
-  corpus->vocab = byte_mode ? spn_vocab_new(SPN_VOCAB_BYTES, 256, NULL)
-                            : chars_tokenize(corpus->tokens, corpus->n_tokens);
+  *cp = (CharsPass){0};
+  if (byte_mode)
+    return;
+  cp->first = g_new(guint64, N_CODE_POINTS);
+  memset(cp->first, 0xff, sizeof(guint64) * N_CODE_POINTS);
+  cp->id_of = g_new(SpnToken, N_CODE_POINTS);
 }
 
-static gint32 *
-slice(const gint32 *units, gsize from, gsize to)
+static void
+chars_pass_clear(CharsPass *cp)
 {
-  gint32 *copy = g_new(gint32, MAX(to - from, 1));
-  memcpy(copy, units + from, (to - from) * sizeof *copy);
-  return copy;
+  g_free(cp->first);
+  g_free(cp->id_of);
 }
 
-/* One text, split by position: first 90 % train, next 5 % valid, last 5 % test. Takes `units`. */
+static SpnVocab *
+units_vocab(CharsPass *cp, gboolean byte_mode, guint64 train_end, const char *name, GError **error)
+{
+  return byte_mode ? spn_vocab_new(SPN_VOCAB_BYTES, 256, NULL)
+                   : chars_vocab(cp, train_end, name, error);
+}
+
+static void
+alloc_split(SpnCorpus *corpus, SpnSplit s, guint64 n)
+{
+  corpus->tokens[s] = g_new(SpnToken, MAX(n, 1));
+  corpus->n_tokens[s] = (gsize)n;
+}
+
+/* One text, split by position: first 90 % train, next 5 % valid, last 5 % test. */
 static gboolean
-split_units(SpnCorpus *corpus, const char *path, gint32 *units, gsize n, gboolean byte_mode,
-            GError **error)
+load_units(SpnCorpus *corpus, Source *src, gboolean byte_mode, GError **error)
 {
-  gsize ends[3] = {(gsize)((guint64)n * SPN_TRAIN_END_PCT / 100),
-                   (gsize)((guint64)n * SPN_VALID_END_PCT / 100), n};
-  for (int s = 0; s < 3; s++) {
-    gsize start = s == 0 ? 0 : ends[s - 1];
+  CharsPass cp;
+  chars_pass_init(&cp, byte_mode);
+  cp.mark = TRUE;
+  guint64 n = 0;
+  gboolean ok = count_units(src, byte_mode, &cp, &n, error);
+  guint64 ends[3] = {n * SPN_TRAIN_END_PCT / 100, n * SPN_VALID_END_PCT / 100, n};
+  for (int s = 0; ok && s < 3; s++) {
+    guint64 start = s == 0 ? 0 : ends[s - 1];
     if (ends[s] > start)
       continue;
     g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_TOO_SMALL,
-                "%s: the %s split is empty: the file has only %" G_GSIZE_FORMAT
+                "%s: the %s split is empty: the file has only %" G_GUINT64_FORMAT
                 " %s, too few for a 90/5/5 split; use a larger file or a directory with "
                 "train.txt, valid.txt and test.txt",
-                path, split_names[s], n, byte_mode ? "bytes" : "characters");
-    g_free(units);
-    return FALSE;
+                src->name, split_names[s], n, byte_mode ? "bytes" : "characters");
+    ok = FALSE;
   }
-
-  corpus->tokens[SPN_SPLIT_VALID] = slice(units, ends[0], ends[1]);
-  corpus->tokens[SPN_SPLIT_TEST] = slice(units, ends[1], ends[2]);
-  corpus->tokens[SPN_SPLIT_TRAIN] = g_renew(gint32, units, ends[0]);
-  corpus->n_tokens[SPN_SPLIT_TRAIN] = ends[0];
-  corpus->n_tokens[SPN_SPLIT_VALID] = ends[1] - ends[0];
-  corpus->n_tokens[SPN_SPLIT_TEST] = ends[2] - ends[1];
-  corpus_finish_units(corpus, byte_mode);
-  return TRUE;
+  if (ok)
+    ok = (corpus->vocab = units_vocab(&cp, byte_mode, ends[0], src->name, error)) != NULL;
+  if (ok) {
+    Sink sink = {.n_dest = 3};
+    for (int s = 0; s < 3; s++) {
+      alloc_split(corpus, (SpnSplit)s, ends[s] - (s == 0 ? 0 : ends[s - 1]));
+      sink.dest[s] = corpus->tokens[s];
+      sink.len[s] = corpus->n_tokens[s];
+    }
+    ok = map_units(src, byte_mode, &cp, &sink, error);
+  }
+  chars_pass_clear(&cp);
+  return ok;
 }
 
 static gboolean
 load_file(SpnCorpus *corpus, const char *path, gboolean byte_mode, GError **error)
 {
-  gsize n;
-  gint32 *units = read_units(path, byte_mode, &n, error);
-  return units != NULL && split_units(corpus, path, units, n, byte_mode, error);
+  Source src;
+  if (!source_open_file(&src, path, error))
+    return FALSE;
+  gboolean ok = load_units(corpus, &src, byte_mode, error);
+  source_close(&src);
+  return ok;
 }
 
 /* Fails before reading anything when one of the three files is missing. */
@@ -317,18 +620,38 @@ free_paths(char *paths[3])
     g_free(paths[s]);
 }
 
+static void
+close_sources(Source src[3])
+{
+  for (int s = 0; s < 3; s++)
+    source_close(&src[s]);
+}
+
+/* One file per split; the vocabulary is the training file's. */
 static gboolean
 load_dir(SpnCorpus *corpus, const char *dir, gboolean byte_mode, GError **error)
 {
   char *paths[3];
+  Source src[3] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
+  CharsPass cp;
+  chars_pass_init(&cp, byte_mode);
+  guint64 n[3] = {0};
   gboolean ok = dir_paths(dir, paths, error);
   for (int s = 0; ok && s < 3; s++) {
-    corpus->tokens[s] = read_units(paths[s], byte_mode, &corpus->n_tokens[s], error);
-    ok = corpus->tokens[s] != NULL;
+    cp.mark = s == SPN_SPLIT_TRAIN;
+    ok = source_open_file(&src[s], paths[s], error) &&
+         count_units(&src[s], byte_mode, &cp, &n[s], error);
   }
-  free_paths(paths);
   if (ok)
-    corpus_finish_units(corpus, byte_mode);
+    ok = (corpus->vocab = units_vocab(&cp, byte_mode, G_MAXUINT64, paths[0], error)) != NULL;
+  for (int s = 0; ok && s < 3; s++) {
+    alloc_split(corpus, (SpnSplit)s, n[s]);
+    Sink sink = {.dest = {corpus->tokens[s]}, .len = {corpus->n_tokens[s]}, .n_dest = 1};
+    ok = map_units(&src[s], byte_mode, &cp, &sink, error);
+  }
+  close_sources(src);
+  chars_pass_clear(&cp);
+  free_paths(paths);
   return ok;
 }
 
@@ -339,130 +662,156 @@ typedef struct {
   GPtrArray *tokens;
   GHashTable *index; /* text -> id + 1; keys are the strings of `tokens` */
   gboolean frozen;
-} SpnRefBuilder;
+} RefVocab;
 
-/* One file of the reference format being tokenized. */
+/* One pass over a file of the reference format: the reference reads it line by line, splitting
+ * each line on white space and appending <eos>, so a last line without '\n' still ends in <eos>.
+ * Prepared files are ASCII, so ASCII white space is all the splitting needed. */
 typedef struct {
   const char *path;
   const char *train_path; /* named when a token is missing from the vocabulary */
-  guchar *data;           /* NUL-terminated at len; tokens are cut out of it in place */
-  gsize len;
-  gint32 *ids;
-  gsize n;
-} SpnRefFile;
+  RefVocab *vocab;
+  GString *token;         /* the token being read (it may span pieces) */
+  guint64 token_offset, token_line;
+  guchar last;            /* the last byte read */
+  guint64 count;          /* pass one: tokens */
+  Sink *sink;             /* pass two: where ids go */
+} RefPass;
 
-/* Id of `text`, adding it unless frozen; -1 when frozen and unknown. */
+/* Id of `text`, adding it unless frozen; -1 when frozen and unknown, -2 when full. */
 static gint32
-ref_id(SpnRefBuilder *builder, const char *text)
+ref_id(RefVocab *vocab, const char *text)
 {
-  gpointer found = g_hash_table_lookup(builder->index, text);
+  gpointer found = g_hash_table_lookup(vocab->index, text);
   if (found != NULL)
     return GPOINTER_TO_INT(found) - 1;
-  if (builder->frozen)
+  if (vocab->frozen)
     return -1;
+  if (vocab->tokens->len == MAX_VOCAB)
+    return -2;
   char *copy = g_strdup(text);
-  g_ptr_array_add(builder->tokens, copy);
-  g_hash_table_insert(builder->index, copy, GINT_TO_POINTER(builder->tokens->len));
-  return (gint32)builder->tokens->len - 1;
-}
-
-/* The reference reads a file line by line, splitting each line on whitespace and appending
- * <eos>, so a last line without '\n' still ends in <eos>. Prepared files are ASCII, so ASCII
- * whitespace is all the splitting needed. */
-static gsize
-ref_count(const guchar *data, gsize len)
-{
-  gsize n = 0;
-  for (gsize i = 0; i < len; i++) {
-    if (data[i] == '\n')
-      n++;
-    else if (!g_ascii_isspace(data[i]) && (i == 0 || g_ascii_isspace(data[i - 1])))
-      n++;
-  }
-  return n + (data[len - 1] != '\n');
+  g_ptr_array_add(vocab->tokens, copy);
+  g_hash_table_insert(vocab->index, copy, GINT_TO_POINTER(vocab->tokens->len));
+  return (gint32)vocab->tokens->len - 1;
 }
 
 static gboolean
-ref_push(SpnRefFile *file, SpnRefBuilder *builder, const char *text, gsize offset, GError **error)
+ref_emit(RefPass *rp, const char *text, guint64 offset, guint64 line, GError **error)
 {
-  gint32 id = ref_id(builder, text);
-  if (id >= 0) {
-    file->ids[file->n++] = id;
+  gint32 id = ref_id(rp->vocab, text);
+  if (id == -2) {
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
+                "%s line %" G_GUINT64_FORMAT " (byte %" G_GUINT64_FORMAT "): more than %d "
+                "distinct tokens; the reference format holds characters or bytes",
+                rp->path, line, offset, MAX_VOCAB);
+    return FALSE;
+  }
+  if (id < 0) {
+    g_autofree char *quoted = spn_text_quote(text);
+    g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
+                "%s line %" G_GUINT64_FORMAT " (byte %" G_GUINT64_FORMAT
+                "): token \"%s\" is not in the vocabulary of %s",
+                rp->path, line, offset, quoted, rp->train_path);
+    return FALSE;
+  }
+  if (rp->sink == NULL) {
+    rp->count++;
     return TRUE;
   }
-  g_autofree char *quoted = spn_text_quote(text);
-  g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
-              "%s line %" G_GSIZE_FORMAT " (byte %" G_GSIZE_FORMAT
-              "): token \"%s\" is not in the vocabulary of %s",
-              file->path, spn_text_line_of(file->data, offset), offset, quoted, file->train_path);
-  return FALSE;
+  return sink_put(rp->sink, (SpnToken)id) || changed_error(rp->path, error);
 }
 
 static gboolean
-ref_tokenize(SpnRefFile *file, SpnRefBuilder *builder, GError **error)
+ref_end_token(RefPass *rp, GError **error)
 {
-  guchar *data = file->data;
-  gsize i = 0;
-  file->ids = g_new(gint32, ref_count(data, file->len));
-  while (i < file->len) {
-    if (data[i] == '\n') {
-      if (!ref_push(file, builder, SPN_VOCAB_EOS, i, error))
+  if (rp->token->len == 0)
+    return TRUE;
+  gboolean ok = ref_emit(rp, rp->token->str, rp->token_offset, rp->token_line, error);
+  g_string_truncate(rp->token, 0);
+  return ok;
+}
+
+static gboolean
+ref_piece(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError **error)
+{
+  RefPass *rp = data;
+  guint64 line = tr->line;
+  for (gsize i = 0; i < n; i++) {
+    guchar c = piece[i];
+    if (!g_ascii_isspace(c)) {
+      if (rp->token->len == 0) {
+        rp->token_offset = tr->offset + i;
+        rp->token_line = line;
+      }
+      if (rp->token->len == MAX_REF_TOKEN) {
+        g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
+                    "%s line %" G_GUINT64_FORMAT " (byte %" G_GUINT64_FORMAT "): a token longer "
+                    "than %d bytes; the reference format holds decimal byte values",
+                    rp->path, rp->token_line, rp->token_offset, MAX_REF_TOKEN);
         return FALSE;
-      i++;
-    } else if (g_ascii_isspace(data[i])) {
-      i++;
-    } else {
-      gsize start = i;
-      while (i < file->len && !g_ascii_isspace(data[i]))
-        i++;
-      guchar separator = data[i];
-      data[i] = '\0';
-      gboolean ok = ref_push(file, builder, (const char *)data + start, start, error);
-      data[i] = separator;
-      if (!ok)
-        return FALSE;
+      }
+      g_string_append_c(rp->token, (char)c);
+    } else if (!ref_end_token(rp, error) ||
+               (c == '\n' && !ref_emit(rp, SPN_VOCAB_EOS, tr->offset + i, line, error))) {
+      return FALSE;
     }
+    if (c == '\n')
+      line++;
+    rp->last = c;
   }
-  return data[file->len - 1] == '\n' || ref_push(file, builder, SPN_VOCAB_EOS, file->len, error);
+  return TRUE;
 }
 
 static gboolean
-load_ref_file(SpnCorpus *corpus, SpnSplit split, char *paths[3], SpnRefBuilder *builder,
-              GError **error)
+ref_pass(RefPass *rp, Source *src, GError **error)
 {
-  SpnRefFile file = {paths[split], paths[SPN_SPLIT_TRAIN], NULL, 0, NULL, 0};
-  file.data = read_file(file.path, &file.len, error);
-  if (file.data == NULL)
+  g_string_truncate(rp->token, 0);
+  rp->last = '\n';
+  if (!for_each_piece(src, TRUE, "", ref_piece, rp, error) || !ref_end_token(rp, error))
     return FALSE;
-  gboolean ok = spn_text_check_utf8(file.path, file.data, file.len, "", error) &&
-                ref_tokenize(&file, builder, error);
-  g_free(file.data);
-  if (!ok) {
-    g_free(file.ids);
+  /* a last line without '\n' still ends in <eos> */
+  return rp->last == '\n' || ref_emit(rp, SPN_VOCAB_EOS, src->total, 0, error);
+}
+
+static gboolean
+load_ref_file(SpnCorpus *corpus, SpnSplit split, char *paths[3], RefVocab *vocab, GError **error)
+{
+  Source src;
+  if (!source_open_file(&src, paths[split], error))
     return FALSE;
+  g_autoptr(GString) token = g_string_new(NULL);
+  RefPass rp = {.path = paths[split], .train_path = paths[SPN_SPLIT_TRAIN], .vocab = vocab,
+                .token = token};
+  gboolean ok = ref_pass(&rp, &src, error) && source_rewind(&src, error);
+  if (ok) {
+    alloc_split(corpus, split, rp.count);
+    Sink sink = {.dest = {corpus->tokens[split]}, .len = {corpus->n_tokens[split]}, .n_dest = 1};
+    rp.sink = &sink;
+    ok = ref_pass(&rp, &src, error) &&
+         (sink.written == rp.count || changed_error(paths[split], error));
   }
-  corpus->tokens[split] = file.ids;
-  corpus->n_tokens[split] = file.n;
-  return TRUE;
+  source_close(&src);
+  return ok;
 }
 
 static gboolean
 load_ref_dir(SpnCorpus *corpus, const char *dir, GError **error)
 {
   char *paths[3];
-  SpnRefBuilder builder = {g_ptr_array_new_with_free_func(g_free),
-                           g_hash_table_new(g_str_hash, g_str_equal), FALSE};
+  RefVocab vocab = {g_ptr_array_new_with_free_func(g_free),
+                    g_hash_table_new(g_str_hash, g_str_equal), FALSE};
   gboolean ok = dir_paths(dir, paths, error);
   for (int s = 0; ok && s < 3; s++) {
-    builder.frozen = s != SPN_SPLIT_TRAIN;
-    ok = load_ref_file(corpus, (SpnSplit)s, paths, &builder, error);
+    vocab.frozen = s != SPN_SPLIT_TRAIN;
+    ok = load_ref_file(corpus, (SpnSplit)s, paths, &vocab, error);
   }
   free_paths(paths);
   if (ok) {
-    corpus->vocab = spn_vocab_new_take(SPN_VOCAB_REF, builder.tokens, builder.index);
+    g_ptr_array_set_free_func(vocab.tokens, NULL);
+    corpus->vocab = spn_vocab_new_take(SPN_VOCAB_REF, vocab.tokens, vocab.index);
   } else {
-    g_hash_table_unref(builder.index);
-    g_ptr_array_free(builder.tokens, TRUE);
+    g_hash_table_unref(vocab.index);
+    g_ptr_array_free(vocab.tokens, TRUE);
   }
   return ok;
 }
@@ -556,13 +905,30 @@ spn_corpus_from_text(const char *source, const char *text, gsize len, const SpnC
   }
   SpnCorpus *corpus = g_new0(SpnCorpus, 1);
   corpus->source = g_strdup(source);
-  gsize n;
-  gint32 *units = units_from_data(source, (const guchar *)text, len, byte_mode, &n, error);
-  if (units == NULL || !split_units(corpus, source, units, n, byte_mode, error)) {
+  Source src;
+  source_open_text(&src, source, (const guchar *)text, len);
+  if (!load_units(corpus, &src, byte_mode, error)) {
     spn_corpus_free(corpus);
     return NULL;
   }
   return corpus;
+}
+
+void
+spn_corpus_copy_ids(const SpnCorpus *corpus, SpnSplit split, gsize from, gsize n, gint32 *out)
+{
+  g_return_if_fail(from <= corpus->n_tokens[split] && n <= corpus->n_tokens[split] - from);
+  const SpnToken *t = corpus->tokens[split] + from;
+  for (gsize i = 0; i < n; i++)
+    out[i] = t[i];
+}
+
+char *
+spn_corpus_decode(const SpnCorpus *corpus, SpnSplit split, gsize from, gsize n)
+{
+  g_autofree gint32 *ids = g_new(gint32, MAX(n, 1));
+  spn_corpus_copy_ids(corpus, split, from, n, ids);
+  return spn_vocab_decode(corpus->vocab, ids, n);
 }
 
 void
@@ -610,7 +976,7 @@ char *
 spn_corpus_passage(const SpnCorpus *c)
 {
   gsize n = MIN(c->n_tokens[SPN_SPLIT_VALID], (gsize)PASSAGE_TOKENS * 2);
-  g_autofree char *raw = spn_vocab_decode(c->vocab, c->tokens[SPN_SPLIT_VALID], n);
+  g_autofree char *raw = spn_corpus_decode(c, SPN_SPLIT_VALID, 0, n);
   g_autofree char *text = g_utf8_make_valid(raw, -1);
   const char *start = strchr(text, '\n');
   start = start && start - text < 400 ? start + 1 : text;

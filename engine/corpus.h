@@ -12,10 +12,13 @@ G_BEGIN_DECLS
 
 typedef enum { SPN_SPLIT_TRAIN = 0, SPN_SPLIT_VALID = 1, SPN_SPLIT_TEST = 2 } SpnSplit;
 
+/* A token id: vocabularies hold at most 65,535 tokens, so a corpus takes two bytes per token. */
+typedef guint16 SpnToken;
+
 typedef struct {
   char *source;              /* what the user named: a path, SPN_BUNDLED_SOURCE or "demo" */
   SpnVocab *vocab;
-  gint32 *tokens[3];         /* indexed by SpnSplit */
+  SpnToken *tokens[3];       /* indexed by SpnSplit */
   gsize n_tokens[3];
 } SpnCorpus;
 
@@ -38,16 +41,22 @@ typedef struct {
 /* Errors name the file, the byte offset (counted from 0) and what was expected, e.g.
  * "corpus.txt: invalid UTF-8 at byte 1234 (line 17): expected a UTF-8 character, found byte 0xff;
  * use byte mode for binary data", "valid.txt: file is empty", "test.txt line 7 (byte 402): token
- * "300" is not in the vocabulary of train.txt". Files named *.gz are gunzipped first (offsets
- * then count bytes of the decompressed text). Empty files and splits are
- * SPN_CORPUS_ERROR_TOO_SMALL, unreadable or missing files SPN_CORPUS_ERROR_IO, bad content
- * SPN_CORPUS_ERROR_FORMAT. */
+ * "300" is not in the vocabulary of train.txt". Files named *.gz are gunzipped as they are read
+ * (offsets then count bytes of the decompressed text). Files are streamed twice (count, then
+ * write ids), never held whole: memory is two bytes per token. Empty files and splits are
+ * SPN_CORPUS_ERROR_TOO_SMALL; unreadable or missing files, anything but a regular file (a FIFO, a
+ * device such as /dev/zero: refused before reading) and texts beyond 4 GiB SPN_CORPUS_ERROR_IO;
+ * bad content, and vocabularies of more than 65,535 tokens, SPN_CORPUS_ERROR_FORMAT. */
 SpnCorpus *spn_corpus_load(const char *path, const SpnCorpusOptions *opts, GError **error);
 /* A text in memory (`len` bytes, UTF-8 unless byte mode) as a corpus split 90/5/5 like a file;
  * `source` names it in the corpus and in error messages. The reference format is refused. */
 SpnCorpus *spn_corpus_from_text(const char *source, const char *text, gsize len,
                                 const SpnCorpusOptions *opts, GError **error);
 void spn_corpus_free(SpnCorpus *corpus);
+/* Token ids [from, from + n) of a split, widened to what the model reads. */
+void spn_corpus_copy_ids(const SpnCorpus *corpus, SpnSplit split, gsize from, gsize n, gint32 *out);
+/* The text of those tokens (spn_vocab_decode). */
+char *spn_corpus_decode(const SpnCorpus *corpus, SpnSplit split, gsize from, gsize n);
 
 /* Checks that `split` can feed `batch` streams of blocks of `block` tokens (each stream needs at
  * least block + 1 tokens). Error message names the corpus, the split, its token count and the

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "jsonread.h"
 #include "savefile.h"
 
 /* clang-format off */
@@ -573,7 +574,7 @@ number_at(JsonArray *a, guint i)
 }
 
 static JsonArray *
-legacy_column(JsonObject *o, const char *name, guint expected, GError **error)
+legacy_column(JsonObject *o, const char *name, guint64 expected, GError **error)
 {
   JsonNode *n = json_object_get_member(o, name);
   if (n == NULL || !JSON_NODE_HOLDS_ARRAY(n)) {
@@ -581,9 +582,9 @@ legacy_column(JsonObject *o, const char *name, guint expected, GError **error)
     return NULL;
   }
   JsonArray *a = json_node_get_array(n);
-  if (expected != G_MAXUINT && json_array_get_length(a) != expected) {
-    LEGACY_ERROR(error, "\"%s\" has %u values, expected %u", name, json_array_get_length(a),
-                 expected);
+  if (expected != G_MAXUINT64 && json_array_get_length(a) != expected) {
+    LEGACY_ERROR(error, "\"%s\" has %u values, expected %" G_GUINT64_FORMAT, name,
+                 json_array_get_length(a), expected);
     return NULL;
   }
   return a;
@@ -605,15 +606,16 @@ legacy_steps(JsonArray *a, GError **error)
 static gboolean
 legacy_rows(SpnHistory *h, JsonObject *o, GError **error)
 {
-  JsonArray *step = legacy_column(o, "step", G_MAXUINT, error);
+  JsonArray *step = legacy_column(o, "step", G_MAXUINT64, error);
   if (step == NULL || !legacy_steps(step, error))
     return FALSE;
   guint n = json_array_get_length(step), per_row = (guint)(h->nlayers * h->nheads);
   JsonArray *train = legacy_column(o, "train_bpc", n, error);
   JsonArray *val = train ? legacy_column(o, "val_bpc", n, error) : NULL;
   JsonArray *tps = val ? legacy_column(o, "tokens_per_s", n, error) : NULL;
-  /* n·per_row cannot wrap: n counts the elements of a header of at most 100 MB */
-  JsonArray *spans = tps ? legacy_column(o, "spans", n * per_row, error) : NULL;
+  /* 64 bits: n × layers × heads can pass 2^32 (64 layers × 256 heads × 300k rows), and the
+   * spans column must really hold that many values before they are read */
+  JsonArray *spans = tps ? legacy_column(o, "spans", (guint64)n * per_row, error) : NULL;
   if (spans == NULL)
     return FALSE;
   g_autofree float *row = g_new(float, per_row);
@@ -633,18 +635,14 @@ SpnHistory *
 spn_history_from_legacy_json(const char *json, int nlayers, int nheads, GError **error)
 {
   g_autofree char *quoted = quote_infinities(json);
-  g_autoptr(JsonParser) p = json_parser_new();
-  g_autoptr(GError) parse_error = NULL;
-  if (!json_parser_load_from_data(p, quoted, -1, &parse_error)) {
-    LEGACY_ERROR(error, "not valid JSON: %s", parse_error->message);
+  g_autoptr(JsonParser) p =
+      spn_json_read(quoted, strlen(quoted), G_MAXSIZE, SPN_JSON_MAX_DEPTH, TRUE, "the text",
+                    SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT, error);
+  if (p == NULL) {
+    g_prefix_error(error, "metrics history: ");
     return NULL;
   }
-  JsonNode *root = json_parser_get_root(p);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    LEGACY_ERROR(error, "expected a JSON object");
-    return NULL;
-  }
-  JsonObject *o = json_node_get_object(root);
+  JsonObject *o = spn_json_root_object(p);
   gint64 nl = json_object_get_int_member_with_default(o, "nlayers", 0);
   gint64 nh = json_object_get_int_member_with_default(o, "nheads", 0);
   if (nl != nlayers || nh != nheads) {

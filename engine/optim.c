@@ -47,44 +47,72 @@ clipped_lr(const SpnOptim *o, double lr, const float *g, gsize n)
   return norm > o->grad_clip ? lr * o->grad_clip / (norm + 1e-10) : lr;
 }
 
-static void
-adagrad_tensor(float *p, const float *g, float *acc, gsize n, float lr)
+/* An update computes every new value before storing it, so that check mode (apply FALSE) runs
+ * the very same arithmetic and stores nothing; it returns FALSE at the first value that would not
+ * be finite. */
+static gboolean
+adagrad_tensor(float *p, const float *g, float *acc, gsize n, float lr, gboolean apply)
 {
   for (gsize i = 0; i < n; i++) {
-    acc[i] += g[i] * g[i];
-    p[i] -= lr * (g[i] / (sqrtf(acc[i]) + 1e-10f));
+    float a = acc[i] + g[i] * g[i];
+    float q = p[i] - lr * (g[i] / (sqrtf(a) + 1e-10f));
+    if (!apply && !(isfinite(a) && isfinite(q)))
+      return FALSE;
+    if (apply)
+      acc[i] = a, p[i] = q;
   }
+  return TRUE;
 }
 
-static void
-adam_tensor(float *p, const float *g, float *m1, float *m2, gsize n, float lr, gint64 k)
+static gboolean
+adam_tensor(float *p, const float *g, float *m1, float *m2, gsize n, float lr, gint64 k,
+            gboolean apply)
 {
   const float b1 = 0.9f, b2 = 0.999f;
   float c1 = 1.0f - powf(b1, (float)k), c2 = 1.0f - powf(b2, (float)k);
   for (gsize i = 0; i < n; i++) {
-    m1[i] = b1 * m1[i] + (1.0f - b1) * g[i];
-    m2[i] = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
-    p[i] -= lr * (m1[i] / c1) / (sqrtf(m2[i] / c2) + 1e-8f);
+    float u = b1 * m1[i] + (1.0f - b1) * g[i];
+    float v = b2 * m2[i] + (1.0f - b2) * g[i] * g[i];
+    float q = p[i] - lr * (u / c1) / (sqrtf(v / c2) + 1e-8f);
+    if (!apply && !(isfinite(u) && isfinite(v) && isfinite(q)))
+      return FALSE;
+    if (apply)
+      m1[i] = u, m2[i] = v, p[i] = q;
   }
+  return TRUE;
+}
+
+/* Update k of tensor t (or its check). */
+static gboolean
+tensor_update(SpnOptim *o, SpnModel *m, int t, gint64 k, gboolean apply)
+{
+  const SpnTensorSpec *s = &m->layout->tensors[t];
+  float *p = m->params + s->offset;
+  const float *g = m->grads + s->offset;
+  float lr = (float)clipped_lr(o, spn_optim_lr(o, k), g, s->numel);
+  if (o->kind == SPN_OPTIM_ADAM)
+    return adam_tensor(p, g, o->m1 + s->offset, o->m2 + s->offset, s->numel, lr, k, apply);
+  return adagrad_tensor(p, g, o->m1 + s->offset, s->numel, lr, apply);
+}
+
+int
+spn_optim_check(SpnOptim *o, SpnModel *m)
+{
+  int n = m->layout->n_tensors, bad = n;
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : bad)
+  for (int t = 0; t < n; t++)
+    if (!tensor_update(o, m, t, o->step + 1, FALSE))
+      bad = MIN(bad, t);
+  return bad < n ? bad : -1;
 }
 
 void
 spn_optim_step(SpnOptim *o, SpnModel *m)
 {
   o->step++;
-  double lr = spn_optim_lr(o, o->step);
-  const SpnLayout *layout = m->layout;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int t = 0; t < layout->n_tensors; t++) {
-    const SpnTensorSpec *s = &layout->tensors[t];
-    float *p = m->params + s->offset;
-    const float *g = m->grads + s->offset;
-    float lr_t = (float)clipped_lr(o, lr, g, s->numel);
-    if (o->kind == SPN_OPTIM_ADAM)
-      adam_tensor(p, g, o->m1 + s->offset, o->m2 + s->offset, s->numel, lr_t, o->step);
-    else
-      adagrad_tensor(p, g, o->m1 + s->offset, s->numel, lr_t);
-  }
+  for (int t = 0; t < m->layout->n_tensors; t++)
+    tensor_update(o, m, t, o->step, TRUE);
   if (m->cfg.adapt_span)
     for (int l = 0; l < m->cfg.nlayers; l++)
       for (int h = 0; h < m->cfg.nheads; h++)

@@ -22,5 +22,9 @@ void spn_optim_free(SpnOptim *o);
 double spn_optim_lr(const SpnOptim *o, gint64 k);
 /* One update from the model's gradients; then z clamped. */
 void spn_optim_step(SpnOptim *o, SpnModel *m);
+/* Runs the next update's arithmetic without storing anything: the index of the first tensor
+ * (layout order) whose new weights or moments would not be finite (e.g. accumulated squared
+ * gradients beyond the float range), or -1 when the update is safe to apply. */
+int spn_optim_check(SpnOptim *o, SpnModel *m);
 
 G_END_DECLS

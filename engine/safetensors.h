@@ -39,6 +39,8 @@ typedef struct _SpnSafetensors SpnSafetensors;
 SpnSafetensors *spn_safetensors_read(const char *path, GError **error);
 void spn_safetensors_free(SpnSafetensors *st);
 const char *spn_safetensors_path(const SpnSafetensors *st);
+/* Bytes of tensor data in the file (what the header's offsets may address). */
+gsize spn_safetensors_data_size(const SpnSafetensors *st);
 /* Tensors are numbered in data-offset order (insertion order for files spanscope wrote). */
 guint spn_safetensors_n_tensors(const SpnSafetensors *st);
 const SpnStTensor *spn_safetensors_nth(const SpnSafetensors *st, guint i);

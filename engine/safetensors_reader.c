@@ -5,16 +5,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
-/* json-glib parses recursively and overflows the stack on deeply nested input; a valid header
- * nests 3 levels (root, tensor entry, shape array). */
-#define MAX_JSON_DEPTH 16
+#include "jsonread.h"
+
+/* A valid header nests 3 levels (root, tensor entry, shape array). */
+#define MAX_JSON_DEPTH SPN_JSON_MAX_DEPTH
 
 /* Zero-element tensors get this instead of a pointer into (or past) the file buffer, so their
  * data pointer is non-NULL and aligned like every other. */
@@ -25,6 +25,7 @@ struct _SpnSafetensors {
   char *display;    /* UTF-8 rendering of path for messages */
   guint8 *contents; /* the whole file; malloc alignment suits every dtype */
   gsize size;
+  gsize data_len;   /* bytes after the header */
   GPtrArray *tensors;   /* SpnStTensor *, ordered by data offset */
   GHashTable *by_name;  /* name -> SpnStTensor * (borrowed from tensors) */
   GHashTable *metadata; /* key -> value */
@@ -71,7 +72,9 @@ read_all(int fd, guint8 *buf, gsize cap, gsize *got, int *err)
 static gboolean
 load_contents(SpnSafetensors *st, GError **error)
 {
-  int fd = open(st->path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever; the file
+   * type is checked before a byte is read (it changes nothing for regular files) */
+  int fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     spn_st_fail(error, SPN_ST_ERROR_IO, st->display, "cannot open: %s", g_strerror(err));
@@ -85,7 +88,9 @@ load_contents(SpnSafetensors *st, GError **error)
     return FALSE;
   }
   if (!S_ISREG(sb.st_mode)) {
-    spn_st_fail(error, SPN_ST_ERROR_IO, st->display, "not a regular file");
+    spn_st_fail(error, SPN_ST_ERROR_IO, st->display,
+                "not a regular file (a %s); a checkpoint is a file on disk",
+                S_ISDIR(sb.st_mode) ? "folder" : S_ISFIFO(sb.st_mode) ? "pipe" : "device or socket");
     close(fd);
     return FALSE;
   }
@@ -140,77 +145,16 @@ split_file(const SpnSafetensors *st, SpnStLayout *lay, GError **error)
   return TRUE;
 }
 
-/* Nesting depth of [ and { outside of strings; stops counting once past the limit. */
-static guint
-json_depth(const char *text, gsize len)
-{
-  guint depth = 0, max_depth = 0;
-  gboolean in_string = FALSE;
-  for (gsize i = 0; i < len && max_depth <= MAX_JSON_DEPTH; i++) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_string = FALSE;
-    } else if (c == '"') {
-      in_string = TRUE;
-    } else if (c == '[' || c == '{') {
-      depth++;
-      max_depth = MAX(max_depth, depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      depth--;
-    }
-  }
-  return max_depth;
-}
-
-static void
-fail_json(GError **error, const char *display, const GError *json_error)
-{
-  unsigned line = 0, column = 0;
-  int consumed = -1;
-  sscanf(json_error->message, "<data>:%u:%u: Parse error: %n", &line, &column, &consumed);
-  if (consumed > 0)
-    spn_st_fail(error, SPN_ST_ERROR_FORMAT, display,
-                "header is not valid JSON at line %u column %u: %s", line, column,
-                json_error->message + consumed);
-  else
-    spn_st_fail(error, SPN_ST_ERROR_FORMAT, display, "header is not valid JSON: %s",
-                json_error->message);
-}
-
 /* Returns the parser (owning the tree) with its root verified to be an object. */
 static JsonParser *
 parse_header(const SpnSafetensors *st, const SpnStLayout *lay, GError **error)
 {
-  const char *text = (const char *)lay->header;
-  const char *bad = NULL;
-  if (!g_utf8_validate(text, (gssize)lay->header_len, &bad)) {
-    spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
-                "header is not valid UTF-8 (bad byte at header offset %" G_GSIZE_FORMAT ")",
-                (gsize)(bad - text));
-    return NULL;
-  }
-  if (json_depth(text, lay->header_len) > MAX_JSON_DEPTH) {
-    spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
-                "header nests JSON more than %d levels deep; this is not a safetensors header",
-                MAX_JSON_DEPTH);
-    return NULL;
-  }
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
-  g_autoptr(GError) json_error = NULL;
-  if (!json_parser_load_from_data(parser, text, (gssize)lay->header_len, &json_error)) {
-    fail_json(error, st->display, json_error);
-    return NULL;
-  }
-  JsonNode *root = json_parser_get_root(parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-    spn_st_fail(error, SPN_ST_ERROR_FORMAT, st->display,
-                root == NULL ? "header is empty" : "header is not a JSON object");
-    return NULL;
-  }
-  return g_steal_pointer(&parser);
+  JsonParser *parser =
+      spn_json_read((const char *)lay->header, lay->header_len, SPN_ST_MAX_HEADER, MAX_JSON_DEPTH, TRUE,
+                    "header", SPN_ST_ERROR, SPN_ST_ERROR_FORMAT, error);
+  if (parser == NULL)
+    g_prefix_error(error, "%s: ", st->display);
+  return parser;
 }
 
 static gboolean
@@ -495,6 +439,8 @@ spn_safetensors_read(const char *path, GError **error)
       (parser = parse_header(st, &lay, error)) != NULL &&
       parse_entries(st, json_node_get_object(json_parser_get_root(parser)), &lay, error) &&
       verify_checksum(st, &lay, error);
+  if (ok)
+    st->data_len = lay.data_len;
   if (!ok) {
     spn_safetensors_free(st);
     return NULL;
@@ -522,6 +468,13 @@ spn_safetensors_path(const SpnSafetensors *st)
 {
   g_return_val_if_fail(st != NULL, NULL);
   return st->path;
+}
+
+gsize
+spn_safetensors_data_size(const SpnSafetensors *st)
+{
+  g_return_val_if_fail(st != NULL, 0);
+  return st->data_len;
 }
 
 guint

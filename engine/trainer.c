@@ -3,10 +3,15 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "checkpoint.h"
+#include "jsonread.h"
 #include "rng.h"
+
+/* The trainer metadata is a few hundred bytes (a corpus path included). */
+#define MAX_STATE_JSON 65536
 
 struct _SpnTrainer {
   SpnModel *model;
@@ -85,45 +90,123 @@ spn_trainer_new(const SpnConfig *cfg, SpnCorpus *corpus, GError **error)
 
 /* The reading state (position, generator, caches) from ck; fails changing nothing. */
 static gboolean
-restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error)
+state_error(GError **error, const char *path, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean
+state_error(GError **error, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *detail = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
+              "%s: the training state cannot be resumed: %s", path, detail);
+  return FALSE;
+}
+
+/* "pos": where every stream reads next; a whole block and its targets must fit after it. */
+static gboolean
+restore_pos(SpnTrainer *t, JsonObject *o, const char *path, GError **error)
+{
+  gint64 pos;
+  gint64 last = (gint64)t->stream_len - t->model->cfg.block_sz - 1;
+  if (!spn_json_get_int(json_object_get_member(o, "pos"), &pos) || pos < 0)
+    return state_error(error, path, "\"pos\" is not an integer of at least 0");
+  /* a corpus other than the one trained on may have shorter streams: start them over */
+  t->pos = pos <= last ? (gsize)pos : 0;
+  return TRUE;
+}
+
+/* "rng": the four words of the stream-restart generator, as 16 hex digits each. */
+static gboolean
+restore_rng(SpnTrainer *t, JsonObject *o, const char *path, GError **error)
+{
+  JsonNode *node = json_object_get_member(o, "rng");
+  JsonArray *rng = node && JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+  guint64 s[4] = {0};
+  gboolean ok = rng != NULL && json_array_get_length(rng) == 4;
+  for (guint k = 0; ok && k < 4; k++) {
+    const char *hex = NULL;
+    ok = spn_json_get_string(json_array_get_element(rng, k), &hex) && strlen(hex) == 16 &&
+         g_ascii_string_to_unsigned(hex, 16, 0, G_MAXUINT64, &s[k], NULL);
+  }
+  /* xoshiro256** never leaves the all-zero state, and never reaches it */
+  if (!ok || (s[0] | s[1] | s[2] | s[3]) == 0)
+    return state_error(error, path, "\"rng\" is not four 16-digit hexadecimal words, not all "
+                                    "zero");
+  memcpy(t->rng.s, s, sizeof s);
+  return TRUE;
+}
+
+/* "cache_valid": per layer, how many cached positions hold real inputs (0 to S). */
+static gboolean
+restore_caches(SpnTrainer *t, SpnCheckpoint *ck, JsonObject *o, const char *path, GError **error)
 {
   const SpnConfig *c = &t->model->cfg;
+  JsonNode *node = json_object_get_member(o, "cache_valid");
+  JsonArray *valid = node && JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+  if (valid == NULL || (int)json_array_get_length(valid) != c->nlayers)
+    return state_error(error, path, "\"cache_valid\" is not an array of %d integers",
+                       c->nlayers);
+  gboolean all_empty = TRUE;
+  for (int l = 0; l < c->nlayers; l++) {
+    gint64 v;
+    if (!spn_json_get_int(json_array_get_element(valid, l), &v) || v < 0 || v > c->attn_span)
+      return state_error(error, path, "\"cache_valid\" of layer %d is not an integer from 0 to "
+                         "%d", l, c->attn_span);
+    all_empty = all_empty && v == 0;
+  }
+  /* a run that starts with empty caches (an imported reference run) need not store them */
+  if (ck->n_caches == 0 && all_empty) {
+    spn_runner_reset_cache(t->runner);
+    return TRUE;
+  }
+  if (ck->n_caches != c->nlayers || ck->cache_batch != c->batch_sz)
+    return state_error(error, path, "its caches are missing or not %d streams of %d layers",
+                       c->batch_sz, c->nlayers);
+  for (int l = 0; l < c->nlayers; l++) {
+    gint64 v = 0;
+    spn_json_get_int(json_array_get_element(valid, l), &v);
+    memcpy(spn_runner_cache(t->runner, l), ck->caches[l],
+           sizeof(float) * c->batch_sz * c->attn_span * c->hid_sz);
+    spn_runner_set_cache_valid(t->runner, l, (int)v);
+  }
+  return TRUE;
+}
+
+/* Why the history could not be read, if it could not: resuming needs it. */
+static gboolean
+history_readable(SpnCheckpoint *ck, GError **error)
+{
   if (ck->history_error) {
     g_propagate_error(error, g_steal_pointer(&ck->history_error));
     return FALSE;
   }
-  g_autoptr(JsonParser) p = json_parser_new();
-  JsonObject *o = NULL;
-  if (ck->trainer_json && json_parser_load_from_data(p, ck->trainer_json, -1, NULL) &&
-      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
-    o = json_node_get_object(json_parser_get_root(p));
-  JsonArray *rng = o ? json_object_get_array_member(o, "rng") : NULL;
-  JsonArray *valid = o ? json_object_get_array_member(o, "cache_valid") : NULL;
-  /* a run that starts with empty caches (an imported reference run) need not store them */
-  gboolean no_caches = ck->n_caches == 0 && valid != NULL;
-  for (guint l = 0; no_caches && l < json_array_get_length(valid); l++)
-    no_caches = json_array_get_int_element(valid, l) == 0;
-  if (o == NULL || rng == NULL || json_array_get_length(rng) != 4 || valid == NULL ||
-      (int)json_array_get_length(valid) != c->nlayers ||
-      (!no_caches && (ck->n_caches != c->nlayers || ck->cache_batch != c->batch_sz))) {
+  return TRUE;
+}
+
+/* Everything read from the file is checked before it is used: it is not covered by the
+ * checksum, which covers the tensor data only. */
+static gboolean
+restore_state(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error)
+{
+  if (ck->trainer_json == NULL) {
     g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_STATE,
-                "%s: the training state is missing or incomplete; it holds a model only "
+                "%s: the training state is missing; it holds a model only "
                 "(use it with eval, probe or generate)", path);
     return FALSE;
   }
-  t->pos = (gsize)json_object_get_int_member(o, "pos");
-  if (t->pos + c->block_sz + 1 > t->stream_len)
-    t->pos = 0;
-  for (int k = 0; k < 4; k++)
-    t->rng.s[k] = g_ascii_strtoull(json_array_get_string_element(rng, k), NULL, 16);
-  if (no_caches)
-    spn_runner_reset_cache(t->runner);
-  for (int l = 0; l < c->nlayers && !no_caches; l++) {
-    memcpy(spn_runner_cache(t->runner, l), ck->caches[l],
-           sizeof(float) * c->batch_sz * c->attn_span * c->hid_sz);
-    spn_runner_set_cache_valid(t->runner, l, (int)json_array_get_int_element(valid, l));
+  g_autoptr(JsonParser) p =
+      spn_json_read(ck->trainer_json, strlen(ck->trainer_json), MAX_STATE_JSON,
+                    SPN_JSON_MAX_DEPTH, TRUE, "the \"trainer\" metadata", SPN_TRAINER_ERROR,
+                    SPN_TRAINER_ERROR_STATE, error);
+  if (p == NULL) {
+    g_prefix_error(error, "%s: ", path);
+    return FALSE;
   }
-  return TRUE;
+  JsonObject *o = spn_json_root_object(p);
+  return restore_pos(t, o, path, error) && restore_rng(t, o, path, error) &&
+         restore_caches(t, ck, o, path, error) && history_readable(ck, error);
 }
 
 /* the corpus the checkpoint was trained on, as its trainer state names it */
@@ -301,38 +384,120 @@ record_step(SpnTrainer *t, double train_bpc, double seconds)
   spn_history_append(t->history, t->optim->step, train_bpc, tps, spans);
 }
 
-/* block inputs and targets of every stream at pos */
+/* block inputs and targets of every stream at pos: len + 1 tokens of each stream from pos */
 static void
-gather_block(const gint32 *tokens, gsize stream_len, int batch, int len, gsize pos, gint32 *x,
-             gint32 *y)
+gather_block(const SpnCorpus *corpus, SpnSplit split, gsize stream_len, int batch, int len,
+             gsize pos, gint32 *x, gint32 *y)
 {
+  g_assert(pos + (gsize)len + 1 <= stream_len);
   for (int b = 0; b < batch; b++) {
-    const gint32 *s = tokens + (gsize)b * stream_len + pos;
-    memcpy(x + (gsize)b * len, s, sizeof(gint32) * len);
-    memcpy(y + (gsize)b * len, s + 1, sizeof(gint32) * len);
+    gsize from = (gsize)b * stream_len + pos;
+    spn_corpus_copy_ids(corpus, split, from, len, x + (gsize)b * len);
+    spn_corpus_copy_ids(corpus, split, from + 1, len, y + (gsize)b * len);
   }
 }
 
-void
-spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
+/* The next read position; when the streams are spent, a random restart offset below M, as the
+ * reference draws it, but never so far that a block no longer fits (streams shorter than 2M + 1
+ * tokens), with every cache zeroed. */
+static void
+advance(SpnTrainer *t)
+{
+  int M = t->model->cfg.block_sz;
+  t->pos += M;
+  if (t->pos + M + 1 <= t->stream_len)
+    return;
+  gsize room = t->stream_len - M; /* offsets 0 … room − 1 leave M + 1 tokens; ≥ 1 by check_split */
+  t->pos = spn_rng_below(&t->rng, (guint64)MIN((gsize)M, room));
+  spn_runner_reset_cache(t->runner);
+}
+
+/* The first parameter tensor whose gradient is not finite, or NULL. */
+static const SpnTensorSpec *
+bad_gradient(const SpnModel *m, float *value)
+{
+  const SpnLayout *layout = m->layout;
+  for (int i = 0; i < layout->n_tensors; i++) {
+    const SpnTensorSpec *spec = &layout->tensors[i];
+    const float *g = m->grads + spec->offset;
+    for (gsize k = 0; k < spec->numel; k++)
+      if (!isfinite(g[k])) {
+        *value = g[k];
+        return spec;
+      }
+  }
+  return NULL;
+}
+
+static gboolean
+caches_finite(SpnTrainer *t)
+{
+  const SpnConfig *c = &t->model->cfg;
+  gsize n = (gsize)c->batch_sz * c->attn_span * c->hid_sz;
+  for (int l = 0; l < c->nlayers; l++) {
+    const float *cache = spn_runner_cache(t->runner, l);
+    for (gsize k = 0; k < n; k++)
+      if (!isfinite(cache[k]))
+        return FALSE;
+  }
+  return TRUE;
+}
+
+/* FALSE with the reason when the step's objective or a gradient is not finite: the optimizer must
+ * not apply it. */
+static gboolean
+check_step(SpnTrainer *t, double nll, double span, GError **error)
+{
+  const SpnConfig *c = &t->model->cfg;
+  gint64 step = t->optim->step + 1;
+  float bad = 0.0f;
+  int bad_tensor;
+  const SpnTensorSpec *spec = NULL;
+  g_autofree char *what = NULL;
+  if (!isfinite(nll) || !isfinite(span))
+    what = g_strdup_printf("the training loss is %g", isfinite(nll) ? nll + span : nll);
+  else if ((spec = bad_gradient(t->model, &bad)) != NULL)
+    what = g_strdup_printf("the gradient of %s holds %g", spec->name, (double)bad);
+  else if ((bad_tensor = spn_optim_check(t->optim, t->model)) >= 0)
+    what = g_strdup_printf("the update of %s would not be finite (its gradients outgrow the "
+                           "optimizer's float range)", t->model->layout->tensors[bad_tensor].name);
+  else
+    return TRUE;
+  g_autofree char *clip = c->grad_clip > 0
+                              ? g_strdup_printf("a smaller gradient clip (--grad-clip, now %g)",
+                                                c->grad_clip)
+                              : g_strdup("gradient clipping (--grad-clip, now off)");
+  g_set_error(error, SPN_TRAINER_ERROR, SPN_TRAINER_ERROR_DIVERGED,
+              "training stopped at step %" G_GINT64_FORMAT " before applying it: %s; the "
+              "weights of step %" G_GINT64_FORMAT " are kept. The training diverged: try a lower "
+              "learning rate (--lr, now %g) or %s",
+              step, what, step - 1, c->lr, clip);
+  return FALSE;
+}
+
+gboolean
+spn_trainer_step(SpnTrainer *t, SpnStepResult *out, GError **error)
 {
   const SpnConfig *c = &t->model->cfg;
   gint64 t0 = g_get_monotonic_time();
-  gather_block(t->corpus->tokens[SPN_SPLIT_TRAIN], t->stream_len, c->batch_sz, c->block_sz,
-               t->pos, t->x, t->y);
+  gather_block(t->corpus, SPN_SPLIT_TRAIN, t->stream_len, c->batch_sz, c->block_sz, t->pos, t->x,
+               t->y);
   spn_runner_set_dropout_seed(t->runner, c->seed + 0x100000000ull * (guint64)(t->optim->step + 1));
   spn_model_zero_grad(t->model);
   double nll = spn_runner_forward(t->runner, t->x, t->y, c->block_sz, TRUE, NULL);
   double span = spn_model_span_loss(t->model);
   spn_runner_backward(t->runner);
   spn_model_span_loss_backward(t->model);
-  spn_optim_step(t->optim, t->model);
-  t->pos += c->block_sz;
-  if (t->pos + c->block_sz + 1 > t->stream_len) {
-    /* the streams are spent: start again at a random offset with empty caches */
-    t->pos = spn_rng_below(&t->rng, c->block_sz);
-    spn_runner_reset_cache(t->runner);
+  if (!check_step(t, nll, span, error)) {
+    /* the block is read (the caches moved past it), the update is not applied; caches that
+     * hold what cannot be saved start over */
+    advance(t);
+    if (!caches_finite(t))
+      spn_runner_reset_cache(t->runner);
+    return FALSE;
   }
+  spn_optim_step(t->optim, t->model);
+  advance(t);
   double seconds = (g_get_monotonic_time() - t0) / 1e6;
   record_step(t, nll / G_LN2, seconds);
   if (out) {
@@ -342,6 +507,7 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out)
     out->lr = spn_optim_lr(t->optim, t->optim->step);
     out->seconds = seconds;
   }
+  return TRUE;
 }
 
 /* Whether an evaluation that has read `done` of its `total` positions is to stop now. */
@@ -381,7 +547,7 @@ evaluate(SpnModel *m, const SpnCorpus *corpus, SpnSplit split, int batch, gsize 
     if ((cancelled = stopped(cancellable, count, end * batch, error)))
       break;
     int len = (int)MIN((gsize)M, end - pos);
-    gather_block(corpus->tokens[split], stream_len, batch, len, pos, x, y);
+    gather_block(corpus, split, stream_len, batch, len, pos, x, y);
     double nll = spn_runner_forward(r, x, y, len, FALSE, NULL);
     total += nll * len * batch;
     count += (gsize)len * batch;
@@ -457,7 +623,7 @@ validate_rolling(SpnTrainer *t, int every, double *bpc, GError **error)
   for (int k = 0; k < blocks; k++) {
     if ((cancelled = stopped(t->cancellable, (gsize)k * B * M, (gsize)blocks * B * M, error)))
       break;
-    gather_block(t->corpus->tokens[SPN_SPLIT_VALID], cols, B, M, t->val_pos, x, y);
+    gather_block(t->corpus, SPN_SPLIT_VALID, cols, B, M, t->val_pos, x, y);
     total += spn_runner_forward(t->val_runner, x, y, M, FALSE, NULL);
     t->val_pos += M;
     if (t->val_pos >= cols - M) {

@@ -39,8 +39,11 @@ void spn_trainer_free(SpnTrainer *t);
  * another configuration or vocabulary, holds no optimizer or an unreadable history. */
 gboolean spn_trainer_replace(SpnTrainer *t, SpnCheckpoint *ck, const char *path, GError **error);
 
-/* One optimizer step on the next block. */
-void spn_trainer_step(SpnTrainer *t, SpnStepResult *out);
+/* One optimizer step on the next block. When the loss or a gradient is not finite the update is
+ * not applied: the weights and the optimizer stay those of the last good step, the step count does
+ * not move (the block is consumed), and FALSE is returned with SPN_TRAINER_ERROR_DIVERGED naming
+ * the step, the loss or the first tensor whose gradient went bad, and what to try. */
+gboolean spn_trainer_step(SpnTrainer *t, SpnStepResult *out, GError **error);
 /* bpc over the split (all of it when max_tokens is 0), streamed in `batch` streams from their
  * start with fresh caches, no gradient. */
 gboolean spn_trainer_evaluate(SpnTrainer *t, SpnSplit split, int batch, gsize max_tokens,
@@ -96,6 +99,7 @@ GQuark spn_trainer_error_quark(void);
 typedef enum {
   SPN_TRAINER_ERROR_STATE,    /* a checkpoint without (complete) training state to resume */
   SPN_TRAINER_ERROR_CORPUS,   /* the corpus to resume on is unknown or has another vocabulary */
+  SPN_TRAINER_ERROR_DIVERGED, /* a step's loss or gradient is not finite; nothing was applied */
 } SpnTrainerError;
 
 G_END_DECLS

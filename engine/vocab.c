@@ -8,10 +8,13 @@
 #include <json-glib/json-glib.h>
 
 #include "corpus.h"
+#include "jsonread.h"
 
 #define N_BYTES 256
 /* U+FFFD REPLACEMENT CHARACTER, what <unk> and impossible ids decode to. */
 #define REPLACEMENT "\xef\xbf\xbd"
+/* A vocabulary of 2^24 tokens of up to 12 escaped bytes each; anything larger is not one. */
+#define MAX_VOCAB_JSON ((gsize)256 << 20)
 /* Longest token text quoted in an error message, in characters. */
 #define MAX_QUOTED 40
 
@@ -20,8 +23,8 @@ static const char *const kind_names[3] = {"chars", "bytes", "ref"};
 /* ---- text helpers for messages ---- */
 
 /* Line number (1-based) of the byte at `offset`, for error messages only. */
-gsize
-spn_text_line_of(const guchar *data, gsize offset)
+static gsize
+text_line_of(const guchar *data, gsize offset)
 {
   gsize line = 1;
   const guchar *p = data, *end = data + offset;
@@ -42,31 +45,32 @@ spn_text_quote(const char *text)
   return g_strconcat(cut, "\xe2\x80\xa6", NULL); /* U+2026 ellipsis */
 }
 
-/* Offsets count bytes from 0; `hint` ends the message when the user can act on it (byte mode). */
-static void
-set_utf8_error(GError **error, const char *name, const guchar *data, gsize offset, const char *hint)
+void
+spn_text_set_utf8_error(GError **error, const char *name, guint64 offset, guint64 line,
+                        guchar byte, const char *hint)
 {
   char found[16];
-  if (data[offset] == '\0')
+  if (byte == '\0')
     g_strlcpy(found, "a NUL byte", sizeof found);
   else
-    g_snprintf(found, sizeof found, "byte 0x%02x", data[offset]);
+    g_snprintf(found, sizeof found, "byte 0x%02x", byte);
   g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
-              "%s: invalid UTF-8 at byte %" G_GSIZE_FORMAT " (line %" G_GSIZE_FORMAT
+              "%s: invalid UTF-8 at byte %" G_GUINT64_FORMAT " (line %" G_GUINT64_FORMAT
               "): expected a UTF-8 character, found %s%s",
-              name, offset, spn_text_line_of(data, offset), found, hint);
+              name, offset, line, found, hint);
 }
 
 /* g_utf8_validate's rules (NUL bytes, overlong forms and surrogates are rejected), reporting the
  * offset of the first byte of the first malformed sequence. */
-gboolean
-spn_text_check_utf8(const char *name, const guchar *data, gsize len, const char *hint,
+static gboolean
+check_utf8(const char *name, const guchar *data, gsize len, const char *hint,
                     GError **error)
 {
   const gchar *end = NULL;
   if (g_utf8_validate_len((const gchar *)data, len, &end))
     return TRUE;
-  set_utf8_error(error, name, data, (gsize)((const guchar *)end - data), hint);
+  gsize at = (gsize)((const guchar *)end - data);
+  spn_text_set_utf8_error(error, name, at, text_line_of(data, at), data[at], hint);
   return FALSE;
 }
 
@@ -173,7 +177,7 @@ static gsize
 encode_chars(const SpnVocab *vocab, const guchar *text, gsize len, gint32 *ids, gsize *offsets,
              GError **error)
 {
-  if (!spn_text_check_utf8("text", text, len, "", error))
+  if (!check_utf8("text", text, len, "", error))
     return G_MAXSIZE;
   g_autoptr(GHashTable) table = chars_table_new(vocab);
   gsize n = 0;
@@ -218,7 +222,7 @@ encode_ref(const SpnVocab *vocab, const guchar *text, gsize len, gint32 *ids, gs
       g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
                   "text: byte 0x%02x at byte %" G_GSIZE_FORMAT " (line %" G_GSIZE_FORMAT
                   ") has no token \"%s\" in the vocabulary",
-                  text[i], i, spn_text_line_of(text, i), names[text[i]]);
+                  text[i], i, text_line_of(text, i), names[text[i]]);
       return G_MAXSIZE;
     }
     ids[i] = id_of[text[i]];
@@ -374,7 +378,18 @@ parse_tokens(JsonObject *object, GPtrArray *tokens, GError **error)
   return TRUE;
 }
 
-/* What a token of `kind` at position `i` must look like; NULL when it is fine. */
+static gboolean
+has_space(const char *text)
+{
+  for (const char *p = text; *p != '\0'; p++)
+    if (g_ascii_isspace(*p))
+      return TRUE;
+  return FALSE;
+}
+
+/* What a token of `kind` at position `i` must look like; NULL when it is fine: valid UTF-8 (json-glib
+ * turns a lone surrogate escape into invalid UTF-8), one character for CHARS, the fixed texts for
+ * BYTES, no white space for REF. */
 static char *
 token_problem(SpnVocabKind kind, guint i, const char *text)
 {
@@ -388,10 +403,15 @@ token_problem(SpnVocabKind kind, guint i, const char *text)
     return strcmp(text, SPN_VOCAB_UNK) == 0
                ? NULL
                : g_strdup("chars token 0 must be \"" SPN_VOCAB_UNK "\"");
+  if (!g_utf8_validate(text, -1, NULL))
+    return g_strdup_printf("token %u is not valid UTF-8 (a lone surrogate escape such as "
+                           "\\ud800?)", i);
   if (kind == SPN_VOCAB_CHARS && g_utf8_strlen(text, -1) != 1)
     return g_strdup_printf("chars token %u must be a single character", i);
   if (*text == '\0')
     return g_strdup_printf("token %u is empty", i);
+  if (kind == SPN_VOCAB_REF && strcmp(text, SPN_VOCAB_EOS) != 0 && has_space(text))
+    return g_strdup_printf("ref token %u contains white space, which separates tokens", i);
   return NULL;
 }
 
@@ -418,24 +438,20 @@ SpnVocab *
 spn_vocab_from_json(const char *json, GError **error)
 {
   g_return_val_if_fail(json != NULL, NULL);
-  g_autoptr(JsonParser) parser = json_parser_new();
-  g_autoptr(GError) local = NULL;
-  SpnVocab *vocab = NULL;
-  if (!json_parser_load_from_data(parser, json, -1, &local)) {
-    vocab_json_error(error, "%s", local->message);
+  g_autoptr(JsonParser) parser =
+      spn_json_read(json, strlen(json), MAX_VOCAB_JSON, SPN_JSON_MAX_DEPTH, TRUE, "the text",
+                    SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT, error);
+  if (parser == NULL) {
+    g_prefix_error(error, "vocabulary JSON: ");
     return NULL;
   }
-
-  JsonNode *root = json_parser_get_root(parser);
+  JsonObject *root = spn_json_root_object(parser);
   g_autoptr(GPtrArray) tokens = g_ptr_array_new();
   SpnVocabKind kind = SPN_VOCAB_CHARS;
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
-    vocab_json_error(error, "expected an object with \"kind\" and \"tokens\"");
-  else if (parse_kind(json_node_get_object(root), &kind, error) &&
-           parse_tokens(json_node_get_object(root), tokens, error) &&
-           check_tokens(kind, tokens, error))
-    vocab = spn_vocab_new(kind, (int)tokens->len, (const char *const *)tokens->pdata);
-  return vocab;
+  if (!parse_kind(root, &kind, error) || !parse_tokens(root, tokens, error) ||
+      !check_tokens(kind, tokens, error))
+    return NULL;
+  return spn_vocab_new(kind, (int)tokens->len, (const char *const *)tokens->pdata);
 }
 
 gboolean

@@ -66,13 +66,11 @@ SpnVocab *spn_vocab_new_take(SpnVocabKind kind, GPtrArray *tokens, GHashTable *i
 /* Same kind and the same token texts in the same order. */
 gboolean spn_vocab_equal(const SpnVocab *a, const SpnVocab *b);
 
-/* Text helpers the corpus loader shares. Line number (1-based) of the byte at `offset`: */
-gsize spn_text_line_of(const guchar *data, gsize offset);
-/* A token text shortened for quoting in a message. */
+/* Text helpers the corpus loader shares. A token text shortened for quoting in a message: */
 char *spn_text_quote(const char *text);
-/* Validates UTF-8 as g_utf8_validate does; the error names `name`, the byte offset and line of
- * the first bad byte, and ends with `hint`. */
-gboolean spn_text_check_utf8(const char *name, const guchar *data, gsize len, const char *hint,
-                             GError **error);
+/* "NAME: invalid UTF-8 at byte OFFSET (line LINE): expected a UTF-8 character, found byte 0xNN"
+ * and `hint`; offsets count bytes from 0, lines from 1. */
+void spn_text_set_utf8_error(GError **error, const char *name, guint64 offset, guint64 line,
+                             guchar byte, const char *hint);
 
 G_END_DECLS

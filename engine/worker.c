@@ -499,7 +499,15 @@ static void
 train_one(SpnWorker *w)
 {
   SpnStepResult r;
-  spn_trainer_step(w->trainer, &r);
+  g_autoptr(GError) error = NULL;
+  if (!spn_trainer_step(w->trainer, &r, &error)) {
+    /* diverged: the last good weights stay, and the window says why */
+    w->training = FALSE;
+    w->until = 0;
+    post_error(w, SPN_WORKER_TASK_TRAIN, NULL, "Training stopped", error);
+    publish(w, FALSE);
+    return;
+  }
   const SpnConfig *c = &spn_trainer_model(w->trainer)->cfg;
   /* throughput over the last second or so of steps, so the display does not flicker */
   w->window_tokens += (double)c->batch_sz * c->block_sz;

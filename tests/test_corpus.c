@@ -83,7 +83,7 @@ load_error(const char *path, gboolean byte_mode, gboolean ref_format, int code)
 static char *
 decode_split(const SpnCorpus *corpus, SpnSplit split)
 {
-  return spn_vocab_decode(corpus->vocab, corpus->tokens[split], corpus->n_tokens[split]);
+  return spn_corpus_decode(corpus, split, 0, corpus->n_tokens[split]);
 }
 
 static gsize
@@ -117,7 +117,7 @@ test_bundled_load(void)
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TRAIN] + corpus->n_tokens[SPN_SPLIT_VALID], ==,
                    n * 95 / 100);
 
-  g_autofree char *head = spn_vocab_decode(vocab, corpus->tokens[SPN_SPLIT_TRAIN], 200);
+  g_autofree char *head = spn_corpus_decode(corpus, SPN_SPLIT_TRAIN, 0, 200);
   assert_contains(head, "In the beginning God created the heaven and the earth.");
   g_autofree char *test = decode_split(corpus, SPN_SPLIT_TEST);
   g_assert_true(g_str_has_suffix(test, "be with you all. Amen.\n"));
@@ -125,8 +125,8 @@ test_bundled_load(void)
   SpnCorpus *again = load_ok("bundled", FALSE, FALSE);
   for (int s = 0; s < 3; s++) {
     g_assert_cmpuint(again->n_tokens[s], ==, corpus->n_tokens[s]);
-    g_assert_cmpmem(again->tokens[s], again->n_tokens[s] * sizeof(gint32), corpus->tokens[s],
-                    corpus->n_tokens[s] * sizeof(gint32));
+    g_assert_cmpmem(again->tokens[s], again->n_tokens[s] * sizeof(SpnToken), corpus->tokens[s],
+                    corpus->n_tokens[s] * sizeof(SpnToken));
   }
   spn_corpus_free(again);
   spn_corpus_free(corpus);
@@ -141,8 +141,8 @@ test_bundled_gzip_path(void)
   g_assert_cmpstr(by_path->source, ==, path);
   g_assert_cmpint(by_path->vocab->size, ==, bundled->vocab->size);
   for (int s = 0; s < 3; s++)
-    g_assert_cmpmem(by_path->tokens[s], by_path->n_tokens[s] * sizeof(gint32), bundled->tokens[s],
-                    bundled->n_tokens[s] * sizeof(gint32));
+    g_assert_cmpmem(by_path->tokens[s], by_path->n_tokens[s] * sizeof(SpnToken), bundled->tokens[s],
+                    bundled->n_tokens[s] * sizeof(SpnToken));
   spn_corpus_free(by_path);
   spn_corpus_free(bundled);
 }
@@ -247,7 +247,7 @@ test_file_unknown_chars(void)
   SpnCorpus *corpus = load_ok(path, FALSE, FALSE);
   g_assert_cmpint(corpus->vocab->size, ==, 3);
   g_assert_cmpint(spn_vocab_lookup(corpus->vocab, "Z"), ==, -1);
-  const gint32 *test = corpus->tokens[SPN_SPLIT_TEST];
+  const SpnToken *test = corpus->tokens[SPN_SPLIT_TEST];
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_TEST], ==, 10);
   g_assert_cmpint(test[0], ==, 1);
   g_assert_cmpint(test[1], ==, 0);
@@ -441,15 +441,15 @@ test_ref_load(void)
     g_assert_cmpint(spn_vocab_lookup(vocab, order[i]), ==, i);
   }
 
-  const gint32 train[] = {0, 1, 2, 1, 3, 2};
-  const gint32 valid[] = {3, 0, 2};
-  const gint32 test[] = {2, 2, 1, 2};
-  g_assert_cmpmem(corpus->tokens[SPN_SPLIT_TRAIN], corpus->n_tokens[SPN_SPLIT_TRAIN] * 4, train,
-                  sizeof train);
-  g_assert_cmpmem(corpus->tokens[SPN_SPLIT_VALID], corpus->n_tokens[SPN_SPLIT_VALID] * 4, valid,
-                  sizeof valid);
-  g_assert_cmpmem(corpus->tokens[SPN_SPLIT_TEST], corpus->n_tokens[SPN_SPLIT_TEST] * 4, test,
-                  sizeof test);
+  const SpnToken train[] = {0, 1, 2, 1, 3, 2};
+  const SpnToken valid[] = {3, 0, 2};
+  const SpnToken test[] = {2, 2, 1, 2};
+  g_assert_cmpmem(corpus->tokens[SPN_SPLIT_TRAIN],
+                  corpus->n_tokens[SPN_SPLIT_TRAIN] * sizeof(SpnToken), train, sizeof train);
+  g_assert_cmpmem(corpus->tokens[SPN_SPLIT_VALID],
+                  corpus->n_tokens[SPN_SPLIT_VALID] * sizeof(SpnToken), valid, sizeof valid);
+  g_assert_cmpmem(corpus->tokens[SPN_SPLIT_TEST],
+                  corpus->n_tokens[SPN_SPLIT_TEST] * sizeof(SpnToken), test, sizeof test);
 
   g_autofree char *decoded = decode_split(corpus, SPN_SPLIT_TRAIN);
   g_assert_cmpstr(decoded, ==, "Hi\ni!\n");
@@ -781,7 +781,14 @@ test_vocab_json_errors(void)
     const char *expected;
   } cases[] = {
       {"not json", "vocabulary JSON: "},
-      {"[1, 2]", "expected an object"},
+      {"[1, 2]", "not a JSON object"},
+      /* json-glib decodes a lone surrogate escape to bytes that are not UTF-8 */
+      {"{\"kind\": \"chars\", \"tokens\": [\"<unk>\", \"\\ud800x\"]}",
+       "token 1 is not valid UTF-8"},
+      {"{\"kind\": \"ref\", \"tokens\": [\"\\udfffx\"]}", "token 0 is not valid UTF-8"},
+      {"{\"kind\": \"ref\", \"tokens\": [\"4 5\"]}", "token 0 contains white space"},
+      {"{\"kind\": \"ref\", \"tokens\": [[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]}",
+       "nests JSON more than 16 levels deep"},
       {"{\"tokens\": [\"a\"]}", "\"kind\""},
       {"{\"kind\": 3, \"tokens\": [\"a\"]}", "\"kind\""},
       {"{\"kind\": \"words\", \"tokens\": [\"a\"]}", "unknown kind \"words\""},

@@ -163,7 +163,7 @@ static void test_corpus(void)
   /* The splits hold the generated text itself. */
   char *text = spn_demo_text(SPN_DEMO_SEED, SPN_DEMO_CHARS, SPN_DEMO_DISTANCE, NULL);
   gsize n_valid = corpus->n_tokens[SPN_SPLIT_VALID];
-  char *valid = spn_vocab_decode(corpus->vocab, corpus->tokens[SPN_SPLIT_VALID], n_valid);
+  char *valid = spn_corpus_decode(corpus, SPN_SPLIT_VALID, 0, n_valid);
   g_assert_cmpint(memcmp(valid, text + corpus->n_tokens[SPN_SPLIT_TRAIN], n_valid), ==, 0);
   g_free(valid);
   g_free(text);

@@ -349,8 +349,7 @@ test_ref_newline(void)
 static char *
 corpus_text(void)
 {
-  const gint32 *train = corpus->tokens[SPN_SPLIT_TRAIN];
-  g_autofree char *s = spn_vocab_decode(corpus->vocab, train + 5000, 4 * TEXT_CHARS);
+  g_autofree char *s = spn_corpus_decode(corpus, SPN_SPLIT_TRAIN, 5000, 4 * TEXT_CHARS);
   GString *out = g_string_new(NULL);
   for (const char *p = s; *p && out->len < TEXT_CHARS; p++)
     if ((guchar)*p < 0x80)

@@ -921,7 +921,7 @@ test_corrupt_json(void)
   expect_header_message(dir, "        ", "header is empty");
   expect_header_error(dir, "{\"caf\xc3\":1}", "header is not valid UTF-8");
   expect_header_message(dir, "{\"a\":\xff}",
-                        "header is not valid UTF-8 (bad byte at header offset 5)");
+                        "header is not valid UTF-8 (bad byte at offset 5)");
 
   /* An embedded NUL byte, which strlen-based helpers cannot write. */
   static const char with_nul[] = "{\"a\":1\0}";

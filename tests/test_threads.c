@@ -29,6 +29,16 @@
 #define REPEATS 5
 #define TRAIN_STEPS 20
 
+/* The training split's token ids as the model reads them. */
+static gint32 *
+train_ids(const SpnCorpus *corpus)
+{
+  gsize n = corpus->n_tokens[SPN_SPLIT_TRAIN];
+  gint32 *ids = g_new(gint32, MAX(n, 1));
+  spn_corpus_copy_ids(corpus, SPN_SPLIT_TRAIN, 0, n, ids);
+  return ids;
+}
+
 static char *tmpdir;
 static char *corpus_path;
 
@@ -165,7 +175,7 @@ test_training_validation(void)
 {
   SpnTrainer *t = trainer_for(CASE_FF);
   spn_threads_init(1);
-  spn_trainer_step(t, NULL);
+  g_assert_true(spn_trainer_step(t, NULL, NULL));
   double want = 0.0, bpc = 0.0;
   g_assert_true(spn_trainer_evaluate(t, SPN_SPLIT_VALID, 5, 0, &want, NULL));
   g_assert_cmpfloat(want, ==, evaluate_at(spn_trainer_model(t), 1));
@@ -243,7 +253,7 @@ test_worker_validation(void)
 {
   SpnTrainer *t = trainer_for(CASE_FF);
   spn_threads_init(1);
-  spn_trainer_step(t, NULL);
+  g_assert_true(spn_trainer_step(t, NULL, NULL));
   set_spans(spn_trainer_model(t));
   double want = 0.0;
   g_assert_true(spn_trainer_evaluate(t, SPN_SPLIT_VALID, 5, 0, &want, NULL));
@@ -320,7 +330,7 @@ test_inspect_runner(void)
   SpnTrainer *t = trainer_for(CASE_FF);
   SpnModel *m = spn_trainer_model(t);
   const SpnCorpus *corpus = spn_trainer_corpus(t);
-  const gint32 *tokens = corpus->tokens[SPN_SPLIT_TRAIN];
+  g_autofree gint32 *tokens = train_ids(corpus);
   gsize n = 0;
   float *want = inspect_at(m, tokens, 1, &n);
   for (int threads = 2; threads <= MAX_THREADS; threads++) {
@@ -425,7 +435,7 @@ train_at(Case kind, int threads, double *losses, gsize *n_params)
   SpnTrainer *t = trainer_for(kind);
   for (int s = 0; s < TRAIN_STEPS; s++) {
     SpnStepResult r;
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     losses[s] = r.train_bpc;
   }
   SpnModel *m = spn_trainer_model(t);
@@ -466,7 +476,7 @@ gradients_at(Case kind, int threads, SpnLayout **layout)
   SpnTrainer *t = trainer_for(kind);
   SpnModel *m = spn_trainer_model(t);
   int B = m->cfg.batch_sz, M = m->cfg.block_sz, n = B * M;
-  const gint32 *tokens = spn_trainer_corpus(t)->tokens[SPN_SPLIT_TRAIN];
+  g_autofree gint32 *tokens = train_ids(spn_trainer_corpus(t));
   SpnRunner *r = spn_runner_new(m, B, M, TRUE);
   spn_model_zero_grad(m);
   for (int j = 0; j < 3; j++) {

@@ -365,13 +365,13 @@ resume_case(SpnOptimKind optim)
   SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
   g_assert_no_error(error);
   for (int s = 0; s < total; s++) {
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     straight[s] = r.objective;
   }
   spn_trainer_free(t);
   t = spn_trainer_new(&c, load(corpus), &error);
   for (int s = 0; s < first; s++) {
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     resumed[s] = r.objective;
   }
   double bpc_before;
@@ -386,7 +386,7 @@ resume_case(SpnOptimKind optim)
   g_assert_true(spn_trainer_evaluate(t, SPN_SPLIT_VALID, 2, 0, &bpc_after, &error));
   g_assert_cmpfloat(bpc_before, ==, bpc_after);
   for (int s = first; s < total; s++) {
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     resumed[s] = r.objective;
   }
   for (int s = 0; s < total; s++)
@@ -429,14 +429,14 @@ cancelled_evaluation_case(SpnEvalMode mode)
   SpnStepResult r;
   SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
   for (int s = 0; s < 12; s++) {
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     straight[s] = r.objective;
   }
   spn_trainer_free(t);
   t = spn_trainer_new(&c, load(corpus), &error);
   int partial = 0;
   for (int s = 0; s < 12; s++) {
-    spn_trainer_step(t, &r);
+    g_assert_true(spn_trainer_step(t, &r, NULL));
     cancelled[s] = r.objective;
     /* cancelled before it starts, then later and later while it runs */
     g_autoptr(GCancellable) cancellable = g_cancellable_new();
@@ -491,7 +491,7 @@ saved_checkpoint(void)
   char *ckpt = tmp_path("good.safetensors");
   g_autoptr(GError) error = NULL;
   SpnTrainer *t = small_trainer("ck.txt");
-  spn_trainer_step(t, NULL);
+  g_assert_true(spn_trainer_step(t, NULL, NULL));
   g_assert_true(spn_trainer_save(t, ckpt, &error));
   spn_trainer_free(t);
   return ckpt;
@@ -589,7 +589,7 @@ test_atomic_save(void)
   /* overwriting keeps a loadable file at every moment: the old one until the rename */
   g_autofree char *path = tmp_path("atomic.safetensors");
   g_assert_true(spn_trainer_save(t, path, &error));
-  spn_trainer_step(t, NULL);
+  g_assert_true(spn_trainer_step(t, NULL, NULL));
   g_assert_true(spn_trainer_save(t, path, &error));
   SpnCheckpoint *ck = spn_checkpoint_load(path, &error);
   g_assert_no_error(error);
@@ -681,7 +681,7 @@ test_eval_whole_blocks(void)
   /* the reference averages the blocks' mean losses */
   SpnRunner *r = spn_runner_new_eval(m, B, M, NULL);
   gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
-  const gint32 *tokens = corpus->tokens[SPN_SPLIT_VALID];
+  const SpnToken *tokens = corpus->tokens[SPN_SPLIT_VALID];
   double sum = 0;
   for (gsize k = 0; k < K; k++) {
     for (int b = 0; b < B; b++)
@@ -712,7 +712,7 @@ static double
 valid_blocks(SpnRunner *r, const SpnCorpus *corpus, int B, int M, gsize pos, int blocks)
 {
   gsize L = corpus->n_tokens[SPN_SPLIT_VALID] / B;
-  const gint32 *tokens = corpus->tokens[SPN_SPLIT_VALID];
+  const SpnToken *tokens = corpus->tokens[SPN_SPLIT_VALID];
   gint32 *x = g_new(gint32, (gsize)B * M), *y = g_new(gint32, (gsize)B * M);
   double sum = 0;
   for (int k = 0; k < blocks; k++, pos += M) {
@@ -744,8 +744,8 @@ test_reference_validation(void)
   int B = m->cfg.batch_sz, M = m->cfg.block_sz;
   g_assert_cmpuint(corpus->n_tokens[SPN_SPLIT_VALID] / B, ==, 50);
   SpnStepResult r0, r1;
-  spn_trainer_step(t, &r0);
-  spn_trainer_step(plain, &r1);
+  g_assert_true(spn_trainer_step(t, &r0, NULL));
+  g_assert_true(spn_trainer_step(plain, &r1, NULL));
   g_assert_cmpfloat(r0.train_bpc, ==, r1.train_bpc);
   /* a fresh runner over the same weights, caches carried across the validations' blocks */
   SpnRunner *r = spn_runner_new_eval(m, B, M, NULL);
@@ -770,8 +770,8 @@ test_reference_validation(void)
   g_assert_true(spn_trainer_validate(t, 5, 0, &bpc, &error));
   g_assert_true(isfinite(bpc));
   for (int k = 0; k < 3; k++) {
-    spn_trainer_step(t, &r0);
-    spn_trainer_step(plain, &r1);
+    g_assert_true(spn_trainer_step(t, &r0, NULL));
+    g_assert_true(spn_trainer_step(plain, &r1, NULL));
     g_assert_cmpfloat(r0.train_bpc, ==, r1.train_bpc);
   }
   /* prefix mode: the split's first tokens from fresh caches */
@@ -892,7 +892,7 @@ test_probe_generate(void)
   g_autoptr(GError) error = NULL;
   SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
   for (int s = 0; s < 5; s++)
-    spn_trainer_step(t, NULL);
+    g_assert_true(spn_trainer_step(t, NULL, NULL));
   SpnModel *m = spn_trainer_model(t);
   const SpnVocab *v = spn_trainer_corpus(t)->vocab;
   /* longer than one probe chunk, so the cache carries between chunks */
