@@ -48,14 +48,16 @@ visible_range(const SpnSnapshot *s, const SpnFigureOptions *o, AttnLayout *L)
 {
   int n = s->probe->n;
   L->n = n;
-  if (o->q1 > o->q0) {
+  /* a range that is not finite shows everything */
+  gboolean zoom = isfinite(o->q0) && isfinite(o->q1) && isfinite(o->k0) && isfinite(o->k1);
+  if (zoom && o->q1 > o->q0) {
     L->q0 = CLAMP(o->q0, 0, n);
     L->q1 = CLAMP(o->q1, 0, n);
   } else {
     L->q0 = 0;
     L->q1 = n;
   }
-  if (o->q1 > o->q0 && o->k1 > o->k0) {
+  if (zoom && o->q1 > o->q0 && o->k1 > o->k0) {
     L->k0 = CLAMP(o->k0, 0, n);
     L->k1 = CLAMP(o->k1, 0, n);
   } else {
@@ -255,8 +257,11 @@ reduce_head(const AttnLayout *L, const SpnProbeHead *ph, Reduced *R)
     col[k] = (int)((gint64)k * R->w / nk);
   for (int q = L->qa; q < L->qb; q++) {
     float *row = R->v + (gsize)((gint64)(q - L->qa) * R->h / nq) * R->w;
-    R->pers[(gint64)(q - L->qa) * R->h / nq] =
-      MAX(R->pers[(gint64)(q - L->qa) * R->h / nq], ph->persistent ? ph->persistent[q] : 0.0f);
+    /* weights that are not finite are no data: they take no part in a pixel's maximum */
+    float mass = ph->persistent ? ph->persistent[q] : 0.0f;
+    float *pers = &R->pers[(gint64)(q - L->qa) * R->h / nq];
+    if (isfinite(mass) && mass > *pers)
+      *pers = mass;
     int kend = MIN(L->kb, q);
     if (kend <= L->ka)
       continue;
@@ -269,7 +274,7 @@ reduce_head(const AttnLayout *L, const SpnProbeHead *ph, Reduced *R)
     for (int k = first_seen; k < kend; k++) {
       float v = w[q - k - 1];
       int c = col[k - L->ka];
-      if (v > row[c])
+      if (isfinite(v) && v > row[c])
         row[c] = v;
     }
   }
@@ -282,17 +287,21 @@ typedef struct {
   guint32 nodata;
 } ColorScale;
 
+/* A weight's colour; below 0 (no cell) and anything not finite is "no data": t indexes the table
+ * only once it is known to lie in [0, 1]. */
 static guint32
 scale_pixel(const ColorScale *cs, float v)
 {
-  if (v < 0)
+  if (!(v >= 0) || !isfinite(v))
     return cs->nodata;
   double t;
   if (cs->log)
     t = v <= cs->vmin ? 0.0 : (log10(v) - log10(cs->vmin)) / (log10(cs->vmax) - log10(cs->vmin));
   else
     t = v / cs->vmax;
-  t = CLAMP(t, 0.0, 1.0);
+  if (!(t >= 0.0))
+    return cs->nodata;
+  t = MIN(t, 1.0);
   return cs->lut[(int)(t * (SPN_COLORMAP_LUT_SIZE - 1) + 0.5)];
 }
 
@@ -616,14 +625,16 @@ spn_fig_attention_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const Sp
   const SpnProbeHead *ph = spn_fig_probe_head(s, o->layer, h);
   g_autofree char *prefix = o->head < 0 ? g_strdup_printf("head %d \u00b7 ", h) : g_strdup("");
   g_autofree char *qc = spn_fig_token_label(s, q);
-  if (k < 0)
-    return g_strdup_printf("%squery '%s' #%d \u2192 persistent memory, weight %.3g", prefix, qc,
-                           q, ph->persistent ? ph->persistent[q] : 0.0);
+  if (k < 0) {
+    g_autofree char *w = spn_fig_format_value("%.3g", ph->persistent ? ph->persistent[q] : 0.0);
+    return g_strdup_printf("%squery '%s' #%d \u2192 persistent memory, weight %s", prefix, qc, q, w);
+  }
   g_autofree char *kc = spn_fig_token_label(s, k);
   if (k >= q)
     return g_strdup_printf("%squery '%s' #%d, key '%s' #%d: not before the query, never attended",
                            prefix, qc, q, kc, k);
   const char *beyond = q - k > ph->window ? " (beyond the span)" : "";
-  return g_strdup_printf("%squery '%s' #%d \u2192 key '%s' #%d, distance %d, weight %.3g%s",
-                         prefix, qc, q, kc, k, q - k, cell_weight(ph, q, k), beyond);
+  g_autofree char *w = spn_fig_format_value("%.3g", cell_weight(ph, q, k));
+  return g_strdup_printf("%squery '%s' #%d \u2192 key '%s' #%d, distance %d, weight %s%s", prefix,
+                         qc, q, kc, k, q - k, w, beyond);
 }

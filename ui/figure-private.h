@@ -56,6 +56,10 @@ const char *spn_fig_unit(const SpnSnapshot *s);
 const char *spn_fig_span_label(const SpnSnapshot *s);      /* "span (characters)" */
 const char *spn_fig_distance_label(const SpnSnapshot *s);  /* "distance δ (characters back)" */
 
+/* v through a printf format with one double, or "no data" when v is not finite: what hover
+ * texts show for NaN and infinite numbers. */
+char *spn_fig_format_value(const char *format, double v);
+
 /* The probe head of (layer, head), NULL without a probe or out of range. */
 const SpnProbeHead *spn_fig_probe_head(const SpnSnapshot *s, int layer, int head);
 

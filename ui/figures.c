@@ -234,6 +234,14 @@ spn_fig_selected(const SpnFigureOptions *o, int layer, int head)
   return o->layer < 0 || (layer == o->layer && (o->head < 0 || head == o->head));
 }
 
+char *
+spn_fig_format_value(const char *format, double v)
+{
+  if (!isfinite(v))
+    return g_strdup("no data");
+  return g_strdup_printf(format, v);
+}
+
 const SpnProbeHead *
 spn_fig_probe_head(const SpnSnapshot *s, int layer, int head)
 {
