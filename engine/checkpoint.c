@@ -382,11 +382,9 @@ read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
   return h;
 }
 
-SpnCheckpoint *
-spn_checkpoint_load(const char *path, GError **error)
+static SpnCheckpoint *
+from_safetensors(SpnSafetensors *st, const char *path, GError **error)
 {
-  spn_save_remove_stale(path); /* what an interrupted save of this file left behind */
-  SpnSafetensors *st = spn_safetensors_read(path, error);
   if (st == NULL)
     return NULL;
   SpnCheckpoint *ck = g_new0(SpnCheckpoint, 1);
@@ -403,6 +401,19 @@ spn_checkpoint_load(const char *path, GError **error)
     return NULL;
   }
   return ck;
+}
+
+SpnCheckpoint *
+spn_checkpoint_load(const char *path, GError **error)
+{
+  spn_save_remove_stale(path); /* what an interrupted save of this file left behind */
+  return from_safetensors(spn_safetensors_read(path, error), path, error);
+}
+
+SpnCheckpoint *
+spn_checkpoint_load_bytes(GBytes *bytes, const char *name, GError **error)
+{
+  return from_safetensors(spn_safetensors_read_bytes(bytes, name, error), name, error);
 }
 
 void

@@ -48,6 +48,8 @@ gboolean spn_checkpoint_save(const SpnCheckpoint *ck, const char *path, GError *
  * save of path are removed first (savefile.h). A history that cannot be read does not fail the
  * load: history_error says why (resuming needs it, drawing a figure of the model does not). */
 SpnCheckpoint *spn_checkpoint_load(const char *path, GError **error);
+/* The same over a file's bytes in memory; `name` stands for the path in messages. */
+SpnCheckpoint *spn_checkpoint_load_bytes(GBytes *bytes, const char *name, GError **error);
 void spn_checkpoint_free(SpnCheckpoint *ck);
 /* The corpus the checkpoint was trained on, as its trainer state names it (a path,
  * SPN_BUNDLED_SOURCE or "demo"); NULL when it does not say. */

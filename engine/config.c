@@ -459,35 +459,46 @@ spn_config_validate(const SpnConfig *c, GError **error)
 
 /* ---- JSON ---- */
 
+/* A double as a JSON number. json-glib's generator cannot be used: it appends ".0" to any number
+ * printed without a point, so 2e-14 became "2e-14.0", which no JSON parser (json-glib included)
+ * reads back. %.17g round-trips every double; JSON has no NaN or infinity (null, refused when
+ * read). */
 static void
-add_member(JsonBuilder *b, const SpnConfig *c, const SpnConfigField *f)
+append_double(GString *s, double v)
 {
-  json_builder_set_member_name(b, f->key);
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_string_append(s, isfinite(v) ? g_ascii_formatd(buf, sizeof buf, "%.17g", v) : "null");
+}
+
+/* The configuration is flat, its names and string values fixed ASCII: it is written directly. */
+static void
+append_member(GString *s, const SpnConfig *c, const SpnConfigField *f)
+{
+  g_string_append_printf(s, "\"%s\":", f->key);
   switch (f->type) {
-  case SPN_FIELD_INT: json_builder_add_int_value(b, *CFIELD(c, f, int)); break;
-  case SPN_FIELD_DOUBLE: json_builder_add_double_value(b, *CFIELD(c, f, double)); break;
-  case SPN_FIELD_BOOL: json_builder_add_boolean_value(b, *CFIELD(c, f, gboolean)); break;
+  case SPN_FIELD_INT: g_string_append_printf(s, "%d", *CFIELD(c, f, int)); break;
+  case SPN_FIELD_DOUBLE: append_double(s, *CFIELD(c, f, double)); break;
+  case SPN_FIELD_BOOL: g_string_append(s, *CFIELD(c, f, gboolean) ? "true" : "false"); break;
   case SPN_FIELD_CHOICE:
-    json_builder_add_string_value(b, choice_name(f->choices, *CFIELD(c, f, int)));
+    g_string_append_printf(s, "\"%s\"", choice_name(f->choices, *CFIELD(c, f, int)));
     break;
-  case SPN_FIELD_SEED: {
-    g_autofree char *seed = g_strdup_printf("%" G_GUINT64_FORMAT, *CFIELD(c, f, guint64));
-    json_builder_add_string_value(b, seed);
+  case SPN_FIELD_SEED:
+    g_string_append_printf(s, "\"%" G_GUINT64_FORMAT "\"", *CFIELD(c, f, guint64));
     break;
-  }
   }
 }
 
 char *
 spn_config_to_json(const SpnConfig *c)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
-    add_member(b, c, &fields[i]);
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  return json_to_string(root, FALSE);
+  GString *s = g_string_new("{");
+  for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+    if (i > 0)
+      g_string_append_c(s, ',');
+    append_member(s, c, &fields[i]);
+  }
+  g_string_append_c(s, '}');
+  return g_string_free(s, FALSE);
 }
 
 static gboolean

@@ -391,15 +391,41 @@ changed_error(const char *name, GError **error)
 
 /* ---- CHARS and BYTES: a token per code point or per byte ------------------------------------ */
 
+/* Code point tables in pages of 256, allocated when a page is first used: a text touches a few
+ * pages, and a load costs kilobytes, not the 11 MB of flat tables over all of Unicode. */
+#define PAGE_BITS 8
+#define N_PAGES (N_CODE_POINTS >> PAGE_BITS)
+#define PAGE_OF(c) ((c) >> PAGE_BITS)
+#define IN_PAGE(c) ((c) & ((1u << PAGE_BITS) - 1))
+
 /* What the passes over CHARS text share: code point -> first position (pass one) and code point
  * -> token id (pass two). */
 typedef struct {
-  guint64 *first;      /* N_CODE_POINTS entries, G_MAXUINT64 where unseen */
-  guint64 count;       /* code points so far (pass one) */
-  gboolean mark;       /* pass one: record first positions (the training text only) */
-  SpnToken *id_of;     /* N_CODE_POINTS entries (pass two) */
+  guint64 *first[N_PAGES]; /* first position of each code point, G_MAXUINT64 where unseen */
+  guint64 count;           /* code points so far (pass one) */
+  gboolean mark;           /* pass one: record first positions (the training text only) */
+  SpnToken *id_of[N_PAGES];/* token ids; a missing page is all <unk> (pass two) */
   Sink *sink;
 } CharsPass;
+
+static inline void
+mark_first(CharsPass *cp, gunichar c)
+{
+  guint64 *page = cp->first[PAGE_OF(c)];
+  if (page == NULL) {
+    page = cp->first[PAGE_OF(c)] = g_new(guint64, 1u << PAGE_BITS);
+    memset(page, 0xff, sizeof(guint64) << PAGE_BITS);
+  }
+  if (page[IN_PAGE(c)] == G_MAXUINT64)
+    page[IN_PAGE(c)] = cp->count;
+}
+
+static inline SpnToken
+id_of(const CharsPass *cp, gunichar c)
+{
+  const SpnToken *page = cp->id_of[PAGE_OF(c)];
+  return page != NULL ? page[IN_PAGE(c)] : 0;
+}
 
 static inline gunichar
 next_char(const guchar **p)
@@ -421,8 +447,8 @@ chars_count(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError 
   CharsPass *cp = data;
   for (const guchar *p = piece, *end = piece + n; p < end;) {
     gunichar c = next_char(&p);
-    if (cp->mark && cp->first[c] == G_MAXUINT64)
-      cp->first[c] = cp->count;
+    if (cp->mark)
+      mark_first(cp, c);
     cp->count++;
   }
   return TRUE;
@@ -433,7 +459,7 @@ chars_map(TextReader *tr, const guchar *piece, gsize n, gpointer data, GError **
 {
   CharsPass *cp = data;
   for (const guchar *p = piece, *end = piece + n; p < end;)
-    if (!sink_put(cp->sink, cp->id_of[next_char(&p)]))
+    if (!sink_put(cp->sink, id_of(cp, next_char(&p))))
       return changed_error(tr->src->name, error);
   return TRUE;
 }
@@ -466,23 +492,27 @@ char_text(gunichar cp)
 /* The CHARS vocabulary: <unk>, then the code points first seen before position `train_end`,
  * by code point; fills id_of (0, <unk>, elsewhere). */
 static SpnVocab *
-chars_vocab(const CharsPass *cp, guint64 train_end, const char *name, GError **error)
+chars_vocab(CharsPass *cp, guint64 train_end, const char *name, GError **error)
 {
   GPtrArray *tokens = g_ptr_array_new_with_free_func(g_free);
   g_ptr_array_add(tokens, g_strdup(SPN_VOCAB_UNK));
-  for (gunichar c = 0; c < N_CODE_POINTS; c++) {
-    cp->id_of[c] = 0;
-    if (cp->first[c] >= train_end)
+  for (guint pg = 0; pg < N_PAGES; pg++) {
+    if (cp->first[pg] == NULL)
       continue;
-    if (tokens->len == MAX_VOCAB) {
-      g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
-                  "%s: the training text holds more than %d distinct characters; use byte mode",
-                  name, MAX_VOCAB - 1);
-      g_ptr_array_free(tokens, TRUE);
-      return NULL;
+    cp->id_of[pg] = g_new0(SpnToken, 1u << PAGE_BITS);
+    for (guint i = 0; i < (1u << PAGE_BITS); i++) {
+      if (cp->first[pg][i] >= train_end)
+        continue;
+      if (tokens->len == MAX_VOCAB) {
+        g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_FORMAT,
+                    "%s: the training text holds more than %d distinct characters; use byte mode",
+                    name, MAX_VOCAB - 1);
+        g_ptr_array_free(tokens, TRUE);
+        return NULL;
+      }
+      cp->id_of[pg][i] = (SpnToken)tokens->len;
+      g_ptr_array_add(tokens, char_text((pg << PAGE_BITS) | i));
     }
-    cp->id_of[c] = (SpnToken)tokens->len;
-    g_ptr_array_add(tokens, char_text(c));
   }
   g_ptr_array_set_free_func(tokens, NULL);
   return spn_vocab_new_take(SPN_VOCAB_CHARS, tokens, NULL);
@@ -517,22 +547,20 @@ map_units(Source *src, gboolean byte_mode, CharsPass *cp, Sink *sink, GError **e
   return ok && (sink->written == expected || changed_error(src->name, error));
 }
 
-static void
-chars_pass_init(CharsPass *cp, gboolean byte_mode)
+static CharsPass *
+chars_pass_new(void)
 {
-  *cp = (CharsPass){0};
-  if (byte_mode)
-    return;
-  cp->first = g_new(guint64, N_CODE_POINTS);
-  memset(cp->first, 0xff, sizeof(guint64) * N_CODE_POINTS);
-  cp->id_of = g_new(SpnToken, N_CODE_POINTS);
+  return g_new0(CharsPass, 1);
 }
 
 static void
-chars_pass_clear(CharsPass *cp)
+chars_pass_free(CharsPass *cp)
 {
-  g_free(cp->first);
-  g_free(cp->id_of);
+  for (guint pg = 0; pg < N_PAGES; pg++) {
+    g_free(cp->first[pg]);
+    g_free(cp->id_of[pg]);
+  }
+  g_free(cp);
 }
 
 static SpnVocab *
@@ -553,11 +581,10 @@ alloc_split(SpnCorpus *corpus, SpnSplit s, guint64 n)
 static gboolean
 load_units(SpnCorpus *corpus, Source *src, gboolean byte_mode, GError **error)
 {
-  CharsPass cp;
-  chars_pass_init(&cp, byte_mode);
-  cp.mark = TRUE;
+  CharsPass *cp = chars_pass_new();
+  cp->mark = TRUE;
   guint64 n = 0;
-  gboolean ok = count_units(src, byte_mode, &cp, &n, error);
+  gboolean ok = count_units(src, byte_mode, cp, &n, error);
   guint64 ends[3] = {n * SPN_TRAIN_END_PCT / 100, n * SPN_VALID_END_PCT / 100, n};
   for (int s = 0; ok && s < 3; s++) {
     guint64 start = s == 0 ? 0 : ends[s - 1];
@@ -571,7 +598,7 @@ load_units(SpnCorpus *corpus, Source *src, gboolean byte_mode, GError **error)
     ok = FALSE;
   }
   if (ok)
-    ok = (corpus->vocab = units_vocab(&cp, byte_mode, ends[0], src->name, error)) != NULL;
+    ok = (corpus->vocab = units_vocab(cp, byte_mode, ends[0], src->name, error)) != NULL;
   if (ok) {
     Sink sink = {.n_dest = 3};
     for (int s = 0; s < 3; s++) {
@@ -579,9 +606,9 @@ load_units(SpnCorpus *corpus, Source *src, gboolean byte_mode, GError **error)
       sink.dest[s] = corpus->tokens[s];
       sink.len[s] = corpus->n_tokens[s];
     }
-    ok = map_units(src, byte_mode, &cp, &sink, error);
+    ok = map_units(src, byte_mode, cp, &sink, error);
   }
-  chars_pass_clear(&cp);
+  chars_pass_free(cp);
   return ok;
 }
 
@@ -633,24 +660,23 @@ load_dir(SpnCorpus *corpus, const char *dir, gboolean byte_mode, GError **error)
 {
   char *paths[3];
   Source src[3] = {{.fd = -1}, {.fd = -1}, {.fd = -1}};
-  CharsPass cp;
-  chars_pass_init(&cp, byte_mode);
+  CharsPass *cp = chars_pass_new();
   guint64 n[3] = {0};
   gboolean ok = dir_paths(dir, paths, error);
   for (int s = 0; ok && s < 3; s++) {
-    cp.mark = s == SPN_SPLIT_TRAIN;
+    cp->mark = s == SPN_SPLIT_TRAIN;
     ok = source_open_file(&src[s], paths[s], error) &&
-         count_units(&src[s], byte_mode, &cp, &n[s], error);
+         count_units(&src[s], byte_mode, cp, &n[s], error);
   }
   if (ok)
-    ok = (corpus->vocab = units_vocab(&cp, byte_mode, G_MAXUINT64, paths[0], error)) != NULL;
+    ok = (corpus->vocab = units_vocab(cp, byte_mode, G_MAXUINT64, paths[0], error)) != NULL;
   for (int s = 0; ok && s < 3; s++) {
     alloc_split(corpus, (SpnSplit)s, n[s]);
     Sink sink = {.dest = {corpus->tokens[s]}, .len = {corpus->n_tokens[s]}, .n_dest = 1};
-    ok = map_units(&src[s], byte_mode, &cp, &sink, error);
+    ok = map_units(&src[s], byte_mode, cp, &sink, error);
   }
   close_sources(src);
-  chars_pass_clear(&cp);
+  chars_pass_free(cp);
   free_paths(paths);
   return ok;
 }

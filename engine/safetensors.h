@@ -37,6 +37,8 @@ typedef struct _SpnSafetensors SpnSafetensors;
  * its offsets span 40", "...: unsupported dtype 'BF16' of tensor 'x' (expected F32, I32 or I64)",
  * "...: checksum mismatch: the file is corrupt". */
 SpnSafetensors *spn_safetensors_read(const char *path, GError **error);
+/* The same over bytes already in memory (kept referenced); `name` stands for the path. */
+SpnSafetensors *spn_safetensors_read_bytes(GBytes *bytes, const char *name, GError **error);
 void spn_safetensors_free(SpnSafetensors *st);
 const char *spn_safetensors_path(const SpnSafetensors *st);
 /* Bytes of tensor data in the file (what the header's offsets may address). */

@@ -23,7 +23,8 @@ static const gint64 empty_data = 0;
 struct _SpnSafetensors {
   char *path;
   char *display;    /* UTF-8 rendering of path for messages */
-  guint8 *contents; /* the whole file; malloc alignment suits every dtype */
+  GBytes *bytes;            /* the whole file */
+  const guint8 *contents;   /* its data; malloc alignment suits every dtype */
   gsize size;
   gsize data_len;   /* bytes after the header */
   GPtrArray *tensors;   /* SpnStTensor *, ordered by data offset */
@@ -95,7 +96,8 @@ load_contents(SpnSafetensors *st, GError **error)
     return FALSE;
   }
   gsize cap = (gsize)sb.st_size;
-  if ((off_t)cap != sb.st_size || (st->contents = g_try_malloc(MAX(cap, 1))) == NULL) {
+  guint8 *buf = NULL;
+  if ((off_t)cap != sb.st_size || (buf = g_try_malloc(MAX(cap, 1))) == NULL) {
     spn_st_fail(error, SPN_ST_ERROR_IO, st->display,
                 "file is %" G_GINT64_FORMAT " bytes, too large to load into memory",
                 (gint64)sb.st_size);
@@ -103,8 +105,11 @@ load_contents(SpnSafetensors *st, GError **error)
     return FALSE;
   }
   int err = 0;
-  gboolean ok = read_all(fd, st->contents, cap, &st->size, &err);
+  gsize got = 0;
+  gboolean ok = read_all(fd, buf, cap, &got, &err);
   close(fd);
+  st->bytes = g_bytes_new_take(buf, got);
+  st->contents = g_bytes_get_data(st->bytes, &st->size);
   if (!ok)
     spn_st_fail(error, SPN_ST_ERROR_IO, st->display, "cannot read: %s", g_strerror(err));
   return ok;
@@ -425,18 +430,14 @@ safetensors_new(const char *path)
   return st;
 }
 
-SpnSafetensors *
-spn_safetensors_read(const char *path, GError **error)
+/* Everything after the file's bytes are in st->contents. */
+static SpnSafetensors *
+parse(SpnSafetensors *st, GError **error)
 {
-  g_return_val_if_fail(path != NULL, NULL);
-  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-  SpnSafetensors *st = safetensors_new(path);
   SpnStLayout lay;
   g_autoptr(JsonParser) parser = NULL;
   gboolean ok =
-      load_contents(st, error) && split_file(st, &lay, error) &&
-      (parser = parse_header(st, &lay, error)) != NULL &&
+      split_file(st, &lay, error) && (parser = parse_header(st, &lay, error)) != NULL &&
       parse_entries(st, json_node_get_object(json_parser_get_root(parser)), &lay, error) &&
       verify_checksum(st, &lay, error);
   if (ok)
@@ -448,6 +449,30 @@ spn_safetensors_read(const char *path, GError **error)
   return st;
 }
 
+SpnSafetensors *
+spn_safetensors_read(const char *path, GError **error)
+{
+  g_return_val_if_fail(path != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+  SpnSafetensors *st = safetensors_new(path);
+  if (!load_contents(st, error)) {
+    spn_safetensors_free(st);
+    return NULL;
+  }
+  return parse(st, error);
+}
+
+SpnSafetensors *
+spn_safetensors_read_bytes(GBytes *bytes, const char *name, GError **error)
+{
+  g_return_val_if_fail(bytes != NULL && name != NULL, NULL);
+  g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+  SpnSafetensors *st = safetensors_new(name);
+  st->bytes = g_bytes_ref(bytes);
+  st->contents = g_bytes_get_data(st->bytes, &st->size);
+  return parse(st, error);
+}
+
 void
 spn_safetensors_free(SpnSafetensors *st)
 {
@@ -457,7 +482,8 @@ spn_safetensors_free(SpnSafetensors *st)
   g_ptr_array_free(st->tensors, TRUE);
   g_hash_table_destroy(st->metadata);
   g_ptr_array_free(st->copies, TRUE);
-  g_free(st->contents);
+  if (st->bytes != NULL)
+    g_bytes_unref(st->bytes);
   g_free(st->display);
   g_free(st->path);
   g_free(st);

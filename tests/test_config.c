@@ -74,6 +74,27 @@ test_json_roundtrip(void)
   assert_same_config(&back, &all);
 }
 
+/* Doubles that print without a decimal point (2e-14, 1e+300) stay valid JSON and exact: json-glib's
+ * generator wrote "2e-14.0" (fuzzer finding), and the checkpoint could not be opened again. */
+static void
+test_json_doubles(void)
+{
+  const double values[] = {2e-14, 1e-300, 5e-324, 1e+300, 0.07, 1.0 / 3.0, 0, 123456789.0};
+  for (gsize i = 0; i < G_N_ELEMENTS(values); i++) {
+    SpnConfig c, back;
+    spn_config_init_desktop(&c);
+    c.adapt_span_loss = values[i];
+    c.lr = values[G_N_ELEMENTS(values) - 1 - i];
+    g_autofree char *json = spn_config_to_json(&c);
+    spn_config_init_reference_small(&back);
+    g_autoptr(GError) error = NULL;
+    g_assert_true(spn_config_from_json(&back, json, &error));
+    g_assert_no_error(error);
+    g_assert_cmpfloat(back.adapt_span_loss, ==, values[i]);
+    g_assert_cmpfloat(back.lr, ==, c.lr);
+  }
+}
+
 static void
 test_json_errors(void)
 {
@@ -281,6 +302,7 @@ main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/config/json-roundtrip", test_json_roundtrip);
+  g_test_add_func("/config/json-doubles", test_json_doubles);
   g_test_add_func("/config/json-errors", test_json_errors);
   g_test_add_func("/config/validation-ranges", test_validation_ranges);
   g_test_add_func("/config/validation-rules", test_validation_rules);

@@ -26,8 +26,10 @@ poisoned_snapshot(float bad, int variant)
   for (int i = 0; i < 40; i++) {
     float row[4] = {i % 3 ? 10.0f * i : bad, bad, 5.0f, i == 39 ? bad : 1.0f};
     gint64 step = variant == 2 && i == 20 ? G_MININT64 : i + 1;
-    spn_history_append(s->history, step, i % 5 ? 3.0 - i * 0.01 : bad, i % 7 ? NAN : bad,
-                       i % 2 ? bad : 1000.0, row);
+    spn_history_append(s->history, step, i % 5 ? 3.0 - i * 0.01 : bad, i % 2 ? bad : 1000.0,
+                       row);
+    if (i % 7 == 0)
+      spn_history_add_valid(s->history, step, bad);
   }
   int window = 24;
   SpnProbe *p = spn_test_probe_new(text, 2, 2, spans, window);

@@ -1,25 +1,34 @@
 #!/bin/sh
-# Builds the libFuzzer targets of tests/fuzz with Debian's clang (apt-get install clang):
+# Builds the libFuzzer targets of tests/fuzz with Debian's clang (apt-get install clang libomp-dev):
 #   sh tests/fuzz/build.sh [OUTDIR]     (default build-fuzz/)
-# then e.g.  nice build-fuzz/fuzz-pickle tests/fuzz/corpus/pickle -dict=tests/fuzz/pickle.dict
+# The engine is compiled once with coverage, ASan and UBSan (float-cast-overflow included), then
+# every target is linked against it; e.g.
+#   nice build-fuzz/fuzz-checkpoint WORK tests/fuzz/corpus/checkpoint -dict=tests/fuzz/json.dict
 set -e
 cd "$(dirname "$0")/../.."
+root=$(pwd)
 out="${1:-build-fuzz}"
-mkdir -p "$out"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -Iengine"
-cflags="$(pkg-config --cflags glib-2.0 libzip)"
-libs="$(pkg-config --libs glib-2.0 libzip) -lm"
-engine="engine/ptobj.c engine/pickle.c engine/torchfile.c"
-for target in pickle torchfile; do
-  clang $flags $cflags tests/fuzz/fuzz_$target.c $engine $libs -o "$out/fuzz-$target"
+mkdir -p "$out/obj"
+out=$(cd "$out" && pwd)
+targets="pickle torchfile refrun safetensors checkpoint corpus json"
+deps="glib-2.0 gio-2.0 json-glib-1.0 openblas libzip"
+# what meson's spanscope-config.h says, for the corpus loader's data directory
+cat > "$out/spanscope-config.h" <<CONFIG
+#define SPN_VERSION "fuzz"
+#define SPN_APPLICATION_ID "org.spanscope.Spanscope"
+#define SPN_DATADIR "$root/data"
+#define SPN_SOURCE_DATADIR "$root/data"
+#define SPN_BUILD_ROOT "$out"
+CONFIG
+sanitize="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all"
+flags="-g -O1 -fopenmp -ffp-contract=off -std=gnu11 -D_GNU_SOURCE -DG_LOG_DOMAIN=\"spanscope\"
+-I$out -Iengine $(pkg-config --cflags $deps)"
+for f in engine/*.c; do
+  o="$out/obj/$(basename "$f" .c).o"
+  clang $flags $sanitize -fsanitize=fuzzer-no-link -c "$f" -o "$o"
 done
-# fuzz-refrun reaches the model, optimizer, history and checkpoint code: the whole engine but the
-# threads of the window (worker, follow), with the header meson would generate
-mkdir -p "$out/include"
-printf '#pragma once\n#define SPN_APPLICATION_ID "org.spanscope.Spanscope"\n#define SPN_DATADIR "/nonexistent"\n#define SPN_SOURCE_DATADIR "data"\n#define SPN_BUILD_ROOT "."\n#define SPN_VERSION "fuzz"\n' \
-  > "$out/include/spanscope-config.h"
-all="$(ls engine/*.c | grep -v -e engine/worker.c -e engine/follow.c)"
-clang $flags -fopenmp -I"$out/include" $(pkg-config --cflags glib-2.0 gio-2.0 json-glib-1.0 libzip openblas) \
-  tests/fuzz/fuzz_refrun.c $all \
-  $(pkg-config --libs glib-2.0 gio-2.0 json-glib-1.0 libzip openblas) -lm -o "$out/fuzz-refrun"
-echo "built $out/fuzz-pickle $out/fuzz-torchfile $out/fuzz-refrun"
+for t in $targets; do
+  clang $flags $sanitize -fsanitize=fuzzer "tests/fuzz/fuzz_$t.c" "$out"/obj/*.o \
+    $(pkg-config --libs $deps) -lm -o "$out/fuzz-$t"
+done
+echo "built $(for t in $targets; do printf '%s ' "$out/fuzz-$t"; done)"
