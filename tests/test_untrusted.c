@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -564,6 +567,135 @@ test_worker_stops(void)
   g_ptr_array_unref(seen.failed);
 }
 
+/* ---- saves onto a full file system ------------------------------------------------------- */
+
+static char *
+full_disk_dir(void)
+{
+  char *dir = tmp_path("full");
+  g_mkdir(dir, 0700);
+  /* 1 MiB: room for the small model's checkpoint (about 60 kB) and a filler */
+  if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0) {
+    int err = errno;
+    g_autofree char *why = g_strdup_printf("cannot mount a small tmpfs on %s to fill it: %s (the "
+                                           "full-disk test needs root or CAP_SYS_ADMIN)",
+                                           dir, g_strerror(err));
+    g_test_skip(why);
+    g_rmdir(dir);
+    g_free(dir);
+    return NULL;
+  }
+  return dir;
+}
+
+/* Fills the file system of dir until `leave` bytes are free (or fewer). */
+static char *
+fill(const char *dir, gsize leave)
+{
+  char *filler = g_build_filename(dir, "filler", NULL);
+  FILE *f = fopen(filler, "wb");
+  g_assert_nonnull(f);
+  static char block[4096];
+  struct statvfs vfs;
+  while (statvfs(dir, &vfs) == 0 && (gsize)vfs.f_bavail * vfs.f_frsize > leave &&
+         fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0)
+    ;
+  fclose(f);
+  return filler;
+}
+
+static GBytes *
+file_bytes(const char *path)
+{
+  char *data;
+  gsize len;
+  g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+  return g_bytes_new_take(data, len);
+}
+
+static void
+assert_only(const char *dir, const char *a, const char *b)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  const char *name;
+  while ((name = g_dir_read_name(d)) != NULL)
+    if (strcmp(name, a) != 0 && strcmp(name, b) != 0)
+      g_error("%s: unexpected file %s (a temporary file left behind?)", dir, name);
+}
+
+/* issue 13: a save onto a full disk fails with a clear error, leaves the old file as it was and
+ * no temporary file, training goes on, and a save after space is freed succeeds. */
+static void
+test_full_disk(void)
+{
+  g_autofree char *dir = full_disk_dir();
+  if (dir == NULL)
+    return;
+  g_autofree char *corpus = write_corpus("full.txt", 3000);
+  g_autofree char *ck = g_build_filename(dir, "run.safetensors", NULL);
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_assert_true(spn_trainer_step(t, NULL, &error));
+  g_assert_true(spn_trainer_save(t, ck, &error));
+  g_autoptr(GBytes) saved = file_bytes(ck);
+  g_assert_cmpuint(g_bytes_get_size(saved), >, 16384);
+  g_autofree char *filler = fill(dir, 16384);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    g_assert_true(spn_trainer_step(t, NULL, &error)); /* training goes on */
+    g_assert_false(spn_trainer_save(t, ck, &error));
+    g_assert_error(error, SPN_ST_ERROR, SPN_ST_ERROR_IO);
+    assert_contains(error->message, ck);
+    assert_contains(error->message, g_strerror(ENOSPC));
+    assert_contains(error->message, "nothing was replaced");
+    g_test_message("%s", error->message);
+    g_clear_error(&error);
+    g_autoptr(GBytes) now = file_bytes(ck);
+    g_assert_true(g_bytes_equal(now, saved));
+    assert_only(dir, "run.safetensors", "filler");
+  }
+  /* the worker behind the window reports the failure and keeps training */
+  g_autofree char *filler2 = fill(dir, 0);
+  Seen seen = {g_ptr_array_new_with_free_func(g_free), {0}};
+  GMainContext *ctx = g_main_context_new();
+  SpnWorker *w = spn_worker_new(ctx, seen_snapshot, seen_message, &seen);
+  spn_worker_new_model(w, &c, corpus, NULL);
+  spn_worker_train(w);
+  spn_worker_save(w, ck);
+  g_assert_true(spn_worker_sync(w, 60000));
+  while (g_main_context_iteration(ctx, FALSE))
+    ;
+  g_assert_cmpuint(seen.failed->len, ==, 1);
+  const char *failure = g_ptr_array_index(seen.failed, 0);
+  g_autofree char *prefix = g_strdup_printf("%d|%s|Cannot save the checkpoint (the previous file "
+                                            "is unchanged): ",
+                                            SPN_WORKER_TASK_SAVE, g_quark_to_string(SPN_ST_ERROR));
+  g_assert_true(g_str_has_prefix(failure, prefix));
+  assert_contains(failure, g_strerror(ENOSPC));
+  gint64 step = seen.status.step;
+  g_assert_true(seen.status.training);
+  while (seen.status.step <= step + 2)
+    g_main_context_iteration(ctx, TRUE);
+  spn_worker_free(w);
+  g_main_context_unref(ctx);
+  g_ptr_array_unref(seen.failed);
+  g_autoptr(GBytes) still = file_bytes(ck);
+  g_assert_true(g_bytes_equal(still, saved));
+  /* space again: the next save succeeds */
+  g_unlink(filler);
+  g_unlink(filler2);
+  g_assert_true(spn_trainer_save(t, ck, &error));
+  g_assert_no_error(error);
+  SpnCheckpoint *back = spn_checkpoint_load(ck, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(back->optim->step, ==, spn_trainer_step_count(t));
+  spn_checkpoint_free(back);
+  spn_trainer_free(t);
+  assert_only(dir, "run.safetensors", "run.safetensors");
+  g_assert_cmpint(umount2(dir, MNT_DETACH), ==, 0);
+}
+
 static void
 remove_tree(const char *path)
 {
@@ -594,6 +726,7 @@ main(int argc, char **argv)
   g_test_add_func("/untrusted/nan-stop", test_nan_stop);
   g_test_add_func("/untrusted/extreme-settings", test_extreme_settings);
   g_test_add_func("/untrusted/worker-stops", test_worker_stops);
+  g_test_add_func("/untrusted/full-disk", test_full_disk);
   int rc = g_test_run();
   remove_tree(tmpdir);
   return rc;
