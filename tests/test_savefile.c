@@ -22,6 +22,12 @@ make_dir(void)
   return dir;
 }
 
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b); /* g_ptr_array_sort passes the slots */
+}
+
 /* Sorted, comma-separated names in dir. */
 static char *
 list_dir(const char *dir)
@@ -32,7 +38,7 @@ list_dir(const char *dir)
   while ((name = g_dir_read_name(d)) != NULL)
     g_ptr_array_add(names, g_strdup(name));
   g_dir_close(d);
-  g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+  g_ptr_array_sort(names, compare_names);
   g_ptr_array_add(names, NULL);
   return g_strjoinv(",", (char **)names->pdata);
 }
