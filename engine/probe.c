@@ -136,6 +136,39 @@ collect_chunk(SpnRunner *r, int start, int len, const float *surprisal, gpointer
   return TRUE;
 }
 
+/* Bytes the reading of n tokens keeps: every head's weights over its window, its two masses,
+ * and per token its id, offset and surprisal. */
+static double
+probe_bytes(const SpnModel *m, gsize n)
+{
+  const SpnConfig *c = &m->cfg;
+  double per_token = sizeof(gint32) + sizeof(gsize) + sizeof(float);
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++) {
+      float z = c->adapt_span ? m->w.layers[l].z[h] : 0.0f;
+      per_token += sizeof(float) * (2.0 + spn_attention_window(z, c->attn_span,
+                                                               c->adapt_span_ramp, c->adapt_span));
+    }
+  return per_token * (double)n;
+}
+
+/* A reading that would not fit is refused with how long a text can be, before anything is
+ * allocated for it. */
+static gboolean
+check_length(const SpnModel *m, gsize n, GError **error)
+{
+  double bytes = probe_bytes(m, n);
+  if (n <= (gsize)G_MAXINT && bytes <= SPN_PROBE_MAX_BYTES)
+    return TRUE;
+  gsize fits = (gsize)MIN((double)G_MAXINT, SPN_PROBE_MAX_BYTES / (bytes / (double)n));
+  g_set_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_TOO_LONG,
+              "reading %" G_GSIZE_FORMAT " characters would keep %.1f GB of attention weights "
+              "(every head, every distance it can see); read at most %" G_GSIZE_FORMAT
+              " characters at once with this model",
+              n, bytes / 1e9, fits);
+  return FALSE;
+}
+
 SpnProbe *
 spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **error)
 {
@@ -145,6 +178,11 @@ spn_probe_run(SpnModel *m, const SpnVocab *vocab, const char *text, GError **err
   gint32 *tokens = probe_encode(vocab, text, -1, &n, &offsets, error);
   if (tokens == NULL)
     return NULL;
+  if (!check_length(m, n, error)) {
+    g_free(tokens);
+    g_free(offsets);
+    return NULL;
+  }
   SpnProbe *p = spn_probe_new();
   p->n = (int)n;
   p->tokens = tokens;

@@ -29,6 +29,9 @@ typedef struct {
   gboolean frozen;     /* a snapshot: shared, never written again */
 } SpnProbe;
 
+/* What one reading may keep in memory; a longer text is refused with the length that fits. */
+#define SPN_PROBE_MAX_BYTES 2e9
+
 /* An empty reading (n = 0, no arrays; ref count 1) to fill in; every array it points to is
  * freed with its last reference. */
 SpnProbe *spn_probe_new(void);
@@ -64,7 +67,8 @@ gboolean spn_probe_write_json(SpnModel *m, const SpnVocab *vocab, const char *te
 GQuark spn_probe_error_quark(void);
 typedef enum {
   SPN_PROBE_ERROR_EMPTY,     /* no text (or prompt, generate.h) to read */
-  SPN_PROBE_ERROR_TOO_LONG,  /* more tokens than an int counts */
+  SPN_PROBE_ERROR_TOO_LONG,  /* more tokens than an int counts, or (spn_probe_run) a reading of
+                              * more than SPN_PROBE_MAX_BYTES */
   SPN_PROBE_ERROR_NOT_FINITE, /* the model predicts NaN or +Inf (generate.h) */
 } SpnProbeError;
 

@@ -15,6 +15,8 @@
 #include <glib/gstdio.h>
 
 #include "checkpoint.h"
+#include "generate.h"
+#include "probe.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "trainer.h"
@@ -576,6 +578,48 @@ test_worker_stops(void)
   g_ptr_array_unref(seen.failed);
 }
 
+/* ---- long texts ------------------------------------------------------------------------ */
+
+/* issue 13: a reading too large for memory is refused, saying how long a text may be; a long
+ * prompt is generated from. */
+static void
+test_long_text(void)
+{
+  const char *letters = "abcdefghijklmnopqrstuvwxyz ";
+  GPtrArray *tokens = g_ptr_array_new();
+  g_ptr_array_add(tokens, (gpointer) "<unk>");
+  for (int i = 0; i < 27; i++)
+    g_ptr_array_add(tokens, g_strndup(letters + i, 1));
+  SpnConfig c;
+  small_config(&c);
+  c.adapt_span = FALSE, c.attn_span = 4096, c.vocab_size = (int)tokens->len;
+  SpnModel *m = spn_model_new(&c);
+  SpnRng rng;
+  spn_rng_seed(&rng, 1);
+  SpnVocab *v = spn_vocab_new(SPN_VOCAB_CHARS, (int)tokens->len, (const char *const *)tokens->pdata);
+  GString *text = g_string_new(NULL);
+  while (text->len < 100000)
+    g_string_append_c(text, letters[spn_rng_below(&rng, 27)]);
+  g_autoptr(GError) error = NULL;
+  /* 4 heads × 4,096 distances × 4 bytes per character: 100,000 characters need 6.6 GB */
+  SpnProbe *p = spn_probe_run(m, v, text->str, &error);
+  g_assert_null(p);
+  g_assert_error(error, SPN_PROBE_ERROR, SPN_PROBE_ERROR_TOO_LONG);
+  assert_contains(error->message, "reading 100000 characters would keep 6.6 GB");
+  assert_contains(error->message, "read at most 30495 characters");
+  g_clear_error(&error);
+  /* generation reads the prompt block by block: a 100,000-character prompt is fine */
+  g_autofree char *out = spn_generate(m, v, text->str, 5, 0.8, 1, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_utf8_strlen(out, -1), ==, 5);
+  g_string_free(text, TRUE);
+  for (guint i = 1; i < tokens->len; i++)
+    g_free(tokens->pdata[i]);
+  g_ptr_array_unref(tokens);
+  spn_vocab_free(v);
+  spn_model_free(m);
+}
+
 /* ---- saves onto a full file system ------------------------------------------------------- */
 
 static char *
@@ -735,6 +779,7 @@ main(int argc, char **argv)
   g_test_add_func("/untrusted/nan-stop", test_nan_stop);
   g_test_add_func("/untrusted/extreme-settings", test_extreme_settings);
   g_test_add_func("/untrusted/worker-stops", test_worker_stops);
+  g_test_add_func("/untrusted/long-text", test_long_text);
   g_test_add_func("/untrusted/full-disk", test_full_disk);
   int rc = g_test_run();
   remove_tree(tmpdir);
