@@ -412,8 +412,8 @@ test_legacy_json(void)
     int nlayers, nheads;
     const char *fragment;
   } bad[] = {
-      {"{\"nlayers\":1,", 1, 2, "metrics history: not valid JSON"},
-      {"[1,2]", 1, 2, "expected a JSON object"},
+      {"{\"nlayers\":1,", 1, 2, "metrics history: the text is not valid JSON"},
+      {"[1,2]", 1, 2, "the text is not a JSON object"},
       {legacy_json, 2, 2, "1 layers \u00d7 2 heads, the model has 2 \u00d7 2"},
       {"{\"nlayers\":1,\"nheads\":2,\"step\":[1],\"train_bpc\":[1],\"val_bpc\":[1],"
        "\"tokens_per_s\":[1],\"spans\":[1]}",
@@ -776,7 +776,7 @@ test_bad_history_tensors(void)
   g_assert_null(t);
   g_assert_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT);
   g_assert_true(g_str_has_prefix(error->message, legacy));
-  g_assert_nonnull(strstr(error->message, "metrics history: not valid JSON"));
+  g_assert_nonnull(strstr(error->message, "metrics history: the text is not valid JSON"));
 }
 
 /* ---- the writer: pieces and the header limit ---- */

@@ -103,7 +103,8 @@ good_checkpoint(char **corpus)
 }
 
 /* Copies src to dst with metadata `key` set to `value` (NULL: left out), and, when `tensor` is
- * given, element `index` of that tensor set to `x`. */
+ * given, element `index` of that tensor set to `x`. A "history" value makes dst a checkpoint of
+ * before the history tensors, whose history is that JSON: the tensors are left out. */
 static void
 rewrite(const char *src, const char *dst, const char *key, const char *value, const char *tensor,
         gsize index, float x)
@@ -115,6 +116,8 @@ rewrite(const char *src, const char *dst, const char *key, const char *value, co
   GPtrArray *copies = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
     const SpnStTensor *t = spn_safetensors_nth(st, i);
+    if (g_strcmp0(key, "history") == 0 && g_str_has_prefix(t->name, "history."))
+      continue;
     const void *data = t->data;
     if (tensor != NULL && strcmp(t->name, tensor) == 0) {
       g_assert_cmpuint(index, <, t->n_elements);
@@ -246,7 +249,7 @@ test_metadata(void)
     {"history",
      "{\"nlayers\":3,\"nheads\":1,\"step\":[1],\"train_bpc\":[2],\"val_bpc\":[null],"
      "\"tokens_per_s\":[1],\"spans\":[1,2,3]}",
-     "another model shape", TRUE},
+     "3 layers \u00d7 1 heads, the model has 2 \u00d7 2", TRUE},
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_test_message("case %" G_GSIZE_FORMAT ": %s", i, cases[i].fragment);
@@ -265,7 +268,8 @@ test_metadata(void)
   }
   g_string_append(h, ",\"spans\":[]}");
   rewrite(good, bad, "history", h->str, NULL, 0, 0);
-  expect_refused(bad, corpus, "\"spans\" has 0 values, expected 4294967296", TRUE);
+  /* refused by its shape before any count is multiplied */
+  expect_refused(bad, corpus, "4096 layers \u00d7 4096 heads, the model has 2", TRUE);
   g_string_free(h, TRUE);
 }
 

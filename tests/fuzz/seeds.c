@@ -97,6 +97,9 @@ variant(GBytes *good, const char *name, const char *key, const char *value, cons
   GPtrArray *copies = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
     const SpnStTensor *t = spn_safetensors_nth(st, i);
+    /* a history variant is a checkpoint of before the history tensors, whose JSON is read */
+    if (g_strcmp0(key, "history") == 0 && g_str_has_prefix(t->name, "history."))
+      continue;
     const void *data = t->data;
     if (tensor != NULL && strcmp(t->name, tensor) == 0) {
       float *copy = g_memdup2(t->data, t->n_elements * sizeof(float));
