@@ -63,10 +63,10 @@ load_corpus(const CorpusArgs *a, GError **error)
   const char *name = a->corpus ? a->corpus : SPN_BUNDLED_SOURCE;
   if (g_str_equal(name, SPN_BUNDLED_SOURCE) || spn_demo_corpus(name) != NULL)
     return spn_corpus_load(name, &opts, error);
-  if (!spn_cli_check_path("--corpus", name, TRUE, error))
-    return NULL;
   g_autofree char *path = g_canonicalize_filename(name, NULL);
-  return spn_corpus_load(path, &opts, error);
+  SpnCorpus *corpus = spn_corpus_load(path, &opts, error);
+  spn_cli_name_option(error, "--corpus", path);
+  return corpus;
 }
 
 /* ---- stopping: Ctrl+C, SIGTERM, SIGHUP ----
@@ -325,13 +325,12 @@ static SpnTrainer *
 open_trainer(const TrainArgs *a, GError **error)
 {
   if (a->checkpoint && g_file_test(a->checkpoint, G_FILE_TEST_EXISTS)) {
-    if (!spn_cli_check_path("--checkpoint", a->checkpoint, FALSE, error))
-      return NULL;
     /* without --corpus the run goes on with the corpus it recorded */
     SpnCorpus *corpus = NULL;
     if (a->corpus.corpus && (corpus = load_corpus(&a->corpus, error)) == NULL)
       return NULL;
     SpnTrainer *t = spn_trainer_load(a->checkpoint, corpus, error);
+    spn_cli_name_option(error, "--checkpoint", a->checkpoint);
     if (t && !resume_settings(t, a, error))
       g_clear_pointer(&t, spn_trainer_free);
     return t;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "demo.h"
+#include "readfile.h"
 
 static char *command;
 
@@ -90,69 +91,44 @@ spn_cli_threads_rows(int *threads)
   return (SpnOptionRows){row, 1, (guint8 *)threads - row->offset, NULL};
 }
 
-static const char *
-file_kind(mode_t mode)
+void
+spn_cli_name_option(GError **error, const char *option, const char *path)
 {
-  if (S_ISDIR(mode))
-    return "a folder";
-  if (S_ISFIFO(mode))
-    return "a pipe (FIFO)";
-  if (S_ISCHR(mode) || S_ISBLK(mode))
-    return "a device";
-  return "not a regular file";
-}
-
-gboolean
-spn_cli_check_path(const char *option, const char *path, gboolean folder_too, GError **error)
-{
-  struct stat sb;
-  if (g_stat(path, &sb) != 0) {
-    int err = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s %s: %s", option, path,
-                g_strerror(err));
-    return FALSE;
-  }
-  if (S_ISREG(sb.st_mode) || (folder_too && S_ISDIR(sb.st_mode)))
-    return TRUE;
-  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s %s: is %s; give a file%s", option,
-              path, file_kind(sb.st_mode), folder_too ? " or a folder" : "");
-  return FALSE;
+  if (error != NULL && *error != NULL && g_str_has_prefix((*error)->message, path))
+    g_prefix_error(error, "%s ", option);
 }
 
 char *
 spn_cli_read_text(const char *option, const char *path, gsize max, gsize *len, GError **error)
 {
-  /* O_NONBLOCK: the open of a FIFO would wait for a writer; it changes nothing for a file */
-  int fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   struct stat sb;
-  if (fd < 0 || fstat(fd, &sb) != 0) {
+  int fd = spn_open_regular(path, &sb);
+  if (fd < 0 && errno != 0) {
     int err = errno;
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s %s: %s", option, path,
                 g_strerror(err));
+    return NULL;
+  }
+  if (fd < 0 || (guint64)sb.st_size > max) {
+    if (fd < 0)
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s %s: is %s; give a text file",
+                  option, path, spn_file_kind(sb.st_mode));
+    else
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                  "%s %s: the file has %" G_GUINT64_FORMAT " bytes; at most %zu are read",
+                  option, path, (guint64)sb.st_size, (size_t)max);
     if (fd >= 0)
       close(fd);
     return NULL;
   }
-  if (!S_ISREG(sb.st_mode) || (guint64)sb.st_size > max) {
-    if (S_ISREG(sb.st_mode))
-      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                  "%s %s: the file has %" G_GUINT64_FORMAT " bytes; at most %zu are read",
-                  option, path, (guint64)sb.st_size, (size_t)max);
-    else
-      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s %s: is %s; give a text file",
-                  option, path, file_kind(sb.st_mode));
-    close(fd);
-    return NULL;
-  }
   char *text = g_malloc((gsize)sb.st_size + 1);
   gsize n = 0;
-  for (ssize_t got = 1; got > 0 && n < (gsize)sb.st_size; n += got > 0 ? (gsize)got : 0)
-    got = read(fd, text + n, (gsize)sb.st_size - n);
-  int err = errno;
+  int err = spn_read_all(fd, text, (gsize)sb.st_size, &n) ? 0 : errno;
   close(fd);
   if (n < (gsize)sb.st_size) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s %s: read %zu of %zu "
-                "bytes: %s", option, path, (size_t)n, (size_t)sb.st_size, g_strerror(err));
+    g_set_error(error, G_FILE_ERROR, err ? g_file_error_from_errno(err) : G_FILE_ERROR_FAILED,
+                "%s %s: read %zu of %zu bytes: %s", option, path, (size_t)n,
+                (size_t)sb.st_size, err ? g_strerror(err) : "the file shrank while it was read");
     g_free(text);
     return NULL;
   }
@@ -169,9 +145,9 @@ spn_cli_open_checkpoint(const char *path, GError **error)
                 "--checkpoint PATH is required (see --help)");
     return NULL;
   }
-  if (!spn_cli_check_path("--checkpoint", path, FALSE, error))
-    return NULL;
-  return spn_checkpoint_load(path, error);
+  SpnCheckpoint *ck = spn_checkpoint_load(path, error);
+  spn_cli_name_option(error, "--checkpoint", path);
+  return ck;
 }
 
 SpnCorpus *

@@ -37,11 +37,9 @@ gboolean spn_cli_parse(GOptionContext *ctx, int *argc, char ***argv);
  * same way, and spn_cli_threads_init() starts the pool. */
 SpnOptionRows spn_cli_threads_rows(int *threads);
 
-/* Whether path is a regular file (or, folder_too, a folder) to read, found by its type alone: a
- * FIFO is never opened (that would wait for a writer), a device never read. The error names the
- * option, the path and what it is. */
-gboolean spn_cli_check_path(const char *option, const char *path, gboolean folder_too,
-                            GError **error);
+/* An error about the file of an option names the option: "--corpus PATH: ..." (the loaders,
+ * which refuse anything but a regular file or a corpus folder, name the path). */
+void spn_cli_name_option(GError **error, const char *option, const char *path);
 /* A text file whole (at most `max` bytes): only a regular file is read (a FIFO, a folder or a
  * device such as /dev/zero is refused before reading); errors name the option and the path. */
 char *spn_cli_read_text(const char *option, const char *path, gsize max, gsize *len,

@@ -9,6 +9,7 @@
 #include "corpus.h"
 
 #include "demo.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,40 +88,21 @@ set_io_error(GError **error, const char *path, int err)
               g_strerror(err));
 }
 
-static const char *
-file_kind(mode_t mode)
-{
-  if (S_ISDIR(mode))
-    return "a folder";
-  if (S_ISFIFO(mode))
-    return "a pipe (FIFO)";
-  if (S_ISCHR(mode) || S_ISBLK(mode))
-    return "a device";
-  return "not a regular file";
-}
-
-/* Opens a regular file; anything else is refused before it is read. O_NONBLOCK keeps the open of
- * a FIFO from waiting for a writer; it changes nothing for a regular file. */
+/* Opens a regular file; anything else is refused before it is read (readfile.h). */
 static gboolean
 source_open_file(Source *src, const char *path, GError **error)
 {
   *src = (Source){.name = path, .fd = -1};
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    set_io_error(error, path, errno);
-    return FALSE;
-  }
   struct stat sb;
-  if (fstat(fd, &sb) != 0) {
+  int fd = spn_open_regular(path, &sb);
+  if (fd < 0 && errno != 0) {
     set_io_error(error, path, errno);
-    close(fd);
     return FALSE;
   }
-  if (!S_ISREG(sb.st_mode)) {
+  if (fd < 0) {
     g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO,
                 "%s: is %s; a corpus is a text file or a folder of them", path,
-                file_kind(sb.st_mode));
-    close(fd);
+                spn_file_kind(sb.st_mode));
     return FALSE;
   }
   src->fd = fd;

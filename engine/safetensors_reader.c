@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 
 #include "jsonread.h"
+#include "readfile.h"
 
 /* A valid header nests 3 levels (root, tensor entry, shape array). */
 #define MAX_JSON_DEPTH SPN_JSON_MAX_DEPTH
@@ -48,51 +49,21 @@ tensor_free(gpointer p)
   g_free(t);
 }
 
-static gboolean
-read_all(int fd, guint8 *buf, gsize cap, gsize *got, int *err)
-{
-  gsize n = 0;
-  while (n < cap) {
-    ssize_t r = read(fd, buf + n, MIN(cap - n, SPN_ST_IO_CHUNK));
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      *err = errno;
-      return FALSE;
-    }
-    if (r == 0)
-      break; /* the file shrank since fstat; the format checks catch what is missing */
-    n += (gsize)r;
-  }
-  *got = n;
-  return TRUE;
-}
-
 /* Reads the file ourselves rather than mapping it: a mapping turns a concurrent truncation into
  * SIGBUS, and our own read gives errno-based messages in the "PATH: ..." form. */
 static gboolean
 load_contents(SpnSafetensors *st, GError **error)
 {
-  /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever; the file
-   * type is checked before a byte is read (it changes nothing for regular files) */
-  int fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat sb;
+  int fd = spn_open_regular(st->path, &sb);
   if (fd < 0) {
     int err = errno;
-    spn_st_fail(error, SPN_ST_ERROR_IO, st->display, "cannot open: %s", g_strerror(err));
-    return FALSE;
-  }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    int err = errno;
-    spn_st_fail(error, SPN_ST_ERROR_IO, st->display, "cannot stat: %s", g_strerror(err));
-    close(fd);
-    return FALSE;
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    spn_st_fail(error, SPN_ST_ERROR_IO, st->display,
-                "not a regular file (a %s); a checkpoint is a file on disk",
-                S_ISDIR(sb.st_mode) ? "folder" : S_ISFIFO(sb.st_mode) ? "pipe" : "device or socket");
-    close(fd);
+    if (err != 0)
+      spn_st_fail(error, SPN_ST_ERROR_IO, st->display, "cannot open: %s", g_strerror(err));
+    else
+      spn_st_fail(error, SPN_ST_ERROR_IO, st->display,
+                  "is %s, not a regular file; a checkpoint is a file on disk",
+                  spn_file_kind(sb.st_mode));
     return FALSE;
   }
   gsize cap = (gsize)sb.st_size;
@@ -104,9 +75,9 @@ load_contents(SpnSafetensors *st, GError **error)
     close(fd);
     return FALSE;
   }
-  int err = 0;
   gsize got = 0;
-  gboolean ok = read_all(fd, buf, cap, &got, &err);
+  gboolean ok = spn_read_all(fd, buf, cap, &got);
+  int err = errno;
   close(fd);
   st->bytes = g_bytes_new_take(buf, got);
   st->contents = g_bytes_get_data(st->bytes, &st->size);
