@@ -5,9 +5,11 @@
  * not finite is never applied, in the trainer and in the worker. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -753,6 +755,53 @@ test_full_disk(void)
   g_assert_cmpint(umount2(dir, MNT_DETACH), ==, 0);
 }
 
+/* The same fault without root: a file-size limit (RLIMIT_FSIZE, as `ulimit -f`) below the
+ * checkpoint's size makes the temporary file's writes fail with EFBIG (SIGXFSZ ignored, as a
+ * shell's limit would not be). The save fails naming the file, the old file stays byte for byte,
+ * no temporary file is left, and the next save within the limit succeeds. */
+static void
+test_file_size_limit(void)
+{
+  g_autofree char *dir = tmp_path("fsize");
+  g_mkdir(dir, 0700);
+  g_autofree char *corpus = write_corpus("fsize.txt", 3000);
+  g_autofree char *ck = g_build_filename(dir, "run.safetensors", NULL);
+  SpnConfig c;
+  small_config(&c);
+  g_autoptr(GError) error = NULL;
+  SpnTrainer *t = spn_trainer_new(&c, load(corpus), &error);
+  g_assert_true(spn_trainer_step(t, NULL, &error));
+  g_assert_true(spn_trainer_save(t, ck, &error));
+  g_autoptr(GBytes) saved = file_bytes(ck);
+  struct rlimit old;
+  g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &old), ==, 0);
+  struct rlimit small = {g_bytes_get_size(saved) / 2, old.rlim_max};
+  void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+  g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &small), ==, 0);
+  g_assert_true(spn_trainer_step(t, NULL, &error));
+  gboolean ok = spn_trainer_save(t, ck, &error);
+  g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &old), ==, 0);
+  signal(SIGXFSZ, old_handler);
+  g_assert_false(ok);
+  g_assert_error(error, SPN_ST_ERROR, SPN_ST_ERROR_IO);
+  assert_contains(error->message, ck);
+  assert_contains(error->message, g_strerror(EFBIG));
+  assert_contains(error->message, "nothing was replaced");
+  g_test_message("%s", error->message);
+  g_clear_error(&error);
+  g_autoptr(GBytes) now = file_bytes(ck);
+  g_assert_true(g_bytes_equal(now, saved));
+  assert_only(dir, "run.safetensors", "run.safetensors");
+  g_assert_true(spn_trainer_step(t, NULL, &error)); /* training goes on */
+  g_assert_true(spn_trainer_save(t, ck, &error));
+  SpnCheckpoint *back = spn_checkpoint_load(ck, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(back->optim->step, ==, spn_trainer_step_count(t));
+  spn_checkpoint_free(back);
+  spn_trainer_free(t);
+  assert_only(dir, "run.safetensors", "run.safetensors");
+}
+
 static void
 remove_tree(const char *path)
 {
@@ -785,6 +834,7 @@ main(int argc, char **argv)
   g_test_add_func("/untrusted/worker-stops", test_worker_stops);
   g_test_add_func("/untrusted/long-text", test_long_text);
   g_test_add_func("/untrusted/full-disk", test_full_disk);
+  g_test_add_func("/untrusted/file-size-limit", test_file_size_limit);
   int rc = g_test_run();
   remove_tree(tmpdir);
   return rc;
