@@ -11,8 +11,12 @@ spn_attention_window(float z, int S, int R, gboolean adapt)
 {
   if (!adapt)
     return S;
-  int w = (int)ceilf(z * (float)S) + R + 1;
-  return CLAMP(w, 1, S);
+  /* clamped before the cast: a span that is not finite (a diverged or corrupt model) or huge
+   * must not reach (int), whose result would be undefined; NaN gives the smallest window */
+  float w = ceilf(z * (float)S) + (float)(R + 1);
+  if (!(w >= 1.0f))
+    return 1;
+  return w >= (float)S ? S : (int)w;
 }
 
 int

@@ -92,10 +92,12 @@ spn_layer_trim(const SpnConfig *c, const float *z)
     return 0;
   float zmax = 0.0f;
   for (int h = 0; h < c->nheads; h++)
-    zmax = MAX(zmax, z[h]);
+    if (z[h] > zmax) /* a NaN span is passed over */
+      zmax = z[h];
   /* z·S in double, as the reference multiplies the float32 z read as a Python float: the
-   * product is exact, so its ceiling never rounds the wrong way */
-  int reach = CLAMP((int)ceil((double)zmax * S) + c->adapt_span_ramp, 0, S);
+   * product is exact, so its ceiling never rounds the wrong way; clamped before the cast */
+  double r = ceil((double)zmax * S) + c->adapt_span_ramp;
+  int reach = r >= S ? S : r <= 0 ? 0 : (int)r;
   return MIN(S - 1, S - reach) / 64 * 64;
 }
 
