@@ -6,7 +6,10 @@
  * of every figure every 60 s. Measured:
  *   - the main thread's longest stall: a 10 ms timer notes every gap between its ticks beyond
  *     its period (a stall anywhere in the main loop delays it); the export action writes its
- *     file before it returns, so its time is measured and reported apart;
+ *     file before it returns, so its time is measured and reported apart. The limit applies to
+ *     the gap less the time the main thread waited for a core while runnable (the kernel's
+ *     /proc/thread-self/schedstat): on a machine shared with other work that wait is the
+ *     machine's, not the window's; the whole gap is reported beside it;
  *   - the resident memory, sampled every --sample seconds; its slope after --warmup seconds, by
  *     least squares, in MB per hour.
  * Prints TAP (no stall > 250 ms; RSS slope below --max-slope MB/h, not judged when it is 0, as in
@@ -14,10 +17,12 @@
  * figures. Runs under xvfb-run; without a display it skips.
  *   soak [--seconds 150] [--sample 5] [--warmup 45] [--max-slope 60] [--text-growth 100]
  * The 30-minute run of bench/README.md: soak --seconds 1800 --sample 30 --warmup 300 */
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "application.h"
 #include "inspector.h"
@@ -34,8 +39,10 @@ static struct {
 static GtkWidget *win;
 static char *tmpdir;
 static gint64 last_tick, started;
-static double worst_stall_ms;
+static double worst_stall_ms, worst_own_stall_ms;
 static int stalls_over_100, stalls_over_limit;
+static int schedstat_fd = -1;
+static gint64 last_wait_ns;
 static const char *last_action = "start";
 static double worst_stall_at_s;
 static const char *worst_stall_after;
@@ -67,17 +74,36 @@ rss_now_mb(void)
   return line ? g_ascii_strtod(line + 6, NULL) / 1024.0 : 0;
 }
 
+/* Nanoseconds the main thread has spent runnable but waiting for a core (0 when the kernel does
+ * not say: then the whole gap counts). */
+static gint64
+runqueue_wait_ns(void)
+{
+  if (schedstat_fd < 0)
+    return 0;
+  char buf[128];
+  ssize_t n = pread(schedstat_fd, buf, sizeof buf - 1, 0);
+  long long run_ns, wait_ns;
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  return sscanf(buf, "%lld %lld", &run_ns, &wait_ns) == 2 ? wait_ns : 0;
+}
+
 static gboolean
 on_tick(gpointer data)
 {
   (void)data;
-  gint64 t = g_get_monotonic_time();
+  gint64 t = g_get_monotonic_time(), wait_ns = runqueue_wait_ns();
   double gap_ms = (t - last_tick) / 1000.0 - TICK_MS;
+  double own_ms = gap_ms - (wait_ns - last_wait_ns) / 1e6;
   last_tick = t;
+  last_wait_ns = wait_ns;
   if (gap_ms > 100)
     stalls_over_100++;
-  if (gap_ms > STALL_LIMIT_MS)
+  if (own_ms > STALL_LIMIT_MS)
     stalls_over_limit++;
+  worst_own_stall_ms = MAX(worst_own_stall_ms, own_ms);
   if (gap_ms > worst_stall_ms) {
     worst_stall_ms = gap_ms;
     worst_stall_at_s = now_s();
@@ -309,6 +335,8 @@ main(int argc, char **argv)
 
   rss_t = g_array_new(FALSE, FALSE, sizeof(double));
   rss_mb = g_array_new(FALSE, FALSE, sizeof(double));
+  schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  last_wait_ns = runqueue_wait_ns();
   started = last_tick = g_get_monotonic_time();
   gint64 first_step = step_now();
   g_signal_connect(win, "snapshot-dispatched", G_CALLBACK(on_dispatched), NULL);
@@ -345,15 +373,17 @@ main(int argc, char **argv)
            "not judged (--max-slope 0): a young model's spans still grow\n",
            first, last, opt.warmup, slope, n_used);
   }
-  printf("%s 3 - no stall longer than %.0f ms\n", stalls_over_limit == 0 ? "ok" : "not ok",
-         STALL_LIMIT_MS);
+  printf("%s 3 - no stall longer than %.0f ms besides waiting for a core (longest %.0f ms%s)\n",
+         stalls_over_limit == 0 ? "ok" : "not ok", STALL_LIMIT_MS, worst_own_stall_ms,
+         schedstat_fd < 0 ? ", schedstat unavailable: whole gaps" : "");
   printf("1..3\n");
   printf("# {\"seconds\": %d, \"steps\": %" G_GINT64_FORMAT ", \"typed\": %d, \"switches\": %d, "
-         "\"exports\": %d, \"worst_stall_ms\": %.1f, \"stalls_over_100ms\": %d, "
+         "\"exports\": %d, \"worst_stall_ms\": %.1f, \"worst_own_stall_ms\": %.1f, "
+         "\"stalls_over_100ms\": %d, "
          "\"worst_dispatch_ms\": %.1f, \"worst_export_ms\": %.1f, "
          "\"rss_first_mb\": %.1f, \"rss_last_mb\": %.1f, \"rss_slope_mb_per_h\": %.2f}\n",
-         opt.seconds, steps, typed, switches, exports, worst_stall_ms, stalls_over_100,
-         worst_dispatch_ms, worst_export_ms, first, last, slope);
+         opt.seconds, steps, typed, switches, exports, worst_stall_ms, worst_own_stall_ms,
+         stalls_over_100, worst_dispatch_ms, worst_export_ms, first, last, slope);
   printf("# rss samples (s, MB):");
   for (guint i = 0; i < rss_t->len; i++)
     printf(" %.0f:%.1f", g_array_index(rss_t, double, i), g_array_index(rss_mb, double, i));
