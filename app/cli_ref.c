@@ -69,11 +69,11 @@ data_option(const DataArgs *a)
 static SpnCorpus *
 load_data(const DataArgs *a, GError **error)
 {
-  if (!spn_cli_check_path(data_option(a), data_dir(a), TRUE, error))
-    return NULL;
   SpnCorpusOptions opts = {.ref_format = TRUE};
   g_autofree char *path = g_canonicalize_filename(data_dir(a), NULL);
-  return spn_corpus_load(path, &opts, error);
+  SpnCorpus *corpus = spn_corpus_load(path, &opts, error);
+  spn_cli_name_option(error, data_option(a), path);
+  return corpus;
 }
 
 static void
@@ -133,9 +133,8 @@ spn_cli_import(int argc, char **argv)
   GError *error = NULL;
   SpnTorchFormat format;
   SpnCorpus *corpus = load_data(&data, &error);
-  SpnPtTree *tree = corpus && spn_cli_check_path("--checkpoint", checkpoint, FALSE, &error)
-                        ? spn_torch_load(checkpoint, &format, &error)
-                        : NULL;
+  SpnPtTree *tree = corpus ? spn_torch_load(checkpoint, &format, &error) : NULL;
+  spn_cli_name_option(&error, "--checkpoint", checkpoint);
   g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
   SpnCheckpoint *ck = tree ? spn_ref_import(spn_pt_tree_root(tree), checkpoint, &flags,
                                             corpus->vocab, corpus->source, notes, &error)

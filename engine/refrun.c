@@ -1,6 +1,8 @@
 /* refrun.c — see refrun.h. */
 #include "refrun.h"
 
+#include "readfile.h"
+
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -95,15 +97,15 @@ gboolean
 spn_ref_is_torch_file(const char *path)
 {
   guint8 head[4] = {0};
-  /* only a regular file is read: O_NONBLOCK, since the open of a FIFO would wait for a writer
-   * (this runs on the window's thread) */
-  int fd = g_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+  /* only a regular file is read, a FIFO not waited for (this runs on the window's thread) */
   struct stat sb;
+  int fd = spn_open_regular(path, &sb);
   if (fd < 0)
     return FALSE;
-  ssize_t n = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? read(fd, head, sizeof head) : 0;
+  gsize n = 0;
+  gboolean ok = spn_read_all(fd, head, sizeof head, &n);
   close(fd);
-  if (n != (ssize_t)sizeof head)
+  if (!ok || n != sizeof head)
     return FALSE;
   /* a zip archive's local header, or a pickle of protocol 2 or later (the legacy magic number) */
   return (head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) ||

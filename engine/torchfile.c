@@ -1,5 +1,7 @@
 /* torchfile.c — the zip and legacy containers of PyTorch checkpoints (torchfile.h). */
 #include "torchfile.h"
+#include "readfile.h"
+#include <sys/stat.h>
 #include "pickle.h"
 #include "ptobj-private.h"
 #include "savefile.h"
@@ -546,20 +548,32 @@ SpnPtTree *
 spn_torch_load(const char *path, SpnTorchFormat *format, GError **error)
 {
   g_return_val_if_fail(path != NULL, NULL);
-  char *display = g_filename_display_name(path);
-  char *contents = NULL;
-  gsize len = 0;
-  GError *err = NULL;
-  SpnPtTree *tree = NULL;
-  if (!g_file_get_contents(path, &contents, &len, &err)) {
-    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "%s", err->message);
-    g_error_free(err);
-  } else {
-    GBytes *bytes = g_bytes_new_take(contents, len);
-    tree = spn_torch_load_bytes(bytes, display, format, error);
-    g_bytes_unref(bytes);
+  g_autofree char *display = g_filename_display_name(path);
+  struct stat sb;
+  int fd = spn_open_regular(path, &sb);
+  if (fd < 0) {
+    int err = errno;
+    if (err != 0)
+      g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "%s: %s", display, g_strerror(err));
+    else
+      g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO,
+                  "%s: is %s, not a regular file; a checkpoint is a file on disk", display,
+                  spn_file_kind(sb.st_mode));
+    return NULL;
   }
-  g_free(display);
+  gsize len = (gsize)sb.st_size, got = 0;
+  guint8 *contents = (off_t)len == sb.st_size ? g_try_malloc(MAX(len, 1)) : NULL;
+  int err = contents == NULL ? ENOMEM : spn_read_all(fd, contents, len, &got) ? 0 : errno;
+  close(fd);
+  if (err != 0) {
+    g_set_error(error, SPN_PT_ERROR, SPN_PT_ERROR_IO, "%s: cannot read %" G_GSIZE_FORMAT
+                " bytes: %s", display, len, g_strerror(err));
+    g_free(contents);
+    return NULL;
+  }
+  GBytes *bytes = g_bytes_new_take(contents, got);
+  SpnPtTree *tree = spn_torch_load_bytes(bytes, display, format, error);
+  g_bytes_unref(bytes);
   return tree;
 }
 

@@ -6,7 +6,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 out=${1:-build-fuzz}
 secs=${SPANSCOPE_FUZZ_SECONDS:-0}
-targets="pickle torchfile safetensors checkpoint corpus json"
+targets="pickle torchfile refrun safetensors checkpoint corpus json"
 if [ "$secs" -le 0 ] 2>/dev/null; then
   echo "1..0 # SKIP set SPANSCOPE_FUZZ_SECONDS=N to fuzz every target for N seconds (.ci/run does)"
   exit 0
@@ -21,12 +21,12 @@ if ! sh tests/fuzz/build.sh "$out" > "$out.log" 2>&1; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "1..6"
+echo "1..$(echo $targets | wc -w)"
 i=0
 for t in $targets; do
   i=$((i + 1))
   dict=tests/fuzz/json.dict
-  [ "$t" = pickle ] || [ "$t" = torchfile ] && dict=tests/fuzz/pickle.dict
+  case $t in pickle | torchfile | refrun) dict=tests/fuzz/pickle.dict ;; esac
   mkdir -p "$work/$t"
   log="$work/$t.log"
   if "$out/fuzz-$t" "$work/$t" "tests/fuzz/corpus/$t" -dict="$dict" -max_len=16384 \
