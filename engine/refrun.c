@@ -66,7 +66,8 @@ spn_ref_flags_parse(SpnRefFlags *f, const char *command_line, char **data, GErro
   int argc = 0;
   if (data)
     *data = NULL;
-  if (command_line == NULL || *g_strstrip(g_strdup(command_line)) == '\0')
+  g_autofree char *stripped = command_line ? g_strstrip(g_strdup(command_line)) : NULL;
+  if (stripped == NULL || *stripped == '\0')
     return TRUE;
   if (!g_shell_parse_argv(command_line, &argc, &argv, error))
     return FALSE;
