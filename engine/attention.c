@@ -64,9 +64,41 @@ head_state_offset(const SpnAttnShape *sh, int b, int h)
 /* Queries per tile of the banded products: a tile of T queries reads T + w − 1 keys, so tiles
  * about as tall as the window keep the wasted half of the dense product small. */
 static int
+tile_rows_of(int M, int w)
+{
+  return MIN(M, MAX(32, w));
+}
+
+static int
 tile_rows(const SpnAttnShape *sh, int w)
 {
-  return MIN(sh->M, MAX(32, w));
+  return tile_rows_of(sh->M, w);
+}
+
+/* the content products of M queries over x distances: the band, or the dense tiles holding it */
+static double
+content_cells(int M, int x, gboolean as_run)
+{
+  if (!as_run)
+    return (double)M * x;
+  double cells = 0.0;
+  for (int i0 = 0, T = tile_rows_of(M, x); i0 < M; i0 += T) {
+    int tn = MIN(T, M - i0);
+    cells += (double)tn * (tn + x - 1);
+  }
+  return cells;
+}
+
+double
+spn_attention_head_flops(int M, int D, int N, int s, int w, gboolean as_run)
+{
+  /* over the s distances scored: content scores forward, the queries' and keys' gradients
+   * backward, and the position terms with their two gradients; over the w distances weighed:
+   * values forward, the weights' and values' gradients backward; persistent memory: scores and
+   * values forward, four gradients backward */
+  double scored = 3.0 * content_cells(M, s, as_run) + 3.0 * M * s;
+  double weighed = 3.0 * content_cells(M, w, as_run);
+  return 2.0 * D * (scored + weighed + 6.0 * M * N);
 }
 
 /* One thread's work arrays, sized for the layer's longest score window. */

@@ -58,6 +58,11 @@ typedef struct {
 int spn_attention_window(float z, int S, int R, gboolean adapt);
 /* The distances head h scores: norm_window in reference mode, else its window. */
 int spn_attention_score_window(const SpnAttnShape *sh, int h);
+/* FLOPs (two per multiply-add) of one head's forward and backward over M queries that score
+ * s distances and weigh w (cost.h), width D, N persistent vectors: the products over the bands
+ * of M × s and M × w weights, or as_run, the products as they run, over dense tiles that hold
+ * the bands. */
+double spn_attention_head_flops(int M, int D, int N, int s, int w, gboolean as_run);
 /* Soft mask value at distance delta, computed as the reference does (in float). */
 float spn_span_mask(float z, int S, int R, int delta, gboolean *passes_grad);
 

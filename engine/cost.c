@@ -1,5 +1,8 @@
-/* cost.c — parameters and FLOPs of a model from its configuration (cost.h). */
+/* cost.c — parameters, FLOPs and cache memory of a model from its configuration and spans
+ * (cost.h). */
 #include "cost.h"
+
+#include <math.h>
 
 #include "attention.h"
 #include "model.h"
@@ -14,36 +17,50 @@ spn_cost_parameters(const SpnConfig *cfg)
   return n;
 }
 
-SpnStepCost
-spn_cost_step(const SpnConfig *c, const float *z)
+/* One step in full: per head, the dense part it adds and its attention (plain and as run). */
+typedef struct {
+  SpnStepCost step;
+  double attention_as_run, cache_rows;
+} Tally;
+
+static Tally
+tally(const SpnConfig *c, const float *z, double *head)
 {
   double n = (double)c->batch_sz * c->block_sz, d = c->hid_sz, F = c->inner_hid_sz;
-  double D = spn_config_head_dim(c), N = c->pers_mem_size, B = c->batch_sz, M = c->block_sz;
-  SpnStepCost cost = {3 * 2 * n * d * c->vocab_size, 0};
-  float *zl = g_new(float, MAX(c->nheads, 1));
+  int D = spn_config_head_dim(c), N = c->pers_mem_size, B = c->batch_sz, M = c->block_sz;
+  Tally t = {.step = {3 * 2 * n * d * c->vocab_size, 0}};
+  float *zl = g_newa(float, MAX(c->nheads, 1));
   for (int l = 0; l < c->nlayers; l++) {
     for (int h = 0; h < c->nheads; h++)
       zl[h] = !c->adapt_span ? 1.0f : z ? z[l * c->nheads + h] : (float)c->adapt_span_init;
-    double lin = 2 * n * d * d + (N == 0 ? 2 * n * d * F : 0); /* queries, output; FF */
-    cost.dense += 3 * 2 * lin;
-    cost.dense += 2 * n * 2 * d * d; /* gradient of the block's inputs through keys and values */
+    /* queries, output, the block's keys and values (forward, input and weight gradients); FF */
+    double lin = 4 * n * d * d + (N == 0 ? 2 * n * d * F : 0);
+    t.step.dense += 3 * 2 * lin;
     /* reference mode: every head scores the layer's trimmed window (attention.h) */
     int norm = c->attn_window == SPN_ATTN_WINDOW_REFERENCE && c->adapt_span
                    ? c->attn_span - spn_layer_trim(c, zl)
                    : 0;
     for (int h = 0; h < c->nheads; h++) {
-      double w = spn_attention_window(zl[h], c->attn_span, c->adapt_span_ramp, c->adapt_span);
+      int w = spn_attention_window(zl[h], c->attn_span, c->adapt_span_ramp, c->adapt_span);
       w = norm > 0 ? MIN(w, norm) : w;
-      double s = norm > 0 ? norm : w;
-      cost.dense += 2 * 2 * B * (s + M) * d * D;   /* keys of the rows scored, and dW */
-      cost.dense += 2 * 2 * B * (w + M) * d * D;   /* values of the rows weighed, and dW */
-      cost.attention += 3 * 2 * 2 * n * s * D;     /* scores and position terms */
-      cost.attention += 3 * 2 * n * w * D;         /* weighted values */
-      cost.attention += 3 * 2 * 2 * n * N * D;     /* persistent keys and values */
+      int s = norm > 0 ? norm : w;
+      /* keys of the cached rows scored, values of those weighed: forward and dW */
+      t.step.dense += 2 * 2 * (double)B * (s + w) * d * D;
+      double a = B * spn_attention_head_flops(M, D, N, s, w, FALSE);
+      t.step.attention += a;
+      t.attention_as_run += B * spn_attention_head_flops(M, D, N, s, w, TRUE);
+      if (head != NULL)
+        head[l * c->nheads + h] = a / n;
     }
+    t.cache_rows += spn_layer_cache_rows(c, zl);
   }
-  g_free(zl);
-  return cost;
+  return t;
+}
+
+SpnStepCost
+spn_cost_step(const SpnConfig *c, const float *z)
+{
+  return tally(c, z, NULL).step;
 }
 
 double
@@ -58,4 +75,63 @@ spn_cost_step_work(const SpnConfig *c, const float *z)
 {
   SpnStepCost cost = spn_cost_step(c, z);
   return cost.dense + SPN_COST_ATTENTION_WEIGHT * cost.attention;
+}
+
+SpnCost
+spn_cost(const SpnConfig *c, const float *z, double *head)
+{
+  g_return_val_if_fail(z != NULL, (SpnCost){0});
+  Tally t = tally(c, z, head);
+  double n = (double)c->batch_sz * c->block_sz;
+  return (SpnCost){
+    .flops = (t.step.dense + t.step.attention) / n,
+    .attn_flops = t.step.attention / n,
+    .flops_as_run = (t.step.dense + t.attention_as_run) / n,
+    .cache_bytes = (double)c->batch_sz * t.cache_rows * c->hid_sz * sizeof(float),
+  };
+}
+
+SpnCost
+spn_cost_full_span(const SpnConfig *c, double *head)
+{
+  int n = c->nlayers * c->nheads;
+  g_autofree float *z = g_new(float, MAX(n, 1));
+  for (int k = 0; k < n; k++)
+    z[k] = 1.0f;
+  return spn_cost(c, z, head);
+}
+
+SpnCost
+spn_cost_of_spans(const SpnConfig *c, const float *spans, double *head)
+{
+  int n = c->nlayers * c->nheads;
+  g_autofree float *z = g_new(float, MAX(n, 1));
+  for (int k = 0; k < n; k++)
+    z[k] = isfinite(spans[k]) ? CLAMP(spans[k] / c->attn_span, 0.0f, 1.0f) : 1.0f;
+  return spn_cost(c, z, head);
+}
+
+gboolean
+spn_span_table_write_csv(const SpnConfig *c, const float *spans, const char *path, GError **error)
+{
+  int n = c->nlayers * c->nheads;
+  g_autofree double *head = g_new(double, n), *full = g_new(double, n);
+  spn_cost_of_spans(c, spans, head);
+  spn_cost_full_span(c, full);
+  GString *s = g_string_new("layer,head,span,window,attn_flops_per_char,"
+                            "attn_flops_per_char_full_span\n");
+  for (int k = 0; k < n; k++) {
+    char span[G_ASCII_DTOSTR_BUF_SIZE] = "";
+    if (isfinite(spans[k]))
+      g_ascii_formatd(span, sizeof span, "%.6g", spans[k]);
+    float z = isfinite(spans[k]) ? CLAMP(spans[k] / c->attn_span, 0.0f, 1.0f) : 1.0f;
+    int w = spn_attention_window(z, c->attn_span, c->adapt_span_ramp, c->adapt_span);
+    g_string_append_printf(s, "%d,%d,%s,%d,%.0f,%.0f\n", k / c->nheads, k % c->nheads, span, w,
+                           head[k], full[k]);
+  }
+  gboolean ok = g_file_set_contents(path, s->str, (gssize)s->len, error);
+  if (!ok)
+    g_prefix_error(error, "cannot write the span table: ");
+  g_string_free(s, TRUE);
+  return ok;
 }

@@ -108,11 +108,16 @@ spn_model_trim(const SpnModel *m, int layer)
 }
 
 int
-spn_model_cache_size(const SpnModel *m, int layer)
+spn_layer_cache_rows(const SpnConfig *c, const float *z)
 {
-  const SpnConfig *c = &m->cfg;
   int S = c->attn_span;
   if (!c->adapt_span || !c->adapt_span_cache)
     return S;
-  return MIN(S, S - spn_model_trim(m, layer) + 64);
+  return MIN(S, S - spn_layer_trim(c, z) + 64);
+}
+
+int
+spn_model_cache_size(const SpnModel *m, int layer)
+{
+  return spn_layer_cache_rows(&m->cfg, m->cfg.adapt_span ? m->w.layers[layer].z : NULL);
 }

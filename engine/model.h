@@ -34,5 +34,8 @@ int spn_layer_trim(const SpnConfig *c, const float *z);
 int spn_model_trim(const SpnModel *m, int layer);
 /* The reference's per-layer cache length: min(S, S − trim + 64) with the adaptive cache, else S. */
 int spn_model_cache_size(const SpnModel *m, int layer);
+/* The same for a layer whose heads have fractions z (nheads values; unused without adaptive
+ * span). */
+int spn_layer_cache_rows(const SpnConfig *c, const float *z);
 
 G_END_DECLS

@@ -2,8 +2,24 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdatomic.h>
 
 static int n_threads = 1;
+static atomic_bool counting;
+static _Atomic long long counted;
+
+void
+spn_gemm_count(gboolean on)
+{
+  atomic_store(&counted, 0);
+  atomic_store(&counting, on);
+}
+
+gint64
+spn_gemm_counted(void)
+{
+  return (gint64)atomic_load(&counted);
+}
 
 int
 spn_threads_init(int n)
@@ -29,6 +45,8 @@ spn_gemm1(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha, 
         c[(gsize)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(gsize)i * ldc + j];
     return;
   }
+  if (G_UNLIKELY(atomic_load_explicit(&counting, memory_order_relaxed)))
+    atomic_fetch_add(&counted, 2LL * m * n * k);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

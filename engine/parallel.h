@@ -35,4 +35,9 @@ SpnSlice spn_gemm_team(gboolean trans_a, gboolean trans_b, int m, int n, int k, 
 void spn_gemm1(gboolean trans_a, gboolean trans_b, int m, int n, int k, float alpha,
                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+/* Counting the FLOPs (2·m·n·k) of every product from now on (on) or no longer, from zero: how
+ * tests check the cost model (cost.h) against what the engine computes. */
+void spn_gemm_count(gboolean on);
+gint64 spn_gemm_counted(void);
+
 G_END_DECLS
