@@ -230,7 +230,25 @@ metrics_json(SpnTrainer *t, const SpnStepResult *r, double val_bpc, double token
   spn_json_key(s, "span_max", FALSE);
   spn_json_number(s, mx, 6);
   spn_json_key(s, "batch_sz", FALSE);
-  g_string_append_printf(s, "%d}", c->batch_sz);
+  g_string_append_printf(s, "%d", c->batch_sz);
+  /* what this step cost, and the same model with every head at S */
+  SpnCost full = spn_cost_full_span(c, NULL);
+  const struct {
+    const char *name;
+    double value;
+  } cost[] = {
+    {"flops_per_char", r->cost.flops},
+    {"flops_per_char_full_span", full.flops},
+    {"attn_flops_per_char", r->cost.attn_flops},
+    {"attn_flops_per_char_full_span", full.attn_flops},
+    {"cache_bytes", r->cost.cache_bytes},
+    {"cache_bytes_full_span", full.cache_bytes},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cost); i++) {
+    spn_json_key(s, cost[i].name, FALSE);
+    spn_json_number(s, cost[i].value, 7);
+  }
+  g_string_append_c(s, '}');
   return g_string_free(s, FALSE);
 }
 
@@ -241,9 +259,11 @@ print_progress(SpnTrainer *t, const SpnStepResult *r, gint64 total, double val_b
   double avg, mx;
   span_stats(spn_trainer_model(t), &avg, &mx);
   g_autofree char *val = isnan(val_bpc) ? g_strdup("") : g_strdup_printf("  val %.3f bpc", val_bpc);
+  SpnCost full = spn_cost_full_span(&spn_trainer_model(t)->cfg, NULL);
   g_print("step %5" G_GINT64_FORMAT "/%" G_GINT64_FORMAT "  train %.3f bpc%s  %6.0f tok/s  "
-          "span avg %.1f max %.1f  lr %.4f\n",
-          r->step, total, r->train_bpc, val, tokens_per_s, avg, mx, r->lr);
+          "span avg %.1f max %.1f  lr %.4f  FLOPs %.0f%% of full span\n",
+          r->step, total, r->train_bpc, val, tokens_per_s, avg, mx,
+          r->lr, 100.0 * r->cost.flops / full.flops);
 }
 
 /* "--nlayers 8 (C has 4)" for every setting that differs, resumable ones and the others apart */

@@ -607,3 +607,22 @@ spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, 
   }
   memset(ctx + hd.w, 0, sizeof(float) * (sh->S - hd.w));
 }
+
+void
+spn_attention_persistent_share(const SpnAttnShape *sh, const float *state, double *share)
+{
+  for (int h = 0; h < sh->K; h++) {
+    double sum = 0.0;
+    for (int b = 0; b < sh->B; b++) {
+      Head hd = head_at(sh, NULL, NULL, state, b, h, NULL);
+      for (int i = 0; i < sh->M; i++) {
+        /* the final weights' persistent part, b̃(n) = b(n) / zn (head_final_row) */
+        double zn = sh->adapt ? hd.zn[i] : 1.0, mass = 0.0;
+        for (int n = 0; n < sh->N; n++)
+          mass += hd.ap[(gsize)i * sh->N + n];
+        sum += mass / zn;
+      }
+    }
+    share[h] = sh->N > 0 && sh->B * sh->M > 0 ? sum / ((double)sh->B * sh->M) : 0.0;
+  }
+}

@@ -107,4 +107,8 @@ void spn_attention_reduce_team(const SpnAttnShape *sh, const SpnAttnSlots *slots
 void spn_attention_weights(const SpnAttnShape *sh, const float *state, int b, int h, int i,
                            float *ctx, float *pers);
 
+/* Each head's mean share of attention on its persistent vectors over every stream and query of
+ * the last forward (the final weights before dropout; 0 without persistent memory): share (K). */
+void spn_attention_persistent_share(const SpnAttnShape *sh, const float *state, double *share);
+
 G_END_DECLS

@@ -34,21 +34,29 @@ add_tensor(SpnStWriter *w, const SpnTensorSpec *s, const char *prefix, const flo
   spn_st_writer_add(w, name, SPN_DTYPE_F32, s->ndim, s->shape, base + s->offset);
 }
 
-/* The history's tensors, I64 first: 8-byte values at offsets other readers can map. */
+/* The history's tensors, I64 first: 8-byte values at offsets other readers can map. Files
+ * written before the cost and the persistent shares were kept have none of them (optional:
+ * the tensor may be missing; its values are then unknown). */
 static const struct {
   const char *name;
   SpnHistoryColumn column;
   SpnDtype dtype;
+  gboolean optional;
 } history_tensors[] = {
-  {"history.step", SPN_HISTORY_STEP, SPN_DTYPE_I64},
-  {"history.valid.step", SPN_HISTORY_VALID_STEP, SPN_DTYPE_I64},
-  {"history.train_bpc", SPN_HISTORY_TRAIN_BPC, SPN_DTYPE_F32},
-  {"history.tokens_per_s", SPN_HISTORY_TOKENS_PER_S, SPN_DTYPE_F32},
-  {"history.spans", SPN_HISTORY_SPANS, SPN_DTYPE_F32},
-  {"history.valid.bpc", SPN_HISTORY_VALID_BPC, SPN_DTYPE_F32},
-  {"history.logged.step", SPN_HISTORY_LOGGED_STEP, SPN_DTYPE_I64},
-  {"history.logged.span_avg", SPN_HISTORY_LOGGED_SPAN_AVG, SPN_DTYPE_F32},
-  {"history.logged.span_max", SPN_HISTORY_LOGGED_SPAN_MAX, SPN_DTYPE_F32},
+  {"history.step", SPN_HISTORY_STEP, SPN_DTYPE_I64, FALSE},
+  {"history.valid.step", SPN_HISTORY_VALID_STEP, SPN_DTYPE_I64, FALSE},
+  {"history.train_bpc", SPN_HISTORY_TRAIN_BPC, SPN_DTYPE_F32, FALSE},
+  {"history.tokens_per_s", SPN_HISTORY_TOKENS_PER_S, SPN_DTYPE_F32, FALSE},
+  {"history.spans", SPN_HISTORY_SPANS, SPN_DTYPE_F32, FALSE},
+  {"history.flops_per_char", SPN_HISTORY_FLOPS_PER_CHAR, SPN_DTYPE_F32, TRUE},
+  {"history.attn_flops_per_char", SPN_HISTORY_ATTN_FLOPS_PER_CHAR, SPN_DTYPE_F32, TRUE},
+  {"history.cache_bytes", SPN_HISTORY_CACHE_BYTES, SPN_DTYPE_F32, TRUE},
+  {"history.pers_share", SPN_HISTORY_PERS_SHARE, SPN_DTYPE_F32, TRUE},
+  {"history.valid.bpc", SPN_HISTORY_VALID_BPC, SPN_DTYPE_F32, FALSE},
+  /* the logged series is optional as a whole: present when history.logged.step is */
+  {"history.logged.step", SPN_HISTORY_LOGGED_STEP, SPN_DTYPE_I64, FALSE},
+  {"history.logged.span_avg", SPN_HISTORY_LOGGED_SPAN_AVG, SPN_DTYPE_F32, FALSE},
+  {"history.logged.span_max", SPN_HISTORY_LOGGED_SPAN_MAX, SPN_DTYPE_F32, FALSE},
 };
 
 /* The length of each series' tensors: rows (n), measurements (m), logged statistics (k). */
@@ -66,7 +74,7 @@ history_shape(SpnHistoryColumn col, const HistoryLengths *len, int nlayers, int 
                                              : len->n;
   shape[1] = nlayers;
   shape[2] = nheads;
-  return col == SPN_HISTORY_SPANS ? 3 : 1;
+  return col == SPN_HISTORY_SPANS || col == SPN_HISTORY_PERS_SHARE ? 3 : 1;
 }
 
 /* Every column of h as one tensor, in pieces (one per chunk of the history): nothing copied. */
@@ -74,7 +82,8 @@ static void
 add_history(SpnStWriter *w, const SpnHistory *h, SpnDtype dtype)
 {
   for (guint i = 0; i < G_N_ELEMENTS(history_tensors); i++) {
-    if (history_tensors[i].dtype != dtype)
+    if (history_tensors[i].dtype != dtype ||
+        (history_tensors[i].column == SPN_HISTORY_PERS_SHARE && !h->persistent))
       continue;
     g_autoptr(GArray) pieces = g_array_new(FALSE, FALSE, sizeof(SpnStPiece));
     SpnStPiece p;
@@ -364,10 +373,13 @@ read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
       (logged && !history_length(st, "history.logged.step", &len.k, error)))
     return NULL;
   const void *data[SPN_HISTORY_N_COLUMNS] = {NULL};
+  gboolean persistent = c->pers_mem_size > 0;
   for (guint i = 0; i < G_N_ELEMENTS(history_tensors); i++) {
     gint64 shape[3];
     SpnHistoryColumn col = history_tensors[i].column;
-    if (col >= SPN_HISTORY_LOGGED_STEP && !logged)
+    if ((col >= SPN_HISTORY_LOGGED_STEP && !logged) ||
+        (history_tensors[i].optional && spn_safetensors_get(st, history_tensors[i].name) == NULL) ||
+        (col == SPN_HISTORY_PERS_SHARE && !persistent))
       continue;
     int ndim = history_shape(col, &len, c->nlayers, c->nheads, shape);
     data[col] = spn_safetensors_expect(st, history_tensors[i].name, history_tensors[i].dtype,
@@ -375,8 +387,8 @@ read_history(const SpnSafetensors *st, const SpnConfig *c, GError **error)
     if (data[col] == NULL)
       return NULL;
   }
-  SpnHistory *h = spn_history_new_from_columns(c->nlayers, c->nheads, (int)len.n, (int)len.m,
-                                               (int)len.k, data, error);
+  SpnHistory *h = spn_history_new_from_columns(c->nlayers, c->nheads, persistent, (int)len.n,
+                                               (int)len.m, (int)len.k, data, error);
   if (h == NULL)
     g_prefix_error(error, "%s: ", spn_safetensors_path(st));
   return h;

@@ -102,12 +102,31 @@ spn_cost_full_span(const SpnConfig *c, double *head)
 }
 
 SpnCost
+spn_cost_of_model(const SpnModel *m, double *head)
+{
+  const SpnConfig *c = &m->cfg;
+  g_autofree float *z = g_new(float, MAX(c->nlayers * c->nheads, 1));
+  for (int l = 0; l < c->nlayers; l++)
+    for (int h = 0; h < c->nheads; h++)
+      z[l * c->nheads + h] = c->adapt_span ? m->w.layers[l].z[h] : 1.0f;
+  return spn_cost(c, z, head);
+}
+
+/* A span in characters as a fraction of S; NaN (unknown) counts as S, the rest is clamped, so
+ * nothing that is not finite reaches a cast. */
+static float
+z_of_span(const SpnConfig *c, float span)
+{
+  return isnan(span) ? 1.0f : CLAMP(span / c->attn_span, 0.0f, 1.0f);
+}
+
+SpnCost
 spn_cost_of_spans(const SpnConfig *c, const float *spans, double *head)
 {
   int n = c->nlayers * c->nheads;
   g_autofree float *z = g_new(float, MAX(n, 1));
   for (int k = 0; k < n; k++)
-    z[k] = isfinite(spans[k]) ? CLAMP(spans[k] / c->attn_span, 0.0f, 1.0f) : 1.0f;
+    z[k] = z_of_span(c, spans[k]);
   return spn_cost(c, z, head);
 }
 
@@ -124,7 +143,7 @@ spn_span_table_write_csv(const SpnConfig *c, const float *spans, const char *pat
     char span[G_ASCII_DTOSTR_BUF_SIZE] = "";
     if (isfinite(spans[k]))
       g_ascii_formatd(span, sizeof span, "%.6g", spans[k]);
-    float z = isfinite(spans[k]) ? CLAMP(spans[k] / c->attn_span, 0.0f, 1.0f) : 1.0f;
+    float z = z_of_span(c, spans[k]);
     int w = spn_attention_window(z, c->attn_span, c->adapt_span_ramp, c->adapt_span);
     g_string_append_printf(s, "%d,%d,%s,%d,%.0f,%.0f\n", k / c->nheads, k % c->nheads, span, w,
                            head[k], full[k]);

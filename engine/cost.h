@@ -26,6 +26,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "model.h"
 
 G_BEGIN_DECLS
 
@@ -61,9 +62,11 @@ typedef struct {
 SpnCost spn_cost(const SpnConfig *cfg, const float *z, double *head_flops);
 /* The same model with every head at S: the baseline the fractions are taken against. */
 SpnCost spn_cost_full_span(const SpnConfig *cfg, double *head_flops);
+/* With the spans model m has now. */
+SpnCost spn_cost_of_model(const SpnModel *m, double *head_flops);
 /* From spans in characters (z·S, as snapshots and histories hold them) through z = span / S, as
  * the window does (equal to the engine's windows but where z·S lies within float rounding of
- * a whole number); a span that is not finite counts as S. */
+ * a whole number); a NaN span counts as S, the others are clamped to [0, S]. */
 SpnCost spn_cost_of_spans(const SpnConfig *cfg, const float *spans, double *head_flops);
 
 /* The span table: one row per head — layer,head,span,window,attn_flops_per_char,

@@ -18,7 +18,7 @@ G_DEFINE_QUARK(spn-history-error-quark, spn_history_error)
  * and a chunk never moves, so rows handed out stay where they are while the writer appends. */
 #define BASE_ROWS 64
 #define MAX_CHUNKS 32 /* BASE_ROWS·(2^26 − 1) rows already exceed G_MAXINT */
-#define MAX_COLUMNS 4
+#define MAX_COLUMNS 8
 
 /* Columns of fixed width, stored column by column inside each chunk. */
 typedef struct {
@@ -27,8 +27,9 @@ typedef struct {
   guint8 *chunk[MAX_CHUNKS];
 } Table;
 
-/* The tables: rows: step (gint64), train_bpc, tokens_per_s (float), spans (nlayers × nheads);
- * valid: step (gint64), bpc (float); logged: step (gint64), span_avg, span_max (float). Every
+/* The tables: rows: step (gint64), then floats: train_bpc, tokens_per_s, spans (nlayers ×
+ * nheads), flops_per_char, attn_flops_per_char, cache_bytes, pers_share (nlayers × nheads, width
+ * 0 when not persistent); valid: step (gint64), bpc (float); logged: step (gint64), span_avg, span_max (float). Every
  * table's first column is its step. */
 enum { T_ROWS, T_VALID, T_LOGGED, N_TABLES };
 
@@ -37,7 +38,7 @@ struct _SpnHistoryStore {
   Table t[N_TABLES];
 };
 
-enum { COL_STEP, COL_TRAIN, COL_TPS, COL_SPANS };
+enum { COL_STEP, COL_TRAIN, COL_TPS, COL_SPANS, COL_FLOPS, COL_ATTN, COL_CACHE, COL_PERS };
 enum { VCOL_STEP, VCOL_BPC };
 enum { LCOL_STEP, LCOL_AVG, LCOL_MAX };
 
@@ -49,6 +50,10 @@ static const struct {
     [SPN_HISTORY_TRAIN_BPC] = {T_ROWS, COL_TRAIN},
     [SPN_HISTORY_TOKENS_PER_S] = {T_ROWS, COL_TPS},
     [SPN_HISTORY_SPANS] = {T_ROWS, COL_SPANS},
+    [SPN_HISTORY_FLOPS_PER_CHAR] = {T_ROWS, COL_FLOPS},
+    [SPN_HISTORY_ATTN_FLOPS_PER_CHAR] = {T_ROWS, COL_ATTN},
+    [SPN_HISTORY_CACHE_BYTES] = {T_ROWS, COL_CACHE},
+    [SPN_HISTORY_PERS_SHARE] = {T_ROWS, COL_PERS},
     [SPN_HISTORY_VALID_STEP] = {T_VALID, VCOL_STEP},
     [SPN_HISTORY_VALID_BPC] = {T_VALID, VCOL_BPC},
     [SPN_HISTORY_LOGGED_STEP] = {T_LOGGED, LCOL_STEP},
@@ -163,17 +168,27 @@ copy_entry(SpnHistory *dst, int k, const SpnHistory *src, int i)
 SpnHistory *
 spn_history_new(int nlayers, int nheads)
 {
+  return spn_history_new_full(nlayers, nheads, FALSE);
+}
+
+SpnHistory *
+spn_history_new_full(int nlayers, int nheads, gboolean persistent)
+{
   g_return_val_if_fail(nlayers > 0 && nheads > 0, NULL);
   SpnHistory *h = g_atomic_rc_box_new0(SpnHistory);
   h->nlayers = nlayers;
   h->nheads = nheads;
+  h->persistent = persistent;
   h->store = g_atomic_rc_box_new0(SpnHistoryStore);
   Table *rows = &h->store->t[T_ROWS], *valid = &h->store->t[T_VALID];
   Table *logged = &h->store->t[T_LOGGED];
-  rows->n_cols = 4;
+  gsize heads = sizeof(float) * (gsize)nlayers * nheads;
+  rows->n_cols = 8;
   rows->width[COL_STEP] = sizeof(gint64);
   rows->width[COL_TRAIN] = rows->width[COL_TPS] = sizeof(float);
-  rows->width[COL_SPANS] = sizeof(float) * (gsize)nlayers * nheads;
+  rows->width[COL_SPANS] = heads;
+  rows->width[COL_FLOPS] = rows->width[COL_ATTN] = rows->width[COL_CACHE] = sizeof(float);
+  rows->width[COL_PERS] = persistent ? heads : 0;
   valid->n_cols = 2;
   valid->width[VCOL_STEP] = sizeof(gint64);
   valid->width[VCOL_BPC] = sizeof(float);
@@ -215,17 +230,34 @@ spn_history_snapshot(const SpnHistory *h)
 }
 
 void
-spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double tokens_per_s,
-                   const float *spans)
+spn_history_append_row(SpnHistory *h, const SpnHistoryRow *row)
 {
   g_return_if_fail(!h->frozen && h->n < G_MAXINT);
   Table *t = &h->store->t[T_ROWS];
   int i = h->n;
-  *(gint64 *)cell_for_write(t, i, COL_STEP) = step;
-  *(float *)cell_for_write(t, i, COL_TRAIN) = (float)train_bpc;
-  *(float *)cell_for_write(t, i, COL_TPS) = (float)tokens_per_s;
-  memcpy(cell_for_write(t, i, COL_SPANS), spans, t->width[COL_SPANS]);
+  *(gint64 *)cell_for_write(t, i, COL_STEP) = row->step;
+  *(float *)cell_for_write(t, i, COL_TRAIN) = (float)row->train_bpc;
+  *(float *)cell_for_write(t, i, COL_TPS) = (float)row->tokens_per_s;
+  memcpy(cell_for_write(t, i, COL_SPANS), row->spans, t->width[COL_SPANS]);
+  *(float *)cell_for_write(t, i, COL_FLOPS) = (float)row->flops_per_char;
+  *(float *)cell_for_write(t, i, COL_ATTN) = (float)row->attn_flops_per_char;
+  *(float *)cell_for_write(t, i, COL_CACHE) = (float)row->cache_bytes;
+  if (h->persistent) {
+    float *share = (float *)cell_for_write(t, i, COL_PERS);
+    for (int k = 0; k < h->nlayers * h->nheads; k++)
+      share[k] = row->pers_share != NULL ? row->pers_share[k] : NAN;
+  }
   h->n++;
+}
+
+void
+spn_history_append(SpnHistory *h, gint64 step, double train_bpc, double tokens_per_s,
+                   const float *spans)
+{
+  SpnHistoryRow row = {.step = step, .train_bpc = train_bpc, .tokens_per_s = tokens_per_s,
+                       .spans = spans, .flops_per_char = NAN, .attn_flops_per_char = NAN,
+                       .cache_bytes = NAN};
+  spn_history_append_row(h, &row);
 }
 
 /* A measurement without the order check, for histories read from files (checked whole). */
@@ -286,6 +318,30 @@ const float *
 spn_history_row_spans(const SpnHistory *h, int i)
 {
   return (const float *)cell(&h->store->t[T_ROWS], i, COL_SPANS);
+}
+
+float
+spn_history_flops_per_char(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->t[T_ROWS], i, COL_FLOPS);
+}
+
+float
+spn_history_attn_flops_per_char(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->t[T_ROWS], i, COL_ATTN);
+}
+
+float
+spn_history_cache_bytes(const SpnHistory *h, int i)
+{
+  return *(const float *)cell(&h->store->t[T_ROWS], i, COL_CACHE);
+}
+
+const float *
+spn_history_row_pers_share(const SpnHistory *h, int i)
+{
+  return h->persistent ? (const float *)cell(&h->store->t[T_ROWS], i, COL_PERS) : NULL;
 }
 
 gint64
@@ -392,6 +448,10 @@ spn_history_chunk(const SpnHistory *h, int j, SpnHistoryChunk *c)
   c->train_bpc = (const float *)column(t, j, COL_TRAIN);
   c->tokens_per_s = (const float *)column(t, j, COL_TPS);
   c->spans = (const float *)column(t, j, COL_SPANS);
+  c->flops_per_char = (const float *)column(t, j, COL_FLOPS);
+  c->attn_flops_per_char = (const float *)column(t, j, COL_ATTN);
+  c->cache_bytes = (const float *)column(t, j, COL_CACHE);
+  c->pers_share = h->persistent ? (const float *)column(t, j, COL_PERS) : NULL;
   return TRUE;
 }
 
@@ -416,32 +476,54 @@ gboolean
 spn_history_column(const SpnHistory *h, SpnHistoryColumn col, int j, const void **data,
                    gsize *n_bytes)
 {
+  if (col < 0 || col >= SPN_HISTORY_N_COLUMNS)
+    return FALSE;
   const Table *t = &h->store->t[columns[col].table];
   int c = columns[col].col, first, len;
-  if (!chunk_range(spn_history_column_length(h, col), j, &first, &len))
+  if (t->width[c] == 0 || !chunk_range(spn_history_column_length(h, col), j, &first, &len))
     return FALSE;
   *data = column(t, j, c);
   *n_bytes = t->width[c] * (gsize)len;
   return TRUE;
 }
 
+/* Value i of a float column, NaN when the column is unknown. */
+static double
+column_value(const void *const *data, SpnHistoryColumn col, int i)
+{
+  return data[col] != NULL ? ((const float *)data[col])[i] : NAN;
+}
+
 SpnHistory *
-spn_history_new_from_columns(int nlayers, int nheads, int n, int m, int k,
+spn_history_new_from_columns(int nlayers, int nheads, gboolean persistent, int n, int m, int k,
                              const void *const data[SPN_HISTORY_N_COLUMNS], GError **error)
 {
-  SpnHistory *h = spn_history_new(nlayers, nheads);
+  SpnHistory *h = spn_history_new_full(nlayers, nheads, persistent);
   gsize per_row = (gsize)nlayers * nheads;
+  g_autofree float *nan_row = g_new(float, per_row);
+  for (gsize s = 0; s < per_row; s++)
+    nan_row[s] = NAN;
+  const float *spans = data[SPN_HISTORY_SPANS], *share = data[SPN_HISTORY_PERS_SHARE];
   const gint64 *step = data[SPN_HISTORY_STEP], *valid_step = data[SPN_HISTORY_VALID_STEP];
   const gint64 *logged_step = data[SPN_HISTORY_LOGGED_STEP];
-  const float *train = data[SPN_HISTORY_TRAIN_BPC], *tps = data[SPN_HISTORY_TOKENS_PER_S];
-  const float *spans = data[SPN_HISTORY_SPANS], *bpc = data[SPN_HISTORY_VALID_BPC];
-  const float *avg = data[SPN_HISTORY_LOGGED_SPAN_AVG], *max = data[SPN_HISTORY_LOGGED_SPAN_MAX];
-  for (int i = 0; i < n; i++)
-    spn_history_append(h, step[i], train[i], tps[i], spans + per_row * i);
+  for (int i = 0; i < n; i++) {
+    SpnHistoryRow row = {
+      .step = step[i],
+      .train_bpc = column_value(data, SPN_HISTORY_TRAIN_BPC, i),
+      .tokens_per_s = column_value(data, SPN_HISTORY_TOKENS_PER_S, i),
+      .spans = spans != NULL ? spans + per_row * i : nan_row,
+      .flops_per_char = column_value(data, SPN_HISTORY_FLOPS_PER_CHAR, i),
+      .attn_flops_per_char = column_value(data, SPN_HISTORY_ATTN_FLOPS_PER_CHAR, i),
+      .cache_bytes = column_value(data, SPN_HISTORY_CACHE_BYTES, i),
+      .pers_share = share != NULL ? share + per_row * i : NULL,
+    };
+    spn_history_append_row(h, &row);
+  }
   for (int i = 0; i < m; i++)
-    push_valid(h, valid_step[i], bpc[i]);
+    push_valid(h, valid_step[i], column_value(data, SPN_HISTORY_VALID_BPC, i));
   for (int i = 0; i < k; i++)
-    push_logged(h, logged_step[i], avg[i], max[i]);
+    push_logged(h, logged_step[i], column_value(data, SPN_HISTORY_LOGGED_SPAN_AVG, i),
+                column_value(data, SPN_HISTORY_LOGGED_SPAN_MAX, i));
   if (!spn_history_check(h, error)) {
     spn_history_unref(h);
     return NULL;
@@ -474,14 +556,15 @@ holds_after(const SpnHistory *h, gint64 step)
 SpnHistory *
 spn_history_continued(SpnHistory *h, gint64 base, SpnHistory *newer)
 {
-  if (newer->nlayers != h->nlayers || newer->nheads != h->nheads || newer->n == 0 ||
+  if (newer->nlayers != h->nlayers || newer->nheads != h->nheads ||
+      newer->persistent != h->persistent || newer->n == 0 ||
       spn_history_step(newer, newer->n - 1) < base)
     return spn_history_ref(newer);
   SpnHistory *out;
   if (!h->frozen && !holds_after(h, base))
     out = spn_history_ref(h);
   else {
-    out = spn_history_new(h->nlayers, h->nheads);
+    out = spn_history_new_full(h->nlayers, h->nheads, h->persistent);
     copy_entries(out, h, G_MININT64, base);
   }
   copy_entries(out, newer, base, G_MAXINT64);
@@ -672,14 +755,32 @@ csv_number(GString *s, float v)
   }
 }
 
-gboolean
-spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
+static void
+csv_heads(GString *s, const SpnHistory *h, const char *name)
 {
-  int per_row = h->nlayers * h->nheads;
-  GString *s = g_string_new("step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max");
   for (int l = 0; l < h->nlayers; l++)
     for (int k = 0; k < h->nheads; k++)
-      g_string_append_printf(s, ",span_l%dh%d", l, k);
+      g_string_append_printf(s, ",%s_l%dh%d", name, l, k);
+}
+
+static void
+csv_values(GString *s, const float *v, int n)
+{
+  for (int k = 0; k < n; k++)
+    csv_number(s, v[k]);
+}
+
+gboolean
+spn_history_write_csv(const SpnHistory *h, const SpnCost *full, const char *path, GError **error)
+{
+  int per_row = h->nlayers * h->nheads;
+  GString *s = g_string_new("step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max,"
+                            "flops_per_char,attn_flops_per_char,cache_bytes");
+  if (full != NULL)
+    g_string_append(s, ",flops_per_char_full_span,cache_bytes_full_span");
+  csv_heads(s, h, "span");
+  if (h->persistent)
+    csv_heads(s, h, "pers_share");
   g_string_append_c(s, '\n');
   SpnHistoryChunk c;
   for (int j = 0; spn_history_chunk(h, j, &c); j++)
@@ -694,8 +795,16 @@ spn_history_write_csv(const SpnHistory *h, const char *path, GError **error)
       csv_number(s, c.tokens_per_s[i]);
       csv_number(s, (float)avg);
       csv_number(s, (float)mx);
-      for (int k = 0; k < per_row; k++)
-        csv_number(s, spans[k]);
+      csv_number(s, c.flops_per_char[i]);
+      csv_number(s, c.attn_flops_per_char[i]);
+      csv_number(s, c.cache_bytes[i]);
+      if (full != NULL) {
+        csv_number(s, (float)full->flops);
+        csv_number(s, (float)full->cache_bytes);
+      }
+      csv_values(s, spans, per_row);
+      if (c.pers_share != NULL)
+        csv_values(s, c.pers_share + (gsize)i * per_row, per_row);
       g_string_append_c(s, '\n');
     }
   g_autoptr(GError) local = NULL;

@@ -725,13 +725,16 @@ logged_bpc(SpnPtObj *list, guint i, gboolean ppl)
 
 /* The logger's iterations as history rows (the model's own spans at its step, the others
  * unknown: the logger keeps their mean and maximum, which become the logged statistics), its
- * validations as measurements. */
+ * validations as measurements. The rows' cost and persistent shares are unknown: a step's cost
+ * needs every head's span at its start (in reference mode each layer's longest), which neither
+ * the logger's mean and maximum nor the spans after the last step give. The history has the
+ * trainer's shape (persistent or not), so that a followed version continues it. */
 static SpnHistory *
 history_of(const Logger *lg, const SpnModel *m, gint64 step)
 {
   const SpnConfig *c = &m->cfg;
   int n_spans = c->nlayers * c->nheads;
-  SpnHistory *h = spn_history_new(c->nlayers, c->nheads);
+  SpnHistory *h = spn_history_new_full(c->nlayers, c->nheads, c->pers_mem_size > 0);
   g_autofree float *unknown = g_new(float, n_spans), *now = g_new(float, n_spans);
   for (int i = 0; i < n_spans; i++)
     unknown[i] = NAN;

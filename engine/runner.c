@@ -607,6 +607,19 @@ spn_runner_backward(SpnRunner *r)
 }
 
 void
+spn_runner_persistent_share(const SpnRunner *r, float *share)
+{
+  g_return_if_fail(r->mode != RUN_SCORE);
+  int K = r->m->cfg.nheads;
+  double *layer = g_newa(double, K);
+  for (int l = 0; l < r->m->cfg.nlayers; l++) {
+    spn_attention_persistent_share(&r->layers[l].sh, r->layers[l].state, layer);
+    for (int h = 0; h < K; h++)
+      share[l * K + h] = (float)layer[h];
+  }
+}
+
+void
 spn_runner_attention(const SpnRunner *r, int layer, int b, int h, int i, float *ctx, float *pers)
 {
   g_return_if_fail(r->mode != RUN_SCORE);

@@ -56,6 +56,9 @@ void spn_runner_backward(SpnRunner *r);
 
 /* After a forward: log-probabilities (B·len×V, row b·len + i). */
 const float *spn_runner_logprobs(const SpnRunner *r);
+/* Every head's mean share of attention on its persistent vectors in the last forward pass
+ * (spn_attention_persistent_share), nlayers × nheads; not for a scoring runner. */
+void spn_runner_persistent_share(const SpnRunner *r, float *share);
 /* After a forward: the weights that layer l, head h, stream b, query i gave to distances
  * 1..S (ctx, S values) and to the persistent vectors (pers, N values, may be NULL). */
 void spn_runner_attention(const SpnRunner *r, int layer, int b, int h, int i, float *ctx,

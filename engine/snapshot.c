@@ -8,7 +8,7 @@ spn_snapshot_new(const SpnConfig *cfg)
   SpnSnapshot *s = g_atomic_rc_box_new0(SpnSnapshot);
   s->cfg = *cfg;
   s->spans = g_new0(float, cfg->nlayers * cfg->nheads);
-  s->history = spn_history_new(cfg->nlayers, cfg->nheads);
+  s->history = spn_history_new_full(cfg->nlayers, cfg->nheads, cfg->pers_mem_size > 0);
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "cost.h"
 #include "jsonread.h"
 #include "rng.h"
 
@@ -60,7 +61,7 @@ trainer_new(SpnModel *model, SpnCorpus *corpus, GError **error)
   t->stream_len = corpus->n_tokens[SPN_SPLIT_TRAIN] / c->batch_sz;
   t->x = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
   t->y = g_new(gint32, (gsize)c->batch_sz * c->block_sz);
-  t->history = spn_history_new(c->nlayers, c->nheads);
+  t->history = spn_history_new_full(c->nlayers, c->nheads, c->pers_mem_size > 0);
   t->history_base = -1;
   /* the stream restarts draw from their own generator, seeded apart from the weights */
   spn_rng_seed(&t->rng, c->seed ^ 0x5eed5eed5eed5eedull);
@@ -374,14 +375,21 @@ spn_trainer_record_validation(SpnTrainer *t, double bpc)
     spn_history_add_valid(h, step, bpc);
 }
 
+/* cost: what the step cost, from the spans it started with; share: each head's attention on
+ * persistent memory in its forward pass (NULL without) */
 static void
-record_step(SpnTrainer *t, double train_bpc, double seconds)
+record_step(SpnTrainer *t, double train_bpc, double seconds, const SpnCost *cost,
+            const float *share)
 {
   const SpnConfig *c = &t->model->cfg;
   g_autofree float *spans = g_new(float, c->nlayers * c->nheads);
   spn_model_spans(t->model, spans);
   double tps = seconds > 0 ? (double)c->batch_sz * c->block_sz / seconds : NAN;
-  spn_history_append(t->history, t->optim->step, train_bpc, tps, spans);
+  SpnHistoryRow row = {.step = t->optim->step, .train_bpc = train_bpc, .tokens_per_s = tps,
+                       .spans = spans, .flops_per_char = cost->flops,
+                       .attn_flops_per_char = cost->attn_flops,
+                       .cache_bytes = cost->cache_bytes, .pers_share = share};
+  spn_history_append_row(t->history, &row);
 }
 
 /* block inputs and targets of every stream at pos: len + 1 tokens of each stream from pos */
@@ -484,7 +492,12 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out, GError **error)
                t->y);
   spn_runner_set_dropout_seed(t->runner, c->seed + 0x100000000ull * (guint64)(t->optim->step + 1));
   spn_model_zero_grad(t->model);
+  int nh = c->nlayers * c->nheads;
+  float *share = g_newa(float, nh);
+  SpnCost cost = spn_cost_of_model(t->model, NULL);
   double nll = spn_runner_forward(t->runner, t->x, t->y, c->block_sz, TRUE, NULL);
+  if (c->pers_mem_size > 0)
+    spn_runner_persistent_share(t->runner, share);
   double span = spn_model_span_loss(t->model);
   spn_runner_backward(t->runner);
   spn_model_span_loss_backward(t->model);
@@ -499,13 +512,14 @@ spn_trainer_step(SpnTrainer *t, SpnStepResult *out, GError **error)
   spn_optim_step(t->optim, t->model);
   advance(t);
   double seconds = (g_get_monotonic_time() - t0) / 1e6;
-  record_step(t, nll / G_LN2, seconds);
+  record_step(t, nll / G_LN2, seconds, &cost, c->pers_mem_size > 0 ? share : NULL);
   if (out) {
     out->step = t->optim->step;
     out->train_bpc = nll / G_LN2;
     out->objective = nll + span;
     out->lr = spn_optim_lr(t->optim, t->optim->step);
     out->seconds = seconds;
+    out->cost = cost;
   }
   return TRUE;
 }

@@ -6,6 +6,7 @@
 
 #include "checkpoint.h"
 #include "corpus.h"
+#include "cost.h"
 #include "history.h"
 #include "runner.h"
 #include "optim.h"
@@ -19,6 +20,7 @@ typedef struct {
   double objective;      /* NLL + span loss, nats */
   double lr;             /* learning rate of this step before clipping */
   double seconds;        /* wall time of the step */
+  SpnCost cost;          /* what the step cost (cost.h), from the spans it started with */
 } SpnStepResult;
 
 typedef struct _SpnTrainer SpnTrainer;

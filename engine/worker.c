@@ -458,7 +458,8 @@ static void
 do_export_csv(SpnWorker *w, Command *c)
 {
   g_autoptr(GError) error = NULL;
-  if (!spn_history_write_csv(spn_trainer_history(w->trainer), c->path, &error))
+  SpnCost full = spn_cost_full_span(&spn_trainer_model(w->trainer)->cfg, NULL);
+  if (!spn_history_write_csv(spn_trainer_history(w->trainer), &full, c->path, &error))
     post_error(w, SPN_WORKER_TASK_EXPORT_CSV, c->path, "Cannot export the metrics", error);
   else {
     g_autofree char *info = g_strdup_printf("Metrics written to %s", c->path);

@@ -87,6 +87,11 @@ def _():
     assert "val_bpc" in lines[1] and "val_bpc" in lines[3] and "val_bpc" not in lines[0]
     assert len(lines[-1]["spans"]) == 2 and len(lines[-1]["spans"][0]) == 2
     assert lines[-1]["train_bpc"] < lines[0]["train_bpc"]
+    for l in lines:
+        assert 0 < l["attn_flops_per_char"] < l["flops_per_char"] <= l["flops_per_char_full_span"], l
+        assert 0 < l["cache_bytes"] <= l["cache_bytes_full_span"], l
+    # the baseline is the same model: one number for the whole run
+    assert len({l["flops_per_char_full_span"] for l in lines}) == 1, lines
     assert os.path.exists(ckpt)
 
 

@@ -1,8 +1,9 @@
 /* The cost model (engine/cost.c) against what the engine does: the FLOPs of every matrix product
  * of a training step, counted as the engine runs them (spn_gemm_count), equal the predicted
- * FLOPs per character times B·M exactly, for spans short, long, mixed, at S, without adaptive
+ * FLOPs per character as run times B·M exactly, for spans short, long, mixed, at S, without adaptive
  * span, with persistent memory and with a feed-forward sublayer, on 1-4 threads; the cache rows
- * it counts are the rows the runner keeps after a few blocks. */
+ * it counts are the rows the runner keeps after a few blocks; the persistent-memory share the
+ * history records is the mean of the weights the model used. */
 #include <math.h>
 
 #include "cost.h"
@@ -71,9 +72,11 @@ check_counted(SpnConfig *c, const float *zs)
   for (int t = 1; t <= 4; t++) {
     spn_threads_init(t);
     double counted = counted_flops_per_char(m);
-    g_test_message("threads %d: counted %.1f, predicted %.1f FLOPs/char", t, counted, cost.flops);
+    g_test_message("threads %d: counted %.1f, predicted %.1f FLOPs/char as run (%.1f in the "
+                   "band)", t, counted, cost.flops_as_run, cost.flops);
     /* the same integers, divided by B·M in another order: equal to double rounding */
-    g_assert_cmpfloat(fabs(counted - cost.flops), <=, 1e-12 * cost.flops);
+    g_assert_cmpfloat(fabs(counted - cost.flops_as_run), <=, 1e-12 * cost.flops_as_run);
+    g_assert_cmpfloat(cost.flops, <=, cost.flops_as_run);
   }
   spn_model_free(m);
 }
@@ -161,6 +164,46 @@ test_cache_rows(void)
   spn_model_free(m);
 }
 
+/* The share of attention on persistent memory the history records per step is the mean, over
+ * streams and queries, of the persistent weights the model used (spn_runner_attention). */
+static void
+test_persistent_share(void)
+{
+  SpnConfig c;
+  config_for(&c, 5);
+  SpnModel *m = spn_model_new(&c);
+  for (int k = 0; k < 6; k++)
+    m->w.layers[k / 2].z[k % 2] = ZS[1][k];
+  SpnRunner *r = spn_runner_new(m, c.batch_sz, c.block_sz, FALSE);
+  int n = c.batch_sz * c.block_sz;
+  g_autofree gint32 *x = g_new(gint32, n);
+  for (int i = 0; i < n; i++)
+    x[i] = (i * 5) % c.vocab_size;
+  for (int k = 0; k < 3; k++) /* the caches filled: the context has mass too */
+    spn_runner_forward(r, x, NULL, c.block_sz, FALSE, NULL);
+  float share[6];
+  spn_runner_persistent_share(r, share);
+  g_autofree float *ctx = g_new(float, c.attn_span);
+  float pers[5];
+  for (int l = 0; l < 3; l++)
+    for (int h = 0; h < 2; h++) {
+      double sum = 0.0;
+      for (int b = 0; b < c.batch_sz; b++)
+        for (int i = 0; i < c.block_sz; i++) {
+          spn_runner_attention(r, l, b, h, i, ctx, pers);
+          for (int j = 0; j < 5; j++)
+            sum += pers[j];
+        }
+      double expected = sum / n;
+      g_test_message("layer %d head %d: persistent share %.4f", l, h, expected);
+      g_assert_cmpfloat(expected, >, 0.0);
+      g_assert_cmpfloat(expected, <, 1.0);
+      g_assert_cmpfloat(fabs(share[l * 2 + h] - expected), <, 1e-6);
+    }
+  spn_runner_free(r);
+  spn_model_free(m);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -170,5 +213,6 @@ main(int argc, char **argv)
   g_test_add_func("/cost/full-span", test_full_span);
   g_test_add_func("/cost/spans", test_spans);
   g_test_add_func("/cost/cache-rows", test_cache_rows);
+  g_test_add_func("/cost/persistent-share", test_persistent_share);
   return g_test_run();
 }

@@ -38,15 +38,24 @@ row_value(int i, int k)
   return (float)(i * 0.5 + k * 0.125);
 }
 
+/* Row i's values: value k of the spans is row_value(i, k + 3), of the persistent shares
+ * row_value(i, k + 40); the cost's row_value(i, 30…32). */
 static void
 fill_rows(SpnHistory *h, int from, int to)
 {
   int per_row = h->nlayers * h->nheads;
-  g_autofree float *spans = g_new(float, per_row);
+  g_autofree float *spans = g_new(float, per_row), *share = g_new(float, per_row);
   for (int i = from; i < to; i++) {
-    for (int k = 0; k < per_row; k++)
+    for (int k = 0; k < per_row; k++) {
       spans[k] = row_value(i, k + 3);
-    spn_history_append(h, row_step(i), row_value(i, 0), row_value(i, 1), spans);
+      share[k] = row_value(i, k + 40);
+    }
+    SpnHistoryRow row = {.step = row_step(i), .train_bpc = row_value(i, 0),
+                         .tokens_per_s = row_value(i, 1), .spans = spans,
+                         .flops_per_char = row_value(i, 30),
+                         .attn_flops_per_char = row_value(i, 31),
+                         .cache_bytes = row_value(i, 32), .pers_share = share};
+    spn_history_append_row(h, &row);
   }
 }
 
@@ -69,6 +78,13 @@ check_rows(const SpnHistory *h, int n)
     const float *spans = spn_history_row_spans(h, i);
     for (int k = 0; k < per_row; k++)
       g_assert_true(same_float(spans[k], row_value(i, k + 3)));
+    g_assert_true(same_float(spn_history_flops_per_char(h, i), row_value(i, 30)));
+    g_assert_true(same_float(spn_history_attn_flops_per_char(h, i), row_value(i, 31)));
+    g_assert_true(same_float(spn_history_cache_bytes(h, i), row_value(i, 32)));
+    const float *share = spn_history_row_pers_share(h, i);
+    g_assert_true((share != NULL) == h->persistent);
+    for (int k = 0; share != NULL && k < per_row; k++)
+      g_assert_true(same_float(share[k], row_value(i, k + 40)));
   }
 }
 
@@ -225,24 +241,28 @@ test_order_checked(void)
   const gint64 steps[3] = {1, 5, 4}, ok_steps[3] = {1, 2, 3};
   const float v[3] = {1, 2, 3}, spans[3] = {1, 2, 3};
   g_autoptr(GError) error = NULL;
-  const void *bad_rows[SPN_HISTORY_N_COLUMNS] = {steps, v, v, spans};
-  SpnHistory *h = spn_history_new_from_columns(1, 1, 3, 0, 0, bad_rows, &error);
+  const void *cols[SPN_HISTORY_N_COLUMNS] = {
+    [SPN_HISTORY_STEP] = steps, [SPN_HISTORY_TRAIN_BPC] = v, [SPN_HISTORY_TOKENS_PER_S] = v,
+    [SPN_HISTORY_SPANS] = spans, [SPN_HISTORY_VALID_STEP] = steps, [SPN_HISTORY_VALID_BPC] = v,
+    [SPN_HISTORY_LOGGED_STEP] = steps, [SPN_HISTORY_LOGGED_SPAN_AVG] = v,
+    [SPN_HISTORY_LOGGED_SPAN_MAX] = v};
+  SpnHistory *h = spn_history_new_from_columns(1, 1, FALSE, 3, 0, 0, cols, &error);
   g_assert_null(h);
   g_assert_error(error, SPN_HISTORY_ERROR, SPN_HISTORY_ERROR_FORMAT);
   g_assert_nonnull(strstr(error->message, "row 2 is at step 4"));
   g_clear_error(&error);
-  const void *bad_valid[SPN_HISTORY_N_COLUMNS] = {ok_steps, v, v, spans, steps, v};
-  h = spn_history_new_from_columns(1, 1, 3, 3, 0, bad_valid, &error);
+  cols[SPN_HISTORY_STEP] = ok_steps;
+  h = spn_history_new_from_columns(1, 1, FALSE, 3, 3, 0, cols, &error);
   g_assert_null(h);
   g_assert_nonnull(strstr(error->message, "validation measurement 2"));
   g_clear_error(&error);
-  const void *bad_logged[SPN_HISTORY_N_COLUMNS] = {ok_steps, v, v, spans, ok_steps, v, steps, v, v};
-  h = spn_history_new_from_columns(1, 1, 3, 3, 3, bad_logged, &error);
+  cols[SPN_HISTORY_VALID_STEP] = ok_steps;
+  h = spn_history_new_from_columns(1, 1, FALSE, 3, 3, 3, cols, &error);
   g_assert_null(h);
   g_assert_nonnull(strstr(error->message, "logged span statistics 2"));
   g_clear_error(&error);
-  const void *ok[SPN_HISTORY_N_COLUMNS] = {ok_steps, v, v, spans, ok_steps, v, ok_steps, v, v};
-  h = spn_history_new_from_columns(1, 1, 3, 3, 3, ok, &error);
+  cols[SPN_HISTORY_LOGGED_STEP] = ok_steps;
+  h = spn_history_new_from_columns(1, 1, FALSE, 3, 3, 3, cols, &error);
   g_assert_no_error(error);
   g_assert_cmpint(h->n, ==, 3);
   g_assert_cmpint(h->n_valid, ==, 3);
@@ -283,13 +303,14 @@ test_logged_spans(void)
 
   g_autofree char *path = tmp_path("logged.csv");
   g_autoptr(GError) error = NULL;
-  g_assert_true(spn_history_write_csv(h, path, &error));
+  g_assert_true(spn_history_write_csv(h, NULL, path, &error));
   g_autofree char *csv = NULL;
   g_assert_true(g_file_get_contents(path, &csv, NULL, NULL));
   g_auto(GStrv) lines = g_strsplit(csv, "\n", -1);
-  g_assert_cmpstr(lines[1], ==, "1000,3,,,36,64,,");
-  g_assert_cmpstr(lines[2], ==, "2000,2.5,,,52,64,10,30");
-  g_assert_cmpstr(lines[3], ==, "2001,2.4,,100,20,30,10,30");
+  /* the cost columns (flops_per_char, attn_flops_per_char, cache_bytes) unknown: empty */
+  g_assert_cmpstr(lines[1], ==, "1000,3,,,36,64,,,,,");
+  g_assert_cmpstr(lines[2], ==, "2000,2.5,,,52,64,,,,10,30");
+  g_assert_cmpstr(lines[3], ==, "2001,2.4,,100,20,30,,,,10,30");
 }
 
 static void
@@ -549,13 +570,16 @@ legacy_corpus(void)
   return corpus;
 }
 
-/* A model-only checkpoint of the tiny configuration with history h. */
+/* A model-only checkpoint of the tiny configuration (with persistent memory when h is
+ * persistent) with history h. */
 static void
 save_with_history(const char *path, SpnHistory *h)
 {
   SpnCorpus *corpus = legacy_corpus();
   SpnConfig c;
   spn_test_tiny_config(&c);
+  if (h->persistent)
+    c.pers_mem_size = 4, c.inner_hid_sz = 0;
   c.vocab_size = corpus->vocab->size;
   SpnModel *m = spn_model_new(&c);
   SpnCheckpoint ck = {.model = m, .vocab = corpus->vocab, .history = h};
@@ -706,6 +730,92 @@ test_legacy_checkpoint(void)
   spn_checkpoint_free(ck);
 }
 
+/* The cost and the persistent shares go through a checkpoint; a file written before they were
+ * kept opens with them unknown, and a share tensor of the wrong shape is an error. */
+static void
+test_cost_and_share_tensors(void)
+{
+  SpnHistory *h = spn_history_new_full(2, 2, TRUE);
+  fill_rows(h, 0, 300);
+  g_autofree char *path = tmp_path("persistent.safetensors");
+  save_with_history(path, h);
+  g_autoptr(GError) error = NULL;
+  SpnSafetensors *st = spn_safetensors_read(path, &error);
+  g_assert_no_error(error);
+  const SpnStTensor *t = spn_safetensors_get(st, "history.pers_share");
+  g_assert_true(t && t->dtype == SPN_DTYPE_F32 && t->ndim == 3 && t->shape[0] == 300);
+  t = spn_safetensors_get(st, "history.flops_per_char");
+  g_assert_true(t && t->dtype == SPN_DTYPE_F32 && t->ndim == 1 && t->shape[0] == 300);
+  spn_safetensors_free(st);
+  SpnCheckpoint *ck = spn_checkpoint_load(path, &error);
+  g_assert_no_error(error);
+  g_assert_true(ck->history->persistent);
+  assert_same_history(ck->history, h);
+  check_rows(ck->history, 300);
+  spn_checkpoint_free(ck);
+
+  /* before the cost was kept: no cost or share tensors; everything else as it was */
+  g_autofree char *old = tmp_path("before-cost.safetensors");
+  g_autofree char *older = tmp_path("before-cost2.safetensors");
+  const char *names[] = {"history.flops_per_char", "history.attn_flops_per_char",
+                         "history.cache_bytes", "history.pers_share"};
+  const char *from = path;
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    const char *to = i % 2 == 0 ? old : older;
+    spn_test_rewrite_checkpoint(from, to, names[i], 0, 0, NULL, NULL, NULL, NULL);
+    from = to;
+  }
+  ck = spn_checkpoint_load(from, &error);
+  g_assert_no_error(error);
+  g_assert_null(ck->history_error);
+  g_assert_cmpint(ck->history->n, ==, 300);
+  for (int i = 0; i < 300; i++) {
+    g_assert_true(isnan(spn_history_flops_per_char(ck->history, i)));
+    g_assert_true(isnan(spn_history_cache_bytes(ck->history, i)));
+    g_assert_true(isnan(spn_history_row_pers_share(ck->history, i)[3]));
+    g_assert_true(same_float(spn_history_train_bpc(ck->history, i), row_value(i, 0)));
+  }
+  spn_checkpoint_free(ck);
+
+  float zeros[300 * 2 * 3] = {0};
+  gint64 shape[3] = {300, 2, 3};
+  spn_test_rewrite_checkpoint(path, old, "history.pers_share", SPN_DTYPE_F32, 3, shape, zeros,
+                              NULL, NULL);
+  ck = spn_checkpoint_load(old, &error);
+  g_assert_no_error(error);
+  g_assert_null(ck->history);
+  g_assert_nonnull(strstr(ck->history_error->message, "'history.pers_share' has shape"));
+  spn_checkpoint_free(ck);
+  spn_history_unref(h);
+}
+
+/* The CSV has the cost, the full-span cost and each head's persistent share. */
+static void
+test_csv_columns(void)
+{
+  SpnHistory *h = spn_history_new_full(1, 2, TRUE);
+  fill_rows(h, 0, 3);
+  g_autofree char *path = tmp_path("metrics.csv");
+  SpnCost full = {.flops = 1000.0, .attn_flops = 600.0, .cache_bytes = 4096.0};
+  g_autoptr(GError) error = NULL;
+  g_assert_true(spn_history_write_csv(h, &full, path, &error));
+  g_autofree char *text = NULL;
+  g_assert_true(g_file_get_contents(path, &text, NULL, &error));
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  g_assert_cmpstr(lines[0], ==,
+                  "step,train_bpc,val_bpc,tokens_per_s,span_avg,span_max,flops_per_char,"
+                  "attn_flops_per_char,cache_bytes,flops_per_char_full_span,"
+                  "cache_bytes_full_span,span_l0h0,span_l0h1,pers_share_l0h0,pers_share_l0h1");
+  g_auto(GStrv) cells = g_strsplit(lines[2], ",", -1);
+  g_assert_cmpuint(g_strv_length(cells), ==, 15);
+  g_assert_cmpfloat(g_ascii_strtod(cells[6], NULL), ==, row_value(1, 30));
+  g_assert_cmpfloat(g_ascii_strtod(cells[8], NULL), ==, row_value(1, 32));
+  g_assert_cmpfloat(g_ascii_strtod(cells[9], NULL), ==, 1000.0);
+  g_assert_cmpfloat(g_ascii_strtod(cells[10], NULL), ==, 4096.0);
+  g_assert_cmpfloat(g_ascii_strtod(cells[14], NULL), ==, row_value(1, 41));
+  spn_history_unref(h);
+}
+
 static void
 expect_history_error(const char *path, const char *fragment)
 {
@@ -853,6 +963,8 @@ main(int argc, char **argv)
   g_test_add_func("/checkpoint/history-tensors", test_tensors_round_trip);
   g_test_add_func("/checkpoint/legacy-history", test_legacy_checkpoint);
   g_test_add_func("/checkpoint/bad-history", test_bad_history_tensors);
+  g_test_add_func("/checkpoint/cost-and-share", test_cost_and_share_tensors);
+  g_test_add_func("/history/csv-columns", test_csv_columns);
   g_test_add_func("/safetensors/writer-pieces", test_writer_pieces);
   g_test_add_func("/safetensors/writer-header-limit", test_writer_header_limit);
   int rc = g_test_run();
