@@ -3,11 +3,12 @@
  * Measures the sgemm peak of this machine with the same threads (large square products, both
  * through spanscope's pool of single-threaded sgemms and through OpenBLAS's own threads; the
  * better counts), then times desktop training steps and counts the FLOPs the model needs per
- * step (engine/cost.c): every matrix product (forward, input and weight gradients), the keys
- * over the rows each head scores and the values over those it weighs, and the attention each
- * head computes (scores and position terms over the distances it scores: its layer's trimmed
- * window in reference mode, its own window in head mode; weighted values over its own window;
- * persistent memory) — not the work the engine wastes in its dense tiles. Prints
+ * step (engine/cost.h, the `flops` of the step as the trainer reports it): every matrix product
+ * (forward, input and weight gradients), the keys over the rows each head scores and the values
+ * over those it weighs, and the attention each head computes (scores and position terms over
+ * the distances it scores: its layer's trimmed window in reference mode, its own window in head
+ * mode; weighted values over its own window; persistent memory) — not the work the engine wastes
+ * in its dense tiles. Prints
  *   sgemm_peak_gflops, model_gflop_per_step, step_ms_median, model_gflops, mfu_desktop (%). */
 #include <cblas.h>
 #include <stdio.h>
@@ -47,20 +48,6 @@ sgemm_peak(int threads)
   return best;
 }
 
-/* Model FLOPs of one training step with the spans the model has now. */
-static double
-step_flops(const SpnModel *m)
-{
-  const SpnConfig *c = &m->cfg;
-  float *z = g_new(float, (gsize)c->nlayers * c->nheads);
-  for (int l = 0; l < c->nlayers; l++)
-    for (int h = 0; h < c->nheads; h++)
-      z[l * c->nheads + h] = c->adapt_span ? m->w.layers[l].z[h] : 1.0f;
-  double f = spn_cost_step_flops(c, z);
-  g_free(z);
-  return f;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -95,9 +82,9 @@ main(int argc, char **argv)
   double peak = sgemm_peak(threads);
   double *rate = g_new(double, steps), *ms = g_new(double, steps), *flop = g_new(double, steps);
   for (int s = 0; s < warmup + steps; s++) {
-    double f = step_flops(spn_trainer_model(t));
     SpnStepResult r;
     g_assert_true(spn_trainer_step(t, &r, NULL));
+    double f = r.cost.flops * cfg.batch_sz * cfg.block_sz;
     if (s >= warmup) {
       rate[s - warmup] = f / r.seconds / 1e9;
       ms[s - warmup] = r.seconds * 1e3;
