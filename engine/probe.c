@@ -28,6 +28,9 @@ probe_alloc_heads(SpnProbe *p, const SpnModel *m)
       ph->weights = g_new0(float, (gsize)p->n * ph->window);
       ph->before_start = g_new0(float, p->n);
       ph->persistent = g_new0(float, p->n);
+      ph->n_slots = c->pers_mem_size;
+      if (ph->n_slots > 0)
+        ph->slots = g_new0(float, (gsize)p->n * ph->n_slots);
     }
 }
 
@@ -65,6 +68,8 @@ probe_collect(SpnProbe *p, const SpnModel *m, SpnRunner *r, int start, int len, 
         memcpy(ph->weights + (gsize)q * ph->window, ctx, sizeof(float) * ph->window);
         ph->before_start[q] = mass_before_start(ctx, q, ph->window);
         ph->persistent[q] = persistent_mass(pers, c->pers_mem_size);
+        if (ph->slots != NULL)
+          memcpy(ph->slots + (gsize)q * ph->n_slots, pers, sizeof(float) * ph->n_slots);
       }
     }
 }
@@ -216,6 +221,7 @@ probe_clear(gpointer data)
     g_free(p->heads[k].weights);
     g_free(p->heads[k].before_start);
     g_free(p->heads[k].persistent);
+    g_free(p->heads[k].slots);
   }
   g_free(p->heads);
   g_free(p->spans);
@@ -248,6 +254,7 @@ typedef struct {
   int *window;    /* its window */
   int n_chosen;
   float *ctx, *pers;
+  float *slots;   /* n_chosen × pers_mem_size: the position's weights on persistent vectors */
   int *top;       /* top_k distances, strongest first */
   GString *buf;
   GOutputStream *out;
@@ -305,6 +312,24 @@ write_weights(Writer *w, int q, int window)
 }
 
 static void
+write_slots(Writer *w)
+{
+  int N = w->m->cfg.pers_mem_size;
+  spn_json_key(w->buf, "persistent_slots", FALSE);
+  g_string_append_c(w->buf, '[');
+  for (int k = 0; k < w->n_chosen; k++) {
+    g_string_append(w->buf, k ? ",[" : "[");
+    for (int j = 0; j < N; j++) {
+      if (j > 0)
+        g_string_append_c(w->buf, ',');
+      spn_json_number(w->buf, w->slots[(gsize)k * N + j], DIGITS);
+    }
+    g_string_append_c(w->buf, ']');
+  }
+  g_string_append_c(w->buf, ']');
+}
+
+static void
 write_position(Writer *w, SpnRunner *r, int q, int i, float surprisal)
 {
   const SpnConfig *c = &w->m->cfg;
@@ -330,6 +355,8 @@ write_position(Writer *w, SpnRunner *r, int q, int i, float surprisal)
     write_weights(w, q, w->window[k]);
     before[k] = mass_before_start(w->ctx, q, w->window[k]);
     persistent[k] = persistent_mass(w->pers, c->pers_mem_size);
+    if (c->pers_mem_size > 0)
+      memcpy(w->slots + (gsize)k * c->pers_mem_size, w->pers, sizeof(float) * c->pers_mem_size);
   }
   g_string_append_c(b, ']');
   const char *keys[] = {"before_start", "persistent"};
@@ -344,6 +371,8 @@ write_position(Writer *w, SpnRunner *r, int q, int i, float surprisal)
     }
     g_string_append_c(b, ']');
   }
+  if (c->pers_mem_size > 0) /* each head's weight on every persistent vector */
+    write_slots(w);
   g_string_append_c(b, '}');
 }
 
@@ -423,6 +452,7 @@ spn_probe_write_json(SpnModel *m, const SpnVocab *vocab, const char *text, gsize
   writer_choose(&w);
   w.ctx = g_new(float, c->attn_span);
   w.pers = g_new(float, MAX(1, c->pers_mem_size));
+  w.slots = g_new(float, MAX(1, (gsize)w.n_chosen * c->pers_mem_size));
   w.top = g_new(int, MAX(1, w.sel.top_k));
   w.buf = g_string_sized_new(1 << 16);
   write_header(&w);
@@ -435,6 +465,7 @@ spn_probe_write_json(SpnModel *m, const SpnVocab *vocab, const char *text, gsize
   g_free(w.top);
   g_free(w.ctx);
   g_free(w.pers);
+  g_free(w.slots);
   g_free(w.chosen);
   g_free(w.window);
   return ok;
@@ -473,6 +504,8 @@ spn_probe_snapshot(const SpnProbe *p)
     dst->weights = dup_array(src->weights, sizeof(float) * n * src->window);
     dst->before_start = dup_array(src->before_start, sizeof(float) * n);
     dst->persistent = dup_array(src->persistent, sizeof(float) * n);
+    dst->n_slots = src->n_slots;
+    dst->slots = src->slots ? dup_array(src->slots, sizeof(float) * n * src->n_slots) : NULL;
   }
   return c;
 }

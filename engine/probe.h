@@ -13,6 +13,9 @@ typedef struct {
   float *weights;      /* n×window: weight of query i on distance δ at [i·window + δ−1] */
   float *before_start; /* n: mass on positions before the text (the zero cache) */
   float *persistent;   /* n: mass on the persistent vectors (0 without them) */
+  int n_slots;         /* persistent vectors (P), 0 without them */
+  float *slots;        /* n×n_slots: weight of query i on persistent vector j at [i·n_slots + j];
+                          NULL without persistent memory */
 } SpnProbeHead;
 
 /* Reference counted (g_atomic_rc_box). A reading still being written (the incremental
@@ -57,7 +60,8 @@ typedef struct {
  *      text, "surprisal_bits": null at 0, "attention": per head its weights on distances 1, 2, …
  *      up to min(position, window, D) (with top_k "top": per head [distance, weight] pairs,
  *      strongest first), "before_start": per head the weight past the text's start (the zero
- *      cache), "persistent": per head the weight on the persistent vectors}, …]}
+ *      cache), "persistent": per head the weight on the persistent vectors, with persistent
+ *      memory "persistent_slots": per head its weight on each of the P vectors}, …]}
  * Numbers have six significant digits, a number that is not finite is null. Errors: the
  * encoding's (spn_vocab_encode), an empty text, and the stream's. */
 gboolean spn_probe_write_json(SpnModel *m, const SpnVocab *vocab, const char *text, gsize len,

@@ -65,6 +65,11 @@ reader_heads_setup(SpnReader *r)
       /* the same expression as spn_model_span */
       p->spans[k] = c->adapt_span ? z * c->attn_span : (float)c->attn_span;
       SpnProbeHead *ph = &p->heads[k];
+      if (ph->n_slots != c->pers_mem_size) {
+        ph->n_slots = c->pers_mem_size;
+        g_free(ph->slots);
+        ph->slots = ph->n_slots > 0 ? g_new(float, (gsize)r->cap * ph->n_slots) : NULL;
+      }
       if (ph->window != w) {
         g_free(ph->weights);
         ph->weights = g_new(float, (gsize)r->cap * w);
@@ -117,6 +122,8 @@ reader_reserve(SpnReader *r, int n)
     ph->weights = g_renew(float, ph->weights, (gsize)cap * ph->window);
     ph->before_start = g_renew(float, ph->before_start, cap);
     ph->persistent = g_renew(float, ph->persistent, cap);
+    if (ph->n_slots > 0)
+      ph->slots = g_renew(float, ph->slots, (gsize)cap * ph->n_slots);
   }
   r->cap = cap;
 }
@@ -370,6 +377,8 @@ row_record(SpnReader *r, const Tile *tl, int q, const float *a, const float *ap)
     dst[delta - 1] = a[w - delta];
   ph->before_start[q] = q < w ? sum_lanes(dst + q, w - q) : 0.0f;
   ph->persistent[q] = sum_lanes(ap, r->cfg.pers_mem_size);
+  if (ph->slots != NULL)
+    memcpy(ph->slots + (gsize)q * ph->n_slots, ap, sizeof(float) * ph->n_slots);
 }
 
 /* the head's output columns of the tile's rows of ocat: final weights times values (the band

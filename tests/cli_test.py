@@ -189,6 +189,22 @@ def _():
     assert digits and max(digits) <= 6, max(digits)
 
 
+@check("probe with persistent memory writes each head's weight on every persistent vector")
+def _():
+    pers = os.path.join(tmp, "pers.safetensors")
+    run("train", *small, "--pers-mem-size", "5", "--steps", "2",
+        "--checkpoint", pers)
+    out = json.loads(run("probe", "--checkpoint", pers, "--text", "the span", "--heads", "1").stdout)
+    for p in out["positions"]:
+        slots = p["persistent_slots"]
+        assert len(slots) == 2 and all(len(s) == 5 for s in slots), slots
+        for k in range(2):  # the slots add up to the mass on persistent memory
+            assert abs(sum(slots[k]) - p["persistent"][k]) < 1e-4, (slots, p["persistent"])
+        assert 0 < p["persistent"][0] < 1
+    plain = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span").stdout)
+    assert "persistent_slots" not in plain["positions"][0]
+
+
 @check("probe chooses layers, heads, distances and the strongest weights")
 def _():
     full = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span was short").stdout)

@@ -124,6 +124,17 @@ assert_probe_equal(const SpnProbe *got, const SpnProbe *want)
                        b->weights[(gsize)i * b->window + delta - 1], "weight", l, h, i);
         assert_close(a->before_start[i], b->before_start[i], "before_start", l, h, i);
         assert_close(a->persistent[i], b->persistent[i], "persistent", l, h, i);
+        /* each slot's weight, and the slots make up the persistent mass */
+        g_assert_cmpint(a->n_slots, ==, b->n_slots);
+        g_assert_true((a->slots != NULL) == (a->n_slots > 0));
+        double sum = 0.0;
+        for (int j = 0; j < a->n_slots; j++) {
+          assert_close(a->slots[(gsize)i * a->n_slots + j], b->slots[(gsize)i * b->n_slots + j],
+                       "slot", l, h, i);
+          sum += b->slots[(gsize)i * b->n_slots + j];
+        }
+        if (b->n_slots > 0)
+          assert_close((float)sum, b->persistent[i], "slots' sum", l, h, i);
       }
     }
 }
@@ -270,6 +281,12 @@ test_probe_snapshot(void)
                     n * b->window * sizeof(float));
     g_assert_cmpmem(a->before_start, n * sizeof(float), b->before_start, n * sizeof(float));
     g_assert_cmpmem(a->persistent, n * sizeof(float), b->persistent, n * sizeof(float));
+    g_assert_cmpint(a->n_slots, ==, b->n_slots);
+    if (b->slots != NULL) {
+      g_assert_true(a->slots != b->slots);
+      g_assert_cmpmem(a->slots, n * a->n_slots * sizeof(float), b->slots,
+                      n * b->n_slots * sizeof(float));
+    }
   }
   /* the snapshot outlives the original */
   spn_probe_unref(p);
