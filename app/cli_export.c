@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_common.h"
+#include "cost.h"
 #include "colormap.h"
 #include "compare.h"
 #include "figures.h"
@@ -17,8 +18,8 @@
 typedef struct {
   char **checkpoints, **labels;
   char *checkpoint; /* the first of checkpoints, borrowed */
-  char *figure, *text, *text_file, *colormap, *output;
-  int layer, head, max_chars, threads;
+  char *figure, *text, *text_file, *colormap, *output, *span_table;
+  int layer, head, query, max_chars, threads;
   gboolean log, linear_color, dark, json;
   double width, height, scale, font_size;
 } ExportArgs;
@@ -30,6 +31,9 @@ static const SpnConfigField export_rows[] = {
               "L"),
   SPN_CLI_ROW("head", ExportArgs, head, SPN_FIELD_INT, -1, 255,
               "Attention head, -1 for a grid of all heads; masks: the head emphasised", "H"),
+  SPN_CLI_ROW("query", ExportArgs, query, SPN_FIELD_INT, -1, 19999,
+              "Character of the text (from 0) that heads and persistent show, and attention and "
+              "distance outline; -1: heads and persistent the last, none outlined", "I"),
   SPN_CLI_ROW("width", ExportArgs, width, SPN_FIELD_DOUBLE, 16, 32767,
               "Width in pixels (PNG) or points", "W"),
   SPN_CLI_ROW("height", ExportArgs, height, SPN_FIELD_DOUBLE, 16, 32767, "Height", "H"),
@@ -38,8 +42,8 @@ static const SpnConfigField export_rows[] = {
   SPN_CLI_ROW("font-size", ExportArgs, font_size, SPN_FIELD_DOUBLE, 4, 96, "Base font size",
               "PT"),
 };
-static const ExportArgs export_defaults = {.layer = 0, .head = -1, .max_chars = 600,
-                                           .width = 1200, .height = 750, .scale = 1,
+static const ExportArgs export_defaults = {.layer = 0, .head = -1, .query = -1,
+                                           .max_chars = 600, .width = 1200, .height = 750, .scale = 1,
                                            .font_size = 11};
 
 static void
@@ -52,6 +56,7 @@ export_args_clear(ExportArgs *a)
   g_free(a->text_file);
   g_free(a->colormap);
   g_free(a->output);
+  g_free(a->span_table);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ExportArgs, export_args_clear)
 
@@ -88,7 +93,9 @@ static gboolean
 needs_probe(const SpnFigureKind *kinds, int n)
 {
   for (int i = 0; i < n; i++)
-    if (kinds[i] == SPN_FIGURE_ATTENTION || kinds[i] == SPN_FIGURE_MASKS)
+    if (kinds[i] == SPN_FIGURE_ATTENTION || kinds[i] == SPN_FIGURE_MASKS ||
+        kinds[i] == SPN_FIGURE_DISTANCE || kinds[i] == SPN_FIGURE_HEADS ||
+        kinds[i] == SPN_FIGURE_PERSISTENT)
       return TRUE;
   return FALSE;
 }
@@ -178,14 +185,17 @@ export_context(ExportArgs *a)
      "Name of the run of the checkpoint given in the same place (default: its file name)",
      "NAME"},
     {"figure", 0, 0, G_OPTION_ARG_STRING, &a->figure,
-     "spans, history, masks, attention or curves; a comma list draws them side by side; with "
-     "several checkpoints curves, spans or table", "NAMES"},
+     "spans, history, masks, attention, curves, distance, heads, summary or persistent; a comma "
+     "list draws them side by side; with several checkpoints curves, spans or table", "NAMES"},
     {"json", 0, 0, G_OPTION_ARG_NONE, &a->json,
      "With several checkpoints, print each run's numbers (the table) as a JSON line", NULL},
     {"text", 0, 0, G_OPTION_ARG_STRING, &a->text,
-     "Text for the model to read (attention, masks; default: a passage of the checkpoint's "
-     "corpus that it did not train on)", "TEXT"},
+     "Text for the model to read (attention, masks, distance, heads, persistent; default: a "
+     "passage of the checkpoint's corpus that it did not train on)", "TEXT"},
     {"text-file", 0, 0, G_OPTION_ARG_FILENAME, &a->text_file, "Read that text from a file", "PATH"},
+    {"span-table", 0, 0, G_OPTION_ARG_FILENAME, &a->span_table,
+     "Also write the span table (layer, head, span, window, attention FLOPs per character) as "
+     "CSV; with it --figure and --output may be left out", "FILE"},
     {"log", 0, 0, G_OPTION_ARG_NONE, &a->log,
      "Logarithmic value axes (spans, history, bpc, distance)", NULL},
     {"linear-color", 0, 0, G_OPTION_ARG_NONE, &a->linear_color,
@@ -198,9 +208,11 @@ export_context(ExportArgs *a)
   };
   return spn_cli_context("- draw figures of a checkpoint into a file",
                          "Writes the learned spans, span history, soft masks, attention heatmaps "
-                         "or training curves of a checkpoint to PNG, SVG or PDF, without a "
-                         "display; with several checkpoints, their training curves, spans and "
-                         "numbers side by side.", sets, G_N_ELEMENTS(sets), e, NULL);
+                         "(by position or by distance), every head at once, the span summary, "
+                         "persistent memory or training curves of a checkpoint to PNG, SVG or "
+                         "PDF, without a display; with several checkpoints, their training "
+                         "curves, spans and numbers side by side.", sets, G_N_ELEMENTS(sets), e,
+                         NULL);
 }
 
 static gboolean
@@ -210,8 +222,14 @@ parse_args(ExportArgs *a, int *argc, char ***argv)
   if (!spn_cli_parse(ctx, argc, argv))
     return FALSE;
   a->checkpoint = a->checkpoints ? a->checkpoints[0] : NULL;
-  if (a->checkpoint == NULL || a->figure == NULL || a->output == NULL) {
-    spn_cli_usage_error("--checkpoint, --figure and --output are required (see --help)");
+  if (a->checkpoint == NULL || (a->figure == NULL) != (a->output == NULL) ||
+      (a->figure == NULL && a->span_table == NULL)) {
+    spn_cli_usage_error("--checkpoint, --figure and --output are required, or --checkpoint and "
+                        "--span-table (see --help)");
+    return FALSE;
+  }
+  if (a->span_table && g_strv_length(a->checkpoints) > 1) {
+    spn_cli_usage_error("--span-table takes one --checkpoint");
     return FALSE;
   }
   if (a->text && a->text_file) {
@@ -350,7 +368,7 @@ spn_cli_export(int argc, char **argv)
   }
   g_autofree SpnFigureKind *kinds = NULL;
   int n = 0;
-  if (!parse_figures(a.figure, &kinds, &n))
+  if (a.figure != NULL && !parse_figures(a.figure, &kinds, &n))
     return 2;
   spn_threads_init(a.threads);
   GError *error = NULL;
@@ -360,6 +378,19 @@ spn_cli_export(int argc, char **argv)
   if (!check_indices(&a, &ck->model->cfg)) {
     spn_checkpoint_free(ck);
     return 2;
+  }
+  if (a.span_table != NULL) {
+    g_autofree float *spans = g_new(float, ck->model->cfg.nlayers * ck->model->cfg.nheads);
+    spn_model_spans(ck->model, spans);
+    if (!spn_span_table_write_csv(&ck->model->cfg, spans, a.span_table, &error)) {
+      spn_checkpoint_free(ck);
+      return spn_cli_fail(error);
+    }
+    g_print("wrote %s\n", a.span_table);
+  }
+  if (n == 0) {
+    spn_checkpoint_free(ck);
+    return 0;
   }
   char *text = NULL;
   SpnProbe *probe = NULL;
@@ -371,6 +402,16 @@ spn_cli_export(int argc, char **argv)
     spn_checkpoint_free(ck);
     return spn_cli_fail(error);
   }
+  int n_chars = probe ? probe->n : 0;
+  if (a.query < -1 || a.query >= n_chars) {
+    spn_checkpoint_free(ck);
+    spn_probe_unref(probe);
+    g_free(text);
+    if (n_chars == 0)
+      return spn_cli_usage_error("--query %d: no figure asked for reads a text", a.query);
+    return spn_cli_usage_error("--query %d: the text read has characters 0 to %d (or -1)", a.query,
+                       n_chars - 1);
+  }
   g_autoptr(SpnSnapshot) s = build_snapshot(ck, a.checkpoint, text, probe);
   spn_checkpoint_free(ck);
   o.dark = a.dark;
@@ -378,6 +419,7 @@ spn_cli_export(int argc, char **argv)
   o.log_color = !a.linear_color;
   o.layer = a.layer;
   o.head = a.head;
+  o.query = a.query;
   o.font_size = a.font_size;
   g_autofree SpnFigureOptions *each = g_new(SpnFigureOptions, n);
   for (int i = 0; i < n; i++)

@@ -510,6 +510,34 @@ def _():
     assert "step 100000/100000" not in out, out[-300:]
 
 
+@check("export draws the paper's figures and writes the span table")
+def _():
+    import csv
+    import math
+    png = os.path.join(tmp, "paper.png")
+    run("export", "--checkpoint", ckpt, "--figure", "distance,heads,summary,persistent",
+        "--text", "the span was short", "--query", "5", "--output", png)
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    table = os.path.join(tmp, "spans.csv")
+    out = run("export", "--checkpoint", ckpt, "--span-table", table).stdout
+    assert table in out, out
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["layer"]), int(r["head"])) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # the spans are the checkpoint's (the same as `probe` reports) and each window holds its span
+    probe = json.loads(run("probe", "--checkpoint", ckpt, "--text", "the span").stdout)
+    heads = probe["heads"]
+    for r, h in zip(rows, heads):
+        assert abs(float(r["span"]) - h["span"]) < 1e-3 * max(1, h["span"]), (r, h["span"])
+        assert int(r["window"]) == h["window"], (r, h["window"])
+        assert math.ceil(float(r["span"])) < int(r["window"]) <= 128, r
+        assert 0 < float(r["attn_flops_per_char"]) <= float(r["attn_flops_per_char_full_span"]), r
+    err = run("export", "--checkpoint", ckpt, "--figure", "heads", "--text", "ab", "--query", "7",
+              "--output", png, ok=False).stderr
+    assert "--query 7" in err and "0 to 1" in err, err
+
+
 @check("the span demo preset trains on the demonstration corpus, options override it")
 def _():
     out = run("train", "--preset", "demo", "--corpus", "demo", "--steps", "1", "--batch-sz", "2",

@@ -12,10 +12,9 @@
 #include "figure-private.h"
 #include "fixtures.h"
 #include "lines.h"
+#include "pixels.h"
 #include "snapshot.h"
 
-#define W 600
-#define H 350
 
 /* ---- snapshots ---- */
 
@@ -33,56 +32,6 @@ set_weight(SpnSnapshot *s, int head, int query, int key, float w)
 {
   SpnProbeHead *ph = &s->probe->heads[head];
   ph->weights[(gsize)query * ph->window + (query - key) - 1] = w;
-}
-
-/* ---- pixels ---- */
-
-static cairo_surface_t *
-draw(SpnFigureKind kind, const SpnSnapshot *s, const SpnFigureOptions *o)
-{
-  cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-  cairo_t *cr = cairo_create(img);
-  spn_figure_draw(kind, cr, W, H, s, o);
-  g_assert_cmpint(cairo_status(cr), ==, CAIRO_STATUS_SUCCESS);
-  cairo_destroy(cr);
-  cairo_surface_flush(img);
-  return img;
-}
-
-static void
-pixel(cairo_surface_t *img, int x, int y, int rgb[3])
-{
-  const guint32 *row = (const guint32 *)(cairo_image_surface_get_data(img) +
-                                         (gsize)y * cairo_image_surface_get_stride(img));
-  guint32 v = row[x];
-  rgb[0] = (v >> 16) & 255;
-  rgb[1] = (v >> 8) & 255;
-  rgb[2] = v & 255;
-}
-
-static int
-distance(const int a[3], const int b[3])
-{
-  return MAX(abs(a[0] - b[0]), MAX(abs(a[1] - b[1]), abs(a[2] - b[2])));
-}
-
-static void
-hex_rgb(const char *hex, int rgb[3])
-{
-  unsigned v = 0;
-  g_assert_cmpint(sscanf(hex, "#%6x", &v), ==, 1);
-  rgb[0] = (v >> 16) & 255;
-  rgb[1] = (v >> 8) & 255;
-  rgb[2] = v & 255;
-}
-
-static void
-map_rgb(SpnColormap map, double t, int rgb[3])
-{
-  double c[3];
-  spn_colormap_rgb(map, t, c);
-  for (int i = 0; i < 3; i++)
-    rgb[i] = (int)lround(c[i] * 255);
 }
 
 /* ---- colour maps ---- */

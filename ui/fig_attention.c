@@ -12,6 +12,7 @@
 
 #include "colormap.h"
 #include "figure-private.h"
+#include "heatmap.h"
 
 #define MAX_PANELS 64
 
@@ -363,71 +364,6 @@ paint_image(cairo_t *cr, cairo_surface_t *img, const SpnRect *clip, double x0, d
   cairo_restore(cr);
 }
 
-/* pixels of the device the figure lands on, per user unit; vector output gets a finer raster so
- * printed cells stay sharp */
-static double
-device_scale(cairo_t *cr)
-{
-  double dx = 1, dy = 0;
-  cairo_user_to_device_distance(cr, &dx, &dy);
-  double sc = hypot(dx, dy);
-  if (cairo_surface_get_type(cairo_get_target(cr)) != CAIRO_SURFACE_TYPE_IMAGE)
-    sc *= 3.0;
-  return MAX(sc, 0.1);
-}
-
-static void
-draw_colorbar(SpnPlot *p, const AttnLayout *L, const ColorScale *cs, const SpnFigureOptions *o)
-{
-  cairo_t *cr = p->cr;
-  const SpnRect *b = &L->bar;
-  cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 256);
-  unsigned char *data = cairo_image_surface_get_data(img);
-  int stride = cairo_image_surface_get_stride(img);
-  cairo_surface_flush(img);
-  for (int i = 0; i < 256; i++) {
-    double rgb[3];
-    spn_colormap_rgb(o->colormap, 1.0 - i / 255.0, rgb);
-    *(guint32 *)(data + (gsize)i * stride) = rgb_pixel(rgb);
-  }
-  cairo_surface_mark_dirty(img);
-  cairo_save(cr);
-  cairo_translate(cr, b->x, b->y);
-  cairo_scale(cr, b->w, b->h / 256.0);
-  cairo_set_source_surface(cr, img, 0, 0);
-  cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_BILINEAR);
-  cairo_pattern_set_extend(cairo_get_source(cr), CAIRO_EXTEND_PAD);
-  cairo_rectangle(cr, 0, 0, 1, 256);
-  cairo_fill(cr);
-  cairo_restore(cr);
-  cairo_surface_destroy(img);
-  SpnAxis axis = {cs->log ? cs->vmin : 0.0, cs->vmax, cs->log, b->y + b->h, b->y};
-  double hs, t[SPN_AXIS_MAX_TICKS];
-  spn_plot_text_size(p, SPN_TEXT_SMALL, "0", NULL, &hs);
-  int n = spn_axis_ticks(&axis, CLAMP((int)(b->h / (hs * 2.2)), 2, 8), t);
-  double tick = 0.35 * p->fs, x = b->x + b->w;
-  cairo_set_line_width(cr, 1.0);
-  spn_plot_set_rgb(p, p->pal->frame, 1.0);
-  cairo_rectangle(cr, b->x, b->y, b->w, b->h);
-  for (int i = 0; i < n; i++) {
-    cairo_move_to(cr, x, floor(spn_axis_px(&axis, t[i])) + 0.5);
-    cairo_line_to(cr, x + tick, floor(spn_axis_px(&axis, t[i])) + 0.5);
-  }
-  cairo_stroke(cr);
-  double widest = 0;
-  for (int i = 0; i < n; i++) {
-    char buf[32];
-    double w;
-    spn_axis_format(&axis, t, n, t[i], buf);
-    spn_plot_text_size(p, SPN_TEXT_SMALL, buf, &w, NULL);
-    widest = MAX(widest, w);
-    spn_plot_text(p, SPN_TEXT_SMALL, buf, x + tick + 0.25 * p->fs, spn_axis_px(&axis, t[i]), 0.0,
-                  0.5, p->pal->muted);
-  }
-  spn_plot_text_vertical(p, SPN_TEXT_NORMAL, "weight", x + tick + 0.55 * p->fs + widest,
-                         b->y + b->h / 2, 0.0, 0.5, p->pal->fg);
-}
-
 static void
 draw_chars(SpnPlot *p, const AttnLayout *L, const Panel *P, const SpnSnapshot *s)
 {
@@ -524,7 +460,7 @@ spn_fig_attention_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
   AttnLayout L;
   attention_layout(p, r, s, o, &L);
   cairo_t *cr = p->cr;
-  double sc = device_scale(cr);
+  double sc = spn_heat_device_scale(cr);
   Reduced red[MAX_PANELS];
   ColorScale cs = {.vmax = 0, .log = o->log_color};
   for (int i = 0; i < L.npanels; i++) {
@@ -568,7 +504,8 @@ spn_fig_attention_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFig
     draw_chars(p, &L, P, s);
     draw_query_outline(p, &L, P, o->query);
   }
-  draw_colorbar(p, &L, &cs, o);
+  SpnHeatScale bar = spn_heat_scale(cs.vmax, cs.log, o->colormap);
+  spn_heat_colorbar(p, &L.bar, &bar, "weight");
 }
 
 /* The layout at r, FALSE when there is nothing to lay out (no probe, no such head). */

@@ -1,12 +1,16 @@
-/* fig_curves.c — the training run at a glance, three panels over one step axis: bits per
- * character (each step's block, raw and smoothed, and validation), throughput, and the mean and
- * longest span (of an imported reference run, as its logger recorded them where it did). */
+/* fig_curves.c — the training run at a glance, four panels over one step axis: bits per
+ * character (each step's block, raw and smoothed, and validation), throughput, the mean and
+ * longest span (of an imported reference run, as its logger recorded them where it did), and
+ * what the spans cost (each step's FLOPs per character and cache memory as percentages of the
+ * same model with every head at S, engine/cost.h; no line where a step's cost is unknown, as in
+ * an imported run). The title gives the cost of the spans now. */
 #include <math.h>
 #include <stdio.h>
 
+#include "cost.h"
 #include "figure-private.h"
 
-enum { PANEL_BPC, PANEL_SPEED, PANEL_SPAN, N_PANELS };
+enum { PANEL_BPC, PANEL_SPEED, PANEL_SPAN, PANEL_COST, N_PANELS };
 
 typedef struct {
   SpnChart chart[N_PANELS];
@@ -14,10 +18,12 @@ typedef struct {
 
 typedef struct {
   float *smooth, *span_mean, *span_max;
+  float *flops_pct, *cache_pct; /* of the full-span model's */
 } Derived;
 
 /* series colours (spn_plot_series_rgb indices) */
-enum { C_TRAIN = 0, C_VALID = 1, C_SPAN_MAX = 2, C_SPEED = 4, C_SPAN_MEAN = 6 };
+enum { C_TRAIN = 0, C_VALID = 1, C_SPAN_MAX = 2, C_FLOPS = 3, C_SPEED = 4, C_CACHE = 5,
+       C_SPAN_MEAN = 6 };
 
 static gboolean
 has_history(const SpnSnapshot *s)
@@ -26,11 +32,15 @@ has_history(const SpnSnapshot *s)
 }
 
 static void
-derive(const SpnHistory *h, double smoothing, Derived *d)
+derive(const SpnSnapshot *s, double smoothing, Derived *d)
 {
+  const SpnHistory *h = s->history;
+  SpnCost full = spn_cost_full_span(&s->cfg, NULL);
   d->smooth = g_new(float, h->n);
   d->span_mean = g_new(float, h->n);
   d->span_max = g_new(float, h->n);
+  d->flops_pct = g_new(float, h->n);
+  d->cache_pct = g_new(float, h->n);
   double a = CLAMP(smoothing, 0.0, 0.999), ema = NAN;
   int per_row = h->nlayers * h->nheads;
   SpnHistoryChunk c;
@@ -45,6 +55,9 @@ derive(const SpnHistory *h, double smoothing, Derived *d)
       spn_history_span_stats_at(h, c.step[k], c.spans + (gsize)k * per_row, &mean, &mx);
       d->span_mean[i] = (float)mean;
       d->span_max[i] = (float)mx;
+      /* NaN (a history from before the cost was kept) stays NaN: no line there */
+      d->flops_pct[i] = (float)(100.0 * c.flops_per_char[k] / full.flops);
+      d->cache_pct[i] = (float)(100.0 * c.cache_bytes[k] / full.cache_bytes);
     }
 }
 
@@ -54,6 +67,20 @@ derived_clear(Derived *d)
   g_free(d->smooth);
   g_free(d->span_mean);
   g_free(d->span_max);
+  g_free(d->flops_pct);
+  g_free(d->cache_pct);
+}
+
+/* "FLOPs/char 8.8M (48% of full span) · cache 1.2 MB (40%)" for the spans now */
+static char *
+cost_text(const SpnSnapshot *s)
+{
+  SpnCost now = spn_cost_of_spans(&s->cfg, s->spans, NULL);
+  SpnCost full = spn_cost_full_span(&s->cfg, NULL);
+  g_autofree char *bytes = g_format_size((guint64)now.cache_bytes);
+  return g_strdup_printf("FLOPs/char %.3g M (%.0f%% of full span) \u00b7 cache %s (%.0f%%)",
+                         now.flops / 1e6, 100.0 * now.flops / full.flops, bytes,
+                         100.0 * now.cache_bytes / full.cache_bytes);
 }
 
 static SpnRect
@@ -62,6 +89,8 @@ curves_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
   g_autofree char *base = spn_fig_title_with_step(spn_figure_title(SPN_FIGURE_CURVES), s);
   g_autofree char *title = g_strdup_printf("%s \u00b7 %d streams", base, s->cfg.batch_sz);
   r = spn_plot_title(p, r, title);
+  g_autofree char *cost = cost_text(s);
+  r = spn_plot_note(p, r, cost);
   if (!has_history(s))
     return r;
   /* which procedure produced the validation points (config.h, SpnEvalMode) */
@@ -74,8 +103,11 @@ curves_header(SpnPlot *p, SpnRect r, const SpnSnapshot *s)
     {"tokens/s", {0}, SPN_LEGEND_LINE, 1.0},
     {"span mean", {0}, SPN_LEGEND_LINE, 1.0},
     {"span max", {0}, SPN_LEGEND_LINE, 1.0},
+    {"FLOPs", {0}, SPN_LEGEND_LINE, 1.0},
+    {"cache", {0}, SPN_LEGEND_LINE, 1.0},
   };
-  static const int colors[] = {C_TRAIN, C_TRAIN, C_VALID, C_SPEED, C_SPAN_MEAN, C_SPAN_MAX};
+  static const int colors[] = {C_TRAIN,     C_TRAIN,    C_VALID, C_SPEED,
+                               C_SPAN_MEAN, C_SPAN_MAX, C_FLOPS, C_CACHE};
   for (guint i = 0; i < G_N_ELEMENTS(items); i++)
     spn_plot_series_rgb(p, colors[i], items[i].rgb);
   r = spn_plot_legend(p, r, items, G_N_ELEMENTS(items));
@@ -111,8 +143,8 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
     x0 -= 1;
     x1 += 1;
   }
-  static const double share[N_PANELS] = {0.54, 0.2, 0.26};
-  static const char *const ylabel[N_PANELS] = {"bpc", "tokens/s", "span"};
+  static const double share[N_PANELS] = {0.43, 0.17, 0.2, 0.2};
+  static const char *const ylabel[N_PANELS] = {"bpc", "tokens/s", "span", "% of full"};
   double y = r.y;
   for (int i = 0; i < N_PANELS; i++) {
     SpnChartSpec spec = {
@@ -131,17 +163,23 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
     } else if (i == PANEL_SPEED) {
       spn_fig_history_range(h, SPN_HISTORY_TOKENS_PER_S, &l0, &h0);
       value_range(l0, h0, l1, h1, FALSE, TRUE, &spec.y0, &spec.y1);
-    } else {
+    } else if (i == PANEL_SPAN) {
       spn_range_finite(d->span_max, (gsize)h->n, 1, &l0, &h0);
       spn_range_finite(d->span_mean, (gsize)h->n, 1, &l1, &h1);
       value_range(l0, h0, l1, h1, FALSE, TRUE, &spec.y0, &spec.y1);
+    } else {
+      /* 0 … 100 %, or more when something (NaN-free) exceeds it */
+      spn_range_finite(d->flops_pct, (gsize)h->n, 1, &l0, &h0);
+      spn_range_finite(d->cache_pct, (gsize)h->n, 1, &l1, &h1);
+      spec.y0 = 0.0;
+      spec.y1 = MAX(100.0, MAX(isfinite(h0) ? h0 : 0.0, isfinite(h1) ? h1 : 0.0));
     }
     double ph = r.h * share[i];
     SpnRect outer = {r.x, y, r.w, ph};
     spn_chart_layout(p, outer, &spec, &L->chart[i]);
     y += ph;
   }
-  SpnChart *charts[N_PANELS] = {&L->chart[0], &L->chart[1], &L->chart[2]};
+  SpnChart *charts[N_PANELS] = {&L->chart[0], &L->chart[1], &L->chart[2], &L->chart[3]};
   spn_chart_align_x(p, charts, N_PANELS);
 }
 
@@ -204,7 +242,7 @@ spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigure
   }
   const SpnHistory *h = s->history;
   Derived d;
-  derive(h, o->smoothing, &d);
+  derive(s, o->smoothing, &d);
   CurvesLayout L;
   curves_layout(p, r, s, o, &d, &L);
   cairo_set_line_join(p->cr, CAIRO_LINE_JOIN_ROUND);
@@ -220,9 +258,12 @@ spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigure
         add_series(p, lines, c, h, SPN_HISTORY_TRAIN_BPC, d.smooth, C_TRAIN, 1.0, 2.0);
     } else if (i == PANEL_SPEED) {
       add_series(p, lines, c, h, SPN_HISTORY_TOKENS_PER_S, NULL, C_SPEED, 1.0, 1.5);
-    } else {
+    } else if (i == PANEL_SPAN) {
       add_series(p, lines, c, h, SPN_HISTORY_SPANS, d.span_max, C_SPAN_MAX, 1.0, 1.5);
       add_series(p, lines, c, h, SPN_HISTORY_SPANS, d.span_mean, C_SPAN_MEAN, 1.0, 2.0);
+    } else {
+      add_series(p, lines, c, h, SPN_HISTORY_FLOPS_PER_CHAR, d.flops_pct, C_FLOPS, 1.0, 2.0);
+      add_series(p, lines, c, h, SPN_HISTORY_CACHE_BYTES, d.cache_pct, C_CACHE, 1.0, 1.5);
     }
     spn_lines_end(lines);
     if (i == PANEL_BPC)
@@ -242,7 +283,7 @@ spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFi
     return NULL;
   const SpnHistory *h = s->history;
   Derived d;
-  derive(h, o->smoothing, &d);
+  derive(s, o->smoothing, &d);
   CurvesLayout L;
   curves_layout(p, r, s, o, &d, &L);
   char *text = NULL;
@@ -266,6 +307,10 @@ spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFi
       g_string_append_printf(t, " \u00b7 span mean %.1f, max %.1f%s", d.span_mean[i],
                              d.span_max[i],
                              spn_history_logged_at(h, step) >= 0 ? " (main.py's log)" : "");
+    float flops = spn_history_flops_per_char(h, i);
+    if (isfinite(flops))
+      g_string_append_printf(t, " \u00b7 %.3g M FLOPs/char (%.0f%% of full span), cache %.0f%%",
+                             flops / 1e6, d.flops_pct[i], d.cache_pct[i]);
     text = g_string_free(t, FALSE);
   }
   derived_clear(&d);

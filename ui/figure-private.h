@@ -34,6 +34,30 @@ void spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnF
 char *spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
                               const SpnFigureOptions *o, double x, double y);
 
+void spn_fig_distance_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                           const SpnFigureOptions *o);
+char *spn_fig_distance_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                                const SpnFigureOptions *o, double x, double y);
+/* The head, query and distance δ of the cell under (x, y); FALSE elsewhere. */
+gboolean spn_fig_distance_cell(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                               const SpnFigureOptions *o, double x, double y, int *head,
+                               int *query, int *delta);
+
+void spn_fig_heads_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
+char *spn_fig_heads_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                             const SpnFigureOptions *o, double x, double y);
+gboolean spn_fig_heads_cell(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                            const SpnFigureOptions *o, double x, double y, int *layer, int *head);
+
+void spn_fig_summary_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions *o);
+char *spn_fig_summary_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                               const SpnFigureOptions *o, double x, double y);
+
+void spn_fig_persistent_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                             const SpnFigureOptions *o);
+char *spn_fig_persistent_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s,
+                                  const SpnFigureOptions *o, double x, double y);
+
 /* Token i of the probe text as something visible: a space as "␣", a newline as "⏎", a tab as
  * "⇥", other control characters as "·". */
 char *spn_fig_token_label(const SpnSnapshot *s, int i);

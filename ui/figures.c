@@ -15,6 +15,10 @@ static const struct {
   [SPN_FIGURE_MASKS] = {"masks", "Soft masks"},
   [SPN_FIGURE_ATTENTION] = {"attention", "Attention"},
   [SPN_FIGURE_CURVES] = {"curves", "Training curves"},
+  [SPN_FIGURE_DISTANCE] = {"distance", "Attention by distance"},
+  [SPN_FIGURE_HEADS] = {"heads", "Every head"},
+  [SPN_FIGURE_SUMMARY] = {"summary", "Span summary"},
+  [SPN_FIGURE_PERSISTENT] = {"persistent", "Persistent memory"},
 };
 
 void
@@ -82,6 +86,18 @@ spn_figure_draw(SpnFigureKind kind, cairo_t *cr, double width, double height,
   case SPN_FIGURE_CURVES:
     spn_fig_curves_draw(&p, r, s, o);
     break;
+  case SPN_FIGURE_DISTANCE:
+    spn_fig_distance_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_HEADS:
+    spn_fig_heads_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_SUMMARY:
+    spn_fig_summary_draw(&p, r, s, o);
+    break;
+  case SPN_FIGURE_PERSISTENT:
+    spn_fig_persistent_draw(&p, r, s, o);
+    break;
   case SPN_FIGURE_COUNT:
     break;
   }
@@ -113,11 +129,35 @@ spn_figure_describe(SpnFigureKind kind, double width, double height, const SpnSn
   case SPN_FIGURE_CURVES:
     text = spn_fig_curves_describe(&p, r, s, o, x, y);
     break;
+  case SPN_FIGURE_DISTANCE:
+    text = spn_fig_distance_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_HEADS:
+    text = spn_fig_heads_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_SUMMARY:
+    text = spn_fig_summary_describe(&p, r, s, o, x, y);
+    break;
+  case SPN_FIGURE_PERSISTENT:
+    text = spn_fig_persistent_describe(&p, r, s, o, x, y);
+    break;
   case SPN_FIGURE_COUNT:
     break;
   }
   spn_plot_clear(&p);
   return text;
+}
+
+gboolean
+spn_figure_heads_cell(double width, double height, const SpnSnapshot *s, const SpnFigureOptions *o,
+                      double x, double y, int *layer, int *head)
+{
+  SpnPlot p;
+  spn_plot_init(&p, NULL, o);
+  SpnRect r = {0, 0, width, height};
+  gboolean inside = spn_fig_heads_cell(&p, r, s, o, x, y, layer, head);
+  spn_plot_clear(&p);
+  return inside;
 }
 
 gboolean

@@ -15,7 +15,11 @@ typedef enum {
   SPN_FIGURE_HISTORY,    /* every head's span against step */
   SPN_FIGURE_MASKS,      /* m(δ) of every head of the layer + its measured mean attention */
   SPN_FIGURE_ATTENTION,  /* heatmap query × key position over the probe text */
-  SPN_FIGURE_CURVES,     /* train/valid bpc, tokens/s, average/max span against step */
+  SPN_FIGURE_CURVES,     /* train/valid bpc, tokens/s, average/max span, cost against step */
+  SPN_FIGURE_DISTANCE,   /* heatmap query × distance back, the mask edges drawn */
+  SPN_FIGURE_HEADS,      /* every layer × head: where the selected character looked */
+  SPN_FIGURE_SUMMARY,    /* span per head per layer with values, layer means, histogram, cost */
+  SPN_FIGURE_PERSISTENT, /* persistent memory: share per head, over training, slots used */
   SPN_FIGURE_COUNT
 } SpnFigureKind;
 
@@ -25,14 +29,16 @@ typedef struct {
   gboolean dark;          /* light ink on a dark background */
   double font_size;       /* base font size in user units (default 11) */
   gboolean log_axis;      /* spans/history/curves: logarithmic value axis */
-  int layer;              /* masks, attention: the layer shown */
-  int head;               /* attention: the head, or -1 for a grid of all heads of the layer;
-                             masks: the head emphasised, -1 none */
+  int layer;              /* masks, attention, distance, persistent: the layer shown */
+  int head;               /* attention, distance: the head, or -1 for all heads of the layer;
+                             masks: the head emphasised, -1 none; persistent: the head whose
+                             slots are listed (-1: head 0) */
   SpnColormap colormap;   /* attention */
   gboolean log_color;     /* attention: logarithmic colour scale */
   /* attention: visible part, in token positions [q0, q1) × [k0, k1); q1 ≤ q0 means all */
   double q0, q1, k0, k1;
-  int query;              /* attention: query row outlined, -1 none */
+  int query;              /* attention, distance: query row outlined, -1 none; heads,
+                             persistent: the character shown, -1 the last */
   double smoothing;       /* curves: exponential smoothing 0 (raw) … 0.99; raw drawn faintly */
 } SpnFigureOptions;
 
@@ -57,6 +63,11 @@ char *spn_figure_describe(SpnFigureKind kind, double width, double height,
 gboolean spn_figure_attention_cell(double width, double height, const SpnSnapshot *s,
                                    const SpnFigureOptions *o, double x, double y, int *query,
                                    int *key);
+
+/* Head overview: the (layer, head) of the cell under (x, y), FALSE elsewhere. */
+gboolean spn_figure_heads_cell(double width, double height, const SpnSnapshot *s,
+                               const SpnFigureOptions *o, double x, double y, int *layer,
+                               int *head);
 
 /* One head's block of heatmap cells, as laid out at a given size: its pixel edges and the token
  * positions at them (cell k spans [k, k+1) in token units; keys grow rightwards, queries

@@ -229,6 +229,7 @@ add_figure_controls(GtkWidget *header, SpnPanel *self, SpnFigureKind kind)
 {
   switch (kind) {
   case SPN_FIGURE_ATTENTION:
+  case SPN_FIGURE_DISTANCE:
     add_colormap(header, self);
     self->log_color = add_toggle(
         header, "log", "Logarithmic colour scale: shows the small weights far back as well",
@@ -243,9 +244,14 @@ add_figure_controls(GtkWidget *header, SpnPanel *self, SpnFigureKind kind)
     break;
   case SPN_FIGURE_SPANS:
   case SPN_FIGURE_HISTORY:
+  case SPN_FIGURE_SUMMARY:
     add_log_axis(header, self);
     break;
+  case SPN_FIGURE_PERSISTENT:
+    add_colormap(header, self);
+    break;
   case SPN_FIGURE_MASKS:
+  case SPN_FIGURE_HEADS:
   case SPN_FIGURE_COUNT:
     break;
   }
