@@ -382,7 +382,10 @@ spn_cli_export(int argc, char **argv)
   if (a.span_table != NULL) {
     g_autofree float *spans = g_new(float, ck->model->cfg.nlayers * ck->model->cfg.nheads);
     spn_model_spans(ck->model, spans);
-    if (!spn_span_table_write_csv(&ck->model->cfg, spans, a.span_table, &error)) {
+    /* written over a regular file only: never a pipe, device or folder */
+    gboolean exists = g_file_test(a.span_table, G_FILE_TEST_EXISTS);
+    if ((exists && !spn_cli_check_path("--span-table", a.span_table, FALSE, &error)) ||
+        !spn_span_table_write_csv(&ck->model->cfg, spans, a.span_table, &error)) {
       spn_checkpoint_free(ck);
       return spn_cli_fail(error);
     }

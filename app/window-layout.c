@@ -1,5 +1,6 @@
-/* window-layout.c — the window's panes: spans, their history and the training curves above; the
- * heatmap, the masks and the text below; and one panel at a time maximized. */
+/* window-layout.c — the window's panes: spans (or their summary), their history and the training
+ * curves above; the heatmap (by position, by distance, or every head at once), the masks (or
+ * persistent memory) and the text below; and one panel at a time maximized. */
 #include <math.h>
 
 #include "inspector.h"
@@ -49,6 +50,21 @@ make_panel(SpnWindow *win, SpnFigureKind kind)
   return panel;
 }
 
+/* Figures that share a place, one shown at a time, as tabs. */
+static GtkWidget *
+tabs(SpnWindow *win, const SpnFigureKind *kinds, int n)
+{
+  GtkWidget *book = gtk_notebook_new();
+  gtk_notebook_set_show_border(GTK_NOTEBOOK(book), FALSE);
+  gtk_notebook_set_scrollable(GTK_NOTEBOOK(book), TRUE); /* the tabs never widen the window */
+  for (int i = 0; i < n; i++) {
+    GtkWidget *label = gtk_label_new(spn_figure_title(kinds[i]));
+    gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
+    gtk_notebook_append_page(GTK_NOTEBOOK(book), make_panel(win, kinds[i]), label);
+  }
+  return book;
+}
+
 /* Sets the first positions top-down from the layout's size: without them GtkPaned splits by the
  * children's natural sizes, which the figures do not have. */
 static void
@@ -82,13 +98,18 @@ initial_split(GtkWidget *layout, GdkFrameClock *clock, gpointer data)
 GtkWidget *
 spn_window_build_layout(SpnWindow *win)
 {
-  GtkWidget *top = paned(GTK_ORIENTATION_HORIZONTAL, 33, make_panel(win, SPN_FIGURE_SPANS),
+  static const SpnFigureKind spans[] = {SPN_FIGURE_SPANS, SPN_FIGURE_SUMMARY};
+  static const SpnFigureKind heatmaps[] = {SPN_FIGURE_ATTENTION, SPN_FIGURE_DISTANCE,
+                                           SPN_FIGURE_HEADS};
+  static const SpnFigureKind masks[] = {SPN_FIGURE_MASKS, SPN_FIGURE_PERSISTENT};
+  GtkWidget *top = paned(GTK_ORIENTATION_HORIZONTAL, 33, tabs(win, spans, G_N_ELEMENTS(spans)),
                          paned(GTK_ORIENTATION_HORIZONTAL, 50, make_panel(win, SPN_FIGURE_HISTORY),
                                make_panel(win, SPN_FIGURE_CURVES)));
   win->inspector = spn_inspector_new();
-  GtkWidget *bottom = paned(GTK_ORIENTATION_HORIZONTAL, 42, make_panel(win, SPN_FIGURE_ATTENTION),
-                            paned(GTK_ORIENTATION_HORIZONTAL, 42, make_panel(win, SPN_FIGURE_MASKS),
-                                  win->inspector));
+  GtkWidget *bottom = paned(GTK_ORIENTATION_HORIZONTAL, 42,
+                            tabs(win, heatmaps, G_N_ELEMENTS(heatmaps)),
+                            paned(GTK_ORIENTATION_HORIZONTAL, 42,
+                                  tabs(win, masks, G_N_ELEMENTS(masks)), win->inspector));
   win->layout = paned(GTK_ORIENTATION_VERTICAL, 48, top, bottom);
   gtk_widget_set_vexpand(win->layout, TRUE);
   gtk_widget_add_tick_callback(win->layout, initial_split, NULL, NULL);
@@ -97,12 +118,17 @@ spn_window_build_layout(SpnWindow *win)
 }
 
 /* Shows `only` (or everything when NULL) and hides every paned left without a visible child,
- * so the visible panel gets the whole space. */
+ * so the visible panel gets the whole space; tabs holding `only` turn to it. */
 static gboolean
 show_only(GtkWidget *node, GtkWidget *only)
 {
   gboolean visible;
-  if (GTK_IS_PANED(node)) {
+  if (GTK_IS_NOTEBOOK(node)) {
+    int page = only ? gtk_notebook_page_num(GTK_NOTEBOOK(node), only) : -1;
+    if (page >= 0)
+      gtk_notebook_set_current_page(GTK_NOTEBOOK(node), page);
+    visible = only == NULL || page >= 0;
+  } else if (GTK_IS_PANED(node)) {
     gboolean a = show_only(gtk_paned_get_start_child(GTK_PANED(node)), only);
     gboolean b = show_only(gtk_paned_get_end_child(GTK_PANED(node)), only);
     visible = a || b;

@@ -181,6 +181,15 @@ on_query_selected(GObject *source, int query, SpnWindow *win)
   set_query(win, query);
 }
 
+/* the head overview's click: that head in every view */
+static void
+on_overview_head(GObject *source, int layer, int head, SpnWindow *win)
+{
+  (void)source;
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(layer));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(head));
+}
+
 /* ---- layer and head selectors ---- */
 
 static void
@@ -607,6 +616,8 @@ spn_window_init(SpnWindow *win)
   g_signal_connect(win->inspector, "text-changed", G_CALLBACK(on_text_changed), win);
   g_signal_connect(win->inspector, "query-selected", G_CALLBACK(on_query_selected), win);
   g_signal_connect(win->inspector, "reset-requested", G_CALLBACK(on_reset_text), win);
+  g_signal_connect(spn_window_view(win, SPN_FIGURE_HEADS), "head-selected",
+                   G_CALLBACK(on_overview_head), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "query-selected",
                    G_CALLBACK(on_query_selected), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "options-changed",

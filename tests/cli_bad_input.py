@@ -140,8 +140,8 @@ VALUED = {
     "eval": ["batch-sz", "threads", "split"],
     "probe": ["top-k", "max-distance", "threads", "layers", "heads"],
     "generate": ["length", "temperature", "seed", "threads"],
-    "export": ["max-chars", "layer", "head", "width", "height", "scale", "font-size", "threads",
-               "figure", "colormap"],
+    "export": ["max-chars", "layer", "head", "query", "width", "height", "scale", "font-size",
+               "threads", "figure", "colormap"],
     "export-reference": ["nbatches"],
     "reference-command": ["gpus", "steps", "nbatches"],
 }
@@ -153,7 +153,7 @@ BAD_VALUES = {"garbage": "abc", "negative": "-5", "huge": "1e20", "NaN": "nan"}
 # options whose value is a path, and any text
 PATHS = {"train": ["corpus", "checkpoint"], "eval": ["corpus", "checkpoint"],
          "probe": ["checkpoint", "text-file"], "generate": ["checkpoint"],
-         "export": ["checkpoint", "text-file", "output"],
+         "export": ["checkpoint", "text-file", "output", "span-table"],
          "import": ["checkpoint", "corpus", "data", "output"],
          "export-reference": ["checkpoint", "output"], "reference-command": ["checkpoint"],
          "follow": ["corpus", "data"]}
@@ -222,6 +222,8 @@ for cmd in BASE:
                 if option == "output" and kind in ("FIFO", "/dev/zero", "missing file",
                                                    "empty file"):
                     continue   # a file is written (over) there
+                if option == "span-table" and kind in ("missing file", "empty file"):
+                    continue   # the table is written (over) there
                 refused(with_option(cmd, option, path), path)
 
     @check(f"{cmd}: stray arguments and unknown options")

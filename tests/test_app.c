@@ -344,12 +344,19 @@ test_start(void)
   g_assert_cmpint(s.nheads, >=, 1);
   g_assert_false(s.training);
   status_clear(&s);
-  /* all five panels and the inspector are on screen at once */
+  /* five panels and the inspector are on screen at once, the other figures in tabs beside
+   * them */
   g_autoptr(GPtrArray) panels = g_ptr_array_new();
   collect(win, SPN_TYPE_PANEL, panels);
   g_assert_cmpuint(panels->len, ==, SPN_FIGURE_COUNT);
-  for (guint i = 0; i < panels->len; i++)
-    g_assert_true(gtk_widget_get_mapped(panels->pdata[i]));
+  int mapped = 0;
+  for (guint i = 0; i < panels->len; i++) {
+    gboolean on_screen = gtk_widget_get_mapped(panels->pdata[i]);
+    mapped += on_screen;
+    g_assert_true(on_screen ||
+                  gtk_widget_get_ancestor(panels->pdata[i], GTK_TYPE_NOTEBOOK) != NULL);
+  }
+  g_assert_cmpint(mapped, ==, 5);
   g_assert_true(gtk_widget_get_mapped(find_one(win, SPN_TYPE_INSPECTOR)));
   /* the inspector shows a passage of the run's own validation split (90-95 % of the corpus) */
   g_assert_true(wait_until(probe_current, NULL, STEP_TIMEOUT_S));
@@ -1144,6 +1151,29 @@ test_follow(void)
   g_assert_false(spn_window_is_following(SPN_WINDOW(win)));
 }
 
+/* The head overview: a cell's click (the view's "head-selected") selects that layer and head in
+ * every view. Which cell a point falls in is test_paper_figures' (spn_figure_heads_cell). */
+static void
+test_head_overview(void)
+{
+  if (!need_window())
+    return;
+  SpnFigureView *view = NULL;
+  g_autoptr(GPtrArray) views = g_ptr_array_new();
+  collect(win, SPN_TYPE_FIGURE_VIEW, views);
+  for (guint i = 0; i < views->len; i++)
+    if (spn_figure_view_get_kind(views->pdata[i]) == SPN_FIGURE_HEADS)
+      view = views->pdata[i];
+  Status s = status();
+  int layer = s.nlayers - 1, head = s.nheads - 1;
+  status_clear(&s);
+  g_signal_emit_by_name(view, "head-selected", layer, head);
+  assert_views(layer, head);
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(0));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(0));
+  assert_views(0, 0);
+}
+
 static void
 test_maximize(void)
 {
@@ -1714,6 +1744,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/type-text", test_type_text);
   g_test_add_func("/app/select-layer-head", test_select_layer_head);
   g_test_add_func("/app/maximize", test_maximize);
+  g_test_add_func("/app/head-overview", test_head_overview);
   g_test_add_func("/app/export", test_export);
   g_test_add_func("/app/export-dialog", test_export_dialog);
   g_test_add_func("/app/export-csv", test_export_csv);

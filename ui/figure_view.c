@@ -55,7 +55,8 @@ struct _SpnFigureView {
                                    resets the view, and gives back the query the click took) */
 };
 
-enum { SIGNAL_QUERY_SELECTED, SIGNAL_OPTIONS_CHANGED, SIGNAL_RENDERED, N_SIGNALS };
+enum { SIGNAL_QUERY_SELECTED, SIGNAL_HEAD_SELECTED, SIGNAL_OPTIONS_CHANGED, SIGNAL_RENDERED,
+       N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE(SpnFigureView, spn_figure_view, GTK_TYPE_WIDGET)
@@ -328,11 +329,27 @@ on_click_pressed(GtkGestureClick *g, int n_press, double x, double y, SpnFigureV
   gtk_widget_grab_focus(GTK_WIDGET(self));
 }
 
+/* The head overview: a click on a cell selects that layer and head. */
+static gboolean
+select_head_at(SpnFigureView *self, double x, double y)
+{
+  SpnFrame f;
+  seen_frame(self, &f, &x, &y);
+  int l, h;
+  if (!f.snapshot || self->kind != SPN_FIGURE_HEADS ||
+      !spn_figure_heads_cell(f.width, f.height, f.snapshot, &f.options, x, y, &l, &h))
+    return FALSE;
+  g_signal_emit(self, signals[SIGNAL_HEAD_SELECTED], 0, l, h);
+  return TRUE;
+}
+
 static void
 on_click_released(GtkGestureClick *g, int n_press, double x, double y, SpnFigureView *self)
 {
   (void)g;
   int q, k;
+  if (n_press == 1 && !self->dragged && select_head_at(self, x, y))
+    return;
   if (n_press != 1 || self->dragged || !cell_at(self, x, y, &q, &k))
     return;
   self->query_before_click = self->options.query;
@@ -683,6 +700,10 @@ spn_figure_view_class_init(SpnFigureViewClass *klass)
   signals[SIGNAL_QUERY_SELECTED] =
       g_signal_new("query-selected", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                    NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+  /* the head overview's cell clicked: layer, head */
+  signals[SIGNAL_HEAD_SELECTED] =
+      g_signal_new("head-selected", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                   NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_INT);
   signals[SIGNAL_OPTIONS_CHANGED] =
       g_signal_new("options-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                    NULL, NULL, G_TYPE_NONE, 0);

@@ -247,10 +247,8 @@ add_figure_controls(GtkWidget *header, SpnPanel *self, SpnFigureKind kind)
   case SPN_FIGURE_SUMMARY:
     add_log_axis(header, self);
     break;
-  case SPN_FIGURE_PERSISTENT:
-    add_colormap(header, self);
-    break;
   case SPN_FIGURE_MASKS:
+  case SPN_FIGURE_PERSISTENT: /* beside the masks, where a wider header would widen the window */
   case SPN_FIGURE_HEADS:
   case SPN_FIGURE_COUNT:
     break;
