@@ -233,7 +233,7 @@ draw_top(SpnPlot *p, const PersLayout *L, const SpnSnapshot *s, const SpnFigureO
   g_autofree char *qc = spn_fig_token_label(s, L->query);
   const SpnProbeHead *ph = spn_fig_probe_head(s, o->layer, L->head);
   g_autofree char *t =
-      g_strdup_printf("Slots used by '%s' #%d, head %d (persistent %.2f of its attention)", qc,
+      g_strdup_printf("Slots used by '%s' #%d, head %d (persistent %.3g of its attention)", qc,
                       L->query, L->head, ph->persistent[L->query]);
   panel_title(p, &L->top, t);
   spn_chart_draw_grid(p, c);
@@ -251,7 +251,7 @@ draw_top(SpnPlot *p, const PersLayout *L, const SpnSnapshot *s, const SpnFigureO
     snprintf(label, sizeof label, "slot %d", slot[i]);
     spn_plot_text(p, SPN_TEXT_SMALL, label, c->area.x - 0.3 * p->fs, y + bh * 0.4, 1.0, 0.5,
                   p->pal->fg);
-    snprintf(label, sizeof label, "%.3f", w[i]);
+    snprintf(label, sizeof label, "%.3g", w[i]);
     spn_plot_text(p, SPN_TEXT_SMALL, label, x1 + 0.2 * p->fs, y + bh * 0.4, 0.0, 0.5,
                   p->pal->muted);
   }
