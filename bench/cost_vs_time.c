@@ -51,7 +51,10 @@ main(int argc, char **argv)
 {
   int steps = 5, warmup = 1, threads = 2, batch = 16, span = 1024;
   gboolean json = FALSE;
+  g_autofree char *window = NULL;
   GOptionEntry e[] = {
+    {"attn-window", 0, 0, G_OPTION_ARG_STRING, &window,
+     "Softmax window: reference (the desktop's: the layer's trimmed window) or head", "MODE"},
     {"steps", 0, 0, G_OPTION_ARG_INT, &steps, "Timed steps per case (default 5)", "N"},
     {"warmup-steps", 0, 0, G_OPTION_ARG_INT, &warmup, "Untimed steps first (default 1)", "N"},
     {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N"},
@@ -74,6 +77,16 @@ main(int argc, char **argv)
   spn_config_init_desktop(&cfg);
   cfg.attn_span = span;
   cfg.batch_sz = batch;
+  if (window != NULL) {
+    if (g_strcmp0(window, spn_attn_window_name(SPN_ATTN_WINDOW_HEAD)) == 0)
+      cfg.attn_window = SPN_ATTN_WINDOW_HEAD;
+    else if (g_strcmp0(window, spn_attn_window_name(SPN_ATTN_WINDOW_REFERENCE)) == 0)
+      cfg.attn_window = SPN_ATTN_WINDOW_REFERENCE;
+    else {
+      fprintf(stderr, "cost_vs_time: --attn-window %s: expected reference or head\n", window);
+      return 2;
+    }
+  }
   SpnTrainer *t[N_CASES];
   for (int k = 0; k < N_CASES; k++) {
     SpnCorpusOptions opts = {0};
@@ -101,8 +114,9 @@ main(int argc, char **argv)
     med[k] = bench_median(ms[k], steps);
   double worst = 0.0;
   if (json)
-    printf("{\"attn_span\": %d, \"batch_sz\": %d, \"threads\": %d, \"steps\": %d, \"cases\": [",
-           span, batch, threads, steps);
+    printf("{\"attn_span\": %d, \"attn_window\": \"%s\", \"batch_sz\": %d, \"threads\": %d, "
+           "\"steps\": %d, \"cases\": [",
+           span, spn_attn_window_name(cfg.attn_window), batch, threads, steps);
   else
     printf("%-8s %12s %10s %10s %10s %10s %10s %10s\n", "case", "FLOPs/char", "predicted",
            "as run", "step ms", "measured", "meas/pred", "meas/run");
