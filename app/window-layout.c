@@ -50,17 +50,23 @@ make_panel(SpnWindow *win, SpnFigureKind kind)
   return panel;
 }
 
-/* Figures that share a place, one shown at a time, as tabs. */
+/* Figures that share a place, one shown at a time, as tabs named short (the panel carries the
+ * title): a scrollable notebook is as narrow as its widest tab, so the window is no wider. */
+typedef struct {
+  SpnFigureKind kind;
+  const char *tab;
+} Tab;
+
 static GtkWidget *
-tabs(SpnWindow *win, const SpnFigureKind *kinds, int n)
+tabs(SpnWindow *win, const Tab *t, int n)
 {
   GtkWidget *book = gtk_notebook_new();
   gtk_notebook_set_show_border(GTK_NOTEBOOK(book), FALSE);
-  gtk_notebook_set_scrollable(GTK_NOTEBOOK(book), TRUE); /* the tabs never widen the window */
+  gtk_notebook_set_scrollable(GTK_NOTEBOOK(book), TRUE);
   for (int i = 0; i < n; i++) {
-    GtkWidget *label = gtk_label_new(spn_figure_title(kinds[i]));
-    gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
-    gtk_notebook_append_page(GTK_NOTEBOOK(book), make_panel(win, kinds[i]), label);
+    GtkWidget *label = gtk_label_new(t[i].tab);
+    gtk_widget_set_tooltip_text(label, spn_figure_title(t[i].kind));
+    gtk_notebook_append_page(GTK_NOTEBOOK(book), make_panel(win, t[i].kind), label);
   }
   return book;
 }
@@ -98,10 +104,11 @@ initial_split(GtkWidget *layout, GdkFrameClock *clock, gpointer data)
 GtkWidget *
 spn_window_build_layout(SpnWindow *win)
 {
-  static const SpnFigureKind spans[] = {SPN_FIGURE_SPANS, SPN_FIGURE_SUMMARY};
-  static const SpnFigureKind heatmaps[] = {SPN_FIGURE_ATTENTION, SPN_FIGURE_DISTANCE,
-                                           SPN_FIGURE_HEADS};
-  static const SpnFigureKind masks[] = {SPN_FIGURE_MASKS, SPN_FIGURE_PERSISTENT};
+  static const Tab spans[] = {{SPN_FIGURE_SPANS, "Spans"}, {SPN_FIGURE_SUMMARY, "Summary"}};
+  static const Tab heatmaps[] = {{SPN_FIGURE_ATTENTION, "By position"},
+                                 {SPN_FIGURE_DISTANCE, "By distance"},
+                                 {SPN_FIGURE_HEADS, "Every head"}};
+  static const Tab masks[] = {{SPN_FIGURE_MASKS, "Masks"}, {SPN_FIGURE_PERSISTENT, "Persistent"}};
   GtkWidget *top = paned(GTK_ORIENTATION_HORIZONTAL, 33, tabs(win, spans, G_N_ELEMENTS(spans)),
                          paned(GTK_ORIENTATION_HORIZONTAL, 50, make_panel(win, SPN_FIGURE_HISTORY),
                                make_panel(win, SPN_FIGURE_CURVES)));

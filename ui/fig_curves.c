@@ -144,7 +144,7 @@ curves_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOption
     x1 += 1;
   }
   static const double share[N_PANELS] = {0.43, 0.17, 0.2, 0.2};
-  static const char *const ylabel[N_PANELS] = {"bpc", "tokens/s", "span", "% of full"};
+  static const char *const ylabel[N_PANELS] = {"bpc", "tokens/s", "span", "cost %"};
   double y = r.y;
   for (int i = 0; i < N_PANELS; i++) {
     SpnChartSpec spec = {
