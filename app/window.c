@@ -620,6 +620,8 @@ spn_window_init(SpnWindow *win)
                    G_CALLBACK(on_overview_head), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "query-selected",
                    G_CALLBACK(on_query_selected), win);
+  g_signal_connect(spn_window_view(win, SPN_FIGURE_DISTANCE), "query-selected",
+                   G_CALLBACK(on_query_selected), win);
   g_signal_connect(spn_window_view(win, SPN_FIGURE_ATTENTION), "options-changed",
                    G_CALLBACK(on_attention_options), win);
   /* until the model's shape is known: what the selectors will show, not "(None)" */

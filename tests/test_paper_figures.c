@@ -221,6 +221,13 @@ test_distance_cells(void)
   g_assert_true(distance_cell_centre(s, &o, 0, 9, 3, &x3b, &y3b));
   g_assert_cmpint(abs(x3a - x3b), <=, 1);
   g_assert_cmpint(y3b, >, y3a);
+  /* what a click there selects (the window's view): that query, at that distance */
+  int ch, cq, cd;
+  g_assert_true(spn_figure_distance_cell(W, H, s, &o, x3a, y3a, &ch, &cq, &cd));
+  g_assert_cmpint(ch, ==, 0);
+  g_assert_cmpint(cq, ==, 5);
+  g_assert_cmpint(cd, ==, 3);
+  g_assert_false(spn_figure_distance_cell(W, H, s, &o, 1, 1, &ch, &cq, &cd));
   /* the mask starts to fall at δ = z·S + 1 = 4, between the cells of δ 3 and 5: the accent
    * line crosses the rows there */
   int x4, y4, x5, y5, accent[3], got[3];

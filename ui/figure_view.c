@@ -173,6 +173,14 @@ cell_at(SpnFigureView *self, double x, double y, int *q, int *k)
 {
   SpnFrame f;
   seen_frame(self, &f, &x, &y);
+  if (f.snapshot && self->kind == SPN_FIGURE_DISTANCE) {
+    int head, delta;
+    if (!spn_figure_distance_cell(f.width, f.height, f.snapshot, &f.options, x, y, &head, q,
+                                  &delta))
+      return FALSE;
+    *k = *q - delta;
+    return TRUE;
+  }
   if (!f.snapshot || self->kind != SPN_FIGURE_ATTENTION)
     return FALSE;
   return spn_figure_attention_cell(f.width, f.height, f.snapshot, &f.options, x, y, q, k);

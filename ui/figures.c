@@ -161,6 +161,19 @@ spn_figure_heads_cell(double width, double height, const SpnSnapshot *s, const S
 }
 
 gboolean
+spn_figure_distance_cell(double width, double height, const SpnSnapshot *s,
+                         const SpnFigureOptions *o, double x, double y, int *head, int *query,
+                         int *delta)
+{
+  SpnPlot p;
+  spn_plot_init(&p, NULL, o);
+  SpnRect r = {0, 0, width, height};
+  gboolean inside = spn_fig_distance_cell(&p, r, s, o, x, y, head, query, delta);
+  spn_plot_clear(&p);
+  return inside;
+}
+
+gboolean
 spn_figure_attention_cell(double width, double height, const SpnSnapshot *s,
                           const SpnFigureOptions *o, double x, double y, int *query, int *key)
 {

@@ -64,6 +64,12 @@ gboolean spn_figure_attention_cell(double width, double height, const SpnSnapsho
                                    const SpnFigureOptions *o, double x, double y, int *query,
                                    int *key);
 
+/* Attention by distance: the head, query and distance δ of the cell under (x, y), FALSE
+ * outside the cells (a click selects that query, as in the heatmap by position). */
+gboolean spn_figure_distance_cell(double width, double height, const SpnSnapshot *s,
+                                  const SpnFigureOptions *o, double x, double y, int *head,
+                                  int *query, int *delta);
+
 /* Head overview: the (layer, head) of the cell under (x, y), FALSE elsewhere. */
 gboolean spn_figure_heads_cell(double width, double height, const SpnSnapshot *s,
                                const SpnFigureOptions *o, double x, double y, int *layer,
