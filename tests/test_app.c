@@ -1151,24 +1151,63 @@ test_follow(void)
   g_assert_false(spn_window_is_following(SPN_WINDOW(win)));
 }
 
-/* The head overview: a cell's click (the view's "head-selected") selects that layer and head in
- * every view. Which cell a point falls in is test_paper_figures' (spn_figure_heads_cell). */
+static void
+set_true(gboolean *flag)
+{
+  *flag = TRUE;
+}
+
+static gboolean
+is_true(gpointer flag)
+{
+  return *(gboolean *)flag;
+}
+
+static gboolean
+has_size(gpointer widget)
+{
+  return gtk_widget_get_mapped(widget) && gtk_widget_get_width(widget) > 100;
+}
+
+/* The head overview: a click on a cell selects that layer and head in every view. */
 static void
 test_head_overview(void)
 {
-  if (!need_window())
+  if (!need_window() || !is_x11())
     return;
+  activate("maximize", g_variant_new_string("heads"));
   SpnFigureView *view = NULL;
   g_autoptr(GPtrArray) views = g_ptr_array_new();
   collect(win, SPN_TYPE_FIGURE_VIEW, views);
   for (guint i = 0; i < views->len; i++)
     if (spn_figure_view_get_kind(views->pdata[i]) == SPN_FIGURE_HEADS)
       view = views->pdata[i];
+  g_assert_true(wait_until(has_size, view, 5));
+  /* the view draws in the background: the click must meet the figure drawn at this size */
+  gboolean drawn = FALSE;
+  gulong id = g_signal_connect_swapped(view, "rendered", G_CALLBACK(set_true), &drawn);
+  spn_figure_view_set_options(view, spn_figure_view_get_options(view));
+  g_assert_true(wait_until(is_true, &drawn, 10));
+  g_signal_handler_disconnect(view, id);
   Status s = status();
   int layer = s.nlayers - 1, head = s.nheads - 1;
   status_clear(&s);
-  g_signal_emit_by_name(view, "head-selected", layer, head);
+  double w = gtk_widget_get_width(GTK_WIDGET(view)), h = gtk_widget_get_height(GTK_WIDGET(view));
+  SpnSnapshot *shown = spn_figure_view_get_snapshot(view);
+  const SpnFigureOptions *o = spn_figure_view_get_options(view);
+  /* the middle of the last layer's last head's cell, found as the figure lays it out */
+  double x0 = 0, y0 = 0;
+  int n = 0;
+  for (double y = 0; y < h; y += 2)
+    for (double x = 0; x < w; x += 2) {
+      int l, hd;
+      if (spn_figure_heads_cell(w, h, shown, o, x, y, &l, &hd) && l == layer && hd == head)
+        x0 += x, y0 += y, n++;
+    }
+  g_assert_cmpint(n, >, 0);
+  click_at(GTK_WIDGET(view), x0 / n, y0 / n);
   assert_views(layer, head);
+  activate("maximize", g_variant_new_string(""));
   g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(0));
   g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(0));
   assert_views(0, 0);

@@ -393,6 +393,17 @@ on_key_pressed(GtkEventControllerKey *c, guint keyval, guint keycode, GdkModifie
 }
 
 /* Only the heatmap is interactive; other figures let scrolls and clicks pass to their parent. */
+/* A click selects: a query in the heatmaps, a head in the head overview. */
+static void
+add_click_controller(SpnFigureView *self)
+{
+  GtkGesture *click = gtk_gesture_click_new();
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(click), GDK_BUTTON_PRIMARY);
+  g_signal_connect(click, "pressed", G_CALLBACK(on_click_pressed), self);
+  g_signal_connect(click, "released", G_CALLBACK(on_click_released), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(click));
+}
+
 static void
 add_heatmap_controllers(SpnFigureView *self)
 {
@@ -414,11 +425,7 @@ add_heatmap_controllers(SpnFigureView *self)
   g_signal_connect(drag, "drag-end", G_CALLBACK(on_drag_end), self);
   gtk_widget_add_controller(w, GTK_EVENT_CONTROLLER(drag));
 
-  GtkGesture *click = gtk_gesture_click_new();
-  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(click), GDK_BUTTON_PRIMARY);
-  g_signal_connect(click, "pressed", G_CALLBACK(on_click_pressed), self);
-  g_signal_connect(click, "released", G_CALLBACK(on_click_released), self);
-  gtk_widget_add_controller(w, GTK_EVENT_CONTROLLER(click));
+  add_click_controller(self);
 
   GtkEventController *keys = gtk_event_controller_key_new();
   g_signal_connect(keys, "key-pressed", G_CALLBACK(on_key_pressed), self);
@@ -739,6 +746,8 @@ spn_figure_view_new(SpnFigureKind kind)
                                  spn_figure_title(kind), -1);
   if (kind == SPN_FIGURE_ATTENTION)
     add_heatmap_controllers(self);
+  else if (kind == SPN_FIGURE_DISTANCE || kind == SPN_FIGURE_HEADS)
+    add_click_controller(self);
   return GTK_WIDGET(self);
 }
 
