@@ -393,6 +393,41 @@ test_view_zoom_drag(void)
   spn_snapshot_unref(s);
 }
 
+/* The distance heatmap zooms its queries like the heatmap, and a click on a cell selects that
+ * query. */
+static void
+test_distance_view(void)
+{
+  SpnSnapshot *s = make_snapshot(TEXT);
+  GtkWidget *view = spn_figure_view_new(SPN_FIGURE_DISTANCE);
+  SpnFigureView *v = SPN_FIGURE_VIEW(view);
+  SpnFigureOptions o = *spn_figure_view_get_options(v);
+  o.layer = 0;
+  o.head = 1;
+  spn_figure_view_set_options(v, &o);
+  spn_figure_view_set_snapshot(v, s);
+  GtkWidget *win = show(view, 640, 480);
+  int n = s->probe->n, got = -2;
+  g_signal_connect(view, "query-selected", G_CALLBACK(record_int), &got);
+  for (int i = 0; i < 2; i++)
+    key(view, GDK_KEY_plus);
+  const SpnFigureOptions *z = spn_figure_view_get_options(v);
+  g_assert_cmpfloat_with_epsilon(z->q1 - z->q0, n / pow(1.25, 2), 1e-6);
+  wait_rendered(v);
+  int width = gtk_widget_get_width(view), height = gtk_widget_get_height(view), h, q = -1, d;
+  double x = width / 2.0, y = height / 2.0;
+  for (; x > 0 && !spn_figure_distance_cell(width, height, s, z, x, y, &h, &q, &d); x -= 3)
+    ;
+  g_assert_cmpint(q, >=, (int)floor(z->q0));
+  g_assert_cmpint(q, <, (int)ceil(z->q1));
+  GtkEventController *click = find_controller(view, GTK_TYPE_GESTURE_CLICK);
+  g_signal_emit_by_name(click, "released", 1, x, y);
+  g_assert_cmpint(got, ==, q);
+  g_assert_cmpint(spn_figure_view_get_options(v)->query, ==, q);
+  gtk_window_destroy(GTK_WINDOW(win));
+  spn_snapshot_unref(s);
+}
+
 /* Drawing is asynchronous: the image shown lags the options until its render comes, clicks
  * hit what is shown meanwhile, and changes made while nothing was drawn cost one render. */
 static void
@@ -711,6 +746,7 @@ main(int argc, char **argv)
   gtk_test_init(&argc, &argv, NULL);
   g_test_add_func("/widgets/figure-view/click", test_view_click);
   g_test_add_func("/widgets/figure-view/zoom-drag", test_view_zoom_drag);
+  g_test_add_func("/widgets/figure-view/distance", test_distance_view);
   g_test_add_func("/widgets/figure-view/async", test_view_async);
   g_test_add_func("/widgets/panel", test_panel);
   g_test_add_func("/widgets/inspector", test_inspector);

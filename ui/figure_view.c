@@ -744,9 +744,10 @@ spn_figure_view_new(SpnFigureKind kind)
   self->kind = kind;
   gtk_accessible_update_property(GTK_ACCESSIBLE(self), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                  spn_figure_title(kind), -1);
-  if (kind == SPN_FIGURE_ATTENTION)
+  /* the distance heatmap zooms and pans its queries (δ stays whole) like the heatmap */
+  if (kind == SPN_FIGURE_ATTENTION || kind == SPN_FIGURE_DISTANCE)
     add_heatmap_controllers(self);
-  else if (kind == SPN_FIGURE_DISTANCE || kind == SPN_FIGURE_HEADS)
+  else if (kind == SPN_FIGURE_HEADS)
     add_click_controller(self);
   return GTK_WIDGET(self);
 }
