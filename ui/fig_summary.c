@@ -119,14 +119,31 @@ span_px(const SpnChart *c, double v)
   return spn_axis_px(&c->y, MAX(v, c->y.v0));
 }
 
+/* A bar's value turned along it: above the bar, or inside its top in the background's colour
+ * when the bar reaches the top of the chart; nothing when the bar is too short for it. */
+static void
+draw_turned_value(SpnPlot *p, const SpnChart *c, const char *t, double x, double top,
+                  double base)
+{
+  double tw;
+  spn_plot_text_size(p, SPN_TEXT_SMALL, t, &tw, NULL);
+  double gap = 0.15 * p->fs;
+  if (top - gap - tw >= c->area.y)
+    spn_plot_text_vertical(p, SPN_TEXT_SMALL, t, x, top - gap, 0.5, 1.0, p->pal->fg);
+  else if (base - top >= tw + 2 * gap)
+    spn_plot_text_vertical(p, SPN_TEXT_SMALL, t, x, top + gap, 0.5, 0.0, p->pal->bg);
+}
+
 static void
 draw_bars(SpnPlot *p, const SummaryLayout *L, const SpnSnapshot *s, const SpnFigureOptions *o)
 {
   const SpnChart *c = &L->bars;
   cairo_t *cr = p->cr;
   double base = c->area.y + c->area.h, vw;
-  spn_plot_text_size(p, SPN_TEXT_SMALL, "8888", &vw, NULL);
-  gboolean values = vw <= L->bar_w * 1.05;
+  double vh;
+  spn_plot_text_size(p, SPN_TEXT_SMALL, "8888", &vw, &vh);
+  /* the value across the bar where it fits, else turned along it */
+  gboolean values = vw <= L->bar_w * 1.05, turned = !values && vh <= L->bar_w;
   for (int l = 0; l < s->cfg.nlayers; l++) {
     double sum = 0.0;
     int n = 0;
@@ -145,11 +162,12 @@ draw_bars(SpnPlot *p, const SummaryLayout *L, const SpnSnapshot *s, const SpnFig
       double y = span_px(c, v);
       cairo_rectangle(cr, x, y, w, base - y);
       cairo_fill(cr);
-      if (values) {
-        char t[32];
-        snprintf(t, sizeof t, "%.0f", v);
+      char t[32];
+      snprintf(t, sizeof t, "%.0f", v);
+      if (values)
         spn_plot_text(p, SPN_TEXT_SMALL, t, x + w / 2, y - 0.1 * p->fs, 0.5, 1.0, p->pal->fg);
-      }
+      else if (turned)
+        draw_turned_value(p, c, t, x + w / 2, y, base);
     }
     char t[32];
     snprintf(t, sizeof t, "%d", l);
