@@ -321,6 +321,65 @@ add_rows(SpnHistory *h, gint64 from, gint64 to, float span)
     spn_history_append(h, s, (double)s, NAN, spans);
 }
 
+/* A row of a persistent 1 × 2 history with its cost and shares known (from `step`). */
+static void
+add_costed_row(SpnHistory *h, gint64 step)
+{
+  const float spans[2] = {1, 2}, share[2] = {0.25f * (float)step, 0.5f};
+  SpnHistoryRow row = {.step = step, .train_bpc = 2.0, .tokens_per_s = 10.0, .spans = spans,
+                       .flops_per_char = 1000.0 * (double)step, .attn_flops_per_char = 100.0,
+                       .cache_bytes = 64.0, .pers_share = share};
+  spn_history_append_row(h, &row);
+}
+
+/* A followed run's history continued: the cost and persistent shares of the rows kept are
+ * kept, whether in place or copied; the version's rows (an imported run's: cost and shares
+ * unknown) stay unknown; a version with or without persistent memory unlike what is shown
+ * replaces it. */
+static void
+test_continued_cost(void)
+{
+  SpnHistory *shown = spn_history_new_full(1, 2, TRUE);
+  for (gint64 s = 1; s <= 3; s++)
+    add_costed_row(shown, s);
+  SpnHistory *v2 = spn_history_new_full(1, 2, TRUE);
+  add_rows(v2, 1, 5, NAN);
+  SpnHistory *next = spn_history_continued(shown, 3, v2); /* in place */
+  g_assert_true(next == shown);
+  g_assert_cmpint(next->n, ==, 5);
+  g_assert_cmpfloat(spn_history_flops_per_char(next, 2), ==, 3000);
+  g_assert_cmpfloat(spn_history_row_pers_share(next, 2)[0], ==, 0.75f);
+  g_assert_true(isnan(spn_history_flops_per_char(next, 3)));
+  g_assert_true(isnan(spn_history_cache_bytes(next, 4)));
+  g_assert_true(isnan(spn_history_row_pers_share(next, 4)[1]));
+  spn_history_unref(next);
+
+  add_costed_row(shown, 6); /* trained here since: copied into a new history */
+  SpnHistory *v3 = spn_history_new_full(1, 2, TRUE);
+  add_rows(v3, 1, 7, NAN);
+  next = spn_history_continued(shown, 2, v3);
+  g_assert_true(next != shown);
+  g_assert_true(next->persistent);
+  g_assert_cmpint(next->n, ==, 7);
+  g_assert_cmpfloat(spn_history_flops_per_char(next, 1), ==, 2000);
+  g_assert_cmpfloat(spn_history_attn_flops_per_char(next, 1), ==, 100);
+  g_assert_cmpfloat(spn_history_cache_bytes(next, 1), ==, 64);
+  g_assert_cmpfloat(spn_history_row_pers_share(next, 1)[0], ==, 0.5f);
+  g_assert_true(isnan(spn_history_flops_per_char(next, 2)));
+  g_assert_true(isnan(spn_history_row_pers_share(next, 2)[0]));
+  spn_history_unref(next);
+
+  SpnHistory *plain = spn_history_new(1, 2);
+  add_rows(plain, 1, 9, 3);
+  next = spn_history_continued(shown, 3, plain);
+  g_assert_true(next == plain);
+  spn_history_unref(next);
+  spn_history_unref(plain);
+  spn_history_unref(v3);
+  spn_history_unref(v2);
+  spn_history_unref(shown);
+}
+
 /* The history of a run followed version by version: each extends what was shown. */
 static void
 test_continued(void)
@@ -956,6 +1015,7 @@ main(int argc, char **argv)
   g_test_add_func("/history/order-checked", test_order_checked);
   g_test_add_func("/history/logged-spans", test_logged_spans);
   g_test_add_func("/history/continued", test_continued);
+  g_test_add_func("/history/continued-cost", test_continued_cost);
   g_test_add_func("/history/legacy-json", test_legacy_json);
   g_test_add_func("/snapshot/sharing-and-refcounts", test_snapshot_sharing);
   g_test_add_func("/snapshot/probe-snapshot", test_probe_snapshot_frozen);

@@ -178,11 +178,20 @@ check_import(const char *run, const char *file)
   g_assert_cmpint(h->n, ==, json_array_get_length(steps));
   g_assert_cmpint(h->n_valid, ==, h->n);
   g_assert_cmpint(h->n_logged, ==, h->n);
+  /* the trainer's shape, so that a followed version continues it */
+  g_assert_true(h->persistent == (m->cfg.pers_mem_size > 0));
   int n = m->cfg.nlayers * m->cfg.nheads;
   g_autofree float *spans = g_new(float, n);
   spn_model_spans(m, spans);
   for (int i = 0; i < h->n; i++) {
     gint64 step = json_array_get_int_element(steps, i);
+    /* main.py logs no cost and no persistent shares, and its mean and longest span do not
+     * give one: unknown */
+    g_assert_true(isnan(spn_history_flops_per_char(h, i)));
+    g_assert_true(isnan(spn_history_attn_flops_per_char(h, i)));
+    g_assert_true(isnan(spn_history_cache_bytes(h, i)));
+    if (h->persistent)
+      g_assert_true(isnan(spn_history_row_pers_share(h, i)[0]));
     g_assert_cmpint(spn_history_step(h, i), ==, step);
     g_assert_cmpfloat(fabs(spn_history_train_bpc(h, i) - json_number(train, i)), <=, 1e-6);
     g_assert_cmpint(spn_history_valid_step(h, i), ==, step);

@@ -193,6 +193,16 @@ add_series(SpnPlot *p, SpnLines *lines, const SpnChart *c, const SpnHistory *h,
   spn_fig_history_line(lines, &c->x, &c->y, h, col, 0, derived, rgb, alpha, width);
 }
 
+/* Whether any step's cost is known (an imported reference run's are not). */
+static gboolean
+known_cost(const Derived *d, int n)
+{
+  double l0, h0, l1, h1;
+  spn_range_finite(d->flops_pct, (gsize)n, 1, &l0, &h0);
+  spn_range_finite(d->cache_pct, (gsize)n, 1, &l1, &h1);
+  return isfinite(l0) || isfinite(l1);
+}
+
 /* A measurement is drawn when it counts (the last at its step) and is finite. */
 static gboolean
 shown_valid(const SpnHistory *h, int i)
@@ -266,6 +276,8 @@ spn_fig_curves_draw(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigure
       add_series(p, lines, c, h, SPN_HISTORY_CACHE_BYTES, d.cache_pct, C_CACHE, 1.0, 1.5);
     }
     spn_lines_end(lines);
+    if (i == PANEL_COST && !known_cost(&d, h->n))
+      spn_plot_message(p, c->area, "Cost: no data (not recorded for these steps)");
     if (i == PANEL_BPC)
       draw_valid(p, c, h);
     cairo_restore(p->cr);

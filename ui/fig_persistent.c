@@ -32,10 +32,20 @@ has_probe(const SpnSnapshot *s, const SpnFigureOptions *o)
   return pr && pr->n > 0 && o->layer >= 0 && o->layer < pr->nlayers && pr->heads[0].slots != NULL;
 }
 
+/* A history with at least one known share: an imported reference run's rows have none. */
 static gboolean
 has_history(const SpnSnapshot *s)
 {
-  return s->history && s->history->n > 0 && s->history->persistent;
+  const SpnHistory *h = s->history;
+  if (h == NULL || h->n == 0 || !h->persistent)
+    return FALSE;
+  gsize per_row = (gsize)h->nlayers * h->nheads;
+  SpnHistoryChunk c;
+  for (int j = 0; spn_history_chunk(h, j, &c); j++)
+    for (gsize k = 0; k < per_row * (gsize)c.n; k++)
+      if (isfinite(c.pers_share[k]))
+        return TRUE;
+  return FALSE;
 }
 
 static SpnRect
