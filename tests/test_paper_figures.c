@@ -523,6 +523,51 @@ test_curves_cost(void)
   cairo_surface_destroy(img);
 }
 
+/* Pixels of the muted colour (notes, messages, tick labels) in the middle third of the lower half. */
+static int
+muted_pixels(const SpnSnapshot *s, const SpnFigureOptions *o)
+{
+  cairo_surface_t *img = draw(SPN_FIGURE_CURVES, s, o);
+  SpnPlot p;
+  spn_plot_init(&p, NULL, o);
+  int muted[3] = {(int)lround(p.pal->muted[0] * 255), (int)lround(p.pal->muted[1] * 255),
+                  (int)lround(p.pal->muted[2] * 255)};
+  spn_plot_clear(&p);
+  int count = 0;
+  for (int y = H / 2; y < H; y++)
+    for (int x = W / 3; x < 2 * W / 3; x++) {
+      int got[3];
+      pixel(img, x, y, got);
+      count += distance(got, muted) <= 8;
+    }
+  cairo_surface_destroy(img);
+  return count;
+}
+
+/* No step's cost known (an imported reference run's history): the cost panel says "no data";
+ * the same history with its cost known draws no such message there. */
+static void
+test_curves_cost_unknown(void)
+{
+  const float spans[] = {10.0f, 200.0f};
+  g_autoptr(SpnSnapshot) unknown = spn_test_snapshot_new(1, 2, 256, 8, spans);
+  g_autoptr(SpnSnapshot) known = spn_test_snapshot_new(1, 2, 256, 8, spans);
+  SpnCost full = spn_cost_full_span(&known->cfg, NULL);
+  for (int i = 1; i <= 100; i++) {
+    SpnHistoryRow row = {.step = i, .train_bpc = 3.0, .tokens_per_s = 100, .spans = spans,
+                         .flops_per_char = NAN, .attn_flops_per_char = NAN, .cache_bytes = NAN};
+    spn_history_append_row(unknown->history, &row);
+    row.flops_per_char = full.flops / 4;
+    row.cache_bytes = full.cache_bytes / 2;
+    spn_history_append_row(known->history, &row);
+  }
+  unknown->step = known->step = 100;
+  SpnFigureOptions o;
+  spn_figure_options_init(&o);
+  int with_message = muted_pixels(unknown, &o), without = muted_pixels(known, &o);
+  g_assert_cmpint(with_message, >, without + 50);
+}
+
 /* ---- export ---- */
 
 static void
@@ -563,6 +608,7 @@ main(int argc, char **argv)
   g_test_add_func("/paper-figures/summary", test_summary);
   g_test_add_func("/paper-figures/persistent", test_persistent);
   g_test_add_func("/paper-figures/curves-cost", test_curves_cost);
+  g_test_add_func("/paper-figures/curves-cost-unknown", test_curves_cost_unknown);
   g_test_add_func("/paper-figures/export", test_export);
   return g_test_run();
 }
