@@ -2,6 +2,7 @@
  * figure needs it, and writes the figures through the same drawing code as the window. */
 #include "cli_export.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "cli_common.h"
@@ -12,6 +13,7 @@
 #include "jsonwrite.h"
 #include "parallel.h"
 #include "probe.h"
+#include "readfile.h"
 #include "snapshot.h"
 #include "summary.h"
 
@@ -383,9 +385,13 @@ spn_cli_export(int argc, char **argv)
     g_autofree float *spans = g_new(float, ck->model->cfg.nlayers * ck->model->cfg.nheads);
     spn_model_spans(ck->model, spans);
     /* written over a regular file only: never a pipe, device or folder */
-    gboolean exists = g_file_test(a.span_table, G_FILE_TEST_EXISTS);
-    if ((exists && !spn_cli_check_path("--span-table", a.span_table, FALSE, &error)) ||
-        !spn_span_table_write_csv(&ck->model->cfg, spans, a.span_table, &error)) {
+    GStatBuf sb;
+    if (g_stat(a.span_table, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+      spn_checkpoint_free(ck);
+      return spn_cli_usage_error("--span-table %s: is %s, expected a regular file or a new one",
+                                 a.span_table, spn_file_kind(sb.st_mode));
+    }
+    if (!spn_span_table_write_csv(&ck->model->cfg, spans, a.span_table, &error)) {
       spn_checkpoint_free(ck);
       return spn_cli_fail(error);
     }

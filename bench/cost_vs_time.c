@@ -103,7 +103,7 @@ main(int argc, char **argv)
     for (int k = 0; k < N_CASES; k++) {
       SpnStepResult r;
       set_spans(spn_trainer_model(t[k]), k, spans);
-      spn_trainer_step(t[k], &r);
+      g_assert_true(spn_trainer_step(t[k], &r, NULL));
       flops[k] = r.cost.flops; /* what the trainer records for the step */
       as_run[k] = r.cost.flops_as_run;
       if (s >= warmup)

@@ -7,6 +7,7 @@
 #include "attention.h"
 #include "model.h"
 #include "params.h"
+#include "savefile.h"
 
 gint64
 spn_cost_parameters(const SpnConfig *cfg)
@@ -148,9 +149,9 @@ spn_span_table_write_csv(const SpnConfig *c, const float *spans, const char *pat
     g_string_append_printf(s, "%d,%d,%s,%d,%.0f,%.0f\n", k / c->nheads, k % c->nheads, span, w,
                            head[k], full[k]);
   }
-  gboolean ok = g_file_set_contents(path, s->str, (gssize)s->len, error);
+  gboolean ok = spn_save_bytes(path, s->str, s->len, error);
   if (!ok)
-    g_prefix_error(error, "cannot write the span table: ");
+    g_prefix_error(error, "cannot write the span table %s: ", path);
   g_string_free(s, TRUE);
   return ok;
 }
