@@ -189,10 +189,11 @@ spn_config_init_span_demo(SpnConfig *cfg)
   cfg->grad_clip = 0.0;
 }
 
-/* S = 8192 for the long-span corpus (demo.h): every head starts at S, so each can find the
- * copies 6000 characters back before the span loss sweeps it past them (Adam moves a span by at
- * most lr·S ≈ 25 characters a step: 6000 is passed after ~140 steps, 800 after ~360, 100 after
- * ~390). λ is weaker than the span demo's: each distance holds a third of the copies. Head
+/* S = 8192 for the long-span corpus (demo.h): every head starts at S, meant to find the copies
+ * 6000 characters back before the span loss sweeps it past them. Adam moves a span by at most
+ * lr·S ≈ 25 characters a step after the warm-up, and measured runs show the heads sweep past
+ * every planted distance before they learn to copy (data/README.md, "Long span"). λ is weaker
+ * than the span demo's: each distance holds a third of the copies. Head
  * window: in the reference's window the softmax of every head in a layer with a 6000-character
  * head would cover 6000 distances, and the cost would follow the layer's longest head. */
 void
