@@ -9,11 +9,14 @@
 #include "params.h"
 #include "savefile.h"
 
+/* The tensors' sizes: the arena's total also counts the padding that aligns them. */
 gint64
 spn_cost_parameters(const SpnConfig *cfg)
 {
   SpnLayout *layout = spn_layout_new(cfg);
-  gint64 n = (gint64)layout->total;
+  gint64 n = 0;
+  for (int i = 0; i < layout->n_tensors; i++)
+    n += layout->tensors[i].numel;
   spn_layout_free(layout);
   return n;
 }

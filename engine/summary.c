@@ -4,7 +4,6 @@
 #include <math.h>
 
 #include "cost.h"
-#include "params.h"
 
 #define FINAL_TRAIN_ROWS 100
 
@@ -65,12 +64,7 @@ spn_run_summary(const SpnSnapshot *s, SpnRunSummary *out)
   out->chars = (double)s->step * spn_chars_per_step(c);
   summarise_valid(s->history, out);
   out->final_train = final_train(s->history);
-  /* the tensors' sizes: the arena's total also counts the padding that aligns them */
-  SpnLayout *layout = spn_layout_new(c);
-  out->params = 0;
-  for (int i = 0; i < layout->n_tensors; i++)
-    out->params += layout->tensors[i].numel;
-  spn_layout_free(layout);
+  out->params = spn_cost_parameters(c);
   int heads = c->nlayers * c->nheads;
   spn_span_stats(s->spans, heads, &out->span_mean, &out->span_max);
   float *z = g_new(float, MAX(heads, 1));
