@@ -32,13 +32,11 @@ cost meter (engine/cost.c) counts each head's own window, which is what head mod
 two differ in their numbers only through the renormalisation's epsilon (docs/MODEL.md). For the
 fixed model both windows are S.
 
-Time: the full setting is --steps 800 (the default), chosen from a measured short run: at
---steps 100 on a shared 2-core machine one step of each model took 0.34 + 2.34 + 0.92 s
-(adaptive, fixed, all-attention, validations included: the fixed span dominates), and the
-desktop model runs about 1.7x faster on the idle machine of README.md's 300-step example, so 800
-steps of the three should take about 28 minutes there. The script prints each run's seconds per
-step, so a short run (--steps 100 --eval-every 50, a few minutes) says what the full one costs
-on this machine. A short run trains too little for claims 3 and 4 to mean much: it checks the
+Time: the full setting is --steps 800 (the default). Run on 2026-11-30 on the 2-core machine
+of bench/README.md: 17 minutes in all, 1,422 s of CPU (adaptive 156 s, fixed 926 s,
+all-attention 340 s); README.md has the table. The script prints each run's seconds per step, so
+a short run (--steps 100 --eval-every 50, a few minutes) says what the full one costs on another
+machine. A short run trains too little for claims 3 and 4 to mean much: it checks the
 pipeline and the cost side (claims 1 and 2 at that point of training).
 """
 import argparse
