@@ -244,8 +244,9 @@ static const struct {
                             "loss 5e-4, Adam lr 0.002 without clipping", "demo",
                             spn_config_init_span_demo},
   [SPN_PRESET_LONG_SPAN] = {"long", "Long span",
-                            "S = 8192 on the long-span corpus: spans start at S and sort "
-                            "themselves to 100, 800 and 6000 characters or nothing",
+                            "S = 8192 on the long-span corpus, whose passages recur 100, "
+                            "800 and 6000 characters later: spans start at S and the cost "
+                            "falls with them",
                             SPN_LONG_DEMO_SOURCE, spn_config_init_long_span},
 };
 
