@@ -622,9 +622,9 @@ static void
 update_legend(SpnInspector *self)
 {
   gboolean weights = self->weights_shown;
-  gtk_label_set_text(GTK_LABEL(self->legend_caption), weights ? "Weight" : "Surprisal");
-  gtk_label_set_text(GTK_LABEL(self->legend_low), weights ? "small" : "0");
-  gtk_label_set_text(GTK_LABEL(self->legend_high), weights ? "strongest" : "8+ bits");
+  GtkWidget *texts[] = {self->legend_caption, self->legend_low, self->legend_high};
+  for (guint i = 0; i < G_N_ELEMENTS(texts); i++)
+    gtk_stack_set_visible_child_name(GTK_STACK(texts[i]), weights ? "weights" : "surprisal");
   const char *what = weights ? "Colour scale of the selected head's weight, relative to its "
                                "strongest weight on this text"
                              : "Colour scale of the surprisal in bits per character: "
@@ -652,6 +652,17 @@ small_label(const char *text, gboolean dim)
   return label;
 }
 
+/* The legend's text for the surprisal and for a query's weights in one place, as wide as the
+ * wider of the two: a legend that grew when a character is selected would widen the window. */
+static GtkWidget *
+legend_text(const char *surprisal, const char *weights, gboolean dim)
+{
+  GtkWidget *stack = gtk_stack_new();
+  gtk_stack_add_named(GTK_STACK(stack), small_label(surprisal, dim), "surprisal");
+  gtk_stack_add_named(GTK_STACK(stack), small_label(weights, dim), "weights");
+  return stack;
+}
+
 static void
 emit_reset(SpnInspector *self)
 {
@@ -662,11 +673,11 @@ static GtkWidget *
 build_legend(SpnInspector *self)
 {
   GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-  self->legend_caption = small_label("Surprisal", FALSE);
-  self->legend_low = small_label("0", TRUE);
-  self->legend_high = small_label("8+ bits", TRUE);
+  self->legend_caption = legend_text("Surprisal", "Weight", FALSE);
+  self->legend_low = legend_text("0", "small", TRUE);
+  self->legend_high = legend_text("8+ bits", "strongest", TRUE);
   self->legend_bar = gtk_drawing_area_new();
-  gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(self->legend_bar), 150);
+  gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(self->legend_bar), 110);
   gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(self->legend_bar), 10);
   gtk_widget_set_valign(self->legend_bar, GTK_ALIGN_CENTER);
   gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(self->legend_bar), draw_legend_bar, self,
