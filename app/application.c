@@ -25,6 +25,7 @@ struct _SpnApplication {
   gint64 train_steps;
   int bench_frames;
   gboolean compare;   /* the screenshot is of the comparison window */
+  SpnHeadlessView view;   /* what the screenshot of the main window shows */
   SpnHeadless *headless;
   guint quit_signals[2];   /* SIGTERM, SIGHUP */
 };
@@ -55,7 +56,7 @@ create_window(SpnApplication *self, const char *checkpoint)
     gtk_window_set_default_size(GTK_WINDOW(win), self->width, self->height);
   if ((self->screenshot || self->bench_frames > 0) && self->headless == NULL) {
     SpnHeadlessOptions o = {self->screenshot, self->train_steps, self->width, self->height,
-                            self->bench_frames, self->compare};
+                            self->bench_frames, self->compare, &self->view};
     self->headless = spn_headless_start(G_APPLICATION(self), win, &o);
   }
   return win;
@@ -227,6 +228,19 @@ static const GOptionEntry options[] = {
    "Train, render the whole window into FILE.png and exit", "FILE.png"},
   {"train-steps", 0, 0, G_OPTION_ARG_INT64, NULL,
    "With --screenshot: optimizer steps before the picture (default 0)", "N"},
+  {"show", 0, 0, G_OPTION_ARG_STRING_ARRAY, NULL,
+   "With --screenshot: turn the tabs that hold FIGURE to it: the heatmap's attention (by "
+   "position), distance (by distance back) or heads (every head at once), spans or summary, "
+   "masks or persistent; several times for several", "FIGURE"},
+  {"maximize", 0, 0, G_OPTION_ARG_STRING, NULL,
+   "With --screenshot: show FIGURE alone, filling the window (spans, history, masks, attention, "
+   "curves, distance, heads, summary, persistent)", "FIGURE"},
+  {"layer", 0, 0, G_OPTION_ARG_INT, NULL, "With --screenshot: the layer shown (from 0)", "L"},
+  {"head", 0, 0, G_OPTION_ARG_INT, NULL,
+   "With --screenshot: the head shown (from 0; -1: all heads of the layer)", "H"},
+  {"query", 0, 0, G_OPTION_ARG_INT, NULL,
+   "With --screenshot: the character of the inspector's text selected (from 0; -1: none), "
+   "whose attention the text, the heatmaps and the head overview show", "I"},
   {"text", 0, 0, G_OPTION_ARG_STRING, NULL, "Text the inspector starts with", "TEXT"},
   {"size", 0, 0, G_OPTION_ARG_STRING, NULL, "Window size, e.g. 1366x768", "WxH"},
   {"compare", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL,
@@ -262,6 +276,40 @@ take_string(GVariantDict *d, const char *key, const char *type, char **out)
   }
 }
 
+/* --show, --maximize, --layer, --head and --query of one command line. */
+static void
+read_view(GVariantDict *d, SpnHeadlessView *v)
+{
+  spn_headless_view_clear(v);
+  g_variant_dict_lookup(d, "show", "^as", &v->show);
+  g_variant_dict_lookup(d, "maximize", "s", &v->maximize);
+  g_variant_dict_lookup(d, "layer", "i", &v->layer);
+  g_variant_dict_lookup(d, "head", "i", &v->head);
+  g_variant_dict_lookup(d, "query", "i", &v->query);
+}
+
+/* The view options belong to a screenshot of the main window, and their values are checked as
+ * far as they can be without a model; FALSE after saying why. */
+static gboolean
+check_view(GVariantDict *d, gboolean screenshot)
+{
+  SpnHeadlessView v;
+  spn_headless_view_init(&v);
+  read_view(d, &v);
+  g_autoptr(GError) error = NULL;
+  gboolean ok = spn_headless_view_check(&v, &error);
+  if (!ok)
+    g_printerr("spanscope: %s\n", error->message);
+  else if (spn_headless_view_chosen(&v) && (!screenshot || g_variant_dict_contains(d, "compare"))) {
+    g_printerr("spanscope: --show, --maximize, --layer, --head and --query choose what a "
+               "--screenshot of the main window shows: give --screenshot FILE.png, without "
+               "--compare\n");
+    ok = FALSE;
+  }
+  spn_headless_view_clear(&v);
+  return ok;
+}
+
 /* In the process the command was typed in: refuses bad options there, with the reason on its
  * terminal; the headless modes run in that process, apart from any window the user has open.
  * Everything else goes to the primary instance's command_line. */
@@ -291,6 +339,8 @@ spn_application_handle_local_options(GApplication *app, GVariantDict *d)
     g_printerr("spanscope: --train-steps and --bench-frames count from 0\n");
     return 1;
   }
+  if (!check_view(d, screenshot != NULL))
+    return 1;
   if (screenshot || bench_frames > 0)   /* a measurement must not depend on a session */
     g_application_set_flags(app, g_application_get_flags(app) | G_APPLICATION_NON_UNIQUE);
   return -1;
@@ -311,6 +361,7 @@ read_options(SpnApplication *self, GVariantDict *d, char **checkpoint)
   take_string(d, "size", "s", &size);
   g_variant_dict_lookup(d, "train-steps", "x", &self->train_steps);
   g_variant_dict_lookup(d, "bench-frames", "i", &self->bench_frames);
+  read_view(d, &self->view);
   if (g_variant_dict_contains(d, "no-autosave") || self->screenshot || self->bench_frames > 0)
     self->autosave = FALSE;
   if (size)
@@ -434,6 +485,7 @@ spn_application_finalize(GObject *object)
 {
   SpnApplication *self = SPN_APPLICATION(object);
   g_clear_pointer(&self->headless, spn_headless_free);
+  spn_headless_view_clear(&self->view);
   g_free(self->corpus);
   g_free(self->preset);
   g_free(self->follow);
@@ -447,6 +499,7 @@ static void
 spn_application_init(SpnApplication *self)
 {
   self->autosave = TRUE;
+  spn_headless_view_init(&self->view);
   g_application_add_main_option_entries(G_APPLICATION(self), options);
   g_application_set_option_context_parameter_string(G_APPLICATION(self),
                                                     "[CHECKPOINT.safetensors | RUN.pt]");

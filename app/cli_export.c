@@ -74,12 +74,9 @@ parse_figures(const char *list, SpnFigureKind **kinds, int *n)
     if (*name == '\0')
       continue;
     if (!spn_figure_from_name(name, &(*kinds)[*n])) {
-      GString *names = g_string_new(NULL);
-      for (int k = 0; k < SPN_FIGURE_COUNT; k++)
-        g_string_append_printf(names, "%s%s", k ? ", " : "", spn_figure_name((SpnFigureKind)k));
+      g_autofree char *names = spn_figure_names();
       spn_cli_usage_error("--figure %s: unknown figure; expected %s (several separated by commas)",
-                          name, names->str);
-      g_string_free(names, TRUE);
+                          name, names);
       return FALSE;
     }
     (*n)++;

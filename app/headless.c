@@ -34,6 +34,7 @@ struct _SpnHeadless {
   Bench *bench;
   guint timeout;
   int exit_status;
+  const SpnHeadlessView *view;   /* borrowed; NULL: the window as it starts */
 };
 
 /* ---- rendering the window ---- */
@@ -195,6 +196,7 @@ typedef struct {
   gboolean ready, training, probe;
   gint64 step;
   double tokens_per_s;
+  int nlayers, nheads, tokens;
 } Status;
 
 static Status
@@ -210,9 +212,116 @@ window_status(SpnWindow *win)
     g_variant_dict_lookup(&d, "probe", "b", &s.probe);
     g_variant_dict_lookup(&d, "step", "x", &s.step);
     g_variant_dict_lookup(&d, "tokens_per_s", "d", &s.tokens_per_s);
+    g_variant_dict_lookup(&d, "nlayers", "i", &s.nlayers);
+    g_variant_dict_lookup(&d, "nheads", "i", &s.nheads);
+    g_variant_dict_lookup(&d, "tokens", "i", &s.tokens);
     g_variant_dict_clear(&d);
   }
   return s;
+}
+
+/* ---- the view a screenshot shows ---- */
+
+void
+spn_headless_view_init(SpnHeadlessView *v)
+{
+  *v = (SpnHeadlessView){.layer = SPN_HEADLESS_UNSET, .head = SPN_HEADLESS_UNSET,
+                         .query = SPN_HEADLESS_UNSET};
+}
+
+void
+spn_headless_view_clear(SpnHeadlessView *v)
+{
+  g_strfreev(v->show);
+  g_free(v->maximize);
+  spn_headless_view_init(v);
+}
+
+gboolean
+spn_headless_view_chosen(const SpnHeadlessView *v)
+{
+  return (v->show && v->show[0]) || v->maximize || v->layer != SPN_HEADLESS_UNSET ||
+         v->head != SPN_HEADLESS_UNSET || v->query != SPN_HEADLESS_UNSET;
+}
+
+static gboolean
+check_figure(const char *option, const char *name, GError **error)
+{
+  SpnFigureKind kind;
+  if (spn_figure_from_name(name, &kind))
+    return TRUE;
+  g_autofree char *names = spn_figure_names();
+  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+              "%s \"%s\": no figure is called that; expected one of %s", option, name, names);
+  return FALSE;
+}
+
+/* value, when chosen, is at least min; else an error naming the option. */
+static gboolean
+at_least(const char *option, int value, int min, const char *expected, GError **error)
+{
+  if (value == SPN_HEADLESS_UNSET || value >= min)
+    return TRUE;
+  g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s %d: %s", option, value,
+              expected);
+  return FALSE;
+}
+
+gboolean
+spn_headless_view_check(const SpnHeadlessView *v, GError **error)
+{
+  for (int i = 0; v->show && v->show[i]; i++)
+    if (!check_figure("--show", v->show[i], error))
+      return FALSE;
+  return (v->maximize == NULL || check_figure("--maximize", v->maximize, error)) &&
+         at_least("--layer", v->layer, 0, "layers count from 0", error) &&
+         at_least("--head", v->head, -1, "expected a head from 0, or -1 for all heads of the layer",
+                  error) &&
+         at_least("--query", v->query, -1,
+                  "expected a character of the text from 0, or -1 for none", error);
+}
+
+/* Asks the window for `value` through the stateful action `name`; TRUE when its state is that
+ * value afterwards (the window refuses what the model or the text does not have). */
+static gboolean
+change_state(SpnWindow *win, const char *name, int value)
+{
+  if (value == SPN_HEADLESS_UNSET)
+    return TRUE;
+  g_action_group_change_action_state(G_ACTION_GROUP(win), name, g_variant_new_int32(value));
+  g_autoptr(GVariant) state = g_action_group_get_action_state(G_ACTION_GROUP(win), name);
+  return g_variant_get_int32(state) == value;
+}
+
+gboolean
+spn_headless_show_view(SpnWindow *win, const SpnHeadlessView *v, GError **error)
+{
+  if (!spn_headless_view_check(v, error))
+    return FALSE;
+  GActionGroup *group = G_ACTION_GROUP(win);
+  for (int i = 0; v->show && v->show[i]; i++)
+    g_action_group_activate_action(group, "show", g_variant_new_string(v->show[i]));
+  if (v->maximize)
+    g_action_group_activate_action(group, "maximize", g_variant_new_string(v->maximize));
+  Status s = window_status(win);
+  if (!change_state(win, "layer", v->layer)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--layer %d: the model has layers 0 to %d", v->layer, s.nlayers - 1);
+    return FALSE;
+  }
+  if (!change_state(win, "head", v->head)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--head %d: the model has heads 0 to %d (or -1: all heads of the layer)", v->head,
+                s.nheads - 1);
+    return FALSE;
+  }
+  if (!change_state(win, "query", v->query)) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                "--query %d: the inspector's text has characters 0 to %d (or -1: none)",
+                v->query, s.tokens - 1);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* ---- headless: screenshot ---- */
@@ -315,6 +424,11 @@ on_screenshot_status(GActionGroup *group, const char *name, GVariant *value, gpo
   if (self->capturing || !s.ready || s.training || s.step < self->train_steps || !s.probe)
     return;
   self->capturing = TRUE;
+  g_autoptr(GError) error = NULL;
+  if (self->view && !spn_headless_show_view(SPN_WINDOW(group), self->view, &error)) {
+    fail(self, error->message);
+    return;
+  }
   g_idle_add_full(G_PRIORITY_LOW, start_capture, self, NULL);
 }
 
@@ -581,6 +695,7 @@ spn_headless_start(GApplication *app, SpnWindow *win, const SpnHeadlessOptions *
   self->width = o->width;
   self->height = o->height;
   self->bench_frames = o->bench_frames;
+  self->view = o->view;
   g_signal_connect(win, "worker-error", G_CALLBACK(on_headless_error), self);
   self->timeout = g_timeout_add_seconds(HEADLESS_TIMEOUT_S, on_headless_timeout, self);
   if (self->screenshot && o->compare)

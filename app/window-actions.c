@@ -550,6 +550,29 @@ on_head_change(GSimpleAction *a, GVariant *value, gpointer data)
     g_simple_action_set_state(a, value);
 }
 
+static void
+on_query_change(GSimpleAction *a, GVariant *value, gpointer data)
+{
+  (void)a;
+  spn_window_select_query(data, g_variant_get_int32(value));   /* which sets the state */
+}
+
+/* The tabs holding the figure turn to it; an unknown name is reported like any refusal. */
+static void
+on_show(GSimpleAction *a, GVariant *p, gpointer data)
+{
+  SpnWindow *win = data;
+  (void)a;
+  SpnFigureKind kind;
+  const char *name = g_variant_get_string(p, NULL);
+  if (spn_figure_from_name(name, &kind)) {
+    spn_window_show_figure(win, kind);
+    return;
+  }
+  g_autofree char *text = g_strdup_printf("Cannot show it: no figure is called “%s”", name);
+  spn_window_report_error(win, text);
+}
+
 static const GActionEntry win_actions[] = {
   {"train", NULL, NULL, "false", on_train_change, {0}},
   {"step", on_step, NULL, NULL, NULL, {0}},
@@ -570,7 +593,9 @@ static const GActionEntry win_actions[] = {
   {"compare", on_compare, NULL, NULL, NULL, {0}},
   {"layer", NULL, "i", "0", on_layer_change, {0}},
   {"head", NULL, "i", "-1", on_head_change, {0}},
+  {"query", NULL, "i", "-1", on_query_change, {0}},
   {"probe-text", on_probe_text, "s", NULL, NULL, {0}},
+  {"show", on_show, "s", NULL, NULL, {0}},
   {"maximize", on_maximize, "s", NULL, NULL, {0}},
   {"restore", on_restore, NULL, NULL, NULL, {0}},
   {"status", NULL, NULL, "@a{sv} {}", NULL, {0}},

@@ -156,6 +156,16 @@ spn_window_set_maximized(SpnWindow *win, int kind)
   show_only(win->layout, kind >= 0 ? win->panels[kind] : NULL);
 }
 
+void
+spn_window_show_figure(SpnWindow *win, SpnFigureKind kind)
+{
+  GtkWidget *panel = win->panels[kind];
+  GtkWidget *book = gtk_widget_get_ancestor(panel, GTK_TYPE_NOTEBOOK);
+  if (book)
+    gtk_notebook_set_current_page(GTK_NOTEBOOK(book),
+                                  gtk_notebook_page_num(GTK_NOTEBOOK(book), panel));
+}
+
 /* ---- the view as last chosen ---- */
 
 static const char *const colormap_names[] = {"viridis", "cividis"};

@@ -96,6 +96,9 @@ void spn_window_show_stepping(SpnWindow *win);
 /* Selections refused when out of the model's range (head −1: all heads). */
 gboolean spn_window_select_layer(SpnWindow *win, int layer);
 gboolean spn_window_select_head(SpnWindow *win, int head);
+/* Selects token `query` of the inspector's text (−1: none); refused unless the current model's
+ * reading of the text has that token. */
+gboolean spn_window_select_query(SpnWindow *win, int query);
 void spn_window_set_probe_text(SpnWindow *win, const char *text);
 /* Another model or text: the selected query means nothing there. */
 void spn_window_forget_query(SpnWindow *win);
@@ -132,6 +135,8 @@ char *spn_window_follow_status(SpnWindow *win);
 GtkWidget *spn_window_build_layout(SpnWindow *win);
 /* Shows panel `kind` alone, or everything when kind < 0. */
 void spn_window_set_maximized(SpnWindow *win, int kind);
+/* Turns the tabs that hold figure `kind` to it (the figures without tabs are always shown). */
+void spn_window_show_figure(SpnWindow *win, SpnFigureKind kind);
 /* The panels' options, the splits and the maximized panel as last chosen; changes are kept. */
 void spn_window_remember_view(SpnWindow *win);
 

@@ -148,6 +148,8 @@ push_options(SpnWindow *win)
   spn_inspector_set_head(SPN_INSPECTOR(win->inspector), win->layer, MAX(win->head, 0));
 }
 
+/* Whoever selects it (a click in the text or a heatmap, the query action), the action's state
+ * says which. */
 static void
 set_query(SpnWindow *win, int query)
 {
@@ -156,6 +158,18 @@ set_query(SpnWindow *win, int query)
   win->query = query;
   push_options(win);
   spn_inspector_select_query(SPN_INSPECTOR(win->inspector), query);
+  g_simple_action_set_state(spn_window_action(win, "query"), g_variant_new_int32(query));
+}
+
+static gboolean probe_is_current(SpnWindow *win);
+
+gboolean
+spn_window_select_query(SpnWindow *win, int query)
+{
+  if (query < -1 || (query >= 0 && (!probe_is_current(win) || query >= win->snapshot->probe->n)))
+    return FALSE;
+  set_query(win, query);
+  return TRUE;
 }
 
 void
@@ -381,6 +395,7 @@ publish_status(SpnWindow *win)
   g_variant_dict_insert(&d, "step", "x", win->step);
   g_variant_dict_insert(&d, "tokens_per_s", "d", win->tokens_per_s);
   g_variant_dict_insert(&d, "probe", "b", probe_is_current(win));
+  g_variant_dict_insert(&d, "tokens", "i", probe_is_current(win) ? win->snapshot->probe->n : 0);
   g_variant_dict_insert(&d, "nlayers", "i", win->nlayers);
   g_variant_dict_insert(&d, "nheads", "i", win->nheads);
   g_variant_dict_insert(&d, "checkpoint", "s", win->user_file ? win->user_file : "");

@@ -10,9 +10,13 @@
  *                                              PNG scale)
  *   export-csv                      export-csv-to (s: path)
  *   layer (i state)                 head (i state, -1: all heads of the layer)
+ *   query (i state: the selected token of the inspector's text, -1 none; refused unless the
+ *     current reading of the text has it)
  *   probe-text (s: the inspector's text)          maximize (s: figure name, "" restores)
+ *   show (s: figure name: the tabs holding it turn to it, e.g. "distance", "persistent")
  *   status (a{sv} state, read only): ready, training, step, tokens_per_s, probe (the inspector's
- *     text has been read by the current model), nlayers, nheads, checkpoint (the user's file).
+ *     text has been read by the current model), tokens (of that reading, 0 without one), nlayers,
+ *     nheads, checkpoint (the user's file).
  */
 #pragma once
 #include <adwaita.h>

@@ -40,6 +40,7 @@ static char *start_passage;     /* the inspector's first text */
 
 static void tiny_config(SpnConfig *c);
 static SpnPanel *panel_of(GtkWidget *window, SpnFigureKind kind);
+static const SpnFigureOptions *options_in(GtkWidget *window, SpnFigureKind kind);
 
 /* ---- helpers ---- */
 
@@ -1234,6 +1235,117 @@ test_maximize(void)
   g_assert_true(gtk_widget_is_visible(find_one(win, SPN_TYPE_INSPECTOR)));
 }
 
+static int
+action_int(const char *name)
+{
+  g_autoptr(GVariant) v = g_action_group_get_action_state(G_ACTION_GROUP(win), name);
+  return g_variant_get_int32(v);
+}
+
+static gboolean
+shows(gpointer widget)
+{
+  return gtk_widget_get_mapped(widget);
+}
+
+/* What a --screenshot is told to show (--show, --maximize, --layer, --head, --query) reaches
+ * the window through its actions: the tabs turn, the panel fills the window, every view draws
+ * that layer, head and query, the inspector selects that character; a value the model or the
+ * text does not have is refused with the option's name and what it has, the window unchanged. */
+static void
+test_view_options(void)
+{
+  if (!need_window())
+    return;
+  const char *text = "And God said, Let there be light: and there was light.";
+  activate("probe-text", g_variant_new_string(text));
+  g_assert_true(wait_until(probe_has_text, (gpointer)text, STEP_TIMEOUT_S));
+  Status s = status();
+  status_clear(&s);
+  GtkWidget *distance = GTK_WIDGET(panel_of(win, SPN_FIGURE_DISTANCE));
+  GtkWidget *attention = GTK_WIDGET(panel_of(win, SPN_FIGURE_ATTENTION));
+  GtkWidget *persistent = GTK_WIDGET(panel_of(win, SPN_FIGURE_PERSISTENT));
+  GtkWidget *masks = GTK_WIDGET(panel_of(win, SPN_FIGURE_MASKS));
+  activate("show", g_variant_new_string("attention"));
+  activate("show", g_variant_new_string("masks"));
+  g_assert_true(wait_until(shows, attention, 5) && wait_until(shows, masks, 5));
+  g_assert_false(shows(distance) || shows(persistent));
+
+  char *names[] = {"distance", "persistent", NULL};
+  SpnHeadlessView v;
+  spn_headless_view_init(&v);
+  v.show = names;
+  v.layer = s.nlayers - 1, v.head = 0, v.query = 12;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(spn_headless_show_view(SPN_WINDOW(win), &v, &error));
+  g_assert_no_error(error);
+  g_assert_true(wait_until(shows, distance, 5) && wait_until(shows, persistent, 5));
+  g_assert_false(shows(attention) || shows(masks));
+  assert_views(s.nlayers - 1, 0);
+  g_assert_cmpint(options_in(win, SPN_FIGURE_DISTANCE)->query, ==, 12);
+  g_assert_cmpint(options_in(win, SPN_FIGURE_HEADS)->query, ==, 12);
+  g_assert_cmpint(action_int("query"), ==, 12);
+  /* the inspector's status line speaks of the selected character, ',' after "And God said" */
+  GtkWidget *line = find_one(find_one(win, SPN_TYPE_INSPECTOR), GTK_TYPE_INSCRIPTION);
+  g_autofree char *want = g_strdup_printf("query ',' #12, layer %d head 0", s.nlayers - 1);
+  g_assert_nonnull(strstr(gtk_inscription_get_text(GTK_INSCRIPTION(line)), want));
+
+  /* all heads of the layer, the head overview alone */
+  SpnHeadlessView all;
+  spn_headless_view_init(&all);
+  all.head = -1;
+  all.maximize = "heads";
+  g_assert_true(spn_headless_show_view(SPN_WINDOW(win), &all, &error));
+  assert_views(s.nlayers - 1, -1);
+  GtkWidget *heads = GTK_WIDGET(panel_of(win, SPN_FIGURE_HEADS));
+  g_assert_true(wait_until(shows, heads, 5) && spn_panel_get_maximized(SPN_PANEL(heads)));
+  g_assert_false(shows(distance) || shows(persistent));
+  g_assert_false(gtk_widget_is_visible(find_one(win, SPN_TYPE_INSPECTOR)));
+
+  /* refused: what the model or the text does not have, each naming its option */
+  const struct {
+    int layer, head, query;
+    const char *message;
+  } bad[] = {
+    {s.nlayers, SPN_HEADLESS_UNSET, SPN_HEADLESS_UNSET, "--layer 2: the model has layers 0 to 1"},
+    {SPN_HEADLESS_UNSET, s.nheads, SPN_HEADLESS_UNSET, "--head 2: the model has heads 0 to 1"},
+    {SPN_HEADLESS_UNSET, SPN_HEADLESS_UNSET, (int)strlen(text),
+     "--query 54: the inspector's text has characters 0 to 53"},
+    {-1, SPN_HEADLESS_UNSET, SPN_HEADLESS_UNSET, "--layer -1: layers count from 0"},
+    {SPN_HEADLESS_UNSET, -2, SPN_HEADLESS_UNSET, "--head -2: expected a head from 0, or -1"},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    SpnHeadlessView b;
+    spn_headless_view_init(&b);
+    b.layer = bad[i].layer, b.head = bad[i].head, b.query = bad[i].query;
+    g_clear_error(&error);
+    g_assert_false(spn_headless_show_view(SPN_WINDOW(win), &b, &error));
+    g_assert_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE);
+    if (!g_str_has_prefix(error->message, bad[i].message))
+      g_error("got \"%s\", expected \"%s…\"", error->message, bad[i].message);
+    assert_views(s.nlayers - 1, -1);
+    g_assert_cmpint(action_int("query"), ==, 12);
+  }
+  char *unknown[] = {"distance", "by-distance", NULL};
+  SpnHeadlessView b;
+  spn_headless_view_init(&b);
+  b.show = unknown;
+  g_clear_error(&error);
+  g_assert_false(spn_headless_view_check(&b, &error));
+  g_assert_nonnull(strstr(error->message, "--show \"by-distance\""));
+  g_assert_nonnull(strstr(error->message, "attention, curves, distance, heads"));
+
+  /* back as the other tests expect it */
+  activate("maximize", g_variant_new_string(""));
+  activate("show", g_variant_new_string("attention"));
+  activate("show", g_variant_new_string("masks"));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "layer", g_variant_new_int32(0));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "head", g_variant_new_int32(0));
+  g_action_group_change_action_state(G_ACTION_GROUP(win), "query", g_variant_new_int32(-1));
+  g_assert_true(wait_until(shows, attention, 5) && wait_until(shows, masks, 5));
+  g_assert_cmpint(window_query(), ==, -1);
+}
+
 static void
 test_setup_dialog(void)
 {
@@ -1452,23 +1564,40 @@ test_quit_signals(void)
 
 /* ---- the program ---- */
 
-/* Runs `spanscope --screenshot png` on the tiny model with the renderer named; FALSE on failure. */
-static void
-screenshot(const char *bin, const char *png, const char *renderer, const char *steps)
+/* Runs `spanscope --screenshot png` on the tiny model with the renderer named and the view
+ * options given (NULL-terminated, may be NULL); its exit status, its standard error in *err. */
+static gboolean
+run_screenshot(const char *bin, const char *png, const char *renderer, const char *steps,
+               const char *const *view, char **err)
 {
-  const char *argv[] = {bin, "--screenshot", png, "--train-steps", steps, "--size", "900x640",
-                        "--text", "And God said, Let there be light: and there was light.",
-                        tiny_checkpoint, NULL};
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  const char *fixed[] = {bin, "--screenshot", png, "--train-steps", steps, "--size", "900x640",
+                         "--text", "And God said, Let there be light: and there was light."};
+  for (guint i = 0; i < G_N_ELEMENTS(fixed); i++)
+    g_ptr_array_add(argv, (gpointer)fixed[i]);
+  for (int i = 0; view && view[i]; i++)
+    g_ptr_array_add(argv, (gpointer)view[i]);
+  g_ptr_array_add(argv, tiny_checkpoint);
+  g_ptr_array_add(argv, NULL);
   g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "GSK_RENDERER", renderer, TRUE);
   int wait_status = 0;
-  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *out = NULL;
   g_autoptr(GError) error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                             &wait_status, &error));
+  g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                             err, &wait_status, &error));
   g_assert_no_error(error);
-  if (!g_spawn_check_wait_status(wait_status, NULL))
-    g_printerr("%s%s", out, err);
-  g_assert_true(g_spawn_check_wait_status(wait_status, NULL));
+  return g_spawn_check_wait_status(wait_status, NULL);
+}
+
+static void
+screenshot(const char *bin, const char *png, const char *renderer, const char *steps,
+           const char *const *view)
+{
+  g_autofree char *err = NULL;
+  gboolean ok = run_screenshot(bin, png, renderer, steps, view, &err);
+  if (!ok)
+    g_printerr("%s", err);
+  g_assert_true(ok);
   assert_png(png, 900, 640);
 }
 
@@ -1481,8 +1610,18 @@ test_screenshot(void)
     return;
   }
   g_autofree char *png = tmp_path("window.png"), *gl = tmp_path("window-gl.png");
-  screenshot(bin, png, "cairo", "2");
-  screenshot(bin, gl, "gl", "0");
+  screenshot(bin, png, "cairo", "2", NULL);
+  screenshot(bin, gl, "gl", "0", NULL);
+  /* a chosen view; what the model does not have fails it, naming the option, and writes nothing */
+  const char *view[] = {"--show", "distance", "--show", "persistent", "--layer", "1", "--head",
+                        "-1", "--query", "12", NULL};
+  g_autofree char *chosen = tmp_path("chosen.png"), *refused = tmp_path("refused.png");
+  screenshot(bin, chosen, "cairo", "0", view);
+  const char *too_deep[] = {"--maximize", "heads", "--layer", "9", NULL};
+  g_autofree char *err = NULL;
+  g_assert_false(run_screenshot(bin, refused, "cairo", "0", too_deep, &err));
+  g_assert_nonnull(strstr(err, "--layer 9: the model has layers 0 to 1"));
+  g_assert_false(g_file_test(refused, G_FILE_TEST_EXISTS));
 }
 
 static gboolean
@@ -1665,13 +1804,33 @@ test_bad_option(void)
     g_test_skip("needs SPANSCOPE_BIN");
     return;
   }
-  const char *argv[] = {bin, "--screenshot", "x.png", "--size", "large", NULL};
-  int wait_status = 0;
-  g_autofree char *err = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
-                             NULL, &err, &wait_status, NULL));
-  g_assert_false(g_spawn_check_wait_status(wait_status, NULL));
-  g_assert_nonnull(strstr(err, "--size"));
+  /* each refused in the process it was typed in, before any window: the option named, and
+   * what it takes */
+  const struct {
+    const char *argv[6];
+    const char *said[2];
+  } bad[] = {
+    {{"--screenshot", "x.png", "--size", "large"}, {"--size", "WIDTHxHEIGHT"}},
+    {{"--screenshot", "x.png", "--show", "by-distance"},
+     {"--show \"by-distance\"", "attention, curves, distance, heads, summary, persistent"}},
+    {{"--screenshot", "x.png", "--maximize", "all"}, {"--maximize \"all\"", "spans, history"}},
+    {{"--screenshot", "x.png", "--head", "-3"}, {"--head -3", "-1 for all heads"}},
+    {{"--screenshot", "x.png", "--query", "-2"}, {"--query -2", "-1 for none"}},
+    {{"--layer", "1"}, {"--layer", "give --screenshot FILE.png"}},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    const char *argv[8] = {bin};
+    for (int k = 0; k < 6 && bad[i].argv[k]; k++)
+      argv[k + 1] = bad[i].argv[k];
+    int wait_status = 0;
+    g_autofree char *err = NULL;
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                               NULL, &err, &wait_status, NULL));
+    g_assert_false(g_spawn_check_wait_status(wait_status, NULL));
+    for (int k = 0; k < 2; k++)
+      if (strstr(err, bad[i].said[k]) == NULL)
+        g_error("%s %s: \"%s\" does not say \"%s\"", argv[1], argv[2], err, bad[i].said[k]);
+  }
 }
 
 /* ---- setup ---- */
@@ -1784,6 +1943,7 @@ main(int argc, char **argv)
   g_test_add_func("/app/select-layer-head", test_select_layer_head);
   g_test_add_func("/app/maximize", test_maximize);
   g_test_add_func("/app/head-overview", test_head_overview);
+  g_test_add_func("/app/view-options", test_view_options);
   g_test_add_func("/app/export", test_export);
   g_test_add_func("/app/export-dialog", test_export_dialog);
   g_test_add_func("/app/export-csv", test_export_csv);

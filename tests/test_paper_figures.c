@@ -502,6 +502,7 @@ test_curves_cost(void)
       find_describe(SPN_FIGURE_CURVES, s, &o, (const char *[]){"step 20 ", NULL});
   g_assert_nonnull(early);
   g_assert_null(strstr(early, "FLOPs"));
+  g_assert_nonnull(strstr(early, "cost no data"));
   /* the line of the FLOPs is drawn in the second half only */
   cairo_surface_t *img = draw(SPN_FIGURE_CURVES, s, &o);
   SpnPlot p;
@@ -544,8 +545,16 @@ muted_pixels(const SpnSnapshot *s, const SpnFigureOptions *o)
   return count;
 }
 
-/* No step's cost known (an imported reference run's history): the cost panel says "no data";
- * the same history with its cost known draws no such message there. */
+static gboolean
+hovers(SpnPlot *p, const SpnSnapshot *s, const SpnFigureOptions *o, double x, double y)
+{
+  g_autofree char *d = describe_with(p, SPN_FIGURE_CURVES, s, o, x, y);
+  return d != NULL;
+}
+
+/* No step's cost known (an imported reference run's history): the cost panel says "no data",
+ * and so does the hover over it; the same history with its cost known draws no such message
+ * there and its hover gives the cost. */
 static void
 test_curves_cost_unknown(void)
 {
@@ -566,6 +575,28 @@ test_curves_cost_unknown(void)
   spn_figure_options_init(&o);
   int with_message = muted_pixels(unknown, &o), without = muted_pixels(known, &o);
   g_assert_cmpint(with_message, >, without + 50);
+  /* the hover over the lowest chart, the cost's, across its width */
+  SpnPlot p;
+  spn_plot_init(&p, NULL, &o);
+  double y = H - 0.5;
+  while (y > 0 && !hovers(&p, unknown, &o, W / 2 + 0.5, y))
+    y -= 1;
+  y -= 2;   /* inside the chart, not on its edge */
+  int hovered = 0;
+  for (int x = 0; x < W; x += 8) {
+    g_autofree char *u = describe_with(&p, SPN_FIGURE_CURVES, unknown, &o, x + 0.5, y);
+    g_autofree char *k = describe_with(&p, SPN_FIGURE_CURVES, known, &o, x + 0.5, y);
+    if (u == NULL)
+      continue;
+    hovered++;
+    g_assert_nonnull(strstr(u, "cost no data"));
+    g_assert_null(strstr(u, "nan"));
+    g_assert_nonnull(k);
+    g_assert_nonnull(strstr(k, "FLOPs/char (25% of full span), cache 50%"));
+    g_assert_null(strstr(k, "no data"));
+  }
+  spn_plot_clear(&p);
+  g_assert_cmpint(hovered, >, 10);
 }
 
 /* ---- export ---- */

@@ -323,6 +323,8 @@ spn_fig_curves_describe(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFi
     if (isfinite(flops))
       g_string_append_printf(t, " \u00b7 %.3g M FLOPs/char (%.0f%% of full span), cache %.0f%%",
                              flops / 1e6, d.flops_pct[i], d.cache_pct[i]);
+    else   /* an imported reference run's steps, or a file from before the cost was kept */
+      g_string_append(t, " \u00b7 cost no data (not recorded for this step)");
     text = g_string_free(t, FALSE);
   }
   derived_clear(&d);

@@ -59,6 +59,15 @@ spn_figure_from_name(const char *name, SpnFigureKind *kind)
   return FALSE;
 }
 
+char *
+spn_figure_names(void)
+{
+  GString *names = g_string_new(NULL);
+  for (int k = 0; k < SPN_FIGURE_COUNT; k++)
+    g_string_append_printf(names, "%s%s", k ? ", " : "", kinds[k].name);
+  return g_string_free(names, FALSE);
+}
+
 void
 spn_figure_draw(SpnFigureKind kind, cairo_t *cr, double width, double height,
                 const SpnSnapshot *s, const SpnFigureOptions *o)

@@ -47,6 +47,8 @@ void spn_figure_options_init(SpnFigureOptions *o);
 const char *spn_figure_name(SpnFigureKind kind);        /* "spans", "history", ... */
 const char *spn_figure_title(SpnFigureKind kind);       /* "Learned spans", ... */
 gboolean spn_figure_from_name(const char *name, SpnFigureKind *kind);
+/* Every figure's name, "spans, history, …, persistent", for messages (g_free). */
+char *spn_figure_names(void);
 
 /* Draws the figure into (0, 0, width, height) of cr in user units. Missing data (no probe, empty
  * history) draws a short explanation instead of an empty frame. */
