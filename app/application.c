@@ -50,6 +50,8 @@ create_window(SpnApplication *self, const char *checkpoint)
     .autosave = self->autosave,
     /* a measurement shows the defaults, whatever the user chose to see */
     .remember_view = self->screenshot == NULL && self->bench_frames == 0,
+    /* the picture is of the view, not of "Opened …" fading out over it */
+    .quiet = self->screenshot != NULL,
   };
   SpnWindow *win = spn_window_new(GTK_APPLICATION(self), &start);
   if (self->width > 0 && self->height > 0)

@@ -49,6 +49,7 @@ struct _SpnWindow {
   GtkWidget *layout;
   int maximized;           /* SpnFigureKind shown alone, -1 for the full layout */
   gboolean remember_view;  /* panel options and layout are read from and written to viewstate */
+  gboolean quiet;          /* toasts for errors only (SpnWindowStart) */
 
   gboolean updating_selectors;   /* the window, not the user, is changing a drop-down */
   SpnSnapshot *snapshot;

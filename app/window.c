@@ -44,6 +44,8 @@ spn_window_action(SpnWindow *win, const char *name)
 static void
 toast(SpnWindow *win, const char *text, gboolean error)
 {
+  if (win->quiet && !error)
+    return;
   AdwToast *t = adw_toast_new(text);
   /* messages say what to do: show all of it, wrapped, rather than an ellipsis */
   GtkWidget *label = gtk_label_new(text);
@@ -733,6 +735,7 @@ spn_window_new(GtkApplication *app, const SpnWindowStart *start)
   win->ref_flags = g_strdup(start->reference_flags);
   win->corpus_given = start->corpus != NULL;
   win->autosave = start->autosave;
+  win->quiet = start->quiet;
   if (start->remember_view)
     spn_window_remember_view(win);
   win->text_default = start->text == NULL;

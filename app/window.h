@@ -35,6 +35,7 @@ typedef struct {
   const char *text;         /* probe text; NULL: a passage of the corpus */
   gboolean autosave;        /* offer the autosave back, write it every 5 minutes and on close */
   gboolean remember_view;   /* start with the view last chosen, and remember changes (viewstate.h) */
+  gboolean quiet;           /* no passing notices ("Opened …"), only errors: a screenshot's */
 } SpnWindowStart;
 
 /* Starts the worker and the first model (or the offer to resume the autosave). */

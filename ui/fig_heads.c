@@ -78,7 +78,9 @@ heads_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions
     for (int h = 0; h < L->nh; h++) {
       gboolean bottom = l == L->nl - 1, first = h == 0;
       SpnChartSpec spec = {
-        .xlabel = bottom && h == L->nh / 2 ? spn_fig_distance_label(s) : NULL,
+        /* one title under the middle column; the other bottom cells keep the same room
+         * (an empty title), so the row's charts end on one line */
+        .xlabel = !bottom ? NULL : h == L->nh / 2 ? spn_fig_distance_label(s) : "",
         .ylabel = NULL,
         .x0 = 1, .x1 = L->wmax, .xlog = TRUE,
         .y0 = 0, .y1 = L->vmax * 1.05,
@@ -99,7 +101,9 @@ draw_cell(SpnPlot *p, const HeadsLayout *L, const SpnSnapshot *s, int l, int h, 
   cairo_t *cr = p->cr;
   spn_chart_clip(p, c);
   spn_plot_set_rgb(p, rgb, 1.0);
-  cairo_set_line_width(cr, MAX(1.0, MIN(3.0, c->area.w / MAX(1, ph->window) * 0.8)));
+  /* at least 2 px: on the log axis the far distances are packed tighter than a pixel, and a
+   * head copying from there is one hairline at the chart's edge otherwise */
+  cairo_set_line_width(cr, MAX(2.0, MIN(3.0, c->area.w / MAX(1, ph->window) * 0.8)));
   double y0 = spn_axis_px(&c->y, 0.0);
   for (int d = 1; d <= MIN(ph->window, L->query); d++) {
     float w = ph->weights[(gsize)L->query * ph->window + d - 1];

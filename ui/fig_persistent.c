@@ -131,7 +131,8 @@ pers_layout(SpnPlot *p, SpnRect r, const SpnSnapshot *s, const SpnFigureOptions 
 static void
 panel_title(SpnPlot *p, const SpnRect *r, const char *text)
 {
-  spn_plot_text(p, SPN_TEXT_SMALL, text, r->x, r->y, 0.0, 0.0, p->pal->fg);
+  /* within its part of the figure: in a narrow panel the titles side by side would overlap */
+  spn_plot_text_within(p, SPN_TEXT_SMALL, text, r->x, r->y, r->w, p->pal->fg);
 }
 
 static void

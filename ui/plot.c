@@ -108,6 +108,22 @@ spn_plot_text(SpnPlot *p, SpnTextStyle style, const char *text, double x, double
 }
 
 void
+spn_plot_text_within(SpnPlot *p, SpnTextStyle style, const char *text, double x, double y,
+                     double width, const double rgb[3])
+{
+  if (p->cr == NULL)
+    return;
+  PangoRectangle r;
+  PangoLayout *layout = make_layout(p, style, text, &r);
+  pango_layout_set_width(layout, (int)(MAX(width, 0.0) * PANGO_SCALE));
+  pango_layout_set_ellipsize(layout, PANGO_ELLIPSIZE_END);
+  spn_plot_set_rgb(p, rgb, 1.0);
+  cairo_move_to(p->cr, x, y - r.y / (double)PANGO_SCALE);
+  pango_cairo_show_layout(p->cr, layout);
+  g_object_unref(layout);
+}
+
+void
 spn_plot_text_vertical(SpnPlot *p, SpnTextStyle style, const char *text, double x, double y,
                        double ax, double ay, const double rgb[3])
 {

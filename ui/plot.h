@@ -50,6 +50,9 @@ void spn_plot_text_size(SpnPlot *p, SpnTextStyle style, const char *text, double
 /* Draws text with the point (ax, ay) of its box (0..1 each, 0,0 = top left) at (x, y). */
 void spn_plot_text(SpnPlot *p, SpnTextStyle style, const char *text, double x, double y, double ax,
                    double ay, const double rgb[3]);
+/* One line with its top left at (x, y), ending in an ellipsis where it would pass width. */
+void spn_plot_text_within(SpnPlot *p, SpnTextStyle style, const char *text, double x, double y,
+                          double width, const double rgb[3]);
 /* The same, turned a quarter to the left (reads bottom to top); anchors refer to the turned box. */
 void spn_plot_text_vertical(SpnPlot *p, SpnTextStyle style, const char *text, double x, double y,
                             double ax, double ay, const double rgb[3]);
