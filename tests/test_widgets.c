@@ -586,6 +586,17 @@ test_inspector(void)
   g_assert_nonnull(strstr(line, "query 'Z' #"));
   g_assert_nonnull(strstr(line, "layer 0 head 1"));
   g_assert_nonnull(strstr(line, "10 % on persistent memory"));
+  /* head 1's span is 20 and the desktop ramp 32: the weight within 20, then on 21..52 */
+  const SpnProbeHead *h1 = &s2->probe->heads[1];
+  double in_span = 0, on_ramp = 0;
+  for (int d = 1; d <= MIN(MIN(52, hot), h1->window); d++)
+    *(d <= 20 ? &in_span : &on_ramp) += h1->weights[(gsize)hot * h1->window + d - 1];
+  g_autofree char *want_span =
+      g_strdup_printf("%.0f %% of the weight within its span (20 characters)", 100 * in_span);
+  g_autofree char *want_ramp = g_strdup_printf(", %.0f %% on its ramp to 52", 100 * on_ramp);
+  g_assert_nonnull(strstr(line, want_span));
+  g_assert_nonnull(strstr(line, want_ramp));
+  g_assert_cmpfloat(on_ramp, >, 0.01); /* the test sees a ramp that holds weight */
   g_assert_cmpint(selected, ==, -2);  /* selecting through the API does not echo */
 
   /* Escape clears the query and says so */

@@ -296,18 +296,24 @@ query_status(SpnInspector *self)
   const SpnSnapshot *s = self->snapshot;
   const SpnProbeHead *hd = selected_head(self);
   int q = self->query, head = MAX(self->head, 0);
-  int span = MAX(1, (int)ceil(s->probe->spans[self->layer * s->probe->nheads + head]));
+  float span_chars = s->probe->spans[self->layer * s->probe->nheads + head];
+  int span = isfinite(span_chars) ? MAX(1, (int)ceil(MIN(span_chars, s->cfg.attn_span)))
+                                   : s->cfg.attn_span;
+  /* a copying head's weight sits on its ramp, past the span: say how much, or it reads as 0 % */
+  int ramp_end = s->cfg.adapt_span ? span + s->cfg.adapt_span_ramp : span;
   const float *row = hd->weights + (gsize)q * hd->window;
-  double within = 0;
-  for (int d = 1; d <= MIN(MIN(span, q), hd->window); d++)
-    within += row[d - 1];
+  double within = 0, ramp = 0;
+  for (int d = 1; d <= MIN(MIN(ramp_end, q), hd->window); d++)
+    *(d <= span ? &within : &ramp) += row[d - 1];
   char *ch = token_text(s, q);
   GString *out = g_string_new(NULL);
   g_string_append_printf(out,
-                         "query '%s' #%d, layer %d head %d: %.0f %% of the weight within %d "
-                         "character%s (its span), %.0f %% before the text",
-                         ch, q, self->layer, head, 100 * within, span, span == 1 ? "" : "s",
-                         100 * hd->before_start[q]);
+                         "query '%s' #%d, layer %d head %d: %.0f %% of the weight within its span "
+                         "(%d character%s)",
+                         ch, q, self->layer, head, 100 * within, span, span == 1 ? "" : "s");
+  if (ramp_end > span)
+    g_string_append_printf(out, ", %.0f %% on its ramp to %d", 100 * ramp, ramp_end);
+  g_string_append_printf(out, ", %.0f %% before the text", 100 * hd->before_start[q]);
   if (s->cfg.pers_mem_size > 0)
     g_string_append_printf(out, ", %.0f %% on persistent memory", 100 * hd->persistent[q]);
   g_string_append(out, ". Escape shows the surprisal again.");
