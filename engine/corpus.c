@@ -26,8 +26,10 @@
 
 #define BUNDLED_FILE "kjv.txt.gz"
 #define N_CODE_POINTS 0x110000
-/* Text is read in pieces of this size (plus the few bytes of a character cut at a piece's end). */
+/* Text is read in pieces of at most this size (plus the few bytes of a character cut at a piece's
+ * end); a smaller source, in pieces of its size, but at least MIN_PIECE. */
 #define PIECE ((gsize)1 << 20)
+#define MIN_PIECE ((gsize)4096)
 /* The most text one file may hold: token ids of more would not fit a desktop's memory. */
 #define MAX_TEXT ((guint64)4 << 30)
 /* Token ids are 16 bits (SpnToken). */
@@ -74,8 +76,9 @@ typedef struct {
   const guchar *text;    /* a text in memory, or NULL for a file */
   gsize text_len, text_pos;
   int fd;                /* the file, -1 for a text */
+  gsize piece;           /* bytes read at once: the size of the file or text, within limits */
   GConverter *gunzip;    /* files named *.gz */
-  guchar *zbuf;          /* compressed bytes read but not yet converted */
+  guchar *zbuf;          /* compressed bytes read but not yet converted (`piece` bytes) */
   gsize zlen, zpos;
   gboolean zeof;
   guint64 total;         /* bytes delivered so far */
@@ -86,6 +89,14 @@ set_io_error(GError **error, const char *path, int err)
 {
   g_set_error(error, SPN_CORPUS_ERROR, SPN_CORPUS_ERROR_IO, "%s: cannot read the file: %s", path,
               g_strerror(err));
+}
+
+/* A small corpus needs no megabyte of buffer per pass (a *.gz file that expands is read in
+ * several pieces; a file that grows meanwhile, too). */
+static gsize
+piece_size(guint64 size)
+{
+  return (gsize)CLAMP(size, MIN_PIECE, PIECE);
 }
 
 /* Opens a regular file; anything else is refused before it is read (readfile.h). */
@@ -106,9 +117,10 @@ source_open_file(Source *src, const char *path, GError **error)
     return FALSE;
   }
   src->fd = fd;
+  src->piece = piece_size((guint64)sb.st_size);
   if (g_str_has_suffix(path, ".gz")) {
     src->gunzip = G_CONVERTER(g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP));
-    src->zbuf = g_malloc(PIECE);
+    src->zbuf = g_malloc(src->piece);
   }
   return TRUE;
 }
@@ -116,7 +128,7 @@ source_open_file(Source *src, const char *path, GError **error)
 static void
 source_open_text(Source *src, const char *name, const guchar *text, gsize len)
 {
-  *src = (Source){.name = name, .text = text, .text_len = len, .fd = -1};
+  *src = (Source){.name = name, .text = text, .text_len = len, .fd = -1, .piece = piece_size(len)};
 }
 
 static void
@@ -167,7 +179,7 @@ read_gunzip(Source *src, guchar *buf, gsize cap, GError **error)
 {
   for (;;) {
     if (src->zpos == src->zlen && !src->zeof) {
-      gssize n = read_fd(src, src->zbuf, PIECE, error);
+      gssize n = read_fd(src, src->zbuf, src->piece, error);
       if (n < 0)
         return -1;
       src->zlen = (gsize)n;
@@ -222,7 +234,7 @@ typedef struct {
   Source *src;
   gboolean check_utf8;   /* FALSE in byte mode */
   const char *hint;      /* ends a UTF-8 error message */
-  guchar *buf;           /* PIECE + 4 bytes */
+  guchar *buf;           /* the source's piece + 4 bytes */
   gsize carry;           /* bytes of a character cut by the last piece, kept at buf's start */
   guint64 offset;        /* of the current piece in the text */
   guint64 line;          /* 1-based line at `offset` */
@@ -232,7 +244,7 @@ static void
 text_reader_init(TextReader *tr, Source *src, gboolean check_utf8, const char *hint)
 {
   *tr = (TextReader){.src = src, .check_utf8 = check_utf8, .hint = hint, .line = 1};
-  tr->buf = g_malloc(PIECE + 4);
+  tr->buf = g_malloc(src->piece + 4);
 }
 
 static void
@@ -282,7 +294,7 @@ static gboolean
 text_reader_next(TextReader *tr, const guchar **piece, gsize *n, GError **error)
 {
   gsize have = tr->carry;
-  gssize got = source_read(tr->src, tr->buf + have, PIECE, error);
+  gssize got = source_read(tr->src, tr->buf + have, tr->src->piece, error);
   if (got < 0)
     return FALSE;
   have += (gsize)got;
@@ -538,7 +550,10 @@ chars_pass_new(void)
 static void
 chars_pass_free(CharsPass *cp)
 {
+  /* id_of has a page only where first has one; most pages have neither */
   for (guint pg = 0; pg < N_PAGES; pg++) {
+    if (cp->first[pg] == NULL)
+      continue;
     g_free(cp->first[pg]);
     g_free(cp->id_of[pg]);
   }
