@@ -729,8 +729,13 @@ spn_history_from_legacy_json(const char *json, int nlayers, int nheads, GError *
     return NULL;
   }
   JsonObject *o = spn_json_root_object(p);
-  gint64 nl = json_object_get_int_member_with_default(o, "nlayers", 0);
-  gint64 nh = json_object_get_int_member_with_default(o, "nheads", 0);
+  gint64 nl = 0, nh = 0;
+  /* read only as integers: json-glib's typed getters complain (CRITICAL) of any other node */
+  if (!spn_json_get_int(json_object_get_member(o, "nlayers"), &nl) ||
+      !spn_json_get_int(json_object_get_member(o, "nheads"), &nh)) {
+    LEGACY_ERROR(error, "\"nlayers\" and \"nheads\" must be integers");
+    return NULL;
+  }
   if (nl != nlayers || nh != nheads) {
     LEGACY_ERROR(error,
                  "it is of %" G_GINT64_FORMAT " layers × %" G_GINT64_FORMAT " heads, the "

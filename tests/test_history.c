@@ -495,6 +495,11 @@ test_legacy_json(void)
       {"{\"nlayers\":1,", 1, 2, "metrics history: the text is not valid JSON"},
       {"[1,2]", 1, 2, "the text is not a JSON object"},
       {legacy_json, 2, 2, "1 layers \u00d7 2 heads, the model has 2 \u00d7 2"},
+      /* found by fuzz_json: json-glib's typed getters complained (CRITICAL) of other nodes */
+      {"{\"nlayers\":[1],\"nheads\":2}", 1, 2, "\"nlayers\" and \"nheads\" must be integers"},
+      {"{\"nlayers\":1,\"nheads\":{}}", 1, 2, "\"nlayers\" and \"nheads\" must be integers"},
+      {"{\"nlayers\":1,\"nheads\":2.0}", 1, 2, "\"nlayers\" and \"nheads\" must be integers"},
+      {"{\"step\":[]}", 1, 2, "\"nlayers\" and \"nheads\" must be integers"},
       {"{\"nlayers\":1,\"nheads\":2,\"step\":[1],\"train_bpc\":[1],\"val_bpc\":[1],"
        "\"tokens_per_s\":[1],\"spans\":[1]}",
        1, 2, "\"spans\" has 1 values, expected 2"},

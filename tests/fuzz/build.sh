@@ -28,7 +28,8 @@ for f in engine/*.c; do
   clang $flags $sanitize -fsanitize=fuzzer-no-link -c "$f" -o "$o"
 done
 for t in $targets; do
-  clang $flags $sanitize -fsanitize=fuzzer "tests/fuzz/fuzz_$t.c" "$out"/obj/*.o \
+  clang $flags $sanitize -fsanitize=fuzzer "tests/fuzz/fuzz_$t.c" tests/fuzz/fuzz_init.c \
+    "$out"/obj/*.o \
     $(pkg-config --libs $deps) -lm -o "$out/fuzz-$t"
 done
 echo "built $(for t in $targets; do printf '%s ' "$out/fuzz-$t"; done)"

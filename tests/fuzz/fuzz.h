@@ -5,3 +5,5 @@
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* fuzz_init.c: once, before the first input (GLib criticals made fatal). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -23,6 +23,7 @@ replay_file(const char *path)
 int
 main(int argc, char **argv)
 {
+  LLVMFuzzerInitialize(&argc, &argv);
   printf("1..%d\n", argc - 1);
   for (int i = 1; i < argc; i++) {
     guint n = 0;

@@ -288,6 +288,11 @@ json_seeds(void)
                   "{\"nlayers\":4096,\"nheads\":4096,\"step\":[1],\"train_bpc\":[1],"
                   "\"val_bpc\":[1],\"tokens_per_s\":[1],\"spans\":[]}",
                   -1);
+  /* json-glib's typed getter was asked for a number that is an array: a CRITICAL, not an error */
+  write_mode_seed("json", "regression-history-nlayers-array", 2,
+                  "{\"nlayers\":[1],\"nheads\":{},\"step\":[1],\"train_bpc\":[1],"
+                  "\"val_bpc\":[1],\"tokens_per_s\":[1],\"spans\":[1,2]}",
+                  -1);
   g_autofree char *deep = nested(20000);
   write_mode_seed("json", "regression-nested", 3, deep, -1);
 }
