@@ -133,6 +133,43 @@ spn_test_rewrite_checkpoint(const char *src, const char *dst, const char *name, 
   spn_safetensors_free(st);
 }
 
+/* Writes st to dst with metadata `key` set to `value` (NULL: left out) and, when `tensor` is
+ * given, element `index` of that tensor set to x. A "history" value makes dst a checkpoint of
+ * before the history tensors, whose history is that JSON: the tensors are left out. */
+static inline void
+spn_test_write_variant(const SpnSafetensors *st, const char *dst, const char *key,
+                       const char *value, const char *tensor, gsize index, float x)
+{
+  g_autoptr(GError) error = NULL;
+  SpnStWriter *w = spn_st_writer_new();
+  GPtrArray *copies = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
+    const SpnStTensor *t = spn_safetensors_nth(st, i);
+    if (g_strcmp0(key, "history") == 0 && g_str_has_prefix(t->name, "history."))
+      continue;
+    const void *data = t->data;
+    if (tensor != NULL && strcmp(t->name, tensor) == 0) {
+      g_assert_cmpuint(index, <, t->n_elements);
+      float *copy = g_memdup2(t->data, t->n_elements * sizeof(float));
+      copy[index] = x;
+      g_ptr_array_add(copies, copy);
+      data = copy;
+    }
+    spn_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, data);
+  }
+  static const char *const keys[] = {"format",    "version", "config",  "vocab",
+                                     "optimizer", "step",    "trainer", "history"};
+  for (gsize k = 0; k < G_N_ELEMENTS(keys); k++) {
+    gboolean ours = key != NULL && strcmp(keys[k], key) == 0;
+    const char *v = ours ? value : spn_safetensors_metadata(st, keys[k]);
+    if (v != NULL)
+      spn_st_writer_set_metadata(w, keys[k], v);
+  }
+  g_assert_true(spn_st_writer_write(w, dst, &error));
+  spn_st_writer_free(w);
+  g_ptr_array_unref(copies);
+}
+
 /* Removes a test's temporary folder and the files in it. */
 static inline void
 spn_test_remove_dir(const char *dir)

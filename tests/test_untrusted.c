@@ -17,6 +17,7 @@
 #include <glib/gstdio.h>
 
 #include "checkpoint.h"
+#include "fixtures.h"
 #include "generate.h"
 #include "probe.h"
 #include "rng.h"
@@ -83,9 +84,6 @@ narrow_desktop(SpnConfig *c)
 
 /* ---- crafted checkpoints ------------------------------------------------------------------- */
 
-static const char *const metadata_keys[] = {"format", "version", "config", "vocab", "optimizer",
-                                            "step", "trainer", "history"};
-
 /* A checkpoint after two steps of the small model, and its corpus. */
 static char *
 good_checkpoint(char **corpus)
@@ -104,9 +102,7 @@ good_checkpoint(char **corpus)
   return path;
 }
 
-/* Copies src to dst with metadata `key` set to `value` (NULL: left out), and, when `tensor` is
- * given, element `index` of that tensor set to `x`. A "history" value makes dst a checkpoint of
- * before the history tensors, whose history is that JSON: the tensors are left out. */
+/* Copies src to dst as spn_test_write_variant writes it (fixtures.h). */
 static void
 rewrite(const char *src, const char *dst, const char *key, const char *value, const char *tensor,
         gsize index, float x)
@@ -114,31 +110,7 @@ rewrite(const char *src, const char *dst, const char *key, const char *value, co
   g_autoptr(GError) error = NULL;
   SpnSafetensors *st = spn_safetensors_read(src, &error);
   g_assert_no_error(error);
-  SpnStWriter *w = spn_st_writer_new();
-  GPtrArray *copies = g_ptr_array_new_with_free_func(g_free);
-  for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
-    const SpnStTensor *t = spn_safetensors_nth(st, i);
-    if (g_strcmp0(key, "history") == 0 && g_str_has_prefix(t->name, "history."))
-      continue;
-    const void *data = t->data;
-    if (tensor != NULL && strcmp(t->name, tensor) == 0) {
-      g_assert_cmpuint(index, <, t->n_elements);
-      float *copy = g_memdup2(t->data, t->n_elements * sizeof(float));
-      copy[index] = x;
-      g_ptr_array_add(copies, copy);
-      data = copy;
-    }
-    spn_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, data);
-  }
-  for (gsize k = 0; k < G_N_ELEMENTS(metadata_keys); k++) {
-    gboolean ours = key != NULL && strcmp(metadata_keys[k], key) == 0;
-    const char *v = ours ? value : spn_safetensors_metadata(st, metadata_keys[k]);
-    if (v != NULL)
-      spn_st_writer_set_metadata(w, metadata_keys[k], v);
-  }
-  g_assert_true(spn_st_writer_write(w, dst, &error));
-  spn_st_writer_free(w);
-  g_ptr_array_unref(copies);
+  spn_test_write_variant(st, dst, key, value, tensor, index, x);
   spn_safetensors_free(st);
 }
 

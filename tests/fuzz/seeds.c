@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../fixtures.h"
 #include "checkpoint.h"
 #include "parallel.h"
 #include "safetensors.h"
@@ -93,34 +94,9 @@ variant(GBytes *good, const char *name, const char *key, const char *value, cons
   GError *error = NULL;
   SpnSafetensors *st = spn_safetensors_read_bytes(good, "seed", &error);
   g_assert(st != NULL);
-  SpnStWriter *w = spn_st_writer_new();
-  GPtrArray *copies = g_ptr_array_new_with_free_func(g_free);
-  for (guint i = 0; i < spn_safetensors_n_tensors(st); i++) {
-    const SpnStTensor *t = spn_safetensors_nth(st, i);
-    /* a history variant is a checkpoint of before the history tensors, whose JSON is read */
-    if (g_strcmp0(key, "history") == 0 && g_str_has_prefix(t->name, "history."))
-      continue;
-    const void *data = t->data;
-    if (tensor != NULL && strcmp(t->name, tensor) == 0) {
-      float *copy = g_memdup2(t->data, t->n_elements * sizeof(float));
-      copy[index] = x;
-      g_ptr_array_add(copies, copy);
-      data = copy;
-    }
-    spn_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, data);
-  }
-  const char *keys[] = {"format", "version", "config", "vocab", "optimizer", "step", "trainer",
-                        "history"};
-  for (gsize k = 0; k < G_N_ELEMENTS(keys); k++) {
-    const char *v = key != NULL && strcmp(key, keys[k]) == 0 ? value
-                                                              : spn_safetensors_metadata(st, keys[k]);
-    if (v != NULL)
-      spn_st_writer_set_metadata(w, keys[k], v);
-  }
   g_autofree char *tmp = g_dir_make_tmp("fuzz-seeds-XXXXXX", NULL);
   g_autofree char *path = g_build_filename(tmp, "v.safetensors", NULL);
-  if (!spn_st_writer_write(w, path, &error))
-    g_error("%s", error->message);
+  spn_test_write_variant(st, path, key, value, tensor, index, x);
   char *contents;
   gsize len;
   g_assert(g_file_get_contents(path, &contents, &len, NULL));
@@ -128,8 +104,6 @@ variant(GBytes *good, const char *name, const char *key, const char *value, cons
   g_free(contents);
   g_unlink(path);
   g_rmdir(tmp);
-  spn_st_writer_free(w);
-  g_ptr_array_unref(copies);
   spn_safetensors_free(st);
 }
 
