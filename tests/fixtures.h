@@ -170,6 +170,27 @@ spn_test_write_variant(const SpnSafetensors *st, const char *dst, const char *ke
   g_ptr_array_unref(copies);
 }
 
+/* A fresh temporary folder (returned) for the XDG state, data, config and cache folders, and
+ * GSettings in memory: a test of the application never touches the user's session files. */
+static inline char *
+spn_test_isolate_environment(const char *tmpl)
+{
+  char *tmpdir = g_dir_make_tmp(tmpl, NULL);
+  g_assert_nonnull(tmpdir);
+  const char *dirs[][2] = {{"XDG_STATE_HOME", "state"}, {"XDG_DATA_HOME", "data"},
+                           {"XDG_CONFIG_HOME", "config"}, {"XDG_CACHE_HOME", "cache"}};
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+    g_autofree char *d = g_build_filename(tmpdir, dirs[i][1], NULL);
+    g_mkdir_with_parents(d, 0700);
+    g_setenv(dirs[i][0], d, TRUE);
+  }
+  g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
+  /* without a session bus the accessibility bridge can only complain */
+  if (g_getenv("DBUS_SESSION_BUS_ADDRESS") == NULL)
+    g_setenv("GTK_A11Y", "none", TRUE);
+  return tmpdir;
+}
+
 /* Removes a test's temporary folder and the files in it. */
 static inline void
 spn_test_remove_dir(const char *dir)

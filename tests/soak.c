@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "application.h"
+#include "fixtures.h"
 #include "inspector.h"
 #include "trainer.h"
 
@@ -242,22 +243,6 @@ desktop_checkpoint(void)
 }
 
 static void
-isolate_environment(void)
-{
-  tmpdir = g_dir_make_tmp("spanscope-soak-XXXXXX", NULL);
-  const char *dirs[][2] = {{"XDG_STATE_HOME", "state"}, {"XDG_DATA_HOME", "data"},
-                           {"XDG_CONFIG_HOME", "config"}, {"XDG_CACHE_HOME", "cache"}};
-  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
-    g_autofree char *d = g_build_filename(tmpdir, dirs[i][1], NULL);
-    g_mkdir_with_parents(d, 0700);
-    g_setenv(dirs[i][0], d, TRUE);
-  }
-  g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
-  if (g_getenv("DBUS_SESSION_BUS_ADDRESS") == NULL)
-    g_setenv("GTK_A11Y", "none", TRUE);
-}
-
-static void
 remove_tree(const char *path)
 {
   GDir *dir = g_dir_open(path, 0, NULL);
@@ -309,7 +294,7 @@ main(int argc, char **argv)
   if (!g_option_context_parse(ctx, &argc, &argv, NULL) || opt.seconds < 10 || opt.sample < 1 ||
       opt.text_growth < 1)
     return 2;
-  isolate_environment();
+  tmpdir = spn_test_isolate_environment("spanscope-soak-XXXXXX");
   g_set_application_name("spanscope");
   if (!gtk_init_check()) {
     printf("1..0 # SKIP no display: run under xvfb-run\n");

@@ -15,6 +15,7 @@
 
 #include "application.h"
 #include "checkpoint.h"
+#include "fixtures.h"
 #include "compare_window.h"
 #include "cost.h"
 #include "export_dialog.h"
@@ -1839,24 +1840,6 @@ test_bad_option(void)
 /* ---- setup ---- */
 
 static void
-isolate_environment(void)
-{
-  tmpdir = g_dir_make_tmp("spanscope-test-app-XXXXXX", NULL);
-  g_assert_nonnull(tmpdir);
-  const char *dirs[][2] = {{"XDG_STATE_HOME", "state"}, {"XDG_DATA_HOME", "data"},
-                           {"XDG_CONFIG_HOME", "config"}, {"XDG_CACHE_HOME", "cache"}};
-  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
-    g_autofree char *d = g_build_filename(tmpdir, dirs[i][1], NULL);
-    g_mkdir_with_parents(d, 0700);
-    g_setenv(dirs[i][0], d, TRUE);
-  }
-  g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
-  /* without a session bus the accessibility bridge can only complain */
-  if (g_getenv("DBUS_SESSION_BUS_ADDRESS") == NULL)
-    g_setenv("GTK_A11Y", "none", TRUE);
-}
-
-static void
 tiny_config(SpnConfig *c)
 {
   spn_config_init_desktop(c);
@@ -1932,7 +1915,7 @@ remove_tree(const char *path)
 int
 main(int argc, char **argv)
 {
-  isolate_environment();
+  tmpdir = spn_test_isolate_environment("spanscope-test-app-XXXXXX");
   g_set_application_name("spanscope");
   g_test_init(&argc, &argv, NULL);
   start_application();
